@@ -1,0 +1,32 @@
+// Scalar maths shared by the CUDA kernels and the CPU backend, so both run literally the same expressions.
+#pragma once
+
+#include <cmath>
+
+#if defined(__CUDACC__)
+#define RBM_HD __host__ __device__ __forceinline__
+#else
+#define RBM_HD inline
+#endif
+
+namespace rbm {
+
+// Logistic sigmoid that neither overflows nor loses the tail for any finite input: exp() only ever sees
+// a non-positive argument.
+RBM_HD float sigmoid(float x) {
+  if (x >= 0.0f) {
+    return 1.0f / (1.0f + expf(-x));
+  }
+  const float e = expf(x);
+  return e / (1.0f + e);
+}
+
+// log(1 + exp(x)) without overflow for large x or cancellation for very negative x.
+RBM_HD float softplus(float x) {
+  return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+}
+
+// Bernoulli draw from a uniform u in (0, 1] (cuRAND's convention): on with probability p.
+RBM_HD float bernoulli(float p, float u) { return u < p ? 1.0f : 0.0f; }
+
+}  // namespace rbm

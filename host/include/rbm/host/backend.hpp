@@ -1,0 +1,68 @@
+// What every backend computes and the one small interface the training loop drives. The loop, metrics
+// and writers know nothing of which backend runs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rbm {
+
+// Hyper-parameters of contrastive divergence (see DESIGN.md, "The maths").
+struct cd_config {
+  int nv = 784;
+  int nh = 500;
+  int k = 1;                     // Gibbs steps per update
+  bool pcd = false;              // keep the negative chain across batches
+  float lr = 0.1f;               // learning rate
+  float momentum = 0.5f;
+  float weight_decay = 2e-4f;    // L2, on W only
+  float sparsity_target = 0.0f;  // mean hidden activation to aim for; 0 disables
+  float sparsity_cost = 0.0f;
+  // The tutorial's rule (`--preset seed`): W moves by lr x the *summed* batch gradient instead of the
+  // mean, and the hidden bias by the mean difference of sampled hidden *states*.
+  bool sum_weight_gradient = false;
+  bool hidden_bias_from_states = false;
+  std::uint64_t seed = 1;
+};
+
+// Parameters in host memory. W is [nv, nh] row-major.
+struct model_params {
+  int nv = 0, nh = 0;
+  std::vector<float> w, vb, hb;
+
+  model_params() = default;
+  model_params(int nv_, int nh_) : nv(nv_), nh(nh_), w(std::size_t(nv_) * nh_), vb(nv_), hb(nh_) {}
+};
+
+// Averages over every pixel (errors) or every sample (free energy) of an evaluated set.
+struct eval_result {
+  double err_sampled = 0;     // mean (v0 - v1)^2, v1 ~ p(v | h0), h0 ~ p(h | v0): the tutorial's metric
+  double err_mean_field = 0;  // mean (v0 - p(v | p(h | v0)))^2
+  double free_energy = 0;     // mean F(v0)
+  long samples = 0;
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+  virtual std::string name() const = 0;
+
+  virtual void set_params(const model_params& p) = 0;
+  virtual model_params params() const = 0;
+
+  // One CD-k (or PCD-k) update on `rows` samples of uint8 pixels [rows, nv], scaled by 1/255 so grey
+  // values act as probabilities. Returns the batch's sampled reconstruction error.
+  virtual float train_batch(const std::uint8_t* batch, int rows) = 0;
+
+  // Reconstruction errors and free energy of [rows, nv] uint8 samples. Deterministic: draws its
+  // uniforms from its own generator, restarted at every call, so it never disturbs training.
+  virtual eval_result evaluate(const std::uint8_t* data, int rows) = 0;
+};
+
+// W ~ N(0, 0.01^2), vb = log(p / (1 - p)) of the pixel means (clipped to [0.001, 0.999]), hb = 0
+// (Hinton, "A practical guide to training RBMs", section 8); all zero when `zero` is set.
+model_params init_params(int nv, int nh, const std::uint8_t* data, int rows, std::uint64_t seed, bool zero);
+
+}  // namespace rbm

@@ -1,0 +1,56 @@
+// The CPU backend: CD-k / PCD-k with OpenBLAS SGEMM for the products, the shared RBM_HD maths for
+// sigmoid and sampling, and cuRAND's host Philox generator for the uniforms.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "rbm/curand_generator.hpp"
+#include "rbm/host/backend.hpp"
+
+namespace rbm {
+
+// Uniforms one CD-k step on `rows` samples consumes, in this order: h0 [rows, nh], then for each Gibbs
+// step v_i [rows, nv] and h_i [rows, nh]. The GPU backend draws the same layout.
+std::size_t cd_uniform_count(int rows, int nv, int nh, int k);
+
+// State that survives between updates besides the parameters.
+struct cd_state {
+  std::vector<float> vel_w, vel_vb, vel_hb;  // momentum
+  std::vector<float> chain_h;                // PCD: sampled hidden states [chains, nh]; empty until first use
+  int chains = 0;
+};
+
+// Scratch buffers, grown on demand.
+struct cd_workspace {
+  std::vector<float> h0p, h0s, vs, hp, hs;
+};
+
+// One CD-k update of `p` on v0 [rows, nv] in [0, 1], with the given uniforms (cd_uniform_count of them).
+// Returns mean (v0 - v1)^2 of the first reconstruction. Bit-reproducible for a fixed OpenBLAS thread count.
+float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms,
+                  const cd_config& cfg, cd_workspace& ws);
+
+// Free energy F(v) = -v.vb - sum_j softplus(hb_j + (v W)_j) of each row of v [rows, nv].
+void cpu_free_energy(const model_params& p, const float* v, int rows, double* out);
+
+class cpu_backend final : public backend {
+ public:
+  explicit cpu_backend(const cd_config& cfg);
+  std::string name() const override;
+  void set_params(const model_params& p) override;
+  model_params params() const override { return params_; }
+  float train_batch(const std::uint8_t* batch, int rows) override;
+  eval_result evaluate(const std::uint8_t* data, int rows) override;
+
+ private:
+  cd_config cfg_;
+  model_params params_;
+  cd_state state_;
+  cd_workspace ws_;
+  philox_generator gen_;
+  std::vector<float> v0_, uniforms_;
+};
+
+}  // namespace rbm

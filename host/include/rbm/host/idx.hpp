@@ -1,0 +1,54 @@
+// IDX data sets (MNIST, Fashion-MNIST, EMNIST): reading image and label files, gzip-compressed or raw,
+// and finding the standard train/test files in a directory. Every problem throws rbm::data_error naming
+// the file; nothing is returned half-loaded.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rbm/error.hpp"
+
+namespace rbm {
+
+class data_error : public error {
+ public:
+  using error::error;
+};
+
+struct image_set {
+  std::vector<std::uint8_t> pixels;  // [count, rows * cols] row-major, 0..255
+  int count = 0, rows = 0, cols = 0;
+  std::vector<std::uint8_t> labels;  // [count], empty when no label file was read
+  std::string source;                // file it came from
+
+  int dim() const { return rows * cols; }
+};
+
+// Whole content of a file, inflated when it starts with the gzip magic. Throws data_error.
+std::vector<std::uint8_t> read_maybe_gzip(const std::string& path);
+
+// An IDX image file (magic 0x00000803): validates magic, dimensions and exact length.
+image_set read_idx_images(const std::string& path);
+// An IDX label file (magic 0x00000801).
+std::vector<std::uint8_t> read_idx_labels(const std::string& path);
+// Images plus, when `labels_path` is non-empty, labels whose count must match.
+image_set read_idx(const std::string& images_path, const std::string& labels_path);
+
+// First `n` samples only (n <= 0 keeps all).
+void truncate(image_set& s, int n);
+
+struct dataset {
+  image_set train;
+  image_set test;   // count == 0 when there is no held-out set
+  std::string name; // directory or file the data came from
+};
+
+// Finds the images (and labels, when present) in `dir`: `train-images-idx3-ubyte` or
+// `train-10k-images-idx3-ubyte` and `t10k-images-idx3-ubyte`, each raw or `.gz`.
+dataset load_dataset_dir(const std::string& dir);
+
+// Explicit files; `test_images` may be empty. Labels are looked for beside the images.
+dataset load_dataset_files(const std::string& train_images, const std::string& test_images);
+
+}  // namespace rbm

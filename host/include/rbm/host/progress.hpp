@@ -1,0 +1,21 @@
+// The progress line on stderr: redrawn in place on a terminal, plain lines otherwise (logs, CI).
+#pragma once
+
+#include <string>
+
+namespace rbm {
+
+class progress {
+ public:
+  explicit progress(bool quiet);
+  ~progress();
+  void note(const std::string& line);
+  void batch(int epoch, int epochs, int batch, int batches, double samples_per_s, double elapsed_s, double err);
+  void epoch(int epoch, int epochs, double samples_per_s, double train_err, double test_err, double elapsed_s);
+
+ private:
+  bool quiet_, tty_, drawn_ = false;
+  double last_draw_ = -1;
+};
+
+}  // namespace rbm

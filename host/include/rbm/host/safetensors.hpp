@@ -1,0 +1,27 @@
+// Models as safetensors files: W [nv, nh], vb [nv], hb [nh] as F32 plus string metadata, readable by
+// Python's safetensors and PyTorch. Writes are atomic (temporary file, fsync, rename).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "rbm/host/backend.hpp"
+
+namespace rbm {
+
+struct saved_model {
+  model_params params;
+  std::map<std::string, std::string> metadata;
+};
+
+// Throws data_error naming the file when it cannot be written; an existing file is replaced only
+// once the new one is complete.
+void save_model(const std::string& path, const model_params& p, const std::map<std::string, std::string>& meta);
+
+// Throws data_error naming the file and the problem (truncated, bad header, missing or mis-shaped tensor).
+saved_model load_model(const std::string& path);
+
+// Writes `content` to `path` atomically: a temporary file beside it, flushed to disk, then renamed.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+}  // namespace rbm

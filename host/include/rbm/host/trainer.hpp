@@ -1,0 +1,56 @@
+// The training loop: batches, progress, per-epoch evaluation and every file a run writes. It drives a
+// backend through the interface in backend.hpp and never knows which one runs.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rbm/host/backend.hpp"
+#include "rbm/host/idx.hpp"
+
+namespace rbm {
+
+struct train_options {
+  cd_config cd;
+  int epochs = 10;
+  int batch = 100;
+  bool zero_init = false;        // the tutorial starts from all-zero parameters
+  bool tutorial_batches = false; // file order, batches as the tutorial's zip(range(0,N,B), range(B,N,B))
+  std::string device = "auto";   // auto | cpu | cuda
+  std::string out_dir;           // where the four files go (created)
+  std::string init_from;         // continue from this model.safetensors
+  std::string preset;            // recorded in the metadata
+  int eval_limit = 10000;        // training samples evaluated per epoch (the held-out set is used whole)
+  bool quiet = false;            // no progress line
+};
+
+// One row of metrics.csv.
+struct epoch_metrics {
+  int epoch = 0;
+  long samples_seen = 0;
+  double seconds = 0;            // wall time since training started, evaluation included
+  double samples_per_s = 0;      // training throughput of this epoch alone
+  eval_result train, test;
+};
+
+struct train_result {
+  std::vector<epoch_metrics> history;
+  model_params params;
+  std::string backend_name;
+};
+
+// Picks and creates the backend for `device` ("auto", "cpu", "cuda"); `why` receives one line saying
+// which backend was chosen and why. Throws rbm::error when "cuda" is forced and cannot be used.
+std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, std::string& why);
+
+// Validates everything first (sizes, data shape, output directory), so a bad option or file fails
+// before any output is written; then trains and writes model.safetensors, metrics.csv, filters.png
+// and error.png into opts.out_dir. Throws rbm::error (data_error for files) with one clear line.
+train_result train(const dataset& data, const train_options& opts);
+
+// The CSV text of metrics.csv for a history.
+std::string metrics_csv(const std::vector<epoch_metrics>& history);
+
+}  // namespace rbm

@@ -1,0 +1,46 @@
+// Progress reporting; throttled so that drawing never shows in the throughput.
+#include "rbm/host/progress.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace rbm {
+
+progress::progress(bool quiet) : quiet_(quiet), tty_(::isatty(STDERR_FILENO) != 0) {}
+
+progress::~progress() {
+  if (drawn_) std::fputc('\n', stderr);
+}
+
+void progress::note(const std::string& line) {
+  if (quiet_) return;
+  if (drawn_) std::fputc('\n', stderr), drawn_ = false;
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+void progress::batch(int epoch, int epochs, int batch, int batches, double samples_per_s, double elapsed_s, double err) {
+  if (quiet_ || !tty_) return;
+  if (batch != batches && elapsed_s - last_draw_ < 0.1) return;
+  last_draw_ = elapsed_s;
+  const double done = (epoch - 1 + double(batch) / batches) / epochs;
+  const double eta = done > 0 ? elapsed_s * (1 - done) / done : 0;
+  std::fprintf(stderr, "\r\033[Kepoch %d/%d  batch %d/%d  %.0f samples/s  ETA %.0fs  batch error %.4f", epoch, epochs,
+               batch, batches, samples_per_s, eta, err);
+  drawn_ = true;
+}
+
+void progress::epoch(int epoch, int epochs, double samples_per_s, double train_err, double test_err, double elapsed_s) {
+  if (quiet_) return;
+  if (tty_) std::fputs("\r\033[K", stderr);
+  drawn_ = false;
+  if (test_err >= 0) {
+    std::fprintf(stderr, "epoch %d/%d  %.0f samples/s  reconstruction error %.6f (held-out %.6f)  %.1fs\n", epoch,
+                 epochs, samples_per_s, train_err, test_err, elapsed_s);
+  } else {
+    std::fprintf(stderr, "epoch %d/%d  %.0f samples/s  reconstruction error %.6f  %.1fs\n", epoch, epochs,
+                 samples_per_s, train_err, elapsed_s);
+  }
+}
+
+}  // namespace rbm

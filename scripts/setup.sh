@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what rbm's build and tests need from Debian's packages (run as root or with sudo).
+# The CUDA toolkit (nvcc, cuBLAS, cuRAND) is expected at /usr/local/cuda or on PATH.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  cmake ninja-build g++ pkg-config \
+  libopenblas-dev zlib1g-dev libpng-dev libstb-dev \
+  libcli11-dev nlohmann-json3-dev libgtest-dev \
+  dataset-fashion-mnist >/dev/null
+# Optional: lets the tests check that Python's safetensors reads our models (skipped without it).
+python3 -m pip install --quiet --disable-pip-version-check safetensors numpy 2>/dev/null ||
+  echo "setup: note: could not pip-install safetensors/numpy; the Python interoperability test will skip"
+if ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
+  echo "setup: error: the CUDA toolkit (nvcc) is not installed; install CUDA 12.x/13.x first" >&2
+  exit 1
+fi
+echo "setup: done"
