@@ -184,7 +184,7 @@ float cpu_backend::train_batch(const std::uint8_t* batch, int rows) {
   RBM_EXPECTS(batch != nullptr && rows > 0);
   const std::size_t n = std::size_t(rows) * cfg_.nv;
   grow(v0_, n);
-  for (std::size_t i = 0; i < n; ++i) v0_[i] = batch[i] * (1.0f / 255.0f);
+  for (std::size_t i = 0; i < n; ++i) v0_[i] = pixel_to_unit(batch[i]);
   const std::size_t nu = cd_uniform_count(rows, cfg_.nv, cfg_.nh, cfg_.k);
   grow(uniforms_, nu);
   gen_.uniform(uniforms_.data(), nu);
@@ -205,7 +205,7 @@ eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
     const int b = std::min(chunk, rows - start);
     const std::size_t bv = std::size_t(b) * nv, bh = std::size_t(b) * nh;
     const std::uint8_t* src = data + std::size_t(start) * nv;
-    for (std::size_t i = 0; i < bv; ++i) v[i] = src[i] * (1.0f / 255.0f);
+    for (std::size_t i = 0; i < bv; ++i) v[i] = pixel_to_unit(src[i]);
     cpu_free_energy(params_, v.data(), b, fe.data());
     for (int r = 0; r < b; ++r) fe_sum += fe[r];
     hidden_probs(params_, v.data(), b, h.data());

@@ -34,6 +34,10 @@ std::vector<std::uint8_t> inflate_gzip(const std::string& path, const std::vecto
     zs.next_out = chunk;
     zs.avail_out = sizeof chunk;
     rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
+      inflateEnd(&zs);
+      fail(path, "gzip stream is truncated (ends before its end marker)");
+    }
     if (rc != Z_OK && rc != Z_STREAM_END) {
       const std::string msg = zs.msg ? zs.msg : "corrupt data";
       inflateEnd(&zs);

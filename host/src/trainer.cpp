@@ -133,10 +133,9 @@ train_result train(const dataset& data, const train_options& opts_in) {
   validate(data, o);
   if (data.test.count > 0 && data.test.dim() != o.cd.nv)
     throw data_error(data.test.source + ": held-out images do not match the training images in size");
-  prepare_out_dir(o.out_dir);
-
   std::string why;
   std::unique_ptr<backend> be = make_backend(o.device, o.cd, why);
+  prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
   progress prog(o.quiet);
   prog.note(why);
   if (start.nv == 0) start = init_params(o.cd.nv, o.cd.nh, data.train.pixels.data(), data.train.count, o.cd.seed, o.zero_init);

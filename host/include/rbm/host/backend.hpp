@@ -9,6 +9,9 @@
 
 namespace rbm {
 
+// Grey pixel 0..255 -> probability in [0, 1]; every backend and test converts with exactly this.
+inline float pixel_to_unit(std::uint8_t x) { return static_cast<float>(x) * (1.0f / 255.0f); }
+
 // Hyper-parameters of contrastive divergence (see DESIGN.md, "The maths").
 struct cd_config {
   int nv = 784;

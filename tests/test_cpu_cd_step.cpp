@@ -1,0 +1,200 @@
+// One CD-k / PCD-k step of the CPU backend against a naive double-precision implementation written here,
+// fed the same uniforms, on odd sizes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "rbm/curand_generator.hpp"
+#include "rbm/host/cpu_backend.hpp"
+
+namespace {
+
+struct ref_model {
+  int nv, nh;
+  std::vector<double> w, vb, hb, vel_w, vel_vb, vel_hb, chain;
+};
+
+double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// Straight from DESIGN.md's maths, loops only. `ambiguous` counts draws whose u lies within 2e-6 of p,
+// where float rounding could legitimately flip the state.
+void ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, const float* u, const rbm::cd_config& c,
+                 int& ambiguous) {
+  const int nv = m.nv, nh = m.nh;
+  auto draw = [&](double p, float uu) {
+    if (std::fabs(p - uu) < 2e-6) ++ambiguous;
+    return uu < p ? 1.0 : 0.0;
+  };
+  auto hidden = [&](const std::vector<double>& v, std::vector<double>& hp) {
+    for (int r = 0; r < B; ++r)
+      for (int j = 0; j < nh; ++j) {
+        double a = m.hb[j];
+        for (int i = 0; i < nv; ++i) a += v[r * nv + i] * m.w[i * nh + j];
+        hp[r * nh + j] = sig(a);
+      }
+  };
+  std::vector<double> h0p(B * nh), h0s(B * nh), hs(B * nh), hp(B * nh), vs(B * nv);
+  hidden(v0, h0p);
+  for (int i = 0; i < B * nh; ++i) h0s[i] = draw(h0p[i], *u++);
+  if (c.pcd && m.chain.empty()) m.chain = h0s;
+  hs = c.pcd ? m.chain : h0s;
+  for (int step = 0; step < c.k; ++step) {
+    for (int r = 0; r < B; ++r)
+      for (int i = 0; i < nv; ++i) {
+        double a = m.vb[i];
+        for (int j = 0; j < nh; ++j) a += hs[r * nh + j] * m.w[i * nh + j];
+        vs[r * nv + i] = sig(a);
+      }
+    for (int i = 0; i < B * nv; ++i) vs[i] = draw(vs[i], *u++);
+    hidden(vs, hp);
+    for (int i = 0; i < B * nh; ++i) hs[i] = draw(hp[i], *u++);
+  }
+  if (c.pcd) m.chain = hs;
+  const double scale = c.sum_weight_gradient ? c.lr : c.lr / B;
+  for (int i = 0; i < nv; ++i)
+    for (int j = 0; j < nh; ++j) {
+      double g = 0;
+      for (int r = 0; r < B; ++r) g += v0[r * nv + i] * h0p[r * nh + j] - vs[r * nv + i] * hp[r * nh + j];
+      double& vel = m.vel_w[i * nh + j];
+      vel = c.momentum * vel + scale * g - c.lr * c.weight_decay * m.w[i * nh + j];
+      m.w[i * nh + j] += vel;
+    }
+  for (int i = 0; i < nv; ++i) {
+    double g = 0;
+    for (int r = 0; r < B; ++r) g += v0[r * nv + i] - vs[r * nv + i];
+    m.vel_vb[i] = c.momentum * m.vel_vb[i] + c.lr * g / B;
+    m.vb[i] += m.vel_vb[i];
+  }
+  for (int j = 0; j < nh; ++j) {
+    double g = 0, q = 0;
+    for (int r = 0; r < B; ++r) {
+      g += c.hidden_bias_from_states ? h0s[r * nh + j] - hs[r * nh + j] : h0p[r * nh + j] - hp[r * nh + j];
+      q += h0p[r * nh + j];
+    }
+    g /= B;
+    if (c.sparsity_cost > 0) g += c.sparsity_cost * (c.sparsity_target - q / B);
+    m.vel_hb[j] = c.momentum * m.vel_hb[j] + c.lr * g;
+    m.hb[j] += m.vel_hb[j];
+  }
+}
+
+struct case_t {
+  int k;
+  bool pcd;
+  bool tutorial_rule;
+};
+
+class CpuCdStep : public ::testing::TestWithParam<case_t> {};
+
+TEST_P(CpuCdStep, MatchesNaiveDoubleReferenceOverSeveralBatches) {
+  const case_t tc = GetParam();
+  const int nv = 37, nh = 23, B = 13;
+  rbm::cd_config c;
+  c.nv = nv;
+  c.nh = nh;
+  c.k = tc.k;
+  c.pcd = tc.pcd;
+  c.lr = 0.05f;
+  c.momentum = tc.tutorial_rule ? 0.0f : 0.7f;
+  c.weight_decay = tc.tutorial_rule ? 0.0f : 1e-3f;
+  c.sum_weight_gradient = tc.tutorial_rule;
+  c.hidden_bias_from_states = tc.tutorial_rule;
+  c.sparsity_target = 0.1f;
+  c.sparsity_cost = tc.tutorial_rule ? 0.0f : 0.2f;
+
+  std::mt19937 rng(1234 + tc.k * 10 + tc.pcd);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  std::uniform_real_distribution<float> unif(0.0f, 1.0f);
+  rbm::model_params p(nv, nh);
+  for (auto& x : p.w) x = normal(rng);
+  for (auto& x : p.vb) x = normal(rng);
+  for (auto& x : p.hb) x = normal(rng);
+  ref_model m{nv, nh, {p.w.begin(), p.w.end()}, {p.vb.begin(), p.vb.end()}, {p.hb.begin(), p.hb.end()},
+              std::vector<double>(nv * nh), std::vector<double>(nv), std::vector<double>(nh), {}};
+
+  rbm::cd_state st;
+  rbm::cd_workspace ws;
+  rbm::philox_generator gen(rbm::philox_generator::where::host, 99);
+  int ambiguous = 0;
+  for (int batch = 0; batch < 3; ++batch) {  // several batches: momentum and PCD chains carry over
+    std::vector<float> v0(B * nv);
+    for (auto& x : v0) x = unif(rng) < 0.3f ? unif(rng) : 0.0f;  // grey values, mostly background
+    std::vector<float> u(rbm::cd_uniform_count(B, nv, nh, c.k), -1.0f);
+    gen.uniform(u.data(), u.size());
+    const float err = rbm::cpu_cd_step(p, st, v0.data(), B, u.data(), c, ws);
+    ref_cd_step(m, std::vector<double>(v0.begin(), v0.end()), B, u.data(), c, ambiguous);
+    EXPECT_TRUE(std::isfinite(err));
+  }
+  ASSERT_EQ(ambiguous, 0) << "a uniform fell within rounding of its probability; pick another seed";
+  // float32 accumulation over at most 37 terms per product, three updates: 1e-5 absolute is ample and
+  // still far below the size of one sampled-state flip (~lr/B = 4e-3).
+  for (int i = 0; i < nv * nh; ++i) ASSERT_NEAR(p.w[i], m.w[i], 1e-5) << "W[" << i << "]";
+  for (int i = 0; i < nv; ++i) ASSERT_NEAR(p.vb[i], m.vb[i], 1e-5) << "vb[" << i << "]";
+  for (int j = 0; j < nh; ++j) ASSERT_NEAR(p.hb[j], m.hb[j], 1e-5) << "hb[" << j << "]";
+  if (tc.pcd) {
+    ASSERT_EQ(st.chain_h.size(), m.chain.size());
+    for (std::size_t i = 0; i < m.chain.size(); ++i) ASSERT_EQ(st.chain_h[i], m.chain[i]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CpuCdStep,
+                         ::testing::Values(case_t{1, false, false}, case_t{3, false, false}, case_t{1, true, false},
+                                           case_t{3, true, false}, case_t{1, false, true}),
+                         [](const auto& info) {
+                           return std::string(info.param.pcd ? "PCD" : "CD") + std::to_string(info.param.k) +
+                                  (info.param.tutorial_rule ? "_tutorial_rule" : "");
+                         });
+
+TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {
+  // The backend's train_batch equals cpu_cd_step fed by a host Philox generator with the same seed:
+  // the contract the GPU backend will be tested against.
+  rbm::cd_config c;
+  c.nv = 19;
+  c.nh = 11;
+  c.k = 2;
+  c.seed = 4242;
+  std::vector<std::uint8_t> batch(7 * 19);
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i] = static_cast<std::uint8_t>((i * 37) % 256);
+  rbm::model_params p0 = rbm::init_params(19, 11, batch.data(), 7, 5, false);
+  rbm::cpu_backend be(c);
+  be.set_params(p0);
+  be.train_batch(batch.data(), 7);
+  be.train_batch(batch.data(), 7);
+
+  rbm::philox_generator gen(rbm::philox_generator::where::host, 4242);
+  rbm::model_params p = p0;
+  rbm::cd_state st;
+  rbm::cd_workspace ws;
+  std::vector<float> v0(batch.size());
+  for (std::size_t i = 0; i < v0.size(); ++i) v0[i] = rbm::pixel_to_unit(batch[i]);
+  for (int rep = 0; rep < 2; ++rep) {
+    std::vector<float> u(rbm::cd_uniform_count(7, 19, 11, 2));
+    gen.uniform(u.data(), u.size());
+    rbm::cpu_cd_step(p, st, v0.data(), 7, u.data(), c, ws);
+  }
+  EXPECT_EQ(be.params().w, p.w);
+  EXPECT_EQ(be.params().vb, p.vb);
+  EXPECT_EQ(be.params().hb, p.hb);
+}
+
+TEST(CpuBackend, InitialisationFollowsHintonsGuide) {
+  const int nv = 4, nh = 3000, rows = 2;
+  const std::vector<std::uint8_t> data = {0, 255, 51, 255, 0, 255, 51, 0};  // means 0, 1, 0.2, 0.5
+  const rbm::model_params p = rbm::init_params(nv, nh, data.data(), rows, 7, false);
+  EXPECT_NEAR(p.vb[0], std::log(0.001 / 0.999), 1e-5);  // clipped
+  EXPECT_NEAR(p.vb[1], std::log(0.999 / 0.001), 1e-5);
+  EXPECT_NEAR(p.vb[2], std::log(0.2 / 0.8), 1e-5);
+  EXPECT_NEAR(p.vb[3], 0.0, 1e-5);
+  double s = 0, s2 = 0;
+  for (float w : p.w) s += w, s2 += double(w) * w;
+  const double n = double(p.w.size()), mean = s / n, sd = std::sqrt(s2 / n - mean * mean);
+  EXPECT_NEAR(mean, 0.0, 5 * 0.01 / std::sqrt(n));
+  EXPECT_NEAR(sd, 0.01, 0.0005);
+  for (float b : p.hb) EXPECT_EQ(b, 0.0f);
+  const rbm::model_params z = rbm::init_params(nv, nh, data.data(), rows, 7, true);
+  for (float w : z.w) ASSERT_EQ(w, 0.0f);
+}
+
+}  // namespace
