@@ -12,7 +12,6 @@
 namespace rbm {
 namespace {
 
-constexpr std::uint64_t eval_seed_salt = 0x9e3779b97f4a7c15ull;
 constexpr std::uint64_t init_seed_salt = 0xbf58476d1ce4e5b9ull;
 
 // out[rows, nh] = sigmoid(v[rows, nv] W + hb)
@@ -44,10 +43,6 @@ void grow(std::vector<float>& v, std::size_t n) {
 }
 
 }  // namespace
-
-std::size_t cd_uniform_count(int rows, int nv, int nh, int k) {
-  return std::size_t(rows) * (nh + std::size_t(k) * (nv + nh));
-}
 
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms,
                   const cd_config& cfg, cd_workspace& ws) {
@@ -195,7 +190,7 @@ eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
   eval_result res;
   if (rows <= 0) return res;
   const int nv = cfg_.nv, nh = cfg_.nh;
-  constexpr int chunk = 500;
+  constexpr int chunk = eval_chunk;
   philox_generator gen(philox_generator::where::host, cfg_.seed ^ eval_seed_salt);
   std::vector<float> v(std::size_t(chunk) * nv), h(std::size_t(chunk) * nh), hs(h.size()), vr(v.size()),
       u(std::size_t(chunk) * (nh + nv));

@@ -7,28 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "rbm/cd_config.hpp"
+
 namespace rbm {
 
 // Grey pixel 0..255 -> probability in [0, 1]; every backend and test converts with exactly this.
 inline float pixel_to_unit(std::uint8_t x) { return static_cast<float>(x) * (1.0f / 255.0f); }
-
-// Hyper-parameters of contrastive divergence (see DESIGN.md, "The maths").
-struct cd_config {
-  int nv = 784;
-  int nh = 500;
-  int k = 1;                     // Gibbs steps per update
-  bool pcd = false;              // keep the negative chain across batches
-  float lr = 0.1f;               // learning rate
-  float momentum = 0.5f;
-  float weight_decay = 2e-4f;    // L2, on W only
-  float sparsity_target = 0.0f;  // mean hidden activation to aim for; 0 disables
-  float sparsity_cost = 0.0f;
-  // The tutorial's rule (`--preset seed`): W moves by lr x the *summed* batch gradient instead of the
-  // mean, and the hidden bias by the mean difference of sampled hidden *states*.
-  bool sum_weight_gradient = false;
-  bool hidden_bias_from_states = false;
-  std::uint64_t seed = 1;
-};
 
 // Parameters in host memory. W is [nv, nh] row-major.
 struct model_params {

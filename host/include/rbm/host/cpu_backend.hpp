@@ -11,10 +11,6 @@
 
 namespace rbm {
 
-// Uniforms one CD-k step on `rows` samples consumes, in this order: h0 [rows, nh], then for each Gibbs
-// step v_i [rows, nv] and h_i [rows, nh]. The GPU backend draws the same layout.
-std::size_t cd_uniform_count(int rows, int nv, int nh, int k);
-
 // State that survives between updates besides the parameters.
 struct cd_state {
   std::vector<float> vel_w, vel_vb, vel_hb;  // momentum

@@ -1,0 +1,39 @@
+// The hyper-parameters of a CD-k update and the layout of the uniforms it draws: shared by the device
+// library and the CPU backend so both compute, and draw, exactly the same thing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace rbm {
+
+// Hyper-parameters of contrastive divergence (see DESIGN.md, "The maths").
+struct cd_config {
+  int nv = 784;
+  int nh = 500;
+  int k = 1;                     // Gibbs steps per update
+  bool pcd = false;              // keep the negative chain across batches
+  float lr = 0.1f;               // learning rate
+  float momentum = 0.5f;
+  float weight_decay = 2e-4f;    // L2, on W only
+  float sparsity_target = 0.0f;  // mean hidden activation to aim for; 0 disables
+  float sparsity_cost = 0.0f;
+  // The tutorial's rule (`--preset seed`): W moves by lr x the *summed* batch gradient instead of the
+  // mean, and the hidden bias by the mean difference of sampled hidden *states*.
+  bool sum_weight_gradient = false;
+  bool hidden_bias_from_states = false;
+  std::uint64_t seed = 1;
+};
+
+// Uniforms one CD-k step on `rows` samples consumes, in this order: h0 [rows, nh], then for each Gibbs
+// step v_i [rows, nv] and h_i [rows, nh]. Both backends draw exactly this layout from Philox4x32-10.
+inline std::size_t cd_uniform_count(int rows, int nv, int nh, int k) {
+  return std::size_t(rows) * (std::size_t(nh) + std::size_t(k) * (std::size_t(nv) + nh));
+}
+
+// Evaluation draws from its own generator, seeded from the training seed with this salt and restarted
+// at every evaluation, in chunks of `eval_chunk` rows: h [b, nh] then v [b, nv] per chunk.
+constexpr std::uint64_t eval_seed_salt = 0x9e3779b97f4a7c15ull;
+constexpr int eval_chunk = 500;
+
+}  // namespace rbm

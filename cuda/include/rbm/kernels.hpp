@@ -1,0 +1,44 @@
+// Raw kernel launchers of rbm::cuda. All work on caller-owned device pointers, are asynchronous on the
+// given stream, never synchronise, and throw cuda_error (naming the kernel) if the launch fails.
+// Shapes are row-major; sizes may be anything positive (no multiple-of-block requirement).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rbm/resources.hpp"
+
+namespace rbm {
+
+// prob[r, c] = sigmoid(pre[r, c] + bias[c]) and, when `state` is not null,
+// state[r, c] = (u[r, c] < prob[r, c]). `prob` may alias `pre`. `bias` [cols].
+void sigmoid_sample(const float* pre, const float* bias, const float* u, float* prob, float* state, int rows,
+                    int cols, stream_view s);
+
+// out[i] = in[i] / 255 for n bytes.
+void bytes_to_unit(const std::uint8_t* in, float* out, std::size_t n, stream_view s);
+
+// out[r, :] = data[idx[r], :] / 255: gathers a shuffled batch from a resident uint8 data set.
+// data [*, cols], idx [rows], out [rows, cols].
+void gather_to_unit(const std::uint8_t* data, const int* idx, int rows, int cols, float* out, stream_view s);
+
+// The bias step of CD, one pass: g[c] = mean_r(pos[r, c] - neg[r, c]), plus, when sparsity_cost > 0,
+// sparsity_cost * (sparsity_target - mean_r(act[r, c])); vel = momentum * vel + lr * g; bias += vel.
+void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,
+                 float sparsity_target, float sparsity_cost, float* vel, float* bias, stream_view s);
+
+// vel = momentum * vel - decay * w  (decay = lr * weight_decay), before the gradient GEMMs add in.
+void decay_velocity(float* vel, const float* w, std::size_t n, float momentum, float decay, stream_view s);
+
+// w += vel.
+void add_inplace(float* w, const float* vel, std::size_t n, stream_view s);
+
+// *acc += sum_i (a[i] - b[i])^2, accumulated in double on the device.
+void accumulate_squared_error(const float* a, const float* b, std::size_t n, double* acc, stream_view s);
+
+// Free energy of each row: F = -v.vb - sum_j softplus(pre[r, j] + hb[j]), where pre = v W.
+// Writes out[r] when `out` is not null and adds sum_r F to *acc when `acc` is not null.
+void free_energy(const float* v, const float* vb, const float* pre, const float* hb, int rows, int nv, int nh,
+                 float* out, double* acc, stream_view s);
+
+}  // namespace rbm

@@ -1,0 +1,83 @@
+// rbm::model — an RBM whose parameters live on the GPU and whose whole CD-k / PCD-k update runs there:
+// cuBLAS for the products, fused kernels for sampling and updates, cuRAND Philox (device) for the
+// uniforms, in exactly the layout the CPU backend draws, so that both compute the same thing.
+//
+// Every method is asynchronous on the model's stream unless its comment says it synchronises.
+// Device pointers passed in belong to the caller and must stay valid until the stream reaches the work.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "rbm/cd_config.hpp"
+#include "rbm/gemm.hpp"
+#include "rbm/resources.hpp"
+
+namespace rbm {
+
+struct model_options {
+  cd_config cd;
+  gemm_mode mode = gemm_mode::fp32;
+  int max_batch = 100;     // largest batch train_step accepts; workspaces are sized for it
+  bool use_graph = true;   // replay the captured step as a CUDA graph (needs a non-default stream)
+};
+
+// Sums over the rows evaluated; divide by rows * nv (errors) or rows (free energy).
+struct eval_sums {
+  double err_sampled = 0, err_mean_field = 0, free_energy = 0;
+};
+
+class model {
+ public:
+  // Allocates zero parameters and the workspaces on `stream`. Throws out_of_memory (with the sizes),
+  // precondition_error for non-positive sizes, cuda_error / cublas_error / curand_error.
+  model(const model_options& opt, stream_view stream);
+  ~model();
+  model(model&&) noexcept;
+  model& operator=(model&&) noexcept;
+  model(const model&) = delete;
+  model& operator=(const model&) = delete;
+
+  int nv() const noexcept;
+  int nh() const noexcept;
+  stream_view stream() const noexcept;
+  const model_options& options() const noexcept;
+
+  // Device parameters: W [nv, nh] row-major, vb [nv], hb [nh].
+  float* weights() noexcept;
+  float* visible_bias() noexcept;
+  float* hidden_bias() noexcept;
+
+  // Copies parameters from host memory. Synchronises the stream (the host arrays may be freed after).
+  void set_params(const float* w, const float* vb, const float* hb);
+  // Copies parameters to host memory. Synchronises the stream.
+  void get_params(float* w, float* vb, float* hb) const;
+
+  // One CD-k (PCD-k when cd.pcd) update on v0 [rows, nv] in [0, 1] (device), rows <= max_batch.
+  void train_step(const float* v0, int rows);
+  // The same on raw uint8 pixels [rows, nv] (device), scaled by 1/255 on the device.
+  void train_step_bytes(const std::uint8_t* v0, int rows);
+  // The same on rows idx [rows] (device) of a resident uint8 data set [*, nv] (device).
+  void train_step_gather(const std::uint8_t* data, const int* idx, int rows);
+
+  // Sum over every pixel trained on since the last call of (v0 - v1)^2, v1 the first sampled
+  // reconstruction, and the number of pixels. Synchronises the stream.
+  double take_error_sum(std::uint64_t& pixels);
+
+  // prob [rows, nh] = p(h = 1 | v) for v [rows, nv] (device).
+  void hidden_probs(const float* v, int rows, float* prob);
+  // prob [rows, nv] = p(v = 1 | h) for h [rows, nh] (device).
+  void visible_probs(const float* h, int rows, float* prob);
+  // Free energy of each row of v [rows, nv] into out [rows] (device); rows <= max_batch.
+  void free_energy(const float* v, int rows, float* out);
+
+  // Reconstruction errors and free energy of uint8 data [rows, nv] (device), drawing from its own
+  // generator restarted at each call (same draws as the CPU backend). Synchronises the stream.
+  eval_sums evaluate(const std::uint8_t* data, int rows);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> p_;
+};
+
+}  // namespace rbm

@@ -1,0 +1,231 @@
+// rbm::model: orchestration of one CD-k step on the device. Host-only code: it enqueues cuBLAS calls,
+// cuRAND draws and the kernels of kernels.hpp on the model's stream, and captures the fixed part of
+// the step as a CUDA graph.
+#include "rbm/model.hpp"
+
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <string>
+
+#include "rbm/curand_generator.hpp"
+#include "rbm/error.hpp"
+#include "rbm/kernels.hpp"
+
+namespace rbm {
+
+struct model::impl {
+  model_options opt;
+  stream_view s;
+  int nv, nh;
+  device_buffer<float> w, vb, hb, vel_w, vel_vb, vel_hb;
+  device_buffer<float> v0, h0p, h0s, vs, hp, hs, chain, u;
+  device_buffer<double> err_acc;  // [1]
+  cublas_handle blas;
+  philox_generator gen;
+  int chains = 0;                 // PCD chains seeded so far
+  std::uint64_t pixels = 0;
+  std::map<int, cuda_graph> graphs;  // steady-state step per batch size
+
+  impl(const model_options& o, stream_view st)
+      : opt(o), s(st), nv(o.cd.nv), nh(o.cd.nh),
+        w(std::size_t(nv) * nh, st), vb(nv, st), hb(nh, st),
+        vel_w(std::size_t(nv) * nh, st), vel_vb(nv, st), vel_hb(nh, st),
+        v0(std::size_t(o.max_batch) * nv, st), h0p(std::size_t(o.max_batch) * nh, st),
+        h0s(std::size_t(o.max_batch) * nh, st), vs(std::size_t(o.max_batch) * nv, st),
+        hp(std::size_t(o.max_batch) * nh, st), hs(std::size_t(o.max_batch) * nh, st),
+        chain(o.cd.pcd ? std::size_t(o.max_batch) * nh : 0, st),
+        u(cd_uniform_count(o.max_batch, nv, nh, o.cd.k), st), err_acc(1, st), blas(st),
+        gen(philox_generator::where::device, o.cd.seed, 0, st.get()) {
+    for (auto* b : {&w, &vb, &hb, &vel_w, &vel_vb, &vel_hb})
+      RBM_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->size() * sizeof(float), s.get()));
+    RBM_CUDA_CHECK(cudaMemsetAsync(err_acc.data(), 0, sizeof(double), s.get()));
+  }
+
+  // out [rows, nh] = v W (pre-activation).
+  void forward(const float* v, int rows, float* out) {
+    gemm_row_major(blas, opt.mode, false, false, rows, nh, nv, 1.0f, v, nv, w.data(), nh, 0.0f, out, nh);
+  }
+  // out [rows, nv] = h W^T.
+  void backward(const float* h, int rows, float* out) {
+    gemm_row_major(blas, opt.mode, false, true, rows, nv, nh, 1.0f, h, nh, w.data(), nh, 0.0f, out, nv);
+  }
+
+  // The fixed sequence of one update; `seed_chains` marks the PCD steps that must first copy freshly
+  // sampled h0 rows into chains that do not exist yet (never part of a captured graph).
+  void enqueue_step(int rows, bool seed_chains) {
+    const cd_config& c = opt.cd;
+    const std::size_t bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
+    const float* uu = u.data();
+    forward(v0.data(), rows, h0p.data());
+    sigmoid_sample(h0p.data(), hb.data(), uu, h0p.data(), h0s.data(), rows, nh, s);
+    uu += bh;
+    float* h = h0s.data();
+    float* hout = hs.data();
+    if (c.pcd) {
+      if (seed_chains) {
+        const std::size_t from = std::size_t(chains) * nh;
+        RBM_CUDA_CHECK(cudaMemcpyAsync(chain.data() + from, h0s.data() + from, (bh - from) * sizeof(float),
+                                       cudaMemcpyDeviceToDevice, s.get()));
+      }
+      h = hout = chain.data();  // the chain is read, then overwritten, in place
+    }
+    for (int step = 0; step < c.k; ++step) {
+      backward(h, rows, vs.data());
+      sigmoid_sample(vs.data(), vb.data(), uu, vs.data(), vs.data(), rows, nv, s);
+      uu += bv;
+      if (step == 0) accumulate_squared_error(v0.data(), vs.data(), bv, err_acc.data(), s);
+      forward(vs.data(), rows, hp.data());
+      sigmoid_sample(hp.data(), hb.data(), uu, hp.data(), hout, rows, nh, s);
+      uu += bh;
+      h = hout;
+    }
+    const float scale = c.sum_weight_gradient ? c.lr : c.lr / rows;
+    const std::size_t nw = std::size_t(nv) * nh;
+    decay_velocity(vel_w.data(), w.data(), nw, c.momentum, c.lr * c.weight_decay, s);
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, v0.data(), nv, h0p.data(), nh, 1.0f,
+                   vel_w.data(), nh);
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, vs.data(), nv, hp.data(), nh, 1.0f,
+                   vel_w.data(), nh);
+    add_inplace(w.data(), vel_w.data(), nw, s);
+    bias_update(v0.data(), vs.data(), nullptr, rows, nv, c.lr, c.momentum, 0.0f, 0.0f, vel_vb.data(), vb.data(), s);
+    bias_update(c.hidden_bias_from_states ? h0s.data() : h0p.data(), c.hidden_bias_from_states ? h : hp.data(),
+                h0p.data(), rows, nh, c.lr, c.momentum, c.sparsity_target, c.sparsity_cost, vel_hb.data(), hb.data(), s);
+  }
+
+  // v0 is filled; draw the uniforms and run the rest, replaying a graph where possible.
+  void step(int rows) {
+    gen.uniform(u.data(), cd_uniform_count(rows, nv, nh, opt.cd.k));  // outside the graph: new draws each time
+    pixels += std::uint64_t(rows) * nv;
+    const bool seed_chains = opt.cd.pcd && chains < rows;
+    if (!opt.use_graph || seed_chains || s.get() == nullptr) {
+      enqueue_step(rows, seed_chains);
+    } else {
+      auto it = graphs.find(rows);
+      if (it == graphs.end())
+        it = graphs.emplace(rows, cuda_graph::capture(s, [&](stream_view) { enqueue_step(rows, false); })).first;
+      it->second.launch(s);
+    }
+    if (seed_chains) chains = rows;
+  }
+};
+
+model::model(const model_options& opt, stream_view stream) {
+  RBM_EXPECTS(opt.cd.nv > 0 && opt.cd.nh > 0 && opt.cd.k >= 1 && opt.max_batch > 0);
+  p_ = std::make_unique<impl>(opt, stream);
+}
+model::~model() = default;
+model::model(model&&) noexcept = default;
+model& model::operator=(model&&) noexcept = default;
+
+int model::nv() const noexcept { return p_->nv; }
+int model::nh() const noexcept { return p_->nh; }
+stream_view model::stream() const noexcept { return p_->s; }
+const model_options& model::options() const noexcept { return p_->opt; }
+float* model::weights() noexcept { return p_->w.data(); }
+float* model::visible_bias() noexcept { return p_->vb.data(); }
+float* model::hidden_bias() noexcept { return p_->hb.data(); }
+
+void model::set_params(const float* w, const float* vb, const float* hb) {
+  RBM_EXPECTS(w && vb && hb);
+  auto& m = *p_;
+  RBM_CUDA_CHECK(cudaMemcpyAsync(m.w.data(), w, m.w.size() * sizeof(float), cudaMemcpyHostToDevice, m.s.get()));
+  RBM_CUDA_CHECK(cudaMemcpyAsync(m.vb.data(), vb, m.vb.size() * sizeof(float), cudaMemcpyHostToDevice, m.s.get()));
+  RBM_CUDA_CHECK(cudaMemcpyAsync(m.hb.data(), hb, m.hb.size() * sizeof(float), cudaMemcpyHostToDevice, m.s.get()));
+  m.s.synchronize();
+}
+
+void model::get_params(float* w, float* vb, float* hb) const {
+  RBM_EXPECTS(w && vb && hb);
+  const auto& m = *p_;
+  RBM_CUDA_CHECK(cudaMemcpyAsync(w, m.w.data(), m.w.size() * sizeof(float), cudaMemcpyDeviceToHost, m.s.get()));
+  RBM_CUDA_CHECK(cudaMemcpyAsync(vb, m.vb.data(), m.vb.size() * sizeof(float), cudaMemcpyDeviceToHost, m.s.get()));
+  RBM_CUDA_CHECK(cudaMemcpyAsync(hb, m.hb.data(), m.hb.size() * sizeof(float), cudaMemcpyDeviceToHost, m.s.get()));
+  m.s.synchronize();
+}
+
+void model::train_step(const float* v0, int rows) {
+  RBM_EXPECTS(v0 != nullptr && rows > 0 && rows <= p_->opt.max_batch);
+  RBM_CUDA_CHECK(cudaMemcpyAsync(p_->v0.data(), v0, std::size_t(rows) * p_->nv * sizeof(float),
+                                 cudaMemcpyDeviceToDevice, p_->s.get()));
+  p_->step(rows);
+}
+
+void model::train_step_bytes(const std::uint8_t* v0, int rows) {
+  RBM_EXPECTS(v0 != nullptr && rows > 0 && rows <= p_->opt.max_batch);
+  bytes_to_unit(v0, p_->v0.data(), std::size_t(rows) * p_->nv, p_->s);
+  p_->step(rows);
+}
+
+void model::train_step_gather(const std::uint8_t* data, const int* idx, int rows) {
+  RBM_EXPECTS(data != nullptr && idx != nullptr && rows > 0 && rows <= p_->opt.max_batch);
+  gather_to_unit(data, idx, rows, p_->nv, p_->v0.data(), p_->s);
+  p_->step(rows);
+}
+
+double model::take_error_sum(std::uint64_t& pixels) {
+  auto& m = *p_;
+  double sum = 0;
+  RBM_CUDA_CHECK(cudaMemcpyAsync(&sum, m.err_acc.data(), sizeof(double), cudaMemcpyDeviceToHost, m.s.get()));
+  RBM_CUDA_CHECK(cudaMemsetAsync(m.err_acc.data(), 0, sizeof(double), m.s.get()));
+  m.s.synchronize();
+  pixels = m.pixels;
+  m.pixels = 0;
+  return sum;
+}
+
+void model::hidden_probs(const float* v, int rows, float* prob) {
+  RBM_EXPECTS(v && prob && rows > 0);
+  p_->forward(v, rows, prob);
+  sigmoid_sample(prob, p_->hb.data(), nullptr, prob, nullptr, rows, p_->nh, p_->s);
+}
+
+void model::visible_probs(const float* h, int rows, float* prob) {
+  RBM_EXPECTS(h && prob && rows > 0);
+  p_->backward(h, rows, prob);
+  sigmoid_sample(prob, p_->vb.data(), nullptr, prob, nullptr, rows, p_->nv, p_->s);
+}
+
+void model::free_energy(const float* v, int rows, float* out) {
+  RBM_EXPECTS(v && out && rows > 0 && rows <= p_->opt.max_batch);
+  p_->forward(v, rows, p_->hp.data());
+  rbm::free_energy(v, p_->vb.data(), p_->hp.data(), p_->hb.data(), rows, p_->nv, p_->nh, out, nullptr, p_->s);
+}
+
+eval_sums model::evaluate(const std::uint8_t* data, int rows) {
+  RBM_EXPECTS(data != nullptr && rows >= 0);
+  auto& m = *p_;
+  eval_sums out;
+  if (rows == 0) return out;
+  const int chunk = eval_chunk, nv = m.nv, nh = m.nh;
+  stream_view s = m.s;
+  device_buffer<float> v(std::size_t(chunk) * nv, s), pre(std::size_t(chunk) * nh, s), hprob(pre.size(), s),
+      hstate(pre.size(), s), vr(v.size(), s), u(std::size_t(chunk) * (nv + nh), s);
+  device_buffer<double> acc(3, s);
+  RBM_CUDA_CHECK(cudaMemsetAsync(acc.data(), 0, 3 * sizeof(double), s.get()));
+  philox_generator gen(philox_generator::where::device, m.opt.cd.seed ^ eval_seed_salt, 0, s.get());
+  for (int start = 0; start < rows; start += chunk) {
+    const int b = std::min(chunk, rows - start);
+    const std::size_t bv = std::size_t(b) * nv, bh = std::size_t(b) * nh;
+    bytes_to_unit(data + std::size_t(start) * nv, v.data(), bv, s);
+    m.forward(v.data(), b, pre.data());
+    rbm::free_energy(v.data(), m.vb.data(), pre.data(), m.hb.data(), b, nv, nh, nullptr, acc.data() + 2, s);
+    gen.uniform(u.data(), bh + bv);
+    sigmoid_sample(pre.data(), m.hb.data(), u.data(), hprob.data(), hstate.data(), b, nh, s);
+    m.backward(hprob.data(), b, vr.data());
+    sigmoid_sample(vr.data(), m.vb.data(), nullptr, vr.data(), nullptr, b, nv, s);
+    accumulate_squared_error(v.data(), vr.data(), bv, acc.data() + 1, s);
+    m.backward(hstate.data(), b, vr.data());
+    sigmoid_sample(vr.data(), m.vb.data(), u.data() + bh, vr.data(), vr.data(), b, nv, s);
+    accumulate_squared_error(v.data(), vr.data(), bv, acc.data(), s);
+  }
+  double host[3];
+  RBM_CUDA_CHECK(cudaMemcpyAsync(host, acc.data(), sizeof host, cudaMemcpyDeviceToHost, s.get()));
+  s.synchronize();
+  out.err_sampled = host[0];
+  out.err_mean_field = host[1];
+  out.free_energy = host[2];
+  return out;
+}
+
+}  // namespace rbm

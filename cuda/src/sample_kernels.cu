@@ -1,0 +1,56 @@
+// Fused bias + sigmoid + Bernoulli sampling, and uint8 -> float conversion (plain and gathered).
+#include "rbm/detail/launch.hpp"
+#include "rbm/kernels.hpp"
+#include "rbm/math.hpp"
+
+namespace rbm {
+namespace {
+
+__global__ void sigmoid_sample_kernel(const float* pre, const float* __restrict__ bias,
+                                      const float* __restrict__ u, float* prob, float* state,
+                                      std::size_t n, int cols) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+    const float p = sigmoid(pre[i] + bias[i % cols]);
+    prob[i] = p;
+    if (state != nullptr) state[i] = bernoulli(p, u[i]);
+  }
+}
+
+__global__ void bytes_to_unit_kernel(const std::uint8_t* __restrict__ in, float* __restrict__ out, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    out[i] = static_cast<float>(in[i]) * (1.0f / 255.0f);
+}
+
+__global__ void gather_to_unit_kernel(const std::uint8_t* __restrict__ data, const int* __restrict__ idx,
+                                      float* __restrict__ out, std::size_t n, int cols) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+    const std::size_t r = i / cols, c = i % cols;
+    out[i] = static_cast<float>(data[std::size_t(idx[r]) * cols + c]) * (1.0f / 255.0f);
+  }
+}
+
+}  // namespace
+
+void sigmoid_sample(const float* pre, const float* bias, const float* u, float* prob, float* state, int rows, int cols,
+                    stream_view s) {
+  RBM_EXPECTS(rows > 0 && cols > 0 && pre && bias && prob && (state == nullptr || u != nullptr));
+  const std::size_t n = std::size_t(rows) * cols;
+  sigmoid_sample_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(pre, bias, u, prob, state, n, cols);
+  RBM_CHECK_LAUNCH(sigmoid_sample_kernel);
+}
+
+void bytes_to_unit(const std::uint8_t* in, float* out, std::size_t n, stream_view s) {
+  if (n == 0) return;
+  RBM_EXPECTS(in && out);
+  bytes_to_unit_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(in, out, n);
+  RBM_CHECK_LAUNCH(bytes_to_unit_kernel);
+}
+
+void gather_to_unit(const std::uint8_t* data, const int* idx, int rows, int cols, float* out, stream_view s) {
+  RBM_EXPECTS(rows > 0 && cols > 0 && data && idx && out);
+  const std::size_t n = std::size_t(rows) * cols;
+  gather_to_unit_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(data, idx, out, n, cols);
+  RBM_CHECK_LAUNCH(gather_to_unit_kernel);
+}
+
+}  // namespace rbm
