@@ -13,6 +13,7 @@
 
 #include "rbm/device_info.hpp"
 #include "rbm/error.hpp"
+#include "rbm/gemm.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/trainer.hpp"
 
@@ -52,8 +53,8 @@ rbm::dataset load_data(const data_options& d) {
 
 void print_info() {
   std::printf("rbm 0.1.0\n");
-  std::printf("backends: cpu (OpenBLAS %s, %d threads); cuda: not built yet (the GPU training backend is planned)\n",
-              openblas_get_config(), openblas_get_num_threads());
+  std::printf("backends: cpu (OpenBLAS %s, %d threads); cuda (cuBLAS + cuRAND, built for %s)\n",
+              openblas_get_config(), openblas_get_num_threads(), RBM_CUDA_ARCHS);
   int curand_version = 0;
   curandGetVersion(&curand_version);
   std::printf("libraries: cuRAND %d, zlib %s, libpng %s\n", curand_version, zlibVersion(), png_get_libpng_ver(nullptr));
@@ -101,6 +102,11 @@ int main(int argc, char** argv) {
   train->add_option("--sparsity-cost", opt.cd.sparsity_cost, "weight of the sparsity penalty (0: off)");
   train->add_option("--seed", opt.cd.seed, "random seed (initialisation, shuffling, sampling)")->capture_default_str();
   train->add_option("--device", opt.device, "auto | cpu | cuda")->capture_default_str();
+  std::string gemm = "fp32";
+  train->add_option("--gemm", gemm, "GPU GEMM precision: fp32 | tf32 | bf16")->capture_default_str();
+  train->add_option("--resident", opt.gpu.resident, "keep the training set on the GPU: auto | on | off")
+      ->capture_default_str();
+  train->add_flag("!--no-graph", opt.gpu.use_graph, "launch each GPU update eagerly instead of replaying a CUDA graph");
   train->add_option("--out", opt.out_dir, "output directory (default: runs/<timestamp>)");
   train->add_option("--init-from", opt.init_from, "continue training from this model.safetensors");
   train->add_option("--eval-limit", opt.eval_limit, "training samples evaluated after each epoch (0: all)")
@@ -140,6 +146,7 @@ int main(int argc, char** argv) {
       opt.eval_limit = 0;  // the tutorial's error is over the whole training set
       opt.preset = preset;
     }
+    opt.gpu.mode = rbm::parse_gemm_mode(gemm.c_str());
     if (opt.out_dir.empty()) opt.out_dir = timestamp_dir();
     const rbm::dataset ds = load_data(data);
     std::fprintf(stderr, "data: %s (%d training, %d held-out images of %dx%d)\n", ds.name.c_str(), ds.train.count,

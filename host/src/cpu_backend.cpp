@@ -175,7 +175,25 @@ void cpu_backend::set_params(const model_params& p) {
   params_ = p;
 }
 
-float cpu_backend::train_batch(const std::uint8_t* batch, int rows) {
+void backend::attach_training_data(const std::uint8_t* data, int n, int nv) {
+  RBM_EXPECTS(data != nullptr && n > 0 && nv > 0);
+  attached_ = data;
+  attached_rows_ = n;
+  attached_cols_ = nv;
+}
+
+void backend::train_indices(const int* idx, int rows) {
+  RBM_EXPECTS(attached_ != nullptr && idx != nullptr && rows > 0);
+  const std::size_t nv = std::size_t(attached_cols_);
+  gathered_.resize(std::size_t(rows) * nv);
+  for (int r = 0; r < rows; ++r) {
+    RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
+    std::copy_n(attached_ + std::size_t(idx[r]) * nv, nv, gathered_.data() + std::size_t(r) * nv);
+  }
+  train_batch(gathered_.data(), rows);
+}
+
+void cpu_backend::train_batch(const std::uint8_t* batch, int rows) {
   RBM_EXPECTS(batch != nullptr && rows > 0);
   const std::size_t n = std::size_t(rows) * cfg_.nv;
   grow(v0_, n);
@@ -183,7 +201,9 @@ float cpu_backend::train_batch(const std::uint8_t* batch, int rows) {
   const std::size_t nu = cd_uniform_count(rows, cfg_.nv, cfg_.nh, cfg_.k);
   grow(uniforms_, nu);
   gen_.uniform(uniforms_.data(), nu);
-  return cpu_cd_step(params_, state_, v0_.data(), rows, uniforms_.data(), cfg_, ws_);
+  const float err = cpu_cd_step(params_, state_, v0_.data(), rows, uniforms_.data(), cfg_, ws_);
+  err_sum_ += double(err) * double(n);
+  pixels_ += double(n);
 }
 
 eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {

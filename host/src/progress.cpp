@@ -19,9 +19,12 @@ void progress::note(const std::string& line) {
   std::fprintf(stderr, "%s\n", line.c_str());
 }
 
+bool progress::due(double elapsed_s, bool last) const {
+  return !quiet_ && tty_ && (last || elapsed_s - last_draw_ >= 0.1);
+}
+
 void progress::batch(int epoch, int epochs, int batch, int batches, double samples_per_s, double elapsed_s, double err) {
   if (quiet_ || !tty_) return;
-  if (batch != batches && elapsed_s - last_draw_ < 0.1) return;
   last_draw_ = elapsed_s;
   const double done = (epoch - 1 + double(batch) / batches) / epochs;
   const double eta = done > 0 ? elapsed_s * (1 - done) / done : 0;

@@ -66,6 +66,7 @@ std::string metadata_json(const train_options& o, const dataset& data, const std
                       {"hidden_bias_from_states", o.cd.hidden_bias_from_states}, {"seed", o.cd.seed},
                       {"batch", o.batch}, {"epochs", o.epochs}, {"zero_init", o.zero_init},
                       {"tutorial_batches", o.tutorial_batches}, {"preset", o.preset}, {"backend", backend_name},
+                      {"gemm", to_string(o.gpu.mode)},
                       {"image_rows", data.train.rows}, {"image_cols", data.train.cols}};
   return c.dump();
 }
@@ -78,25 +79,35 @@ void check_finite(const eval_result& r, int epoch, const char* which) {
 
 }  // namespace
 
-std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, std::string& why) {
+std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, int max_batch,
+                                      const gpu_options& gpu, std::string& why) {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw precondition_error("--device must be auto, cpu or cuda (got '" + device + "')");
-  if (device == "cuda") {
+  if (gpu.resident != "auto" && gpu.resident != "on" && gpu.resident != "off")
+    throw precondition_error("--resident must be auto, on or off (got '" + gpu.resident + "')");
+  std::string fallback;
+  if (device != "cpu") {
     const device_report rep = query_devices();
-    throw error("--device cuda: the CUDA training backend is not part of this build yet" +
-                (rep.devices.empty() ? " (and no usable GPU: " + rep.reason + ")" : std::string()) +
-                "; use --device cpu");
+    if (rep.devices.empty()) {
+      if (device == "cuda") throw error("--device cuda: no usable GPU (" + rep.reason + ")");
+      fallback = "no usable GPU (" + rep.reason + ")";
+    } else {
+      try {
+        auto b = std::make_unique<cuda_backend>(cfg, max_batch, gpu);
+        why = "using the CUDA backend (--device " + device + "): " + b->name();
+        return b;
+      } catch (const out_of_memory& e) {
+        throw error("--device " + device + ": a " + std::to_string(cfg.nv) + "x" + std::to_string(cfg.nh) +
+                    " model with batch " + std::to_string(max_batch) + " does not fit on the GPU: " + e.what());
+      } catch (const error& e) {
+        if (device == "cuda") throw error(std::string("--device cuda: the GPU cannot be used: ") + e.what());
+        fallback = std::string("the GPU cannot be used (") + e.what() + ")";
+      }
+    }
   }
   auto b = std::make_unique<cpu_backend>(cfg);
-  if (device == "cpu") {
-    why = "using the CPU backend (--device cpu): " + b->name();
-  } else {
-    const device_report rep = query_devices();
-    why = "using the CPU backend (--device auto): " +
-          (rep.devices.empty() ? "no usable GPU (" + rep.reason + ")"
-                               : "GPU " + rep.devices[0].name + " seen, but the CUDA backend is not built yet") +
-          "; " + b->name();
-  }
+  why = device == "cpu" ? "using the CPU backend (--device cpu): " + b->name()
+                        : "using the CPU backend (--device auto): " + fallback + "; " + b->name();
   return b;
 }
 
@@ -134,7 +145,7 @@ train_result train(const dataset& data, const train_options& opts_in) {
   if (data.test.count > 0 && data.test.dim() != o.cd.nv)
     throw data_error(data.test.source + ": held-out images do not match the training images in size");
   std::string why;
-  std::unique_ptr<backend> be = make_backend(o.device, o.cd, why);
+  std::unique_ptr<backend> be = make_backend(o.device, o.cd, o.batch, o.gpu, why);
   prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
   progress prog(o.quiet);
   prog.note(why);
@@ -173,7 +184,7 @@ train_result train(const dataset& data, const train_options& opts_in) {
   };
 
   evaluate_epoch(0, 0.0);
-  std::vector<std::uint8_t> batch(std::size_t(o.batch) * nv);
+  be->attach_training_data(data.train.pixels.data(), n, nv);
   std::vector<int> order(n);
   for (int e = 1; e <= o.epochs; ++e) {
     const int full = o.tutorial_batches ? (n - 1) / o.batch : n / o.batch;
@@ -184,17 +195,18 @@ train_result train(const dataset& data, const train_options& opts_in) {
       epoch_permutation(o.cd.seed, e, order);
     }
     const auto te = clock_type::now();
-    double err_sum = 0;
+    be->reset_train_error();
+    long epoch_samples = 0;
     for (int b = 0; b < nbatches; ++b) {
       const int first = b * o.batch, rows = std::min(o.batch, n - first);
-      for (int r = 0; r < rows; ++r)
-        std::copy_n(&data.train.pixels[std::size_t(order[first + r]) * nv], nv, &batch[std::size_t(r) * nv]);
-      err_sum += be->train_batch(batch.data(), rows);
+      be->train_indices(order.data() + first, rows);
       seen += rows;
-      prog.batch(e, o.epochs, b + 1, nbatches, (b + 1.0) * o.batch / std::max(since(te), 1e-9), since(t0),
-                 err_sum / (b + 1));
+      epoch_samples += rows;
+      if (prog.due(since(t0), b + 1 == nbatches))  // reading the error may wait for the GPU: only when shown
+        prog.batch(e, o.epochs, b + 1, nbatches, epoch_samples / std::max(since(te), 1e-9), since(t0), be->train_error());
     }
-    const double rate = double(std::min(nbatches * o.batch, n)) / std::max(since(te), 1e-9);
+    be->train_error();  // waits for the epoch's last update, so the rate below counts all of it
+    const double rate = double(epoch_samples) / std::max(since(te), 1e-9);
     const epoch_metrics m = evaluate_epoch(e, rate);
     save(e);
     prog.epoch(m.epoch, o.epochs, m.samples_per_s, m.train.err_sampled, m.test.samples > 0 ? m.test.err_sampled : -1.0,

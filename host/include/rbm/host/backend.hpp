@@ -37,15 +37,33 @@ class backend {
   virtual std::string name() const = 0;
 
   virtual void set_params(const model_params& p) = 0;
+  // Current parameters in host memory (waits for queued work).
   virtual model_params params() const = 0;
 
-  // One CD-k (or PCD-k) update on `rows` samples of uint8 pixels [rows, nv], scaled by 1/255 so grey
-  // values act as probabilities. Returns the batch's sampled reconstruction error.
-  virtual float train_batch(const std::uint8_t* batch, int rows) = 0;
+  // One CD-k (or PCD-k) update on `rows` samples of uint8 pixels [rows, nv] in host memory, scaled
+  // by 1/255 so grey values act as probabilities. May return before the update has run (GPU); the
+  // batch memory may be reused as soon as it returns.
+  virtual void train_batch(const std::uint8_t* batch, int rows) = 0;
 
-  // Reconstruction errors and free energy of [rows, nv] uint8 samples. Deterministic: draws its
-  // uniforms from its own generator, restarted at every call, so it never disturbs training.
+  // The training set [n, nv] (host memory, kept alive by the caller) that train_indices draws from.
+  // A GPU backend may copy it to the device here.
+  virtual void attach_training_data(const std::uint8_t* data, int n, int nv);
+  // One update on the attached rows idx [rows]. By default gathers them on the host for train_batch.
+  virtual void train_indices(const int* idx, int rows);
+
+  // Mean (v0 - v1)^2 per pixel, v1 the first sampled reconstruction, over every update since the last
+  // reset_train_error(). May wait for queued work, so call it only where a number is shown.
+  virtual double train_error() = 0;
+  virtual void reset_train_error() = 0;
+
+  // Reconstruction errors and free energy of [rows, nv] uint8 samples (host memory). Deterministic:
+  // draws its uniforms from its own generator, restarted at every call, so it never disturbs training.
   virtual eval_result evaluate(const std::uint8_t* data, int rows) = 0;
+
+ protected:
+  const std::uint8_t* attached_ = nullptr;
+  int attached_rows_ = 0, attached_cols_ = 0;
+  std::vector<std::uint8_t> gathered_;
 };
 
 // W ~ N(0, 0.01^2), vb = log(p / (1 - p)) of the pixel means (clipped to [0.001, 0.999]), hb = 0

@@ -37,7 +37,9 @@ class cpu_backend final : public backend {
   std::string name() const override;
   void set_params(const model_params& p) override;
   model_params params() const override { return params_; }
-  float train_batch(const std::uint8_t* batch, int rows) override;
+  void train_batch(const std::uint8_t* batch, int rows) override;
+  double train_error() override { return pixels_ > 0 ? err_sum_ / pixels_ : 0.0; }
+  void reset_train_error() override { err_sum_ = 0, pixels_ = 0; }
   eval_result evaluate(const std::uint8_t* data, int rows) override;
 
  private:
@@ -47,6 +49,7 @@ class cpu_backend final : public backend {
   cd_workspace ws_;
   philox_generator gen_;
   std::vector<float> v0_, uniforms_;
+  double err_sum_ = 0, pixels_ = 0;
 };
 
 }  // namespace rbm

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rbm/host/backend.hpp"
+#include "rbm/host/cuda_backend.hpp"
 #include "rbm/host/idx.hpp"
 
 namespace rbm {
@@ -19,6 +20,7 @@ struct train_options {
   bool zero_init = false;        // the tutorial starts from all-zero parameters
   bool tutorial_batches = false; // file order, batches as the tutorial's zip(range(0,N,B), range(B,N,B))
   std::string device = "auto";   // auto | cpu | cuda
+  gpu_options gpu;               // GEMM mode, data residency, graphs (CUDA backend only)
   std::string out_dir;           // where the four files go (created)
   std::string init_from;         // continue from this model.safetensors
   std::string preset;            // recorded in the metadata
@@ -41,9 +43,11 @@ struct train_result {
   std::string backend_name;
 };
 
-// Picks and creates the backend for `device` ("auto", "cpu", "cuda"); `why` receives one line saying
-// which backend was chosen and why. Throws rbm::error when "cuda" is forced and cannot be used.
-std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, std::string& why);
+// Picks and creates the backend for `device` ("auto", "cpu", "cuda") for batches up to `max_batch`;
+// `why` receives one line saying which backend was chosen and why. Throws rbm::error when "cuda" is
+// forced and cannot be used (no usable GPU, with the driver's reason; out of device memory).
+std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, int max_batch,
+                                      const gpu_options& gpu, std::string& why);
 
 // Validates everything first (sizes, data shape, output directory), so a bad option or file fails
 // before any output is written; then trains and writes model.safetensors, metrics.csv, filters.png

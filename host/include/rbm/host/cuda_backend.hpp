@@ -1,0 +1,63 @@
+// The CUDA backend: an rbm::model on the GPU behind the backend interface. Batches are either gathered
+// on the device from a resident copy of the training set, or gathered on the host into pinned
+// buffers and copied on a second stream while the previous batch trains (double buffering).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "rbm/host/backend.hpp"
+#include "rbm/model.hpp"
+#include "rbm/resources.hpp"
+
+namespace rbm {
+
+struct gpu_options {
+  gemm_mode mode = gemm_mode::fp32;
+  std::string resident = "auto";  // auto | on | off: keep the training set on the device
+  bool use_graph = true;
+  int device = 0;
+};
+
+class cuda_backend final : public backend {
+ public:
+  // Throws cuda_error when the device cannot be used, out_of_memory when the model does not fit.
+  cuda_backend(const cd_config& cfg, int max_batch, const gpu_options& gpu);
+  ~cuda_backend() override;
+
+  std::string name() const override;
+  void set_params(const model_params& p) override;
+  model_params params() const override;
+  void train_batch(const std::uint8_t* batch, int rows) override;
+  void attach_training_data(const std::uint8_t* data, int n, int nv) override;
+  void train_indices(const int* idx, int rows) override;
+  double train_error() override;
+  void reset_train_error() override;
+  eval_result evaluate(const std::uint8_t* data, int rows) override;
+
+  bool resident() const noexcept { return resident_data_.size() > 0; }
+
+ private:
+  // Stages `rows` rows into the pinned buffer of the next slot; `fill(dst)` writes them.
+  template <class Fill>
+  void stream_batch(int rows, Fill&& fill);
+
+  cd_config cfg_;
+  gpu_options gpu_;
+  int max_batch_;
+  std::string device_name_;
+  cuda_stream compute_, copy_;
+  model model_;
+  pinned_buffer<std::uint8_t> staging_[2];
+  device_buffer<std::uint8_t> dev_batch_[2];
+  pinned_buffer<int> idx_host_[2];
+  device_buffer<int> idx_dev_[2];
+  cuda_event copied_[2], consumed_[2];
+  bool slot_used_[2] = {false, false};
+  int slot_ = 0;
+  device_buffer<std::uint8_t> resident_data_;
+  std::map<const std::uint8_t*, device_buffer<std::uint8_t>> eval_sets_;  // evaluation data, uploaded once
+  double err_sum_ = 0, pixels_ = 0;
+};
+
+}  // namespace rbm

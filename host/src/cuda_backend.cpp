@@ -1,0 +1,170 @@
+// CUDA backend: streams or keeps resident the training data, drives rbm::model, reads back only
+// metrics and parameters.
+#include "rbm/host/cuda_backend.hpp"
+
+#include <cuda_runtime_api.h>
+
+#include <cstring>
+
+#include "rbm/error.hpp"
+
+namespace rbm {
+namespace {
+
+// Selects the device before anything else is created on it.
+int select_device(int device, std::string& name) {
+  RBM_CUDA_CHECK(cudaSetDevice(device));
+  cudaDeviceProp prop{};
+  RBM_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  name = std::string(prop.name) + " (GPU " + std::to_string(device) + ", compute capability " +
+         std::to_string(prop.major) + "." + std::to_string(prop.minor) + ")";
+  return device;
+}
+
+model_options make_model_options(const cd_config& cfg, int max_batch, const gpu_options& gpu) {
+  model_options o;
+  o.cd = cfg;
+  o.mode = gpu.mode;
+  o.max_batch = max_batch;
+  o.use_graph = gpu.use_graph;
+  return o;
+}
+
+}  // namespace
+
+cuda_backend::cuda_backend(const cd_config& cfg, int max_batch, const gpu_options& gpu)
+    : cfg_(cfg), gpu_(gpu), max_batch_((select_device(gpu.device, device_name_), max_batch)),
+      model_(make_model_options(cfg, max_batch, gpu), compute_.view()) {
+  const std::size_t batch_bytes = std::size_t(max_batch) * cfg.nv;
+  for (int i = 0; i < 2; ++i) {
+    staging_[i] = pinned_buffer<std::uint8_t>(batch_bytes);
+    dev_batch_[i] = device_buffer<std::uint8_t>(batch_bytes, compute_.view());
+    idx_host_[i] = pinned_buffer<int>(std::size_t(max_batch));
+    idx_dev_[i] = device_buffer<int>(std::size_t(max_batch), compute_.view());
+  }
+}
+
+cuda_backend::~cuda_backend() {
+  // Queued work still reads our buffers: let it finish before they go (errors cannot be reported here).
+  cudaStreamSynchronize(copy_.get());
+  cudaStreamSynchronize(compute_.get());
+}
+
+std::string cuda_backend::name() const {
+  return "cuda on " + device_name_ + ", GEMM " + to_string(gpu_.mode) +
+         (resident() ? ", training data resident on the device" : ", batches streamed from the host");
+}
+
+void cuda_backend::set_params(const model_params& p) {
+  RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh);
+  model_.set_params(p.w.data(), p.vb.data(), p.hb.data());
+}
+
+model_params cuda_backend::params() const {
+  model_params p(cfg_.nv, cfg_.nh);
+  model_.get_params(p.w.data(), p.vb.data(), p.hb.data());
+  return p;
+}
+
+template <class Fill>
+void cuda_backend::stream_batch(int rows, Fill&& fill) {
+  RBM_EXPECTS(rows > 0 && rows <= max_batch_);
+  const int s = slot_;
+  slot_ ^= 1;
+  // The pinned buffer of this slot is free once its previous copy has finished (host waits for that one
+  // event only); the device buffer once the update that read it has run (the copy stream waits for it).
+  if (slot_used_[s]) {
+    copied_[s].synchronize();
+    consumed_[s].wait_on(copy_.view());
+  }
+  const std::size_t bytes = std::size_t(rows) * cfg_.nv;
+  fill(staging_[s].data());
+  RBM_CUDA_CHECK(cudaMemcpyAsync(dev_batch_[s].data(), staging_[s].data(), bytes, cudaMemcpyHostToDevice, copy_.get()));
+  copied_[s].record(copy_.view());
+  copied_[s].wait_on(compute_.view());
+  model_.train_step_bytes(dev_batch_[s].data(), rows);
+  consumed_[s].record(compute_.view());
+  slot_used_[s] = true;
+}
+
+void cuda_backend::train_batch(const std::uint8_t* batch, int rows) {
+  RBM_EXPECTS(batch != nullptr);
+  stream_batch(rows, [&](std::uint8_t* dst) { std::memcpy(dst, batch, std::size_t(rows) * cfg_.nv); });
+}
+
+void cuda_backend::attach_training_data(const std::uint8_t* data, int n, int nv) {
+  backend::attach_training_data(data, n, nv);
+  resident_data_ = device_buffer<std::uint8_t>();
+  const std::size_t bytes = std::size_t(n) * nv;
+  bool keep = gpu_.resident == "on";
+  if (gpu_.resident == "auto") {
+    std::size_t free_b = 0, total_b = 0;
+    RBM_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    keep = bytes <= free_b / 2;  // leave room for evaluation sets and other users of the GPU
+  }
+  if (!keep) return;
+  resident_data_ = device_buffer<std::uint8_t>(bytes, compute_.view());
+  RBM_CUDA_CHECK(cudaMemcpyAsync(resident_data_.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
+  compute_.view().synchronize();  // pageable source: done before the caller may touch it
+}
+
+void cuda_backend::train_indices(const int* idx, int rows) {
+  RBM_EXPECTS(attached_ != nullptr && idx != nullptr && rows > 0 && rows <= max_batch_);
+  for (int r = 0; r < rows; ++r) RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
+  if (!resident()) {
+    const std::size_t nv = std::size_t(cfg_.nv);
+    stream_batch(rows, [&](std::uint8_t* dst) {
+      for (int r = 0; r < rows; ++r) std::memcpy(dst + r * nv, attached_ + std::size_t(idx[r]) * nv, nv);
+    });
+    return;
+  }
+  const int s = slot_;
+  slot_ ^= 1;
+  if (slot_used_[s]) copied_[s].synchronize();  // the pinned index buffer's previous copy is done
+  std::memcpy(idx_host_[s].data(), idx, std::size_t(rows) * sizeof(int));
+  RBM_CUDA_CHECK(cudaMemcpyAsync(idx_dev_[s].data(), idx_host_[s].data(), std::size_t(rows) * sizeof(int),
+                                 cudaMemcpyHostToDevice, compute_.get()));
+  copied_[s].record(compute_.view());
+  model_.train_step_gather(resident_data_.data(), idx_dev_[s].data(), rows);
+  slot_used_[s] = true;
+}
+
+double cuda_backend::train_error() {
+  std::uint64_t pixels = 0;
+  err_sum_ += model_.take_error_sum(pixels);
+  pixels_ += double(pixels);
+  return pixels_ > 0 ? err_sum_ / pixels_ : 0.0;
+}
+
+void cuda_backend::reset_train_error() {
+  train_error();
+  err_sum_ = 0;
+  pixels_ = 0;
+}
+
+eval_result cuda_backend::evaluate(const std::uint8_t* data, int rows) {
+  eval_result res;
+  if (rows <= 0) return res;
+  const std::size_t bytes = std::size_t(rows) * cfg_.nv;
+  const std::uint8_t* dev = nullptr;
+  if (resident() && data == attached_ && rows <= attached_rows_) {
+    dev = resident_data_.data();
+  } else {
+    auto it = eval_sets_.find(data);
+    if (it == eval_sets_.end() || it->second.size() < bytes) {
+      device_buffer<std::uint8_t> buf(bytes, compute_.view());
+      RBM_CUDA_CHECK(cudaMemcpyAsync(buf.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
+      it = eval_sets_.insert_or_assign(data, std::move(buf)).first;
+    }
+    dev = it->second.data();
+  }
+  const eval_sums sums = model_.evaluate(dev, rows);
+  const double pixels = double(rows) * cfg_.nv;
+  res.err_sampled = sums.err_sampled / pixels;
+  res.err_mean_field = sums.err_mean_field / pixels;
+  res.free_energy = sums.free_energy / rows;
+  res.samples = rows;
+  return res;
+}
+
+}  // namespace rbm
