@@ -44,8 +44,8 @@ class cuda_backend final : public backend {
 
   cd_config cfg_;
   gpu_options gpu_;
+  std::string device_name_;  // before max_batch_: filled while max_batch_ is initialised
   int max_batch_;
-  std::string device_name_;
   cuda_stream compute_, copy_;
   model model_;
   pinned_buffer<std::uint8_t> staging_[2];

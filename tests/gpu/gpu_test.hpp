@@ -1,0 +1,60 @@
+// Shared by the GPU suites: skip (saying why) where no GPU is usable; device <-> host helpers.
+#pragma once
+
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rbm/device_info.hpp"
+#include "rbm/error.hpp"
+#include "rbm/resources.hpp"
+
+namespace rbm_gpu_test {
+
+inline const std::string& unusable_reason() {
+  static const std::string reason = [] {
+    const rbm::device_report r = rbm::query_devices();
+    return r.devices.empty() ? r.reason : std::string();
+  }();
+  return reason;
+}
+
+template <class T>
+rbm::device_buffer<T> upload(const std::vector<T>& host, rbm::stream_view s) {
+  rbm::device_buffer<T> d(host.size(), s);
+  RBM_CUDA_CHECK(cudaMemcpyAsync(d.data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice, s.get()));
+  s.synchronize();
+  return d;
+}
+
+template <class T>
+std::vector<T> download(const rbm::device_buffer<T>& d, rbm::stream_view s) {
+  std::vector<T> host(d.size());
+  RBM_CUDA_CHECK(cudaMemcpyAsync(host.data(), d.data(), d.size() * sizeof(T), cudaMemcpyDeviceToHost, s.get()));
+  s.synchronize();
+  return host;
+}
+
+// A device buffer filled with NaN, so that any element a kernel forgets to write shows up.
+inline rbm::device_buffer<float> poisoned(std::size_t n, rbm::stream_view s) {
+  return upload(std::vector<float>(n, std::nanf("")), s);
+}
+
+inline std::vector<float> random_vector(std::size_t n, std::mt19937& rng, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+}  // namespace rbm_gpu_test
+
+#define RBM_REQUIRE_GPU()                                                                   \
+  do {                                                                                      \
+    if (!::rbm_gpu_test::unusable_reason().empty())                                         \
+      GTEST_SKIP() << "no usable GPU: " << ::rbm_gpu_test::unusable_reason();               \
+  } while (0)

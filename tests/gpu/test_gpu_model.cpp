@@ -1,0 +1,184 @@
+// The device model and the CUDA backend against the CPU backend: same seed, same uniforms, same update.
+#include <cuda_runtime_api.h>
+
+#include "gpu_test.hpp"
+#include "rbm/curand_generator.hpp"
+#include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/cuda_backend.hpp"
+#include "rbm/host/idx.hpp"
+#include "rbm/host/trainer.hpp"
+#include "rbm/model.hpp"
+
+using namespace rbm_gpu_test;
+
+namespace {
+
+TEST(GpuModel, DevicePhiloxDrawsTheHostSequence) {
+  RBM_REQUIRE_GPU();
+  rbm::cuda_stream st;
+  rbm::philox_generator host(rbm::philox_generator::where::host, 77);
+  rbm::philox_generator dev(rbm::philox_generator::where::device, 77, 0, st.get());
+  for (std::size_t n : {std::size_t(1000), std::size_t(37), std::size_t(4096 * 3 + 5)}) {  // odd call sizes too
+    std::vector<float> h(n);
+    host.uniform(h.data(), n);
+    auto d = poisoned(n, st.view());
+    dev.uniform(d.data(), n);
+    ASSERT_EQ(download(d, st.view()), h) << "call of " << n;
+  }
+}
+
+struct step_case {
+  int k;
+  bool pcd;
+};
+
+class GpuCdStep : public ::testing::TestWithParam<step_case> {};
+
+TEST_P(GpuCdStep, ParametersAgreeWithTheCpuBackend) {
+  RBM_REQUIRE_GPU();
+  const int nv = 31, nh = 17, rows = 13;
+  rbm::cd_config c;
+  c.nv = nv;
+  c.nh = nh;
+  c.k = GetParam().k;
+  c.pcd = GetParam().pcd;
+  c.lr = 0.05f;
+  c.momentum = 0.5f;
+  c.weight_decay = 1e-3f;
+  c.sparsity_target = 0.1f;
+  c.sparsity_cost = 0.1f;
+  c.seed = 31;
+  std::vector<std::uint8_t> data(rows * 3 * nv);
+  std::mt19937 rng(8);
+  for (auto& x : data) x = static_cast<std::uint8_t>(rng() % 3 == 0 ? rng() % 256 : 0);
+  const rbm::model_params p0 = rbm::init_params(nv, nh, data.data(), rows * 3, 9, false);
+
+  rbm::cpu_backend cpu(c);
+  cpu.set_params(p0);
+  rbm::gpu_options g;
+  rbm::cuda_backend gpu(c, rows, g);
+  gpu.set_params(p0);
+  for (int b = 0; b < 3; ++b) {
+    cpu.train_batch(data.data() + b * rows * nv, rows);
+    gpu.train_batch(data.data() + b * rows * nv, rows);
+  }
+  const auto a = cpu.params(), d = gpu.params();
+  // FP32 GEMMs in another summation order: ~1e-6 per update. A flipped sampled state (u within
+  // rounding of p; ~2e-6 likely per draw, 10^4 draws) would move a weight by ~lr/rows = 4e-3 and fail this.
+  for (int i = 0; i < nv * nh; ++i) ASSERT_NEAR(d.w[i], a.w[i], 2e-5) << "W[" << i << "]";
+  for (int i = 0; i < nv; ++i) ASSERT_NEAR(d.vb[i], a.vb[i], 2e-5) << "vb[" << i << "]";
+  for (int j = 0; j < nh; ++j) ASSERT_NEAR(d.hb[j], a.hb[j], 2e-5) << "hb[" << j << "]";
+  EXPECT_NEAR(gpu.train_error(), cpu.train_error(), 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GpuCdStep,
+                         ::testing::Values(step_case{1, false}, step_case{5, false}, step_case{1, true}, step_case{5, true}),
+                         [](const auto& info) {
+                           return std::string(info.param.pcd ? "PCD" : "CD") + std::to_string(info.param.k);
+                         });
+
+// Trains a few batches through the CUDA backend with the given options and returns the parameters.
+rbm::model_params run_gpu(const rbm::gpu_options& g, const std::vector<std::uint8_t>& data, int n, const rbm::cd_config& c,
+                          int batch) {
+  rbm::cuda_backend be(c, batch, g);
+  be.set_params(rbm::init_params(c.nv, c.nh, data.data(), n, 4, false));
+  be.attach_training_data(data.data(), n, c.nv);
+  std::vector<int> order(n);
+  for (int e = 0; e < 2; ++e) {
+    for (int i = 0; i < n; ++i) order[i] = (i * 7 + e) % n;
+    for (int first = 0; first < n; first += batch) be.train_indices(order.data() + first, std::min(batch, n - first));
+  }
+  return be.params();
+}
+
+TEST(GpuModel, GraphReplayEqualsEagerAndStreamedEqualsResident) {
+  RBM_REQUIRE_GPU();
+  rbm::cd_config c;
+  c.nv = 50;
+  c.nh = 33;
+  c.k = 2;
+  c.pcd = true;
+  const int n = 250, batch = 40;  // 6 full batches and a partial one: two graphs
+  std::vector<std::uint8_t> data(n * c.nv);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>((i * 2654435761u) >> 24);
+  rbm::gpu_options base;
+  base.resident = "on";
+  const auto ref = run_gpu(base, data, n, c, batch);
+  rbm::gpu_options eager = base;
+  eager.use_graph = false;
+  rbm::gpu_options streamed = base;
+  streamed.resident = "off";
+  EXPECT_EQ(run_gpu(eager, data, n, c, batch).w, ref.w);
+  const auto s = run_gpu(streamed, data, n, c, batch);
+  EXPECT_EQ(s.w, ref.w);
+  EXPECT_EQ(s.hb, ref.hb);
+}
+
+TEST(GpuModel, ReducedPrecisionStaysCloseToFp32) {
+  RBM_REQUIRE_GPU();
+  rbm::cd_config c;
+  c.nv = 784;
+  c.nh = 200;
+  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  rbm::truncate(d.train, 1000);
+  rbm::gpu_options g;
+  g.resident = "on";
+  const auto fp32 = run_gpu(g, d.train.pixels, 1000, c, 100);
+  for (auto mode : {rbm::gemm_mode::tf32, rbm::gemm_mode::bf16}) {
+    g.mode = mode;
+    const auto low = run_gpu(g, d.train.pixels, 1000, c, 100);
+    // Rounded inputs flip a few sampled states, so the runs drift apart like two seeds would, but
+    // only slightly over 20 updates: the weights stay well within one typical weight size (0.01-0.05).
+    double diff = 0, norm = 0;
+    for (std::size_t i = 0; i < fp32.w.size(); ++i) diff += std::pow(low.w[i] - fp32.w[i], 2), norm += std::pow(fp32.w[i], 2);
+    EXPECT_LT(std::sqrt(diff / norm), mode == rbm::gemm_mode::tf32 ? 0.05 : 0.15) << rbm::to_string(mode);
+  }
+}
+
+TEST(GpuModel, EvaluationMatchesTheCpuBackend) {
+  RBM_REQUIRE_GPU();
+  rbm::cd_config c;
+  c.nv = 784;
+  c.nh = 120;
+  c.seed = 3;
+  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  const auto p = rbm::init_params(784, 120, d.train.pixels.data(), 2000, 5, false);
+  rbm::cpu_backend cpu(c);
+  cpu.set_params(p);
+  rbm::cuda_backend gpu(c, 100, rbm::gpu_options{});
+  gpu.set_params(p);
+  const auto a = cpu.evaluate(d.test.pixels.data(), 1234), b = gpu.evaluate(d.test.pixels.data(), 1234);
+  EXPECT_NEAR(b.err_mean_field, a.err_mean_field, 1e-6);
+  EXPECT_NEAR(b.err_sampled, a.err_sampled, 1e-5);  // the same uniforms; rare rounding flips only
+  EXPECT_NEAR(b.free_energy, a.free_energy, 1e-4 * std::fabs(a.free_energy));
+}
+
+TEST(GpuTraining, SeedPresetOnTheGpuReachesTheCpuError) {
+  RBM_REQUIRE_GPU();
+  const rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  rbm::train_options o;
+  o.cd.nh = 50;
+  o.cd.lr = 0.01f;
+  o.cd.momentum = 0.0f;
+  o.cd.weight_decay = 0.0f;
+  o.cd.sum_weight_gradient = true;
+  o.cd.hidden_bias_from_states = true;
+  o.epochs = 5;
+  o.zero_init = true;
+  o.tutorial_batches = true;
+  o.eval_limit = 0;
+  o.quiet = true;
+  o.device = "cpu";
+  o.out_dir = std::string(RBM_TEST_TMP) + "/gpu_seed_cpu";
+  const auto cpu = rbm::train(d, o);
+  o.device = "cuda";
+  o.out_dir = std::string(RBM_TEST_TMP) + "/gpu_seed_gpu";
+  const auto gpu = rbm::train(d, o);
+  const double ce = cpu.history.back().train.err_sampled, ge = gpu.history.back().train.err_sampled;
+  EXPECT_GT(ge, 0.08);
+  EXPECT_LT(ge, 0.10);
+  EXPECT_NEAR(ge, ce, 0.003);  // same draws; float summation order drifts the chains apart slowly
+  EXPECT_NE(gpu.backend_name.find("cuda"), std::string::npos);
+}
+
+}  // namespace
