@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "rbm/error.hpp"
+#include "rbm/host/cpu_kernels.hpp"
 #include "rbm/math.hpp"
 
 namespace rbm {
@@ -18,24 +19,27 @@ constexpr std::uint64_t init_seed_salt = 0xbf58476d1ce4e5b9ull;
 void hidden_probs(const model_params& p, const float* v, int rows, float* out) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh,
               0.0f, out, p.nh);
-  for (int r = 0; r < rows; ++r) {
-    float* o = out + std::size_t(r) * p.nh;
-    for (int j = 0; j < p.nh; ++j) o[j] = sigmoid(o[j] + p.hb[j]);
-  }
+  cpu::sigmoid_rows(out, p.hb.data(), rows, p.nh);
 }
 
 // out[rows, nv] = sigmoid(h[rows, nh] W^T + vb)
 void visible_probs(const model_params& p, const float* h, int rows, float* out) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, p.nv, p.nh, 1.0f, h, p.nh, p.w.data(), p.nh,
               0.0f, out, p.nv);
-  for (int r = 0; r < rows; ++r) {
-    float* o = out + std::size_t(r) * p.nv;
-    for (int i = 0; i < p.nv; ++i) o[i] = sigmoid(o[i] + p.vb[i]);
-  }
+  cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
 }
 
-void sample(const float* prob, const float* u, std::size_t n, float* out) {
-  for (std::size_t i = 0; i < n; ++i) out[i] = bernoulli(prob[i], u[i]);
+void sample(const float* prob, const float* u, std::size_t n, float* out) { cpu::sample(prob, u, n, out); }
+
+// Column means of (pos - neg) [rows, cols], summed over rows in order 0..rows-1 for each column (the
+// GPU kernel's order), row by row so that the inner loop runs along memory.
+void column_diff_sums(const float* pos, const float* neg, int rows, int cols, std::vector<float>& g) {
+  g.assign(cols, 0.0f);
+  for (int r = 0; r < rows; ++r) {
+    const float* a = pos + std::size_t(r) * cols;
+    const float* b = neg + std::size_t(r) * cols;
+    for (int c = 0; c < cols; ++c) g[c] += a[c] - b[c];
+  }
 }
 
 void grow(std::vector<float>& v, std::size_t n) {
@@ -97,30 +101,29 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 
   // Parameter update: vel = momentum * vel + lr * (gradient - decay * W); W += vel.
   const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
-  for (std::size_t i = 0; i < nvh; ++i) st.vel_w[i] = cfg.momentum * st.vel_w[i] - cfg.lr * cfg.weight_decay * p.w[i];
+  cpu::decay_velocity(st.vel_w.data(), p.w.data(), nvh, cfg.momentum, cfg.lr * cfg.weight_decay);
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale, v0, nv, ws.h0p.data(), nh, 1.0f,
               st.vel_w.data(), nh);
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, -scale, ws.vs.data(), nv, ws.hp.data(),
               nh, 1.0f, st.vel_w.data(), nh);
-  for (std::size_t i = 0; i < nvh; ++i) p.w[i] += st.vel_w[i];
+  cpu::add_inplace(p.w.data(), st.vel_w.data(), nvh);
 
   const float inv_rows = 1.0f / rows;
+  column_diff_sums(v0, ws.vs.data(), rows, nv, ws.grad);
   for (int i = 0; i < nv; ++i) {
-    float g = 0;
-    for (int r = 0; r < rows; ++r) g += v0[std::size_t(r) * nv + i] - ws.vs[std::size_t(r) * nv + i];
-    st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * g * inv_rows;
+    st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * (ws.grad[i] * inv_rows);
     p.vb[i] += st.vel_vb[i];
   }
-  const float* hpos = cfg.hidden_bias_from_states ? ws.h0s.data() : ws.h0p.data();
-  const float* hneg = cfg.hidden_bias_from_states ? ws.hs.data() : ws.hp.data();
+  column_diff_sums(cfg.hidden_bias_from_states ? ws.h0s.data() : ws.h0p.data(),
+                   cfg.hidden_bias_from_states ? ws.hs.data() : ws.hp.data(), rows, nh, ws.grad);
+  if (cfg.sparsity_cost > 0) {
+    ws.act.assign(nh, 0.0f);
+    for (int r = 0; r < rows; ++r)
+      for (int j = 0; j < nh; ++j) ws.act[j] += ws.h0p[std::size_t(r) * nh + j];
+  }
   for (int j = 0; j < nh; ++j) {
-    float g = 0, q = 0;
-    for (int r = 0; r < rows; ++r) {
-      g += hpos[std::size_t(r) * nh + j] - hneg[std::size_t(r) * nh + j];
-      q += ws.h0p[std::size_t(r) * nh + j];
-    }
-    g *= inv_rows;
-    if (cfg.sparsity_cost > 0) g += cfg.sparsity_cost * (cfg.sparsity_target - q * inv_rows);
+    float g = ws.grad[j] * inv_rows;
+    if (cfg.sparsity_cost > 0) g += cfg.sparsity_cost * (cfg.sparsity_target - ws.act[j] * inv_rows);
     st.vel_hb[j] = cfg.momentum * st.vel_hb[j] + cfg.lr * g;
     p.hb[j] += st.vel_hb[j];
   }

@@ -20,7 +20,7 @@ struct cd_state {
 
 // Scratch buffers, grown on demand.
 struct cd_workspace {
-  std::vector<float> h0p, h0s, vs, hp, hs;
+  std::vector<float> h0p, h0s, vs, hp, hs, grad, act;
 };
 
 // One CD-k update of `p` on v0 [rows, nv] in [0, 1], with the given uniforms (cd_uniform_count of them).

@@ -1,0 +1,35 @@
+// Element-wise passes of the CPU backend (see cpu_kernels.hpp for why this file has its own flags).
+#include "rbm/host/cpu_kernels.hpp"
+
+#include "rbm/math.hpp"
+
+#define RBM_CLONES __attribute__((target_clones("avx2", "default")))
+
+namespace rbm::cpu {
+namespace {
+
+RBM_CLONES void sigmoid_row(float* x, const float* bias, int cols) {
+  for (int c = 0; c < cols; ++c) x[c] = sigmoid(x[c] + bias[c]);
+}
+
+RBM_CLONES void sample_span(const float* p, const float* u, std::size_t n, float* out) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = bernoulli(p[i], u[i]);
+}
+
+}  // namespace
+
+void sigmoid_rows(float* x, const float* bias, int rows, int cols) {
+  for (int r = 0; r < rows; ++r) sigmoid_row(x + std::size_t(r) * cols, bias, cols);
+}
+
+void sample(const float* p, const float* u, std::size_t n, float* out) { sample_span(p, u, n, out); }
+
+RBM_CLONES void decay_velocity(float* vel, const float* w, std::size_t n, float momentum, float decay) {
+  for (std::size_t i = 0; i < n; ++i) vel[i] = momentum * vel[i] - decay * w[i];
+}
+
+RBM_CLONES void add_inplace(float* w, const float* vel, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) w[i] += vel[i];
+}
+
+}  // namespace rbm::cpu
