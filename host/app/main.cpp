@@ -149,7 +149,8 @@ int main(int argc, char** argv) {
     opt.gpu.mode = rbm::parse_gemm_mode(gemm.c_str());
     if (opt.out_dir.empty()) opt.out_dir = timestamp_dir();
     const rbm::dataset ds = load_data(data);
-    std::fprintf(stderr, "data: %s (%d training, %d held-out images of %dx%d)\n", ds.name.c_str(), ds.train.count,
+    if (!opt.quiet)
+      std::fprintf(stderr, "data: %s (%d training, %d held-out images of %dx%d)\n", ds.name.c_str(), ds.train.count,
                  ds.test.count, ds.train.rows, ds.train.cols);
     const rbm::train_result r = rbm::train(ds, opt);
     const auto& last = r.history.back();

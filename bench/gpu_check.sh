@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# One prepared command for a machine with an NVIDIA GPU (see README "GPU check"):
+#   1. build for the GPU's architecture (sm_90 on H100/H200) with the libraries carried as .debs,
+#   2. run every test, the `gpu` label included (and the consumer example, which runs on the GPU),
+#   3. compute-sanitizer memcheck, racecheck and initcheck over a short training run,
+#   4. the throughput table: this project on the GPU (FP32/TF32/BF16) beside cuBLAS, and the CPU.
+# Logs and JSON go to $OUT (the device tool's folder) or bench/results. Without a GPU the GPU steps
+# say so and are skipped, so the script can be rehearsed anywhere. Before a device call, run
+# bench/fetch_gpu_deps.sh here and carry bench/.deps.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root_dir=$PWD
+out=${OUT:-$root_dir/bench/results}
+mkdir -p "$out"
+export PATH="/usr/local/cuda/bin:$PATH"
+status=0
+step() { printf '\n== %s\n' "$*"; }
+note() { printf '%s\n' "$*" | tee -a "$out/summary.txt"; }
+: >"$out/summary.txt"
+
+# --- dependencies: system packages if present, else the carried .debs unpacked under bench/.deps/root
+cmake_args=()
+if [ -d bench/.deps/debs ] && { [ ! -f /usr/include/cblas.h ] && [ ! -f /usr/include/x86_64-linux-gnu/cblas.h ] || [ -n "${RBM_USE_CARRIED_DEPS:-}" ]; }; then
+  step "unpacking carried .debs"
+  dep=$root_dir/bench/.deps/root
+  rm -rf "$dep" && mkdir -p "$dep"
+  for f in bench/.deps/debs/*.deb; do dpkg -x "$f" "$dep"; done
+  lib=$dep/usr/lib/x86_64-linux-gnu
+  ln -sf libopenblas.so.0 "$lib/openblas-pthread/libopenblas.so" 2>/dev/null || true
+  [ -e "$lib/libz.so" ] || ln -sf "$(ls "$dep"/lib/x86_64-linux-gnu/libz.so.1.* "$lib"/libz.so.1.* 2>/dev/null | head -1)" "$lib/libz.so"
+  export LD_LIBRARY_PATH="$lib/openblas-pthread:$lib:$dep/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+  cmake_args+=(-DCMAKE_PREFIX_PATH="$dep/usr;$lib/cmake;$dep/usr/share/cmake"
+               -DBLAS_LIBRARIES="$lib/openblas-pthread/libopenblas.so"
+               -DRBM_CBLAS_INCLUDE_DIR="$dep/usr/include/x86_64-linux-gnu/openblas-pthread"
+               -DZLIB_INCLUDE_DIR="$dep/usr/include" -DZLIB_LIBRARY="$lib/libz.so"
+               -DPNG_PNG_INCLUDE_DIR="$dep/usr/include" -DPNG_LIBRARY="$lib/libpng16.so"
+               -DCMAKE_CXX_FLAGS="-isystem $dep/usr/include")
+fi
+
+# --- the GPU, if any
+arch=90
+gpu=""
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+  gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)
+  cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '. ')
+  [ -n "$cc" ] && arch=$cc
+  note "GPU: $gpu (sm_$arch)"
+else
+  note "GPU: none usable here; GPU steps are skipped (tests of label gpu skip and say why)"
+fi
+
+step "build (CUDA architectures ${arch}-real)"
+build=$root_dir/build-gpu
+if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${arch}-real" \
+         "${cmake_args[@]}" >"$out/build.log" 2>&1 &&
+       cmake --build "$build" --parallel "$(nproc)" >>"$out/build.log" 2>&1; }; then
+  tail -40 "$out/build.log"
+  note "build: FAILED (see build.log)"
+  exit 1
+fi
+note "build: ok"
+
+step "tests (all labels)"
+ctest --test-dir "$build" --output-on-failure --timeout 600 -j4 >"$out/tests.log" 2>&1 || status=1
+grep -E "tests passed|tests failed" "$out/tests.log" | tail -1 | xargs -0 printf 'tests: %s' | tee -a "$out/summary.txt"
+grep -E "^\s+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Exception)" "$out/tests.log" | head -20 | tee -a "$out/summary.txt"
+gpu_tests=$(grep -cE "Test +#[0-9]+: ([A-Za-z]+/)?Gpu.* Passed" "$out/tests.log")
+gpu_skipped=$(grep -cE "Test +#[0-9]+: ([A-Za-z]+/)?Gpu.*Skipped" "$out/tests.log")
+note "gpu-labelled tests: $gpu_tests passed, $gpu_skipped skipped"
+grep -E "link_rbm:" "$out/tests.log" | head -3
+
+if [ -n "$gpu" ]; then
+  step "compute-sanitizer over a short training run"
+  run=("$build/host/rbm" train --device cuda --train-limit 1000 --test-limit 300 --epochs 1 --hidden 64 --batch 100 --quiet)
+  for tool in memcheck racecheck initcheck; do
+    if timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 9 "${run[@]}" --out "$out/san-$tool" \
+         >"$out/sanitizer-$tool.log" 2>&1; then
+      note "compute-sanitizer $tool: clean ($(grep -E 'ERROR SUMMARY' "$out/sanitizer-$tool.log" | tail -1))"
+    else
+      note "compute-sanitizer $tool: FAILED ($(grep -E 'ERROR SUMMARY' "$out/sanitizer-$tool.log" | tail -1))"
+      grep -m5 -E "=========" "$out/sanitizer-$tool.log"
+      status=1
+    fi
+  done
+  rm -rf "$out"/san-*
+
+  step "end-to-end training on the GPU"
+  ( time "$build/host/rbm" train --device cuda --epochs 10 --out "$out/run-gpu" ) >"$out/train-gpu.log" 2>&1 || status=1
+  tail -4 "$out/train-gpu.log" | tee -a "$out/summary.txt"
+  rm -f "$out/run-gpu/model.safetensors"
+fi
+
+step "throughput"
+if [ -n "$gpu" ]; then
+  "$build/bench/rbm_bench" --device cuda --hidden 50,500,2000 --batch 100,1000,4096 --k 1,10 --gemm fp32 \
+    --json "$out/bench-gpu.json" >"$out/bench-gpu.txt" 2>&1 || status=1
+  "$build/bench/rbm_bench" --device cuda --hidden 500 --batch 100,1000 --k 1 --gemm tf32,bf16 \
+    --json "$out/bench-gpu-lowp.json" >"$out/bench-gpu-lowp.txt" 2>&1 || status=1
+fi
+"$build/bench/rbm_bench" --device cpu --hidden 500 --batch 100,1000 --k 1 --reps 3 \
+  --json "$out/bench-cpu.json" >"$out/bench-cpu.txt" 2>&1 || status=1
+
+step "summary"
+cat "$out/summary.txt"
+echo
+[ -f "$out/bench-gpu.txt" ] && cat "$out/bench-gpu.txt" && tail -n +4 "$out/bench-gpu-lowp.txt"
+cat "$out/bench-cpu.txt"
+exit $status
