@@ -186,6 +186,28 @@ void model::visible_probs(const float* h, int rows, float* prob) {
   sigmoid_sample(prob, p_->vb.data(), nullptr, prob, nullptr, rows, p_->nv, p_->s);
 }
 
+void model::sample_hidden(const float* v, int rows, float* prob, float* state) {
+  RBM_EXPECTS(v && prob && state && rows > 0 && rows <= p_->opt.max_batch);
+  p_->gen.uniform(p_->u.data(), std::size_t(rows) * p_->nh);
+  p_->forward(v, rows, prob);
+  sigmoid_sample(prob, p_->hb.data(), p_->u.data(), prob, state, rows, p_->nh, p_->s);
+}
+
+void model::sample_visible(const float* h, int rows, float* prob, float* state) {
+  RBM_EXPECTS(h && prob && state && rows > 0 && rows <= p_->opt.max_batch);
+  p_->gen.uniform(p_->u.data(), std::size_t(rows) * p_->nv);
+  p_->backward(h, rows, prob);
+  sigmoid_sample(prob, p_->vb.data(), p_->u.data(), prob, state, rows, p_->nv, p_->s);
+}
+
+void model::gibbs(float* v, float* h, int rows, int steps) {
+  RBM_EXPECTS(v && h && rows > 0 && rows <= p_->opt.max_batch && steps >= 0);
+  for (int i = 0; i < steps; ++i) {
+    sample_hidden(v, rows, p_->hp.data(), h);
+    sample_visible(h, rows, p_->vs.data(), v);
+  }
+}
+
 void model::free_energy(const float* v, int rows, float* out) {
   RBM_EXPECTS(v && out && rows > 0 && rows <= p_->opt.max_batch);
   p_->forward(v, rows, p_->hp.data());

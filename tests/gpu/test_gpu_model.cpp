@@ -182,3 +182,43 @@ TEST(GpuTraining, SeedPresetOnTheGpuReachesTheCpuError) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(GpuModel, SamplingAndGibbsMatchTheirProbabilities) {
+  RBM_REQUIRE_GPU();
+  rbm::cuda_stream st;
+  auto s = st.view();
+  rbm::model_options o;
+  o.cd.nv = 9;
+  o.cd.nh = 5;
+  o.max_batch = 4000;
+  rbm::model m(o, s);
+  std::mt19937 rng(12);
+  const auto w = random_vector(45, rng, -1, 1), vb = random_vector(9, rng, -1, 1), hb = random_vector(5, rng, -1, 1);
+  m.set_params(w.data(), vb.data(), hb.data());
+  // 4000 copies of one visible vector: the hidden states' frequencies must match p(h | v).
+  std::vector<float> v(4000 * 9);
+  for (int r = 0; r < 4000; ++r)
+    for (int i = 0; i < 9; ++i) v[r * 9 + i] = float(i % 2);
+  auto d_v = upload(v, s);
+  auto prob = poisoned(4000 * 5, s), state = poisoned(4000 * 5, s);
+  m.sample_hidden(d_v.data(), 4000, prob.data(), state.data());
+  const auto p = download(prob, s), h = download(state, s);
+  for (int j = 0; j < 5; ++j) {
+    double a = hb[j];
+    for (int i = 0; i < 9; ++i) a += (i % 2) * w[i * 5 + j];
+    const double ref = 1 / (1 + std::exp(-a));
+    EXPECT_NEAR(p[j], ref, 1e-6);
+    double freq = 0;
+    for (int r = 0; r < 4000; ++r) freq += h[r * 5 + j];
+    EXPECT_NEAR(freq / 4000, ref, 4 * std::sqrt(ref * (1 - ref) / 4000) + 1e-3) << "unit " << j;  // 4 sigma
+  }
+  // Gibbs leaves binary states behind.
+  auto d_h = poisoned(4000 * 5, s);
+  m.gibbs(d_v.data(), d_h.data(), 4000, 3);
+  for (float x : download(d_v, s)) ASSERT_TRUE(x == 0.0f || x == 1.0f);
+  for (float x : download(d_h, s)) ASSERT_TRUE(x == 0.0f || x == 1.0f);
+}
+
+}  // namespace

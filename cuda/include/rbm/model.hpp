@@ -68,6 +68,14 @@ class model {
   void hidden_probs(const float* v, int rows, float* prob);
   // prob [rows, nv] = p(v = 1 | h) for h [rows, nh] (device).
   void visible_probs(const float* h, int rows, float* prob);
+  // prob [rows, nh] = p(h = 1 | v) and state [rows, nh] ~ that, drawing from the model's generator;
+  // rows <= max_batch.
+  void sample_hidden(const float* v, int rows, float* prob, float* state);
+  // prob [rows, nv] = p(v = 1 | h) and state [rows, nv] ~ that; rows <= max_batch.
+  void sample_visible(const float* h, int rows, float* prob, float* state);
+  // `steps` Gibbs sweeps v -> h -> v in place on v [rows, nv] (device); `h` [rows, nh] receives the
+  // last hidden states. rows <= max_batch.
+  void gibbs(float* v, float* h, int rows, int steps);
   // Free energy of each row of v [rows, nv] into out [rows] (device); rows <= max_batch.
   void free_energy(const float* v, int rows, float* out);
 
