@@ -8,7 +8,7 @@ mkdir -p bench/.deps/debs
 cd bench/.deps/debs
 apt-get download \
   libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread libgfortran5 libquadmath0 \
-  libpng-dev libpng16-16 zlib1g-dev zlib1g libstb-dev \
+  libpng-dev libpng16-16 zlib1g-dev zlib1g libstb-dev libstb0 \
   libcli11-dev nlohmann-json3-dev libgtest-dev 2>&1 | grep -v "^Get:" || true
 ls -1 *.deb | wc -l | xargs echo "fetch_gpu_deps: debs in bench/.deps/debs:"
 du -sh . | cut -f1 | xargs echo "fetch_gpu_deps: total"

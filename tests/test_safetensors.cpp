@@ -73,7 +73,7 @@ TEST(Safetensors, BrokenFilesAreRefused) {
   rbm::save_model((dir / "nan").string(), nan, {});
   EXPECT_NE(load_error((dir / "nan").string()).find("non-finite"), std::string::npos);
 
-  EXPECT_NE(load_error((dir / "absent").string()).find("cannot open model"), std::string::npos);
+  EXPECT_NE(load_error((dir / "absent").string()).find("cannot open"), std::string::npos);
 }
 
 TEST(Safetensors, ReadableByPythonSafetensors) {

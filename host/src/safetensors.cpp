@@ -18,12 +18,6 @@ namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) { throw data_error(path + ": " + what); }
 
-struct tensor_ref {
-  const char* name;
-  std::vector<float>* data;
-  std::vector<std::int64_t> shape;
-};
-
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& content) {
@@ -58,35 +52,47 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   }
 }
 
-void save_model(const std::string& path, const model_params& p, const std::map<std::string, std::string>& meta) {
+void write_tensors(const std::string& path, const tensor_file& f) {
   static_assert(sizeof(float) == 4, "F32 tensors");
   nlohmann::json header;
-  header["__metadata__"] = meta;
-  const std::size_t nw = p.w.size() * 4, nvb = p.vb.size() * 4, nhb = p.hb.size() * 4;
-  header["W"] = {{"dtype", "F32"}, {"shape", {p.nv, p.nh}}, {"data_offsets", {0, nw}}};
-  header["vb"] = {{"dtype", "F32"}, {"shape", {p.nv}}, {"data_offsets", {nw, nw + nvb}}};
-  header["hb"] = {{"dtype", "F32"}, {"shape", {p.nh}}, {"data_offsets", {nw + nvb, nw + nvb + nhb}}};
+  header["__metadata__"] = f.metadata;
+  std::size_t offset = 0;
+  for (const auto& [name, t] : f.tensors) {
+    std::size_t count = 1;
+    for (auto d : t.shape) count *= std::size_t(d);
+    if (count != t.data.size()) throw precondition_error("tensor '" + name + "': shape does not match its data");
+    header[name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + 4 * count}}};
+    offset += 4 * count;
+  }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // keep the tensor data 8-byte aligned
   std::string out(8, '\0');
-  std::uint64_t len = h.size();
+  const std::uint64_t len = h.size();
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((len >> (8 * i)) & 0xFF);  // little endian
   out += h;
-  out.append(reinterpret_cast<const char*>(p.w.data()), nw);  // x86/ARM hosts are little endian
-  out.append(reinterpret_cast<const char*>(p.vb.data()), nvb);
-  out.append(reinterpret_cast<const char*>(p.hb.data()), nhb);
+  for (const auto& [name, t] : f.tensors)  // std::map: the same order as the offsets above
+    out.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * 4);
   write_file_atomic(path, out);
 }
 
-saved_model load_model(const std::string& path) {
+void save_model(const std::string& path, const model_params& p, const std::map<std::string, std::string>& meta) {
+  tensor_file f;
+  f.metadata = meta;
+  f.tensors["W"] = {{p.nv, p.nh}, p.w};
+  f.tensors["vb"] = {{p.nv}, p.vb};
+  f.tensors["hb"] = {{p.nh}, p.hb};
+  write_tensors(path, f);
+}
+
+tensor_file read_tensors(const std::string& path) {
   const std::vector<std::uint8_t> bytes = [&] {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) fail(path, std::string("cannot open model (") + std::strerror(errno) + ")");
+    std::FILE* fp = std::fopen(path.c_str(), "rb");
+    if (fp == nullptr) fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
     std::vector<std::uint8_t> b;
     std::uint8_t buf[1 << 16];
     std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) b.insert(b.end(), buf, buf + n);
-    std::fclose(f);
+    while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) b.insert(b.end(), buf, buf + n);
+    std::fclose(fp);
     return b;
   }();
   if (bytes.size() < 8) fail(path, "too short to be a safetensors file");
@@ -100,34 +106,56 @@ saved_model load_model(const std::string& path) {
     fail(path, std::string("header is not valid JSON (") + e.what() + ")");
   }
   const std::size_t data_start = 8 + len, data_size = bytes.size() - data_start;
-  saved_model m;
+  tensor_file f;
   try {
-    if (header.contains("__metadata__"))
-      m.metadata = header["__metadata__"].get<std::map<std::string, std::string>>();
-    for (const char* name : {"W", "vb", "hb"})
-      if (!header.contains(name)) fail(path, std::string("has no tensor '") + name + "'");
-    const auto shape_w = header["W"]["shape"].get<std::vector<std::int64_t>>();
-    if (shape_w.size() != 2 || shape_w[0] <= 0 || shape_w[1] <= 0 || shape_w[0] > (1 << 24) || shape_w[1] > (1 << 24))
-      fail(path, "tensor 'W' must have shape [nv, nh] with positive sizes");
-    m.params = model_params(int(shape_w[0]), int(shape_w[1]));
-    tensor_ref refs[] = {{"W", &m.params.w, {shape_w[0], shape_w[1]}},
-                         {"vb", &m.params.vb, {shape_w[0]}},
-                         {"hb", &m.params.hb, {shape_w[1]}}};
-    for (auto& t : refs) {
-      const auto& e = header[t.name];
-      if (e["dtype"] != "F32") fail(path, std::string("tensor '") + t.name + "' is " + e["dtype"].dump() + ", expected F32");
-      if (e["shape"].get<std::vector<std::int64_t>>() != t.shape)
-        fail(path, std::string("tensor '") + t.name + "' has shape " + e["shape"].dump() + ", which does not fit W");
-      const auto off = e["data_offsets"].get<std::vector<std::uint64_t>>();
-      if (off.size() != 2 || off[1] < off[0] || off[1] > data_size || off[1] - off[0] != t.data->size() * 4)
-        fail(path, std::string("tensor '") + t.name + "' has data offsets outside the file (truncated?)");
-      std::memcpy(t.data->data(), bytes.data() + data_start + off[0], off[1] - off[0]);
-      for (float x : *t.data)
-        if (!std::isfinite(x)) fail(path, std::string("tensor '") + t.name + "' holds a non-finite value");
+    for (auto it = header.begin(); it != header.end(); ++it) {
+      if (it.key() == "__metadata__") {
+        f.metadata = it.value().get<std::map<std::string, std::string>>();
+        continue;
+      }
+      const auto& e = it.value();
+      if (e.at("dtype") != "F32") fail(path, "tensor '" + it.key() + "' is " + e["dtype"].dump() + ", expected F32");
+      tensor t;
+      t.shape = e.at("shape").get<std::vector<std::int64_t>>();
+      std::uint64_t count = 1;
+      for (auto d : t.shape) {
+        if (d < 0 || d > (std::int64_t(1) << 40)) fail(path, "tensor '" + it.key() + "' has an impossible shape");
+        count *= std::uint64_t(d);
+      }
+      const auto off = e.at("data_offsets").get<std::vector<std::uint64_t>>();
+      if (off.size() != 2 || off[1] < off[0] || off[1] > data_size || off[1] - off[0] != count * 4)
+        fail(path, "tensor '" + it.key() + "' has data offsets outside the file (truncated?)");
+      t.data.resize(count);
+      std::memcpy(t.data.data(), bytes.data() + data_start + off[0], count * 4);
+      for (float x : t.data)
+        if (!std::isfinite(x)) fail(path, "tensor '" + it.key() + "' holds a non-finite value");
+      f.tensors.emplace(it.key(), std::move(t));
     }
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("malformed header (") + e.what() + ")");
   }
+  return f;
+}
+
+saved_model load_model(const std::string& path) {
+  tensor_file f = read_tensors(path);
+  for (const char* name : {"W", "vb", "hb"})
+    if (!f.tensors.count(name)) fail(path, std::string("has no tensor '") + name + "'");
+  const auto& w = f.tensors["W"];
+  if (w.shape.size() != 2 || w.shape[0] <= 0 || w.shape[1] <= 0 || w.shape[0] > (1 << 24) || w.shape[1] > (1 << 24))
+    fail(path, "tensor 'W' must have shape [nv, nh] with positive sizes");
+  const std::int64_t nv = w.shape[0], nh = w.shape[1];
+  if (f.tensors["vb"].shape != std::vector<std::int64_t>{nv})
+    fail(path, "tensor 'vb' has a shape that does not fit W [" + std::to_string(nv) + ", " + std::to_string(nh) + "]");
+  if (f.tensors["hb"].shape != std::vector<std::int64_t>{nh})
+    fail(path, "tensor 'hb' has a shape that does not fit W [" + std::to_string(nv) + ", " + std::to_string(nh) + "]");
+  saved_model m;
+  m.params.nv = int(nv);
+  m.params.nh = int(nh);
+  m.params.w = std::move(f.tensors["W"].data);
+  m.params.vb = std::move(f.tensors["vb"].data);
+  m.params.hb = std::move(f.tensors["hb"].data);
+  m.metadata = std::move(f.metadata);
   return m;
 }
 

@@ -2,7 +2,9 @@
 // Python's safetensors and PyTorch. Writes are atomic (temporary file, fsync, rename).
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <vector>
 #include <string>
 
 #include "rbm/host/backend.hpp"
@@ -20,6 +22,20 @@ void save_model(const std::string& path, const model_params& p, const std::map<s
 
 // Throws data_error naming the file and the problem (truncated, bad header, missing or mis-shaped tensor).
 saved_model load_model(const std::string& path);
+
+// Any safetensors file of F32 tensors: name -> (shape, values), plus the metadata.
+struct tensor {
+  std::vector<std::int64_t> shape;
+  std::vector<float> data;
+};
+struct tensor_file {
+  std::map<std::string, tensor> tensors;
+  std::map<std::string, std::string> metadata;
+};
+// Throws data_error naming the file and the problem; non-finite values are refused.
+tensor_file read_tensors(const std::string& path);
+// Writes F32 tensors and metadata atomically.
+void write_tensors(const std::string& path, const tensor_file& f);
 
 // Writes `content` to `path` atomically: a temporary file beside it, flushed to disk, then renamed.
 void write_file_atomic(const std::string& path, const std::string& content);

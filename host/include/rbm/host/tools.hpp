@@ -1,0 +1,56 @@
+// What the tutorial shows beyond training, as library functions the CLI calls: reading an arbitrary
+// picture as a digit, reconstructions side by side, Gibbs-chain sample sheets, hidden features,
+// single filters, and a softmax classifier for "are the features any good".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rbm/host/backend.hpp"
+#include "rbm/host/image.hpp"
+
+namespace rbm {
+
+// Any PNG, JPEG, PGM/PPM, BMP or GIF, converted to grey and resized to rows x cols (uint8, row-major).
+// `invert` maps dark-on-light pictures to MNIST's light-on-dark. Throws data_error naming the file.
+std::vector<std::uint8_t> load_picture(const std::string& path, int rows, int cols, bool invert);
+
+// Erases (sets to 0) the rectangle [x0, x1) x [y0, y1) of a rows x cols image.
+struct rect {
+  int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+void erase(std::vector<std::uint8_t>& image, int rows, int cols, const rect& r);
+
+// p(h | v) [rows, nh] for uint8 v [rows, nv] scaled by 1/255, on the CPU.
+std::vector<float> hidden_probabilities(const model_params& p, const std::uint8_t* v, int rows);
+// p(v | h) [rows, nv] for h [rows, nh].
+std::vector<float> visible_probabilities(const model_params& p, const float* h, int rows);
+
+struct reconstruction {
+  std::vector<float> input, hidden, tutorial, mean_field;  // [nv], [nh], [nv], [nv]
+};
+// The tutorial's reconstruction (round p(h | v), then p(v | h)) and the mean-field one (p(v | p(h | v))).
+reconstruction reconstruct(const model_params& p, const std::uint8_t* image);
+
+// input | hidden activations (a near-square grid) | tutorial reconstruction | mean-field reconstruction,
+// one row per image, each picture scaled by `zoom`.
+raster reconstruction_sheet(const std::vector<reconstruction>& rows_of, int rows, int cols, int zoom);
+
+// Gibbs chains: `chains` chains, `steps` sweeps, a snapshot of p(v | h) every `every` sweeps (and at
+// the start); chains start from the given data rows (uint8 [chains, nv]) or, when `start` is null,
+// from uniform noise. Returns the sheet: one row per chain, one column per snapshot.
+raster sample_sheet(const model_params& p, int rows, int cols, int chains, int steps, int every,
+                    const std::uint8_t* start, std::uint64_t seed);
+
+// Writes a float32 matrix [rows, cols] as .npy (NumPy) or, for any other extension, .safetensors
+// with the tensor named `name`. Atomic.
+void write_matrix(const std::string& path, const std::string& name, const std::vector<float>& m, int rows, int cols);
+
+// Softmax regression on features [n, d] with labels 0..classes-1 (mini-batch gradient descent with
+// momentum, L2), returning the accuracy on the test features. Deterministic for a seed.
+double softmax_accuracy(const std::vector<float>& train_x, const std::vector<std::uint8_t>& train_y,
+                        const std::vector<float>& test_x, const std::vector<std::uint8_t>& test_y, int d,
+                        int classes = 10, int epochs = 30, std::uint64_t seed = 1);
+
+}  // namespace rbm

@@ -1,0 +1,217 @@
+// Exact and annealed partition functions, likelihoods and pseudo-likelihoods on the CPU.
+#include "rbm/host/evaluation.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "rbm/curand_generator.hpp"
+#include "rbm/error.hpp"
+#include "rbm/math.hpp"
+
+namespace rbm {
+namespace {
+
+double softplus_d(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
+
+double log_sum_exp(const std::vector<double>& x) {
+  const double m = *std::max_element(x.begin(), x.end());
+  if (!std::isfinite(m)) return m;
+  double s = 0;
+  for (double v : x) s += std::exp(v - m);
+  return m + std::log(s);
+}
+
+}  // namespace
+
+std::vector<float> binarize(const std::uint8_t* data, std::size_t n) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = data[i] >= 128 ? 1.0f : 0.0f;
+  return v;
+}
+
+double exact_log_z(const model_params& p, int max_units) {
+  const bool over_hidden = p.nh <= p.nv;
+  const int m = over_hidden ? p.nh : p.nv;  // the layer enumerated
+  if (m > max_units)
+    throw precondition_error("exact log Z needs a layer of at most " + std::to_string(max_units) +
+                             " units; this model is " + std::to_string(p.nv) + "x" + std::to_string(p.nh));
+  const int n = over_hidden ? p.nv : p.nh;
+  const std::vector<float>& bias_m = over_hidden ? p.hb : p.vb;
+  const std::vector<float>& bias_n = over_hidden ? p.vb : p.hb;
+  // Sum over configurations x of the small layer: x.b_m + sum_k softplus(b_n[k] + (W x)_k).
+  // Gray-code order updates the pre-activations by one column per configuration.
+  const std::uint64_t count = std::uint64_t(1) << m;
+  auto weight = [&](int small, int k) {  // W entry joining unit `small` of the enumerated layer and k
+    return double(over_hidden ? p.w[std::size_t(k) * p.nh + small] : p.w[std::size_t(small) * p.nh + k]);
+  };
+  std::vector<double> pre(bias_n.begin(), bias_n.end());
+  double lin = 0;
+  std::vector<double> terms;
+  terms.reserve(std::min<std::uint64_t>(count, 1 << 20));
+  double running = -std::numeric_limits<double>::infinity();
+  std::uint64_t gray = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    if (i > 0) {
+      const int bit = __builtin_ctzll(i);
+      const double sign = ((gray >> bit) & 1) ? -1.0 : 1.0;
+      gray ^= std::uint64_t(1) << bit;
+      lin += sign * bias_m[bit];
+      for (int k = 0; k < n; ++k) pre[k] += sign * weight(bit, k);
+    }
+    double t = lin;
+    for (int k = 0; k < n; ++k) t += softplus_d(pre[k]);
+    terms.push_back(t);
+    if (terms.size() == (1u << 20)) {  // fold into the running log-sum-exp to bound memory
+      terms.push_back(running);
+      running = log_sum_exp(terms);
+      terms.clear();
+    }
+  }
+  terms.push_back(running);
+  return log_sum_exp(terms);
+}
+
+double mean_log_likelihood(const model_params& p, const float* v, int rows, double log_z) {
+  RBM_EXPECTS(rows > 0);
+  std::vector<double> f(rows);
+  std::vector<float> pre(std::size_t(rows) * p.nh);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f,
+              pre.data(), p.nh);
+  double total = 0;
+  for (int r = 0; r < rows; ++r) {
+    double fe = 0;
+    for (int i = 0; i < p.nv; ++i) fe -= double(v[std::size_t(r) * p.nv + i]) * p.vb[i];
+    for (int j = 0; j < p.nh; ++j) fe -= softplus_d(double(pre[std::size_t(r) * p.nh + j]) + p.hb[j]);
+    total += -fe - log_z;
+  }
+  return total / rows;
+}
+
+double pseudo_log_likelihood(const model_params& p, const float* v, int rows) {
+  RBM_EXPECTS(rows > 0);
+  std::vector<float> pre(std::size_t(rows) * p.nh);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f,
+              pre.data(), p.nh);
+  double total = 0;
+  std::vector<double> x(p.nh);
+  for (int r = 0; r < rows; ++r) {
+    const float* vr = v + std::size_t(r) * p.nv;
+    double base = 0;  // sum_j softplus(x_j): the hidden part of -F(v)
+    for (int j = 0; j < p.nh; ++j) {
+      x[j] = double(pre[std::size_t(r) * p.nh + j]) + p.hb[j];
+      base += softplus_d(x[j]);
+    }
+    for (int i = 0; i < p.nv; ++i) {
+      // Flipping bit i: -F changes by d = s*vb_i + sum_j [softplus(x_j + s W_ij) - softplus(x_j)],
+      // s = 1 - 2 v_i; then log p(v_i | v_-i) = -log(1 + exp(d)) = -softplus(d).
+      const double s = 1.0 - 2.0 * vr[i];
+      double flipped = 0;
+      const float* wi = p.w.data() + std::size_t(i) * p.nh;
+      for (int j = 0; j < p.nh; ++j) flipped += softplus_d(x[j] + s * wi[j]);
+      total -= softplus_d(s * p.vb[i] + flipped - base);
+    }
+  }
+  return total / rows;
+}
+
+std::vector<float> base_rate_bias(const float* v, int rows, int nv) {
+  std::vector<float> b(nv);
+  for (int i = 0; i < nv; ++i) {
+    double on = 0;
+    for (int r = 0; r < rows; ++r) on += v[std::size_t(r) * nv + i];
+    const double q = (on + 0.05 * 0.5) / (rows + 0.05);
+    b[i] = static_cast<float>(std::log(q / (1 - q)));
+  }
+  return b;
+}
+
+std::vector<double> ais_betas(int steps) {
+  RBM_EXPECTS(steps >= 2);
+  // Proportions of the paper's 14,500-step schedule: 500 / 4000 / 10000 over [0, .5) [.5, .9) [.9, 1].
+  const int a = std::max(1, int(std::lround(steps * 500.0 / 14500))), b = std::max(1, int(std::lround(steps * 4000.0 / 14500)));
+  const int c = steps - a - b;
+  RBM_EXPECTS(c >= 2);
+  std::vector<double> beta;
+  for (int i = 0; i < a; ++i) beta.push_back(0.5 * i / a);
+  for (int i = 0; i < b; ++i) beta.push_back(0.5 + 0.4 * i / b);
+  for (int i = 0; i < c; ++i) beta.push_back(0.9 + 0.1 * i / (c - 1));
+  return beta;
+}
+
+ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, const ais_options& opt) {
+  RBM_EXPECTS(opt.runs > 0 && int(base_vb.size()) == p.nv);
+  const int n = opt.runs, nv = p.nv, nh = p.nh;
+  const std::vector<double> beta = ais_betas(opt.steps);
+  philox_generator gen(philox_generator::where::host, opt.seed);
+  std::vector<float> v(std::size_t(n) * nv), h(std::size_t(n) * nh), pre(std::size_t(n) * nh),
+      vpre(std::size_t(n) * nv), u(std::size_t(n) * std::max(nv, nh));
+  std::vector<double> logw(n, 0.0);
+
+  // log p*_b(v) = (1-b) v.bA + b v.vb + sum_j softplus(b x_j), x = hb + v W, up to a constant shared by
+  // all b (the base model's hidden units contribute nh log 2 at b = 0, which log Z_A includes). So the
+  // weight increment from b' to b is (b - b') v.(vb - bA) + sum_j [softplus(b x_j) - softplus(b' x_j)].
+  std::vector<float> dvb(nv);
+  for (int i = 0; i < nv; ++i) dvb[i] = p.vb[i] - base_vb[i];
+  auto increment = [&](int r, double b, double b_prev) {
+    double s = 0;
+    const float* vr = &v[std::size_t(r) * nv];
+    for (int i = 0; i < nv; ++i) s += vr[i] * dvb[i];
+    s *= (b - b_prev);
+    for (int j = 0; j < nh; ++j) {
+      const double x = double(pre[std::size_t(r) * nh + j]) + p.hb[j];
+      s += double(softplus(float(b * x))) - double(softplus(float(b_prev * x)));
+    }
+    return s;
+  };
+  auto hidden_pre = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, nh, nv, 1.0f, v.data(), nv, p.w.data(), nh, 0.0f,
+                pre.data(), nh);
+  };
+
+  // Exact samples from the base model.
+  gen.uniform(u.data(), std::size_t(n) * nv);
+  for (int r = 0; r < n; ++r)
+    for (int i = 0; i < nv; ++i) v[std::size_t(r) * nv + i] = bernoulli(sigmoid(base_vb[i]), u[std::size_t(r) * nv + i]);
+  hidden_pre();
+  for (std::size_t k = 1; k < beta.size(); ++k) {
+    const double b = beta[k];
+    for (int r = 0; r < n; ++r) logw[r] += increment(r, b, beta[k - 1]);
+    if (k + 1 == beta.size()) break;  // the last weight needs no further transition
+    // One Gibbs transition that leaves p_beta invariant: h ~ p_b(h | v), then v ~ p_b(v | h).
+    gen.uniform(u.data(), std::size_t(n) * nh);
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      const int j = int(i % nh);
+      h[i] = bernoulli(sigmoid(float(b * (double(pre[i]) + p.hb[j]))), u[i]);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nv, nh, 1.0f, h.data(), nh, p.w.data(), nh, 0.0f,
+                vpre.data(), nv);
+    gen.uniform(u.data(), std::size_t(n) * nv);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const int c = int(i % nv);
+      v[i] = bernoulli(sigmoid(float((1 - b) * base_vb[c] + b * (double(vpre[i]) + p.vb[c]))), u[i]);
+    }
+    hidden_pre();
+  }
+
+  ais_result res;
+  res.runs = n;
+  res.steps = int(beta.size());
+  res.log_z_base = nh * std::log(2.0);
+  for (int i = 0; i < nv; ++i) res.log_z_base += softplus_d(base_vb[i]);
+  // log mean w and its +-3 standard errors, computed relative to the largest weight for stability.
+  const double m = *std::max_element(logw.begin(), logw.end());
+  double mean = 0, sq = 0;
+  for (double lw : logw) mean += std::exp(lw - m);
+  mean /= n;
+  for (double lw : logw) sq += std::pow(std::exp(lw - m) - mean, 2);
+  const double se = n > 1 ? std::sqrt(sq / (n - 1) / n) : 0.0;
+  res.log_z = res.log_z_base + m + std::log(mean);
+  res.log_z_high = res.log_z_base + m + std::log(mean + 3 * se);
+  res.log_z_low = mean - 3 * se > 0 ? res.log_z_base + m + std::log(mean - 3 * se) : -std::numeric_limits<double>::infinity();
+  return res;
+}
+
+}  // namespace rbm

@@ -1,0 +1,239 @@
+// Pictures in and out, reconstructions, Gibbs sample sheets, features and a softmax classifier.
+#include "rbm/host/tools.hpp"
+
+#include <cblas.h>
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "rbm/curand_generator.hpp"
+#include "rbm/error.hpp"
+#include "rbm/host/idx.hpp"
+#include "rbm/host/safetensors.hpp"
+#include "rbm/host/shuffle.hpp"
+#include "rbm/math.hpp"
+
+namespace rbm {
+
+std::vector<std::uint8_t> load_picture(const std::string& path, int rows, int cols, bool invert) {
+  RBM_EXPECTS(rows > 0 && cols > 0);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw data_error(path + ": no such image file");
+  int w = 0, h = 0, channels = 0;
+  if (!stbi_info(path.c_str(), &w, &h, &channels))
+    throw data_error(path + ": not a readable image (" + stbi_failure_reason() + ")");
+  if (w <= 0 || h <= 0) throw data_error(path + ": the image has no pixels");
+  if (channels < 1 || channels > 4)
+    throw data_error(path + ": " + std::to_string(channels) + " channels; expected grey, grey+alpha, RGB or RGBA");
+  stbi_uc* grey = stbi_load(path.c_str(), &w, &h, &channels, 1);  // stb converts to luminance
+  if (grey == nullptr) throw data_error(path + ": cannot decode (" + stbi_failure_reason() + ")");
+  std::vector<std::uint8_t> out(std::size_t(rows) * cols);
+  const int ok = stbir_resize_uint8(grey, w, h, 0, out.data(), cols, rows, 0, 1);
+  stbi_image_free(grey);
+  if (!ok) throw data_error(path + ": cannot resize to " + std::to_string(cols) + "x" + std::to_string(rows));
+  if (invert)
+    for (auto& x : out) x = static_cast<std::uint8_t>(255 - x);
+  return out;
+}
+
+void erase(std::vector<std::uint8_t>& image, int rows, int cols, const rect& r) {
+  for (int y = std::max(0, r.y0); y < std::min(rows, r.y1); ++y)
+    for (int x = std::max(0, r.x0); x < std::min(cols, r.x1); ++x) image[std::size_t(y) * cols + x] = 0;
+}
+
+std::vector<float> hidden_probabilities(const model_params& p, const std::uint8_t* v, int rows) {
+  std::vector<float> vf(std::size_t(rows) * p.nv), h(std::size_t(rows) * p.nh);
+  for (std::size_t i = 0; i < vf.size(); ++i) vf[i] = pixel_to_unit(v[i]);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, vf.data(), p.nv, p.w.data(), p.nh,
+              0.0f, h.data(), p.nh);
+  for (std::size_t i = 0; i < h.size(); ++i) h[i] = sigmoid(h[i] + p.hb[i % p.nh]);
+  return h;
+}
+
+std::vector<float> visible_probabilities(const model_params& p, const float* h, int rows) {
+  std::vector<float> v(std::size_t(rows) * p.nv);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, p.nv, p.nh, 1.0f, h, p.nh, p.w.data(), p.nh, 0.0f,
+              v.data(), p.nv);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = sigmoid(v[i] + p.vb[i % p.nv]);
+  return v;
+}
+
+reconstruction reconstruct(const model_params& p, const std::uint8_t* image) {
+  reconstruction r;
+  r.input.resize(p.nv);
+  for (int i = 0; i < p.nv; ++i) r.input[i] = pixel_to_unit(image[i]);
+  r.hidden = hidden_probabilities(p, image, 1);
+  std::vector<float> rounded(p.nh);
+  for (int j = 0; j < p.nh; ++j) rounded[j] = std::round(r.hidden[j]);  // tf.round, as the tutorial
+  r.tutorial = visible_probabilities(p, rounded.data(), 1);
+  r.mean_field = visible_probabilities(p, r.hidden.data(), 1);
+  return r;
+}
+
+namespace {
+
+// Draws values in [0, 1] as a grey (w x h) block at (x0, y0), each value a zoom x zoom square.
+void blit(raster& img, int x0, int y0, const float* v, int w, int h, int zoom) {
+  for (int y = 0; y < h * zoom; ++y)
+    for (int x = 0; x < w * zoom; ++x) {
+      const float a = std::clamp(v[(y / zoom) * w + x / zoom], 0.0f, 1.0f);
+      img.pixels[std::size_t(y0 + y) * img.width + x0 + x] = static_cast<std::uint8_t>(std::lround(255 * a));
+    }
+}
+
+}  // namespace
+
+raster reconstruction_sheet(const std::vector<reconstruction>& rows_of, int rows, int cols, int zoom) {
+  RBM_EXPECTS(!rows_of.empty() && zoom > 0);
+  const int nh = int(rows_of[0].hidden.size());
+  const int hc = int(std::ceil(std::sqrt(double(nh)))), hr = (nh + hc - 1) / hc;
+  // Hidden grid cells are sized so that the grid is about as tall as a digit.
+  const int hz = std::max(1, rows * zoom / std::max(hr, 1));
+  const int gap = 2 * zoom;
+  const int width = 3 * cols * zoom + hc * hz + 4 * gap + gap;
+  const int band = std::max(rows * zoom, hr * hz);
+  raster img(width, int(rows_of.size()) * (band + gap) + gap, 1, 64);
+  for (std::size_t k = 0; k < rows_of.size(); ++k) {
+    const auto& r = rows_of[k];
+    const int y = gap + int(k) * (band + gap);
+    int x = gap;
+    blit(img, x, y, r.input.data(), cols, rows, zoom);
+    x += cols * zoom + gap;
+    std::vector<float> grid(std::size_t(hr) * hc, 0.0f);
+    std::copy(r.hidden.begin(), r.hidden.end(), grid.begin());
+    blit(img, x, y, grid.data(), hc, hr, hz);
+    x += hc * hz + gap;
+    blit(img, x, y, r.tutorial.data(), cols, rows, zoom);
+    x += cols * zoom + gap;
+    blit(img, x, y, r.mean_field.data(), cols, rows, zoom);
+  }
+  return img;
+}
+
+raster sample_sheet(const model_params& p, int rows, int cols, int chains, int steps, int every,
+                    const std::uint8_t* start, std::uint64_t seed) {
+  RBM_EXPECTS(chains > 0 && steps >= 0 && every > 0 && rows * cols == p.nv);
+  philox_generator gen(philox_generator::where::host, seed);
+  const std::size_t cv = std::size_t(chains) * p.nv, ch = std::size_t(chains) * p.nh;
+  std::vector<float> v(cv), u(std::max(cv, ch)), h(ch);
+  if (start != nullptr) {
+    for (std::size_t i = 0; i < cv; ++i) v[i] = pixel_to_unit(start[i]);
+  } else {
+    gen.uniform(u.data(), cv);
+    for (std::size_t i = 0; i < cv; ++i) v[i] = bernoulli(0.5f, u[i]);
+  }
+  const int snaps = steps / every + 1, gap = 1;
+  raster img(snaps * (cols + gap) + gap, chains * (rows + gap) + gap, 1, 0);
+  auto snapshot = [&](int s, const std::vector<float>& mean) {
+    for (int c = 0; c < chains; ++c) blit(img, gap + s * (cols + gap), gap + c * (rows + gap), &mean[std::size_t(c) * p.nv], cols, rows, 1);
+  };
+  snapshot(0, v);
+  std::vector<float> vp;
+  for (int step = 1; step <= steps; ++step) {
+    // v is data (grey) at the start and binary afterwards; h ~ p(h | v), v ~ p(v | h).
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, chains, p.nh, p.nv, 1.0f, v.data(), p.nv, p.w.data(), p.nh,
+                0.0f, h.data(), p.nh);
+    gen.uniform(u.data(), ch);
+    for (std::size_t i = 0; i < ch; ++i) h[i] = bernoulli(sigmoid(h[i] + p.hb[i % p.nh]), u[i]);
+    vp = visible_probabilities(p, h.data(), chains);
+    gen.uniform(u.data(), cv);
+    for (std::size_t i = 0; i < cv; ++i) v[i] = bernoulli(vp[i], u[i]);
+    if (step % every == 0) snapshot(step / every, vp);  // show the mean-field visibles, as deeplearning.net
+  }
+  return img;
+}
+
+void write_matrix(const std::string& path, const std::string& name, const std::vector<float>& m, int rows, int cols) {
+  RBM_EXPECTS(m.size() == std::size_t(rows) * cols);
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (ext == ".npy") {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
+                         std::to_string(cols) + "), }";
+    const std::size_t total = 10 + header.size() + 1;
+    header.append((64 - total % 64) % 64, ' ');
+    header += '\n';
+    std::string out("\x93NUMPY\x01\x00", 8);
+    out += static_cast<char>(header.size() & 0xFF);
+    out += static_cast<char>(header.size() >> 8);
+    out += header;
+    out.append(reinterpret_cast<const char*>(m.data()), m.size() * sizeof(float));
+    write_file_atomic(path, out);
+    return;
+  }
+  nlohmann::json hdr;
+  hdr[name] = {{"dtype", "F32"}, {"shape", {rows, cols}}, {"data_offsets", {0, m.size() * 4}}};
+  std::string h = hdr.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((std::uint64_t(h.size()) >> (8 * i)) & 0xFF);
+  out += h;
+  out.append(reinterpret_cast<const char*>(m.data()), m.size() * sizeof(float));
+  write_file_atomic(path, out);
+}
+
+double softmax_accuracy(const std::vector<float>& train_x, const std::vector<std::uint8_t>& train_y,
+                        const std::vector<float>& test_x, const std::vector<std::uint8_t>& test_y, int d, int classes,
+                        int epochs, std::uint64_t seed) {
+  const int n = int(train_y.size()), nt = int(test_y.size());
+  RBM_EXPECTS(n > 0 && nt > 0 && train_x.size() == std::size_t(n) * d && test_x.size() == std::size_t(nt) * d);
+  // Standardise each feature with the training statistics: pixels and probabilities alike then suit
+  // one learning rate.
+  std::vector<float> mu(d, 0.0f), sd(d, 0.0f);
+  for (int r = 0; r < n; ++r)
+    for (int k = 0; k < d; ++k) mu[k] += train_x[std::size_t(r) * d + k] / n;
+  for (int r = 0; r < n; ++r)
+    for (int k = 0; k < d; ++k) sd[k] += std::pow(train_x[std::size_t(r) * d + k] - mu[k], 2) / n;
+  for (auto& s : sd) s = std::sqrt(s) + 1e-3f;
+  auto standardise = [&](const std::vector<float>& x, int rows) {
+    std::vector<float> z(x.size());
+    for (int r = 0; r < rows; ++r)
+      for (int k = 0; k < d; ++k) z[std::size_t(r) * d + k] = (x[std::size_t(r) * d + k] - mu[k]) / sd[k];
+    return z;
+  };
+  const std::vector<float> x = standardise(train_x, n), xt = standardise(test_x, nt);
+  std::vector<float> w(std::size_t(d) * classes, 0.0f), b(classes, 0.0f), vw(w.size(), 0.0f), vbias(classes, 0.0f);
+  const int batch = 100;
+  std::vector<float> logits(std::size_t(batch) * classes), xb(std::size_t(batch) * d), gw(w.size());
+  std::vector<int> order(n);
+  for (int e = 0; e < epochs; ++e) {
+    epoch_permutation(seed, e, order);
+    const float lr = 0.05f / (1.0f + 0.1f * e), mom = 0.9f, l2 = 1e-4f;
+    for (int first = 0; first < n; first += batch) {
+      const int m = std::min(batch, n - first);
+      for (int r = 0; r < m; ++r) std::copy_n(&x[std::size_t(order[first + r]) * d], d, &xb[std::size_t(r) * d]);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, classes, d, 1.0f, xb.data(), d, w.data(), classes, 0.0f,
+                  logits.data(), classes);
+      std::vector<float> gb(classes, 0.0f);
+      for (int r = 0; r < m; ++r) {  // softmax - one-hot, in place
+        float* l = &logits[std::size_t(r) * classes];
+        float mx = l[0];
+        for (int c = 0; c < classes; ++c) mx = std::max(mx, l[c] + b[c]);
+        float s = 0;
+        for (int c = 0; c < classes; ++c) s += (l[c] = std::exp(l[c] + b[c] - mx));
+        for (int c = 0; c < classes; ++c) l[c] = l[c] / s - (c == train_y[order[first + r]] ? 1.0f : 0.0f);
+        for (int c = 0; c < classes; ++c) gb[c] += l[c] / m;
+      }
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, classes, m, 1.0f / m, xb.data(), d, logits.data(), classes,
+                  0.0f, gw.data(), classes);
+      for (std::size_t i = 0; i < w.size(); ++i) w[i] += (vw[i] = mom * vw[i] - lr * (gw[i] + l2 * w[i]));
+      for (int c = 0; c < classes; ++c) b[c] += (vbias[c] = mom * vbias[c] - lr * gb[c]);
+    }
+  }
+  std::vector<float> lt(std::size_t(nt) * classes);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, classes, d, 1.0f, xt.data(), d, w.data(), classes, 0.0f,
+              lt.data(), classes);
+  int correct = 0;
+  for (int r = 0; r < nt; ++r) {
+    int best = 0;
+    for (int c = 1; c < classes; ++c)
+      if (lt[std::size_t(r) * classes + c] + b[c] > lt[std::size_t(r) * classes + best] + b[best]) best = c;
+    correct += best == test_y[r];
+  }
+  return double(correct) / nt;
+}
+
+}  // namespace rbm
