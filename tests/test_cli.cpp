@@ -112,3 +112,101 @@ TEST(Cli, InfoNamesBackendsAndGpus) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, ProbReproducesTheTutorialsToyNumbers) {
+  // The tutorial's 7x2 toy model: its W, hb = 0.1, vb as printed; v = 1001000.
+  const auto dir = rbm_test::fresh_dir();
+  rbm::model_params p(7, 2);
+  p.w = {0.62607366f, 0.79537f,    -0.6646771f, -0.09528685f, -0.7703524f, 1.1189759f,  1.6733332f,
+         0.05102924f, 3.049211f,   0.5688824f,  0.8351101f,   0.62181854f, -0.05040543f, 0.16212119f};
+  p.hb = {0.1f, 0.1f};
+  p.vb = {0.1f, 0.2f, 0.1f, 0.1f, 0.1f, 0.2f, 0.1f};
+  const auto model = (dir / "toy.safetensors").string();
+  rbm::save_model(model, p, {});
+  const auto r = run_rbm("prob --model " + model + " --visible 1001000 --hidden 11");
+  ASSERT_EQ(r.code, 0) << r.output;
+  // The tutorial prints p(h|v) = [0.916782 0.72039044], p(v|h) = [0.820751 0.3635558 0.6103119 ...] and
+  // the product 0.0002976679144122613.
+  EXPECT_NE(r.output.find("p(h_j = 1 | v): 0.9167820"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" 0.7203904"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("p(v_i = 1 | h): 0.8207509"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("p(v | h) for the given v: 0.00029766789"), std::string::npos) << r.output;
+  const auto bad = run_rbm("prob --model " + model + " --visible 101");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("--visible has 3 bits; the model needs 7"), std::string::npos) << bad.output;
+}
+
+TEST(Cli, ToolsWritePicturesAndFeaturesOfTheRightSize) {
+  const auto dir = rbm_test::fresh_dir();
+  const auto run = dir / "run";
+  ASSERT_EQ(run_rbm("train --device cpu --quiet --train-limit 500 --test-limit 100 --hidden 16 --epochs 1 --out " +
+                    run.string()).code, 0);
+  const std::string model = (run / "model.safetensors").string();
+  const std::string data = " --train-limit 500 --test-limit 100";
+
+  auto r = run_rbm("filters --model " + model + " --units 0,3,5 --out " + (dir / "f.png").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto img = rbm::read_png((dir / "f.png").string());
+  EXPECT_EQ(img.width, 2 * 29 - 1);  // 3 tiles: 2 columns x 2 rows
+  EXPECT_EQ(img.height, 2 * 29 - 1);
+  EXPECT_NE(run_rbm("filters --model " + model + " --units 99 --out " + (dir / "x.png").string()).output.find(
+                "hidden unit 99 does not exist"),
+            std::string::npos);
+
+  r = run_rbm("sample --model " + model + " --chains 3 --steps 20 --every 10 --out " + (dir / "s.png").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  img = rbm::read_png((dir / "s.png").string());
+  EXPECT_EQ(img.width, 3 * 29 + 1);
+  EXPECT_EQ(img.height, 3 * 29 + 1);
+  r = run_rbm("sample --model " + model + " --from data --chains 2 --steps 5 --every 5 --out " +
+              (dir / "s2.png").string() + data);
+  ASSERT_EQ(r.code, 0) << r.output;
+
+  r = run_rbm("reconstruct --model " + model + " --indices 0,1,2 --mask 0,0,14,28 --zoom 2 --out " +
+              (dir / "r.png").string() + data);
+  ASSERT_EQ(r.code, 0) << r.output;
+  img = rbm::read_png((dir / "r.png").string());
+  EXPECT_EQ(img.channels, 1);
+  EXPECT_EQ(img.height, 3 * (56 + 4) + 4);  // three rows of 28x28 at zoom 2 with 4-pixel gaps
+  rbm_test::write_bytes(dir / "bad.jpg", {0xFF, 0xD8, 0xFF, 0x00});
+  r = run_rbm("reconstruct --model " + model + " --image " + (dir / "bad.jpg").string() + " --out " +
+              (dir / "never.png").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("bad.jpg"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "never.png"));
+
+  r = run_rbm("features --model " + model + " --split test --out " + (dir / "h.safetensors").string() + data);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto t = rbm::read_tensors((dir / "h.safetensors").string());
+  EXPECT_EQ(t.tensors.at("features").shape, (std::vector<std::int64_t>{100, 16}));
+}
+
+TEST(Cli, EvaluateReportsEveryMeasureAndImportReadsScikitLearn) {
+  const auto dir = rbm_test::fresh_dir();
+  // A 784x10 model in scikit-learn's layout: components_ [10, 784].
+  rbm::tensor_file sk;
+  sk.tensors["components_"] = {{10, 784}, std::vector<float>(7840)};
+  for (std::size_t i = 0; i < 7840; ++i) sk.tensors["components_"].data[i] = 0.01f * float(int(i % 17) - 8);
+  sk.tensors["intercept_visible_"] = {{784}, std::vector<float>(784, -1.0f)};
+  sk.tensors["intercept_hidden_"] = {{10}, std::vector<float>(10, 0.5f)};
+  rbm::write_tensors((dir / "sk.safetensors").string(), sk);
+  auto r = run_rbm("import --sklearn " + (dir / "sk.safetensors").string() + " --out " + (dir / "m.safetensors").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto m = rbm::load_model((dir / "m.safetensors").string());
+  EXPECT_EQ(m.params.nv, 784);
+  EXPECT_EQ(m.params.nh, 10);
+  EXPECT_EQ(m.params.w[5 * 10 + 3], sk.tensors["components_"].data[3 * 784 + 5]);  // W = components_^T
+
+  r = run_rbm("evaluate --device cpu --model " + (dir / "m.safetensors").string() +
+              " --train-limit 1000 --test-limit 300 --ais-runs 20 --ais-steps 500 --pll-samples 50 --classify --json " +
+              (dir / "e.json").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* what : {"reconstruction error", "mean free energy", "pseudo-log-likelihood", "log Z exact",
+                           "log Z by AIS", "log-likelihood per held-out image (AIS", "classification"})
+    EXPECT_NE(r.output.find(what), std::string::npos) << what << " missing from: " << r.output;
+  EXPECT_TRUE(fs::exists(dir / "e.json"));
+}
+
+}  // namespace

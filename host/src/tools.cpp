@@ -32,7 +32,8 @@ std::vector<std::uint8_t> load_picture(const std::string& path, int rows, int co
   stbi_uc* grey = stbi_load(path.c_str(), &w, &h, &channels, 1);  // stb converts to luminance
   if (grey == nullptr) throw data_error(path + ": cannot decode (" + stbi_failure_reason() + ")");
   std::vector<std::uint8_t> out(std::size_t(rows) * cols);
-  const int ok = stbir_resize_uint8(grey, w, h, 0, out.data(), cols, rows, 0, 1);
+  const int ok = w == cols && h == rows ? (std::copy_n(grey, out.size(), out.begin()), 1)
+                                        : stbir_resize_uint8(grey, w, h, 0, out.data(), cols, rows, 0, 1);
   stbi_image_free(grey);
   if (!ok) throw data_error(path + ": cannot resize to " + std::to_string(cols) + "x" + std::to_string(rows));
   if (invert)

@@ -1,0 +1,36 @@
+// Shared pieces of the `rbm` command-line program: data options, and how subcommands register.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rbm/host/idx.hpp"
+#include "rbm/host/safetensors.hpp"
+
+namespace rbm_cli {
+
+struct data_options {
+  std::string dir, train_images, test_images;
+  int train_limit = 0, test_limit = 0;
+};
+
+// --data, --train-images, --test-images, --train-limit, --test-limit.
+void add_data_options(CLI::App* app, data_options& d);
+// Loads what the options name (the built-in digits by default). Throws rbm::data_error.
+rbm::dataset load_data(const data_options& d);
+
+// The picture shape of a model: from its metadata when it was trained here, else square.
+std::pair<int, int> image_shape(const rbm::saved_model& m);
+
+// A subcommand and what runs when it was chosen; the function returns the exit code and may throw.
+using command_list = std::vector<std::pair<CLI::App*, std::function<int()>>>;
+
+void register_train(CLI::App& app, command_list& out);
+void register_info(CLI::App& app, command_list& out);
+void register_tools(CLI::App& app, command_list& out);      // reconstruct, sample, filters, features, prob
+void register_evaluate(CLI::App& app, command_list& out);   // evaluate, import
+
+}  // namespace rbm_cli

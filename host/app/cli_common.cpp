@@ -1,0 +1,57 @@
+// Data options shared by the subcommands.
+#include <cmath>
+
+#include "cli.hpp"
+
+#ifndef RBM_DATA_DIR
+#define RBM_DATA_DIR "data/mnist"
+#endif
+
+namespace rbm_cli {
+
+namespace {
+constexpr const char* fashion_dir = "/usr/share/datasets/fashion-mnist";
+}
+
+void add_data_options(CLI::App* app, data_options& d) {
+  app->add_option("--data", d.dir,
+                  "directory with train-images-idx3-ubyte[.gz] (or train-10k-...) and t10k-images-idx3-ubyte[.gz]; "
+                  "'fashion-mnist' means " +
+                      std::string(fashion_dir) + " (default: the built-in MNIST digits)");
+  app->add_option("--train-images", d.train_images, "IDX image file to train on (instead of --data)");
+  app->add_option("--test-images", d.test_images, "IDX image file held out for evaluation (with --train-images)");
+  app->add_option("--train-limit", d.train_limit, "use only the first N training images");
+  app->add_option("--test-limit", d.test_limit, "use only the first N held-out images");
+}
+
+rbm::dataset load_data(const data_options& d) {
+  rbm::dataset ds;
+  if (!d.train_images.empty()) {
+    ds = rbm::load_dataset_files(d.train_images, d.test_images);
+  } else {
+    std::string dir = d.dir.empty() ? std::string(RBM_DATA_DIR) : d.dir;
+    if (dir == "fashion-mnist" || dir == "fashion") dir = fashion_dir;
+    ds = rbm::load_dataset_dir(dir);
+  }
+  rbm::truncate(ds.train, d.train_limit);
+  rbm::truncate(ds.test, d.test_limit);
+  return ds;
+}
+
+std::pair<int, int> image_shape(const rbm::saved_model& m) {
+  const auto it = m.metadata.find("config");
+  if (it != m.metadata.end()) {
+    const auto r = it->second.find("\"image_rows\":"), c = it->second.find("\"image_cols\":");
+    if (r != std::string::npos && c != std::string::npos) {
+      const int rows = std::stoi(it->second.substr(r + 13)), cols = std::stoi(it->second.substr(c + 13));
+      if (rows * cols == m.params.nv) return {rows, cols};
+    }
+  }
+  const int side = static_cast<int>(std::lround(std::sqrt(double(m.params.nv))));
+  if (side * side != m.params.nv)
+    throw rbm::precondition_error("the model's " + std::to_string(m.params.nv) +
+                                  " visible units are not a square picture and its metadata names no shape");
+  return {side, side};
+}
+
+}  // namespace rbm_cli

@@ -1,0 +1,173 @@
+// `rbm evaluate` (how good is a model) and `rbm import` (models trained elsewhere).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli.hpp"
+#include "rbm/error.hpp"
+#include "rbm/host/evaluation.hpp"
+#include "rbm/host/tools.hpp"
+#include "rbm/host/trainer.hpp"
+
+namespace rbm_cli {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void register_evaluate_command(CLI::App& app, command_list& out) {
+  struct opts {
+    std::string model, device = "auto", json;
+    data_options data;
+    int ais_runs = 100, ais_steps = 14500, pll_samples = 1000, exact_max = 20, eval_limit = 10000;
+    std::uint64_t seed = 1;
+    bool classify = false;
+  };
+  auto o = std::make_shared<opts>();
+  auto* c = app.add_subcommand("evaluate", "reconstruction errors, free energies, pseudo- and AIS log-likelihood");
+  c->add_option("--model", o->model, "model.safetensors")->required();
+  add_data_options(c, o->data);
+  c->add_option("--device", o->device, "auto | cpu | cuda (reconstruction errors and free energies)")->capture_default_str();
+  c->add_option("--ais-runs", o->ais_runs, "AIS runs (0: skip AIS)")->capture_default_str();
+  c->add_option("--ais-steps", o->ais_steps, "AIS intermediate distributions")->capture_default_str();
+  c->add_option("--pll-samples", o->pll_samples, "held-out images for the pseudo-log-likelihood (0: skip)")->capture_default_str();
+  c->add_option("--exact-max", o->exact_max, "enumerate log Z exactly when a layer has at most this many units")
+      ->capture_default_str();
+  c->add_option("--eval-limit", o->eval_limit, "training images used for errors and free energy")->capture_default_str();
+  c->add_option("--seed", o->seed, "random seed of the sampled reconstructions and AIS")->capture_default_str();
+  c->add_flag("--classify", o->classify, "softmax regression on hidden features vs raw pixels (needs labels)");
+  c->add_option("--json", o->json, "also write the results here");
+  out.emplace_back(c, [o] {
+    const rbm::saved_model m = rbm::load_model(o->model);
+    const auto& p = m.params;
+    const rbm::dataset d = load_data(o->data);
+    if (d.train.dim() != p.nv)
+      throw rbm::data_error(d.train.source + ": images have " + std::to_string(d.train.dim()) +
+                            " pixels but the model has " + std::to_string(p.nv) + " visible units");
+    const rbm::image_set& held = d.test.count > 0 ? d.test : d.train;
+    nlohmann::json res = {{"model", o->model}, {"dataset", d.name}, {"nv", p.nv}, {"nh", p.nh}};
+    std::printf("model %s: %dx%d; data %s (%d training, %d held-out)\n", o->model.c_str(), p.nv, p.nh, d.name.c_str(),
+                d.train.count, d.test.count);
+
+    rbm::cd_config cfg;
+    cfg.nv = p.nv;
+    cfg.nh = p.nh;
+    cfg.seed = o->seed;
+    std::string why;
+    auto be = rbm::make_backend(o->device, cfg, 100, rbm::gpu_options{}, why);
+    std::fprintf(stderr, "%s\n", why.c_str());
+    be->set_params(p);
+    const int ntrain = o->eval_limit > 0 ? std::min(o->eval_limit, d.train.count) : d.train.count;
+    const auto tr = be->evaluate(d.train.pixels.data(), ntrain);
+    const auto te = be->evaluate(held.pixels.data(), held.count);
+    std::printf("reconstruction error (sampled / mean-field): training %.6f / %.6f, held-out %.6f / %.6f\n",
+                tr.err_sampled, tr.err_mean_field, te.err_sampled, te.err_mean_field);
+    std::printf("mean free energy: training %.4f, held-out %.4f, gap (held-out - training) %.4f\n", tr.free_energy,
+                te.free_energy, te.free_energy - tr.free_energy);
+    res["recon_err_sampled"] = {{"train", tr.err_sampled}, {"test", te.err_sampled}};
+    res["recon_err_mean_field"] = {{"train", tr.err_mean_field}, {"test", te.err_mean_field}};
+    res["free_energy"] = {{"train", tr.free_energy}, {"test", te.free_energy}, {"gap", te.free_energy - tr.free_energy}};
+
+    const std::vector<float> test_bin = rbm::binarize(held.pixels.data(), held.pixels.size());
+    if (o->pll_samples > 0) {
+      const int n = std::min(o->pll_samples, held.count);
+      const double pll = rbm::pseudo_log_likelihood(p, test_bin.data(), n);
+      std::printf("pseudo-log-likelihood per held-out image (binarised at 128, first %d): %.4f nats\n", n, pll);
+      res["pseudo_log_likelihood"] = pll;
+    }
+    double mean_neg_f = 0;  // mean -F(v) over the binarised held-out set: LL = that - log Z
+    mean_neg_f = rbm::mean_log_likelihood(p, test_bin.data(), held.count, 0.0);
+    if (std::min(p.nv, p.nh) <= o->exact_max) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const double lz = rbm::exact_log_z(p, o->exact_max);
+      std::printf("log Z exact (enumerating %d units): %.4f; log-likelihood per held-out image %.4f nats (%.1fs)\n",
+                  std::min(p.nv, p.nh), lz, mean_neg_f - lz, seconds_since(t0));
+      res["log_z_exact"] = lz;
+      res["log_likelihood_exact"] = mean_neg_f - lz;
+    }
+    if (o->ais_runs > 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::vector<float> train_bin = rbm::binarize(d.train.pixels.data(), d.train.pixels.size());
+      rbm::ais_options ao;
+      ao.runs = o->ais_runs;
+      ao.steps = o->ais_steps;
+      ao.seed = o->seed;
+      const auto a = rbm::ais_log_z(p, rbm::base_rate_bias(train_bin.data(), d.train.count, p.nv), ao);
+      std::printf("log Z by AIS (%d runs, %d temperatures): %.4f, 3-sigma interval [%.4f, %.4f] (%.1fs)\n", a.runs,
+                  a.steps, a.log_z, a.log_z_low, a.log_z_high, seconds_since(t0));
+      std::printf("log-likelihood per held-out image (AIS, binarised at 128): %.4f nats, interval [%.4f, %.4f]\n",
+                  mean_neg_f - a.log_z, mean_neg_f - a.log_z_high, mean_neg_f - a.log_z_low);
+      res["ais"] = {{"log_z", a.log_z}, {"log_z_low", a.log_z_low}, {"log_z_high", a.log_z_high}, {"runs", a.runs},
+                    {"steps", a.steps}, {"log_likelihood", mean_neg_f - a.log_z},
+                    {"log_likelihood_low", mean_neg_f - a.log_z_high}, {"log_likelihood_high", mean_neg_f - a.log_z_low}};
+    }
+    if (o->classify) {
+      if (d.train.labels.empty() || held.labels.empty() || d.test.count == 0)
+        throw rbm::data_error(d.name + ": --classify needs labelled training and held-out images");
+      const auto ftr = rbm::hidden_probabilities(p, d.train.pixels.data(), d.train.count);
+      const auto fte = rbm::hidden_probabilities(p, held.pixels.data(), held.count);
+      const double acc = rbm::softmax_accuracy(ftr, d.train.labels, fte, held.labels, p.nh);
+      std::vector<float> ptr(d.train.pixels.size()), pte(held.pixels.size());
+      for (std::size_t i = 0; i < ptr.size(); ++i) ptr[i] = rbm::pixel_to_unit(d.train.pixels[i]);
+      for (std::size_t i = 0; i < pte.size(); ++i) pte[i] = rbm::pixel_to_unit(held.pixels[i]);
+      const double raw = rbm::softmax_accuracy(ptr, d.train.labels, pte, held.labels, p.nv);
+      std::printf("classification (softmax regression, held-out accuracy): RBM features %.4f, raw pixels %.4f\n", acc, raw);
+      res["classify"] = {{"rbm_features", acc}, {"raw_pixels", raw}};
+    }
+    if (!o->json.empty()) rbm::write_file_atomic(o->json, res.dump(2) + "\n");
+    return 0;
+  });
+}
+
+void register_import(CLI::App& app, command_list& out) {
+  struct opts {
+    std::string sklearn, out;
+  };
+  auto o = std::make_shared<opts>();
+  auto* c = app.add_subcommand("import", "convert a model trained elsewhere into rbm's model.safetensors");
+  c->add_option("--sklearn", o->sklearn,
+                "safetensors written by bench/peers/sklearn_export.py: components_ [nh, nv], intercept_visible_, "
+                "intercept_hidden_")
+      ->required();
+  c->add_option("--out", o->out, "model.safetensors to write")->required();
+  out.emplace_back(c, [o] {
+    rbm::tensor_file f = rbm::read_tensors(o->sklearn);
+    for (const char* name : {"components_", "intercept_visible_", "intercept_hidden_"})
+      if (!f.tensors.count(name)) throw rbm::data_error(o->sklearn + ": has no tensor '" + name + "'");
+    const auto& comp = f.tensors["components_"];
+    if (comp.shape.size() != 2) throw rbm::data_error(o->sklearn + ": components_ must be [n_components, n_features]");
+    const int nh = int(comp.shape[0]), nv = int(comp.shape[1]);
+    if (f.tensors["intercept_visible_"].data.size() != std::size_t(nv) ||
+        f.tensors["intercept_hidden_"].data.size() != std::size_t(nh))
+      throw rbm::data_error(o->sklearn + ": intercepts do not match components_ [" + std::to_string(nh) + ", " +
+                            std::to_string(nv) + "]");
+    rbm::model_params p(nv, nh);
+    for (int j = 0; j < nh; ++j)
+      for (int i = 0; i < nv; ++i) p.w[std::size_t(i) * nh + j] = comp.data[std::size_t(j) * nv + i];  // W = components_^T
+    p.vb = f.tensors["intercept_visible_"].data;
+    p.hb = f.tensors["intercept_hidden_"].data;
+    auto meta = f.metadata;
+    meta["format"] = "rbm";
+    meta["imported_from"] = "scikit-learn BernoulliRBM: " + o->sklearn;
+    const int side = int(std::lround(std::sqrt(double(nv))));
+    if (!meta.count("config") && side * side == nv)
+      meta["config"] = "{\"nv\":" + std::to_string(nv) + ",\"nh\":" + std::to_string(nh) + ",\"image_rows\":" +
+                       std::to_string(side) + ",\"image_cols\":" + std::to_string(side) + "}";
+    rbm::save_model(o->out, p, meta);
+    std::printf("wrote %s: %dx%d from %s\n", o->out.c_str(), nv, nh, o->sklearn.c_str());
+    return 0;
+  });
+}
+
+}  // namespace
+
+void register_evaluate(CLI::App& app, command_list& out) {
+  register_evaluate_command(app, out);
+  register_import(app, out);
+}
+
+}  // namespace rbm_cli

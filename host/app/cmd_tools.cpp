@@ -1,0 +1,244 @@
+// `rbm reconstruct`, `rbm sample`, `rbm filters`, `rbm features`, `rbm prob`: what the tutorial shows.
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
+#include "cli.hpp"
+#include "rbm/error.hpp"
+#include "rbm/host/image.hpp"
+#include "rbm/host/tools.hpp"
+#include "rbm/math.hpp"
+
+namespace rbm_cli {
+namespace {
+
+std::vector<int> parse_ints(const std::string& s, const char* option) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) {
+    try {
+      std::size_t used = 0;
+      out.push_back(std::stoi(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw rbm::precondition_error(std::string(option) + ": '" + item + "' is not an integer");
+    }
+  }
+  return out;
+}
+
+std::vector<float> parse_bits(const std::string& s, int expected, const char* option) {
+  std::vector<float> out;
+  for (char c : s) {
+    if (c == ',' || c == ' ') continue;
+    if (c != '0' && c != '1') throw rbm::precondition_error(std::string(option) + " must be a string of 0s and 1s");
+    out.push_back(c == '1' ? 1.0f : 0.0f);
+  }
+  if (int(out.size()) != expected)
+    throw rbm::precondition_error(std::string(option) + " has " + std::to_string(out.size()) + " bits; the model needs " +
+                                  std::to_string(expected));
+  return out;
+}
+
+void register_reconstruct(CLI::App& app, command_list& out) {
+  struct opts {
+    std::string model, image, out = "reconstruction.png", mask, indices = "0";
+    data_options data;
+    bool invert = false, from_data = false;
+    int zoom = 4;
+  };
+  auto o = std::make_shared<opts>();
+  auto* c = app.add_subcommand("reconstruct", "input | hidden activations | reconstructions, side by side");
+  c->add_option("--model", o->model, "model.safetensors")->required();
+  c->add_option("--image", o->image, "a PNG, JPEG, PGM, BMP or GIF picture (converted to grey, resized)");
+  c->add_option("--indices", o->indices, "with --data: comma-separated indices of held-out images")->capture_default_str();
+  add_data_options(c, o->data);
+  c->add_flag("--invert", o->invert, "the picture is dark on light: invert it to MNIST's light on dark");
+  c->add_option("--mask", o->mask, "x0,y0,x1,y1: erase this rectangle first (to show repair)");
+  c->add_option("--zoom", o->zoom, "pixels per image pixel in the output")->capture_default_str();
+  c->add_option("--out", o->out, "output PNG")->capture_default_str();
+  out.emplace_back(c, [o, c] {
+    const rbm::saved_model m = rbm::load_model(o->model);
+    const auto [rows, cols] = image_shape(m);
+    std::vector<std::vector<std::uint8_t>> images;
+    if (!o->image.empty()) {
+      images.push_back(rbm::load_picture(o->image, rows, cols, o->invert));
+    } else {
+      const rbm::dataset d = load_data(o->data);
+      const rbm::image_set& set = d.test.count > 0 ? d.test : d.train;
+      if (set.dim() != m.params.nv) throw rbm::data_error(set.source + ": images do not match the model's visible units");
+      for (int i : parse_ints(o->indices, "--indices")) {
+        if (i < 0 || i >= set.count)
+          throw rbm::precondition_error("--indices: " + std::to_string(i) + " is outside 0.." + std::to_string(set.count - 1));
+        images.emplace_back(set.pixels.begin() + std::size_t(i) * set.dim(), set.pixels.begin() + std::size_t(i + 1) * set.dim());
+      }
+    }
+    if (!o->mask.empty()) {
+      const auto r = parse_ints(o->mask, "--mask");
+      if (r.size() != 4) throw rbm::precondition_error("--mask needs x0,y0,x1,y1");
+      for (auto& img : images) rbm::erase(img, rows, cols, {r[0], r[1], r[2], r[3]});
+    }
+    std::vector<rbm::reconstruction> recs;
+    for (const auto& img : images) recs.push_back(rbm::reconstruct(m.params, img.data()));
+    rbm::write_png(o->out, rbm::reconstruction_sheet(recs, rows, cols, o->zoom));
+    for (std::size_t k = 0; k < recs.size(); ++k) {
+      double e_t = 0, e_m = 0;
+      for (int i = 0; i < m.params.nv; ++i) {
+        e_t += std::pow(recs[k].input[i] - recs[k].tutorial[i], 2) / m.params.nv;
+        e_m += std::pow(recs[k].input[i] - recs[k].mean_field[i], 2) / m.params.nv;
+      }
+      std::printf("image %zu: squared error of the tutorial's reconstruction %.4f, of the mean-field one %.4f\n", k, e_t, e_m);
+    }
+    std::printf("wrote %s (input | hidden activations | tutorial reconstruction | mean-field reconstruction)\n",
+                o->out.c_str());
+    (void)c;
+    return 0;
+  });
+}
+
+void register_sample(CLI::App& app, command_list& out) {
+  struct opts {
+    std::string model, out = "samples.png", from = "noise";
+    data_options data;
+    int chains = 20, steps = 1000, every = 100;
+    std::uint64_t seed = 1;
+  };
+  auto o = std::make_shared<opts>();
+  auto* c = app.add_subcommand("sample", "Gibbs chains from the model: one row per chain, snapshots along it");
+  c->add_option("--model", o->model, "model.safetensors")->required();
+  c->add_option("--chains", o->chains, "number of chains")->capture_default_str();
+  c->add_option("--steps", o->steps, "Gibbs sweeps per chain")->capture_default_str();
+  c->add_option("--every", o->every, "sweeps between snapshots")->capture_default_str();
+  c->add_option("--from", o->from, "noise | data (held-out images)")->capture_default_str();
+  add_data_options(c, o->data);
+  c->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  c->add_option("--out", o->out, "output PNG")->capture_default_str();
+  out.emplace_back(c, [o] {
+    if (o->chains <= 0 || o->steps < 0 || o->every <= 0)
+      throw rbm::precondition_error("--chains and --every must be positive and --steps non-negative");
+    if (o->from != "noise" && o->from != "data") throw rbm::precondition_error("--from must be noise or data");
+    const rbm::saved_model m = rbm::load_model(o->model);
+    const auto [rows, cols] = image_shape(m);
+    std::vector<std::uint8_t> start;
+    if (o->from == "data") {
+      const rbm::dataset d = load_data(o->data);
+      const rbm::image_set& set = d.test.count > 0 ? d.test : d.train;
+      if (set.dim() != m.params.nv) throw rbm::data_error(set.source + ": images do not match the model's visible units");
+      // Spread the starting images over the set, as deeplearning.net's tutorial does.
+      for (int c2 = 0; c2 < o->chains; ++c2) {
+        const std::size_t i = std::size_t(c2) * set.count / o->chains;
+        start.insert(start.end(), set.pixels.begin() + i * set.dim(), set.pixels.begin() + (i + 1) * set.dim());
+      }
+    }
+    rbm::write_png(o->out, rbm::sample_sheet(m.params, rows, cols, o->chains, o->steps, o->every,
+                                             start.empty() ? nullptr : start.data(), o->seed));
+    std::printf("wrote %s: %d chains x %d snapshots (every %d of %d sweeps)\n", o->out.c_str(), o->chains,
+                o->steps / o->every + 1, o->every, o->steps);
+    return 0;
+  });
+}
+
+void register_filters(CLI::App& app, command_list& out) {
+  struct opts {
+    std::string model, out = "filters.png", units;
+  };
+  auto o = std::make_shared<opts>();
+  auto* c = app.add_subcommand("filters", "the weights of all or chosen hidden units as picture tiles");
+  c->add_option("--model", o->model, "model.safetensors")->required();
+  c->add_option("--units", o->units, "comma-separated hidden units (default: all)");
+  c->add_option("--out", o->out, "output PNG")->capture_default_str();
+  out.emplace_back(c, [o] {
+    const rbm::saved_model m = rbm::load_model(o->model);
+    const auto [rows, cols] = image_shape(m);
+    const auto units = o->units.empty() ? std::vector<int>{} : parse_ints(o->units, "--units");
+    rbm::write_png(o->out, rbm::tile_filters(m.params, rows, cols, units));
+    std::printf("wrote %s (%zu filters of %dx%d)\n", o->out.c_str(), units.empty() ? std::size_t(m.params.nh) : units.size(),
+                rows, cols);
+    return 0;
+  });
+}
+
+void register_features(CLI::App& app, command_list& out) {
+  struct opts {
+    std::string model, out, split = "train";
+    data_options data;
+  };
+  auto o = std::make_shared<opts>();
+  auto* c = app.add_subcommand("features", "hidden probabilities p(h | v) of a data set, for downstream models");
+  c->add_option("--model", o->model, "model.safetensors")->required();
+  add_data_options(c, o->data);
+  c->add_option("--split", o->split, "train | test")->capture_default_str();
+  c->add_option("--out", o->out, "FILE.npy or FILE.safetensors (tensor 'features')")->required();
+  out.emplace_back(c, [o] {
+    if (o->split != "train" && o->split != "test") throw rbm::precondition_error("--split must be train or test");
+    const rbm::saved_model m = rbm::load_model(o->model);
+    const rbm::dataset d = load_data(o->data);
+    const rbm::image_set& set = o->split == "train" ? d.train : d.test;
+    if (set.count == 0) throw rbm::data_error(d.name + ": has no " + o->split + " images");
+    if (set.dim() != m.params.nv) throw rbm::data_error(set.source + ": images do not match the model's visible units");
+    const auto h = rbm::hidden_probabilities(m.params, set.pixels.data(), set.count);
+    rbm::write_matrix(o->out, "features", h, set.count, m.params.nh);
+    std::printf("wrote %s: features [%d, %d] of %s\n", o->out.c_str(), set.count, m.params.nh, set.source.c_str());
+    return 0;
+  });
+}
+
+void register_prob(CLI::App& app, command_list& out) {
+  struct opts {
+    std::string model, visible, hidden;
+  };
+  auto o = std::make_shared<opts>();
+  auto* c = app.add_subcommand("prob", "the tutorial's p(h | v) and p(v | h) for one configuration");
+  c->add_option("--model", o->model, "model.safetensors")->required();
+  c->add_option("--visible", o->visible, "visible configuration, e.g. 1001000")->required();
+  c->add_option("--hidden", o->hidden, "hidden configuration, e.g. 11 (default: each p(h_j | v) rounded)");
+  out.emplace_back(c, [o] {
+    const rbm::saved_model m = rbm::load_model(o->model);
+    const auto& p = m.params;
+    const auto v = parse_bits(o->visible, p.nv, "--visible");
+    std::printf("p(h_j = 1 | v):");
+    std::vector<float> ph(p.nh);
+    for (int j = 0; j < p.nh; ++j) {
+      double a = p.hb[j];
+      for (int i = 0; i < p.nv; ++i) a += v[i] * p.w[std::size_t(i) * p.nh + j];
+      ph[j] = rbm::sigmoid(float(a));
+      std::printf(" %.8g", ph[j]);
+    }
+    std::printf("\n");
+    std::vector<float> h(p.nh);
+    if (o->hidden.empty()) {
+      for (int j = 0; j < p.nh; ++j) h[j] = std::round(ph[j]);
+    } else {
+      h = parse_bits(o->hidden, p.nh, "--hidden");
+    }
+    double p_h = 1;
+    for (int j = 0; j < p.nh; ++j) p_h *= h[j] > 0 ? ph[j] : 1 - ph[j];
+    std::printf("p(h | v) for h = ");
+    for (float x : h) std::printf("%d", int(x));
+    std::printf(": %.10g\n", p_h);
+    std::printf("p(v_i = 1 | h):");
+    double p_v = 1;
+    for (int i = 0; i < p.nv; ++i) {
+      double a = p.vb[i];
+      for (int j = 0; j < p.nh; ++j) a += h[j] * p.w[std::size_t(i) * p.nh + j];
+      const float q = rbm::sigmoid(float(a));
+      std::printf(" %.8g", q);
+      p_v *= v[i] > 0 ? q : 1 - q;
+    }
+    std::printf("\np(v | h) for the given v: %.10g\n", p_v);
+    return 0;
+  });
+}
+
+}  // namespace
+
+void register_tools(CLI::App& app, command_list& out) {
+  register_reconstruct(app, out);
+  register_sample(app, out);
+  register_filters(app, out);
+  register_features(app, out);
+  register_prob(app, out);
+}
+
+}  // namespace rbm_cli

@@ -1,0 +1,141 @@
+// `rbm train` and `rbm info`.
+#include <cblas.h>
+#include <curand.h>
+#include <png.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <ctime>
+#include <memory>
+
+#include "cli.hpp"
+#include "rbm/device_info.hpp"
+#include "rbm/error.hpp"
+#include "rbm/gemm.hpp"
+#include "rbm/host/trainer.hpp"
+
+#ifndef RBM_DATA_DIR
+#define RBM_DATA_DIR "data/mnist"
+#endif
+
+namespace rbm_cli {
+namespace {
+
+std::string timestamp_dir() {
+  const std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "runs/%Y%m%d-%H%M%S", std::localtime(&t));
+  return buf;
+}
+
+void print_info() {
+  std::printf("rbm 0.1.0\n");
+  std::printf("backends: cpu (OpenBLAS %s, %d threads); cuda (cuBLAS + cuRAND, built for %s)\n", openblas_get_config(),
+              openblas_get_num_threads(), RBM_CUDA_ARCHS);
+  int curand_version = 0;
+  curandGetVersion(&curand_version);
+  std::printf("libraries: cuRAND %d, zlib %s, libpng %s\n", curand_version, zlibVersion(), png_get_libpng_ver(nullptr));
+  const rbm::device_report rep = rbm::query_devices();
+  std::printf(
+      "CUDA runtime %d.%d, driver %s\n", rep.runtime_version / 1000, (rep.runtime_version % 1000) / 10,
+      rep.driver_version
+          ? (std::to_string(rep.driver_version / 1000) + "." + std::to_string((rep.driver_version % 1000) / 10)).c_str()
+          : "none");
+  if (rep.devices.empty()) {
+    std::printf("GPUs: none usable (%s)\n", rep.reason.c_str());
+  } else {
+    for (const auto& d : rep.devices)
+      std::printf("GPU %d: %s, compute capability %d.%d, %.1f GiB\n", d.index, d.name.c_str(), d.major, d.minor,
+                  d.total_memory / 1073741824.0);
+  }
+  std::printf("built-in data: %s\n", RBM_DATA_DIR);
+}
+
+struct train_state {
+  rbm::train_options opt;
+  data_options data;
+  std::string preset, gemm = "fp32";
+  CLI::Option *o_hidden, *o_k, *o_epochs, *o_batch, *o_lr, *o_mom, *o_wd;
+};
+
+}  // namespace
+
+void register_train(CLI::App& app, command_list& out) {
+  auto s = std::make_shared<train_state>();
+  auto* train = app.add_subcommand("train", "train an RBM (on the built-in MNIST digits unless told otherwise)");
+  add_data_options(train, s->data);
+  s->o_hidden = train->add_option("--hidden", s->opt.cd.nh, "hidden units")->capture_default_str();
+  s->o_k = train->add_option("--k", s->opt.cd.k, "Gibbs steps per update (CD-k)")->capture_default_str();
+  train->add_flag("--pcd", s->opt.cd.pcd, "persistent contrastive divergence (chains kept across batches)");
+  s->o_epochs = train->add_option("--epochs", s->opt.epochs, "passes over the training set")->capture_default_str();
+  s->o_batch = train->add_option("--batch", s->opt.batch, "samples per update")->capture_default_str();
+  s->o_lr = train->add_option("--lr", s->opt.cd.lr, "learning rate")->capture_default_str();
+  s->o_mom = train->add_option("--momentum", s->opt.cd.momentum, "momentum")->capture_default_str();
+  s->o_wd = train->add_option("--weight-decay", s->opt.cd.weight_decay, "L2 weight decay on W")->capture_default_str();
+  train->add_option("--sparsity-target", s->opt.cd.sparsity_target,
+                    "target mean hidden activation (with --sparsity-cost)");
+  train->add_option("--sparsity-cost", s->opt.cd.sparsity_cost, "weight of the sparsity penalty (0: off)");
+  train->add_option("--seed", s->opt.cd.seed, "random seed (initialisation, shuffling, sampling)")
+      ->capture_default_str();
+  train->add_option("--device", s->opt.device, "auto | cpu | cuda")->capture_default_str();
+  train->add_option("--gemm", s->gemm, "GPU GEMM precision: fp32 | tf32 | bf16")->capture_default_str();
+  train->add_option("--resident", s->opt.gpu.resident, "keep the training set on the GPU: auto | on | off")
+      ->capture_default_str();
+  train->add_flag("!--no-graph", s->opt.gpu.use_graph,
+                  "launch each GPU update eagerly instead of replaying a CUDA graph");
+  train->add_option("--out", s->opt.out_dir, "output directory (default: runs/<timestamp>)");
+  train->add_option("--init-from", s->opt.init_from, "continue training from this model.safetensors");
+  train->add_option("--eval-limit", s->opt.eval_limit, "training samples evaluated after each epoch (0: all)")
+      ->capture_default_str();
+  train->add_option("--preset", s->preset,
+                    "'seed': the tutorial's run exactly (784x50, CD-1, zero init, batch 100, "
+                    "5 epochs, lr 0.01 on the summed gradient, file order)");
+  train->add_flag("--quiet", s->opt.quiet, "no progress output");
+
+  out.emplace_back(train, [s] {
+    if (!s->preset.empty()) {
+      if (s->preset != "seed")
+        throw rbm::precondition_error("--preset: unknown preset '" + s->preset + "' (known: seed)");
+      // The tutorial's settings, except where the user gave an option explicitly.
+      auto unless = [](CLI::Option* o, auto& field, auto value) {
+        if (o->count() == 0) field = value;
+      };
+      unless(s->o_hidden, s->opt.cd.nh, 50);
+      unless(s->o_k, s->opt.cd.k, 1);
+      unless(s->o_epochs, s->opt.epochs, 5);
+      unless(s->o_batch, s->opt.batch, 100);
+      unless(s->o_lr, s->opt.cd.lr, 0.01f);
+      unless(s->o_mom, s->opt.cd.momentum, 0.0f);
+      unless(s->o_wd, s->opt.cd.weight_decay, 0.0f);
+      s->opt.zero_init = true;
+      s->opt.tutorial_batches = true;
+      s->opt.cd.sum_weight_gradient = true;
+      s->opt.cd.hidden_bias_from_states = true;
+      s->opt.eval_limit = 0;  // the tutorial's error is over the whole training set
+      s->opt.preset = s->preset;
+    }
+    s->opt.gpu.mode = rbm::parse_gemm_mode(s->gemm.c_str());
+    if (s->opt.out_dir.empty()) s->opt.out_dir = timestamp_dir();
+    const rbm::dataset ds = load_data(s->data);
+    if (!s->opt.quiet)
+      std::fprintf(stderr, "data: %s (%d training, %d held-out images of %dx%d)\n", ds.name.c_str(), ds.train.count,
+                   ds.test.count, ds.train.rows, ds.train.cols);
+    const rbm::train_result r = rbm::train(ds, s->opt);
+    const auto& last = r.history.back();
+    std::printf(
+        "trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{model.safetensors,metrics.csv,"
+        "filters.png,error.png}\n",
+        r.params.nv, r.params.nh, last.epoch, last.train.err_sampled, s->opt.out_dir.c_str());
+    return 0;
+  });
+}
+
+void register_info(CLI::App& app, command_list& out) {
+  auto* info = app.add_subcommand("info", "versions, backends and the GPUs this machine has");
+  out.emplace_back(info, [] {
+    print_info();
+    return 0;
+  });
+}
+
+}  // namespace rbm_cli
