@@ -25,6 +25,7 @@ struct model::impl {
   philox_generator gen;
   int chains = 0;                 // PCD chains seeded so far
   std::uint64_t pixels = 0;
+  std::uint64_t rng_position = 0;  // uniforms drawn from `gen` so far
   std::map<int, cuda_graph> graphs;  // steady-state step per batch size
 
   impl(const model_options& o, stream_view st)
@@ -94,8 +95,13 @@ struct model::impl {
   }
 
   // v0 is filled; draw the uniforms and run the rest, replaying a graph where possible.
+  void draw(std::size_t n) {
+    gen.uniform(u.data(), n);
+    rng_position += n;
+  }
+
   void step(int rows) {
-    gen.uniform(u.data(), cd_uniform_count(rows, nv, nh, opt.cd.k));  // outside the graph: new draws each time
+    draw(cd_uniform_count(rows, nv, nh, opt.cd.k));  // outside the graph: new draws each time
     pixels += std::uint64_t(rows) * nv;
     const bool seed_chains = opt.cd.pcd && chains < rows;
     if (!opt.use_graph || seed_chains || s.get() == nullptr) {
@@ -144,6 +150,53 @@ void model::get_params(float* w, float* vb, float* hb) const {
   m.s.synchronize();
 }
 
+training_state model::get_state() const {
+  const auto& m = *p_;
+  training_state st;
+  st.vel_w.resize(m.vel_w.size());
+  st.vel_vb.resize(m.vel_vb.size());
+  st.vel_hb.resize(m.vel_hb.size());
+  st.chains = m.chains;
+  st.chain_h.resize(std::size_t(m.chains) * m.nh);
+  st.rng_position = m.rng_position;
+  auto down = [&](float* dst, const float* src, std::size_t n) {
+    if (n > 0) RBM_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, m.s.get()));
+  };
+  down(st.vel_w.data(), m.vel_w.data(), st.vel_w.size());
+  down(st.vel_vb.data(), m.vel_vb.data(), st.vel_vb.size());
+  down(st.vel_hb.data(), m.vel_hb.data(), st.vel_hb.size());
+  down(st.chain_h.data(), m.chain.data(), st.chain_h.size());
+  m.s.synchronize();
+  return st;
+}
+
+void model::set_state(const training_state& st) {
+  auto& m = *p_;
+  RBM_EXPECTS(st.vel_w.size() == m.vel_w.size() && st.vel_vb.size() == m.vel_vb.size() &&
+              st.vel_hb.size() == m.vel_hb.size() && st.chains >= 0 && st.chains <= m.opt.max_batch &&
+              st.chain_h.size() == std::size_t(st.chains) * m.nh && (st.chains == 0 || m.opt.cd.pcd));
+  auto up = [&](float* dst, const float* src, std::size_t n) {
+    if (n > 0) RBM_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, m.s.get()));
+  };
+  up(m.vel_w.data(), st.vel_w.data(), st.vel_w.size());
+  up(m.vel_vb.data(), st.vel_vb.data(), st.vel_vb.size());
+  up(m.vel_hb.data(), st.vel_hb.data(), st.vel_hb.size());
+  up(m.chain.data(), st.chain_h.data(), st.chain_h.size());
+  m.chains = st.chains;
+  m.gen.set_offset(st.rng_position);
+  m.rng_position = st.rng_position;
+  m.s.synchronize();
+}
+
+void model::set_rates(float lr, float momentum) {
+  RBM_EXPECTS(lr > 0 && momentum >= 0 && momentum < 1);
+  if (lr == p_->opt.cd.lr && momentum == p_->opt.cd.momentum) return;
+  p_->opt.cd.lr = lr;
+  p_->opt.cd.momentum = momentum;
+  p_->s.synchronize();  // no captured graph may be in flight when it is destroyed
+  p_->graphs.clear();   // the captured launches hold the old values
+}
+
 void model::train_step(const float* v0, int rows) {
   RBM_EXPECTS(v0 != nullptr && rows > 0 && rows <= p_->opt.max_batch);
   RBM_CUDA_CHECK(cudaMemcpyAsync(p_->v0.data(), v0, std::size_t(rows) * p_->nv * sizeof(float),
@@ -188,14 +241,14 @@ void model::visible_probs(const float* h, int rows, float* prob) {
 
 void model::sample_hidden(const float* v, int rows, float* prob, float* state) {
   RBM_EXPECTS(v && prob && state && rows > 0 && rows <= p_->opt.max_batch);
-  p_->gen.uniform(p_->u.data(), std::size_t(rows) * p_->nh);
+  p_->draw(std::size_t(rows) * p_->nh);
   p_->forward(v, rows, prob);
   sigmoid_sample(prob, p_->hb.data(), p_->u.data(), prob, state, rows, p_->nh, p_->s);
 }
 
 void model::sample_visible(const float* h, int rows, float* prob, float* state) {
   RBM_EXPECTS(h && prob && state && rows > 0 && rows <= p_->opt.max_batch);
-  p_->gen.uniform(p_->u.data(), std::size_t(rows) * p_->nv);
+  p_->draw(std::size_t(rows) * p_->nv);
   p_->backward(h, rows, prob);
   sigmoid_sample(prob, p_->vb.data(), p_->u.data(), prob, state, rows, p_->nv, p_->s);
 }

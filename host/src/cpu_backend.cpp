@@ -204,9 +204,34 @@ void cpu_backend::train_batch(const std::uint8_t* batch, int rows) {
   const std::size_t nu = cd_uniform_count(rows, cfg_.nv, cfg_.nh, cfg_.k);
   grow(uniforms_, nu);
   gen_.uniform(uniforms_.data(), nu);
+  state_.rng_position += nu;
   const float err = cpu_cd_step(params_, state_, v0_.data(), rows, uniforms_.data(), cfg_, ws_);
   err_sum_ += double(err) * double(n);
   pixels_ += double(n);
+}
+
+training_state cpu_backend::state() const {
+  training_state st = state_;
+  if (st.vel_w.empty()) {  // no update yet: zero momentum
+    st.vel_w.assign(std::size_t(cfg_.nv) * cfg_.nh, 0.0f);
+    st.vel_vb.assign(cfg_.nv, 0.0f);
+    st.vel_hb.assign(cfg_.nh, 0.0f);
+  }
+  return st;
+}
+
+void cpu_backend::set_state(const training_state& st) {
+  RBM_EXPECTS(st.vel_w.size() == std::size_t(cfg_.nv) * cfg_.nh && st.vel_vb.size() == std::size_t(cfg_.nv) &&
+              st.vel_hb.size() == std::size_t(cfg_.nh) && st.chains >= 0 &&
+              st.chain_h.size() == std::size_t(st.chains) * cfg_.nh && (st.chains == 0 || cfg_.pcd));
+  state_ = st;
+  gen_.set_offset(st.rng_position);
+}
+
+void cpu_backend::set_rates(float lr, float momentum) {
+  RBM_EXPECTS(lr > 0 && momentum >= 0 && momentum < 1);
+  cfg_.lr = lr;
+  cfg_.momentum = momentum;
 }
 
 eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {

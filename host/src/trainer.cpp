@@ -1,4 +1,4 @@
-// The training loop and the files a run writes.
+// The training loop, checkpoints (with everything needed to resume exactly) and the files a run writes.
 #include "rbm/host/trainer.hpp"
 
 #include <unistd.h>
@@ -23,6 +23,7 @@ namespace rbm {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+constexpr const char* version = "0.1.0";
 
 double since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -37,10 +38,16 @@ void validate(const dataset& data, const train_options& o) {
   positive("--epochs", o.epochs);
   positive("--batch", o.batch);
   positive("--lr", o.cd.lr);
+  positive("--lr-decay", o.lr_decay);
   if (!(o.cd.momentum >= 0 && o.cd.momentum < 1))
     throw precondition_error("--momentum must be in [0, 1) (got " + std::to_string(o.cd.momentum) + ")");
+  if (o.initial_momentum >= 1) throw precondition_error("--initial-momentum must be in [0, 1)");
   if (!(o.cd.weight_decay >= 0))
     throw precondition_error("--weight-decay must be non-negative (got " + std::to_string(o.cd.weight_decay) + ")");
+  if (o.early_stop < 0 || o.snapshot_every < 0 || o.eval_every < 0)
+    throw precondition_error("--early-stop, --snapshot-every and --eval-every must not be negative");
+  if (o.eval_every > 0 && (o.ais.runs <= 0 || o.ais.steps < 10))
+    throw precondition_error("--ais-runs must be positive and --ais-steps at least 10");
   if (data.train.count <= 0) throw data_error(data.name + ": the training set is empty");
   if (o.tutorial_batches && data.train.count <= o.batch)
     throw precondition_error("the tutorial's batching needs more than --batch (" + std::to_string(o.batch) +
@@ -48,6 +55,8 @@ void validate(const dataset& data, const train_options& o) {
   if (std::size_t(o.cd.nv) * o.cd.nh > (std::size_t(1) << 31))
     throw precondition_error("a " + std::to_string(o.cd.nv) + " x " + std::to_string(o.cd.nh) +
                              " weight matrix exceeds 2^31 elements");
+  if (data.test.count > 0 && data.test.dim() != o.cd.nv)
+    throw data_error(data.test.source + ": held-out images do not match the training images in size");
 }
 
 // Creates `dir` and proves it writable before any work starts.
@@ -58,23 +67,192 @@ void prepare_out_dir(const std::string& dir) {
   if (::access(dir.c_str(), W_OK) != 0) throw data_error(dir + ": the output directory is not writable");
 }
 
-std::string metadata_json(const train_options& o, const dataset& data, const std::string& backend_name) {
-  nlohmann::json c = {{"nv", o.cd.nv}, {"nh", o.cd.nh}, {"k", o.cd.k}, {"pcd", o.cd.pcd}, {"lr", o.cd.lr},
-                      {"momentum", o.cd.momentum}, {"weight_decay", o.cd.weight_decay},
-                      {"sparsity_target", o.cd.sparsity_target}, {"sparsity_cost", o.cd.sparsity_cost},
-                      {"sum_weight_gradient", o.cd.sum_weight_gradient},
-                      {"hidden_bias_from_states", o.cd.hidden_bias_from_states}, {"seed", o.cd.seed},
-                      {"batch", o.batch}, {"epochs", o.epochs}, {"zero_init", o.zero_init},
-                      {"tutorial_batches", o.tutorial_batches}, {"preset", o.preset}, {"backend", backend_name},
-                      {"gemm", to_string(o.gpu.mode)},
-                      {"image_rows", data.train.rows}, {"image_cols", data.train.cols}};
-  return c.dump();
+nlohmann::json config_json(const train_options& o, const dataset& data, const std::string& backend_name) {
+  return {{"nv", o.cd.nv}, {"nh", o.cd.nh}, {"k", o.cd.k}, {"pcd", o.cd.pcd}, {"lr", o.cd.lr},
+          {"momentum", o.cd.momentum}, {"weight_decay", o.cd.weight_decay},
+          {"sparsity_target", o.cd.sparsity_target}, {"sparsity_cost", o.cd.sparsity_cost},
+          {"sum_weight_gradient", o.cd.sum_weight_gradient}, {"hidden_bias_from_states", o.cd.hidden_bias_from_states},
+          {"seed", o.cd.seed}, {"batch", o.batch}, {"epochs", o.epochs}, {"zero_init", o.zero_init},
+          {"tutorial_batches", o.tutorial_batches}, {"preset", o.preset}, {"backend", backend_name},
+          {"gemm", to_string(o.gpu.mode)}, {"initial_momentum", o.initial_momentum},
+          {"momentum_epochs", o.momentum_epochs}, {"lr_decay", o.lr_decay}, {"early_stop", o.early_stop},
+          {"snapshot_every", o.snapshot_every}, {"eval_every", o.eval_every}, {"ais_runs", o.ais.runs},
+          {"ais_steps", o.ais.steps}, {"eval_limit", o.eval_limit}, {"image_rows", data.train.rows},
+          {"image_cols", data.train.cols}, {"train_count", data.train.count}};
+}
+
+// The options a checkpoint was trained with; what the user may change on resume is kept from `cli`.
+train_options options_from_checkpoint(const nlohmann::json& c, const train_options& cli) {
+  train_options o = cli;
+  o.cd.nv = c.at("nv");
+  o.cd.nh = c.at("nh");
+  o.cd.k = c.at("k");
+  o.cd.pcd = c.at("pcd");
+  o.cd.lr = c.at("lr");
+  o.cd.momentum = c.at("momentum");
+  o.cd.weight_decay = c.at("weight_decay");
+  o.cd.sparsity_target = c.at("sparsity_target");
+  o.cd.sparsity_cost = c.at("sparsity_cost");
+  o.cd.sum_weight_gradient = c.at("sum_weight_gradient");
+  o.cd.hidden_bias_from_states = c.at("hidden_bias_from_states");
+  o.cd.seed = c.at("seed");
+  o.batch = c.at("batch");
+  o.zero_init = c.at("zero_init");
+  o.tutorial_batches = c.at("tutorial_batches");
+  o.preset = c.at("preset");
+  o.initial_momentum = c.at("initial_momentum");
+  o.momentum_epochs = c.at("momentum_epochs");
+  o.lr_decay = c.at("lr_decay");
+  o.early_stop = c.at("early_stop");
+  o.snapshot_every = c.at("snapshot_every");
+  o.eval_every = c.at("eval_every");
+  o.ais.runs = c.at("ais_runs");
+  o.ais.steps = c.at("ais_steps");
+  o.eval_limit = c.at("eval_limit");
+  if (cli.epochs <= 0) o.epochs = c.at("epochs");  // not given on the command line: the original plan
+  o.out_dir = cli.resume;
+  o.init_from.clear();
+  return o;
+}
+
+nlohmann::json to_json(const eval_result& r) {
+  return {{"err_sampled", r.err_sampled}, {"err_mean_field", r.err_mean_field}, {"free_energy", r.free_energy},
+          {"samples", r.samples}};
+}
+eval_result eval_from_json(const nlohmann::json& j) {
+  eval_result r;
+  r.err_sampled = j.at("err_sampled");
+  r.err_mean_field = j.at("err_mean_field");
+  r.free_energy = j.at("free_energy");
+  r.samples = j.at("samples");
+  return r;
+}
+nlohmann::json nan_to_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(); }
+double null_to_nan(const nlohmann::json& j) { return j.is_null() ? std::nan("") : j.get<double>(); }
+
+nlohmann::json history_json(const std::vector<epoch_metrics>& h) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& m : h)
+    a.push_back({{"epoch", m.epoch}, {"samples_seen", m.samples_seen}, {"seconds", m.seconds},
+                 {"samples_per_s", m.samples_per_s}, {"train", to_json(m.train)}, {"test", to_json(m.test)},
+                 {"lr", m.lr}, {"momentum", m.momentum}, {"ais_log_z", nan_to_null(m.ais_log_z)},
+                 {"test_log_likelihood", nan_to_null(m.test_log_likelihood)}});
+  return a;
+}
+
+std::vector<epoch_metrics> history_from_json(const nlohmann::json& a) {
+  std::vector<epoch_metrics> h;
+  for (const auto& j : a) {
+    epoch_metrics m;
+    m.epoch = j.at("epoch");
+    m.samples_seen = j.at("samples_seen");
+    m.seconds = j.at("seconds");
+    m.samples_per_s = j.at("samples_per_s");
+    m.train = eval_from_json(j.at("train"));
+    m.test = eval_from_json(j.at("test"));
+    m.lr = j.at("lr");
+    m.momentum = j.at("momentum");
+    m.ais_log_z = null_to_nan(j.at("ais_log_z"));
+    m.test_log_likelihood = null_to_nan(j.at("test_log_likelihood"));
+    h.push_back(m);
+  }
+  return h;
 }
 
 void check_finite(const eval_result& r, int epoch, const char* which) {
   if (!std::isfinite(r.err_sampled) || !std::isfinite(r.err_mean_field) || !std::isfinite(r.free_energy))
     throw error("training diverged at epoch " + std::to_string(epoch) + ": the " + which +
-                " metrics are not finite (is the learning rate too large?)");
+                " metrics are not finite (is the learning rate too large?); the model of the last good epoch is kept");
+}
+
+double lr_of(const train_options& o, int epoch) { return o.cd.lr * std::pow(double(o.lr_decay), epoch - 1); }
+double momentum_of(const train_options& o, int epoch) {
+  return o.initial_momentum >= 0 && epoch <= o.momentum_epochs ? o.initial_momentum : o.cd.momentum;
+}
+
+// Everything a run needs to continue from an output directory.
+struct checkpoint {
+  model_params params;
+  training_state state;
+  int epoch = 0;
+  nlohmann::json config;
+  std::string dataset;
+  std::vector<epoch_metrics> history;
+};
+
+void save_checkpoint(const std::string& path, const backend& be, int epoch, const nlohmann::json& config,
+                     const std::string& dataset_name, const std::vector<epoch_metrics>& history) {
+  const model_params p = be.params();
+  const training_state st = be.state();
+  tensor_file f;
+  f.tensors["W"] = {{p.nv, p.nh}, p.w};
+  f.tensors["vb"] = {{p.nv}, p.vb};
+  f.tensors["hb"] = {{p.nh}, p.hb};
+  f.tensors["vel_W"] = {{p.nv, p.nh}, st.vel_w};
+  f.tensors["vel_vb"] = {{p.nv}, st.vel_vb};
+  f.tensors["vel_hb"] = {{p.nh}, st.vel_hb};
+  if (st.chains > 0) f.tensors["chain_h"] = {{st.chains, p.nh}, st.chain_h};
+  f.metadata = {{"format", "rbm"}, {"config", config.dump()}, {"epoch", std::to_string(epoch)},
+                {"dataset", dataset_name}, {"rbm_version", version},
+                {"rng_position", std::to_string(st.rng_position)}, {"chains", std::to_string(st.chains)},
+                {"history", history_json(history).dump()}};
+  write_tensors(path, f);
+}
+
+checkpoint load_checkpoint(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "model.safetensors").string();
+  if (!fs::exists(path)) throw data_error(path + ": no checkpoint to resume from");
+  tensor_file f = read_tensors(path);
+  const saved_model m = load_model(path);  // validates W, vb, hb
+  checkpoint c;
+  c.params = m.params;
+  try {
+    for (const char* key : {"config", "epoch", "rng_position", "chains", "history"})
+      if (!f.metadata.count(key)) throw data_error(path + ": not a resumable checkpoint (no '" + key + "' in its metadata)");
+    for (const char* name : {"vel_W", "vel_vb", "vel_hb"})
+      if (!f.tensors.count(name)) throw data_error(path + ": not a resumable checkpoint (no tensor '" + name + "')");
+    c.config = nlohmann::json::parse(f.metadata["config"]);
+    c.epoch = std::stoi(f.metadata["epoch"]);
+    c.dataset = f.metadata["dataset"];
+    c.history = history_from_json(nlohmann::json::parse(f.metadata["history"]));
+    c.state.vel_w = f.tensors["vel_W"].data;
+    c.state.vel_vb = f.tensors["vel_vb"].data;
+    c.state.vel_hb = f.tensors["vel_hb"].data;
+    c.state.chains = std::stoi(f.metadata["chains"]);
+    c.state.rng_position = std::stoull(f.metadata["rng_position"]);
+    if (c.state.chains > 0) {
+      if (!f.tensors.count("chain_h")) throw data_error(path + ": the PCD chains are missing");
+      c.state.chain_h = f.tensors["chain_h"].data;
+    }
+    if (c.state.vel_w.size() != c.params.w.size() || c.state.vel_vb.size() != c.params.vb.size() ||
+        c.state.vel_hb.size() != c.params.hb.size() || c.state.chain_h.size() != std::size_t(c.state.chains) * c.params.nh)
+      throw data_error(path + ": the optimizer state does not fit the model's shape");
+  } catch (const nlohmann::json::exception& e) {
+    throw data_error(path + ": malformed checkpoint metadata (" + e.what() + ")");
+  } catch (const std::logic_error& e) {  // std::stoi / stoull
+    throw data_error(path + ": malformed checkpoint metadata (" + e.what() + ")");
+  }
+  return c;
+}
+
+void write_pictures(const fs::path& out, const model_params& p, const dataset& data,
+                    const std::vector<epoch_metrics>& history) {
+  write_png((out / "filters.png").string(), tile_filters(p, data.train.rows, data.train.cols));
+  std::vector<curve> curves(4);
+  curves[0] = {"train, sampled (tutorial)", {}, 200, 30, 30};
+  curves[1] = {"train, mean-field", {}, 240, 150, 40};
+  curves[2] = {"held-out, sampled", {}, 30, 80, 200};
+  curves[3] = {"held-out, mean-field", {}, 40, 170, 200};
+  for (const auto& m : history) {
+    curves[0].y.push_back(m.train.err_sampled);
+    curves[1].y.push_back(m.train.err_mean_field);
+    if (m.test.samples > 0) {
+      curves[2].y.push_back(m.test.err_sampled);
+      curves[3].y.push_back(m.test.err_mean_field);
+    }
+  }
+  if (data.test.count == 0) curves.resize(2);
+  write_png((out / "error.png").string(), plot_curves(curves, "reconstruction error", "epoch"));
 }
 
 }  // namespace
@@ -113,27 +291,47 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
 
 std::string metrics_csv(const std::vector<epoch_metrics>& history) {
   std::string s =
-      "epoch,samples_seen,seconds,samples_per_s,train_err_sampled,train_err_mean_field,test_err_sampled,"
-      "test_err_mean_field,train_free_energy,test_free_energy,free_energy_gap\n";
-  char line[512];
+      "epoch,samples_seen,seconds,samples_per_s,lr,momentum,train_err_sampled,train_err_mean_field,test_err_sampled,"
+      "test_err_mean_field,train_free_energy,test_free_energy,free_energy_gap,ais_log_z,test_log_likelihood\n";
+  auto num = [](double x, const char* fmt) {
+    if (!std::isfinite(x)) return std::string();
+    char b[64];
+    std::snprintf(b, sizeof b, fmt, x);
+    return std::string(b);
+  };
   for (const auto& m : history) {
-    const bool has_test = m.test.samples > 0;
-    std::snprintf(line, sizeof line, "%d,%ld,%.3f,%.1f,%.6f,%.6f,%s,%s,%.4f,%s,%s\n", m.epoch, m.samples_seen,
-                  m.seconds, m.samples_per_s, m.train.err_sampled, m.train.err_mean_field,
-                  has_test ? std::to_string(m.test.err_sampled).c_str() : "",
-                  has_test ? std::to_string(m.test.err_mean_field).c_str() : "", m.train.free_energy,
-                  has_test ? std::to_string(m.test.free_energy).c_str() : "",
-                  has_test ? std::to_string(m.test.free_energy - m.train.free_energy).c_str() : "");
-    s += line;
+    const double nan = std::nan("");
+    const bool t = m.test.samples > 0;
+    s += std::to_string(m.epoch) + "," + std::to_string(m.samples_seen) + "," + num(m.seconds, "%.3f") + "," +
+         num(m.samples_per_s, "%.1f") + "," + num(m.lr, "%.6g") + "," + num(m.momentum, "%.4g") + "," +
+         num(m.train.err_sampled, "%.6f") + "," + num(m.train.err_mean_field, "%.6f") + "," +
+         num(t ? m.test.err_sampled : nan, "%.6f") + "," + num(t ? m.test.err_mean_field : nan, "%.6f") + "," +
+         num(m.train.free_energy, "%.4f") + "," + num(t ? m.test.free_energy : nan, "%.4f") + "," +
+         num(t ? m.test.free_energy - m.train.free_energy : nan, "%.4f") + "," + num(m.ais_log_z, "%.4f") + "," +
+         num(m.test_log_likelihood, "%.4f") + "\n";
   }
   return s;
 }
 
 train_result train(const dataset& data, const train_options& opts_in) {
   train_options o = opts_in;
-  o.cd.nv = data.train.dim();
   model_params start;
-  if (!o.init_from.empty()) {
+  checkpoint resumed;
+  const bool resuming = !opts_in.resume.empty();
+  if (resuming) {
+    resumed = load_checkpoint(opts_in.resume);
+    o = options_from_checkpoint(resumed.config, opts_in);
+    if (resumed.dataset != data.name || int(resumed.config.value("train_count", -1)) != data.train.count)
+      throw data_error(opts_in.resume + ": the checkpoint was trained on " + resumed.dataset + " (" +
+                       std::to_string(resumed.config.value("train_count", -1)) + " images); pass the same data options (got " +
+                       data.name + ", " + std::to_string(data.train.count) + " images)");
+    if (resumed.epoch >= o.epochs)
+      throw precondition_error(opts_in.resume + ": the checkpoint already has " + std::to_string(resumed.epoch) +
+                               " epochs; ask for more with --epochs");
+    start = resumed.params;
+  }
+  o.cd.nv = data.train.dim();
+  if (!resuming && !o.init_from.empty()) {
     saved_model m = load_model(o.init_from);
     if (m.params.nv != o.cd.nv)
       throw data_error(o.init_from + ": the model has " + std::to_string(m.params.nv) + " visible units but the data has " +
@@ -141,52 +339,78 @@ train_result train(const dataset& data, const train_options& opts_in) {
     o.cd.nh = m.params.nh;
     start = std::move(m.params);
   }
+  if (resuming && start.nv != o.cd.nv) throw data_error(opts_in.resume + ": the checkpoint does not fit the data's image size");
   validate(data, o);
-  if (data.test.count > 0 && data.test.dim() != o.cd.nv)
-    throw data_error(data.test.source + ": held-out images do not match the training images in size");
   std::string why;
   std::unique_ptr<backend> be = make_backend(o.device, o.cd, o.batch, o.gpu, why);
   prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
+
   progress prog(o.quiet);
   prog.note(why);
   if (start.nv == 0) start = init_params(o.cd.nv, o.cd.nh, data.train.pixels.data(), data.train.count, o.cd.seed, o.zero_init);
   be->set_params(start);
+  if (resuming) {
+    be->set_state(resumed.state);
+    prog.note("resuming " + o.out_dir + " after epoch " + std::to_string(resumed.epoch));
+  }
 
   const int n = data.train.count, nv = o.cd.nv;
   const int eval_rows = o.eval_limit > 0 ? std::min(n, o.eval_limit) : n;
-  const std::string meta_config = metadata_json(o, data, be->name());
+  const nlohmann::json config = config_json(o, data, be->name());
   const fs::path out(o.out_dir);
+  std::vector<float> test_binary, base_vb;
+  if (o.eval_every > 0) {
+    const image_set& held = data.test.count > 0 ? data.test : data.train;
+    test_binary = binarize(held.pixels.data(), held.pixels.size());
+    const auto train_binary = binarize(data.train.pixels.data(), data.train.pixels.size());
+    base_vb = base_rate_bias(train_binary.data(), n, nv);
+  }
 
   train_result res;
   res.backend_name = be->name();
+  res.history = resumed.history;
+  const double seconds_before = res.history.empty() ? 0.0 : res.history.back().seconds;
   const auto t0 = clock_type::now();
-  long seen = 0;
-  auto evaluate_epoch = [&](int epoch, double rate) {
+  long seen = res.history.empty() ? 0 : res.history.back().samples_seen;
+  auto evaluate_epoch = [&](int epoch, double rate, double lr, double mom) {
     epoch_metrics m;
     m.epoch = epoch;
     m.samples_seen = seen;
     m.samples_per_s = rate;
+    m.lr = lr;
+    m.momentum = mom;
     m.train = be->evaluate(data.train.pixels.data(), eval_rows);
     check_finite(m.train, epoch, "training");
     if (data.test.count > 0) {
       m.test = be->evaluate(data.test.pixels.data(), data.test.count);
       check_finite(m.test, epoch, "held-out");
     }
-    m.seconds = since(t0);
+    if (o.eval_every > 0 && epoch > 0 && epoch % o.eval_every == 0) {
+      ais_options a = o.ais;
+      a.seed = o.cd.seed ^ 0xa15u;
+      const model_params p = be->params();
+      m.ais_log_z = ais_log_z(p, base_vb, a).log_z;
+      const int rows = int(test_binary.size() / nv);
+      m.test_log_likelihood = mean_log_likelihood(p, test_binary.data(), rows, m.ais_log_z);
+      prog.note("epoch " + std::to_string(epoch) + ": AIS log Z " + std::to_string(m.ais_log_z) +
+                ", held-out log-likelihood " + std::to_string(m.test_log_likelihood) + " nats");
+    }
+    m.seconds = seconds_before + since(t0);
     res.history.push_back(m);
     write_file_atomic((out / "metrics.csv").string(), metrics_csv(res.history));
     return m;
   };
-  auto save = [&](int epoch) {
-    save_model((out / "model.safetensors").string(), be->params(),
-               {{"format", "rbm"}, {"config", meta_config}, {"epoch", std::to_string(epoch)},
-                {"dataset", data.name}, {"rbm_version", "0.1.0"}});
-  };
 
-  evaluate_epoch(0, 0.0);
+  if (!resuming) {
+    evaluate_epoch(0, 0.0, lr_of(o, 1), momentum_of(o, 1));
+    save_checkpoint((out / "model.safetensors").string(), *be, 0, config, data.name, res.history);
+  }
   be->attach_training_data(data.train.pixels.data(), n, nv);
   std::vector<int> order(n);
-  for (int e = 1; e <= o.epochs; ++e) {
+  int gap_growth = 0;
+  for (int e = resuming ? resumed.epoch + 1 : 1; e <= o.epochs; ++e) {
+    const double lr = lr_of(o, e), mom = momentum_of(o, e);
+    be->set_rates(float(lr), float(mom));
     const int full = o.tutorial_batches ? (n - 1) / o.batch : n / o.batch;
     const int nbatches = o.tutorial_batches || n % o.batch == 0 ? full : full + 1;
     if (o.tutorial_batches) {
@@ -207,29 +431,29 @@ train_result train(const dataset& data, const train_options& opts_in) {
     }
     be->train_error();  // waits for the epoch's last update, so the rate below counts all of it
     const double rate = double(epoch_samples) / std::max(since(te), 1e-9);
-    const epoch_metrics m = evaluate_epoch(e, rate);
-    save(e);
+    const epoch_metrics m = evaluate_epoch(e, rate, lr, mom);
+    save_checkpoint((out / "model.safetensors").string(), *be, e, config, data.name, res.history);
     prog.epoch(m.epoch, o.epochs, m.samples_per_s, m.train.err_sampled, m.test.samples > 0 ? m.test.err_sampled : -1.0,
                m.seconds);
+    if (o.snapshot_every > 0 && e % o.snapshot_every == 0 && e != o.epochs) {
+      char name[64];
+      std::snprintf(name, sizeof name, "filters-epoch-%03d.png", e);
+      write_png((out / name).string(), tile_filters(be->params(), data.train.rows, data.train.cols));
+    }
+    if (o.early_stop > 0 && data.test.count > 0 && res.history.size() >= 2) {
+      const auto& prev = res.history[res.history.size() - 2];
+      const double gap = m.test.free_energy - m.train.free_energy, prev_gap = prev.test.free_energy - prev.train.free_energy;
+      gap_growth = gap > prev_gap ? gap_growth + 1 : 0;
+      if (gap_growth >= o.early_stop) {
+        prog.note("early stop after epoch " + std::to_string(e) + ": the free-energy gap grew " +
+                  std::to_string(gap_growth) + " epochs in a row (now " + std::to_string(gap) + ")");
+        break;
+      }
+    }
   }
 
   res.params = be->params();
-  write_png((out / "filters.png").string(), tile_filters(res.params, data.train.rows, data.train.cols));
-  std::vector<curve> curves(4);
-  curves[0] = {"train, sampled (tutorial)", {}, 200, 30, 30};
-  curves[1] = {"train, mean-field", {}, 240, 150, 40};
-  curves[2] = {"held-out, sampled", {}, 30, 80, 200};
-  curves[3] = {"held-out, mean-field", {}, 40, 170, 200};
-  for (const auto& m : res.history) {
-    curves[0].y.push_back(m.train.err_sampled);
-    curves[1].y.push_back(m.train.err_mean_field);
-    if (m.test.samples > 0) {
-      curves[2].y.push_back(m.test.err_sampled);
-      curves[3].y.push_back(m.test.err_mean_field);
-    }
-  }
-  if (data.test.count == 0) curves.resize(2);
-  write_png((out / "error.png").string(), plot_curves(curves, "reconstruction error", "epoch"));
+  write_pictures(out, res.params, data, res.history);
   return res;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace rbm {
 
@@ -23,6 +24,15 @@ struct cd_config {
   bool sum_weight_gradient = false;
   bool hidden_bias_from_states = false;
   std::uint64_t seed = 1;
+};
+
+// Everything besides the parameters that a training run carries from one update to the next, so that a
+// run resumed from a checkpoint continues exactly as if it had never stopped.
+struct training_state {
+  std::vector<float> vel_w, vel_vb, vel_hb;  // momentum, [nv * nh], [nv], [nh]
+  std::vector<float> chain_h;                // PCD: sampled hidden states [chains, nh]
+  int chains = 0;
+  std::uint64_t rng_position = 0;            // uniforms drawn so far from the training generator
 };
 
 // Uniforms one CD-k step on `rows` samples consumes, in this order: h0 [rows, nh], then for each Gibbs

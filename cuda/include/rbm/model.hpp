@@ -53,6 +53,13 @@ class model {
   // Copies parameters to host memory. Synchronises the stream.
   void get_params(float* w, float* vb, float* hb) const;
 
+  // Momentum, PCD chains and the generator's position. get_state synchronises the stream; set_state
+  // copies and synchronises too.
+  training_state get_state() const;
+  void set_state(const training_state& st);
+  // Changes the learning rate and momentum of later updates (schedules); re-captures the graphs.
+  void set_rates(float lr, float momentum);
+
   // One CD-k (PCD-k when cd.pcd) update on v0 [rows, nv] in [0, 1] (device), rows <= max_batch.
   void train_step(const float* v0, int rows);
   // The same on raw uint8 pixels [rows, nv] (device), scaled by 1/255 on the device.

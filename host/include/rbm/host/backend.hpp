@@ -60,6 +60,13 @@ class backend {
   // draws its uniforms from its own generator, restarted at every call, so it never disturbs training.
   virtual eval_result evaluate(const std::uint8_t* data, int rows) = 0;
 
+  // Momentum, PCD chains and the generator's position: with the parameters, everything a resumed run
+  // needs to continue exactly as if it had not stopped. May wait for queued work.
+  virtual training_state state() const = 0;
+  virtual void set_state(const training_state& st) = 0;
+  // Learning rate and momentum of later updates (schedules).
+  virtual void set_rates(float lr, float momentum) = 0;
+
  protected:
   const std::uint8_t* attached_ = nullptr;
   int attached_rows_ = 0, attached_cols_ = 0;

@@ -11,12 +11,8 @@
 
 namespace rbm {
 
-// State that survives between updates besides the parameters.
-struct cd_state {
-  std::vector<float> vel_w, vel_vb, vel_hb;  // momentum
-  std::vector<float> chain_h;                // PCD: sampled hidden states [chains, nh]; empty until first use
-  int chains = 0;
-};
+// State that survives between updates besides the parameters (momentum, PCD chains, RNG position).
+using cd_state = training_state;
 
 // Scratch buffers, grown on demand.
 struct cd_workspace {
@@ -41,6 +37,9 @@ class cpu_backend final : public backend {
   double train_error() override { return pixels_ > 0 ? err_sum_ / pixels_ : 0.0; }
   void reset_train_error() override { err_sum_ = 0, pixels_ = 0; }
   eval_result evaluate(const std::uint8_t* data, int rows) override;
+  training_state state() const override;
+  void set_state(const training_state& st) override;
+  void set_rates(float lr, float momentum) override;
 
  private:
   cd_config cfg_;

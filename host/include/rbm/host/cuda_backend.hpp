@@ -34,6 +34,9 @@ class cuda_backend final : public backend {
   double train_error() override;
   void reset_train_error() override;
   eval_result evaluate(const std::uint8_t* data, int rows) override;
+  training_state state() const override { return model_.get_state(); }
+  void set_state(const training_state& st) override { model_.set_state(st); }
+  void set_rates(float lr, float momentum) override { model_.set_rates(lr, momentum); }
 
   bool resident() const noexcept { return resident_data_.size() > 0; }
 

@@ -2,6 +2,7 @@
 // backend through the interface in backend.hpp and never knows which one runs.
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "rbm/host/backend.hpp"
 #include "rbm/host/cuda_backend.hpp"
+#include "rbm/host/evaluation.hpp"
 #include "rbm/host/idx.hpp"
 
 namespace rbm {
@@ -26,6 +28,16 @@ struct train_options {
   std::string preset;            // recorded in the metadata
   int eval_limit = 10000;        // training samples evaluated per epoch (the held-out set is used whole)
   bool quiet = false;            // no progress line
+
+  // Schedules and monitoring.
+  float initial_momentum = -1;   // momentum of the first `momentum_epochs` epochs; < 0: no schedule
+  int momentum_epochs = 0;
+  float lr_decay = 1.0f;         // learning rate of epoch e is lr * lr_decay^(e - 1)
+  int early_stop = 0;            // stop once the free-energy gap has grown this many epochs in a row (0: never)
+  int snapshot_every = 0;        // filters-epoch-NNN.png every N epochs (0: never)
+  int eval_every = 0;            // AIS log-likelihood of the held-out set every N epochs (0: never)
+  ais_options ais{100, 3000, 1}; // AIS during training (seed replaced by the run's)
+  std::string resume;            // the --out directory of an interrupted run: continue it exactly
 };
 
 // One row of metrics.csv.
@@ -35,6 +47,8 @@ struct epoch_metrics {
   double seconds = 0;            // wall time since training started, evaluation included
   double samples_per_s = 0;      // training throughput of this epoch alone
   eval_result train, test;
+  double lr = 0, momentum = 0;   // in force during this epoch
+  double ais_log_z = std::nan(""), test_log_likelihood = std::nan("");  // when AIS ran (eval_every)
 };
 
 struct train_result {
@@ -52,6 +66,9 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
 // Validates everything first (sizes, data shape, output directory), so a bad option or file fails
 // before any output is written; then trains and writes model.safetensors, metrics.csv, filters.png
 // and error.png into opts.out_dir. Throws rbm::error (data_error for files) with one clear line.
+// With opts.resume set, the configuration, parameters, momentum, chains, RNG position and history
+// come from that directory's checkpoint; only epochs, device, quiet and the GPU options are taken
+// from opts, and the run continues in that directory.
 train_result train(const dataset& data, const train_options& opts);
 
 // The CSV text of metrics.csv for a history.

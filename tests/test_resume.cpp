@@ -1,0 +1,132 @@
+// Checkpoints carry everything: N epochs straight equal N/2, stop, resume, N/2 — bit for bit — and the
+// training schedules (momentum, learning-rate decay), early stopping and snapshots do what they say.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "helpers.hpp"
+#include "rbm/host/idx.hpp"
+#include "rbm/host/safetensors.hpp"
+#include "rbm/host/trainer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+rbm::dataset small_digits() {
+  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  rbm::truncate(d.train, 700);
+  rbm::truncate(d.test, 200);
+  return d;
+}
+
+rbm::train_options pcd_options(const std::string& out) {
+  rbm::train_options o;
+  o.cd.nh = 30;
+  o.cd.k = 2;
+  o.cd.pcd = true;
+  o.cd.seed = 17;
+  o.batch = 64;  // 700 = 10 x 64 + 60: a partial batch every epoch
+  o.initial_momentum = 0.5f;
+  o.momentum_epochs = 1;
+  o.cd.momentum = 0.9f;
+  o.lr_decay = 0.8f;
+  o.device = "cpu";
+  o.quiet = true;
+  o.out_dir = out;
+  return o;
+}
+
+TEST(Resume, StoppingAndResumingEqualsNotStopping) {
+  const auto d = small_digits();
+  auto o = pcd_options(rbm_test::fresh_dir("straight").string());
+  o.epochs = 4;
+  const auto straight = rbm::train(d, o);
+
+  const auto dir = rbm_test::fresh_dir("resumed");
+  o = pcd_options(dir.string());
+  o.epochs = 2;
+  rbm::train(d, o);
+  rbm::train_options again;  // only what a user passes with --resume
+  again.resume = dir.string();
+  again.epochs = 4;
+  again.device = "cpu";
+  again.quiet = true;
+  const auto resumed = rbm::train(d, again);
+
+  EXPECT_EQ(resumed.params.w, straight.params.w);
+  EXPECT_EQ(resumed.params.vb, straight.params.vb);
+  EXPECT_EQ(resumed.params.hb, straight.params.hb);
+  ASSERT_EQ(resumed.history.size(), straight.history.size());
+  for (std::size_t i = 0; i < straight.history.size(); ++i) {
+    EXPECT_EQ(resumed.history[i].train.err_sampled, straight.history[i].train.err_sampled) << i;
+    EXPECT_EQ(resumed.history[i].lr, straight.history[i].lr) << i;
+    EXPECT_EQ(resumed.history[i].momentum, straight.history[i].momentum) << i;
+  }
+  // The schedules: momentum 0.5 in epoch 1 then 0.9; lr 0.1 * 0.8^(e-1).
+  EXPECT_FLOAT_EQ(float(straight.history[1].momentum), 0.5f);
+  EXPECT_FLOAT_EQ(float(straight.history[2].momentum), 0.9f);
+  EXPECT_NEAR(straight.history[3].lr, 0.1 * 0.8 * 0.8, 1e-7);
+  // The checkpoint holds the chains and the optimizer state.
+  const auto t = rbm::read_tensors((dir / "model.safetensors").string());
+  EXPECT_EQ(t.tensors.at("chain_h").shape, (std::vector<std::int64_t>{64, 30}));
+  EXPECT_TRUE(t.tensors.count("vel_W"));
+  EXPECT_EQ(t.metadata.at("epoch"), "4");
+}
+
+TEST(Resume, RefusesOtherDataAndFinishedRuns) {
+  const auto d = small_digits();
+  const auto dir = rbm_test::fresh_dir();
+  auto o = pcd_options(dir.string());
+  o.epochs = 1;
+  rbm::train(d, o);
+  rbm::train_options again;
+  again.resume = dir.string();
+  again.epochs = 1;
+  again.device = "cpu";
+  again.quiet = true;
+  EXPECT_THROW(rbm::train(d, again), rbm::precondition_error);  // already has 1 epoch
+  rbm::dataset other = d;
+  rbm::truncate(other.train, 600);
+  again.epochs = 3;
+  EXPECT_THROW(rbm::train(other, again), rbm::data_error);
+  again.resume = (dir / "nowhere").string();
+  EXPECT_THROW(rbm::train(d, again), rbm::data_error);
+}
+
+TEST(Resume, SnapshotsAndAisDuringTraining) {
+  const auto d = small_digits();
+  const auto dir = rbm_test::fresh_dir();
+  auto o = pcd_options(dir.string());
+  o.epochs = 4;
+  o.snapshot_every = 2;
+  o.eval_every = 3;
+  o.ais.runs = 20;
+  o.ais.steps = 300;
+  const auto r = rbm::train(d, o);
+  EXPECT_TRUE(fs::exists(dir / "filters-epoch-002.png"));
+  EXPECT_FALSE(fs::exists(dir / "filters-epoch-004.png"));  // the last epoch's is filters.png
+  EXPECT_TRUE(std::isnan(r.history[2].ais_log_z));
+  ASSERT_TRUE(std::isfinite(r.history[3].ais_log_z));
+  EXPECT_LT(r.history[3].test_log_likelihood, -50);  // a few hundred nats at most for 784 pixels
+  EXPECT_GT(r.history[3].test_log_likelihood, -500);
+}
+
+TEST(Resume, EarlyStoppingOnTheFreeEnergyGap) {
+  const auto d = small_digits();
+  auto o = pcd_options(rbm_test::fresh_dir().string());
+  o.cd.pcd = false;
+  o.cd.nh = 200;
+  o.cd.lr = 0.3f;
+  o.epochs = 30;
+  o.early_stop = 2;
+  const auto r = rbm::train(d, o);
+  // 200 units overfit 700 digits: the held-out minus training gap grows and the run stops early.
+  ASSERT_LT(r.history.back().epoch, 30);
+  auto gap = [&](std::size_t i) { return r.history[i].test.free_energy - r.history[i].train.free_energy; };
+  const std::size_t last = r.history.size() - 1;
+  EXPECT_GT(gap(last), gap(last - 1));
+  EXPECT_GT(gap(last - 1), gap(last - 2));
+}
+
+}  // namespace
