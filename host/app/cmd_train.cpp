@@ -4,6 +4,8 @@
 #include <png.h>
 #include <zlib.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <memory>
@@ -51,6 +53,9 @@ void print_info() {
   std::printf("built-in data: %s\n", RBM_DATA_DIR);
 }
 
+std::atomic<bool> stop_requested{false};
+void request_stop(int) { stop_requested.store(true); }  // lock-free atomic: safe in a handler
+
 struct train_state {
   rbm::train_options opt;
   data_options data;
@@ -94,21 +99,30 @@ void register_train(CLI::App& app, command_list& out) {
   train->add_option("--initial-momentum", s->opt.initial_momentum,
                     "momentum of the first --momentum-epochs epochs (e.g. 0.5, then --momentum 0.9)");
   train->add_option("--momentum-epochs", s->opt.momentum_epochs, "epochs at --initial-momentum")->capture_default_str();
-  train->add_option("--lr-decay", s->opt.lr_decay, "learning rate of epoch e is lr * decay^(e-1)")->capture_default_str();
-  train->add_option("--early-stop", s->opt.early_stop,
-                    "stop once the held-out minus training free-energy gap has grown N epochs in a row (0: never)")
+  train->add_option("--lr-decay", s->opt.lr_decay, "learning rate of epoch e is lr * decay^(e-1)")
+      ->capture_default_str();
+  train
+      ->add_option("--early-stop", s->opt.early_stop,
+                   "stop once the held-out minus training free-energy gap has grown N epochs in a row (0: never)")
       ->capture_default_str();
   train->add_option("--snapshot-every", s->opt.snapshot_every, "write filters-epoch-NNN.png every N epochs (0: never)")
       ->capture_default_str();
-  train->add_option("--eval-every", s->opt.eval_every, "AIS log-likelihood of the held-out set every N epochs (0: never)")
+  train
+      ->add_option("--eval-every", s->opt.eval_every,
+                   "AIS log-likelihood of the held-out set every N epochs (0: never)")
       ->capture_default_str();
   train->add_option("--ais-runs", s->opt.ais.runs, "AIS runs for --eval-every")->capture_default_str();
   train->add_option("--ais-steps", s->opt.ais.steps, "AIS temperatures for --eval-every")->capture_default_str();
-  train->add_option("--resume", s->opt.resume,
-                    "continue the run in this --out directory from its last checkpoint, exactly as if it had not stopped "
-                    "(its settings are kept; --epochs sets the new total)");
+  train->add_option(
+      "--resume", s->opt.resume,
+      "continue the run in this --out directory from its last checkpoint, exactly as if it had not stopped "
+      "(its settings are kept; --epochs sets the new total)");
 
   out.emplace_back(train, [s] {
+    // SIGINT / SIGTERM: finish the batch, write a checkpoint, exit 130 saying how to resume.
+    s->opt.stop = &stop_requested;
+    std::signal(SIGINT, request_stop);
+    std::signal(SIGTERM, request_stop);
     if (!s->preset.empty()) {
       if (s->preset != "seed")
         throw rbm::precondition_error("--preset: unknown preset '" + s->preset + "' (known: seed)");
@@ -132,10 +146,10 @@ void register_train(CLI::App& app, command_list& out) {
     }
     s->opt.gpu.mode = rbm::parse_gemm_mode(s->gemm.c_str());
     if (!s->opt.resume.empty()) {
-    s->opt.out_dir = s->opt.resume;
-    if (s->o_epochs->count() == 0) s->opt.epochs = 0;  // the checkpoint's own total
-  }
-  if (s->opt.out_dir.empty()) s->opt.out_dir = timestamp_dir();
+      s->opt.out_dir = s->opt.resume;
+      if (s->o_epochs->count() == 0) s->opt.epochs = 0;  // the checkpoint's own total
+    }
+    if (s->opt.out_dir.empty()) s->opt.out_dir = timestamp_dir();
     const rbm::dataset ds = load_data(s->data);
     if (!s->opt.quiet)
       std::fprintf(stderr, "data: %s (%d training, %d held-out images of %dx%d)\n", ds.name.c_str(), ds.train.count,

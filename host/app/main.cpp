@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "cli.hpp"
+#include "rbm/host/trainer.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"rbm: Restricted Boltzmann Machines trained with contrastive divergence, on the GPU or the CPU"};
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
     for (auto& [sub, run] : commands)
       if (sub->parsed()) return run();
     return 1;
+  } catch (const rbm::interrupted& e) {
+    std::fprintf(stderr, "rbm: %s\n", e.what());
+    return 130;  // the shell's code for a run ended by a signal
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rbm: error: %s\n", e.what());
     return 1;

@@ -114,12 +114,18 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path) {
   if (!in) fail(path, "cannot open for reading");
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) fail(path, "read error");
-  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return inflate_gzip(path, bytes);
+  return maybe_gunzip(path, std::move(bytes));
+}
+
+std::vector<std::uint8_t> maybe_gunzip(const std::string& name, std::vector<std::uint8_t> bytes) {
+  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return inflate_gzip(name, bytes);
   return bytes;
 }
 
-image_set read_idx_images(const std::string& path) {
-  const auto bytes = read_maybe_gzip(path);
+image_set read_idx_images(const std::string& path) { return parse_idx_images(path, read_maybe_gzip(path)); }
+
+image_set parse_idx_images(const std::string& path, std::vector<std::uint8_t> raw) {
+  const auto bytes = maybe_gunzip(path, std::move(raw));
   const auto dims = idx_header(path, bytes, 0x00000803u, "uint8 images with 3 dimensions");
   image_set s;
   s.count = static_cast<int>(dims[0]);

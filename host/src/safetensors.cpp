@@ -9,7 +9,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
 #include <nlohmann/json.hpp>
+
+#include <zlib.h>
 
 #include "rbm/host/idx.hpp"
 
@@ -17,6 +20,18 @@ namespace rbm {
 namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) { throw data_error(path + ": " + what); }
+
+std::uint32_t crc32_of(const void* p, std::size_t n) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  const auto* b = static_cast<const Bytef*>(p);
+  while (n > 0) {  // zlib takes uInt lengths
+    const uInt chunk = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
+    c = crc32(c, b, chunk);
+    b += chunk;
+    n -= chunk;
+  }
+  return static_cast<std::uint32_t>(c);
+}
 
 }  // namespace
 
@@ -64,14 +79,18 @@ void write_tensors(const std::string& path, const tensor_file& f) {
     header[name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + 4 * count}}};
     offset += 4 * count;
   }
+  std::string data;
+  data.reserve(offset);
+  for (const auto& [name, t] : f.tensors)  // std::map: the same order as the offsets above
+    data.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * 4);
+  header["__metadata__"]["rbm_crc32"] = std::to_string(crc32_of(data.data(), data.size()));
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // keep the tensor data 8-byte aligned
   std::string out(8, '\0');
   const std::uint64_t len = h.size();
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((len >> (8 * i)) & 0xFF);  // little endian
   out += h;
-  for (const auto& [name, t] : f.tensors)  // std::map: the same order as the offsets above
-    out.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * 4);
+  out += data;
   write_file_atomic(path, out);
 }
 
@@ -85,7 +104,7 @@ void save_model(const std::string& path, const model_params& p, const std::map<s
 }
 
 tensor_file read_tensors(const std::string& path) {
-  const std::vector<std::uint8_t> bytes = [&] {
+  return parse_tensors(path, [&] {
     std::FILE* fp = std::fopen(path.c_str(), "rb");
     if (fp == nullptr) fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
     std::vector<std::uint8_t> b;
@@ -94,7 +113,10 @@ tensor_file read_tensors(const std::string& path) {
     while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) b.insert(b.end(), buf, buf + n);
     std::fclose(fp);
     return b;
-  }();
+  }());
+}
+
+tensor_file parse_tensors(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   if (bytes.size() < 8) fail(path, "too short to be a safetensors file");
   std::uint64_t len = 0;
   for (int i = 0; i < 8; ++i) len |= std::uint64_t(bytes[i]) << (8 * i);
@@ -133,6 +155,14 @@ tensor_file read_tensors(const std::string& path) {
     }
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("malformed header (") + e.what() + ")");
+  }
+  const auto crc = f.metadata.find("rbm_crc32");
+  if (crc != f.metadata.end()) {
+    const std::string actual = std::to_string(crc32_of(bytes.data() + data_start, data_size));
+    if (crc->second != actual)
+      fail(path, "checksum mismatch: the tensor data was altered or damaged (CRC-32 " + actual + ", recorded " +
+                     crc->second + ")");
+    f.metadata.erase(crc);
   }
   return f;
 }

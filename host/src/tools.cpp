@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "rbm/curand_generator.hpp"
@@ -20,16 +21,29 @@
 namespace rbm {
 
 std::vector<std::uint8_t> load_picture(const std::string& path, int rows, int cols, bool invert) {
-  RBM_EXPECTS(rows > 0 && cols > 0);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw data_error(path + ": no such image file");
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw data_error(path + ": read error");
+  return decode_picture(path, bytes, rows, cols, invert);
+}
+
+std::vector<std::uint8_t> decode_picture(const std::string& path, const std::vector<std::uint8_t>& bytes, int rows,
+                                         int cols, bool invert) {
+  RBM_EXPECTS(rows > 0 && cols > 0);
+  if (bytes.empty()) throw data_error(path + ": the file is empty");
+  if (bytes.size() > (std::size_t(1) << 30)) throw data_error(path + ": larger than 1 GiB; not a picture to read");
+  const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, channels = 0;
-  if (!stbi_info(path.c_str(), &w, &h, &channels))
+  if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &channels))
     throw data_error(path + ": not a readable image (" + stbi_failure_reason() + ")");
   if (w <= 0 || h <= 0) throw data_error(path + ": the image has no pixels");
+  if (std::int64_t(w) * h > (std::int64_t(1) << 28)) throw data_error(path + ": the image is too large (" +
+                                                                       std::to_string(w) + "x" + std::to_string(h) + ")");
   if (channels < 1 || channels > 4)
     throw data_error(path + ": " + std::to_string(channels) + " channels; expected grey, grey+alpha, RGB or RGBA");
-  stbi_uc* grey = stbi_load(path.c_str(), &w, &h, &channels, 1);  // stb converts to luminance
+  stbi_uc* grey = stbi_load_from_memory(bytes.data(), len, &w, &h, &channels, 1);  // stb converts to luminance
   if (grey == nullptr) throw data_error(path + ": cannot decode (" + stbi_failure_reason() + ")");
   std::vector<std::uint8_t> out(std::size_t(rows) * cols);
   const int ok = w == cols && h == rows ? (std::copy_n(grey, out.size(), out.begin()), 1)

@@ -174,14 +174,17 @@ double momentum_of(const train_options& o, int epoch) {
 struct checkpoint {
   model_params params;
   training_state state;
-  int epoch = 0;
+  int epoch = 0;                 // finished epochs
+  int batch = 0;                 // finished batches of the next epoch (an interrupted run)
+  long samples_seen = 0;
   nlohmann::json config;
   std::string dataset;
   std::vector<epoch_metrics> history;
 };
 
-void save_checkpoint(const std::string& path, const backend& be, int epoch, const nlohmann::json& config,
-                     const std::string& dataset_name, const std::vector<epoch_metrics>& history) {
+void save_checkpoint(const std::string& path, const backend& be, int epoch, int batch, long seen,
+                     const nlohmann::json& config, const std::string& dataset_name,
+                     const std::vector<epoch_metrics>& history) {
   const model_params p = be.params();
   const training_state st = be.state();
   tensor_file f;
@@ -195,6 +198,7 @@ void save_checkpoint(const std::string& path, const backend& be, int epoch, cons
   f.metadata = {{"format", "rbm"}, {"config", config.dump()}, {"epoch", std::to_string(epoch)},
                 {"dataset", dataset_name}, {"rbm_version", version},
                 {"rng_position", std::to_string(st.rng_position)}, {"chains", std::to_string(st.chains)},
+                {"batch", std::to_string(batch)}, {"samples_seen", std::to_string(seen)},
                 {"history", history_json(history).dump()}};
   write_tensors(path, f);
 }
@@ -213,8 +217,12 @@ checkpoint load_checkpoint(const std::string& dir) {
       if (!f.tensors.count(name)) throw data_error(path + ": not a resumable checkpoint (no tensor '" + name + "')");
     c.config = nlohmann::json::parse(f.metadata["config"]);
     c.epoch = std::stoi(f.metadata["epoch"]);
+    c.batch = f.metadata.count("batch") ? std::stoi(f.metadata["batch"]) : 0;
     c.dataset = f.metadata["dataset"];
     c.history = history_from_json(nlohmann::json::parse(f.metadata["history"]));
+    c.samples_seen = f.metadata.count("samples_seen") ? std::stol(f.metadata["samples_seen"])
+                     : c.history.empty()              ? 0
+                                                      : c.history.back().samples_seen;
     c.state.vel_w = f.tensors["vel_W"].data;
     c.state.vel_vb = f.tensors["vel_vb"].data;
     c.state.vel_hb = f.tensors["vel_hb"].data;
@@ -351,7 +359,8 @@ train_result train(const dataset& data, const train_options& opts_in) {
   be->set_params(start);
   if (resuming) {
     be->set_state(resumed.state);
-    prog.note("resuming " + o.out_dir + " after epoch " + std::to_string(resumed.epoch));
+    prog.note("resuming " + o.out_dir + " after epoch " + std::to_string(resumed.epoch) +
+              (resumed.batch > 0 ? " and " + std::to_string(resumed.batch) + " batches of the next" : ""));
   }
 
   const int n = data.train.count, nv = o.cd.nv;
@@ -371,7 +380,7 @@ train_result train(const dataset& data, const train_options& opts_in) {
   res.history = resumed.history;
   const double seconds_before = res.history.empty() ? 0.0 : res.history.back().seconds;
   const auto t0 = clock_type::now();
-  long seen = res.history.empty() ? 0 : res.history.back().samples_seen;
+  long seen = resuming ? resumed.samples_seen : 0;
   auto evaluate_epoch = [&](int epoch, double rate, double lr, double mom) {
     epoch_metrics m;
     m.epoch = epoch;
@@ -403,7 +412,7 @@ train_result train(const dataset& data, const train_options& opts_in) {
 
   if (!resuming) {
     evaluate_epoch(0, 0.0, lr_of(o, 1), momentum_of(o, 1));
-    save_checkpoint((out / "model.safetensors").string(), *be, 0, config, data.name, res.history);
+    save_checkpoint((out / "model.safetensors").string(), *be, 0, 0, seen, config, data.name, res.history);
   }
   be->attach_training_data(data.train.pixels.data(), n, nv);
   std::vector<int> order(n);
@@ -421,18 +430,28 @@ train_result train(const dataset& data, const train_options& opts_in) {
     const auto te = clock_type::now();
     be->reset_train_error();
     long epoch_samples = 0;
-    for (int b = 0; b < nbatches; ++b) {
+    const int first_batch = resuming && e == resumed.epoch + 1 ? resumed.batch : 0;
+    for (int b = first_batch; b < nbatches; ++b) {
       const int first = b * o.batch, rows = std::min(o.batch, n - first);
       be->train_indices(order.data() + first, rows);
       seen += rows;
       epoch_samples += rows;
+      if (o.stop != nullptr && o.stop->load() && b + 1 < nbatches) {
+        save_checkpoint((out / "model.safetensors").string(), *be, e - 1, b + 1, seen, config, data.name, res.history);
+        throw interrupted("interrupted in epoch " + std::to_string(e) + " after batch " + std::to_string(b + 1) + " of " +
+                          std::to_string(nbatches) + "; the checkpoint is saved: continue with `rbm train --resume " +
+                          o.out_dir + "` (and the same data options)");
+      }
       if (prog.due(since(t0), b + 1 == nbatches))  // reading the error may wait for the GPU: only when shown
         prog.batch(e, o.epochs, b + 1, nbatches, epoch_samples / std::max(since(te), 1e-9), since(t0), be->train_error());
     }
     be->train_error();  // waits for the epoch's last update, so the rate below counts all of it
     const double rate = double(epoch_samples) / std::max(since(te), 1e-9);
     const epoch_metrics m = evaluate_epoch(e, rate, lr, mom);
-    save_checkpoint((out / "model.safetensors").string(), *be, e, config, data.name, res.history);
+    save_checkpoint((out / "model.safetensors").string(), *be, e, 0, seen, config, data.name, res.history);
+    if (o.stop != nullptr && o.stop->load() && e < o.epochs)
+      throw interrupted("interrupted after epoch " + std::to_string(e) + "; the checkpoint is saved: continue with "
+                        "`rbm train --resume " + o.out_dir + "` (and the same data options)");
     prog.epoch(m.epoch, o.epochs, m.samples_per_s, m.train.err_sampled, m.test.samples > 0 ? m.test.err_sampled : -1.0,
                m.seconds);
     if (o.snapshot_every > 0 && e % o.snapshot_every == 0 && e != o.epochs) {

@@ -28,8 +28,13 @@ struct image_set {
 // Whole content of a file, inflated when it starts with the gzip magic. Throws data_error.
 std::vector<std::uint8_t> read_maybe_gzip(const std::string& path);
 
+// Bytes as read from `name`, inflated when they start with the gzip magic. Throws data_error.
+std::vector<std::uint8_t> maybe_gunzip(const std::string& name, std::vector<std::uint8_t> bytes);
+
 // An IDX image file (magic 0x00000803): validates magic, dimensions and exact length.
 image_set read_idx_images(const std::string& path);
+// The same on the bytes of a file (gzip or raw) called `name` in messages; what the fuzzer drives.
+image_set parse_idx_images(const std::string& name, std::vector<std::uint8_t> bytes);
 // An IDX label file (magic 0x00000801).
 std::vector<std::uint8_t> read_idx_labels(const std::string& path);
 // Images plus, when `labels_path` is non-empty, labels whose count must match.

@@ -32,8 +32,11 @@ struct tensor_file {
   std::map<std::string, tensor> tensors;
   std::map<std::string, std::string> metadata;
 };
-// Throws data_error naming the file and the problem; non-finite values are refused.
+// Throws data_error naming the file and the problem; non-finite values are refused, and so is data
+// whose CRC-32 differs from the `rbm_crc32` metadata entry that write_tensors records.
 tensor_file read_tensors(const std::string& path);
+// The same on the bytes of a file called `name` in messages; what the fuzzer drives.
+tensor_file parse_tensors(const std::string& name, const std::vector<std::uint8_t>& bytes);
 // Writes F32 tensors and metadata atomically.
 void write_tensors(const std::string& path, const tensor_file& f);
 

@@ -15,6 +15,9 @@ namespace rbm {
 // Any PNG, JPEG, PGM/PPM, BMP or GIF, converted to grey and resized to rows x cols (uint8, row-major).
 // `invert` maps dark-on-light pictures to MNIST's light-on-dark. Throws data_error naming the file.
 std::vector<std::uint8_t> load_picture(const std::string& path, int rows, int cols, bool invert);
+// The same on a file's bytes (`name` in messages); what the fuzzer drives.
+std::vector<std::uint8_t> decode_picture(const std::string& name, const std::vector<std::uint8_t>& bytes, int rows,
+                                         int cols, bool invert);
 
 // Erases (sets to 0) the rectangle [x0, x1) x [y0, y1) of a rows x cols image.
 struct rect {

@@ -2,6 +2,7 @@
 // backend through the interface in backend.hpp and never knows which one runs.
 #pragma once
 
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -38,6 +39,15 @@ struct train_options {
   int eval_every = 0;            // AIS log-likelihood of the held-out set every N epochs (0: never)
   ais_options ais{100, 3000, 1}; // AIS during training (seed replaced by the run's)
   std::string resume;            // the --out directory of an interrupted run: continue it exactly
+  // Set (e.g. by a SIGINT/SIGTERM handler) to stop after the current batch: a checkpoint is written
+  // and train() throws `interrupted`.
+  const std::atomic<bool>* stop = nullptr;
+};
+
+// Training stopped on request; a checkpoint of the last finished batch is in place.
+class interrupted : public error {
+ public:
+  using error::error;
 };
 
 // One row of metrics.csv.
