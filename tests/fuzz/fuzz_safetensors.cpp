@@ -1,0 +1,19 @@
+// libFuzzer target: the safetensors reader must accept or throw an rbm::error, never crash or leak.
+#include <cstdint>
+#include <vector>
+
+#include "rbm/error.hpp"
+#include "rbm/host/safetensors.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  try {
+    const rbm::tensor_file f = rbm::parse_tensors("fuzz", std::vector<std::uint8_t>(data, data + size));
+    for (const auto& [name, t] : f.tensors) {
+      std::size_t n = 1;
+      for (auto d : t.shape) n *= std::size_t(d);
+      if (n != t.data.size()) __builtin_trap();  // accepted means consistent
+    }
+  } catch (const rbm::error&) {
+  }
+  return 0;
+}
