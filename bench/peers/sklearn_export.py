@@ -19,9 +19,12 @@ p.add_argument("--epochs", type=int, default=10)
 p.add_argument("--batch", type=int, default=100)
 p.add_argument("--lr", type=float, default=0.05)
 p.add_argument("--seed", type=int, default=1)
+p.add_argument("--binarize", action="store_true", help="train on pixel >= 128 (as rbm train --binarize)")
 a = p.parse_args()
 
 x, _ = idx.load(a.data, "train")
+if a.binarize:
+    x = (x >= np.float32(128 / 255)).astype(np.float32)
 rbm = BernoulliRBM(n_components=a.hidden, learning_rate=a.lr, batch_size=a.batch, n_iter=a.epochs,
                    random_state=a.seed, verbose=0)
 t0 = time.time()

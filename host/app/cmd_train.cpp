@@ -96,6 +96,8 @@ void register_train(CLI::App& app, command_list& out) {
                     "'seed': the tutorial's run exactly (784x50, CD-1, zero init, batch 100, "
                     "5 epochs, lr 0.01 on the summed gradient, file order)");
   train->add_flag("--quiet", s->opt.quiet, "no progress output");
+  train->add_flag("--binarize", s->opt.binarize,
+                  "train on binary pixels (>= 128 -> 1) instead of grey values, as likelihood studies do");
   train->add_option("--initial-momentum", s->opt.initial_momentum,
                     "momentum of the first --momentum-epochs epochs (e.g. 0.5, then --momentum 0.9)");
   train->add_option("--momentum-epochs", s->opt.momentum_epochs, "epochs at --initial-momentum")->capture_default_str();

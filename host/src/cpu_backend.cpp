@@ -8,6 +8,7 @@
 
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/philox.hpp"
 #include "rbm/math.hpp"
 
 namespace rbm {
@@ -162,8 +163,7 @@ model_params init_params(int nv, int nh, const std::uint8_t* data, int rows, std
   return p;
 }
 
-cpu_backend::cpu_backend(const cd_config& cfg)
-    : cfg_(cfg), params_(cfg.nv, cfg.nh), gen_(philox_generator::where::host, cfg.seed) {
+cpu_backend::cpu_backend(const cd_config& cfg) : cfg_(cfg), params_(cfg.nv, cfg.nh) {
   RBM_EXPECTS(cfg.nv > 0 && cfg.nh > 0 && cfg.k >= 1);
 }
 
@@ -203,7 +203,7 @@ void cpu_backend::train_batch(const std::uint8_t* batch, int rows) {
   for (std::size_t i = 0; i < n; ++i) v0_[i] = pixel_to_unit(batch[i]);
   const std::size_t nu = cd_uniform_count(rows, cfg_.nv, cfg_.nh, cfg_.k);
   grow(uniforms_, nu);
-  gen_.uniform(uniforms_.data(), nu);
+  cpu::philox_uniforms(cfg_.seed, state_.rng_position, uniforms_.data(), nu);
   state_.rng_position += nu;
   const float err = cpu_cd_step(params_, state_, v0_.data(), rows, uniforms_.data(), cfg_, ws_);
   err_sum_ += double(err) * double(n);
@@ -225,7 +225,6 @@ void cpu_backend::set_state(const training_state& st) {
               st.vel_hb.size() == std::size_t(cfg_.nh) && st.chains >= 0 &&
               st.chain_h.size() == std::size_t(st.chains) * cfg_.nh && (st.chains == 0 || cfg_.pcd));
   state_ = st;
-  gen_.set_offset(st.rng_position);
 }
 
 void cpu_backend::set_rates(float lr, float momentum) {
@@ -239,7 +238,7 @@ eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
   if (rows <= 0) return res;
   const int nv = cfg_.nv, nh = cfg_.nh;
   constexpr int chunk = eval_chunk;
-  philox_generator gen(philox_generator::where::host, cfg_.seed ^ eval_seed_salt);
+  std::uint64_t position = 0;  // of the evaluation sequence, restarted at every call
   std::vector<float> v(std::size_t(chunk) * nv), h(std::size_t(chunk) * nh), hs(h.size()), vr(v.size()),
       u(std::size_t(chunk) * (nh + nv));
   std::vector<double> fe(chunk);
@@ -257,7 +256,8 @@ eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
       const double d = double(v[i]) - vr[i];
       err_mf += d * d;
     }
-    gen.uniform(u.data(), bh + bv);
+    cpu::philox_uniforms(cfg_.seed ^ eval_seed_salt, position, u.data(), bh + bv);
+    position += bh + bv;
     sample(h.data(), u.data(), bh, hs.data());
     visible_probs(params_, hs.data(), b, vr.data());
     sample(vr.data(), u.data() + bh, bv, vr.data());

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-#include "rbm/curand_generator.hpp"
+#include "rbm/host/philox.hpp"
 #include "rbm/error.hpp"
 #include "rbm/math.hpp"
 
@@ -145,10 +145,15 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
   RBM_EXPECTS(opt.runs > 0 && int(base_vb.size()) == p.nv);
   const int n = opt.runs, nv = p.nv, nh = p.nh;
   const std::vector<double> beta = ais_betas(opt.steps);
-  philox_generator gen(philox_generator::where::host, opt.seed);
   std::vector<float> v(std::size_t(n) * nv), h(std::size_t(n) * nh), pre(std::size_t(n) * nh),
       vpre(std::size_t(n) * nv), u(std::size_t(n) * std::max(nv, nh));
   std::vector<double> logw(n, 0.0);
+  std::uint64_t position = 0;
+  auto draw = [&](std::size_t count) {
+    cpu::philox_uniforms(opt.seed, position, u.data(), count);
+    position += count;
+  };
+
 
   // log p*_b(v) = (1-b) v.bA + b v.vb + sum_j softplus(b x_j), x = hb + v W, up to a constant shared by
   // all b (the base model's hidden units contribute nh log 2 at b = 0, which log Z_A includes). So the
@@ -172,7 +177,7 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
   };
 
   // Exact samples from the base model.
-  gen.uniform(u.data(), std::size_t(n) * nv);
+  draw(std::size_t(n) * nv);
   for (int r = 0; r < n; ++r)
     for (int i = 0; i < nv; ++i) v[std::size_t(r) * nv + i] = bernoulli(sigmoid(base_vb[i]), u[std::size_t(r) * nv + i]);
   hidden_pre();
@@ -181,14 +186,14 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
     for (int r = 0; r < n; ++r) logw[r] += increment(r, b, beta[k - 1]);
     if (k + 1 == beta.size()) break;  // the last weight needs no further transition
     // One Gibbs transition that leaves p_beta invariant: h ~ p_b(h | v), then v ~ p_b(v | h).
-    gen.uniform(u.data(), std::size_t(n) * nh);
+    draw(std::size_t(n) * nh);
     for (std::size_t i = 0; i < h.size(); ++i) {
       const int j = int(i % nh);
       h[i] = bernoulli(sigmoid(float(b * (double(pre[i]) + p.hb[j]))), u[i]);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nv, nh, 1.0f, h.data(), nh, p.w.data(), nh, 0.0f,
                 vpre.data(), nv);
-    gen.uniform(u.data(), std::size_t(n) * nv);
+    draw(std::size_t(n) * nv);
     for (std::size_t i = 0; i < v.size(); ++i) {
       const int c = int(i % nv);
       v[i] = bernoulli(sigmoid(float((1 - b) * base_vb[c] + b * (double(vpre[i]) + p.vb[c]))), u[i]);

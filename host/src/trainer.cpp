@@ -73,7 +73,8 @@ nlohmann::json config_json(const train_options& o, const dataset& data, const st
           {"sparsity_target", o.cd.sparsity_target}, {"sparsity_cost", o.cd.sparsity_cost},
           {"sum_weight_gradient", o.cd.sum_weight_gradient}, {"hidden_bias_from_states", o.cd.hidden_bias_from_states},
           {"seed", o.cd.seed}, {"batch", o.batch}, {"epochs", o.epochs}, {"zero_init", o.zero_init},
-          {"tutorial_batches", o.tutorial_batches}, {"preset", o.preset}, {"backend", backend_name},
+          {"tutorial_batches", o.tutorial_batches}, {"binarize", o.binarize}, {"preset", o.preset},
+          {"backend", backend_name},
           {"gemm", to_string(o.gpu.mode)}, {"initial_momentum", o.initial_momentum},
           {"momentum_epochs", o.momentum_epochs}, {"lr_decay", o.lr_decay}, {"early_stop", o.early_stop},
           {"snapshot_every", o.snapshot_every}, {"eval_every", o.eval_every}, {"ais_runs", o.ais.runs},
@@ -99,6 +100,7 @@ train_options options_from_checkpoint(const nlohmann::json& c, const train_optio
   o.batch = c.at("batch");
   o.zero_init = c.at("zero_init");
   o.tutorial_batches = c.at("tutorial_batches");
+  o.binarize = c.value("binarize", false);
   o.preset = c.at("preset");
   o.initial_momentum = c.at("initial_momentum");
   o.momentum_epochs = c.at("momentum_epochs");
@@ -321,7 +323,16 @@ std::string metrics_csv(const std::vector<epoch_metrics>& history) {
   return s;
 }
 
-train_result train(const dataset& data, const train_options& opts_in) {
+namespace {
+dataset binarized(const dataset& d) {
+  dataset b = d;
+  for (auto* set : {&b.train, &b.test})
+    for (auto& x : set->pixels) x = x >= 128 ? 255 : 0;
+  return b;
+}
+}  // namespace
+
+train_result train(const dataset& data_in, const train_options& opts_in) {
   train_options o = opts_in;
   model_params start;
   checkpoint resumed;
@@ -329,15 +340,17 @@ train_result train(const dataset& data, const train_options& opts_in) {
   if (resuming) {
     resumed = load_checkpoint(opts_in.resume);
     o = options_from_checkpoint(resumed.config, opts_in);
-    if (resumed.dataset != data.name || int(resumed.config.value("train_count", -1)) != data.train.count)
+    if (resumed.dataset != data_in.name || int(resumed.config.value("train_count", -1)) != data_in.train.count)
       throw data_error(opts_in.resume + ": the checkpoint was trained on " + resumed.dataset + " (" +
                        std::to_string(resumed.config.value("train_count", -1)) + " images); pass the same data options (got " +
-                       data.name + ", " + std::to_string(data.train.count) + " images)");
+                       data_in.name + ", " + std::to_string(data_in.train.count) + " images)");
     if (resumed.epoch >= o.epochs)
       throw precondition_error(opts_in.resume + ": the checkpoint already has " + std::to_string(resumed.epoch) +
                                " epochs; ask for more with --epochs");
     start = resumed.params;
   }
+  const dataset binary = o.binarize ? binarized(data_in) : dataset{};
+  const dataset& data = o.binarize ? binary : data_in;
   o.cd.nv = data.train.dim();
   if (!resuming && !o.init_from.empty()) {
     saved_model m = load_model(o.init_from);

@@ -1,5 +1,6 @@
 // The CPU backend: CD-k / PCD-k with OpenBLAS SGEMM for the products, the shared RBM_HD maths for
-// sigmoid and sampling, and cuRAND's host Philox generator for the uniforms.
+// sigmoid and sampling, and cuRAND's Philox sequence for the uniforms (computed by cpu::philox_uniforms,
+// bit-identical to cuRAND's host generator and much faster).
 #pragma once
 
 #include <cstddef>
@@ -46,7 +47,6 @@ class cpu_backend final : public backend {
   model_params params_;
   cd_state state_;
   cd_workspace ws_;
-  philox_generator gen_;
   std::vector<float> v0_, uniforms_;
   double err_sum_ = 0, pixels_ = 0;
 };

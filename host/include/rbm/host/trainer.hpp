@@ -22,6 +22,7 @@ struct train_options {
   int batch = 100;
   bool zero_init = false;        // the tutorial starts from all-zero parameters
   bool tutorial_batches = false; // file order, batches as the tutorial's zip(range(0,N,B), range(B,N,B))
+  bool binarize = false;         // train on pixel >= 128 ? 1 : 0 instead of grey values (likelihood studies)
   std::string device = "auto";   // auto | cpu | cuda
   gpu_options gpu;               // GEMM mode, data residency, graphs (CUDA backend only)
   std::string out_dir;           // where the four files go (created)

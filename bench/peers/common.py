@@ -1,0 +1,71 @@
+"""Shared by the Python peers: argument grid, timing (warm-up, median of repeats), JSON rows."""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+import idx
+
+
+def parse(description):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "data", "mnist"))
+    p.add_argument("--hidden", default="500")
+    p.add_argument("--batch", default="10,100,1000")
+    p.add_argument("--k", default="1")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("--json", default="")
+    return p.parse_args()
+
+
+def grid(a):
+    ints = lambda s: [int(x) for x in s.split(",")]
+    for nh in ints(a.hidden):
+        for batch in ints(a.batch):
+            for k in ints(a.k):
+                yield nh, batch, k
+
+
+def measure(step, batch, reps, seconds):
+    """Median samples/s of `step()` (one update of `batch` samples) over `reps` repeats of ~`seconds`."""
+    for _ in range(3):
+        step()
+    rates = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        n = 0
+        while True:
+            step()
+            n += batch
+            dt = time.perf_counter() - t0
+            if dt >= seconds:
+                break
+        rates.append(n / dt)
+    return statistics.median(rates), min(rates), max(rates)
+
+
+def row(impl, nv, nh, batch, k, pcd, rates):
+    med, lo, hi = rates
+    return {"impl": impl, "nv": nv, "nh": nh, "batch": batch, "k": k, "pcd": pcd, "samples_per_s": med,
+            "samples_per_s_min": lo, "samples_per_s_max": hi, "gflops": med * (6 + 4 * k) * nv * nh / 1e9,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "python": platform.python_version()}
+
+
+def emit(a, rows):
+    for r in rows:
+        print(f"{r['impl']:<28} nh {r['nh']:5d} batch {r['batch']:5d} k {r['k']:2d}  {r['samples_per_s']:10.0f} samples/s"
+              f"  {r['gflops']:7.1f} GFLOP/s", file=sys.stderr)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+def data(a):
+    x, _ = idx.load(a.data, "train")
+    return x

@@ -1,0 +1,72 @@
+"""Merges bench JSON files (rbm_bench and the peers) into one table: samples/s per implementation for
+each configuration, this project's ratio to each peer, and the share of the same-shape GEMM rate.
+Writes a markdown table to stdout and, with --plot, samples/s against batch size as a PNG."""
+import argparse
+import json
+import platform
+from collections import defaultdict
+
+p = argparse.ArgumentParser()
+p.add_argument("files", nargs="+")
+p.add_argument("--plot", default="")
+a = p.parse_args()
+
+rows = []
+for f in a.files:
+    try:
+        rows += json.load(open(f))
+    except (OSError, ValueError) as e:
+        print(f"(skipped {f}: {e})")
+
+ours = [r for r in rows if r["impl"].startswith("rbm ")]
+peers = sorted({r["impl"] for r in rows if not r["impl"].startswith("rbm ")})
+key = lambda r: (r["nh"], r["batch"], r["k"], r["pcd"])
+by = defaultdict(dict)
+for r in rows:
+    by[(r["nh"], r["batch"], r["k"])][(r["impl"], r["pcd"])] = r
+
+print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; same-run numbers, median of repeats\n")
+head = "| impl | nh | batch | k | samples/s | GFLOP/s | % of same-shape GEMM | " + " | ".join(f"x {p}" for p in peers) + " |"
+print(head)
+print("|" + "---|" * (head.count("|") - 1))
+for r in sorted(ours, key=key):
+    cfg = (r["nh"], r["batch"], r["k"])
+    ratios = []
+    for peer in peers:
+        q = by[cfg].get((peer, True)) or by[cfg].get((peer, False))
+        ratios.append(f"{r['samples_per_s'] / q['samples_per_s']:.2f}" if q else "–")
+    gemm = r.get("gemm_same_shape_gflops")
+    share = f"{100 * r['gflops'] / gemm:.0f}%" if gemm else "–"
+    print(f"| {r['impl']}{' PCD' if r['pcd'] else ''} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} | "
+          f"{r['gflops']:.1f} | {share} | " + " | ".join(ratios) + " |")
+print()
+print("| peer | nh | batch | k | samples/s | GFLOP/s |")
+print("|---|---|---|---|---|---|")
+for r in sorted((r for r in rows if not r["impl"].startswith("rbm ")), key=lambda r: (r["impl"],) + key(r)):
+    print(f"| {r['impl']} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} | {r['gflops']:.1f} |")
+
+if a.plot:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(no matplotlib: no plot)")
+    else:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        series = defaultdict(list)
+        for r in rows:
+            if r["k"] == 1 and r["nh"] == 500:
+                series[r["impl"] + (" PCD" if r["pcd"] else "")].append((r["batch"], r["samples_per_s"]))
+        for name, pts in sorted(series.items()):
+            pts.sort()
+            ax.plot([b for b, _ in pts], [s for _, s in pts], marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("training samples/s (784x500, CD-1/PCD-1)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(a.plot, dpi=110)
+        print(f"(plot: {a.plot})")

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The CPU benchmark table: this project's CD-k update (rbm_bench) beside the same machine's OpenBLAS
+# SGEMM, scikit-learn's BernoulliRBM, a NumPy transcription of the tutorial and (when installed) plain
+# PyTorch, measured in one run on the same data. About 5-10 minutes on 2 cores. Peers' packages come
+# from PyPI (bench/setup_peers.sh); the build and tests never need them.
+# Output: bench/results/*.json, bench/results/table.md, bench/results/throughput.png.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=bench/results
+mkdir -p "$out"
+hidden=${HIDDEN:-50,500,2000}
+batch=${BATCH:-10,100,1000}
+echo "# $(date -u +%F), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null)"
+build/bench/rbm_bench --device cpu --hidden "$hidden" --batch "$batch" --k 1 --reps 3 --seconds 0.5 --json "$out/rbm-cpu.json"
+build/bench/rbm_bench --device cpu --hidden 500 --batch 100,1000 --k 10 --reps 3 --seconds 0.5 --json "$out/rbm-cpu-k10.json"
+build/bench/rbm_bench --device cpu --hidden 500 --batch 100,1000 --k 1 --pcd --reps 3 --seconds 0.5 --json "$out/rbm-cpu-pcd.json"
+for peer in sklearn_peer numpy_tutorial torch_peer; do
+  python3 "bench/peers/$peer.py" --hidden "$hidden" --batch "$batch" --k 1 --json "$out/$peer.json" ||
+    echo "($peer: not run; see bench/setup_peers.sh)"
+done
+python3 bench/report.py "$out"/*.json --plot "$out/throughput.png" | tee "$out/table.md"
