@@ -99,10 +99,16 @@ if [ -n "$gpu" ]; then
 fi
 "$build/bench/rbm_bench" --device cpu --hidden 500 --batch 100,1000 --k 1 --reps 3 \
   --json "$out/bench-cpu.json" >"$out/bench-cpu.txt" 2>&1 || status=1
+if python3 -c "import torch" 2>/dev/null; then  # the peer on the same card: plain PyTorch, eager and graphed
+  python3 bench/peers/torch_peer.py --hidden 50,500,2000 --batch 100,1000,4096 --k 1 --reps 3 --seconds 0.3 \
+    --json "$out/torch.json" >"$out/torch.txt" 2>&1 || status=1
+fi
+python3 bench/report.py "$out"/bench-*.json "$out"/torch.json >"$out/table.md" 2>&1 || true
 
 step "summary"
 cat "$out/summary.txt"
 echo
 [ -f "$out/bench-gpu.txt" ] && cat "$out/bench-gpu.txt" && tail -n +4 "$out/bench-gpu-lowp.txt"
 cat "$out/bench-cpu.txt"
+grep -E "^\| rbm" "$out/table.md" | head -30
 exit $status

@@ -32,9 +32,11 @@ print("|" + "---|" * (head.count("|") - 1))
 for r in sorted(ours, key=key):
     cfg = (r["nh"], r["batch"], r["k"])
     ratios = []
+    on_gpu = "cuda" in r["impl"]
     for peer in peers:
         q = by[cfg].get((peer, True)) or by[cfg].get((peer, False))
-        ratios.append(f"{r['samples_per_s'] / q['samples_per_s']:.2f}" if q else "–")
+        same_device = q is not None and (("cuda" in peer) == on_gpu)  # only compare like with like
+        ratios.append(f"{r['samples_per_s'] / q['samples_per_s']:.2f}" if same_device else "–")
     gemm = r.get("gemm_same_shape_gflops")
     share = f"{100 * r['gflops'] / gemm:.0f}%" if gemm else "–"
     print(f"| {r['impl']}{' PCD' if r['pcd'] else ''} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} | "
