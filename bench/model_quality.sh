@@ -32,8 +32,8 @@ names = {"cd1": "rbm CD-1", "cd10": "rbm CD-10", "pcd1": "rbm PCD-1", "sklearn":
 for m, name in names.items():
     r = json.load(open(f"{out}/{m}.json"))
     a = r["ais"]
-    f = lambda x: "-inf" if x is None else f"{x:.2f}"
-    print(f"| {name} | {a['log_likelihood']:.2f} | [{f(a['log_likelihood_low'])}, {f(a['log_likelihood_high'])}] | "
+    f = lambda x, inf: inf if x is None else f"{x:.2f}"
+    print(f"| {name} | {a['log_likelihood']:.2f} | [{f(a['log_likelihood_low'], '-inf')}, {f(a['log_likelihood_high'], '+inf')}] | "
           f"{r['recon_err_sampled']['test']:.4f} / {r['recon_err_mean_field']['test']:.4f} | {r['free_energy']['gap']:.2f} | "
           f"{r['classify']['rbm_features']:.4f} / {r['classify']['raw_pixels']:.4f} |")
 PY
