@@ -18,6 +18,13 @@ for f in a.files:
     except (OSError, ValueError) as e:
         print(f"(skipped {f}: {e})")
 
+seen, unique = set(), []
+for r in rows:  # a configuration measured twice (overlapping runs) counts once: the first measurement
+    k = (r["impl"], r["nh"], r["batch"], r["k"], r["pcd"])
+    if k not in seen:
+        seen.add(k)
+        unique.append(r)
+rows = unique
 ours = [r for r in rows if r["impl"].startswith("rbm ")]
 peers = sorted({r["impl"] for r in rows if not r["impl"].startswith("rbm ")})
 key = lambda r: (r["nh"], r["batch"], r["k"], r["pcd"])

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "rbm/error.hpp"
+
 namespace rbm_test {
 
 // A fresh, empty directory under the build tree, named after the running test.
@@ -23,6 +25,17 @@ inline std::filesystem::path fresh_dir(const std::string& tag = "") {
 inline void write_bytes(const std::filesystem::path& p, const std::vector<std::uint8_t>& bytes) {
   std::ofstream out(p, std::ios::binary);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The message of the rbm::error that f() throws, or "(no error)": for checking what a user would read.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const rbm::error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 inline std::vector<std::uint8_t> read_bytes(const std::filesystem::path& p) {

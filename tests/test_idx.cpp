@@ -35,15 +35,7 @@ void write_gz(const fs::path& p, const std::vector<std::uint8_t>& bytes) {
   gzclose(f);
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const rbm::data_error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using rbm_test::error_of;
 
 TEST(Idx, ReadsTheBuiltInDigits) {
   const rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);

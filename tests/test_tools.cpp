@@ -14,14 +14,7 @@
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const rbm::error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using rbm_test::error_of;
 
 TEST(Tools, PicturesOfAnySizeBecomeGreyDigits) {
   const auto dir = rbm_test::fresh_dir();

@@ -14,19 +14,7 @@ const rbm::dataset& digits() {
 }
 
 rbm::train_options seed_preset(const std::string& out) {
-  rbm::train_options o;
-  o.cd.nh = 50;
-  o.cd.k = 1;
-  o.cd.lr = 0.01f;
-  o.cd.momentum = 0.0f;
-  o.cd.weight_decay = 0.0f;
-  o.cd.sum_weight_gradient = true;
-  o.cd.hidden_bias_from_states = true;
-  o.epochs = 5;
-  o.batch = 100;
-  o.zero_init = true;
-  o.tutorial_batches = true;
-  o.eval_limit = 0;
+  rbm::train_options o = rbm::seed_preset();
   o.device = "cpu";
   o.out_dir = out;
   o.quiet = true;

@@ -126,27 +126,27 @@ void register_train(CLI::App& app, command_list& out) {
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
     if (!s->preset.empty()) {
-      if (s->preset != "seed")
-        throw rbm::precondition_error("--preset: unknown preset '" + s->preset + "' (known: seed)");
-      // The tutorial's settings, except where the user gave an option explicitly.
-      auto unless = [](CLI::Option* o, auto& field, auto value) {
-        if (o->count() == 0) field = value;
-      };
-      unless(s->o_hidden, s->opt.cd.nh, 50);
-      unless(s->o_k, s->opt.cd.k, 1);
-      unless(s->o_epochs, s->opt.epochs, 5);
-      unless(s->o_batch, s->opt.batch, 100);
-      unless(s->o_lr, s->opt.cd.lr, 0.01f);
-      unless(s->o_mom, s->opt.cd.momentum, 0.0f);
-      unless(s->o_wd, s->opt.cd.weight_decay, 0.0f);
-      s->opt.zero_init = true;
-      s->opt.tutorial_batches = true;
-      s->opt.cd.sum_weight_gradient = true;
-      s->opt.cd.hidden_bias_from_states = true;
-      s->opt.eval_limit = 0;  // the tutorial's error is over the whole training set
-      s->opt.preset = s->preset;
-    }
-    s->opt.gpu.mode = rbm::parse_gemm_mode(s->gemm.c_str());
+    if (s->preset != "seed") throw rbm::precondition_error("--preset: unknown preset '" + s->preset + "' (known: seed)");
+    // The tutorial's settings, except where the user gave an option explicitly.
+    const rbm::train_options p = rbm::seed_preset();
+    auto unless = [](CLI::Option* o, auto& field, auto value) {
+      if (o->count() == 0) field = value;
+    };
+    unless(s->o_hidden, s->opt.cd.nh, p.cd.nh);
+    unless(s->o_k, s->opt.cd.k, p.cd.k);
+    unless(s->o_epochs, s->opt.epochs, p.epochs);
+    unless(s->o_batch, s->opt.batch, p.batch);
+    unless(s->o_lr, s->opt.cd.lr, p.cd.lr);
+    unless(s->o_mom, s->opt.cd.momentum, p.cd.momentum);
+    unless(s->o_wd, s->opt.cd.weight_decay, p.cd.weight_decay);
+    s->opt.zero_init = p.zero_init;
+    s->opt.tutorial_batches = p.tutorial_batches;
+    s->opt.cd.sum_weight_gradient = p.cd.sum_weight_gradient;
+    s->opt.cd.hidden_bias_from_states = p.cd.hidden_bias_from_states;
+    s->opt.eval_limit = p.eval_limit;
+    s->opt.preset = p.preset;
+  }
+  s->opt.gpu.mode = rbm::parse_gemm_mode(s->gemm.c_str());
     if (!s->opt.resume.empty()) {
       s->opt.out_dir = s->opt.resume;
       if (s->o_epochs->count() == 0) s->opt.epochs = 0;  // the checkpoint's own total

@@ -299,6 +299,24 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
   return b;
 }
 
+train_options seed_preset() {
+  train_options o;
+  o.cd.nh = 50;
+  o.cd.k = 1;
+  o.cd.lr = 0.01f;
+  o.cd.momentum = 0.0f;
+  o.cd.weight_decay = 0.0f;
+  o.cd.sum_weight_gradient = true;
+  o.cd.hidden_bias_from_states = true;
+  o.epochs = 5;
+  o.batch = 100;
+  o.zero_init = true;
+  o.tutorial_batches = true;
+  o.eval_limit = 0;  // the tutorial's error is over the whole training set
+  o.preset = "seed";
+  return o;
+}
+
 std::string metrics_csv(const std::vector<epoch_metrics>& history) {
   std::string s =
       "epoch,samples_seen,seconds,samples_per_s,lr,momentum,train_err_sampled,train_err_mean_field,test_err_sampled,"

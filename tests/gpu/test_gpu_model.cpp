@@ -156,17 +156,7 @@ TEST(GpuModel, EvaluationMatchesTheCpuBackend) {
 TEST(GpuTraining, SeedPresetOnTheGpuReachesTheCpuError) {
   RBM_REQUIRE_GPU();
   const rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
-  rbm::train_options o;
-  o.cd.nh = 50;
-  o.cd.lr = 0.01f;
-  o.cd.momentum = 0.0f;
-  o.cd.weight_decay = 0.0f;
-  o.cd.sum_weight_gradient = true;
-  o.cd.hidden_bias_from_states = true;
-  o.epochs = 5;
-  o.zero_init = true;
-  o.tutorial_batches = true;
-  o.eval_limit = 0;
+  rbm::train_options o = rbm::seed_preset();
   o.quiet = true;
   o.device = "cpu";
   o.out_dir = std::string(RBM_TEST_TMP) + "/gpu_seed_cpu";

@@ -51,6 +51,11 @@ class interrupted : public error {
   using error::error;
 };
 
+// The tutorial's run (`--preset seed`): 784x50, zero init, CD-1, batch 100 in file order (the
+// tutorial's batching), 5 epochs, W += 0.01 x the summed gradient, hidden bias from sampled states,
+// no momentum or decay, error over the whole training set.
+train_options seed_preset();
+
 // One row of metrics.csv.
 struct epoch_metrics {
   int epoch = 0;
