@@ -116,6 +116,15 @@ struct model::impl {
   }
 };
 
+std::size_t model::required_bytes(const model_options& o) {
+  const std::size_t nv = std::size_t(o.cd.nv), nh = std::size_t(o.cd.nh), b = std::size_t(o.max_batch);
+  const std::size_t floats = 2 * (nv * nh + nv + nh)             // parameters and momentum
+                             + b * (2 * nv + 4 * nh)              // v0, vs; h0p, h0s, hp, hs
+                             + (o.cd.pcd ? b * nh : 0)            // chains
+                             + cd_uniform_count(o.max_batch, o.cd.nv, o.cd.nh, o.cd.k);
+  return floats * sizeof(float) + sizeof(double) + (std::size_t(32) << 20);  // + error accumulator, cuBLAS
+}
+
 model::model(const model_options& opt, stream_view stream) {
   RBM_EXPECTS(opt.cd.nv > 0 && opt.cd.nh > 0 && opt.cd.k >= 1 && opt.max_batch > 0);
   p_ = std::make_unique<impl>(opt, stream);

@@ -27,6 +27,17 @@ model_options make_model_options(const cd_config& cfg, int max_batch, const gpu_
   o.mode = gpu.mode;
   o.max_batch = max_batch;
   o.use_graph = gpu.use_graph;
+  // Refuse up front, with the requirement, what cannot fit (evaluation adds ~1,500 rows of workspace).
+  std::size_t free_b = 0, total_b = 0;
+  RBM_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  const std::size_t need = model::required_bytes(o) + std::size_t(eval_chunk) * (3 * cfg.nv + 4 * cfg.nh) * 4 +
+                           2 * std::size_t(max_batch) * (cfg.nv + 4);
+  if (need > free_b)
+    throw out_of_memory("a " + std::to_string(cfg.nv) + "x" + std::to_string(cfg.nh) + " model with batch " +
+                            std::to_string(max_batch) + " and k = " + std::to_string(cfg.k) + " needs " +
+                            std::to_string(need >> 20) + " MiB of GPU memory; " + std::to_string(free_b >> 20) +
+                            " MiB are free",
+                        2 /* cudaErrorMemoryAllocation */, need);
   return o;
 }
 

@@ -29,6 +29,10 @@ struct eval_sums {
 
 class model {
  public:
+  // Device memory the model takes (parameters, momentum, chains, workspaces, uniforms, the cuBLAS
+  // workspace), so that callers can refuse a size up front with the computed requirement.
+  static std::size_t required_bytes(const model_options& opt);
+
   // Allocates zero parameters and the workspaces on `stream`. Throws out_of_memory (with the sizes),
   // precondition_error for non-positive sizes, cuda_error / cublas_error / curand_error.
   model(const model_options& opt, stream_view stream);
