@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string common =
-    " --device cpu --quiet --train-limit 3000 --test-limit 300 --hidden 150 --k 2 --pcd --epochs 6 --seed 5";
+    " --device cpu --quiet --train-limit 3000 --test-limit 300 --hidden 300 --k 2 --pcd --epochs 8 --seed 5";
+const std::string resume_data = " --device cpu --quiet --train-limit 3000 --test-limit 300";
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -63,23 +64,39 @@ std::string read_text(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-const std::vector<float>& uninterrupted_weights() {
-  static const std::vector<float> w = [] {
+struct reference_run {
+  std::vector<float> w;
+  double seconds = 0;  // how long an uninterrupted run takes on this machine
+};
+
+const reference_run& uninterrupted() {
+  static const reference_run r = [] {
     const auto dir = fs::path(RBM_TEST_TMP) / "interrupt-reference";
     fs::remove_all(dir);
+    const auto t0 = std::chrono::steady_clock::now();
     const int code = wait_for(start("train" + common + " --out " + (dir / "run").string(), dir.string() + ".log"));
     EXPECT_EQ(code, 0) << read_text(dir.string() + ".log");
-    return rbm::load_model((dir / "run" / "model.safetensors").string()).params.w;
+    return reference_run{rbm::load_model((dir / "run" / "model.safetensors").string()).params.w,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
   }();
-  return w;
+  return r;
+}
+
+int lines_of(const fs::path& p) {
+  std::ifstream in(p);
+  int n = 0;
+  for (std::string l; std::getline(in, l);) ++n;
+  return n;
 }
 
 TEST(Interrupt, SigintWritesACheckpointAndResumingMatchesAnUninterruptedRun) {
-  const auto& reference = uninterrupted_weights();
+  const auto& reference = uninterrupted().w;
   const auto dir = rbm_test::fresh_dir();
   const auto out = dir / "run";
   const pid_t pid = start("train" + common + " --out " + out.string(), dir / "log");
-  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  // Interrupt during the second epoch: once metrics.csv has the rows of epochs 0 and 1.
+  for (int i = 0; i < 2000 && lines_of(out / "metrics.csv") < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
   kill(pid, SIGINT);
   const int code = wait_for(pid);
   const std::string log = read_text(dir / "log");
@@ -87,18 +104,19 @@ TEST(Interrupt, SigintWritesACheckpointAndResumingMatchesAnUninterruptedRun) {
   EXPECT_NE(log.find("rbm train --resume " + out.string()), std::string::npos) << log;
   ASSERT_NO_THROW(rbm::load_model((out / "model.safetensors").string()));
 
-  const int resumed = wait_for(start("train --resume " + out.string() + " --device cpu --quiet --train-limit 3000 --test-limit 300",
-                                     dir / "log2"));
+  const int resumed = wait_for(start("train --resume " + out.string() + resume_data, dir / "log2"));
   ASSERT_EQ(resumed, 0) << read_text(dir / "log2");
   EXPECT_EQ(rbm::load_model((out / "model.safetensors").string()).params.w, reference);
 }
 
 TEST(Interrupt, SigkillAtRandomMomentsNeverBreaksTheCheckpoint) {
-  const auto& reference = uninterrupted_weights();
+  const auto& ref = uninterrupted();
+  const auto& reference = ref.w;
   const auto dir = rbm_test::fresh_dir();
   const auto out = dir / "run";
   std::mt19937 rng(std::random_device{}());
-  std::uniform_int_distribution<int> delay_ms(300, 1500);
+  // Random moments within what an uninterrupted run takes here: early, mid-epoch, mid-checkpoint...
+  std::uniform_int_distribution<int> delay_ms(int(100 * ref.seconds), int(900 * ref.seconds));
   std::string args = "train" + common + " --out " + out.string();
   int kills = 0;
   for (int attempt = 0; attempt < 12; ++attempt) {
@@ -115,7 +133,7 @@ TEST(Interrupt, SigkillAtRandomMomentsNeverBreaksTheCheckpoint) {
     // Whatever moment the kill came, the checkpoint is complete and consistent; no temporary file remains
     // that a later run could mistake for it.
     ASSERT_NO_THROW(rbm::load_model((out / "model.safetensors").string())) << "after kill " << kills;
-    args = "train --resume " + out.string() + " --device cpu --quiet --train-limit 3000 --test-limit 300";
+    args = "train --resume " + out.string() + resume_data;
   }
   EXPECT_GE(kills, 1);
   EXPECT_EQ(rbm::load_model((out / "model.safetensors").string()).params.w, reference);

@@ -74,7 +74,7 @@ TEST(Resume, StoppingAndResumingEqualsNotStopping) {
   EXPECT_EQ(t.metadata.at("epoch"), "4");
 }
 
-TEST(Resume, RefusesOtherDataAndFinishedRuns) {
+TEST(Resume, FinishesCompleteRunsAndRefusesOtherDataOrFewerEpochs) {
   const auto d = small_digits();
   const auto dir = rbm_test::fresh_dir();
   auto o = pcd_options(dir.string());
@@ -85,7 +85,13 @@ TEST(Resume, RefusesOtherDataAndFinishedRuns) {
   again.epochs = 1;
   again.device = "cpu";
   again.quiet = true;
-  EXPECT_THROW(rbm::train(d, again), rbm::precondition_error);  // already has 1 epoch
+  fs::remove(dir / "filters.png");
+  EXPECT_NO_THROW(rbm::train(d, again));  // already complete: only the pictures are written again
+  EXPECT_TRUE(fs::exists(dir / "filters.png"));
+  again.epochs = 2;
+  rbm::train(d, again);
+  again.epochs = 1;
+  EXPECT_THROW(rbm::train(d, again), rbm::precondition_error);  // now has 2 epochs
   rbm::dataset other = d;
   rbm::truncate(other.train, 600);
   again.epochs = 3;

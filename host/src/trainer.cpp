@@ -362,7 +362,9 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
       throw data_error(opts_in.resume + ": the checkpoint was trained on " + resumed.dataset + " (" +
                        std::to_string(resumed.config.value("train_count", -1)) + " images); pass the same data options (got " +
                        data_in.name + ", " + std::to_string(data_in.train.count) + " images)");
-    if (resumed.epoch >= o.epochs)
+    // A run killed after its last checkpoint but before its pictures resumes to write them; asking for
+    // fewer epochs than are done is a mistake.
+    if (resumed.epoch > o.epochs || (resumed.epoch == o.epochs && resumed.batch > 0))
       throw precondition_error(opts_in.resume + ": the checkpoint already has " + std::to_string(resumed.epoch) +
                                " epochs; ask for more with --epochs");
     start = resumed.params;
