@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -75,7 +76,36 @@ struct row {
   bool pcd;
   stats samples_per_s;
   double gflops, gemm_same_shape, gemm_square, rss_mib, device_mib;
+  double non_gemm_share = -1;  // 1 - (time of the update's GEMMs alone) / (time of the update)
 };
+
+// Median seconds per update of the update's 3 + 2k SGEMMs alone, at their real shapes: forward
+// [B, nv] x [nv, nh], k times (backward [B, nh] x [nh, nv]^T and forward), two gradient products.
+double cpu_gemm_seconds_per_update(int batch, int nv, int nh, int k, int reps) {
+  std::vector<float> v(std::size_t(batch) * nv, 0.5f), h(std::size_t(batch) * nh, 0.5f), w(std::size_t(nv) * nh, 0.01f),
+      g(w.size());
+  auto update = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, nh, nv, 1, v.data(), nv, w.data(), nh, 0, h.data(), nh);
+    for (int s = 0; s < k; ++s) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, nv, nh, 1, h.data(), nh, w.data(), nh, 0, v.data(), nv);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, nh, nv, 1, v.data(), nv, w.data(), nh, 0, h.data(), nh);
+    }
+    for (int s = 0; s < 2; ++s)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, batch, 1, v.data(), nv, h.data(), nh, 1, g.data(), nh);
+  };
+  update();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = clk::now();
+    int n = 0;
+    do {
+      update();
+      ++n;
+    } while (std::chrono::duration<double>(clk::now() - t0).count() < 0.1);
+    t.push_back(std::chrono::duration<double>(clk::now() - t0).count() / n);
+  }
+  return summarise(t).median;
+}
 
 row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int reps, double seconds) {
   rbm::cd_config c;
@@ -108,6 +138,7 @@ row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
   row out{"rbm cpu", c.nv, nh, batch, k, pcd, summarise(rates), 0, 0, 0, peak_rss_mib(), 0};
   out.gflops = out.samples_per_s.median * cd_flops(c.nv, nh, k) / 1e9;
   out.gemm_same_shape = cpu_gemm_gflops(batch, nh, c.nv, 3);
+  out.non_gemm_share = 1.0 - cpu_gemm_seconds_per_update(batch, c.nv, nh, k, 3) * out.samples_per_s.median / batch;
   return out;
 }
 
@@ -236,19 +267,21 @@ int main(int argc, char** argv) {
                                   std::to_string(openblas_get_num_threads()) + " threads").c_str());
     std::printf("# ceiling: square SGEMM %s = %.1f GFLOP/s; same-shape = [batch, nv] x [nv, nh]\n",
                 gpu ? "8192^3" : "2048^3", square);
-    std::printf("%-16s %5s %5s %5s %3s %4s %12s %8s %9s %9s %7s %7s %8s\n", "impl", "nv", "nh", "batch", "k", "mode",
-                "samples/s", "spread%", "GFLOP/s", "gemm", "%gemm", "%sq", "RSS MiB");
+    std::printf("%-16s %5s %5s %5s %3s %4s %12s %8s %9s %9s %7s %7s %8s %8s\n", "impl", "nv", "nh", "batch", "k", "mode",
+                "samples/s", "spread%", "GFLOP/s", "gemm", "%gemm", "%sq", "nonGEMM", "RSS MiB");
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : rows) {
       const double spread = 100.0 * (r.samples_per_s.hi - r.samples_per_s.lo) / r.samples_per_s.median;
-      std::printf("%-16s %5d %5d %5d %3d %4s %12.0f %8.1f %9.1f %9.1f %6.0f%% %6.0f%% %8.0f\n", r.impl.c_str(), r.nv,
+      const std::string non_gemm = r.non_gemm_share >= 0 ? std::to_string(int(std::lround(100 * r.non_gemm_share))) + "%" : "-";
+      std::printf("%-16s %5d %5d %5d %3d %4s %12.0f %8.1f %9.1f %9.1f %6.0f%% %6.0f%% %8s %8.0f\n", r.impl.c_str(), r.nv,
                   r.nh, r.batch, r.k, r.pcd ? "PCD" : "CD", r.samples_per_s.median, spread, r.gflops, r.gemm_same_shape,
-                  100 * r.gflops / r.gemm_same_shape, 100 * r.gflops / r.gemm_square, r.rss_mib);
+                  100 * r.gflops / r.gemm_same_shape, 100 * r.gflops / r.gemm_square, non_gemm.c_str(), r.rss_mib);
       out.push_back({{"impl", r.impl}, {"nv", r.nv}, {"nh", r.nh}, {"batch", r.batch}, {"k", r.k}, {"pcd", r.pcd},
                      {"samples_per_s", r.samples_per_s.median}, {"samples_per_s_min", r.samples_per_s.lo},
                      {"samples_per_s_max", r.samples_per_s.hi}, {"gflops", r.gflops},
                      {"gemm_same_shape_gflops", r.gemm_same_shape}, {"gemm_square_gflops", r.gemm_square},
-                     {"peak_rss_mib", r.rss_mib}, {"device_mib", r.device_mib}});
+                     {"peak_rss_mib", r.rss_mib}, {"device_mib", r.device_mib},
+                     {"non_gemm_share", r.non_gemm_share >= 0 ? nlohmann::json(r.non_gemm_share) : nlohmann::json()}});
     }
     if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
     return 0;

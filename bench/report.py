@@ -33,7 +33,7 @@ for r in rows:
     by[(r["nh"], r["batch"], r["k"])][(r["impl"], r["pcd"])] = r
 
 print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; same-run numbers, median of repeats\n")
-head = "| impl | nh | batch | k | samples/s | GFLOP/s | % of same-shape GEMM | " + " | ".join(f"x {p}" for p in peers) + " |"
+head = "| impl | nh | batch | k | samples/s | GFLOP/s | % of same-shape GEMM | non-GEMM time | " + " | ".join(f"x {p}" for p in peers) + " |"
 print(head)
 print("|" + "---|" * (head.count("|") - 1))
 for r in sorted(ours, key=key):
@@ -46,8 +46,10 @@ for r in sorted(ours, key=key):
         ratios.append(f"{r['samples_per_s'] / q['samples_per_s']:.2f}" if same_device else "–")
     gemm = r.get("gemm_same_shape_gflops")
     share = f"{100 * r['gflops'] / gemm:.0f}%" if gemm else "–"
+    ng = r.get("non_gemm_share")
+    ng = f"{100 * ng:.0f}%" if ng is not None else "–"
     print(f"| {r['impl']}{' PCD' if r['pcd'] else ''} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} | "
-          f"{r['gflops']:.1f} | {share} | " + " | ".join(ratios) + " |")
+          f"{r['gflops']:.1f} | {share} | {ng} | " + " | ".join(ratios) + " |")
 print()
 print("| peer | nh | batch | k | samples/s | GFLOP/s |")
 print("|---|---|---|---|---|---|")

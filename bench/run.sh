@@ -19,3 +19,18 @@ for peer in sklearn_peer numpy_tutorial torch_peer; do
     echo "($peer: not run; see bench/setup_peers.sh)"
 done
 python3 bench/report.py "$out"/*.json --plot "$out/throughput.png" | tee "$out/table.md"
+
+# One whole MNIST-sized epoch, end to end (process start, loading and inflating 60,000 images,
+# the evaluations before and after, writing the files): Fashion-MNIST from the Debian package.
+if [ -d /usr/share/datasets/fashion-mnist ] && [ -x /usr/bin/time ]; then
+  echo
+  echo "| whole process, one epoch of 60,000 Fashion-MNIST images (784x500, CD-1/PCD-1, batch 100) | seconds | peak RSS MiB |"
+  echo "|---|---|---|"
+  /usr/bin/time -f "%e %M" -o "$out/e2e-rbm.txt" build/host/rbm train --device cpu --data fashion-mnist --epochs 1 \
+    --hidden 500 --batch 100 --quiet --out "$out/e2e-run" >/dev/null 2>&1 &&
+    read -r secs kb <"$out/e2e-rbm.txt" && echo "| rbm train (evaluations included) | $secs | $((kb / 1024)) |"
+  /usr/bin/time -f "%e %M" -o "$out/e2e-sklearn.txt" python3 bench/peers/sklearn_epoch.py \
+    /usr/share/datasets/fashion-mnist >/dev/null 2>&1 &&
+    read -r secs kb <"$out/e2e-sklearn.txt" && echo "| scikit-learn BernoulliRBM fit, n_iter=1 | $secs | $((kb / 1024)) |"
+  rm -rf "$out/e2e-run"
+fi

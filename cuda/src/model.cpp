@@ -83,12 +83,11 @@ struct model::impl {
     }
     const float scale = c.sum_weight_gradient ? c.lr : c.lr / rows;
     const std::size_t nw = std::size_t(nv) * nh;
-    decay_velocity(vel_w.data(), w.data(), nw, c.momentum, c.lr * c.weight_decay, s);
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, v0.data(), nv, h0p.data(), nh, 1.0f,
-                   vel_w.data(), nh);
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, v0.data(), nv, h0p.data(), nh, c.momentum,
+                   vel_w.data(), nh);  // vel = momentum * vel + scale * V0^T H0p
     gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, vs.data(), nv, hp.data(), nh, 1.0f,
                    vel_w.data(), nh);
-    add_inplace(w.data(), vel_w.data(), nw, s);
+    apply_weight_step(w.data(), vel_w.data(), nw, c.lr * c.weight_decay, s);
     bias_update(v0.data(), vs.data(), nullptr, rows, nv, c.lr, c.momentum, 0.0f, 0.0f, vel_vb.data(), vb.data(), s);
     bias_update(c.hidden_bias_from_states ? h0s.data() : h0p.data(), c.hidden_bias_from_states ? h : hp.data(),
                 h0p.data(), rows, nh, c.lr, c.momentum, c.sparsity_target, c.sparsity_cost, vel_hb.data(), hb.data(), s);

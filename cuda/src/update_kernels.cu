@@ -1,5 +1,5 @@
-// Parameter updates: the fused bias step (column reduction + momentum + sparsity) and the two
-// element-wise passes around the weight-gradient GEMMs.
+// Parameter updates: the fused bias step (column reduction + momentum + sparsity) and the one
+// element-wise pass after the weight-gradient GEMMs.
 #include "rbm/detail/launch.hpp"
 #include "rbm/kernels.hpp"
 
@@ -27,15 +27,12 @@ __global__ void bias_update_kernel(const float* __restrict__ pos, const float* _
   bias[c] += v;
 }
 
-__global__ void decay_velocity_kernel(float* __restrict__ vel, const float* __restrict__ w, std::size_t n,
-                                      float momentum, float decay) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
-    vel[i] = momentum * vel[i] - decay * w[i];
-}
-
-__global__ void add_inplace_kernel(float* __restrict__ w, const float* __restrict__ vel, std::size_t n) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
-    w[i] += vel[i];
+__global__ void apply_weight_step_kernel(float* __restrict__ w, float* __restrict__ vel, std::size_t n, float decay) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+    const float v = vel[i] - decay * w[i];
+    vel[i] = v;
+    w[i] += v;
+  }
 }
 
 }  // namespace
@@ -49,16 +46,10 @@ void bias_update(const float* pos, const float* neg, const float* act, int rows,
   RBM_CHECK_LAUNCH(bias_update_kernel);
 }
 
-void decay_velocity(float* vel, const float* w, std::size_t n, float momentum, float decay, stream_view s) {
-  RBM_EXPECTS(n > 0 && vel && w);
-  decay_velocity_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(vel, w, n, momentum, decay);
-  RBM_CHECK_LAUNCH(decay_velocity_kernel);
-}
-
-void add_inplace(float* w, const float* vel, std::size_t n, stream_view s) {
+void apply_weight_step(float* w, float* vel, std::size_t n, float decay, stream_view s) {
   RBM_EXPECTS(n > 0 && w && vel);
-  add_inplace_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(w, vel, n);
-  RBM_CHECK_LAUNCH(add_inplace_kernel);
+  apply_weight_step_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(w, vel, n, decay);
+  RBM_CHECK_LAUNCH(apply_weight_step_kernel);
 }
 
 }  // namespace rbm

@@ -100,14 +100,14 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   }
   if (cfg.pcd) std::copy(ws.hs.begin(), ws.hs.begin() + bh, st.chain_h.begin());
 
-  // Parameter update: vel = momentum * vel + lr * (gradient - decay * W); W += vel.
+  // Parameter update: vel = momentum * vel + lr * (gradient - decay * W); W += vel. The momentum scaling
+  // rides on the first GEMM's beta, the decay and the step on one pass after the second.
   const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
-  cpu::decay_velocity(st.vel_w.data(), p.w.data(), nvh, cfg.momentum, cfg.lr * cfg.weight_decay);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale, v0, nv, ws.h0p.data(), nh, 1.0f,
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale, v0, nv, ws.h0p.data(), nh, cfg.momentum,
               st.vel_w.data(), nh);
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, -scale, ws.vs.data(), nv, ws.hp.data(),
               nh, 1.0f, st.vel_w.data(), nh);
-  cpu::add_inplace(p.w.data(), st.vel_w.data(), nvh);
+  cpu::apply_weight_step(p.w.data(), st.vel_w.data(), nvh, cfg.lr * cfg.weight_decay);
 
   const float inv_rows = 1.0f / rows;
   column_diff_sums(v0, ws.vs.data(), rows, nv, ws.grad);

@@ -24,12 +24,12 @@ void sigmoid_rows(float* x, const float* bias, int rows, int cols) {
 
 void sample(const float* p, const float* u, std::size_t n, float* out) { sample_span(p, u, n, out); }
 
-RBM_CLONES void decay_velocity(float* vel, const float* w, std::size_t n, float momentum, float decay) {
-  for (std::size_t i = 0; i < n; ++i) vel[i] = momentum * vel[i] - decay * w[i];
-}
-
-RBM_CLONES void add_inplace(float* w, const float* vel, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) w[i] += vel[i];
+RBM_CLONES void apply_weight_step(float* w, float* vel, std::size_t n, float decay) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = vel[i] - decay * w[i];
+    vel[i] = v;
+    w[i] += v;
+  }
 }
 
 }  // namespace rbm::cpu

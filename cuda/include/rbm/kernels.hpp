@@ -27,11 +27,9 @@ void gather_to_unit(const std::uint8_t* data, const int* idx, int rows, int cols
 void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,
                  float sparsity_target, float sparsity_cost, float* vel, float* bias, stream_view s);
 
-// vel = momentum * vel - decay * w  (decay = lr * weight_decay), before the gradient GEMMs add in.
-void decay_velocity(float* vel, const float* w, std::size_t n, float momentum, float decay, stream_view s);
-
-// w += vel.
-void add_inplace(float* w, const float* vel, std::size_t n, stream_view s);
+// The weight step after the gradient GEMMs have accumulated into vel (momentum applied through their
+// beta): vel -= decay * w; w += vel, in one pass (decay = lr * weight_decay).
+void apply_weight_step(float* w, float* vel, std::size_t n, float decay, stream_view s);
 
 // *acc += sum_i (a[i] - b[i])^2, accumulated in double on the device.
 void accumulate_squared_error(const float* a, const float* b, std::size_t n, double* acc, stream_view s);

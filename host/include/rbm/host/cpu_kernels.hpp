@@ -14,10 +14,8 @@ void sigmoid_rows(float* x, const float* bias, int rows, int cols);
 // out[i] = (u[i] < p[i]) for n elements; `out` may alias `p`.
 void sample(const float* p, const float* u, std::size_t n, float* out);
 
-// vel = momentum * vel - decay * w, over n elements.
-void decay_velocity(float* vel, const float* w, std::size_t n, float momentum, float decay);
-
-// w += vel, over n elements.
-void add_inplace(float* w, const float* vel, std::size_t n);
+// The weight step after the gradient GEMMs have accumulated into vel (scaled by momentum through their
+// beta): vel -= decay * w; w += vel — one pass over both arrays.
+void apply_weight_step(float* w, float* vel, std::size_t n, float decay);
 
 }  // namespace rbm::cpu
