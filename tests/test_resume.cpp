@@ -136,3 +136,28 @@ TEST(Resume, EarlyStoppingOnTheFreeEnergyGap) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Training, BinarizeTrainsOnBinaryPixels) {
+  // Every pixel is 100 (grey, below 128): binarised, the data are all zeros and the visible biases
+  // start from log(0.001/0.999) and fall; as grey values they start at log-odds(100/255) = -0.44.
+  rbm::dataset d;
+  d.name = "flat";
+  d.train.count = 200;
+  d.train.rows = d.train.cols = 4;
+  d.train.pixels.assign(200 * 16, 100);
+  auto o = pcd_options(rbm_test::fresh_dir("binary").string());
+  o.cd.pcd = false;
+  o.cd.nh = 5;
+  o.epochs = 2;
+  o.binarize = true;
+  const auto binary = rbm::train(d, o);
+  o.binarize = false;
+  o.out_dir = rbm_test::fresh_dir("grey").string();
+  const auto grey = rbm::train(d, o);
+  for (float b : binary.params.vb) EXPECT_LT(b, -5.0f);
+  for (float b : grey.params.vb) EXPECT_GT(b, -1.5f);
+}
+
+}  // namespace
