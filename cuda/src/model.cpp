@@ -5,6 +5,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -273,6 +274,44 @@ void model::free_energy(const float* v, int rows, float* out) {
   RBM_EXPECTS(v && out && rows > 0 && rows <= p_->opt.max_batch);
   p_->forward(v, rows, p_->hp.data());
   rbm::free_energy(v, p_->vb.data(), p_->hp.data(), p_->hb.data(), rows, p_->nv, p_->nh, out, nullptr, p_->s);
+}
+
+ais_result model::ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) {
+  auto& m = *p_;
+  RBM_EXPECTS(opt.runs > 0 && int(base_vb.size()) == m.nv);
+  const int n = opt.runs, nv = m.nv, nh = m.nh;
+  stream_view s = m.s;
+  const std::vector<double> beta = ais_betas(opt.steps);
+  std::vector<float> dvb_host(nv), vb_host(nv);
+  RBM_CUDA_CHECK(cudaMemcpyAsync(vb_host.data(), m.vb.data(), nv * sizeof(float), cudaMemcpyDeviceToHost, s.get()));
+  s.synchronize();
+  for (int i = 0; i < nv; ++i) dvb_host[i] = vb_host[i] - base_vb[i];
+  device_buffer<float> base(nv, s), dvb(nv, s), v(std::size_t(n) * nv, s), h(std::size_t(n) * nh, s),
+      pre(std::size_t(n) * nh, s), vpre(std::size_t(n) * nv, s), u(std::size_t(n) * std::max(nv, nh), s);
+  device_buffer<double> logw(n, s);
+  RBM_CUDA_CHECK(cudaMemcpyAsync(base.data(), base_vb.data(), nv * sizeof(float), cudaMemcpyHostToDevice, s.get()));
+  RBM_CUDA_CHECK(cudaMemcpyAsync(dvb.data(), dvb_host.data(), nv * sizeof(float), cudaMemcpyHostToDevice, s.get()));
+  RBM_CUDA_CHECK(cudaMemsetAsync(logw.data(), 0, n * sizeof(double), s.get()));
+  philox_generator gen(philox_generator::where::device, opt.seed, 0, s.get());
+  // Exact samples from the base model, then the CPU's sequence of weights and transitions.
+  gen.uniform(u.data(), std::size_t(n) * nv);
+  ais_sample_visible(nullptr, nullptr, base.data(), 0.0, u.data(), v.data(), n, nv, s);
+  m.forward(v.data(), n, pre.data());
+  for (std::size_t k = 1; k < beta.size(); ++k) {
+    const double b = beta[k];
+    ais_accumulate_log_weights(v.data(), dvb.data(), pre.data(), m.hb.data(), b, beta[k - 1], n, nv, nh, logw.data(), s);
+    if (k + 1 == beta.size()) break;
+    gen.uniform(u.data(), std::size_t(n) * nh);
+    ais_sample_hidden(pre.data(), m.hb.data(), b, u.data(), h.data(), n, nh, s);
+    m.backward(h.data(), n, vpre.data());
+    gen.uniform(u.data(), std::size_t(n) * nv);
+    ais_sample_visible(vpre.data(), m.vb.data(), base.data(), b, u.data(), v.data(), n, nv, s);
+    m.forward(v.data(), n, pre.data());
+  }
+  std::vector<double> host(n);
+  RBM_CUDA_CHECK(cudaMemcpyAsync(host.data(), logw.data(), n * sizeof(double), cudaMemcpyDeviceToHost, s.get()));
+  s.synchronize();
+  return ais_summarise(host, base_vb, nh, int(beta.size()));
 }
 
 eval_sums model::evaluate(const std::uint8_t* data, int rows) {

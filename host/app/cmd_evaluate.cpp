@@ -31,7 +31,7 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
   auto* c = app.add_subcommand("evaluate", "reconstruction errors, free energies, pseudo- and AIS log-likelihood");
   c->add_option("--model", o->model, "model.safetensors")->required();
   add_data_options(c, o->data);
-  c->add_option("--device", o->device, "auto | cpu | cuda (reconstruction errors and free energies)")->capture_default_str();
+  c->add_option("--device", o->device, "auto | cpu | cuda (reconstruction errors, free energies, AIS)")->capture_default_str();
   c->add_option("--ais-runs", o->ais_runs, "AIS runs (0: skip AIS)")->capture_default_str();
   c->add_option("--ais-steps", o->ais_steps, "AIS intermediate distributions")->capture_default_str();
   c->add_option("--pll-samples", o->pll_samples, "held-out images for the pseudo-log-likelihood (0: skip)")->capture_default_str();
@@ -96,7 +96,7 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
       ao.runs = o->ais_runs;
       ao.steps = o->ais_steps;
       ao.seed = o->seed;
-      const auto a = rbm::ais_log_z(p, rbm::base_rate_bias(train_bin.data(), d.train.count, p.nv), ao);
+      const auto a = be->ais_log_z(rbm::base_rate_bias(train_bin.data(), d.train.count, p.nv), ao);
       std::printf("log Z by AIS (%d runs, %d temperatures): %.4f, 3-sigma interval [%.4f, %.4f] (%.1fs)\n", a.runs,
                   a.steps, a.log_z, a.log_z_low, a.log_z_high, seconds_since(t0));
       std::printf("log-likelihood per held-out image (AIS, binarised at 128): %.4f nats, interval [%.4f, %.4f]\n",

@@ -8,6 +8,7 @@
 
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/evaluation.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/math.hpp"
 
@@ -231,6 +232,10 @@ void cpu_backend::set_rates(float lr, float momentum) {
   RBM_EXPECTS(lr > 0 && momentum >= 0 && momentum < 1);
   cfg_.lr = lr;
   cfg_.momentum = momentum;
+}
+
+ais_result cpu_backend::ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) {
+  return rbm::ais_log_z(params_, base_vb, opt);
 }
 
 eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {

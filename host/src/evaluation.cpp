@@ -128,19 +128,6 @@ std::vector<float> base_rate_bias(const float* v, int rows, int nv) {
   return b;
 }
 
-std::vector<double> ais_betas(int steps) {
-  RBM_EXPECTS(steps >= 2);
-  // Proportions of the paper's 14,500-step schedule: 500 / 4000 / 10000 over [0, .5) [.5, .9) [.9, 1].
-  const int a = std::max(1, int(std::lround(steps * 500.0 / 14500))), b = std::max(1, int(std::lround(steps * 4000.0 / 14500)));
-  const int c = steps - a - b;
-  RBM_EXPECTS(c >= 2);
-  std::vector<double> beta;
-  for (int i = 0; i < a; ++i) beta.push_back(0.5 * i / a);
-  for (int i = 0; i < b; ++i) beta.push_back(0.5 + 0.4 * i / b);
-  for (int i = 0; i < c; ++i) beta.push_back(0.9 + 0.1 * i / (c - 1));
-  return beta;
-}
-
 ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, const ais_options& opt) {
   RBM_EXPECTS(opt.runs > 0 && int(base_vb.size()) == p.nv);
   const int n = opt.runs, nv = p.nv, nh = p.nh;
@@ -201,22 +188,7 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
     hidden_pre();
   }
 
-  ais_result res;
-  res.runs = n;
-  res.steps = int(beta.size());
-  res.log_z_base = nh * std::log(2.0);
-  for (int i = 0; i < nv; ++i) res.log_z_base += softplus_d(base_vb[i]);
-  // log mean w and its +-3 standard errors, computed relative to the largest weight for stability.
-  const double m = *std::max_element(logw.begin(), logw.end());
-  double mean = 0, sq = 0;
-  for (double lw : logw) mean += std::exp(lw - m);
-  mean /= n;
-  for (double lw : logw) sq += std::pow(std::exp(lw - m) - mean, 2);
-  const double se = n > 1 ? std::sqrt(sq / (n - 1) / n) : 0.0;
-  res.log_z = res.log_z_base + m + std::log(mean);
-  res.log_z_high = res.log_z_base + m + std::log(mean + 3 * se);
-  res.log_z_low = mean - 3 * se > 0 ? res.log_z_base + m + std::log(mean - 3 * se) : -std::numeric_limits<double>::infinity();
-  return res;
+  return ais_summarise(logw, base_vb, nh, int(beta.size()));
 }
 
 }  // namespace rbm

@@ -431,7 +431,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
       ais_options a = o.ais;
       a.seed = o.cd.seed ^ 0xa15u;
       const model_params p = be->params();
-      m.ais_log_z = ais_log_z(p, base_vb, a).log_z;
+      m.ais_log_z = be->ais_log_z(base_vb, a).log_z;
       const int rows = int(test_binary.size() / nv);
       m.test_log_likelihood = mean_log_likelihood(p, test_binary.data(), rows, m.ais_log_z);
       prog.note("epoch " + std::to_string(epoch) + ": AIS log Z " + std::to_string(m.ais_log_z) +

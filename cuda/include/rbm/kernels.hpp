@@ -40,3 +40,19 @@ void free_energy(const float* v, const float* vb, const float* pre, const float*
                  float* out, double* acc, stream_view s);
 
 }  // namespace rbm
+
+namespace rbm {
+
+// Annealed importance sampling at inverse temperature beta (rbm/ais.hpp), row-major [rows, n]:
+// h = [u < sigmoid(beta (pre + hb))].
+void ais_sample_hidden(const float* pre, const float* hb, double beta, const float* u, float* h, int rows, int nh,
+                       stream_view s);
+// v = [u < sigmoid((1 - beta) bA + beta (vpre + vb))]; with beta = 0 `vpre` and `vb` are not read.
+void ais_sample_visible(const float* vpre, const float* vb, const float* base_vb, double beta, const float* u,
+                        float* v, int rows, int nv, stream_view s);
+// logw[r] += (beta - beta_prev) v_r.dvb + sum_j softplus(beta x_rj) - softplus(beta_prev x_rj),
+// x = pre + hb, dvb = vb - bA. One block per row.
+void ais_accumulate_log_weights(const float* v, const float* dvb, const float* pre, const float* hb, double beta,
+                                double beta_prev, int rows, int nv, int nh, double* logw, stream_view s);
+
+}  // namespace rbm

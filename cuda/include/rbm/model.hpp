@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
+#include "rbm/ais.hpp"
 #include "rbm/cd_config.hpp"
 #include "rbm/gemm.hpp"
 #include "rbm/resources.hpp"
@@ -89,6 +91,11 @@ class model {
   void gibbs(float* v, float* h, int rows, int steps);
   // Free energy of each row of v [rows, nv] into out [rows] (device); rows <= max_batch.
   void free_energy(const float* v, int rows, float* out);
+
+  // log Z by annealed importance sampling from the base-rate model with visible bias `base_vb` (host,
+  // [nv]), drawing from its own generator seeded with opt.seed: the CPU's rbm::ais_log_z draws the
+  // same uniforms in the same order. Synchronises the stream.
+  ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt);
 
   // Reconstruction errors and free energy of uint8 data [rows, nv] (device), drawing from its own
   // generator restarted at each call (same draws as the CPU backend). Synchronises the stream.

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "rbm/ais.hpp"
 #include "rbm/cd_config.hpp"
 
 namespace rbm {
@@ -66,6 +67,10 @@ class backend {
   virtual void set_state(const training_state& st) = 0;
   // Learning rate and momentum of later updates (schedules).
   virtual void set_rates(float lr, float momentum) = 0;
+
+  // log Z of the current parameters by annealed importance sampling (rbm/ais.hpp); both backends draw
+  // the same uniforms, so they agree up to rounding.
+  virtual ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) = 0;
 
  protected:
   const std::uint8_t* attached_ = nullptr;

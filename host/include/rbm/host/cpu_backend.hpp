@@ -41,6 +41,7 @@ class cpu_backend final : public backend {
   training_state state() const override;
   void set_state(const training_state& st) override;
   void set_rates(float lr, float momentum) override;
+  ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) override;
 
  private:
   cd_config cfg_;

@@ -37,6 +37,9 @@ class cuda_backend final : public backend {
   training_state state() const override { return model_.get_state(); }
   void set_state(const training_state& st) override { model_.set_state(st); }
   void set_rates(float lr, float momentum) override { model_.set_rates(lr, momentum); }
+  ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) override {
+    return model_.ais_log_z(base_vb, opt);
+  }
 
   bool resident() const noexcept { return resident_data_.size() > 0; }
 

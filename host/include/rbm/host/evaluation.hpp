@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "rbm/ais.hpp"
 #include "rbm/host/backend.hpp"
 
 namespace rbm {
@@ -26,24 +27,6 @@ double pseudo_log_likelihood(const model_params& p, const float* v, int rows);
 // Visible biases of the base-rate model: log-odds of each pixel's frequency in binary v [rows, nv],
 // smoothed by adding 5% of a pseudo-sample so that no pixel has probability 0 or 1.
 std::vector<float> base_rate_bias(const float* v, int rows, int nv);
-
-struct ais_options {
-  int runs = 100;        // independent annealing runs (importance samples)
-  int steps = 14500;     // intermediate distributions (Salakhutdinov & Murray's schedule when 14500)
-  std::uint64_t seed = 1;
-};
-
-struct ais_result {
-  double log_z = 0;           // log of the mean importance weight + log Z of the base model
-  double log_z_low = 0;       // log(mean - 3 standard errors) (-inf when that is not positive)
-  double log_z_high = 0;      // log(mean + 3 standard errors)
-  double log_z_base = 0;
-  int runs = 0, steps = 0;
-};
-
-// The annealing schedule: `steps` inverse temperatures from 0 to 1 inclusive. For 14500 steps it is
-// the paper's: 500 in [0, 0.5), 4000 in [0.5, 0.9), 10000 in [0.9, 1]; otherwise the same proportions.
-std::vector<double> ais_betas(int steps);
 
 // Estimates log Z by AIS from the base-rate model with visible bias `base_vb` (hidden bias 0, W = 0).
 ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, const ais_options& opt);
