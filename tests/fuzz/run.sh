@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, with AddressSanitizer and UndefinedBehaviorSanitizer) and runs
-# each for SECONDS (default 30) from its seed corpus. A crash leaves crash-* in build-fuzz/ and fails the
-# script; turn it into a regression test (tests/test_fuzz_regressions.cpp) before fixing it.
-# Usage: tests/fuzz/run.sh [SECONDS]
+# each from its seed corpus. A crash leaves crash-* in build-fuzz/ and fails the script; turn it into a
+# regression test (tests/test_fuzz_regressions.cpp) before fixing it.
+# Usage: tests/fuzz/run.sh [SECONDS]   explore for SECONDS per target (default 30), a new random seed each time
+#        tests/fuzz/run.sh --ci        a fixed seed and 1,000,000 inputs per target: the same run every
+#                                      time, so CI's verdict does not depend on luck
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds=${1:-30}
+if [ "${1:-}" = "--ci" ]; then
+  bound=(-seed=1 -runs=1000000)
+else
+  bound=(-max_total_time="${1:-30}")
+fi
 out=build-fuzz
 mkdir -p "$out"
 cuda=/usr/local/cuda
@@ -27,9 +33,9 @@ for target in idx safetensors image; do
   echo "== fuzz_$target: building"
   clang++ "${common[@]}" -fsanitize=fuzzer,address,undefined "tests/fuzz/fuzz_$target.cpp" "${objects[@]}" "${libs[@]}" \
     -o "$out/fuzz_$target"
-  mkdir -p "$out/corpus-$target"
-  echo "== fuzz_$target: ${seconds}s"
-  if ! (cd "$out" && ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1 ./"fuzz_$target" -max_total_time="$seconds" \
+  echo "== fuzz_$target: ${bound[*]}"
+  rm -rf "$out/corpus-$target" && mkdir -p "$out/corpus-$target"  # start from the committed seeds only
+  if ! (cd "$out" && ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1 ./"fuzz_$target" "${bound[@]}" \
           -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 "corpus-$target" "../tests/fuzz/corpus/$target" \
           >"fuzz_$target.log" 2>&1); then
     echo "fuzz_$target: FOUND A PROBLEM"; tail -40 "$out/fuzz_$target.log"; status=1
