@@ -1,7 +1,7 @@
 // cuRAND's host Philox4x32-10 uniform sequence, computed directly: bit-identical to
 // curandGenerateUniform on a host generator (tests/test_philox.cpp checks it against cuRAND), but
-// ~3x faster (~2 ns per value here) and seekable in O(1), since cuRAND's host generator costs ~6 ns per value and ~6 ms per
-// curandSetGeneratorOffset. Element j of the sequence for `seed` is word j % 4 of
+// ~3x faster (~2 ns per value here) and seekable in O(1): cuRAND's host generator costs ~6 ns per
+// value and ~6 ms per curandSetGeneratorOffset. Element j of the sequence for `seed` is word j % 4 of
 // philox4x32_10(counter = {b / 65536 (64-bit, low word first), b % 65536, 0}, key = seed), b = j / 4,
 // mapped to (0, 1] as x * 2^-32 + 2^-33 — cuRAND's layout of 65,536 subsequences.
 #pragma once
