@@ -31,13 +31,6 @@ run_result run_rbm(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-int count_lines(const fs::path& p) {
-  std::ifstream in(p);
-  int n = 0;
-  for (std::string line; std::getline(in, line);) ++n;
-  return n;
-}
-
 TEST(Cli, SmallRunWritesAllFourFilesAndCanContinue) {
   const auto dir = rbm_test::fresh_dir();
   const auto out = dir / "run";
@@ -50,7 +43,7 @@ TEST(Cli, SmallRunWritesAllFourFilesAndCanContinue) {
   EXPECT_EQ(m.params.nh, 20);
   EXPECT_EQ(m.metadata.at("epoch"), "2");
   EXPECT_NE(m.metadata.at("config").find("\"nh\":20"), std::string::npos);
-  EXPECT_EQ(count_lines(out / "metrics.csv"), 1 + 3);  // header, epoch 0 (before training), 1, 2
+  EXPECT_EQ(rbm_test::count_lines(out / "metrics.csv"), 1 + 3);  // header, epoch 0 (before training), 1, 2
   const auto filters = rbm::read_png((out / "filters.png").string());
   EXPECT_EQ(filters.width, 5 * 29 - 1);  // 20 tiles of 28x28 in 5 columns, 1-pixel gaps
   EXPECT_EQ(filters.height, 4 * 29 - 1);

@@ -82,12 +82,6 @@ const reference_run& uninterrupted() {
   return r;
 }
 
-int lines_of(const fs::path& p) {
-  std::ifstream in(p);
-  int n = 0;
-  for (std::string l; std::getline(in, l);) ++n;
-  return n;
-}
 
 TEST(Interrupt, SigintWritesACheckpointAndResumingMatchesAnUninterruptedRun) {
   const auto& reference = uninterrupted().w;
@@ -95,7 +89,7 @@ TEST(Interrupt, SigintWritesACheckpointAndResumingMatchesAnUninterruptedRun) {
   const auto out = dir / "run";
   const pid_t pid = start("train" + common + " --out " + out.string(), dir / "log");
   // Interrupt during the second epoch: once metrics.csv has the rows of epochs 0 and 1.
-  for (int i = 0; i < 2000 && lines_of(out / "metrics.csv") < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 2000 && rbm_test::count_lines(out / "metrics.csv") < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   kill(pid, SIGINT);
   const int code = wait_for(pid);

@@ -1,5 +1,6 @@
 // Data options shared by the subcommands.
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "cli.hpp"
 
@@ -41,9 +42,9 @@ rbm::dataset load_data(const data_options& d) {
 std::pair<int, int> image_shape(const rbm::saved_model& m) {
   const auto it = m.metadata.find("config");
   if (it != m.metadata.end()) {
-    const auto r = it->second.find("\"image_rows\":"), c = it->second.find("\"image_cols\":");
-    if (r != std::string::npos && c != std::string::npos) {
-      const int rows = std::stoi(it->second.substr(r + 13)), cols = std::stoi(it->second.substr(c + 13));
+    const auto config = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+    if (config.is_object() && config.contains("image_rows") && config.contains("image_cols")) {
+      const int rows = config["image_rows"].get<int>(), cols = config["image_cols"].get<int>();
       if (rows * cols == m.params.nv) return {rows, cols};
     }
   }

@@ -17,20 +17,6 @@ namespace {
 
 constexpr std::uint64_t init_seed_salt = 0xbf58476d1ce4e5b9ull;
 
-// out[rows, nh] = sigmoid(v[rows, nv] W + hb)
-void hidden_probs(const model_params& p, const float* v, int rows, float* out) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh,
-              0.0f, out, p.nh);
-  cpu::sigmoid_rows(out, p.hb.data(), rows, p.nh);
-}
-
-// out[rows, nv] = sigmoid(h[rows, nh] W^T + vb)
-void visible_probs(const model_params& p, const float* h, int rows, float* out) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, p.nv, p.nh, 1.0f, h, p.nh, p.w.data(), p.nh,
-              0.0f, out, p.nv);
-  cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
-}
-
 void sample(const float* prob, const float* u, std::size_t n, float* out) { cpu::sample(prob, u, n, out); }
 
 // Column means of (pos - neg) [rows, cols], summed over rows in order 0..rows-1 for each column (the
@@ -50,6 +36,18 @@ void grow(std::vector<float>& v, std::size_t n) {
 
 }  // namespace
 
+void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f, out,
+              p.nh);
+  cpu::sigmoid_rows(out, p.hb.data(), rows, p.nh);
+}
+
+void cpu_visible_probs(const model_params& p, const float* h, int rows, float* out) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, p.nv, p.nh, 1.0f, h, p.nh, p.w.data(), p.nh, 0.0f, out,
+              p.nv);
+  cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
+}
+
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms,
                   const cd_config& cfg, cd_workspace& ws) {
   RBM_EXPECTS(rows > 0 && cfg.k >= 1 && p.nv == cfg.nv && p.nh == cfg.nh);
@@ -67,7 +65,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   }
 
   // Positive phase.
-  hidden_probs(p, v0, rows, ws.h0p.data());
+  cpu_hidden_probs(p, v0, rows, ws.h0p.data());
   sample(ws.h0p.data(), uniforms, bh, ws.h0s.data());
   const float* u = uniforms + bh;
 
@@ -86,7 +84,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 
   double err = 0;
   for (int step = 0; step < cfg.k; ++step) {
-    visible_probs(p, ws.hs.data(), rows, ws.vs.data());
+    cpu_visible_probs(p, ws.hs.data(), rows, ws.vs.data());
     sample(ws.vs.data(), u, bv, ws.vs.data());
     u += bv;
     if (step == 0) {
@@ -95,7 +93,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
         err += d * d;
       }
     }
-    hidden_probs(p, ws.vs.data(), rows, ws.hp.data());
+    cpu_hidden_probs(p, ws.vs.data(), rows, ws.hp.data());
     sample(ws.hp.data(), u, bh, ws.hs.data());
     u += bh;
   }
@@ -255,8 +253,8 @@ eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
     for (std::size_t i = 0; i < bv; ++i) v[i] = pixel_to_unit(src[i]);
     cpu_free_energy(params_, v.data(), b, fe.data());
     for (int r = 0; r < b; ++r) fe_sum += fe[r];
-    hidden_probs(params_, v.data(), b, h.data());
-    visible_probs(params_, h.data(), b, vr.data());
+    cpu_hidden_probs(params_, v.data(), b, h.data());
+    cpu_visible_probs(params_, h.data(), b, vr.data());
     for (std::size_t i = 0; i < bv; ++i) {
       const double d = double(v[i]) - vr[i];
       err_mf += d * d;
@@ -264,7 +262,7 @@ eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
     cpu::philox_uniforms(cfg_.seed ^ eval_seed_salt, position, u.data(), bh + bv);
     position += bh + bv;
     sample(h.data(), u.data(), bh, hs.data());
-    visible_probs(params_, hs.data(), b, vr.data());
+    cpu_visible_probs(params_, hs.data(), b, vr.data());
     sample(vr.data(), u.data() + bh, bv, vr.data());
     for (std::size_t i = 0; i < bv; ++i) {
       const double d = double(v[i]) - vr[i];

@@ -9,10 +9,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "rbm/curand_generator.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/shuffle.hpp"
@@ -73,17 +73,13 @@ void erase(std::vector<std::uint8_t>& image, int rows, int cols, const rect& r) 
 std::vector<float> hidden_probabilities(const model_params& p, const std::uint8_t* v, int rows) {
   std::vector<float> vf(std::size_t(rows) * p.nv), h(std::size_t(rows) * p.nh);
   for (std::size_t i = 0; i < vf.size(); ++i) vf[i] = pixel_to_unit(v[i]);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, vf.data(), p.nv, p.w.data(), p.nh,
-              0.0f, h.data(), p.nh);
-  for (std::size_t i = 0; i < h.size(); ++i) h[i] = sigmoid(h[i] + p.hb[i % p.nh]);
+  cpu_hidden_probs(p, vf.data(), rows, h.data());
   return h;
 }
 
 std::vector<float> visible_probabilities(const model_params& p, const float* h, int rows) {
   std::vector<float> v(std::size_t(rows) * p.nv);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, p.nv, p.nh, 1.0f, h, p.nh, p.w.data(), p.nh, 0.0f,
-              v.data(), p.nv);
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = sigmoid(v[i] + p.vb[i % p.nv]);
+  cpu_visible_probs(p, h, rows, v.data());
   return v;
 }
 
@@ -160,10 +156,9 @@ raster sample_sheet(const model_params& p, int rows, int cols, int chains, int s
   std::vector<float> vp;
   for (int step = 1; step <= steps; ++step) {
     // v is data (grey) at the start and binary afterwards; h ~ p(h | v), v ~ p(v | h).
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, chains, p.nh, p.nv, 1.0f, v.data(), p.nv, p.w.data(), p.nh,
-                0.0f, h.data(), p.nh);
+    cpu_hidden_probs(p, v.data(), chains, h.data());
     gen.uniform(u.data(), ch);
-    for (std::size_t i = 0; i < ch; ++i) h[i] = bernoulli(sigmoid(h[i] + p.hb[i % p.nh]), u[i]);
+    for (std::size_t i = 0; i < ch; ++i) h[i] = bernoulli(h[i], u[i]);
     vp = visible_probabilities(p, h.data(), chains);
     gen.uniform(u.data(), cv);
     for (std::size_t i = 0; i < cv; ++i) v[i] = bernoulli(vp[i], u[i]);
@@ -189,15 +184,9 @@ void write_matrix(const std::string& path, const std::string& name, const std::v
     write_file_atomic(path, out);
     return;
   }
-  nlohmann::json hdr;
-  hdr[name] = {{"dtype", "F32"}, {"shape", {rows, cols}}, {"data_offsets", {0, m.size() * 4}}};
-  std::string h = hdr.dump();
-  h.append((8 - h.size() % 8) % 8, ' ');
-  std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((std::uint64_t(h.size()) >> (8 * i)) & 0xFF);
-  out += h;
-  out.append(reinterpret_cast<const char*>(m.data()), m.size() * sizeof(float));
-  write_file_atomic(path, out);
+  tensor_file f;
+  f.tensors[name] = {{rows, cols}, m};
+  write_tensors(path, f);
 }
 
 double softmax_accuracy(const std::vector<float>& train_x, const std::vector<std::uint8_t>& train_y,

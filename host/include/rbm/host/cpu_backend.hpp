@@ -25,6 +25,11 @@ struct cd_workspace {
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms,
                   const cd_config& cfg, cd_workspace& ws);
 
+// out [rows, nh] = p(h = 1 | v) = sigmoid(v W + hb) for v [rows, nv] (OpenBLAS + the shared sigmoid).
+void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out);
+// out [rows, nv] = p(v = 1 | h) = sigmoid(h W^T + vb) for h [rows, nh].
+void cpu_visible_probs(const model_params& p, const float* h, int rows, float* out);
+
 // Free energy F(v) = -v.vb - sum_j softplus(hb_j + (v W)_j) of each row of v [rows, nv].
 void cpu_free_energy(const model_params& p, const float* v, int rows, double* out);
 
