@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "rbm/curand_generator.hpp"
 #include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/thread_team.hpp"
 
 namespace {
 
@@ -38,8 +40,12 @@ void ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, const float
   std::vector<double> h0p(B * nh), h0s(B * nh), hs(B * nh), hp(B * nh), vs(B * nv);
   hidden(v0, h0p);
   for (int i = 0; i < B * nh; ++i) h0s[i] = draw(h0p[i], *u++);
-  if (c.pcd && m.chain.empty()) m.chain = h0s;
-  hs = c.pcd ? m.chain : h0s;
+  if (c.pcd) {  // persistent chains; a larger batch than before seeds the missing ones from the data
+    for (std::size_t i = m.chain.size(); i < h0s.size(); ++i) m.chain.push_back(h0s[i]);
+    hs.assign(m.chain.begin(), m.chain.begin() + B * nh);
+  } else {
+    hs = h0s;
+  }
   for (int step = 0; step < c.k; ++step) {
     for (int r = 0; r < B; ++r)
       for (int i = 0; i < nv; ++i) {
@@ -51,7 +57,7 @@ void ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, const float
     hidden(vs, hp);
     for (int i = 0; i < B * nh; ++i) hs[i] = draw(hp[i], *u++);
   }
-  if (c.pcd) m.chain = hs;
+  if (c.pcd) std::copy(hs.begin(), hs.end(), m.chain.begin());
   const double scale = c.sum_weight_gradient ? c.lr : c.lr / B;
   for (int i = 0; i < nv; ++i)
     for (int j = 0; j < nh; ++j) {
@@ -84,13 +90,14 @@ struct case_t {
   int k;
   bool pcd;
   bool tutorial_rule;
+  int threads;  // 1: the caller alone; more: a thread_team (rows and W split unevenly)
 };
 
 class CpuCdStep : public ::testing::TestWithParam<case_t> {};
 
 TEST_P(CpuCdStep, MatchesNaiveDoubleReferenceOverSeveralBatches) {
   const case_t tc = GetParam();
-  const int nv = 37, nh = 23, B = 13;
+  const int nv = 37, nh = 23;
   rbm::cd_config c;
   c.nv = nv;
   c.nh = nh;
@@ -116,9 +123,13 @@ TEST_P(CpuCdStep, MatchesNaiveDoubleReferenceOverSeveralBatches) {
 
   rbm::cd_state st;
   rbm::cd_workspace ws;
+  std::unique_ptr<rbm::cpu::thread_team> team;
+  if (tc.threads > 1) team = std::make_unique<rbm::cpu::thread_team>(tc.threads);
+  ws.team = team.get();
   rbm::philox_generator gen(rbm::philox_generator::where::host, 99);
   int ambiguous = 0;
-  for (int batch = 0; batch < 3; ++batch) {  // several batches: momentum and PCD chains carry over
+  // Several batches: momentum and PCD chains carry over, and the larger later batches seed more chains.
+  for (int B : {9, 13, 13}) {
     std::vector<float> v0(B * nv);
     for (auto& x : v0) x = unif(rng) < 0.3f ? unif(rng) : 0.0f;  // grey values, mostly background
     std::vector<float> u(rbm::cd_uniform_count(B, nv, nh, c.k), -1.0f);
@@ -140,11 +151,15 @@ TEST_P(CpuCdStep, MatchesNaiveDoubleReferenceOverSeveralBatches) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, CpuCdStep,
-                         ::testing::Values(case_t{1, false, false}, case_t{3, false, false}, case_t{1, true, false},
-                                           case_t{3, true, false}, case_t{1, false, true}),
+                         ::testing::Values(case_t{1, false, false, 1}, case_t{3, false, false, 1},
+                                           case_t{1, true, false, 1}, case_t{3, true, false, 1},
+                                           case_t{1, false, true, 1}, case_t{3, false, false, 3},
+                                           case_t{3, true, false, 3}, case_t{1, true, false, 4}),
                          [](const auto& info) {
                            return std::string(info.param.pcd ? "PCD" : "CD") + std::to_string(info.param.k) +
-                                  (info.param.tutorial_rule ? "_tutorial_rule" : "");
+                                  (info.param.tutorial_rule ? "_tutorial_rule" : "") +
+                                  (info.param.threads > 1 ? "_" + std::to_string(info.param.threads) + "_threads"
+                                                          : "");
                          });
 
 TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {

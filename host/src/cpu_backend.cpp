@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/philox.hpp"
+#include "rbm/host/thread_team.hpp"
 #include "rbm/math.hpp"
 
 namespace rbm {
@@ -19,19 +21,44 @@ constexpr std::uint64_t init_seed_salt = 0xbf58476d1ce4e5b9ull;
 
 void sample(const float* prob, const float* u, std::size_t n, float* out) { cpu::sample(prob, u, n, out); }
 
-// Column means of (pos - neg) [rows, cols], summed over rows in order 0..rows-1 for each column (the
-// GPU kernel's order), row by row so that the inner loop runs along memory.
-void column_diff_sums(const float* pos, const float* neg, int rows, int cols, std::vector<float>& g) {
-  g.assign(cols, 0.0f);
+// g[c] = sum over rows 0..rows-1, in that order (the GPU kernel's), of pos[r, c] - neg[r, c] for the
+// columns c in [c0, c1) of [rows, cols] arrays; row by row so that the inner loop runs along memory.
+void column_diff_sums(const float* pos, const float* neg, int rows, int cols, std::size_t c0, std::size_t c1,
+                      float* g) {
+  std::fill(g + c0, g + c1, 0.0f);
   for (int r = 0; r < rows; ++r) {
     const float* a = pos + std::size_t(r) * cols;
     const float* b = neg + std::size_t(r) * cols;
-    for (int c = 0; c < cols; ++c) g[c] += a[c] - b[c];
+    for (std::size_t c = c0; c < c1; ++c) g[c] += a[c] - b[c];
   }
 }
 
 void grow(std::vector<float>& v, std::size_t n) {
   if (v.size() < n) v.resize(n);
+}
+
+// OpenBLAS on one thread while the team's threads each call it (restored afterwards): their GEMMs
+// then run side by side instead of queueing for OpenBLAS's own pool.
+class blas_single_threaded {
+ public:
+  explicit blas_single_threaded(bool on) : saved_(on ? openblas_get_num_threads() : 1) {
+    if (saved_ > 1) openblas_set_num_threads(1);
+  }
+  ~blas_single_threaded() {
+    if (saved_ > 1) openblas_set_num_threads(saved_);
+  }
+  blas_single_threaded(const blas_single_threaded&) = delete;
+  blas_single_threaded& operator=(const blas_single_threaded&) = delete;
+
+ private:
+  int saved_;
+};
+
+void for_each_part(cpu::thread_team* team, const std::function<void(int)>& fn) {
+  if (team != nullptr)
+    team->run(fn);
+  else
+    fn(0);
 }
 
 }  // namespace
@@ -58,75 +85,101 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   grow(ws.hp, bh);
   grow(ws.hs, bh);
   grow(ws.vs, bv);
+  grow(ws.grad_v, nv);
+  grow(ws.grad_h, nh);
+  grow(ws.act, nh);
   if (st.vel_w.size() != nvh) {
     st.vel_w.assign(nvh, 0.0f);
     st.vel_vb.assign(nv, 0.0f);
     st.vel_hb.assign(nh, 0.0f);
   }
+  const int parts = ws.team != nullptr ? ws.team->size() : 1;
+  ws.err.assign(parts, 0.0);
+  const int old_chains = st.chains;
+  if (cfg.pcd && st.chains < rows) st.chain_h.resize(bh);  // first batch, or a larger one
+  const blas_single_threaded blas_guard(parts > 1);
 
-  // Positive phase.
-  cpu_hidden_probs(p, v0, rows, ws.h0p.data());
-  sample(ws.h0p.data(), uniforms, bh, ws.h0s.data());
-  const float* u = uniforms + bh;
+  // The Gibbs chain: every row is independent, so each thread runs its own rows through all k steps.
+  for_each_part(ws.team, [&](int t) {
+    const auto [r0, r1] = cpu::split(rows, parts, t);
+    const int n = int(r1 - r0);
+    if (n == 0) return;
+    const std::size_t oh = r0 * nh, ov = r0 * nv, nhn = std::size_t(n) * nh, nvn = std::size_t(n) * nv;
+    float *h0p = ws.h0p.data() + oh, *h0s = ws.h0s.data() + oh, *hp = ws.hp.data() + oh, *hs = ws.hs.data() + oh,
+          *vs = ws.vs.data() + ov;
+    const float* v = v0 + ov;
 
-  // Negative chain starts at h0 (CD) or at the persistent states (PCD).
-  const float* h_start = ws.h0s.data();
-  if (cfg.pcd) {
-    if (st.chains < rows) {  // first batch, or a larger one: seed the missing chains from the data
-      st.chain_h.resize(bh);
-      std::copy(ws.h0s.begin() + std::size_t(st.chains) * nh, ws.h0s.begin() + bh,
-                st.chain_h.begin() + std::size_t(st.chains) * nh);
-      st.chains = rows;
+    // Positive phase.
+    cpu_hidden_probs(p, v, n, h0p);
+    sample(h0p, uniforms + oh, nhn, h0s);
+    const float* u = uniforms + bh;
+
+    // The negative chain starts at h0 (CD) or at the persistent states (PCD), missing chains seeded
+    // from the data.
+    if (cfg.pcd) {
+      float* chain = st.chain_h.data();
+      for (std::size_t r = std::max<std::size_t>(r0, old_chains); r < r1; ++r)
+        std::copy_n(ws.h0s.data() + r * nh, nh, chain + r * nh);
+      std::copy_n(chain + oh, nhn, hs);
+    } else {
+      std::copy_n(h0s, nhn, hs);
     }
-    h_start = st.chain_h.data();
-  }
-  std::copy(h_start, h_start + bh, ws.hs.begin());
 
-  double err = 0;
-  for (int step = 0; step < cfg.k; ++step) {
-    cpu_visible_probs(p, ws.hs.data(), rows, ws.vs.data());
-    sample(ws.vs.data(), u, bv, ws.vs.data());
-    u += bv;
-    if (step == 0) {
-      for (std::size_t i = 0; i < bv; ++i) {
-        const double d = double(v0[i]) - ws.vs[i];
-        err += d * d;
+    double err = 0;
+    for (int step = 0; step < cfg.k; ++step) {
+      cpu_visible_probs(p, hs, n, vs);
+      sample(vs, u + ov, nvn, vs);
+      u += bv;
+      if (step == 0) err = cpu::squared_error(v, vs, nvn);
+      cpu_hidden_probs(p, vs, n, hp);
+      sample(hp, u + oh, nhn, hs);
+      u += bh;
+    }
+    if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);
+    ws.err[t] = err;
+  });
+  if (cfg.pcd) st.chains = std::max(old_chains, rows);
+
+  // Parameter update, each thread on its rows of W and its share of the biases: vel = momentum * vel +
+  // lr * (gradient - decay * W); W += vel. The momentum scaling rides on the first GEMM's beta, the
+  // decay and the step on one pass after the second.
+  const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
+  const float inv_rows = 1.0f / rows;
+  const float* hpos = cfg.hidden_bias_from_states ? ws.h0s.data() : ws.h0p.data();
+  const float* hneg = cfg.hidden_bias_from_states ? ws.hs.data() : ws.hp.data();
+  for_each_part(ws.team, [&](int t) {
+    const auto [i0, i1] = cpu::split(nv, parts, t);
+    if (i1 > i0) {
+      const int m = int(i1 - i0);
+      float* vel = st.vel_w.data() + i0 * nh;
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, scale, v0 + i0, nv, ws.h0p.data(), nh,
+                  cfg.momentum, vel, nh);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, -scale, ws.vs.data() + i0, nv,
+                  ws.hp.data(), nh, 1.0f, vel, nh);
+      cpu::apply_weight_step(p.w.data() + i0 * nh, vel, std::size_t(m) * nh, cfg.lr * cfg.weight_decay);
+      column_diff_sums(v0, ws.vs.data(), rows, nv, i0, i1, ws.grad_v.data());
+      for (std::size_t i = i0; i < i1; ++i) {
+        st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * (ws.grad_v[i] * inv_rows);
+        p.vb[i] += st.vel_vb[i];
       }
     }
-    cpu_hidden_probs(p, ws.vs.data(), rows, ws.hp.data());
-    sample(ws.hp.data(), u, bh, ws.hs.data());
-    u += bh;
-  }
-  if (cfg.pcd) std::copy(ws.hs.begin(), ws.hs.begin() + bh, st.chain_h.begin());
-
-  // Parameter update: vel = momentum * vel + lr * (gradient - decay * W); W += vel. The momentum scaling
-  // rides on the first GEMM's beta, the decay and the step on one pass after the second.
-  const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale, v0, nv, ws.h0p.data(), nh, cfg.momentum,
-              st.vel_w.data(), nh);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, -scale, ws.vs.data(), nv, ws.hp.data(),
-              nh, 1.0f, st.vel_w.data(), nh);
-  cpu::apply_weight_step(p.w.data(), st.vel_w.data(), nvh, cfg.lr * cfg.weight_decay);
-
-  const float inv_rows = 1.0f / rows;
-  column_diff_sums(v0, ws.vs.data(), rows, nv, ws.grad);
-  for (int i = 0; i < nv; ++i) {
-    st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * (ws.grad[i] * inv_rows);
-    p.vb[i] += st.vel_vb[i];
-  }
-  column_diff_sums(cfg.hidden_bias_from_states ? ws.h0s.data() : ws.h0p.data(),
-                   cfg.hidden_bias_from_states ? ws.hs.data() : ws.hp.data(), rows, nh, ws.grad);
-  if (cfg.sparsity_cost > 0) {
-    ws.act.assign(nh, 0.0f);
-    for (int r = 0; r < rows; ++r)
-      for (int j = 0; j < nh; ++j) ws.act[j] += ws.h0p[std::size_t(r) * nh + j];
-  }
-  for (int j = 0; j < nh; ++j) {
-    float g = ws.grad[j] * inv_rows;
-    if (cfg.sparsity_cost > 0) g += cfg.sparsity_cost * (cfg.sparsity_target - ws.act[j] * inv_rows);
-    st.vel_hb[j] = cfg.momentum * st.vel_hb[j] + cfg.lr * g;
-    p.hb[j] += st.vel_hb[j];
-  }
+    const auto [j0, j1] = cpu::split(nh, parts, t);
+    if (j1 == j0) return;
+    column_diff_sums(hpos, hneg, rows, nh, j0, j1, ws.grad_h.data());
+    if (cfg.sparsity_cost > 0) {
+      std::fill(ws.act.begin() + j0, ws.act.begin() + j1, 0.0f);
+      for (int r = 0; r < rows; ++r)
+        for (std::size_t j = j0; j < j1; ++j) ws.act[j] += ws.h0p[std::size_t(r) * nh + j];
+    }
+    for (std::size_t j = j0; j < j1; ++j) {
+      float g = ws.grad_h[j] * inv_rows;
+      if (cfg.sparsity_cost > 0) g += cfg.sparsity_cost * (cfg.sparsity_target - ws.act[j] * inv_rows);
+      st.vel_hb[j] = cfg.momentum * st.vel_hb[j] + cfg.lr * g;
+      p.hb[j] += st.vel_hb[j];
+    }
+  });
+  double err = 0;
+  for (double e : ws.err) err += e;
   return static_cast<float>(err / double(bv));
 }
 
@@ -162,12 +215,16 @@ model_params init_params(int nv, int nh, const std::uint8_t* data, int rows, std
   return p;
 }
 
-cpu_backend::cpu_backend(const cd_config& cfg) : cfg_(cfg), params_(cfg.nv, cfg.nh) {
+cpu_backend::cpu_backend(const cd_config& cfg)
+    : cfg_(cfg), params_(cfg.nv, cfg.nh), team_(std::make_unique<cpu::thread_team>(openblas_get_num_threads())) {
   RBM_EXPECTS(cfg.nv > 0 && cfg.nh > 0 && cfg.k >= 1);
+  ws_.team = team_.get();
 }
 
+cpu_backend::~cpu_backend() = default;
+
 std::string cpu_backend::name() const {
-  return std::string("cpu (OpenBLAS, ") + std::to_string(openblas_get_num_threads()) + " threads)";
+  return std::string("cpu (") + std::to_string(team_->size()) + " threads, OpenBLAS)";
 }
 
 void cpu_backend::set_params(const model_params& p) {
@@ -197,12 +254,30 @@ void backend::train_indices(const int* idx, int rows) {
 
 void cpu_backend::train_batch(const std::uint8_t* batch, int rows) {
   RBM_EXPECTS(batch != nullptr && rows > 0);
+  step([&](int r) { return batch + std::size_t(r) * cfg_.nv; }, rows);
+}
+
+void cpu_backend::train_indices(const int* idx, int rows) {
+  RBM_EXPECTS(attached_ != nullptr && idx != nullptr && rows > 0 && attached_cols_ == cfg_.nv);
+  for (int r = 0; r < rows; ++r) RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
+  step([&](int r) { return attached_ + std::size_t(idx[r]) * cfg_.nv; }, rows);
+}
+
+void cpu_backend::step(const std::function<const std::uint8_t*(int)>& row, int rows) {
   const std::size_t n = std::size_t(rows) * cfg_.nv;
   grow(v0_, n);
-  for (std::size_t i = 0; i < n; ++i) v0_[i] = pixel_to_unit(batch[i]);
   const std::size_t nu = cd_uniform_count(rows, cfg_.nv, cfg_.nh, cfg_.k);
   grow(uniforms_, nu);
-  cpu::philox_uniforms(cfg_.seed, state_.rng_position, uniforms_.data(), nu);
+  team_->run([&](int t) {  // the pixels and the uniforms, each thread its share (Philox seeks)
+    const auto [r0, r1] = cpu::split(rows, team_->size(), t);
+    for (std::size_t r = r0; r < r1; ++r) {
+      const std::uint8_t* src = row(int(r));
+      float* dst = v0_.data() + r * cfg_.nv;
+      for (int i = 0; i < cfg_.nv; ++i) dst[i] = pixel_to_unit(src[i]);
+    }
+    const auto [u0, u1] = cpu::split(nu, team_->size(), t);
+    cpu::philox_uniforms(cfg_.seed, state_.rng_position + u0, uniforms_.data() + u0, u1 - u0);
+  });
   state_.rng_position += nu;
   const float err = cpu_cd_step(params_, state_, v0_.data(), rows, uniforms_.data(), cfg_, ws_);
   err_sum_ += double(err) * double(n);

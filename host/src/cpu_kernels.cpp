@@ -24,6 +24,15 @@ void sigmoid_rows(float* x, const float* bias, int rows, int cols) {
 
 void sample(const float* p, const float* u, std::size_t n, float* out) { sample_span(p, u, n, out); }
 
+RBM_CLONES double squared_error(const float* a, const float* b, std::size_t n) {
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = double(a[i]) - double(b[i]);
+    s += d * d;
+  }
+  return s;
+}
+
 RBM_CLONES void apply_weight_step(float* w, float* vel, std::size_t n, float decay) {
   for (std::size_t i = 0; i < n; ++i) {
     const float v = vel[i] - decay * w[i];

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "rbm/curand_generator.hpp"
@@ -15,13 +17,22 @@ namespace rbm {
 // State that survives between updates besides the parameters (momentum, PCD chains, RNG position).
 using cd_state = training_state;
 
-// Scratch buffers, grown on demand.
+namespace cpu {
+class thread_team;
+}
+
+// Scratch buffers, grown on demand, and the threads an update runs on.
 struct cd_workspace {
-  std::vector<float> h0p, h0s, vs, hp, hs, grad, act;
+  std::vector<float> h0p, h0s, vs, hp, hs, grad_v, grad_h, act;
+  std::vector<double> err;           // per thread
+  cpu::thread_team* team = nullptr;  // nullptr: the calling thread alone
 };
 
 // One CD-k update of `p` on v0 [rows, nv] in [0, 1], with the given uniforms (cd_uniform_count of them).
-// Returns mean (v0 - v1)^2 of the first reconstruction. Bit-reproducible for a fixed OpenBLAS thread count.
+// Returns mean (v0 - v1)^2 of the first reconstruction. With a team of T threads, each runs the Gibbs
+// chain of its T-th of the rows and then updates its T-th of W's rows and of the biases, calling
+// OpenBLAS on one thread each (set for the update's duration, then restored). Bit-reproducible for a
+// fixed thread count.
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms,
                   const cd_config& cfg, cd_workspace& ws);
 
@@ -35,11 +46,14 @@ void cpu_free_energy(const model_params& p, const float* v, int rows, double* ou
 
 class cpu_backend final : public backend {
  public:
+  // Runs on as many threads as OpenBLAS would (OPENBLAS_NUM_THREADS, else the cores).
   explicit cpu_backend(const cd_config& cfg);
+  ~cpu_backend() override;
   std::string name() const override;
   void set_params(const model_params& p) override;
   model_params params() const override { return params_; }
   void train_batch(const std::uint8_t* batch, int rows) override;
+  void train_indices(const int* idx, int rows) override;  // gathers in the threads, no copy
   double train_error() override { return pixels_ > 0 ? err_sum_ / pixels_ : 0.0; }
   void reset_train_error() override { err_sum_ = 0, pixels_ = 0; }
   eval_result evaluate(const std::uint8_t* data, int rows) override;
@@ -49,10 +63,13 @@ class cpu_backend final : public backend {
   ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) override;
 
  private:
+  void step(const std::function<const std::uint8_t*(int)>& row, int rows);  // row(r): batch row r's pixels
+
   cd_config cfg_;
   model_params params_;
   cd_state state_;
   cd_workspace ws_;
+  std::unique_ptr<cpu::thread_team> team_;
   std::vector<float> v0_, uniforms_;
   double err_sum_ = 0, pixels_ = 0;
 };

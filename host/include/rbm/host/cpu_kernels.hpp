@@ -1,7 +1,7 @@
 // The CPU backend's element-wise passes, compiled on their own with -ffast-math so that the shared
 // sigmoid vectorises (glibc's vector expf), and cloned for AVX2 where the processor has it. Each
-// element's result depends on nothing but its inputs. They run on one thread: OpenBLAS's threads
-// own the cores, and a second thread pool competing with them cost more than it saved.
+// element's result depends on nothing but its inputs (the error sum: on its inputs and their order).
+// The backend calls them from its thread team, each thread on its own rows.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +13,9 @@ void sigmoid_rows(float* x, const float* bias, int rows, int cols);
 
 // out[i] = (u[i] < p[i]) for n elements; `out` may alias `p`.
 void sample(const float* p, const float* u, std::size_t n, float* out);
+
+// sum of (a[i] - b[i])^2 in double (the reconstruction error; vectorised, so summed in lanes).
+double squared_error(const float* a, const float* b, std::size_t n);
 
 // The weight step after the gradient GEMMs have accumulated into vel (scaled by momentum through their
 // beta): vel -= decay * w; w += vel — one pass over both arrays.
