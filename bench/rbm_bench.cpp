@@ -262,9 +262,11 @@ int main(int argc, char** argv) {
             rows.back().gemm_square = square;
           }
     const auto rep = rbm::query_devices();
-    std::printf("# %s; %s\n", gpu ? ("GPU " + rep.devices[0].name).c_str() : "CPU",
-                gpu ? "cuBLAS" : (std::string("OpenBLAS ") + openblas_get_config() + ", " +
-                                  std::to_string(openblas_get_num_threads()) + " threads").c_str());
+    const std::string library =
+        gpu ? "GPU " + rep.devices[0].name + "; cuBLAS"
+            : "CPU; " + std::string(openblas_get_config()) + "; " + std::to_string(openblas_get_num_threads()) +
+                  " threads (rbm: a team of as many, each calling OpenBLAS on one thread)";
+    std::printf("# %s\n", library.c_str());
     std::printf("# ceiling: square SGEMM %s = %.1f GFLOP/s; same-shape = [batch, nv] x [nv, nh]\n",
                 gpu ? "8192^3" : "2048^3", square);
     std::printf("%-16s %5s %5s %5s %3s %4s %12s %8s %9s %9s %7s %7s %8s %8s\n", "impl", "nv", "nh", "batch", "k", "mode",
@@ -280,7 +282,7 @@ int main(int argc, char** argv) {
                      {"samples_per_s", r.samples_per_s.median}, {"samples_per_s_min", r.samples_per_s.lo},
                      {"samples_per_s_max", r.samples_per_s.hi}, {"gflops", r.gflops},
                      {"gemm_same_shape_gflops", r.gemm_same_shape}, {"gemm_square_gflops", r.gemm_square},
-                     {"peak_rss_mib", r.rss_mib}, {"device_mib", r.device_mib},
+                     {"peak_rss_mib", r.rss_mib}, {"device_mib", r.device_mib}, {"library", library},
                      {"non_gemm_share", r.non_gemm_share >= 0 ? nlohmann::json(r.non_gemm_share) : nlohmann::json()}});
     }
     if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";

@@ -32,8 +32,15 @@ by = defaultdict(dict)
 for r in rows:
     by[(r["nh"], r["batch"], r["k"])][(r["impl"], r["pcd"])] = r
 
-print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; same-run numbers, median of repeats\n")
-head = "| impl | nh | batch | k | samples/s | GFLOP/s | % of same-shape GEMM | non-GEMM time | " + " | ".join(f"x {p}" for p in peers) + " |"
+print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; same-run numbers, median of repeats")
+libraries = {}
+for r in rows:
+    libraries.setdefault(r["impl"].split(" ")[0] if r["impl"].startswith("rbm ") else r["impl"], r.get("library", "?"))
+for impl, lib in libraries.items():
+    print(f"- {impl}: {lib}")
+print()
+head = ("| impl | nh | batch | k | samples/s | GFLOP/s | % of same-shape GEMM | non-GEMM time | peak RSS MiB (device) | " +
+        " | ".join(f"x {p}" for p in peers) + " |")
 print(head)
 print("|" + "---|" * (head.count("|") - 1))
 for r in sorted(ours, key=key):
@@ -48,13 +55,18 @@ for r in sorted(ours, key=key):
     share = f"{100 * r['gflops'] / gemm:.0f}%" if gemm else "–"
     ng = r.get("non_gemm_share")
     ng = f"{100 * ng:.0f}%" if ng is not None else "–"
+    mem = f"{r['peak_rss_mib']:.0f}" + (f" ({r['device_mib']:.0f})" if r.get("device_mib") else "")
     print(f"| {r['impl']}{' PCD' if r['pcd'] else ''} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} | "
-          f"{r['gflops']:.1f} | {share} | {ng} | " + " | ".join(ratios) + " |")
+          f"{r['gflops']:.1f} | {share} | {ng} | {mem} | " + " | ".join(ratios) + " |")
 print()
-print("| peer | nh | batch | k | samples/s | GFLOP/s |")
-print("|---|---|---|---|---|---|")
+print("| peer | nh | batch | k | samples/s | GFLOP/s | peak RSS MiB |")
+print("|---|---|---|---|---|---|---|")
 for r in sorted((r for r in rows if not r["impl"].startswith("rbm ")), key=lambda r: (r["impl"],) + key(r)):
-    print(f"| {r['impl']} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} | {r['gflops']:.1f} |")
+    print(f"| {r['impl']} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} | {r['gflops']:.1f} | "
+          f"{r['peak_rss_mib']:.0f} |")
+print()
+print("peak RSS: the process's peak so far when the row was measured (rows run in table order), device")
+print("memory in parentheses: what the update took on the GPU (model, workspaces, resident data).")
 
 if a.plot:
     try:

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 out=bench/results
 mkdir -p "$out"
 hidden=${HIDDEN:-50,500,2000}
-batch=${BATCH:-10,100,1000}
+batch=${BATCH:-10,100,1000,4096}
 echo "# $(date -u +%F), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null)"
 build/bench/rbm_bench --device cpu --hidden "$hidden" --batch "$batch" --k 1 --reps 3 --seconds 0.5 --json "$out/rbm-cpu.json"
 build/bench/rbm_bench --device cpu --hidden 500 --batch 100,1000 --k 10 --reps 3 --seconds 0.5 --json "$out/rbm-cpu-k10.json"
@@ -17,6 +17,10 @@ build/bench/rbm_bench --device cpu --hidden 500 --batch 100,1000 --k 1 --pcd --r
 for peer in sklearn_peer numpy_tutorial torch_peer; do
   python3 "bench/peers/$peer.py" --hidden "$hidden" --batch "$batch" --k 1 --json "$out/$peer.json" ||
     echo "($peer: not run; see bench/setup_peers.sh)"
+done
+for peer in numpy_tutorial torch_peer; do  # CD-10 (scikit-learn has PCD-1 only)
+  python3 "bench/peers/$peer.py" --hidden 500 --batch 100,1000 --k 10 --json "$out/$peer-k10.json" ||
+    echo "($peer k=10: not run)"
 done
 python3 bench/report.py "$out"/*.json --plot "$out/throughput.png" | tee "$out/table.md"
 
@@ -32,5 +36,8 @@ if [ -d /usr/share/datasets/fashion-mnist ] && [ -x /usr/bin/time ]; then
   /usr/bin/time -f "%e %M" -o "$out/e2e-sklearn.txt" python3 bench/peers/sklearn_epoch.py \
     /usr/share/datasets/fashion-mnist >/dev/null 2>&1 &&
     read -r secs kb <"$out/e2e-sklearn.txt" && echo "| scikit-learn BernoulliRBM fit, n_iter=1 | $secs | $((kb / 1024)) |"
+  /usr/bin/time -f "%e %M" -o "$out/e2e-torch.txt" python3 bench/peers/torch_epoch.py \
+    /usr/share/datasets/fashion-mnist >/dev/null 2>&1 &&
+    read -r secs kb <"$out/e2e-torch.txt" && echo "| plain PyTorch CD-1, CPU (import included) | $secs | $((kb / 1024)) |"
   rm -rf "$out/e2e-run"
 fi

@@ -54,7 +54,24 @@ def row(impl, nv, nh, batch, k, pcd, rates):
     return {"impl": impl, "nv": nv, "nh": nh, "batch": batch, "k": k, "pcd": pcd, "samples_per_s": med,
             "samples_per_s_min": lo, "samples_per_s_max": hi, "gflops": med * (6 + 4 * k) * nv * nh / 1e9,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-            "python": platform.python_version()}
+            "python": platform.python_version(), "library": versions()}
+
+
+def versions():
+    """The peer's libraries and the threads its BLAS uses, for the table's header."""
+    parts = [f"Python {platform.python_version()}"]
+    for name in ("numpy", "sklearn", "torch"):
+        mod = sys.modules.get(name)
+        if mod is not None:
+            parts.append(f"{name} {mod.__version__}")
+    if "torch" in sys.modules:
+        parts.append(f"torch threads {sys.modules['torch'].get_num_threads()}")
+    try:
+        from threadpoolctl import threadpool_info
+        parts += [f"{p['internal_api']} {p['version']} ({p['num_threads']} threads)" for p in threadpool_info()]
+    except ImportError:
+        pass
+    return ", ".join(parts)
 
 
 def emit(a, rows):

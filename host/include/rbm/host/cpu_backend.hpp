@@ -25,14 +25,22 @@ class thread_team;
 struct cd_workspace {
   std::vector<float> h0p, h0s, vs, hp, hs, grad_v, grad_h, act;
   std::vector<double> err;           // per thread
+  std::vector<std::vector<float>> u;  // per thread: uniforms being used
   cpu::thread_team* team = nullptr;  // nullptr: the calling thread alone
 };
+
+// Writes the uniforms [offset, offset + n) of one update's cd_uniform_count into out; called from the
+// update's threads at once, each for its own ranges.
+using uniform_source = std::function<void(std::size_t offset, std::size_t n, float* out)>;
 
 // One CD-k update of `p` on v0 [rows, nv] in [0, 1], with the given uniforms (cd_uniform_count of them).
 // Returns mean (v0 - v1)^2 of the first reconstruction. With a team of T threads, each runs the Gibbs
 // chain of its T-th of the rows and then updates its T-th of W's rows and of the biases, calling
 // OpenBLAS on one thread each (set for the update's duration, then restored). Bit-reproducible for a
 // fixed thread count.
+float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
+                  const cd_config& cfg, cd_workspace& ws);
+// The same with the uniforms in a buffer.
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms,
                   const cd_config& cfg, cd_workspace& ws);
 
@@ -70,7 +78,7 @@ class cpu_backend final : public backend {
   cd_state state_;
   cd_workspace ws_;
   std::unique_ptr<cpu::thread_team> team_;
-  std::vector<float> v0_, uniforms_;
+  std::vector<float> v0_;
   double err_sum_ = 0, pixels_ = 0;
 };
 
