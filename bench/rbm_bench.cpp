@@ -8,8 +8,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -85,13 +85,17 @@ double cpu_gemm_seconds_per_update(int batch, int nv, int nh, int k, int reps) {
   std::vector<float> v(std::size_t(batch) * nv, 0.5f), h(std::size_t(batch) * nh, 0.5f), w(std::size_t(nv) * nh, 0.01f),
       g(w.size());
   auto update = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, nh, nv, 1, v.data(), nv, w.data(), nh, 0, h.data(), nh);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, nh, nv, 1, v.data(), nv, w.data(), nh, 0, h.data(),
+                nh);
     for (int s = 0; s < k; ++s) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, nv, nh, 1, h.data(), nh, w.data(), nh, 0, v.data(), nv);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, nh, nv, 1, v.data(), nv, w.data(), nh, 0, h.data(), nh);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, nv, nh, 1, h.data(), nh, w.data(), nh, 0, v.data(),
+                  nv);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, nh, nv, 1, v.data(), nv, w.data(), nh, 0, h.data(),
+                  nh);
     }
     for (int s = 0; s < 2; ++s)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, batch, 1, v.data(), nv, h.data(), nh, 1, g.data(), nh);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, batch, 1, v.data(), nv, h.data(), nh, 1, g.data(),
+                  nh);
   };
   update();
   std::vector<double> t;
@@ -167,7 +171,8 @@ double gpu_gemm_gflops(int m, int n, int k, int reps) {
   return summarise(rates).median;
 }
 
-row bench_gpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int reps, double seconds, rbm::gemm_mode mode) {
+row bench_gpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int reps, double seconds,
+              rbm::gemm_mode mode) {
   std::size_t free0 = 0, total = 0;
   RBM_CUDA_CHECK(cudaMemGetInfo(&free0, &total));
   rbm::cuda_stream st;
@@ -182,11 +187,13 @@ row bench_gpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
   const auto p = rbm::init_params(o.cd.nv, nh, d.train.pixels.data(), d.train.count, 1, false);
   m.set_params(p.w.data(), p.vb.data(), p.hb.data());
   rbm::device_buffer<std::uint8_t> data(d.train.pixels.size(), st.view());
-  RBM_CUDA_CHECK(cudaMemcpyAsync(data.data(), d.train.pixels.data(), d.train.pixels.size(), cudaMemcpyHostToDevice, st.get()));
+  RBM_CUDA_CHECK(
+      cudaMemcpyAsync(data.data(), d.train.pixels.data(), d.train.pixels.size(), cudaMemcpyHostToDevice, st.get()));
   std::vector<int> order(d.train.count);
   rbm::epoch_permutation(1, 1, order);
   rbm::device_buffer<int> idx(order.size(), st.view());
-  RBM_CUDA_CHECK(cudaMemcpyAsync(idx.data(), order.data(), order.size() * sizeof(int), cudaMemcpyHostToDevice, st.get()));
+  RBM_CUDA_CHECK(
+      cudaMemcpyAsync(idx.data(), order.data(), order.size() * sizeof(int), cudaMemcpyHostToDevice, st.get()));
   const int nbatches = d.train.count / batch;
   int next = 0;
   auto one = [&] {
@@ -213,8 +220,18 @@ row bench_gpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
     e1.synchronize();
     rates.push_back(double(steps) * batch / (e1.ms_since(e0) * 1e-3));
   }
-  row out{std::string("rbm cuda ") + rbm::to_string(mode), o.cd.nv, nh, batch, k, pcd, summarise(rates), 0, 0, 0,
-          peak_rss_mib(), (free0 - free1) / 1048576.0};
+  row out{std::string("rbm cuda ") + rbm::to_string(mode),
+          o.cd.nv,
+          nh,
+          batch,
+          k,
+          pcd,
+          summarise(rates),
+          0,
+          0,
+          0,
+          peak_rss_mib(),
+          (free0 - free1) / 1048576.0};
   out.gflops = out.samples_per_s.median * cd_flops(o.cd.nv, nh, k) / 1e9;
   out.gemm_same_shape = gpu_gemm_gflops(batch, nh, o.cd.nv, 3);
   return out;
@@ -224,7 +241,8 @@ row bench_gpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
 
 int main(int argc, char** argv) {
   CLI::App app{"rbm_bench: CD-k update throughput against the BLAS ceiling"};
-  std::string device = "cpu", nhs = "50,500,2000", batches = "100,1000,4096", ks = "1,10", json_path, data_dir = RBM_DATA_DIR;
+  std::string device = "cpu", nhs = "50,500,2000", batches = "100,1000,4096", ks = "1,10", json_path,
+              data_dir = RBM_DATA_DIR;
   std::string modes = "fp32";
   int reps = 5;
   double seconds = 0.3;
@@ -266,27 +284,39 @@ int main(int argc, char** argv) {
             rows.back().gemm_square = square;
           }
     const auto rep = rbm::query_devices();
-    const std::string library =
-        gpu ? "GPU " + rep.devices[0].name + "; cuBLAS"
-            : "CPU; " + std::string(openblas_get_config()) + "; " + std::to_string(openblas_get_num_threads()) +
-                  " threads (rbm: a team of as many, each calling OpenBLAS on one thread)";
+    const std::string library = gpu ? "GPU " + rep.devices[0].name + "; cuBLAS"
+                                    : "CPU; " + std::string(openblas_get_config()) + "; " +
+                                          std::to_string(openblas_get_num_threads()) +
+                                          " threads (rbm: a team of as many, each calling OpenBLAS on one thread)";
     std::printf("# %s\n", library.c_str());
     std::printf("# ceiling: square SGEMM %s = %.1f GFLOP/s; same-shape = [batch, nv] x [nv, nh]\n",
                 gpu ? "8192^3" : "2048^3", square);
-    std::printf("%-16s %5s %5s %5s %3s %4s %12s %8s %9s %9s %7s %7s %8s %8s\n", "impl", "nv", "nh", "batch", "k", "mode",
-                "samples/s", "spread%", "GFLOP/s", "gemm", "%gemm", "%sq", "nonGEMM", "RSS MiB");
+    std::printf("%-16s %5s %5s %5s %3s %4s %12s %8s %9s %9s %7s %7s %8s %8s\n", "impl", "nv", "nh", "batch", "k",
+                "mode", "samples/s", "spread%", "GFLOP/s", "gemm", "%gemm", "%sq", "nonGEMM", "RSS MiB");
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : rows) {
       const double spread = 100.0 * (r.samples_per_s.hi - r.samples_per_s.lo) / r.samples_per_s.median;
-      const std::string non_gemm = r.non_gemm_share >= 0 ? std::to_string(int(std::lround(100 * r.non_gemm_share))) + "%" : "-";
-      std::printf("%-16s %5d %5d %5d %3d %4s %12.0f %8.1f %9.1f %9.1f %6.0f%% %6.0f%% %8s %8.0f\n", r.impl.c_str(), r.nv,
-                  r.nh, r.batch, r.k, r.pcd ? "PCD" : "CD", r.samples_per_s.median, spread, r.gflops, r.gemm_same_shape,
-                  100 * r.gflops / r.gemm_same_shape, 100 * r.gflops / r.gemm_square, non_gemm.c_str(), r.rss_mib);
-      out.push_back({{"impl", r.impl}, {"nv", r.nv}, {"nh", r.nh}, {"batch", r.batch}, {"k", r.k}, {"pcd", r.pcd},
-                     {"samples_per_s", r.samples_per_s.median}, {"samples_per_s_min", r.samples_per_s.lo},
-                     {"samples_per_s_max", r.samples_per_s.hi}, {"gflops", r.gflops},
-                     {"gemm_same_shape_gflops", r.gemm_same_shape}, {"gemm_square_gflops", r.gemm_square},
-                     {"peak_rss_mib", r.rss_mib}, {"device_mib", r.device_mib}, {"library", library},
+      const std::string non_gemm =
+          r.non_gemm_share >= 0 ? std::to_string(int(std::lround(100 * r.non_gemm_share))) + "%" : "-";
+      std::printf("%-16s %5d %5d %5d %3d %4s %12.0f %8.1f %9.1f %9.1f %6.0f%% %6.0f%% %8s %8.0f\n", r.impl.c_str(),
+                  r.nv, r.nh, r.batch, r.k, r.pcd ? "PCD" : "CD", r.samples_per_s.median, spread, r.gflops,
+                  r.gemm_same_shape, 100 * r.gflops / r.gemm_same_shape, 100 * r.gflops / r.gemm_square,
+                  non_gemm.c_str(), r.rss_mib);
+      out.push_back({{"impl", r.impl},
+                     {"nv", r.nv},
+                     {"nh", r.nh},
+                     {"batch", r.batch},
+                     {"k", r.k},
+                     {"pcd", r.pcd},
+                     {"samples_per_s", r.samples_per_s.median},
+                     {"samples_per_s_min", r.samples_per_s.lo},
+                     {"samples_per_s_max", r.samples_per_s.hi},
+                     {"gflops", r.gflops},
+                     {"gemm_same_shape_gflops", r.gemm_same_shape},
+                     {"gemm_square_gflops", r.gemm_square},
+                     {"peak_rss_mib", r.rss_mib},
+                     {"device_mib", r.device_mib},
+                     {"library", library},
                      {"non_gemm_share", r.non_gemm_share >= 0 ? nlohmann::json(r.non_gemm_share) : nlohmann::json()}});
     }
     if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";

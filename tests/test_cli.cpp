@@ -52,9 +52,10 @@ TEST(Cli, SmallRunWritesAllFourFilesAndCanContinue) {
   EXPECT_EQ(plot.channels, 3);
 
   const auto out2 = dir / "continued";
-  const auto r2 = run_rbm("train --device cpu --train-limit 500 --test-limit 200 --epochs 1 --init-from " +
+  const auto r2 = run_rbm("train --device cpu --threads 3 --train-limit 500 --test-limit 200 --epochs 1 --init-from " +
                           (out / "model.safetensors").string() + " --out " + out2.string());
   ASSERT_EQ(r2.code, 0) << r2.output;
+  EXPECT_NE(r2.output.find("cpu (3 threads"), std::string::npos) << r2.output;
   EXPECT_EQ(rbm::load_model((out2 / "model.safetensors").string()).params.nh, 20);  // taken from the model
 }
 
@@ -84,6 +85,7 @@ TEST(Cli, BadInputFailsCleanlyWithoutOutput) {
   expect_clean_failure("train --device cuda", "--device cuda", out);
   expect_clean_failure("train --device tpu", "--device must be auto, cpu or cuda", out);
   expect_clean_failure("train --preset nope", "unknown preset 'nope'", out);
+  expect_clean_failure("train --threads 0", "--threads must be between 1 and 4096", out);
 
   rbm_test::write_bytes(dir / "short-images-idx3-ubyte", {0, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2});
   expect_clean_failure("train --train-images " + (dir / "short-images-idx3-ubyte").string(),

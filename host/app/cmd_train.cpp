@@ -60,7 +60,8 @@ struct train_state {
   rbm::train_options opt;
   data_options data;
   std::string preset, gemm = "fp32";
-  CLI::Option *o_hidden, *o_k, *o_epochs, *o_batch, *o_lr, *o_mom, *o_wd;
+  int threads = 0;  // not given: OpenBLAS's own count
+  CLI::Option *o_hidden, *o_k, *o_epochs, *o_batch, *o_lr, *o_mom, *o_wd, *o_threads;
 };
 
 }  // namespace
@@ -83,6 +84,9 @@ void register_train(CLI::App& app, command_list& out) {
   train->add_option("--seed", s->opt.cd.seed, "random seed (initialisation, shuffling, sampling)")
       ->capture_default_str();
   train->add_option("--device", s->opt.device, "auto | cpu | cuda")->capture_default_str();
+  s->o_threads = train->add_option(
+      "--threads", s->threads,
+      "CPU threads, the CPU backend's and OpenBLAS's (default: OPENBLAS_NUM_THREADS, else the cores)");
   train->add_option("--gemm", s->gemm, "GPU GEMM precision: fp32 | tf32 | bf16")->capture_default_str();
   train->add_option("--resident", s->opt.gpu.resident, "keep the training set on the GPU: auto | on | off")
       ->capture_default_str();
@@ -126,27 +130,33 @@ void register_train(CLI::App& app, command_list& out) {
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
     if (!s->preset.empty()) {
-    if (s->preset != "seed") throw rbm::precondition_error("--preset: unknown preset '" + s->preset + "' (known: seed)");
-    // The tutorial's settings, except where the user gave an option explicitly.
-    const rbm::train_options p = rbm::seed_preset();
-    auto unless = [](CLI::Option* o, auto& field, auto value) {
-      if (o->count() == 0) field = value;
-    };
-    unless(s->o_hidden, s->opt.cd.nh, p.cd.nh);
-    unless(s->o_k, s->opt.cd.k, p.cd.k);
-    unless(s->o_epochs, s->opt.epochs, p.epochs);
-    unless(s->o_batch, s->opt.batch, p.batch);
-    unless(s->o_lr, s->opt.cd.lr, p.cd.lr);
-    unless(s->o_mom, s->opt.cd.momentum, p.cd.momentum);
-    unless(s->o_wd, s->opt.cd.weight_decay, p.cd.weight_decay);
-    s->opt.zero_init = p.zero_init;
-    s->opt.tutorial_batches = p.tutorial_batches;
-    s->opt.cd.sum_weight_gradient = p.cd.sum_weight_gradient;
-    s->opt.cd.hidden_bias_from_states = p.cd.hidden_bias_from_states;
-    s->opt.eval_limit = p.eval_limit;
-    s->opt.preset = p.preset;
-  }
-  s->opt.gpu.mode = rbm::parse_gemm_mode(s->gemm.c_str());
+      if (s->preset != "seed")
+        throw rbm::precondition_error("--preset: unknown preset '" + s->preset + "' (known: seed)");
+      // The tutorial's settings, except where the user gave an option explicitly.
+      const rbm::train_options p = rbm::seed_preset();
+      auto unless = [](CLI::Option* o, auto& field, auto value) {
+        if (o->count() == 0) field = value;
+      };
+      unless(s->o_hidden, s->opt.cd.nh, p.cd.nh);
+      unless(s->o_k, s->opt.cd.k, p.cd.k);
+      unless(s->o_epochs, s->opt.epochs, p.epochs);
+      unless(s->o_batch, s->opt.batch, p.batch);
+      unless(s->o_lr, s->opt.cd.lr, p.cd.lr);
+      unless(s->o_mom, s->opt.cd.momentum, p.cd.momentum);
+      unless(s->o_wd, s->opt.cd.weight_decay, p.cd.weight_decay);
+      s->opt.zero_init = p.zero_init;
+      s->opt.tutorial_batches = p.tutorial_batches;
+      s->opt.cd.sum_weight_gradient = p.cd.sum_weight_gradient;
+      s->opt.cd.hidden_bias_from_states = p.cd.hidden_bias_from_states;
+      s->opt.eval_limit = p.eval_limit;
+      s->opt.preset = p.preset;
+    }
+    s->opt.gpu.mode = rbm::parse_gemm_mode(s->gemm.c_str());
+    if (s->o_threads->count() > 0) {
+      if (s->threads < 1 || s->threads > 4096)
+        throw rbm::precondition_error("--threads must be between 1 and 4096 (got " + std::to_string(s->threads) + ")");
+      openblas_set_num_threads(s->threads);
+    }
     if (!s->opt.resume.empty()) {
       s->opt.out_dir = s->opt.resume;
       if (s->o_epochs->count() == 0) s->opt.epochs = 0;  // the checkpoint's own total

@@ -76,11 +76,11 @@ void cpu_visible_probs(const model_params& p, const float* h, int rows, float* o
   cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
 }
 
-float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms,
-                  const cd_config& cfg, cd_workspace& ws) {
-  return cpu_cd_step(p, st, v0, rows, [uniforms](std::size_t offset, std::size_t n, float* out) {
-    std::copy_n(uniforms + offset, n, out);
-  }, cfg, ws);
+float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms, const cd_config& cfg,
+                  cd_workspace& ws) {
+  return cpu_cd_step(
+      p, st, v0, rows,
+      [uniforms](std::size_t offset, std::size_t n, float* out) { std::copy_n(uniforms + offset, n, out); }, cfg, ws);
 }
 
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
@@ -175,8 +175,8 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
       float* vel = st.vel_w.data() + i0 * nh;
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, scale, v0 + i0, nv, ws.h0p.data(), nh,
                   cfg.momentum, vel, nh);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, -scale, ws.vs.data() + i0, nv,
-                  ws.hp.data(), nh, 1.0f, vel, nh);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, -scale, ws.vs.data() + i0, nv, ws.hp.data(), nh,
+                  1.0f, vel, nh);
       cpu::apply_weight_step(p.w.data() + i0 * nh, vel, std::size_t(m) * nh, cfg.lr * cfg.weight_decay);
       column_diff_sums(v0, ws.vs.data(), rows, nv, i0, i1, ws.grad_v.data());
       for (std::size_t i = i0; i < i1; ++i) {
@@ -206,8 +206,8 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 
 void cpu_free_energy(const model_params& p, const float* v, int rows, double* out) {
   std::vector<float> pre(std::size_t(rows) * p.nh);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh,
-              0.0f, pre.data(), p.nh);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f,
+              pre.data(), p.nh);
   for (int r = 0; r < rows; ++r) {
     double f = 0;
     const float* vr = v + std::size_t(r) * p.nv;
@@ -297,9 +297,12 @@ void cpu_backend::step(const std::function<const std::uint8_t*(int)>& row, int r
   });
   // The threads draw their uniforms where they use them: Philox seeks to any position.
   const std::uint64_t seed = cfg_.seed, position = state_.rng_position;
-  const float err = cpu_cd_step(params_, state_, v0_.data(), rows, [seed, position](std::size_t offset, std::size_t count, float* out) {
-    cpu::philox_uniforms(seed, position + offset, out, count);
-  }, cfg_, ws_);
+  const float err = cpu_cd_step(
+      params_, state_, v0_.data(), rows,
+      [seed, position](std::size_t offset, std::size_t count, float* out) {
+        cpu::philox_uniforms(seed, position + offset, out, count);
+      },
+      cfg_, ws_);
   state_.rng_position += cd_uniform_count(rows, cfg_.nv, cfg_.nh, cfg_.k);
   err_sum_ += double(err) * double(n);
   pixels_ += double(n);

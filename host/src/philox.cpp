@@ -77,8 +77,8 @@ __attribute__((target("avx2"))) void fill_blocks_avx2(std::uint64_t b0, std::uin
     __m256i c0[groups], c1[groups], c2[groups], c3[groups];
     const std::uint64_t n = b / subsequences;
     if (n == (b + step - 1) / subsequences) {  // one subsequence: counters n, n, s .. s + step - 1
-      const __m256i first = _mm256_add_epi32(_mm256_set1_epi32(int(b % subsequences)),
-                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i first =
+          _mm256_add_epi32(_mm256_set1_epi32(int(b % subsequences)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
       for (int g = 0; g < groups; ++g) {
         c0[g] = _mm256_set1_epi32(int(std::uint32_t(n)));
         c1[g] = _mm256_set1_epi32(int(std::uint32_t(n >> 32)));

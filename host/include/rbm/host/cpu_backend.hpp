@@ -24,9 +24,9 @@ class thread_team;
 // Scratch buffers, grown on demand, and the threads an update runs on.
 struct cd_workspace {
   std::vector<float> h0p, h0s, vs, hp, hs, grad_v, grad_h, act;
-  std::vector<double> err;           // per thread
+  std::vector<double> err;            // per thread
   std::vector<std::vector<float>> u;  // per thread: uniforms being used
-  cpu::thread_team* team = nullptr;  // nullptr: the calling thread alone
+  cpu::thread_team* team = nullptr;   // nullptr: the calling thread alone
 };
 
 // Writes the uniforms [offset, offset + n) of one update's cd_uniform_count into out; called from the
@@ -41,8 +41,8 @@ using uniform_source = std::function<void(std::size_t offset, std::size_t n, flo
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
                   const cd_config& cfg, cd_workspace& ws);
 // The same with the uniforms in a buffer.
-float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms,
-                  const cd_config& cfg, cd_workspace& ws);
+float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms, const cd_config& cfg,
+                  cd_workspace& ws);
 
 // out [rows, nh] = p(h = 1 | v) = sigmoid(v W + hb) for v [rows, nv] (OpenBLAS + the shared sigmoid).
 void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out);
