@@ -59,12 +59,7 @@ for device in devices:
                     update(x[i * batch:(i + 1) * batch])
                     state["i"] += 1
 
-            def timed():
-                step()
-
             if device == "cuda":
-                def timed_sync():
-                    step()
                 rates = common.measure(step, batch, 1, 0.05)  # warm-up
                 torch.cuda.synchronize()
                 med = []

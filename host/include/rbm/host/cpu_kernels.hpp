@@ -14,7 +14,7 @@ void sigmoid_rows(float* x, const float* bias, int rows, int cols);
 // out[i] = (u[i] < p[i]) for n elements; `out` may alias `p`.
 void sample(const float* p, const float* u, std::size_t n, float* out);
 
-// sum of (a[i] - b[i])^2 in double (the reconstruction error; vectorised, so summed in lanes).
+// sum of (a[i] - b[i])^2 (the reconstruction error): float lanes over blocks of 1024, blocks in double.
 double squared_error(const float* a, const float* b, std::size_t n);
 
 // The weight step after the gradient GEMMs have accumulated into vel (scaled by momentum through their
