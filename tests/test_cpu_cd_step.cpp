@@ -182,6 +182,8 @@ TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {
   rbm::model_params p = p0;
   rbm::cd_state st;
   rbm::cd_workspace ws;
+  rbm::cpu::thread_team team(be.threads());  // the same split, hence the same rounding
+  ws.team = &team;
   std::vector<float> v0(batch.size());
   for (std::size_t i = 0; i < v0.size(); ++i) v0[i] = rbm::pixel_to_unit(batch[i]);
   for (int rep = 0; rep < 2; ++rep) {

@@ -22,24 +22,6 @@ constexpr std::size_t uniform_chunk = 8192;  // uniforms drawn per call: 32 KiB,
 
 void sample(const float* prob, const float* u, std::size_t n, float* out) { cpu::sample(prob, u, n, out); }
 
-// g[c] = sum over rows 0..rows-1, in that order (the GPU kernel's), of pos[r, c] - neg[r, c] for the
-// columns c in [c0, c1) of [rows, cols] arrays; row by row so that the inner loop runs along memory
-// (vectorised across columns, which leaves each column's order alone).
-__attribute__((target_clones("avx2", "default"))) void column_diff_sums(const float* pos, const float* neg, int rows,
-                                                                         int cols, std::size_t c0, std::size_t c1,
-                                                                         float* g) {
-  std::fill(g + c0, g + c1, 0.0f);
-  for (int r = 0; r < rows; ++r) {
-    const float* a = pos + std::size_t(r) * cols;
-    const float* b = neg + std::size_t(r) * cols;
-    for (std::size_t c = c0; c < c1; ++c) g[c] += a[c] - b[c];
-  }
-}
-
-__attribute__((target_clones("avx2", "default"))) void pixels_to_unit(const std::uint8_t* src, int n, float* dst) {
-  for (int i = 0; i < n; ++i) dst[i] = pixel_to_unit(src[i]);
-}
-
 void grow(std::vector<float>& v, std::size_t n) {
   if (v.size() < n) v.resize(n);
 }
@@ -99,15 +81,15 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   grow(ws.hp, bh);
   grow(ws.hs, bh);
   grow(ws.vs, bv);
-  grow(ws.grad_v, nv);
-  grow(ws.grad_h, nh);
-  grow(ws.act, nh);
+  const int parts = ws.team != nullptr ? ws.team->size() : 1;
+  grow(ws.grad_v, std::size_t(parts) * nv);
+  grow(ws.grad_h, std::size_t(parts) * nh);
+  grow(ws.act, std::size_t(parts) * nh);
   if (st.vel_w.size() != nvh) {
     st.vel_w.assign(nvh, 0.0f);
     st.vel_vb.assign(nv, 0.0f);
     st.vel_hb.assign(nh, 0.0f);
   }
-  const int parts = ws.team != nullptr ? ws.team->size() : 1;
   ws.err.assign(parts, 0.0);
   ws.u.resize(parts);
   for (auto& u : ws.u) grow(u, uniform_chunk);
@@ -115,12 +97,20 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   if (cfg.pcd && st.chains < rows) st.chain_h.resize(bh);  // first batch, or a larger one
   const blas_single_threaded blas_guard(parts > 1);
 
+  const float* hpos = cfg.hidden_bias_from_states ? ws.h0s.data() : ws.h0p.data();
+  const float* hneg = cfg.hidden_bias_from_states ? ws.hs.data() : ws.hp.data();
+
   // The Gibbs chain: every row is independent, so each thread runs its own rows through all k steps.
   // (Working through a thread's rows in cache-sized blocks measured no faster, up to batch 4096.)
   for_each_part(ws.team, [&](int t) {
     const auto [r0, r1] = cpu::split(rows, parts, t);
     const int n = int(r1 - r0);
-    if (n == 0) return;
+    if (n == 0) {  // more threads than rows: nothing to add to the bias gradients
+      std::fill_n(ws.grad_v.data() + std::size_t(t) * nv, nv, 0.0f);
+      std::fill_n(ws.grad_h.data() + std::size_t(t) * nh, nh, 0.0f);
+      std::fill_n(ws.act.data() + std::size_t(t) * nh, nh, 0.0f);
+      return;
+    }
     const std::size_t oh = r0 * nh, ov = r0 * nv, nhn = std::size_t(n) * nh, nvn = std::size_t(n) * nv;
     float *h0p = ws.h0p.data() + oh, *h0s = ws.h0s.data() + oh, *hp = ws.hp.data() + oh, *hs = ws.hs.data() + oh,
           *vs = ws.vs.data() + ov;
@@ -164,6 +154,16 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
     }
     if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);
     ws.err[t] = err;
+
+    // This thread's share of the bias gradients, while its rows are still in cache.
+    cpu::column_diff_sums(v, vs, n, nv, 0, nv, ws.grad_v.data() + std::size_t(t) * nv);
+    cpu::column_diff_sums(hpos + oh, hneg + oh, n, nh, 0, nh, ws.grad_h.data() + std::size_t(t) * nh);
+    if (cfg.sparsity_cost > 0) {
+      float* act = ws.act.data() + std::size_t(t) * nh;
+      std::fill_n(act, nh, 0.0f);
+      for (int r = 0; r < n; ++r)
+        for (int j = 0; j < nh; ++j) act[j] += h0p[std::size_t(r) * nh + j];
+    }
   });
   if (cfg.pcd) st.chains = std::max(old_chains, rows);
 
@@ -172,8 +172,6 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   // decay and the step on one pass after the second.
   const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
   const float inv_rows = 1.0f / rows;
-  const float* hpos = cfg.hidden_bias_from_states ? ws.h0s.data() : ws.h0p.data();
-  const float* hneg = cfg.hidden_bias_from_states ? ws.hs.data() : ws.hp.data();
   for_each_part(ws.team, [&](int t) {
     const auto [i0, i1] = cpu::split(nv, parts, t);
     if (i1 > i0) {
@@ -184,23 +182,23 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, -scale, ws.vs.data() + i0, nv, ws.hp.data(), nh,
                   1.0f, vel, nh);
       cpu::apply_weight_step(p.w.data() + i0 * nh, vel, std::size_t(m) * nh, cfg.lr * cfg.weight_decay);
-      column_diff_sums(v0, ws.vs.data(), rows, nv, i0, i1, ws.grad_v.data());
       for (std::size_t i = i0; i < i1; ++i) {
-        st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * (ws.grad_v[i] * inv_rows);
+        float g = 0;
+        for (int q = 0; q < parts; ++q) g += ws.grad_v[std::size_t(q) * nv + i];
+        st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * (g * inv_rows);
         p.vb[i] += st.vel_vb[i];
       }
     }
     const auto [j0, j1] = cpu::split(nh, parts, t);
-    if (j1 == j0) return;
-    column_diff_sums(hpos, hneg, rows, nh, j0, j1, ws.grad_h.data());
-    if (cfg.sparsity_cost > 0) {
-      std::fill(ws.act.begin() + j0, ws.act.begin() + j1, 0.0f);
-      for (int r = 0; r < rows; ++r)
-        for (std::size_t j = j0; j < j1; ++j) ws.act[j] += ws.h0p[std::size_t(r) * nh + j];
-    }
     for (std::size_t j = j0; j < j1; ++j) {
-      float g = ws.grad_h[j] * inv_rows;
-      if (cfg.sparsity_cost > 0) g += cfg.sparsity_cost * (cfg.sparsity_target - ws.act[j] * inv_rows);
+      float g = 0;
+      for (int q = 0; q < parts; ++q) g += ws.grad_h[std::size_t(q) * nh + j];
+      g *= inv_rows;
+      if (cfg.sparsity_cost > 0) {
+        float act = 0;
+        for (int q = 0; q < parts; ++q) act += ws.act[std::size_t(q) * nh + j];
+        g += cfg.sparsity_cost * (cfg.sparsity_target - act * inv_rows);
+      }
       st.vel_hb[j] = cfg.momentum * st.vel_hb[j] + cfg.lr * g;
       p.hb[j] += st.vel_hb[j];
     }
@@ -250,6 +248,8 @@ cpu_backend::cpu_backend(const cd_config& cfg)
 
 cpu_backend::~cpu_backend() = default;
 
+int cpu_backend::threads() const { return team_->size(); }
+
 std::string cpu_backend::name() const {
   return std::string("cpu (") + std::to_string(team_->size()) + " threads, OpenBLAS)";
 }
@@ -295,7 +295,8 @@ void cpu_backend::step(const std::function<const std::uint8_t*(int)>& row, int r
   grow(v0_, n);
   team_->run([&](int t) {  // each thread converts its share of the rows
     const auto [r0, r1] = cpu::split(rows, team_->size(), t);
-    for (std::size_t r = r0; r < r1; ++r) pixels_to_unit(row(int(r)), cfg_.nv, v0_.data() + r * cfg_.nv);
+    for (std::size_t r = r0; r < r1; ++r)
+      cpu::scale_bytes(row(int(r)), cfg_.nv, pixel_to_unit(1), v0_.data() + r * cfg_.nv);
   });
   // The threads draw their uniforms where they use them: Philox seeks to any position.
   const std::uint64_t seed = cfg_.seed, position = state_.rng_position;

@@ -42,6 +42,20 @@ RBM_CLONES double squared_error(const float* a, const float* b, std::size_t n) {
   return s;
 }
 
+RBM_CLONES void column_diff_sums(const float* pos, const float* neg, int rows, int cols, std::size_t c0, std::size_t c1,
+                                 float* g) {
+  std::fill(g + c0, g + c1, 0.0f);
+  for (int r = 0; r < rows; ++r) {
+    const float* a = pos + std::size_t(r) * cols;
+    const float* b = neg + std::size_t(r) * cols;
+    for (std::size_t c = c0; c < c1; ++c) g[c] += a[c] - b[c];
+  }
+}
+
+RBM_CLONES void scale_bytes(const std::uint8_t* src, int n, float scale, float* dst) {
+  for (int i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]) * scale;
+}
+
 RBM_CLONES void apply_weight_step(float* w, float* vel, std::size_t n, float decay) {
   for (std::size_t i = 0; i < n; ++i) {
     const float v = vel[i] - decay * w[i];

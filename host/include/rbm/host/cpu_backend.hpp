@@ -58,6 +58,7 @@ class cpu_backend final : public backend {
   explicit cpu_backend(const cd_config& cfg);
   ~cpu_backend() override;
   std::string name() const override;
+  int threads() const;
   void set_params(const model_params& p) override;
   model_params params() const override { return params_; }
   void train_batch(const std::uint8_t* batch, int rows) override;

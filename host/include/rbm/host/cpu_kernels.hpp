@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace rbm::cpu {
 
@@ -16,6 +17,13 @@ void sample(const float* p, const float* u, std::size_t n, float* out);
 
 // sum of (a[i] - b[i])^2 (the reconstruction error): float lanes over blocks of 1024, blocks in double.
 double squared_error(const float* a, const float* b, std::size_t n);
+
+// g[c] = sum over rows 0..rows-1, in that order, of pos[r, c] - neg[r, c] for the columns c in
+// [c0, c1) of [rows, cols] arrays (row by row, vectorised across columns).
+void column_diff_sums(const float* pos, const float* neg, int rows, int cols, std::size_t c0, std::size_t c1, float* g);
+
+// dst[i] = src[i] * scale (pixels to [0, 1]).
+void scale_bytes(const std::uint8_t* src, int n, float scale, float* dst);
 
 // The weight step after the gradient GEMMs have accumulated into vel (scaled by momentum through their
 // beta): vel -= decay * w; w += vel — one pass over both arrays.
