@@ -18,6 +18,65 @@ for f in a.files:
     except (OSError, ValueError) as e:
         print(f"(skipped {f}: {e})")
 
+def spread(r):
+    """Range of the repeats (max - min) as a share of the median."""
+    lo, hi = r.get("samples_per_s_min"), r.get("samples_per_s_max")
+    return f"±{50 * (hi - lo) / r['samples_per_s']:.0f}%" if lo is not None and hi is not None else "–"
+
+
+def target_lines():
+    """Each throughput target against this run's rows: the worst case, and whether it is met."""
+    lines = []
+    name = lambda r: f"{r['nv']}x{r['nh']} batch {r['batch']} k {r['k']}{' PCD' if r['pcd'] else ''}"
+
+    def check(what, cases, goal, better_high, fmt):
+        if not cases:
+            lines.append(f"{what}: not measured in this run")
+            return
+        value, r = (min if better_high else max)(cases, key=lambda c: c[0])
+        met = value >= goal if better_high else value < goal
+        lines.append(f"{what}: worst {fmt(value)} ({name(r)}) — {'met' if met else 'MISSED by ' + fmt(abs(goal - value))}")
+
+    def ratios(mine, peer_test, batches):
+        out = []
+        for r in mine:
+            if r["batch"] not in batches:
+                continue
+            for q in rows:
+                if peer_test(q["impl"]) and (q["nh"], q["batch"], q["k"]) == (r["nh"], r["batch"], r["k"]):
+                    out.append((r["samples_per_s"] / q["samples_per_s"], r))
+        return out
+
+    pct = lambda v: f"{100 * v:.0f}%"
+    times = lambda v: f"{v:.2f}x"
+    big = lambda r: r["batch"] >= 1000
+    for dev, mine in (("CPU", [r for r in ours if "cuda" not in r["impl"]]),
+                      ("GPU", [r for r in ours if "cuda" in r["impl"] and r["impl"].endswith("fp32")])):
+        if not mine:
+            lines.append(f"{dev}: no rows in this run" + (" (not measured on a GPU yet)" if dev == "GPU" else ""))
+            continue
+        gemm_share = lambda r: r["gflops"] / r["gemm_same_shape_gflops"]
+        if dev == "CPU":
+            check("CPU, batch >= 100: update >= 75% of the same-shape SGEMM rate",
+                  [(gemm_share(r), r) for r in mine if r["batch"] >= 100 and r["k"] == 1], 0.75, True, pct)
+            check("CPU, batch 100: >= 1.6x scikit-learn", ratios(mine, lambda i: i.startswith("scikit"), {100}), 1.6,
+                  True, times)
+            check("CPU, batch 10: >= 3x scikit-learn", ratios(mine, lambda i: i.startswith("scikit"), {10}), 3.0,
+                  True, times)
+            check("CPU: faster than PyTorch CPU everywhere",
+                  ratios(mine, lambda i: i.startswith("PyTorch") and i.endswith(" cpu"), {r["batch"] for r in mine}),
+                  1.0, True, times)
+            check("CPU, batch >= 1000: non-GEMM time < 15%",
+                  [(r["non_gemm_share"], r) for r in mine if big(r) and r.get("non_gemm_share") is not None], 0.15,
+                  False, pct)
+        else:
+            check("GPU, batch >= 1000: update >= 60% of the same-shape cuBLAS rate",
+                  [(gemm_share(r), r) for r in mine if big(r)], 0.60, True, pct)
+            check("GPU, batch 100: >= 5x PyTorch eager on the same card",
+                  ratios(mine, lambda i: i.startswith("PyTorch") and i.endswith(" cuda"), {100}), 5.0, True, times)
+    return lines
+
+
 seen, unique = set(), []
 for r in rows:  # a configuration measured twice (overlapping runs) counts once: the first measurement
     k = (r["impl"], r["nh"], r["batch"], r["k"], r["pcd"])
@@ -55,16 +114,22 @@ for r in sorted(ours, key=key):
     share = f"{100 * r['gflops'] / gemm:.0f}%" if gemm else "–"
     ng = r.get("non_gemm_share")
     ng = f"{100 * ng:.0f}%" if ng is not None else "–"
+    rate = f"{r['samples_per_s']:.0f} ({spread(r)})"
     mem = f"{r['peak_rss_mib']:.0f}" + (f" ({r['device_mib']:.0f})" if r.get("device_mib") else "")
-    print(f"| {r['impl']}{' PCD' if r['pcd'] else ''} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} | "
+    print(f"| {r['impl']}{' PCD' if r['pcd'] else ''} | {r['nh']} | {r['batch']} | {r['k']} | {rate} | "
           f"{r['gflops']:.1f} | {share} | {ng} | {mem} | " + " | ".join(ratios) + " |")
 print()
 print("| peer | nh | batch | k | samples/s | GFLOP/s | peak RSS MiB |")
 print("|---|---|---|---|---|---|---|")
 for r in sorted((r for r in rows if not r["impl"].startswith("rbm ")), key=lambda r: (r["impl"],) + key(r)):
-    print(f"| {r['impl']} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} | {r['gflops']:.1f} | "
+    print(f"| {r['impl']} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} ({spread(r)}) | {r['gflops']:.1f} | "
           f"{r['peak_rss_mib']:.0f} |")
 print()
+print("Targets (issue 6), from the rows above:")
+for line in target_lines():
+    print(f"- {line}")
+print()
+print("samples/s: median of the repeats (± half their range, as a share of the median).")
 print("peak RSS: the process's peak so far when the row was measured (rows run in table order), device")
 print("memory in parentheses: what the update took on the GPU (model, workspaces, resident data).")
 
