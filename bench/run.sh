@@ -11,9 +11,9 @@ mkdir -p "$out"
 hidden=${HIDDEN:-50,500,2000}
 batch=${BATCH:-10,100,1000,4096}
 echo "# $(date -u +%F), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null)"
-build/bench/rbm_bench --device cpu --hidden "$hidden" --batch "$batch" --k 1 --reps 3 --seconds 0.5 --json "$out/rbm-cpu.json"
-build/bench/rbm_bench --device cpu --hidden 500 --batch 100,1000 --k 10 --reps 3 --seconds 0.5 --json "$out/rbm-cpu-k10.json"
-build/bench/rbm_bench --device cpu --hidden 500 --batch 100,1000 --k 1 --pcd --reps 3 --seconds 0.5 --json "$out/rbm-cpu-pcd.json"
+build/bench/rbm_bench --device cpu --hidden "$hidden" --batch "$batch" --k 1 --reps 5 --seconds 0.3 --json "$out/rbm-cpu.json"
+build/bench/rbm_bench --device cpu --hidden 500 --batch 100,1000 --k 10 --reps 5 --seconds 0.3 --json "$out/rbm-cpu-k10.json"
+build/bench/rbm_bench --device cpu --hidden 500 --batch 100,1000 --k 1 --pcd --reps 5 --seconds 0.3 --json "$out/rbm-cpu-pcd.json"
 for peer in sklearn_peer numpy_tutorial torch_peer; do
   python3 "bench/peers/$peer.py" --hidden "$hidden" --batch "$batch" --k 1 --json "$out/$peer.json" ||
     echo "($peer: not run; see bench/setup_peers.sh)"
