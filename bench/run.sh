@@ -3,26 +3,37 @@
 # SGEMM, scikit-learn's BernoulliRBM, a NumPy transcription of the tutorial and (when installed) plain
 # PyTorch, measured in one run on the same data. About 5-10 minutes on 2 cores. Peers' packages come
 # from PyPI (bench/setup_peers.sh); the build and tests never need them.
-# Output: bench/results/*.json, bench/results/table.md, bench/results/throughput.png.
+# Configuration by configuration, this project and then each peer back to back, so that the ratios
+# compare numbers taken seconds apart (the development machine is a shared VM whose speed drifts).
+# Output: bench/results/rows/*.json, bench/results/table.md, bench/results/throughput.png.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=bench/results
-mkdir -p "$out"
+rm -rf "$out/rows"
+mkdir -p "$out/rows"
 hidden=${HIDDEN:-50,500,2000}
 batch=${BATCH:-10,100,1000,4096}
+timing=(--reps 5 --seconds 0.3)
 echo "# $(date -u +%F), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null)"
-build/bench/rbm_bench --device cpu --hidden "$hidden" --batch "$batch" --k 1 --reps 5 --seconds 0.3 --json "$out/rbm-cpu.json"
-build/bench/rbm_bench --device cpu --hidden 500 --batch 100,1000 --k 10 --reps 5 --seconds 0.3 --json "$out/rbm-cpu-k10.json"
-build/bench/rbm_bench --device cpu --hidden 500 --batch 100,1000 --k 1 --pcd --reps 5 --seconds 0.3 --json "$out/rbm-cpu-pcd.json"
-for peer in sklearn_peer numpy_tutorial torch_peer; do
-  python3 "bench/peers/$peer.py" --hidden "$hidden" --batch "$batch" --k 1 --json "$out/$peer.json" ||
-    echo "($peer: not run; see bench/setup_peers.sh)"
+
+# measure NH BATCH K [--pcd]: one configuration (with --pcd: CD and PCD) on every implementation.
+measure() {
+  local nh=$1 b=$2 k=$3 pcd=${4:-} tag="$1-$2-$3"
+  build/bench/rbm_bench --device cpu --hidden "$nh" --batch "$b" --k "$k" $pcd "${timing[@]}" \
+    --json "$out/rows/rbm-$tag.json" | grep "^rbm "
+  for peer in sklearn_peer numpy_tutorial torch_peer; do
+    [ "$peer" = sklearn_peer ] && [ "$k" != 1 ] && continue  # BernoulliRBM does PCD-1 only
+    python3 "bench/peers/$peer.py" --hidden "$nh" --batch "$b" --k "$k" "${timing[@]}" \
+      --json "$out/rows/$peer-$tag.json" || echo "($peer: not run; see bench/setup_peers.sh)"
+  done
+}
+for nh in ${hidden//,/ }; do
+  for b in ${batch//,/ }; do
+    if [ "$nh" = 500 ] && { [ "$b" = 100 ] || [ "$b" = 1000 ]; }; then measure "$nh" "$b" 1 --pcd; else measure "$nh" "$b" 1; fi
+  done
 done
-for peer in numpy_tutorial torch_peer; do  # CD-10 (scikit-learn has PCD-1 only)
-  python3 "bench/peers/$peer.py" --hidden 500 --batch 100,1000 --k 10 --json "$out/$peer-k10.json" ||
-    echo "($peer k=10: not run)"
-done
-python3 bench/report.py "$out"/*.json --plot "$out/throughput.png" | tee "$out/table.md"
+for b in 100 1000; do measure 500 "$b" 10; done
+python3 bench/report.py "$out"/rows/*.json --plot "$out/throughput.png" | tee "$out/table.md"
 
 # One whole MNIST-sized epoch, end to end (process start, loading and inflating 60,000 images,
 # the evaluations before and after, writing the files): Fashion-MNIST from the Debian package.
