@@ -12,15 +12,15 @@ export ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build-asan -L cpu --output-on-failure --timeout 900
 
-# ThreadSanitizer on the CPU backend's thread team: the CD-step tests (1, 3 and 4 threads against the
-# double reference, and the backend on OpenBLAS's thread count). cpu_kernels.cpp is left uninstrumented:
+# ThreadSanitizer on the CPU backend's thread team: its own tests and the CD-step tests (1, 3 and 4
+# threads against the double reference, and the backend on OpenBLAS's thread count). cpu_kernels.cpp is left uninstrumented:
 # its target_clones resolvers run before TSan's runtime is up, and its passes share nothing.
 cuda=/usr/local/cuda
 blas_inc=$(dirname "$(find /usr/include -name cblas.h | head -1)")
 mkdir -p build-tsan
 clang++ -std=c++17 -O2 -Ihost/include -Icuda/include -c host/src/cpu_kernels.cpp -o build-tsan/cpu_kernels.o
 clang++ -std=c++17 -O1 -g -fsanitize=thread -Icuda/include -Ihost/include -I"$cuda/include" -I"$blas_inc" \
-  tests/test_cpu_cd_step.cpp build-tsan/cpu_kernels.o host/src/cpu_backend.cpp host/src/philox.cpp \
+  tests/test_cpu_cd_step.cpp tests/test_thread_team.cpp build-tsan/cpu_kernels.o host/src/cpu_backend.cpp host/src/philox.cpp \
   host/src/thread_team.cpp host/src/evaluation.cpp cuda/src/error.cpp cuda/src/curand_generator.cpp cuda/src/ais.cpp \
   -L"$cuda/lib64" -Wl,-rpath,"$cuda/lib64" -lcublas -lcurand -lcudart -lopenblas -lgtest -lgtest_main -lpthread \
   -o build-tsan/cd_step_tsan

@@ -1,4 +1,6 @@
-// The CPU backend's fork-join team; see thread_team.hpp.
+// The CPU backend's fork-join team; see thread_team.hpp. The fast path takes no lock: the caller
+// publishes the job and a new generation number, spinning workers pick it up and count themselves
+// out. The mutex and condition variable serve only workers that have gone to sleep, and errors.
 #include "rbm/host/thread_team.hpp"
 
 #include <chrono>
@@ -16,6 +18,17 @@ inline void relax() {
 #endif
 }
 
+// Spins while done() is false, for at most spin_for (the clock read every 64 turns); true if done.
+template <typename Done>
+bool spin_until(Done done) {
+  const auto until = std::chrono::steady_clock::now() + spin_for;
+  for (unsigned turn = 1;; ++turn) {
+    if (done()) return true;
+    relax();
+    if (turn % 64 == 0 && std::chrono::steady_clock::now() >= until) return done();
+  }
+}
+
 }  // namespace
 
 thread_team::thread_team(int threads) {
@@ -25,14 +38,17 @@ thread_team::thread_team(int threads) {
 }
 
 thread_team::~thread_team() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-    ++generation_;
-    published_.store(generation_, std::memory_order_release);
-  }
-  wake_.notify_all();
+  stop_.store(true);
+  publish();
   for (auto& w : workers_) w.join();
+}
+
+void thread_team::publish() {
+  published_.fetch_add(1);  // seq_cst, paired with the sleepers_ check in work()
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mutex_); }  // a worker between its check and its wait gets there first
+    wake_.notify_all();
+  }
 }
 
 void thread_team::finish(std::exception_ptr e) {
@@ -48,15 +64,9 @@ void thread_team::run(const std::function<void(int)>& fn) {
     fn(0);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    job_ = &fn;
-    error_ = nullptr;
-    pending_.store(size(), std::memory_order_relaxed);
-    ++generation_;
-    published_.store(generation_, std::memory_order_release);
-  }
-  wake_.notify_all();
+  job_.store(&fn, std::memory_order_relaxed);
+  pending_.store(size(), std::memory_order_relaxed);
+  publish();
   std::exception_ptr mine;
   try {
     fn(0);
@@ -64,35 +74,32 @@ void thread_team::run(const std::function<void(int)>& fn) {
     mine = std::current_exception();
   }
   finish(mine);
-  const auto until = std::chrono::steady_clock::now() + spin_for;
-  while (pending_.load(std::memory_order_acquire) != 0) {
-    if (std::chrono::steady_clock::now() < until)
-      relax();
-    else
-      std::this_thread::yield();  // a worker that was asleep, or more threads than cores
+  auto all_done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(all_done))
+    while (!all_done()) std::this_thread::yield();  // a worker that was asleep, or more threads than cores
+  std::exception_ptr e;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::swap(e, error_);
   }
-  std::lock_guard<std::mutex> lock(mutex_);
-  job_ = nullptr;
-  if (error_) std::rethrow_exception(error_);
+  if (e) std::rethrow_exception(e);
 }
 
 void thread_team::work(int t) {
-  unsigned seen = 0;
+  unsigned seen = 0;  // the generation at construction: a run() may come before this thread starts
   for (;;) {
     // Spin briefly for the next phase, then sleep until it is published.
-    const auto until = std::chrono::steady_clock::now() + spin_for;
-    while (published_.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < until) relax();
-    const std::function<void(int)>* job;
-    {
+    if (!spin_until([&] { return published_.load(std::memory_order_acquire) != seen; })) {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return generation_ != seen; });
-      seen = generation_;
-      if (stop_) return;
-      job = job_;
+      sleepers_.fetch_add(1);  // seq_cst: publish() sees it, or this thread sees the new generation
+      wake_.wait(lock, [&] { return published_.load() != seen; });
+      sleepers_.fetch_sub(1);
     }
+    seen = published_.load(std::memory_order_acquire);
+    if (stop_.load()) return;
     std::exception_ptr e;
     try {
-      (*job)(t);
+      (*job_.load(std::memory_order_relaxed))(t);
     } catch (...) {
       e = std::current_exception();
     }

@@ -29,17 +29,18 @@ class thread_team {
 
  private:
   void work(int t);
+  void publish();  // a new generation: wakes sleeping workers
   void finish(std::exception_ptr e);
 
   std::vector<std::thread> workers_;
-  std::mutex mutex_;
+  std::atomic<const std::function<void(int)>*> job_{nullptr};
+  alignas(64) std::atomic<unsigned> published_{0};  // generation: one per run(), and one to stop
+  alignas(64) std::atomic<int> pending_{0};         // threads still working on the current job
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;  // for sleeping workers and error_
   std::condition_variable wake_;
-  const std::function<void(int)>* job_ = nullptr;
   std::exception_ptr error_;
-  unsigned generation_ = 0;  // guarded by mutex_, mirrored in published_ for the spinning readers
-  alignas(64) std::atomic<unsigned> published_{0};
-  alignas(64) std::atomic<int> pending_{0};
-  bool stop_ = false;
 };
 
 // [begin, end) of part t of n items split into `parts` contiguous, nearly equal pieces.
