@@ -16,6 +16,7 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "rbm/device_info.hpp"
@@ -69,6 +70,10 @@ double cpu_gemm_gflops(int m, int n, int k, int reps) {
   }
   return summarise(rates).median;
 }
+
+// After a threaded OpenBLAS call its worker threads spin for 2^28 cycles (~0.1 s) before sleeping, and
+// would compete with the update's own threads: let them settle before timing the update.
+void settle_openblas() { std::this_thread::sleep_for(std::chrono::milliseconds(150)); }
 
 struct row {
   std::string impl;
@@ -128,6 +133,7 @@ row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
     be.train_indices(order.data() + (next % nbatches) * batch, batch);
     ++next;
   };
+  settle_openblas();
   // Warm-up: workspaces, threads, caches; at least 3 updates and 0.2 s.
   for (auto t0 = clk::now(); next < 3 || std::chrono::duration<double>(clk::now() - t0).count() < 0.2;) one();
   // Each repeat times the update, then at once the same-shape GEMM and the update's GEMMs alone, so
@@ -143,6 +149,7 @@ row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
     rates.push_back(samples / std::chrono::duration<double>(clk::now() - t0).count());
     gemm_rates.push_back(cpu_gemm_gflops(batch, nh, c.nv, 1));
     shares.push_back(1.0 - cpu_gemm_seconds_per_update(batch, c.nv, nh, k, 1) * rates.back() / batch);
+    settle_openblas();
   }
   row out{"rbm cpu", c.nv, nh, batch, k, pcd, summarise(rates), 0, 0, 0, peak_rss_mib(), 0};
   out.gflops = out.samples_per_s.median * cd_flops(c.nv, nh, k) / 1e9;
