@@ -47,7 +47,7 @@ def target_lines():
                     out.append((r["samples_per_s"] / q["samples_per_s"], r))
         return out
 
-    pct = lambda v: f"{100 * v:.0f}%"
+    pct = lambda v: f"{100 * v:.1f}%"
     times = lambda v: f"{v:.2f}x"
     big = lambda r: r["batch"] >= 1000
     for dev, mine in (("CPU", [r for r in ours if "cuda" not in r["impl"]]),
@@ -141,20 +141,25 @@ if a.plot:
     except ImportError:
         print("(no matplotlib: no plot)")
     else:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        series = defaultdict(list)
-        for r in rows:
-            if r["k"] == 1 and r["nh"] == 500:
-                series[r["impl"] + (" PCD" if r["pcd"] else "")].append((r["batch"], r["samples_per_s"]))
-        for name, pts in sorted(series.items()):
-            pts.sort()
-            ax.plot([b for b, _ in pts], [s for _, s in pts], marker="o", label=name)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("training samples/s (784x500, CD-1/PCD-1)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        sizes = sorted({r["nh"] for r in rows if r["k"] == 1})
+        label = lambda r: r["impl"] + (" PCD" if r["pcd"] else "")
+        colour = {n: f"C{i}" for i, n in enumerate(sorted({label(r) for r in rows}))}  # the same in every panel
+        fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4.5), squeeze=False)
+        for ax, nh in zip(axes[0], sizes):
+            series = defaultdict(list)
+            for r in rows:
+                if r["k"] == 1 and r["nh"] == nh:
+                    series[label(r)].append((r["batch"], r["samples_per_s"]))
+            for name, pts in sorted(series.items()):
+                pts.sort()
+                ax.plot([b for b, _ in pts], [s for _, s in pts], marker="o", label=name, color=colour[name])
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"784x{nh}, CD-1 / PCD-1")
+            ax.set_xlabel("batch size")
+            ax.set_ylabel("training samples/s")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(a.plot, dpi=110)
         print(f"(plot: {a.plot})")
