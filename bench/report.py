@@ -3,6 +3,7 @@ each configuration, this project's ratio to each peer, and the share of the same
 Writes a markdown table to stdout and, with --plot, samples/s against batch size as a PNG."""
 import argparse
 import json
+import os
 import platform
 from collections import defaultdict
 
@@ -91,10 +92,18 @@ by = defaultdict(dict)
 for r in rows:
     by[(r["nh"], r["batch"], r["k"])][(r["impl"], r["pcd"])] = r
 
-print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; same-run numbers, median of repeats")
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "cpu"
+
+
+print(f"machine: {platform.machine()}, {cpu_name()}, {os.cpu_count()} logical CPUs; same-run numbers, median of repeats")
 libraries = {}
 for r in rows:
-    libraries.setdefault(r["impl"].split(" ")[0] if r["impl"].startswith("rbm ") else r["impl"], r.get("library", "?"))
+    libraries.setdefault(" ".join(r["impl"].split()[:2]) if r["impl"].startswith("rbm ") else r["impl"], r.get("library", "?"))
 for impl, lib in libraries.items():
     print(f"- {impl}: {lib}")
 print()
