@@ -1,14 +1,18 @@
 // One CD-k / PCD-k step of the CPU backend against a naive double-precision implementation written here,
 // fed the same uniforms, on odd sizes.
+#include <cblas.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
 #include <vector>
 
 #include "rbm/curand_generator.hpp"
+#include "rbm/cd_config.hpp"
 #include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/philox.hpp"
 #include "rbm/host/thread_team.hpp"
 
 namespace {
@@ -194,6 +198,77 @@ TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {
   EXPECT_EQ(be.params().w, p.w);
   EXPECT_EQ(be.params().vb, p.vb);
   EXPECT_EQ(be.params().hb, p.hb);
+}
+
+TEST(CpuBackend, EvaluateMatchesADoubleReferenceOnAnyThreadCount) {
+  // Three chunks (500, 500, 234 rows), dealt to 1 or 3 threads; everything recomputed in double here
+  // with the evaluation sequence's uniforms (chunk c from element c * 500 * (nh + nv): h, then v).
+  const int nv = 29, nh = 17, rows = 1234;
+  std::mt19937 rng(77);
+  std::normal_distribution<float> normal(0.0f, 0.7f);
+  std::uniform_int_distribution<int> pixel(0, 255);
+  rbm::model_params p(nv, nh);
+  for (auto& x : p.w) x = normal(rng);
+  for (auto& x : p.vb) x = normal(rng);
+  for (auto& x : p.hb) x = normal(rng);
+  std::vector<std::uint8_t> data(std::size_t(rows) * nv);
+  for (auto& x : data) x = static_cast<std::uint8_t>(pixel(rng) < 128 ? 0 : pixel(rng));
+  rbm::cd_config c;
+  c.nv = nv;
+  c.nh = nh;
+  c.seed = 31;
+
+  double fe = 0, err_mf = 0, err_s = 0;
+  int ambiguous = 0;
+  for (int start = 0; start < rows; start += rbm::eval_chunk) {
+    const int b = std::min(rbm::eval_chunk, rows - start);
+    std::vector<float> u(std::size_t(b) * (nh + nv));
+    rbm::cpu::philox_uniforms(c.seed ^ rbm::eval_seed_salt, std::uint64_t(start) * (nh + nv), u.data(), u.size());
+    auto draw = [&](double prob, float uu) {
+      if (std::fabs(prob - uu) < 1e-5) ++ambiguous;
+      return uu < prob ? 1.0 : 0.0;
+    };
+    for (int r = 0; r < b; ++r) {
+      std::vector<double> v(nv), h(nh), hs(nh);
+      for (int i = 0; i < nv; ++i) v[i] = data[std::size_t(start + r) * nv + i] / 255.0;
+      for (int i = 0; i < nv; ++i) fe -= v[i] * p.vb[i];
+      for (int j = 0; j < nh; ++j) {
+        double a = p.hb[j];
+        for (int i = 0; i < nv; ++i) a += v[i] * p.w[i * nh + j];
+        fe -= std::log1p(std::exp(a));
+        h[j] = sig(a);
+        hs[j] = draw(h[j], u[std::size_t(r) * nh + j]);
+      }
+      for (int i = 0; i < nv; ++i) {
+        double a = p.vb[i], as = p.vb[i];
+        for (int j = 0; j < nh; ++j) a += h[j] * p.w[i * nh + j], as += hs[j] * p.w[i * nh + j];
+        err_mf += (v[i] - sig(a)) * (v[i] - sig(a));
+        const double vs = draw(sig(as), u[std::size_t(b) * nh + std::size_t(r) * nv + i]);
+        err_s += (v[i] - vs) * (v[i] - vs);
+      }
+    }
+  }
+  const double pixels = double(rows) * nv;
+  const int saved = openblas_get_num_threads();
+  std::vector<rbm::eval_result> results;
+  for (int threads : {1, 3}) {
+    openblas_set_num_threads(threads);
+    rbm::cpu_backend be(c);
+    openblas_set_num_threads(saved);
+    ASSERT_EQ(be.threads(), threads);
+    be.set_params(p);
+    results.push_back(be.evaluate(data.data(), rows));
+    const auto& e = results.back();
+    EXPECT_EQ(e.samples, rows);
+    EXPECT_NEAR(e.free_energy, fe / rows, 1e-4 * std::fabs(fe / rows)) << threads << " threads";
+    EXPECT_NEAR(e.err_mean_field, err_mf / pixels, 1e-6) << threads << " threads";
+    // A uniform within rounding of its probability may flip a state: allow one pixel per such draw.
+    EXPECT_NEAR(e.err_sampled, err_s / pixels, (ambiguous + 0.5) / pixels) << threads << " threads";
+  }
+  // The same chunks and products on either count: only the order of the final sums differs.
+  EXPECT_NEAR(results[0].err_sampled, results[1].err_sampled, 1e-12);
+  EXPECT_NEAR(results[0].err_mean_field, results[1].err_mean_field, 1e-12);
+  EXPECT_NEAR(results[0].free_energy, results[1].free_energy, 1e-9);
 }
 
 TEST(CpuBackend, InitialisationFollowsHintonsGuide) {

@@ -208,18 +208,27 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   return static_cast<float>(err / double(bv));
 }
 
-void cpu_free_energy(const model_params& p, const float* v, int rows, double* out) {
-  std::vector<float> pre(std::size_t(rows) * p.nh);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f,
-              pre.data(), p.nh);
+namespace {
+
+// F(v) of each row from its hidden pre-activations pre = v W (without hb).
+void free_energy_from_pre(const model_params& p, const float* v, const float* pre, int rows, double* out) {
   for (int r = 0; r < rows; ++r) {
     double f = 0;
     const float* vr = v + std::size_t(r) * p.nv;
     for (int i = 0; i < p.nv; ++i) f -= double(vr[i]) * p.vb[i];
-    const float* pr = pre.data() + std::size_t(r) * p.nh;
+    const float* pr = pre + std::size_t(r) * p.nh;
     for (int j = 0; j < p.nh; ++j) f -= softplus(pr[j] + p.hb[j]);
     out[r] = f;
   }
+}
+
+}  // namespace
+
+void cpu_free_energy(const model_params& p, const float* v, int rows, double* out) {
+  std::vector<float> pre(std::size_t(rows) * p.nh);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f,
+              pre.data(), p.nh);
+  free_energy_from_pre(p, v, pre.data(), rows, out);
 }
 
 model_params init_params(int nv, int nh, const std::uint8_t* data, int rows, std::uint64_t seed, bool zero) {
@@ -341,36 +350,42 @@ ais_result cpu_backend::ais_log_z(const std::vector<float>& base_vb, const ais_o
 eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
   eval_result res;
   if (rows <= 0) return res;
-  const int nv = cfg_.nv, nh = cfg_.nh;
+  const int nv = cfg_.nv, nh = cfg_.nh, parts = team_->size();
   constexpr int chunk = eval_chunk;
-  std::uint64_t position = 0;  // of the evaluation sequence, restarted at every call
-  std::vector<float> v(std::size_t(chunk) * nv), h(std::size_t(chunk) * nh), hs(h.size()), vr(v.size()),
-      u(std::size_t(chunk) * (nh + nv));
-  std::vector<double> fe(chunk);
+  const int chunks = (rows + chunk - 1) / chunk;
+  struct sums {
+    double err_s = 0, err_mf = 0, fe = 0;
+  };
+  std::vector<sums> part(parts);
+  const blas_single_threaded blas_guard(parts > 1);
+  // Chunks of rows, dealt round-robin to the threads. Chunk c always draws elements c·chunk·(nh + nv)
+  // onwards of the evaluation sequence (restarted at every call), whichever thread takes it.
+  team_->run([&](int t) {
+    std::vector<float> v(std::size_t(chunk) * nv), h(std::size_t(chunk) * nh), hs(h.size()), vr(v.size()),
+        u(std::size_t(chunk) * (nh + nv));
+    std::vector<double> fe(chunk);
+    sums& acc = part[t];
+    for (int c = t; c < chunks; c += parts) {
+      const int start = c * chunk, b = std::min(chunk, rows - start);
+      const std::size_t bv = std::size_t(b) * nv, bh = std::size_t(b) * nh;
+      cpu::scale_bytes(data + std::size_t(start) * nv, int(bv), pixel_to_unit(1), v.data());
+      // One product v W for both the free energy and p(h | v).
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, nh, nv, 1.0f, v.data(), nv, params_.w.data(), nh, 0.0f,
+                  h.data(), nh);
+      free_energy_from_pre(params_, v.data(), h.data(), b, fe.data());
+      for (int r = 0; r < b; ++r) acc.fe += fe[r];
+      cpu::sigmoid_rows(h.data(), params_.hb.data(), b, nh);
+      cpu_visible_probs(params_, h.data(), b, vr.data());
+      acc.err_mf += cpu::squared_error(v.data(), vr.data(), bv);
+      cpu::philox_uniforms(cfg_.seed ^ eval_seed_salt, std::uint64_t(start) * (nh + nv), u.data(), bh + bv);
+      sample(h.data(), u.data(), bh, hs.data());
+      cpu_visible_probs(params_, hs.data(), b, vr.data());
+      sample(vr.data(), u.data() + bh, bv, vr.data());
+      acc.err_s += cpu::squared_error(v.data(), vr.data(), bv);
+    }
+  });
   double err_s = 0, err_mf = 0, fe_sum = 0;
-  for (int start = 0; start < rows; start += chunk) {
-    const int b = std::min(chunk, rows - start);
-    const std::size_t bv = std::size_t(b) * nv, bh = std::size_t(b) * nh;
-    const std::uint8_t* src = data + std::size_t(start) * nv;
-    for (std::size_t i = 0; i < bv; ++i) v[i] = pixel_to_unit(src[i]);
-    cpu_free_energy(params_, v.data(), b, fe.data());
-    for (int r = 0; r < b; ++r) fe_sum += fe[r];
-    cpu_hidden_probs(params_, v.data(), b, h.data());
-    cpu_visible_probs(params_, h.data(), b, vr.data());
-    for (std::size_t i = 0; i < bv; ++i) {
-      const double d = double(v[i]) - vr[i];
-      err_mf += d * d;
-    }
-    cpu::philox_uniforms(cfg_.seed ^ eval_seed_salt, position, u.data(), bh + bv);
-    position += bh + bv;
-    sample(h.data(), u.data(), bh, hs.data());
-    cpu_visible_probs(params_, hs.data(), b, vr.data());
-    sample(vr.data(), u.data() + bh, bv, vr.data());
-    for (std::size_t i = 0; i < bv; ++i) {
-      const double d = double(v[i]) - vr[i];
-      err_s += d * d;
-    }
-  }
+  for (const sums& q : part) err_s += q.err_s, err_mf += q.err_mf, fe_sum += q.fe;
   const double pixels = double(rows) * nv;
   res.err_sampled = err_s / pixels;
   res.err_mean_field = err_mf / pixels;
