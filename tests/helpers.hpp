@@ -1,4 +1,4 @@
-// Small helpers shared by the test files: temporary directories and byte-level file writing.
+// Small helpers shared by the test files: temporary directories, byte-level file writing, random models.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -6,12 +6,25 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "rbm/error.hpp"
+#include "rbm/host/backend.hpp"
 
 namespace rbm_test {
+
+// W, vb and hb drawn from N(0, scale^2) with the given seed.
+inline rbm::model_params random_model(int nv, int nh, float scale, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  rbm::model_params p(nv, nh);
+  for (auto& x : p.w) x = d(rng);
+  for (auto& x : p.vb) x = d(rng);
+  for (auto& x : p.hb) x = d(rng);
+  return p;
+}
 
 // A fresh, empty directory under the build tree, named after the running test.
 inline std::filesystem::path fresh_dir(const std::string& tag = "") {

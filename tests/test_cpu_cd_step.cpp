@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "rbm/curand_generator.hpp"
+#include "helpers.hpp"
 #include "rbm/cd_config.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/philox.hpp"
@@ -116,12 +117,8 @@ TEST_P(CpuCdStep, MatchesNaiveDoubleReferenceOverSeveralBatches) {
   c.sparsity_cost = tc.tutorial_rule ? 0.0f : 0.2f;
 
   std::mt19937 rng(1234 + tc.k * 10 + tc.pcd);
-  std::normal_distribution<float> normal(0.0f, 0.5f);
   std::uniform_real_distribution<float> unif(0.0f, 1.0f);
-  rbm::model_params p(nv, nh);
-  for (auto& x : p.w) x = normal(rng);
-  for (auto& x : p.vb) x = normal(rng);
-  for (auto& x : p.hb) x = normal(rng);
+  rbm::model_params p = rbm_test::random_model(nv, nh, 0.5f, 99 + tc.k * 10 + tc.pcd);
   ref_model m{nv, nh, {p.w.begin(), p.w.end()}, {p.vb.begin(), p.vb.end()}, {p.hb.begin(), p.hb.end()},
               std::vector<double>(nv * nh), std::vector<double>(nv), std::vector<double>(nh), {}};
 
@@ -205,12 +202,8 @@ TEST(CpuBackend, EvaluateMatchesADoubleReferenceOnAnyThreadCount) {
   // with the evaluation sequence's uniforms (chunk c from element c * 500 * (nh + nv): h, then v).
   const int nv = 29, nh = 17, rows = 1234;
   std::mt19937 rng(77);
-  std::normal_distribution<float> normal(0.0f, 0.7f);
   std::uniform_int_distribution<int> pixel(0, 255);
-  rbm::model_params p(nv, nh);
-  for (auto& x : p.w) x = normal(rng);
-  for (auto& x : p.vb) x = normal(rng);
-  for (auto& x : p.hb) x = normal(rng);
+  const rbm::model_params p = rbm_test::random_model(nv, nh, 0.7f, 78);
   std::vector<std::uint8_t> data(std::size_t(rows) * nv);
   for (auto& x : data) x = static_cast<std::uint8_t>(pixel(rng) < 128 ? 0 : pixel(rng));
   rbm::cd_config c;

@@ -5,21 +5,14 @@
 #include <cmath>
 #include <random>
 
+#include "helpers.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/idx.hpp"
 
 namespace {
 
-rbm::model_params random_model(int nv, int nh, float scale, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  rbm::model_params p(nv, nh);
-  for (auto& x : p.w) x = d(rng);
-  for (auto& x : p.vb) x = d(rng);
-  for (auto& x : p.hb) x = d(rng);
-  return p;
-}
+using rbm_test::random_model;
 
 // log sum over every (v, h) of exp(-E): independent of the code under test.
 double brute_log_z(const rbm::model_params& p) {
