@@ -23,7 +23,9 @@ measure() {
     --json "$out/rows/rbm-$tag.json" | grep "^rbm "
   for peer in sklearn_peer numpy_tutorial torch_peer; do
     [ "$peer" = sklearn_peer ] && [ "$k" != 1 ] && continue  # BernoulliRBM does PCD-1 only
-    python3 "bench/peers/$peer.py" --hidden "$nh" --batch "$b" --k "$k" "${timing[@]}" \
+    extra=()  # torch.compile (~20 s per shape) where the headline is: 784x500 CD-1 at batch 100 and 1000
+    [ "$peer" = torch_peer ] && [ "$pcd" = --pcd ] && extra=(--compile)
+    python3 "bench/peers/$peer.py" --hidden "$nh" --batch "$b" --k "$k" "${timing[@]}" "${extra[@]}" \
       --json "$out/rows/$peer-$tag.json" || echo "($peer: not run; see bench/setup_peers.sh)"
   done
 }

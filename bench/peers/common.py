@@ -20,6 +20,7 @@ def parse(description):
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--seconds", type=float, default=1.0)
     p.add_argument("--json", default="")
+    p.add_argument("--compile", action="store_true", help="PyTorch peer: also torch.compile'd, on the CPU")
     return p.parse_args()
 
 

@@ -1,5 +1,6 @@
 """A straightforward PyTorch CD-k (the way most users would write it): training samples/s on the same
-digits, on the CPU and, where available, on CUDA eagerly and replayed as a CUDA graph."""
+digits, on the CPU (with --compile also through torch.compile, ~20 s of compiling per shape) and,
+where available, on CUDA eagerly and replayed as a CUDA graph."""
 import sys
 
 import torch
@@ -13,7 +14,9 @@ rows = []
 for device in devices:
     x = x_all.to(device)
     for nh, batch, k in common.grid(a):
-        for graph in ([False, True] if device == "cuda" else [False]):
+        variants = ["graph"] if device == "cuda" else (["compiled"] if a.compile else [])
+        for variant in [None] + variants:
+            graph = variant == "graph"
             g = torch.Generator(device=device).manual_seed(0)
             W = (torch.randn(784, nh, device=device, generator=g) * 0.01)
             vb = torch.zeros(784, device=device)
@@ -54,9 +57,13 @@ for device in devices:
                     cg.replay()
                     state["i"] += 1
             else:
+                run = torch.compile(update) if variant == "compiled" else update
+                if variant == "compiled":
+                    run(x[:batch])  # compiles (the timing's warm-up does not have to)
+
                 def step():
                     i = state["i"] % nb
-                    update(x[i * batch:(i + 1) * batch])
+                    run(x[i * batch:(i + 1) * batch])
                     state["i"] += 1
 
             if device == "cuda":
@@ -76,6 +83,6 @@ for device in devices:
                 rates = (med[len(med) // 2], med[0], med[-1])
             else:
                 rates = common.measure(step, batch, a.reps, a.seconds)
-            name = f"PyTorch {torch.__version__} {device}" + (" graph" if graph else "")
+            name = f"PyTorch {torch.__version__} {device}" + (f" {variant}" if variant else "")
             rows.append(common.row(name, 784, nh, batch, k, False, rates))
 common.emit(a, rows)
