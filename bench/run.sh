@@ -16,25 +16,29 @@ batch=${BATCH:-10,100,1000,4096}
 timing=(--reps 5 --seconds 0.3)
 echo "# $(date -u +%F), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null)"
 
-# measure NH BATCH K [--pcd]: one configuration (with --pcd: CD and PCD) on every implementation.
+# measure NH BATCH: one model size and batch on every implementation. At batch >= 100 the whole grid
+# of the issue: k in {1, 10}, CD and PCD for this project; k in {1, 10} for the NumPy and PyTorch
+# peers (CD); scikit-learn's BernoulliRBM does PCD-1 only. torch.compile (~20 s of compiling per
+# shape) at 784x500, batch 100 and 1000, CD-1.
 measure() {
-  local nh=$1 b=$2 k=$3 pcd=${4:-} tag="$1-$2-$3"
-  build/bench/rbm_bench --device cpu --hidden "$nh" --batch "$b" --k "$k" $pcd "${timing[@]}" \
+  local nh=$1 b=$2 ks=1 pcd=() tag="$1-$2"
+  [ "$b" -ge 100 ] && ks=1,10 && pcd=(--pcd)
+  build/bench/rbm_bench --device cpu --hidden "$nh" --batch "$b" --k "$ks" "${pcd[@]}" "${timing[@]}" \
     --json "$out/rows/rbm-$tag.json" | grep "^rbm "
-  for peer in sklearn_peer numpy_tutorial torch_peer; do
-    [ "$peer" = sklearn_peer ] && [ "$k" != 1 ] && continue  # BernoulliRBM does PCD-1 only
-    extra=()  # torch.compile (~20 s per shape) where the headline is: 784x500 CD-1 at batch 100 and 1000
-    [ "$peer" = torch_peer ] && [ "$pcd" = --pcd ] && extra=(--compile)
-    python3 "bench/peers/$peer.py" --hidden "$nh" --batch "$b" --k "$k" "${timing[@]}" "${extra[@]}" \
-      --json "$out/rows/$peer-$tag.json" || echo "($peer: not run; see bench/setup_peers.sh)"
-  done
+  peer() {  # peer NAME K [extra...]
+    local name=$1 k=$2
+    shift 2
+    python3 "bench/peers/$name.py" --hidden "$nh" --batch "$b" --k "$k" "${timing[@]}" "$@" \
+      --json "$out/rows/$name-$tag-k$k.json" || echo "($name: not run; see bench/setup_peers.sh)"
+  }
+  peer sklearn_peer 1
+  peer numpy_tutorial "$ks"
+  if [ "$nh" = 500 ] && { [ "$b" = 100 ] || [ "$b" = 1000 ]; }; then peer torch_peer 1 --compile; else peer torch_peer 1; fi
+  [ "$ks" = 1,10 ] && peer torch_peer 10
 }
 for nh in ${hidden//,/ }; do
-  for b in ${batch//,/ }; do
-    if [ "$nh" = 500 ] && { [ "$b" = 100 ] || [ "$b" = 1000 ]; }; then measure "$nh" "$b" 1 --pcd; else measure "$nh" "$b" 1; fi
-  done
+  for b in ${batch//,/ }; do measure "$nh" "$b"; done
 done
-for b in 100 1000; do measure 500 "$b" 10; done
 python3 bench/report.py "$out"/rows/*.json --plot "$out/throughput.png" | tee "$out/table.md"
 
 # One whole MNIST-sized epoch, end to end (process start, loading and inflating 60,000 images,
