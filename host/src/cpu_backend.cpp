@@ -18,7 +18,8 @@ namespace rbm {
 namespace {
 
 constexpr std::uint64_t init_seed_salt = 0xbf58476d1ce4e5b9ull;
-constexpr std::size_t uniform_chunk = 8192;  // uniforms drawn per call: 32 KiB, stays in L1/L2
+constexpr std::size_t uniform_chunk = 8192;
+constexpr int min_rows_per_part = 4;  // uniforms drawn per call: 32 KiB, stays in L1/L2
 
 void sample(const float* prob, const float* u, std::size_t n, float* out) { cpu::sample(prob, u, n, out); }
 
@@ -81,7 +82,10 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   grow(ws.hp, bh);
   grow(ws.hs, bh);
   grow(ws.vs, bv);
-  const int parts = ws.team != nullptr ? ws.team->size() : 1;
+  // Parts of the work: one per thread, but at least min_rows_per_part batch rows each (a team of
+  // many threads on a small batch leaves the surplus idle); one part runs on the calling thread.
+  const int parts = ws.team != nullptr ? std::clamp(rows / min_rows_per_part, 1, ws.team->size()) : 1;
+  cpu::thread_team* team = parts > 1 ? ws.team : nullptr;
   grow(ws.grad_v, std::size_t(parts) * nv);
   grow(ws.grad_h, std::size_t(parts) * nh);
   grow(ws.act, std::size_t(parts) * nh);
@@ -102,15 +106,10 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 
   // The Gibbs chain: every row is independent, so each thread runs its own rows through all k steps.
   // (Working through a thread's rows in cache-sized blocks measured no faster, up to batch 4096.)
-  for_each_part(ws.team, [&](int t) {
+  for_each_part(team, [&](int t) {
+    if (t >= parts) return;
     const auto [r0, r1] = cpu::split(rows, parts, t);
-    const int n = int(r1 - r0);
-    if (n == 0) {  // more threads than rows: nothing to add to the bias gradients
-      std::fill_n(ws.grad_v.data() + std::size_t(t) * nv, nv, 0.0f);
-      std::fill_n(ws.grad_h.data() + std::size_t(t) * nh, nh, 0.0f);
-      std::fill_n(ws.act.data() + std::size_t(t) * nh, nh, 0.0f);
-      return;
-    }
+    const int n = int(r1 - r0);  // >= 1: parts <= rows
     const std::size_t oh = r0 * nh, ov = r0 * nv, nhn = std::size_t(n) * nh, nvn = std::size_t(n) * nv;
     float *h0p = ws.h0p.data() + oh, *h0s = ws.h0s.data() + oh, *hp = ws.hp.data() + oh, *hs = ws.hs.data() + oh,
           *vs = ws.vs.data() + ov;
@@ -172,7 +171,8 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   // decay and the step on one pass after the second.
   const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
   const float inv_rows = 1.0f / rows;
-  for_each_part(ws.team, [&](int t) {
+  for_each_part(team, [&](int t) {
+    if (t >= parts) return;
     const auto [i0, i1] = cpu::split(nv, parts, t);
     if (i1 > i0) {
       const int m = int(i1 - i0);

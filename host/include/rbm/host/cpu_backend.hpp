@@ -34,10 +34,10 @@ struct cd_workspace {
 using uniform_source = std::function<void(std::size_t offset, std::size_t n, float* out)>;
 
 // One CD-k update of `p` on v0 [rows, nv] in [0, 1], with the given uniforms (cd_uniform_count of them).
-// Returns mean (v0 - v1)^2 of the first reconstruction. With a team of T threads, each runs the Gibbs
-// chain of its T-th of the rows and then updates its T-th of W's rows and of the biases, calling
-// OpenBLAS on one thread each (set for the update's duration, then restored). Bit-reproducible for a
-// fixed thread count.
+// Returns mean (v0 - v1)^2 of the first reconstruction. With a team of T threads the work is split in
+// P = min(T, rows / 4) parts (at least 1): each part runs the Gibbs chain of its P-th of the rows and
+// then updates its P-th of W's rows and of the biases, calling OpenBLAS on one thread each (set for the
+// update's duration, then restored). Bit-reproducible for a fixed thread count.
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
                   const cd_config& cfg, cd_workspace& ws);
 // The same with the uniforms in a buffer.
