@@ -19,7 +19,7 @@ namespace {
 
 constexpr std::uint64_t init_seed_salt = 0xbf58476d1ce4e5b9ull;
 constexpr std::size_t uniform_chunk = 8192;  // uniforms drawn per call: 32 KiB, stays in L1/L2
-constexpr int min_rows_per_part = 4;          // batch rows per part of an update, at least
+constexpr int min_rows_per_part = 4;         // batch rows per part of an update, at least
 
 void sample(const float* prob, const float* u, std::size_t n, float* out) { cpu::sample(prob, u, n, out); }
 
