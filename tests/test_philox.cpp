@@ -23,10 +23,16 @@ TEST(Philox, BitIdenticalToCurandHostGenerator) {
     }
     ASSERT_EQ(pos, n);
     for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(a[i], b[i]) << "seed " << seed << " element " << i;
-    // The portable loop (CPUs without AVX2) in one piece from an odd position.
-    std::vector<float> c(n - 3);
-    rbm::cpu::detail::philox_uniforms_portable(seed, 3, c.data(), c.size());
-    for (std::size_t i = 0; i < c.size(); ++i) ASSERT_EQ(a[i + 3], c[i]) << "portable, element " << i + 3;
+    // Each implementation this CPU runs (the dispatch above takes the widest), in one piece from an
+    // odd position.
+    using rbm::cpu::detail::philox_path;
+    for (philox_path path : {philox_path::portable, philox_path::avx2, philox_path::avx512}) {
+      if (!rbm::cpu::detail::philox_path_supported(path)) continue;
+      std::vector<float> c(n - 3);
+      rbm::cpu::detail::philox_uniforms_on(path, seed, 3, c.data(), c.size());
+      for (std::size_t i = 0; i < c.size(); ++i)
+        ASSERT_EQ(a[i + 3], c[i]) << "path " << int(path) << ", element " << i + 3;
+    }
   }
 }
 

@@ -5,7 +5,7 @@
 
 #include "rbm/math.hpp"
 
-#define RBM_CLONES __attribute__((target_clones("avx2", "default")))
+#define RBM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 namespace rbm::cpu {
 namespace {
