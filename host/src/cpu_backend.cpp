@@ -53,15 +53,28 @@ void for_each_part(cpu::thread_team* team, const std::function<void(int)>& fn) {
 
 }  // namespace
 
-void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out) {
+namespace {
+
+// A layer's pre-activations before the bias (the GEMM part of cpu_*_probs).
+void hidden_pre(const model_params& p, const float* v, int rows, float* out) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f, out,
               p.nh);
+}
+
+void visible_pre(const model_params& p, const float* h, int rows, float* out) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, p.nv, p.nh, 1.0f, h, p.nh, p.w.data(), p.nh, 0.0f, out,
+              p.nv);
+}
+
+}  // namespace
+
+void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out) {
+  hidden_pre(p, v, rows, out);
   cpu::sigmoid_rows(out, p.hb.data(), rows, p.nh);
 }
 
 void cpu_visible_probs(const model_params& p, const float* h, int rows, float* out) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, p.nv, p.nh, 1.0f, h, p.nh, p.w.data(), p.nh, 0.0f, out,
-              p.nv);
+  visible_pre(p, h, rows, out);
   cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
 }
 
@@ -96,7 +109,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   }
   ws.err.assign(parts, 0.0);
   ws.u.resize(parts);
-  for (auto& u : ws.u) grow(u, uniform_chunk);
+  for (auto& u : ws.u) grow(u, std::max<std::size_t>(uniform_chunk, std::max(nv, nh)));
   const int old_chains = st.chains;
   if (cfg.pcd && st.chains < rows) st.chain_h.resize(bh);  // first batch, or a larger one
   const blas_single_threaded blas_guard(parts > 1);
@@ -114,20 +127,27 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
     float *h0p = ws.h0p.data() + oh, *h0s = ws.h0s.data() + oh, *hp = ws.hp.data() + oh, *hs = ws.hs.data() + oh,
           *vs = ws.vs.data() + ov;
     const float* v = v0 + ov;
-    // out = [u < prob] for the uniforms [offset, offset + count) of the step, drawn chunk by chunk
-    // into this thread's buffer so that they are used while still in cache (and never all stored).
+    // One layer's pre-activations x [n, cols] sampled in chunks of whole rows, the chunk's uniforms
+    // (from [offset, offset + n * cols) of the step) drawn into this thread's buffer right before the
+    // fused sigmoid-and-draw pass uses them, so they are never all stored. x becomes the probabilities
+    // and `states` the states, or, with no `states`, x the states.
     float* ubuf = ws.u[t].data();
-    auto draw = [&](const float* prob, std::size_t offset, std::size_t count, float* out) {
-      for (std::size_t i = 0; i < count; i += uniform_chunk) {
-        const std::size_t c = std::min(uniform_chunk, count - i);
-        uniforms(offset + i, c, ubuf);
-        sample(prob + i, ubuf, c, out + i);
+    auto sample_layer = [&](float* x, const float* bias, int cols, std::size_t offset, float* states) {
+      const int chunk_rows = std::max<int>(1, int(uniform_chunk) / cols);
+      for (int r = 0; r < n; r += chunk_rows) {
+        const int m = std::min(chunk_rows, n - r);
+        const std::size_t o = std::size_t(r) * cols;
+        uniforms(offset + o, std::size_t(m) * cols, ubuf);
+        if (states != nullptr)
+          cpu::sigmoid_sample_rows(x + o, bias, ubuf, m, cols, states + o);
+        else
+          cpu::sample_logistic_rows(x + o, bias, ubuf, m, cols);
       }
     };
 
     // Positive phase.
-    cpu_hidden_probs(p, v, n, h0p);
-    draw(h0p, oh, nhn, h0s);
+    hidden_pre(p, v, n, h0p);
+    sample_layer(h0p, p.hb.data(), nh, oh, h0s);
     std::size_t u = bh;  // where the next segment of the step's uniforms starts
 
     // The negative chain starts at h0 (CD) or at the persistent states (PCD), missing chains seeded
@@ -143,12 +163,12 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 
     double err = 0;
     for (int step = 0; step < cfg.k; ++step) {
-      cpu_visible_probs(p, hs, n, vs);
-      draw(vs, u + ov, nvn, vs);
+      visible_pre(p, hs, n, vs);
+      sample_layer(vs, p.vb.data(), nv, u + ov, nullptr);
       u += bv;
       if (step == 0) err = cpu::squared_error(v, vs, nvn);
-      cpu_hidden_probs(p, vs, n, hp);
-      draw(hp, u + oh, nhn, hs);
+      hidden_pre(p, vs, n, hp);
+      sample_layer(hp, p.hb.data(), nh, u + oh, hs);
       u += bh;
     }
     if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);

@@ -18,6 +18,22 @@ RBM_CLONES void sample_span(const float* p, const float* u, std::size_t n, float
   for (std::size_t i = 0; i < n; ++i) out[i] = bernoulli(p[i], u[i]);
 }
 
+RBM_CLONES void sigmoid_sample_row(float* x, const float* bias, const float* u, int cols, float* states) {
+  for (int c = 0; c < cols; ++c) {
+    const float p = sigmoid(x[c] + bias[c]);
+    x[c] = p;
+    states[c] = bernoulli(p, u[c]);
+  }
+}
+
+// u < 1 / (1 + e) for a >= 0 and u < e / (1 + e) below, e = exp(-|a|), decided without the division.
+RBM_CLONES void sample_logistic_row(float* x, const float* bias, const float* u, int cols) {
+  for (int c = 0; c < cols; ++c) {
+    const float a = x[c] + bias[c], e = expf(-fabsf(a));
+    x[c] = u[c] * (1.0f + e) < (a >= 0.0f ? 1.0f : e) ? 1.0f : 0.0f;
+  }
+}
+
 }  // namespace
 
 void sigmoid_rows(float* x, const float* bias, int rows, int cols) {
@@ -25,6 +41,20 @@ void sigmoid_rows(float* x, const float* bias, int rows, int cols) {
 }
 
 void sample(const float* p, const float* u, std::size_t n, float* out) { sample_span(p, u, n, out); }
+
+void sigmoid_sample_rows(float* x, const float* bias, const float* u, int rows, int cols, float* states) {
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t o = std::size_t(r) * cols;
+    sigmoid_sample_row(x + o, bias, u + o, cols, states + o);
+  }
+}
+
+void sample_logistic_rows(float* x, const float* bias, const float* u, int rows, int cols) {
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t o = std::size_t(r) * cols;
+    sample_logistic_row(x + o, bias, u + o, cols);
+  }
+}
 
 // Float lanes within blocks of 1024 (each term is at most 1 for pixels and states: the block sums are
 // exact to ~1e-4 relative), the blocks summed in double.

@@ -15,6 +15,14 @@ void sigmoid_rows(float* x, const float* bias, int rows, int cols);
 // out[i] = (u[i] < p[i]) for n elements; `out` may alias `p`.
 void sample(const float* p, const float* u, std::size_t n, float* out);
 
+// One pass over a layer's pre-activations x [rows, cols], with p = sigmoid(x[r, c] + bias[c]) and
+// u[r * cols + c] its uniform: x becomes p and states [u < p], exactly as sigmoid_rows then sample
+// (a layer whose probabilities the update needs) ...
+void sigmoid_sample_rows(float* x, const float* bias, const float* u, int rows, int cols, float* states);
+// ... or x becomes [u < p] (a layer whose states alone are needed), the comparison made without
+// the division (so only a u within rounding of p may come out otherwise than in sample()).
+void sample_logistic_rows(float* x, const float* bias, const float* u, int rows, int cols);
+
 // sum of (a[i] - b[i])^2 (the reconstruction error): float lanes over blocks of 1024, blocks in double.
 double squared_error(const float* a, const float* b, std::size_t n);
 
