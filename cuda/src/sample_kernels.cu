@@ -6,10 +6,14 @@
 namespace rbm {
 namespace {
 
-__global__ void sigmoid_sample_kernel(const float* pre, const float* __restrict__ bias,
-                                      const float* __restrict__ u, float* prob, float* state,
-                                      std::size_t n, int cols) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+// The element-wise kernels that need an element's row or column index it with `Index`: 32 bits
+// whenever the array allows (a 64-bit i % cols costs several times the 32-bit one), 64 beyond.
+constexpr std::size_t narrow_limit = std::size_t(1) << 31;  // i + grid stride stays below 2^32
+
+template <class Index>
+__global__ void sigmoid_sample_kernel(const float* pre, const float* __restrict__ bias, const float* __restrict__ u,
+                                      float* prob, float* state, Index n, Index cols) {
+  for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x) {
     const float p = sigmoid(pre[i] + bias[i % cols]);
     prob[i] = p;
     if (state != nullptr) state[i] = bernoulli(p, u[i]);
@@ -17,14 +21,16 @@ __global__ void sigmoid_sample_kernel(const float* pre, const float* __restrict_
 }
 
 __global__ void bytes_to_unit_kernel(const std::uint8_t* __restrict__ in, float* __restrict__ out, std::size_t n) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x)
     out[i] = static_cast<float>(in[i]) * (1.0f / 255.0f);
 }
 
+template <class Index>
 __global__ void gather_to_unit_kernel(const std::uint8_t* __restrict__ data, const int* __restrict__ idx,
-                                      float* __restrict__ out, std::size_t n, int cols) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
-    const std::size_t r = i / cols, c = i % cols;
+                                      float* __restrict__ out, Index n, Index cols) {
+  for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x) {
+    const Index r = i / cols, c = i % cols;
     out[i] = static_cast<float>(data[std::size_t(idx[r]) * cols + c]) * (1.0f / 255.0f);
   }
 }
@@ -35,7 +41,12 @@ void sigmoid_sample(const float* pre, const float* bias, const float* u, float* 
                     stream_view s) {
   RBM_EXPECTS(rows > 0 && cols > 0 && pre && bias && prob && (state == nullptr || u != nullptr));
   const std::size_t n = std::size_t(rows) * cols;
-  sigmoid_sample_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(pre, bias, u, prob, state, n, cols);
+  if (n < narrow_limit)
+    sigmoid_sample_kernel<unsigned><<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(
+        pre, bias, u, prob, state, unsigned(n), unsigned(cols));
+  else
+    sigmoid_sample_kernel<std::size_t>
+        <<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(pre, bias, u, prob, state, n, std::size_t(cols));
   RBM_CHECK_LAUNCH(sigmoid_sample_kernel);
 }
 
@@ -49,7 +60,12 @@ void bytes_to_unit(const std::uint8_t* in, float* out, std::size_t n, stream_vie
 void gather_to_unit(const std::uint8_t* data, const int* idx, int rows, int cols, float* out, stream_view s) {
   RBM_EXPECTS(rows > 0 && cols > 0 && data && idx && out);
   const std::size_t n = std::size_t(rows) * cols;
-  gather_to_unit_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(data, idx, out, n, cols);
+  if (n < narrow_limit)
+    gather_to_unit_kernel<unsigned>
+        <<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(data, idx, out, unsigned(n), unsigned(cols));
+  else
+    gather_to_unit_kernel<std::size_t>
+        <<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(data, idx, out, n, std::size_t(cols));
   RBM_CHECK_LAUNCH(gather_to_unit_kernel);
 }
 

@@ -6,18 +6,34 @@
 namespace rbm {
 namespace {
 
-// One thread per column; consecutive threads read consecutive columns of each row, so every row is
-// read coalesced. Batches are at most a few thousand rows, so the serial loop over rows is short.
-__global__ void bias_update_kernel(const float* __restrict__ pos, const float* __restrict__ neg,
-                                   const float* __restrict__ act, int rows, int cols, float lr, float momentum,
-                                   float target, float cost, float* __restrict__ vel, float* __restrict__ bias) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= cols) return;
+// A block per 32 columns, its 32 warps each summing every 32nd row of them: a warp reads 32
+// consecutive columns of a row (coalesced), and even a layer of 50 units keeps 64 warps busy instead
+// of a serial loop over the whole batch. The 32 partial sums of a column then meet in shared memory.
+constexpr int bias_tile = 32;   // columns per block, one per lane
+constexpr int bias_lanes = 32;  // row stripes per block, one per warp
+constexpr int bias_threads = bias_tile * bias_lanes;
+
+__global__ void __launch_bounds__(bias_threads)
+    bias_update_kernel(const float* __restrict__ pos, const float* __restrict__ neg, const float* __restrict__ act,
+                       int rows, int cols, float lr, float momentum, float target, float cost, float* __restrict__ vel,
+                       float* __restrict__ bias) {
+  __shared__ float gs[bias_lanes][bias_tile], qs[bias_lanes][bias_tile];
+  const int x = threadIdx.x, y = threadIdx.y, c = blockIdx.x * bias_tile + x;
   float g = 0.0f, q = 0.0f;
-  for (int r = 0; r < rows; ++r) {
-    const std::size_t i = std::size_t(r) * cols + c;
-    g += pos[i] - neg[i];
-    if (act != nullptr) q += act[i];
+  if (c < cols) {
+    for (int r = y; r < rows; r += bias_lanes) {
+      const std::size_t i = std::size_t(r) * cols + c;
+      g += pos[i] - neg[i];
+      if (act != nullptr) q += act[i];
+    }
+  }
+  gs[y][x] = g;
+  qs[y][x] = q;
+  __syncthreads();
+  if (y != 0 || c >= cols) return;
+  for (int k = 1; k < bias_lanes; ++k) {
+    g += gs[k][x];
+    q += qs[k][x];
   }
   const float inv = 1.0f / rows;
   g *= inv;
@@ -28,7 +44,8 @@ __global__ void bias_update_kernel(const float* __restrict__ pos, const float* _
 }
 
 __global__ void apply_weight_step_kernel(float* __restrict__ w, float* __restrict__ vel, std::size_t n, float decay) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
     const float v = vel[i] - decay * w[i];
     vel[i] = v;
     w[i] += v;
@@ -40,9 +57,10 @@ __global__ void apply_weight_step_kernel(float* __restrict__ w, float* __restric
 void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,
                  float sparsity_target, float sparsity_cost, float* vel, float* bias, stream_view s) {
   RBM_EXPECTS(rows > 0 && cols > 0 && pos && neg && vel && bias && (sparsity_cost <= 0.0f || act != nullptr));
-  const int block = 128;
-  bias_update_kernel<<<(cols + block - 1) / block, block, 0, s.get()>>>(
-      pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, lr, momentum, sparsity_target, sparsity_cost, vel, bias);
+  const dim3 block(bias_tile, bias_lanes);
+  bias_update_kernel<<<(cols + bias_tile - 1) / bias_tile, block, 0, s.get()>>>(
+      pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, lr, momentum, sparsity_target, sparsity_cost, vel,
+      bias);
   RBM_CHECK_LAUNCH(bias_update_kernel);
 }
 

@@ -59,23 +59,32 @@ TEST(GpuKernels, BiasUpdateMatchesDoubleReference) {
   rbm::cuda_stream st;
   auto s = st.view();
   std::mt19937 rng(2);
-  const int rows = 61, cols = 301;
-  const auto pos = random_vector(rows * cols, rng, 0, 1), neg = random_vector(rows * cols, rng, 0, 1),
-             act = random_vector(rows * cols, rng, 0, 1), vel0 = random_vector(cols, rng, -0.1f, 0.1f),
-             bias0 = random_vector(cols, rng, -1, 1);
-  auto d_pos = upload(pos, s), d_neg = upload(neg, s), d_act = upload(act, s), d_vel = upload(vel0, s),
-       d_bias = upload(bias0, s);
-  const float lr = 0.05f, mom = 0.9f, target = 0.1f, cost = 0.3f;
-  rbm::bias_update(d_pos.data(), d_neg.data(), d_act.data(), rows, cols, lr, mom, target, cost, d_vel.data(),
-                   d_bias.data(), s);
-  const auto vel = download(d_vel, s), bias = download(d_bias, s);
-  for (int c = 0; c < cols; ++c) {
-    double g = 0, q = 0;
-    for (int r = 0; r < rows; ++r) g += double(pos[r * cols + c]) - neg[r * cols + c], q += act[r * cols + c];
-    g = g / rows + cost * (target - q / rows);
-    const double v = mom * vel0[c] + lr * g;
-    ASSERT_NEAR(vel[c], v, 1e-6) << c;  // float sums of 61 terms in [0, 1]
-    ASSERT_NEAR(bias[c], bias0[c] + v, 1e-6) << c;
+  // Shapes around the kernel's 32-column tiles and 32 row stripes: a partial last tile, fewer rows
+  // than stripes, a thin layer over a long batch; with and without the sparsity term.
+  struct shape {
+    int rows, cols;
+    bool sparsity;
+  };
+  for (const shape sh : {shape{61, 301, true}, shape{3, 33, true}, shape{1000, 50, false}, shape{4096, 784, false}}) {
+    const int rows = sh.rows, cols = sh.cols;
+    const auto pos = random_vector(rows * cols, rng, 0, 1), neg = random_vector(rows * cols, rng, 0, 1),
+               act = random_vector(rows * cols, rng, 0, 1), vel0 = random_vector(cols, rng, -0.1f, 0.1f),
+               bias0 = random_vector(cols, rng, -1, 1);
+    auto d_pos = upload(pos, s), d_neg = upload(neg, s), d_act = upload(act, s), d_vel = upload(vel0, s),
+         d_bias = upload(bias0, s);
+    const float lr = 0.05f, mom = 0.9f, target = 0.1f, cost = sh.sparsity ? 0.3f : 0.0f;
+    rbm::bias_update(d_pos.data(), d_neg.data(), sh.sparsity ? d_act.data() : nullptr, rows, cols, lr, mom, target,
+                     cost, d_vel.data(), d_bias.data(), s);
+    const auto vel = download(d_vel, s), bias = download(d_bias, s);
+    for (int c = 0; c < cols; ++c) {
+      double g = 0, q = 0;
+      for (int r = 0; r < rows; ++r) g += double(pos[r * cols + c]) - neg[r * cols + c], q += act[r * cols + c];
+      g = g / rows + cost * (target - q / rows);
+      const double v = mom * vel0[c] + lr * g;
+      // Float partial sums of at most 128 terms in [-1, 1], then 32 of those, divided by rows.
+      ASSERT_NEAR(vel[c], v, 1e-6) << rows << "x" << cols << ", column " << c;
+      ASSERT_NEAR(bias[c], bias0[c] + v, 1e-6) << rows << "x" << cols << ", column " << c;
+    }
   }
 }
 
