@@ -15,6 +15,10 @@ hidden=${HIDDEN:-50,500,2000}
 batch=${BATCH:-10,100,1000,4096}
 timing=(--reps 5 --seconds 0.3)
 echo "# $(date -u +%F), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null)"
+# The sampling passes' cost per value on one thread (Philox per implementation, fused sigmoid + draw).
+if [ -x build/bench/rbm_kernel_bench ]; then
+  build/bench/rbm_kernel_bench 2>/dev/null | grep -E "^(philox|sigmoid|sample)" | tee "$out/kernels.txt"
+fi
 
 # measure NH BATCH: one model size and batch on every implementation. At batch >= 100 the whole grid
 # of the issue: k in {1, 10}, CD and PCD for this project; k in {1, 10} for the NumPy and PyTorch

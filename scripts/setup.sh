@@ -9,7 +9,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   cmake ninja-build g++ pkg-config \
   libopenblas-dev zlib1g-dev libpng-dev libstb-dev \
-  libcli11-dev nlohmann-json3-dev libgtest-dev \
+  libcli11-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev \
   clang libclang-rt-14-dev \
   dataset-fashion-mnist >/dev/null
 # Optional: lets the tests check that Python's safetensors reads our models (skipped without it).
