@@ -21,6 +21,7 @@ def parse(description):
     p.add_argument("--seconds", type=float, default=1.0)
     p.add_argument("--json", default="")
     p.add_argument("--compile", action="store_true", help="PyTorch peer: also torch.compile'd, on the CPU")
+    p.add_argument("--devices", default="cpu,cuda", help="PyTorch peer: where to run (cuda where available)")
     return p.parse_args()
 
 

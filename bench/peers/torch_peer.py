@@ -9,7 +9,9 @@ import common
 
 a = common.parse(__doc__)
 x_all = torch.from_numpy(common.data(a))
-devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+devices = [d for d in a.devices.split(",") if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
+if "cuda" in a.devices.split(",") and "cuda" not in devices:
+    print("torch_peer: PyTorch sees no usable CUDA device; no cuda rows", file=sys.stderr)
 rows = []
 for device in devices:
     x = x_all.to(device)
