@@ -3,6 +3,7 @@
 // where the uniform lies within rounding of its probability.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -63,6 +64,48 @@ TEST(CpuKernels, FusedSamplingMatchesDoublePrecisionDefinition) {
   EXPECT_EQ(only[4], 0.0f);  // u = 1 is never below p
   EXPECT_GT(ones, int(l.x.size()) / 4);
   EXPECT_LT(ones, int(l.x.size()) * 3 / 4);
+}
+
+TEST(CpuKernels, AisPassesMatchDoublePrecisionDefinitions) {
+  const int rows = 5, nv = 37, nh = 29;
+  std::mt19937 gen(4);
+  std::uniform_real_distribution<float> pre(-30.0f, 30.0f), unit(1e-7f, 1.0f);
+  auto fill = [&](std::vector<float>& x, auto& dist) {
+    for (float& e : x) e = dist(gen);
+  };
+  std::vector<float> hpre(rows * nh), vpre(rows * nv), hb(nh), vb(nv), bA(nv), uh(hpre.size()), uv(vpre.size()),
+      dvb(nv), v(vpre.size());
+  for (auto* x : {&hpre, &vpre, &hb, &vb, &bA, &dvb}) fill(*x, pre);
+  for (auto* x : {&uh, &uv}) fill(*x, unit);
+  for (float& e : v) e = unit(gen) < 0.5f ? 1.0f : 0.0f;
+  const double beta = 0.37, beta_prev = 0.3699;
+  std::vector<float> h(hpre.size()), vs(vpre.size()), v0(vpre.size());
+  rbm::cpu::ais_sample_hidden(hpre.data(), hb.data(), beta, uh.data(), rows, nh, h.data());
+  rbm::cpu::ais_sample_visible(vpre.data(), vb.data(), bA.data(), beta, uv.data(), rows, nv, vs.data());
+  rbm::cpu::ais_sample_visible(nullptr, nullptr, bA.data(), 0.0, uv.data(), rows, nv, v0.data());
+  auto expect_state = [](double p, float u, float got, const char* what, int i) {
+    if (std::fabs(p - u) > 1e-6) EXPECT_EQ(got, u < p ? 1.0f : 0.0f) << what << " element " << i;
+  };
+  for (int i = 0; i < rows * nh; ++i) expect_state(sig(beta * (double(hpre[i]) + hb[i % nh])), uh[i], h[i], "h", i);
+  for (int i = 0; i < rows * nv; ++i) {
+    const int c = i % nv;
+    expect_state(sig((1 - beta) * bA[c] + beta * (double(vpre[i]) + vb[c])), uv[i], vs[i], "v", i);
+    expect_state(sig(bA[c]), uv[i], v0[i], "base v", i);
+  }
+  std::vector<double> logw(rows, 1.5);
+  rbm::cpu::ais_add_log_weights(v.data(), dvb.data(), hpre.data(), hb.data(), beta, beta_prev, rows, nv, nh,
+                                logw.data());
+  auto softplus = [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); };
+  for (int r = 0; r < rows; ++r) {
+    double lin = 0, hid = 0;
+    for (int i = 0; i < nv; ++i) lin += double(v[r * nv + i]) * dvb[i];
+    for (int j = 0; j < nh; ++j) {
+      const double x = double(hpre[r * nh + j]) + hb[j];
+      hid += softplus(beta * x) - softplus(beta_prev * x);
+    }
+    // Each softplus is rounded to float before the difference: ~1e-6 of its size, ~29 of them.
+    EXPECT_NEAR(logw[r], 1.5 + (beta - beta_prev) * lin + hid, 1e-4) << "row " << r;
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 
+#include "blas_threads.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/evaluation.hpp"
@@ -26,23 +27,6 @@ void sample(const float* prob, const float* u, std::size_t n, float* out) { cpu:
 void grow(std::vector<float>& v, std::size_t n) {
   if (v.size() < n) v.resize(n);
 }
-
-// OpenBLAS on one thread while the team's threads each call it (restored afterwards): their GEMMs
-// then run side by side instead of queueing for OpenBLAS's own pool.
-class blas_single_threaded {
- public:
-  explicit blas_single_threaded(bool on) : saved_(on ? openblas_get_num_threads() : 1) {
-    if (saved_ > 1) openblas_set_num_threads(1);
-  }
-  ~blas_single_threaded() {
-    if (saved_ > 1) openblas_set_num_threads(saved_);
-  }
-  blas_single_threaded(const blas_single_threaded&) = delete;
-  blas_single_threaded& operator=(const blas_single_threaded&) = delete;
-
- private:
-  int saved_;
-};
 
 void for_each_part(cpu::thread_team* team, const std::function<void(int)>& fn) {
   if (team != nullptr)
@@ -112,7 +96,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   for (auto& u : ws.u) grow(u, std::max<std::size_t>(uniform_chunk, std::max(nv, nh)));
   const int old_chains = st.chains;
   if (cfg.pcd && st.chains < rows) st.chain_h.resize(bh);  // first batch, or a larger one
-  const blas_single_threaded blas_guard(parts > 1);
+  const cpu::blas_single_threaded blas_guard(parts > 1);
 
   const float* hpos = cfg.hidden_bias_from_states ? ws.h0s.data() : ws.h0p.data();
   const float* hneg = cfg.hidden_bias_from_states ? ws.hs.data() : ws.hp.data();
@@ -364,7 +348,7 @@ void cpu_backend::set_rates(float lr, float momentum) {
 }
 
 ais_result cpu_backend::ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) {
-  return rbm::ais_log_z(params_, base_vb, opt);
+  return rbm::ais_log_z(params_, base_vb, opt, team_.get());
 }
 
 eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
@@ -377,7 +361,7 @@ eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
     double err_s = 0, err_mf = 0, fe = 0;
   };
   std::vector<sums> part(parts);
-  const blas_single_threaded blas_guard(parts > 1);
+  const cpu::blas_single_threaded blas_guard(parts > 1);
   // Chunks of rows, dealt round-robin to the threads. Chunk c always draws elements c·chunk·(nh + nv)
   // onwards of the evaluation sequence (restarted at every call), whichever thread takes it.
   team_->run([&](int t) {

@@ -86,12 +86,62 @@ RBM_CLONES void scale_bytes(const std::uint8_t* src, int n, float scale, float* 
   for (int i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]) * scale;
 }
 
+// Annealed importance sampling: the expressions of cuda/src/ais_kernels.cu, row by row.
+RBM_CLONES void ais_hidden_row(const float* pre, const float* hb, double beta, const float* u, int nh, float* h) {
+  for (int j = 0; j < nh; ++j) h[j] = bernoulli(sigmoid(float(beta * (double(pre[j]) + hb[j]))), u[j]);
+}
+
+RBM_CLONES void ais_visible_row(const float* vpre, const float* vb, const float* base_vb, double beta, const float* u,
+                                int nv, float* v) {
+  for (int i = 0; i < nv; ++i)
+    v[i] = bernoulli(sigmoid(float((1 - beta) * base_vb[i] + beta * (double(vpre[i]) + vb[i]))), u[i]);
+}
+
+RBM_CLONES void ais_base_row(const float* base_vb, const float* u, int nv, float* v) {
+  for (int i = 0; i < nv; ++i) v[i] = bernoulli(sigmoid(base_vb[i]), u[i]);
+}
+
+RBM_CLONES double ais_increment_row(const float* v, const float* dvb, int nv, const float* pre, const float* hb, int nh,
+                                    double beta, double beta_prev) {
+  double lin = 0, hid = 0;
+  for (int i = 0; i < nv; ++i) lin += double(v[i] * dvb[i]);
+  for (int j = 0; j < nh; ++j) {
+    const double x = double(pre[j]) + hb[j];
+    hid += double(softplus(float(beta * x))) - double(softplus(float(beta_prev * x)));
+  }
+  return (beta - beta_prev) * lin + hid;
+}
+
 RBM_CLONES void apply_weight_step(float* w, float* vel, std::size_t n, float decay) {
   for (std::size_t i = 0; i < n; ++i) {
     const float v = vel[i] - decay * w[i];
     vel[i] = v;
     w[i] += v;
   }
+}
+
+void ais_sample_hidden(const float* pre, const float* hb, double beta, const float* u, int rows, int nh, float* h) {
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t o = std::size_t(r) * nh;
+    ais_hidden_row(pre + o, hb, beta, u + o, nh, h + o);
+  }
+}
+
+void ais_sample_visible(const float* vpre, const float* vb, const float* base_vb, double beta, const float* u, int rows,
+                        int nv, float* v) {
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t o = std::size_t(r) * nv;
+    if (beta == 0.0)
+      ais_base_row(base_vb, u + o, nv, v + o);
+    else
+      ais_visible_row(vpre + o, vb, base_vb, beta, u + o, nv, v + o);
+  }
+}
+
+void ais_add_log_weights(const float* v, const float* dvb, const float* pre, const float* hb, double beta,
+                         double beta_prev, int rows, int nv, int nh, double* logw) {
+  for (int r = 0; r < rows; ++r)
+    logw[r] += ais_increment_row(v + std::size_t(r) * nv, dvb, nv, pre + std::size_t(r) * nh, hb, nh, beta, beta_prev);
 }
 
 }  // namespace rbm::cpu

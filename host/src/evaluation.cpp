@@ -7,8 +7,11 @@
 #include <cmath>
 #include <limits>
 
-#include "rbm/host/philox.hpp"
+#include "blas_threads.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/philox.hpp"
+#include "rbm/host/thread_team.hpp"
 #include "rbm/math.hpp"
 
 namespace rbm {
@@ -128,66 +131,61 @@ std::vector<float> base_rate_bias(const float* v, int rows, int nv) {
   return b;
 }
 
-ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, const ais_options& opt) {
+ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, const ais_options& opt,
+                     cpu::thread_team* team) {
   RBM_EXPECTS(opt.runs > 0 && int(base_vb.size()) == p.nv);
   const int n = opt.runs, nv = p.nv, nh = p.nh;
   const std::vector<double> beta = ais_betas(opt.steps);
-  std::vector<float> v(std::size_t(n) * nv), h(std::size_t(n) * nh), pre(std::size_t(n) * nh),
-      vpre(std::size_t(n) * nv), u(std::size_t(n) * std::max(nv, nh));
-  std::vector<double> logw(n, 0.0);
-  std::uint64_t position = 0;
-  auto draw = [&](std::size_t count) {
-    cpu::philox_uniforms(opt.seed, position, u.data(), count);
-    position += count;
-  };
-
-
   // log p*_b(v) = (1-b) v.bA + b v.vb + sum_j softplus(b x_j), x = hb + v W, up to a constant shared by
   // all b (the base model's hidden units contribute nh log 2 at b = 0, which log Z_A includes). So the
   // weight increment from b' to b is (b - b') v.(vb - bA) + sum_j [softplus(b x_j) - softplus(b' x_j)].
   std::vector<float> dvb(nv);
   for (int i = 0; i < nv; ++i) dvb[i] = p.vb[i] - base_vb[i];
-  auto increment = [&](int r, double b, double b_prev) {
-    double s = 0;
-    const float* vr = &v[std::size_t(r) * nv];
-    for (int i = 0; i < nv; ++i) s += vr[i] * dvb[i];
-    s *= (b - b_prev);
-    for (int j = 0; j < nh; ++j) {
-      const double x = double(pre[std::size_t(r) * nh + j]) + p.hb[j];
-      s += double(softplus(float(b * x))) - double(softplus(float(b_prev * x)));
-    }
-    return s;
-  };
-  auto hidden_pre = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, nh, nv, 1.0f, v.data(), nv, p.w.data(), nh, 0.0f,
-                pre.data(), nh);
-  };
+  std::vector<double> logw(n, 0.0);
 
-  // Exact samples from the base model.
-  draw(std::size_t(n) * nv);
-  for (int r = 0; r < n; ++r)
-    for (int i = 0; i < nv; ++i) v[std::size_t(r) * nv + i] = bernoulli(sigmoid(base_vb[i]), u[std::size_t(r) * nv + i]);
-  hidden_pre();
-  for (std::size_t k = 1; k < beta.size(); ++k) {
-    const double b = beta[k];
-    for (int r = 0; r < n; ++r) logw[r] += increment(r, b, beta[k - 1]);
-    if (k + 1 == beta.size()) break;  // the last weight needs no further transition
-    // One Gibbs transition that leaves p_beta invariant: h ~ p_b(h | v), then v ~ p_b(v | h).
-    draw(std::size_t(n) * nh);
-    for (std::size_t i = 0; i < h.size(); ++i) {
-      const int j = int(i % nh);
-      h[i] = bernoulli(sigmoid(float(b * (double(pre[i]) + p.hb[j]))), u[i]);
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nv, nh, 1.0f, h.data(), nh, p.w.data(), nh, 0.0f,
-                vpre.data(), nv);
-    draw(std::size_t(n) * nv);
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      const int c = int(i % nv);
-      v[i] = bernoulli(sigmoid(float((1 - b) * base_vb[c] + b * (double(vpre[i]) + p.vb[c]))), u[i]);
-    }
+  // Every run is an independent chain, so each part anneals its own runs through all temperatures
+  // with no synchronisation between steps. The uniforms are one sequence whatever the split: the
+  // exact base-model samples take n·nv, then each transition n·nh for h and n·nv for v, run r using
+  // its slice [r·width, (r + 1)·width) of each draw (the device's order, cuda/src/model.cpp).
+  const int parts = team != nullptr ? std::min(team->size(), n) : 1;
+  const cpu::blas_single_threaded blas_guard(parts > 1);
+  auto anneal = [&](int t) {
+    if (t >= parts) return;
+    const auto [r0, r1] = cpu::split(n, parts, t);
+    const int m = int(r1 - r0);
+    std::vector<float> v(std::size_t(m) * nv), h(std::size_t(m) * nh), pre(std::size_t(m) * nh),
+        vpre(std::size_t(m) * nv), u(std::size_t(m) * std::max(nv, nh));
+    std::uint64_t position = 0;  // where the next draw (of all n runs) starts
+    auto draw = [&](int width) {
+      cpu::philox_uniforms(opt.seed, position + r0 * width, u.data(), std::size_t(m) * width);
+      position += std::uint64_t(n) * width;
+    };
+    auto hidden_pre = [&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nh, nv, 1.0f, v.data(), nv, p.w.data(), nh, 0.0f,
+                  pre.data(), nh);
+    };
+    draw(nv);  // exact samples from the base model
+    cpu::ais_sample_visible(nullptr, nullptr, base_vb.data(), 0.0, u.data(), m, nv, v.data());
     hidden_pre();
-  }
-
+    for (std::size_t k = 1; k < beta.size(); ++k) {
+      const double b = beta[k];
+      cpu::ais_add_log_weights(v.data(), dvb.data(), pre.data(), p.hb.data(), b, beta[k - 1], m, nv, nh,
+                               logw.data() + r0);
+      if (k + 1 == beta.size()) break;  // the last weight needs no further transition
+      // One Gibbs transition that leaves p_beta invariant: h ~ p_b(h | v), then v ~ p_b(v | h).
+      draw(nh);
+      cpu::ais_sample_hidden(pre.data(), p.hb.data(), b, u.data(), m, nh, h.data());
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nv, nh, 1.0f, h.data(), nh, p.w.data(), nh, 0.0f,
+                  vpre.data(), nv);
+      draw(nv);
+      cpu::ais_sample_visible(vpre.data(), p.vb.data(), base_vb.data(), b, u.data(), m, nv, v.data());
+      hidden_pre();
+    }
+  };
+  if (parts > 1)
+    team->run(anneal);
+  else
+    anneal(0);
   return ais_summarise(logw, base_vb, nh, int(beta.size()));
 }
 

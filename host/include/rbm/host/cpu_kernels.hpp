@@ -37,4 +37,16 @@ void scale_bytes(const std::uint8_t* src, int n, float scale, float* dst);
 // beta): vel -= decay * w; w += vel — one pass over both arrays.
 void apply_weight_step(float* w, float* vel, std::size_t n, float decay);
 
+// Annealed importance sampling at inverse temperature beta (rbm/ais.hpp), row-major [rows, n], the
+// expressions of the device's kernels (cuda/src/ais_kernels.cu) so that both draw and weigh alike:
+// h = [u < sigmoid(beta (pre + hb))] ...
+void ais_sample_hidden(const float* pre, const float* hb, double beta, const float* u, int rows, int nh, float* h);
+// ... v = [u < sigmoid((1 - beta) bA + beta (vpre + vb))], with beta = 0 `vpre` and `vb` unread ...
+void ais_sample_visible(const float* vpre, const float* vb, const float* base_vb, double beta, const float* u, int rows,
+                        int nv, float* v);
+// ... logw[r] += (beta - beta_prev) v_r.dvb + sum_j softplus(beta x_rj) - softplus(beta_prev x_rj),
+// x = pre + hb, dvb = vb - bA (sums in double).
+void ais_add_log_weights(const float* v, const float* dvb, const float* pre, const float* hb, double beta,
+                         double beta_prev, int rows, int nv, int nh, double* logw);
+
 }  // namespace rbm::cpu

@@ -9,6 +9,10 @@
 #include "rbm/ais.hpp"
 #include "rbm/host/backend.hpp"
 
+namespace rbm::cpu {
+class thread_team;
+}
+
 namespace rbm {
 
 // pixel >= 128 -> 1, else 0: the binary data that likelihoods are measured on.
@@ -29,6 +33,8 @@ double pseudo_log_likelihood(const model_params& p, const float* v, int rows);
 std::vector<float> base_rate_bias(const float* v, int rows, int nv);
 
 // Estimates log Z by AIS from the base-rate model with visible bias `base_vb` (hidden bias 0, W = 0).
-ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, const ais_options& opt);
+// With a team, its threads share the runs (the same uniforms for each run on any thread count).
+ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, const ais_options& opt,
+                     cpu::thread_team* team = nullptr);
 
 }  // namespace rbm
