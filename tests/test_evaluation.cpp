@@ -71,6 +71,29 @@ TEST(Evaluation, PseudoLikelihoodMatchesItsDefinition) {
   EXPECT_NEAR(rbm::pseudo_log_likelihood(p, v.data(), 2), ref / 2, 1e-6);
 }
 
+// Wider layers (the vectorised sums' full lanes and tails), 7 rows, on the caller and on a team of 3.
+TEST(Evaluation, PseudoLikelihoodOfWideLayersOnAnyThreadCount) {
+  const int nv = 45, nh = 37, rows = 7;
+  const auto p = random_model(nv, nh, 0.7f, 12);
+  std::mt19937 gen(5);
+  std::vector<float> v(std::size_t(rows) * nv);
+  for (float& x : v) x = float(gen() & 1);
+  double ref = 0;  // log Z cancels: each term is log p(v) - log(p(v) + p(v'))
+  for (int r = 0; r < rows; ++r)
+    for (int i = 0; i < nv; ++i) {
+      std::vector<float> a(v.begin() + r * nv, v.begin() + (r + 1) * nv), b = a;
+      b[i] = 1 - b[i];
+      const double la = rbm::mean_log_likelihood(p, a.data(), 1, 0.0),
+                   lb = rbm::mean_log_likelihood(p, b.data(), 1, 0.0);
+      ref += la - std::max(la, lb) - std::log1p(std::exp(-std::fabs(la - lb)));
+    }
+  rbm::cpu::thread_team team(3);
+  const double alone = rbm::pseudo_log_likelihood(p, v.data(), rows),
+               shared = rbm::pseudo_log_likelihood(p, v.data(), rows, &team);
+  EXPECT_NEAR(alone, ref / rows, 1e-5);  // v W is a float32 product (over 7 rows here, 1 in the reference)
+  EXPECT_NEAR(shared, alone, 1e-12);     // the same rows' sums, added in another grouping
+}
+
 TEST(Evaluation, AisScheduleIsThePapers) {
   const auto b = rbm::ais_betas(14500);
   ASSERT_EQ(b.size(), 14500u);

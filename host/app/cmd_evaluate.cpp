@@ -1,4 +1,6 @@
 // `rbm evaluate` (how good is a model) and `rbm import` (models trained elsewhere).
+#include <cblas.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +11,7 @@
 #include "cli.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/evaluation.hpp"
+#include "rbm/host/thread_team.hpp"
 #include "rbm/host/tools.hpp"
 #include "rbm/host/trainer.hpp"
 
@@ -31,13 +34,16 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
   auto* c = app.add_subcommand("evaluate", "reconstruction errors, free energies, pseudo- and AIS log-likelihood");
   c->add_option("--model", o->model, "model.safetensors")->required();
   add_data_options(c, o->data);
-  c->add_option("--device", o->device, "auto | cpu | cuda (reconstruction errors, free energies, AIS)")->capture_default_str();
+  c->add_option("--device", o->device, "auto | cpu | cuda (reconstruction errors, free energies, AIS)")
+      ->capture_default_str();
   c->add_option("--ais-runs", o->ais_runs, "AIS runs (0: skip AIS)")->capture_default_str();
   c->add_option("--ais-steps", o->ais_steps, "AIS intermediate distributions")->capture_default_str();
-  c->add_option("--pll-samples", o->pll_samples, "held-out images for the pseudo-log-likelihood (0: skip)")->capture_default_str();
+  c->add_option("--pll-samples", o->pll_samples, "held-out images for the pseudo-log-likelihood (0: skip)")
+      ->capture_default_str();
   c->add_option("--exact-max", o->exact_max, "enumerate log Z exactly when a layer has at most this many units")
       ->capture_default_str();
-  c->add_option("--eval-limit", o->eval_limit, "training images used for errors and free energy")->capture_default_str();
+  c->add_option("--eval-limit", o->eval_limit, "training images used for errors and free energy")
+      ->capture_default_str();
   c->add_option("--seed", o->seed, "random seed of the sampled reconstructions and AIS")->capture_default_str();
   c->add_flag("--classify", o->classify, "softmax regression on hidden features vs raw pixels (needs labels)");
   c->add_option("--json", o->json, "also write the results here");
@@ -70,12 +76,14 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
                 te.free_energy, te.free_energy - tr.free_energy);
     res["recon_err_sampled"] = {{"train", tr.err_sampled}, {"test", te.err_sampled}};
     res["recon_err_mean_field"] = {{"train", tr.err_mean_field}, {"test", te.err_mean_field}};
-    res["free_energy"] = {{"train", tr.free_energy}, {"test", te.free_energy}, {"gap", te.free_energy - tr.free_energy}};
+    res["free_energy"] = {
+        {"train", tr.free_energy}, {"test", te.free_energy}, {"gap", te.free_energy - tr.free_energy}};
 
     const std::vector<float> test_bin = rbm::binarize(held.pixels.data(), held.pixels.size());
     if (o->pll_samples > 0) {
       const int n = std::min(o->pll_samples, held.count);
-      const double pll = rbm::pseudo_log_likelihood(p, test_bin.data(), n);
+      rbm::cpu::thread_team team(openblas_get_num_threads());  // OpenBLAS's count: the cores, or as set
+      const double pll = rbm::pseudo_log_likelihood(p, test_bin.data(), n, &team);
       std::printf("pseudo-log-likelihood per held-out image (binarised at 128, first %d): %.4f nats\n", n, pll);
       res["pseudo_log_likelihood"] = pll;
     }
@@ -101,9 +109,14 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
                   a.steps, a.log_z, a.log_z_low, a.log_z_high, seconds_since(t0));
       std::printf("log-likelihood per held-out image (AIS, binarised at 128): %.4f nats, interval [%.4f, %.4f]\n",
                   mean_neg_f - a.log_z, mean_neg_f - a.log_z_high, mean_neg_f - a.log_z_low);
-      res["ais"] = {{"log_z", a.log_z}, {"log_z_low", a.log_z_low}, {"log_z_high", a.log_z_high}, {"runs", a.runs},
-                    {"steps", a.steps}, {"log_likelihood", mean_neg_f - a.log_z},
-                    {"log_likelihood_low", mean_neg_f - a.log_z_high}, {"log_likelihood_high", mean_neg_f - a.log_z_low}};
+      res["ais"] = {{"log_z", a.log_z},
+                    {"log_z_low", a.log_z_low},
+                    {"log_z_high", a.log_z_high},
+                    {"runs", a.runs},
+                    {"steps", a.steps},
+                    {"log_likelihood", mean_neg_f - a.log_z},
+                    {"log_likelihood_low", mean_neg_f - a.log_z_high},
+                    {"log_likelihood_high", mean_neg_f - a.log_z_low}};
     }
     if (o->classify) {
       if (d.train.labels.empty() || held.labels.empty() || d.test.count == 0)
@@ -115,7 +128,8 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
       for (std::size_t i = 0; i < ptr.size(); ++i) ptr[i] = rbm::pixel_to_unit(d.train.pixels[i]);
       for (std::size_t i = 0; i < pte.size(); ++i) pte[i] = rbm::pixel_to_unit(held.pixels[i]);
       const double raw = rbm::softmax_accuracy(ptr, d.train.labels, pte, held.labels, p.nv);
-      std::printf("classification (softmax regression, held-out accuracy): RBM features %.4f, raw pixels %.4f\n", acc, raw);
+      std::printf("classification (softmax regression, held-out accuracy): RBM features %.4f, raw pixels %.4f\n", acc,
+                  raw);
       res["classify"] = {{"rbm_features", acc}, {"raw_pixels", raw}};
     }
     if (!o->json.empty()) rbm::write_file_atomic(o->json, res.dump(2) + "\n");
@@ -147,7 +161,8 @@ void register_import(CLI::App& app, command_list& out) {
                             std::to_string(nv) + "]");
     rbm::model_params p(nv, nh);
     for (int j = 0; j < nh; ++j)
-      for (int i = 0; i < nv; ++i) p.w[std::size_t(i) * nh + j] = comp.data[std::size_t(j) * nv + i];  // W = components_^T
+      for (int i = 0; i < nv; ++i)
+        p.w[std::size_t(i) * nh + j] = comp.data[std::size_t(j) * nv + i];  // W = components_^T
     p.vb = f.tensors["intercept_visible_"].data;
     p.hb = f.tensors["intercept_hidden_"].data;
     auto meta = f.metadata;
@@ -155,8 +170,8 @@ void register_import(CLI::App& app, command_list& out) {
     meta["imported_from"] = "scikit-learn BernoulliRBM: " + o->sklearn;
     const int side = int(std::lround(std::sqrt(double(nv))));
     if (!meta.count("config") && side * side == nv)
-      meta["config"] = "{\"nv\":" + std::to_string(nv) + ",\"nh\":" + std::to_string(nh) + ",\"image_rows\":" +
-                       std::to_string(side) + ",\"image_cols\":" + std::to_string(side) + "}";
+      meta["config"] = "{\"nv\":" + std::to_string(nv) + ",\"nh\":" + std::to_string(nh) +
+                       ",\"image_rows\":" + std::to_string(side) + ",\"image_cols\":" + std::to_string(side) + "}";
     rbm::save_model(o->out, p, meta);
     std::printf("wrote %s: %dx%d from %s\n", o->out.c_str(), nv, nh, o->sklearn.c_str());
     return 0;

@@ -2,6 +2,7 @@
 #include "rbm/host/cpu_kernels.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "rbm/math.hpp"
 
@@ -112,6 +113,21 @@ RBM_CLONES double ais_increment_row(const float* v, const float* dvb, int nv, co
   return (beta - beta_prev) * lin + hid;
 }
 
+// The pseudo-log-likelihood's sums, in double (glibc's vector exp and log1p).
+inline double softplus_double(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
+
+RBM_CLONES double softplus_sum(const double* x, int n) {
+  double s = 0;
+  for (int j = 0; j < n; ++j) s += softplus_double(x[j]);
+  return s;
+}
+
+RBM_CLONES double flipped_softplus_sum(const double* x, double sign, const float* w, int n) {
+  double s = 0;
+  for (int j = 0; j < n; ++j) s += softplus_double(x[j] + sign * w[j]);
+  return s;
+}
+
 RBM_CLONES void apply_weight_step(float* w, float* vel, std::size_t n, float decay) {
   for (std::size_t i = 0; i < n; ++i) {
     const float v = vel[i] - decay * w[i];
@@ -142,6 +158,16 @@ void ais_add_log_weights(const float* v, const float* dvb, const float* pre, con
                          double beta_prev, int rows, int nv, int nh, double* logw) {
   for (int r = 0; r < rows; ++r)
     logw[r] += ais_increment_row(v + std::size_t(r) * nv, dvb, nv, pre + std::size_t(r) * nh, hb, nh, beta, beta_prev);
+}
+
+double pseudo_log_likelihood_row(const float* v, const float* w, const float* vb, const double* x, int nv, int nh) {
+  const double base = softplus_sum(x, nh);  // the hidden part of -F(v)
+  double total = 0;
+  for (int i = 0; i < nv; ++i) {
+    const double sign = 1.0 - 2.0 * v[i];
+    total -= softplus_double(sign * vb[i] + flipped_softplus_sum(x, sign, w + std::size_t(i) * nh, nh) - base);
+  }
+  return total;
 }
 
 }  // namespace rbm::cpu

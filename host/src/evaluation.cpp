@@ -93,30 +93,29 @@ double mean_log_likelihood(const model_params& p, const float* v, int rows, doub
   return total / rows;
 }
 
-double pseudo_log_likelihood(const model_params& p, const float* v, int rows) {
+double pseudo_log_likelihood(const model_params& p, const float* v, int rows, cpu::thread_team* team) {
   RBM_EXPECTS(rows > 0);
   std::vector<float> pre(std::size_t(rows) * p.nh);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f,
               pre.data(), p.nh);
+  // Rows split among the team, each part's sum kept apart and the parts added in order.
+  const int parts = team != nullptr ? std::min(team->size(), rows) : 1;
+  std::vector<double> sums(parts, 0.0);
+  auto part = [&](int t) {
+    if (t >= parts) return;
+    const auto [r0, r1] = cpu::split(rows, parts, t);
+    std::vector<double> x(p.nh);
+    for (std::size_t r = r0; r < r1; ++r) {
+      for (int j = 0; j < p.nh; ++j) x[j] = double(pre[r * p.nh + j]) + p.hb[j];
+      sums[t] += cpu::pseudo_log_likelihood_row(v + r * p.nv, p.w.data(), p.vb.data(), x.data(), p.nv, p.nh);
+    }
+  };
+  if (parts > 1)
+    team->run(part);
+  else
+    part(0);
   double total = 0;
-  std::vector<double> x(p.nh);
-  for (int r = 0; r < rows; ++r) {
-    const float* vr = v + std::size_t(r) * p.nv;
-    double base = 0;  // sum_j softplus(x_j): the hidden part of -F(v)
-    for (int j = 0; j < p.nh; ++j) {
-      x[j] = double(pre[std::size_t(r) * p.nh + j]) + p.hb[j];
-      base += softplus_d(x[j]);
-    }
-    for (int i = 0; i < p.nv; ++i) {
-      // Flipping bit i: -F changes by d = s*vb_i + sum_j [softplus(x_j + s W_ij) - softplus(x_j)],
-      // s = 1 - 2 v_i; then log p(v_i | v_-i) = -log(1 + exp(d)) = -softplus(d).
-      const double s = 1.0 - 2.0 * vr[i];
-      double flipped = 0;
-      const float* wi = p.w.data() + std::size_t(i) * p.nh;
-      for (int j = 0; j < p.nh; ++j) flipped += softplus_d(x[j] + s * wi[j]);
-      total -= softplus_d(s * p.vb[i] + flipped - base);
-    }
-  }
+  for (double s : sums) total += s;
   return total / rows;
 }
 

@@ -26,7 +26,8 @@ double exact_log_z(const model_params& p, int max_units = 24);
 double mean_log_likelihood(const model_params& p, const float* v, int rows, double log_z);
 
 // Mean over rows of sum_i log p(v_i | v_-i), exact (every bit flipped in turn), binary v [rows, nv].
-double pseudo_log_likelihood(const model_params& p, const float* v, int rows);
+// With a team, its threads share the rows.
+double pseudo_log_likelihood(const model_params& p, const float* v, int rows, cpu::thread_team* team = nullptr);
 
 // Visible biases of the base-rate model: log-odds of each pixel's frequency in binary v [rows, nv],
 // smoothed by adding 5% of a pseudo-sample so that no pixel has probability 0 or 1.
