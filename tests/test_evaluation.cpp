@@ -38,8 +38,22 @@ TEST(Evaluation, ExactLogZMatchesBruteForceOverEitherLayer) {
   for (auto [nv, nh] : {std::pair{7, 4}, std::pair{4, 7}, std::pair{9, 9}}) {
     const auto p = random_model(nv, nh, 1.0f, 100 + nv * 10 + nh);
     EXPECT_NEAR(rbm::exact_log_z(p), brute_log_z(p), 1e-6 * std::fabs(brute_log_z(p))) << nv << "x" << nh;
+    // On a team of 3, the configurations split in three Gray-code ranges.
+    rbm::cpu::thread_team team(3);
+    EXPECT_NEAR(rbm::exact_log_z(p, 24, &team), brute_log_z(p), 1e-6 * std::fabs(brute_log_z(p))) << nv << "x" << nh;
   }
   EXPECT_THROW(rbm::exact_log_z(random_model(30, 30, 0.1f, 1)), rbm::precondition_error);
+}
+
+TEST(Evaluation, ExactLogZOfAWideModelIsTheSameOnATeam) {
+  const auto p = random_model(300, 16, 0.3f, 8);  // 65,536 configurations of 300-wide sums
+  rbm::cpu::thread_team team(3);
+  const double alone = rbm::exact_log_z(p), shared = rbm::exact_log_z(p, 24, &team);
+  EXPECT_NEAR(shared, alone, 1e-9 * std::fabs(alone));
+  // Against the definition on a few configurations' worth of work: log Z >= log of any one term.
+  double zero = 0;  // x = 0: sum_k softplus(vb_k)
+  for (float b : p.vb) zero += std::max(double(b), 0.0) + std::log1p(std::exp(-std::fabs(double(b))));
+  EXPECT_GT(alone, zero);
 }
 
 TEST(Evaluation, LikelihoodsOfAllConfigurationsSumToOne) {

@@ -80,9 +80,10 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
         {"train", tr.free_energy}, {"test", te.free_energy}, {"gap", te.free_energy - tr.free_energy}};
 
     const std::vector<float> test_bin = rbm::binarize(held.pixels.data(), held.pixels.size());
+    // The CPU-side measures below share a team of OpenBLAS's thread count (the cores, or as set).
+    rbm::cpu::thread_team team(openblas_get_num_threads());
     if (o->pll_samples > 0) {
       const int n = std::min(o->pll_samples, held.count);
-      rbm::cpu::thread_team team(openblas_get_num_threads());  // OpenBLAS's count: the cores, or as set
       const double pll = rbm::pseudo_log_likelihood(p, test_bin.data(), n, &team);
       std::printf("pseudo-log-likelihood per held-out image (binarised at 128, first %d): %.4f nats\n", n, pll);
       res["pseudo_log_likelihood"] = pll;
@@ -91,7 +92,7 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
     mean_neg_f = rbm::mean_log_likelihood(p, test_bin.data(), held.count, 0.0);
     if (std::min(p.nv, p.nh) <= o->exact_max) {
       const auto t0 = std::chrono::steady_clock::now();
-      const double lz = rbm::exact_log_z(p, o->exact_max);
+      const double lz = rbm::exact_log_z(p, o->exact_max, &team);
       std::printf("log Z exact (enumerating %d units): %.4f; log-likelihood per held-out image %.4f nats (%.1fs)\n",
                   std::min(p.nv, p.nh), lz, mean_neg_f - lz, seconds_since(t0));
       res["log_z_exact"] = lz;

@@ -116,12 +116,6 @@ RBM_CLONES double ais_increment_row(const float* v, const float* dvb, int nv, co
 // The pseudo-log-likelihood's sums, in double (glibc's vector exp and log1p).
 inline double softplus_double(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
 
-RBM_CLONES double softplus_sum(const double* x, int n) {
-  double s = 0;
-  for (int j = 0; j < n; ++j) s += softplus_double(x[j]);
-  return s;
-}
-
 RBM_CLONES double flipped_softplus_sum(const double* x, double sign, const float* w, int n) {
   double s = 0;
   for (int j = 0; j < n; ++j) s += softplus_double(x[j] + sign * w[j]);
@@ -158,6 +152,12 @@ void ais_add_log_weights(const float* v, const float* dvb, const float* pre, con
                          double beta_prev, int rows, int nv, int nh, double* logw) {
   for (int r = 0; r < rows; ++r)
     logw[r] += ais_increment_row(v + std::size_t(r) * nv, dvb, nv, pre + std::size_t(r) * nh, hb, nh, beta, beta_prev);
+}
+
+RBM_CLONES double softplus_sum(const double* x, int n) {
+  double s = 0;
+  for (int j = 0; j < n; ++j) s += softplus_double(x[j]);
+  return s;
 }
 
 double pseudo_log_likelihood_row(const float* v, const float* w, const float* vb, const double* x, int nv, int nh) {

@@ -35,7 +35,7 @@ std::vector<float> binarize(const std::uint8_t* data, std::size_t n) {
   return v;
 }
 
-double exact_log_z(const model_params& p, int max_units) {
+double exact_log_z(const model_params& p, int max_units, cpu::thread_team* team) {
   const bool over_hidden = p.nh <= p.nv;
   const int m = over_hidden ? p.nh : p.nv;  // the layer enumerated
   if (m > max_units)
@@ -45,36 +45,55 @@ double exact_log_z(const model_params& p, int max_units) {
   const std::vector<float>& bias_m = over_hidden ? p.hb : p.vb;
   const std::vector<float>& bias_n = over_hidden ? p.vb : p.hb;
   // Sum over configurations x of the small layer: x.b_m + sum_k softplus(b_n[k] + (W x)_k).
-  // Gray-code order updates the pre-activations by one column per configuration.
+  // Gray-code order updates the pre-activations by one row of `wm` (W's entries joining one unit of the
+  // enumerated layer to the other layer, contiguous) per configuration.
   const std::uint64_t count = std::uint64_t(1) << m;
-  auto weight = [&](int small, int k) {  // W entry joining unit `small` of the enumerated layer and k
-    return double(over_hidden ? p.w[std::size_t(k) * p.nh + small] : p.w[std::size_t(small) * p.nh + k]);
+  std::vector<double> wm(std::size_t(m) * n);
+  for (int u = 0; u < m; ++u)
+    for (int k = 0; k < n; ++k)
+      wm[std::size_t(u) * n + k] = over_hidden ? p.w[std::size_t(k) * p.nh + u] : p.w[std::size_t(u) * p.nh + k];
+  // The configurations split in contiguous ranges among the team; each part starts from its first
+  // configuration's Gray code and log-sum-exps its own terms.
+  const int parts = team != nullptr ? int(std::min<std::uint64_t>(team->size(), count)) : 1;
+  std::vector<double> part_sums(parts);
+  auto part = [&](int t) {
+    if (t >= parts) return;
+    const auto [i0, i1] = cpu::split(count, parts, t);
+    std::uint64_t gray = i0 ^ (i0 >> 1);
+    std::vector<double> pre(bias_n.begin(), bias_n.end());
+    double lin = 0;
+    for (int u = 0; u < m; ++u)
+      if ((gray >> u) & 1) {
+        lin += bias_m[u];
+        for (int k = 0; k < n; ++k) pre[k] += wm[std::size_t(u) * n + k];
+      }
+    std::vector<double> terms;
+    terms.reserve(std::min<std::uint64_t>(i1 - i0, 1 << 20) + 1);
+    double running = -std::numeric_limits<double>::infinity();
+    for (std::uint64_t i = i0; i < i1; ++i) {
+      if (i > i0) {
+        const int bit = __builtin_ctzll(i);
+        const double sign = ((gray >> bit) & 1) ? -1.0 : 1.0;
+        gray ^= std::uint64_t(1) << bit;
+        lin += sign * bias_m[bit];
+        const double* row = wm.data() + std::size_t(bit) * n;
+        for (int k = 0; k < n; ++k) pre[k] += sign * row[k];
+      }
+      terms.push_back(lin + cpu::softplus_sum(pre.data(), n));
+      if (terms.size() == (1u << 20)) {  // fold into the running log-sum-exp to bound memory
+        terms.push_back(running);
+        running = log_sum_exp(terms);
+        terms.clear();
+      }
+    }
+    terms.push_back(running);
+    part_sums[t] = log_sum_exp(terms);
   };
-  std::vector<double> pre(bias_n.begin(), bias_n.end());
-  double lin = 0;
-  std::vector<double> terms;
-  terms.reserve(std::min<std::uint64_t>(count, 1 << 20));
-  double running = -std::numeric_limits<double>::infinity();
-  std::uint64_t gray = 0;
-  for (std::uint64_t i = 0; i < count; ++i) {
-    if (i > 0) {
-      const int bit = __builtin_ctzll(i);
-      const double sign = ((gray >> bit) & 1) ? -1.0 : 1.0;
-      gray ^= std::uint64_t(1) << bit;
-      lin += sign * bias_m[bit];
-      for (int k = 0; k < n; ++k) pre[k] += sign * weight(bit, k);
-    }
-    double t = lin;
-    for (int k = 0; k < n; ++k) t += softplus_d(pre[k]);
-    terms.push_back(t);
-    if (terms.size() == (1u << 20)) {  // fold into the running log-sum-exp to bound memory
-      terms.push_back(running);
-      running = log_sum_exp(terms);
-      terms.clear();
-    }
-  }
-  terms.push_back(running);
-  return log_sum_exp(terms);
+  if (parts > 1)
+    team->run(part);
+  else
+    part(0);
+  return log_sum_exp(part_sums);
 }
 
 double mean_log_likelihood(const model_params& p, const float* v, int rows, double log_z) {

@@ -49,6 +49,9 @@ void ais_sample_visible(const float* vpre, const float* vb, const float* base_vb
 void ais_add_log_weights(const float* v, const float* dvb, const float* pre, const float* hb, double beta,
                          double beta_prev, int rows, int nv, int nh, double* logw);
 
+// sum_j softplus(x[j]) for n doubles, in double.
+double softplus_sum(const double* x, int n);
+
 // sum over the bits i of one binary row v [nv] of log p(v_i | v_-i), in double: with x [nh] = v W + hb
 // and s = 1 - 2 v_i, flipping bit i changes -F(v) by d = s vb_i + sum_j softplus(x_j + s W_ij)
 // - sum_j softplus(x_j), and log p(v_i | v_-i) = -softplus(d). w is W [nv, nh].

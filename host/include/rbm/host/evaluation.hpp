@@ -20,7 +20,8 @@ std::vector<float> binarize(const std::uint8_t* data, std::size_t n);
 
 // log Z by summing over every configuration of the smaller layer (at most `max_units` units),
 // in double precision. Throws precondition_error when both layers are larger.
-double exact_log_z(const model_params& p, int max_units = 24);
+// With a team, its threads share the configurations.
+double exact_log_z(const model_params& p, int max_units = 24, cpu::thread_team* team = nullptr);
 
 // Mean over rows of log p(v) = -F(v) - log Z for binary v [rows, nv].
 double mean_log_likelihood(const model_params& p, const float* v, int rows, double log_z);
