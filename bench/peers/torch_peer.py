@@ -10,8 +10,8 @@ import common
 a = common.parse(__doc__)
 x_all = torch.from_numpy(common.data(a))
 devices = [d for d in a.devices.split(",") if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
-if "cuda" in a.devices.split(",") and "cuda" not in devices:
-    print("torch_peer: PyTorch sees no usable CUDA device; no cuda rows", file=sys.stderr)
+if not devices:
+    print(f"torch_peer: nothing to run on ({a.devices}): PyTorch sees no usable CUDA device", file=sys.stderr)
 rows = []
 for device in devices:
     x = x_all.to(device)
