@@ -169,8 +169,9 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
   const cpu::blas_single_threaded blas_guard(parts > 1);
   auto anneal = [&](int t) {
     if (t >= parts) return;
-    const auto [r0, r1] = cpu::split(n, parts, t);
-    const int m = int(r1 - r0);
+    const auto range = cpu::split(n, parts, t);  // (not a structured binding: the lambdas below use it)
+    const std::size_t r0 = range.first;
+    const int m = int(range.second - r0);
     std::vector<float> v(std::size_t(m) * nv), h(std::size_t(m) * nh), pre(std::size_t(m) * nh),
         vpre(std::size_t(m) * nv), u(std::size_t(m) * std::max(nv, nh));
     std::uint64_t position = 0;  // where the next draw (of all n runs) starts
