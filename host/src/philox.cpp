@@ -130,8 +130,10 @@ __attribute__((target("avx2"))) void fill_blocks_avx2(std::uint64_t b0, std::uin
 }
 
 // GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_epi32, GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // Sixteen blocks per AVX-512 register, four registers in flight: the same rounds again, with both
 // halves of each product from vpmuludq, the three-way xor in one vpternlogd, and the
@@ -196,7 +198,9 @@ __attribute__((target("avx512f"))) void fill_blocks_avx512(std::uint64_t b0, std
   fill_blocks_avx2(b, b1, k0, k1, out);
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 }  // namespace
 
