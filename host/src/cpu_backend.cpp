@@ -35,10 +35,6 @@ void for_each_part(cpu::thread_team* team, const std::function<void(int)>& fn) {
     fn(0);
 }
 
-}  // namespace
-
-namespace {
-
 // A layer's pre-activations before the bias (the GEMM part of cpu_*_probs).
 void hidden_pre(const model_params& p, const float* v, int rows, float* out) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f, out,
