@@ -98,7 +98,6 @@ double exact_log_z(const model_params& p, int max_units, cpu::thread_team* team)
 
 double mean_log_likelihood(const model_params& p, const float* v, int rows, double log_z) {
   RBM_EXPECTS(rows > 0);
-  std::vector<double> f(rows);
   std::vector<float> pre(std::size_t(rows) * p.nh);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f,
               pre.data(), p.nh);
