@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "rbm/error.hpp"
 #include "rbm/host/thread_team.hpp"
 
 namespace {
@@ -61,6 +62,24 @@ TEST(ThreadTeam, RethrowsAPartsErrorAndStaysUsable) {
   std::atomic<int> after{0};
   team.run([&](int) { ++after; });
   EXPECT_EQ(after.load(), 3);
+}
+
+TEST(ThreadTeam, RunPartsRunsEachOfFewerPartsOnceAndOnePartOnTheCaller) {
+  rbm::cpu::thread_team team(4);
+  std::vector<std::atomic<int>> count(4);
+  rbm::cpu::run_parts(&team, 3, [&](int t) { count[t]++; });
+  EXPECT_EQ(count[0], 1);
+  EXPECT_EQ(count[1], 1);
+  EXPECT_EQ(count[2], 1);
+  EXPECT_EQ(count[3], 0);  // the team's fourth thread has no part
+  const auto caller = std::this_thread::get_id();
+  std::thread::id ran_on;
+  rbm::cpu::run_parts(nullptr, 1, [&](int t) {
+    EXPECT_EQ(t, 0);
+    ran_on = std::this_thread::get_id();
+  });
+  EXPECT_EQ(ran_on, caller);
+  EXPECT_THROW(rbm::cpu::run_parts(&team, 5, [](int) {}), rbm::precondition_error);
 }
 
 TEST(ThreadTeam, SplitCoversTheRangeInOrder) {

@@ -28,13 +28,6 @@ void grow(std::vector<float>& v, std::size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
-void for_each_part(cpu::thread_team* team, const std::function<void(int)>& fn) {
-  if (team != nullptr)
-    team->run(fn);
-  else
-    fn(0);
-}
-
 // A layer's pre-activations before the bias (the GEMM part of cpu_*_probs).
 void hidden_pre(const model_params& p, const float* v, int rows, float* out) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f, out,
@@ -78,7 +71,6 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   // Parts of the work: one per thread, but at least min_rows_per_part batch rows each (a team of
   // many threads on a small batch leaves the surplus idle); one part runs on the calling thread.
   const int parts = ws.team != nullptr ? std::clamp(rows / min_rows_per_part, 1, ws.team->size()) : 1;
-  cpu::thread_team* team = parts > 1 ? ws.team : nullptr;
   grow(ws.grad_v, std::size_t(parts) * nv);
   grow(ws.grad_h, std::size_t(parts) * nh);
   grow(ws.act, std::size_t(parts) * nh);
@@ -99,8 +91,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 
   // The Gibbs chain: every row is independent, so each thread runs its own rows through all k steps.
   // (Working through a thread's rows in cache-sized blocks measured no faster, up to batch 4096.)
-  for_each_part(team, [&](int t) {
-    if (t >= parts) return;
+  cpu::run_parts(ws.team, parts, [&](int t) {
     const auto [r0, r1] = cpu::split(rows, parts, t);
     const int n = int(r1 - r0);  // >= 1: parts <= rows
     const std::size_t oh = r0 * nh, ov = r0 * nv, nhn = std::size_t(n) * nh, nvn = std::size_t(n) * nv;
@@ -171,8 +162,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   // decay and the step on one pass after the second.
   const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
   const float inv_rows = 1.0f / rows;
-  for_each_part(team, [&](int t) {
-    if (t >= parts) return;
+  cpu::run_parts(ws.team, parts, [&](int t) {
     const auto [i0, i1] = cpu::split(nv, parts, t);
     if (i1 > i0) {
       const int m = int(i1 - i0);

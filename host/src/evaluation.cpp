@@ -17,8 +17,6 @@
 namespace rbm {
 namespace {
 
-double softplus_d(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
-
 double log_sum_exp(const std::vector<double>& x) {
   const double m = *std::max_element(x.begin(), x.end());
   if (!std::isfinite(m)) return m;
@@ -57,7 +55,6 @@ double exact_log_z(const model_params& p, int max_units, cpu::thread_team* team)
   const int parts = team != nullptr ? int(std::min<std::uint64_t>(team->size(), count)) : 1;
   std::vector<double> part_sums(parts);
   auto part = [&](int t) {
-    if (t >= parts) return;
     const auto [i0, i1] = cpu::split(count, parts, t);
     std::uint64_t gray = i0 ^ (i0 >> 1);
     std::vector<double> pre(bias_n.begin(), bias_n.end());
@@ -89,10 +86,7 @@ double exact_log_z(const model_params& p, int max_units, cpu::thread_team* team)
     terms.push_back(running);
     part_sums[t] = log_sum_exp(terms);
   };
-  if (parts > 1)
-    team->run(part);
-  else
-    part(0);
+  cpu::run_parts(team, parts, part);
   return log_sum_exp(part_sums);
 }
 
@@ -102,10 +96,12 @@ double mean_log_likelihood(const model_params& p, const float* v, int rows, doub
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f,
               pre.data(), p.nh);
   double total = 0;
+  std::vector<double> x(p.nh);
   for (int r = 0; r < rows; ++r) {
     double fe = 0;
     for (int i = 0; i < p.nv; ++i) fe -= double(v[std::size_t(r) * p.nv + i]) * p.vb[i];
-    for (int j = 0; j < p.nh; ++j) fe -= softplus_d(double(pre[std::size_t(r) * p.nh + j]) + p.hb[j]);
+    for (int j = 0; j < p.nh; ++j) x[j] = double(pre[std::size_t(r) * p.nh + j]) + p.hb[j];
+    fe -= cpu::softplus_sum(x.data(), p.nh);
     total += -fe - log_z;
   }
   return total / rows;
@@ -120,7 +116,6 @@ double pseudo_log_likelihood(const model_params& p, const float* v, int rows, cp
   const int parts = team != nullptr ? std::min(team->size(), rows) : 1;
   std::vector<double> sums(parts, 0.0);
   auto part = [&](int t) {
-    if (t >= parts) return;
     const auto [r0, r1] = cpu::split(rows, parts, t);
     std::vector<double> x(p.nh);
     for (std::size_t r = r0; r < r1; ++r) {
@@ -128,10 +123,7 @@ double pseudo_log_likelihood(const model_params& p, const float* v, int rows, cp
       sums[t] += cpu::pseudo_log_likelihood_row(v + r * p.nv, p.w.data(), p.vb.data(), x.data(), p.nv, p.nh);
     }
   };
-  if (parts > 1)
-    team->run(part);
-  else
-    part(0);
+  cpu::run_parts(team, parts, part);
   double total = 0;
   for (double s : sums) total += s;
   return total / rows;
@@ -167,7 +159,6 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
   const int parts = team != nullptr ? std::min(team->size(), n) : 1;
   const cpu::blas_single_threaded blas_guard(parts > 1);
   auto anneal = [&](int t) {
-    if (t >= parts) return;
     const auto range = cpu::split(n, parts, t);  // (not a structured binding: the lambdas below use it)
     const std::size_t r0 = range.first;
     const int m = int(range.second - r0);
@@ -200,10 +191,7 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
       hidden_pre();
     }
   };
-  if (parts > 1)
-    team->run(anneal);
-  else
-    anneal(0);
+  cpu::run_parts(team, parts, anneal);
   return ais_summarise(logw, base_vb, nh, int(beta.size()));
 }
 

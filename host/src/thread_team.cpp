@@ -107,4 +107,15 @@ void thread_team::work(int t) {
   }
 }
 
+void run_parts(thread_team* team, int parts, const std::function<void(int)>& fn) {
+  if (parts <= 1) {
+    fn(0);
+    return;
+  }
+  RBM_EXPECTS(team != nullptr && parts <= team->size());
+  team->run([&](int t) {
+    if (t < parts) fn(t);
+  });
+}
+
 }  // namespace rbm::cpu

@@ -43,6 +43,10 @@ class thread_team {
   std::exception_ptr error_;
 };
 
+// fn(t) for every part t in [0, parts): on the team's threads when there is more than one part
+// (parts <= team->size()), else on the calling thread alone (`team` may then be null).
+void run_parts(thread_team* team, int parts, const std::function<void(int)>& fn);
+
 // [begin, end) of part t of n items split into `parts` contiguous, nearly equal pieces.
 inline std::pair<std::size_t, std::size_t> split(std::size_t n, int parts, int t) {
   return {n * std::size_t(t) / std::size_t(parts), n * std::size_t(t + 1) / std::size_t(parts)};
