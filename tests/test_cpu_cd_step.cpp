@@ -15,81 +15,13 @@
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/thread_team.hpp"
+#include "reference_cd.hpp"
 
 namespace {
 
-struct ref_model {
-  int nv, nh;
-  std::vector<double> w, vb, hb, vel_w, vel_vb, vel_hb, chain;
-};
-
-double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-
-// Straight from DESIGN.md's maths, loops only. `ambiguous` counts draws whose u lies within 2e-6 of p,
-// where float rounding could legitimately flip the state.
-void ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, const float* u, const rbm::cd_config& c,
-                 int& ambiguous) {
-  const int nv = m.nv, nh = m.nh;
-  auto draw = [&](double p, float uu) {
-    if (std::fabs(p - uu) < 2e-6) ++ambiguous;
-    return uu < p ? 1.0 : 0.0;
-  };
-  auto hidden = [&](const std::vector<double>& v, std::vector<double>& hp) {
-    for (int r = 0; r < B; ++r)
-      for (int j = 0; j < nh; ++j) {
-        double a = m.hb[j];
-        for (int i = 0; i < nv; ++i) a += v[r * nv + i] * m.w[i * nh + j];
-        hp[r * nh + j] = sig(a);
-      }
-  };
-  std::vector<double> h0p(B * nh), h0s(B * nh), hs(B * nh), hp(B * nh), vs(B * nv);
-  hidden(v0, h0p);
-  for (int i = 0; i < B * nh; ++i) h0s[i] = draw(h0p[i], *u++);
-  if (c.pcd) {  // persistent chains; a larger batch than before seeds the missing ones from the data
-    for (std::size_t i = m.chain.size(); i < h0s.size(); ++i) m.chain.push_back(h0s[i]);
-    hs.assign(m.chain.begin(), m.chain.begin() + B * nh);
-  } else {
-    hs = h0s;
-  }
-  for (int step = 0; step < c.k; ++step) {
-    for (int r = 0; r < B; ++r)
-      for (int i = 0; i < nv; ++i) {
-        double a = m.vb[i];
-        for (int j = 0; j < nh; ++j) a += hs[r * nh + j] * m.w[i * nh + j];
-        vs[r * nv + i] = sig(a);
-      }
-    for (int i = 0; i < B * nv; ++i) vs[i] = draw(vs[i], *u++);
-    hidden(vs, hp);
-    for (int i = 0; i < B * nh; ++i) hs[i] = draw(hp[i], *u++);
-  }
-  if (c.pcd) std::copy(hs.begin(), hs.end(), m.chain.begin());
-  const double scale = c.sum_weight_gradient ? c.lr : c.lr / B;
-  for (int i = 0; i < nv; ++i)
-    for (int j = 0; j < nh; ++j) {
-      double g = 0;
-      for (int r = 0; r < B; ++r) g += v0[r * nv + i] * h0p[r * nh + j] - vs[r * nv + i] * hp[r * nh + j];
-      double& vel = m.vel_w[i * nh + j];
-      vel = c.momentum * vel + scale * g - c.lr * c.weight_decay * m.w[i * nh + j];
-      m.w[i * nh + j] += vel;
-    }
-  for (int i = 0; i < nv; ++i) {
-    double g = 0;
-    for (int r = 0; r < B; ++r) g += v0[r * nv + i] - vs[r * nv + i];
-    m.vel_vb[i] = c.momentum * m.vel_vb[i] + c.lr * g / B;
-    m.vb[i] += m.vel_vb[i];
-  }
-  for (int j = 0; j < nh; ++j) {
-    double g = 0, q = 0;
-    for (int r = 0; r < B; ++r) {
-      g += c.hidden_bias_from_states ? h0s[r * nh + j] - hs[r * nh + j] : h0p[r * nh + j] - hp[r * nh + j];
-      q += h0p[r * nh + j];
-    }
-    g /= B;
-    if (c.sparsity_cost > 0) g += c.sparsity_cost * (c.sparsity_target - q / B);
-    m.vel_hb[j] = c.momentum * m.vel_hb[j] + c.lr * g;
-    m.hb[j] += m.vel_hb[j];
-  }
-}
+using rbm_test::ref_cd_step;
+using rbm_test::ref_model;
+using rbm_test::sig;
 
 struct case_t {
   int k;
@@ -137,8 +69,10 @@ TEST_P(CpuCdStep, MatchesNaiveDoubleReferenceOverSeveralBatches) {
     std::vector<float> u(rbm::cd_uniform_count(B, nv, nh, c.k), -1.0f);
     gen.uniform(u.data(), u.size());
     const float err = rbm::cpu_cd_step(p, st, v0.data(), B, u.data(), c, ws);
-    ref_cd_step(m, std::vector<double>(v0.begin(), v0.end()), B, u.data(), c, ambiguous);
-    EXPECT_TRUE(std::isfinite(err));
+    const double ref_err = ref_cd_step(m, std::vector<double>(v0.begin(), v0.end()), B, u.data(), c, ambiguous);
+    // The step's own error: mean (v0 - v1)^2, summed in float blocks (1e-6 relative is ample).
+    EXPECT_NEAR(err, ref_err, 1e-6 * std::max(1.0, ref_err)) << "batch of " << B;
+    EXPECT_GT(ref_err, 0.01);  // a real reconstruction error, not a vacuous zero
   }
   ASSERT_EQ(ambiguous, 0) << "a uniform fell within rounding of its probability; pick another seed";
   // float32 accumulation over at most 37 terms per product, three updates: 1e-5 absolute is ample and
@@ -188,14 +122,35 @@ TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {
   ws.team = &team;
   std::vector<float> v0(batch.size());
   for (std::size_t i = 0; i < v0.size(); ++i) v0[i] = rbm::pixel_to_unit(batch[i]);
+  double err_sum = 0;
   for (int rep = 0; rep < 2; ++rep) {
     std::vector<float> u(rbm::cd_uniform_count(7, 19, 11, 2));
     gen.uniform(u.data(), u.size());
-    rbm::cpu_cd_step(p, st, v0.data(), 7, u.data(), c, ws);
+    err_sum += rbm::cpu_cd_step(p, st, v0.data(), 7, u.data(), c, ws);
   }
   EXPECT_EQ(be.params().w, p.w);
   EXPECT_EQ(be.params().vb, p.vb);
   EXPECT_EQ(be.params().hb, p.hb);
+  // The backend's running error is the mean over both updates' pixels of what each step returned.
+  EXPECT_NEAR(be.train_error(), err_sum / 2, 1e-7);
+  be.reset_train_error();
+  EXPECT_EQ(be.train_error(), 0.0);
+
+  // train_indices reads exactly the rows it is given: rows 6, 0, 3 of a set equal train_batch of them.
+  std::vector<std::uint8_t> set(7 * 19);
+  for (std::size_t i = 0; i < set.size(); ++i) set[i] = static_cast<std::uint8_t>((i * 101 + 7) % 256);
+  const std::vector<int> idx = {6, 0, 3, 3};
+  std::vector<std::uint8_t> picked;
+  for (int r : idx) picked.insert(picked.end(), set.begin() + r * 19, set.begin() + (r + 1) * 19);
+  rbm::cpu_backend by_index(c), by_rows(c);
+  by_index.set_params(p0);
+  by_rows.set_params(p0);
+  by_index.attach_training_data(set.data(), 7, 19);
+  by_index.train_indices(idx.data(), 4);
+  by_rows.train_batch(picked.data(), 4);
+  EXPECT_EQ(by_index.params().w, by_rows.params().w);
+  EXPECT_EQ(by_index.params().vb, by_rows.params().vb);
+  EXPECT_NE(by_index.params().w, p0.w);
 }
 
 TEST(CpuBackend, EvaluateMatchesADoubleReferenceOnAnyThreadCount) {

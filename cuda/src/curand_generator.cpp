@@ -1,6 +1,7 @@
 // philox_generator: the RAII wrapper around cuRAND's Philox4x32-10 (host or device).
 #include "rbm/curand_generator.hpp"
 
+#include <cuda_runtime_api.h>
 #include <curand.h>
 
 #include <utility>
@@ -11,13 +12,16 @@
 namespace rbm {
 
 philox_generator::philox_generator(where w, std::uint64_t seed, std::uint64_t offset, CUstream_st* stream)
-    : where_(w), seed_(seed) {
+    : where_(w), seed_(seed), stream_(w == where::device ? stream : nullptr) {
   if (w == where::host) {
     RBM_CURAND_CHECK(curandCreateGeneratorHost(&gen_, CURAND_RNG_PSEUDO_PHILOX4_32_10));
   } else {
     RBM_CURAND_CHECK(curandCreateGenerator(&gen_, CURAND_RNG_PSEUDO_PHILOX4_32_10));
   }
   try {
+    // The default ordering is documented as free to change between cuRAND releases; only the legacy
+    // one is guaranteed stable, and the CPU's Philox (host/src/philox.cpp) reproduces exactly it.
+    RBM_CURAND_CHECK(curandSetGeneratorOrdering(gen_, CURAND_ORDERING_PSEUDO_LEGACY));
     RBM_CURAND_CHECK(curandSetPseudoRandomGeneratorSeed(gen_, seed));
     RBM_CURAND_CHECK(curandSetGeneratorOffset(gen_, offset));
     if (w == where::device) RBM_CURAND_CHECK(curandSetStream(gen_, stream));
@@ -27,19 +31,27 @@ philox_generator::philox_generator(where w, std::uint64_t seed, std::uint64_t of
   }
 }
 
-philox_generator::~philox_generator() {
-  if (gen_ != nullptr) curandDestroyGenerator(gen_);  // never throws; a failure here is unreportable
+philox_generator::~philox_generator() { release(); }
+
+void philox_generator::release() noexcept {
+  if (gen_ == nullptr) return;
+  // Draws still queued on the stream use the generator: let them finish first. Errors cannot be
+  // reported from here (a failed stream has nothing left to wait for).
+  if (where_ == where::device) cudaStreamSynchronize(stream_);
+  curandDestroyGenerator(gen_);
+  gen_ = nullptr;
 }
 
 philox_generator::philox_generator(philox_generator&& other) noexcept
-    : gen_(std::exchange(other.gen_, nullptr)), where_(other.where_), seed_(other.seed_) {}
+    : gen_(std::exchange(other.gen_, nullptr)), where_(other.where_), seed_(other.seed_), stream_(other.stream_) {}
 
 philox_generator& philox_generator::operator=(philox_generator&& other) noexcept {
   if (this != &other) {
-    if (gen_ != nullptr) curandDestroyGenerator(gen_);
+    release();
     gen_ = std::exchange(other.gen_, nullptr);
     where_ = other.where_;
     seed_ = other.seed_;
+    stream_ = other.stream_;
   }
   return *this;
 }

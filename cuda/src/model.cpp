@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 
 #include "rbm/curand_generator.hpp"
@@ -28,6 +29,7 @@ struct model::impl {
   std::uint64_t pixels = 0;
   std::uint64_t rng_position = 0;  // uniforms drawn from `gen` so far
   std::map<int, cuda_graph> graphs;  // steady-state step per batch size
+  std::set<int> ran_eagerly;         // batch sizes whose step has run once outside a capture
 
   impl(const model_options& o, stream_view st)
       : opt(o), s(st), nv(o.cd.nv), nh(o.cd.nh),
@@ -43,6 +45,13 @@ struct model::impl {
       RBM_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->size() * sizeof(float), s.get()));
     RBM_CUDA_CHECK(cudaMemsetAsync(err_acc.data(), 0, sizeof(double), s.get()));
   }
+
+  // Work still queued on the caller's stream reads the parameters and workspaces and uses the graphs,
+  // the generator and the cuBLAS handle: let it finish before any of them goes (members are destroyed
+  // after this body). Errors cannot be reported from a destructor.
+  ~impl() { cudaStreamSynchronize(s.get()); }
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
 
   // out [rows, nh] = v W (pre-activation).
   void forward(const float* v, int rows, float* out) {
@@ -104,7 +113,10 @@ struct model::impl {
     draw(cd_uniform_count(rows, nv, nh, opt.cd.k));  // outside the graph: new draws each time
     pixels += std::uint64_t(rows) * nv;
     const bool seed_chains = opt.cd.pcd && chains < rows;
-    if (!opt.use_graph || seed_chains || s.get() == nullptr) {
+    // The first step of each batch size runs eagerly, so that each kernel's first launch (module
+    // loading) and cuBLAS's first call on this handle happen outside a capture; later ones replay the
+    // graph. A default stream cannot be captured: there every step is eager.
+    if (!opt.use_graph || seed_chains || s.is_default() || ran_eagerly.insert(rows).second) {
       enqueue_step(rows, seed_chains);
     } else {
       auto it = graphs.find(rows);
@@ -202,7 +214,7 @@ void model::set_rates(float lr, float momentum) {
   if (lr == p_->opt.cd.lr && momentum == p_->opt.cd.momentum) return;
   p_->opt.cd.lr = lr;
   p_->opt.cd.momentum = momentum;
-  p_->s.synchronize();  // no captured graph may be in flight when it is destroyed
+  p_->s.synchronize();  // once per schedule change: no graph is in flight when it is destroyed
   p_->graphs.clear();   // the captured launches hold the old values
 }
 

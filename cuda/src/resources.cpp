@@ -91,7 +91,7 @@ namespace {
 constexpr std::size_t cublas_workspace_bytes = std::size_t(32) << 20;  // NVIDIA's advice for Hopper
 }
 
-cublas_handle::cublas_handle(stream_view s) : workspace_(cublas_workspace_bytes, s) {
+cublas_handle::cublas_handle(stream_view s) : workspace_(cublas_workspace_bytes, s), s_(s) {
   RBM_CUBLAS_CHECK(cublasCreate(&h_));
   try {
     RBM_CUBLAS_CHECK(cublasSetStream(h_, s.get()));
@@ -103,10 +103,12 @@ cublas_handle::cublas_handle(stream_view s) : workspace_(cublas_workspace_bytes,
   }
 }
 cublas_handle::~cublas_handle() {
-  if (h_ != nullptr) cublasDestroy(h_);
+  if (h_ == nullptr) return;
+  cudaStreamSynchronize(s_.get());  // queued GEMMs use the handle; errors cannot be reported here
+  cublasDestroy(h_);
 }
 cublas_handle::cublas_handle(cublas_handle&& o) noexcept
-    : h_(std::exchange(o.h_, nullptr)), workspace_(std::move(o.workspace_)) {}
+    : h_(std::exchange(o.h_, nullptr)), workspace_(std::move(o.workspace_)), s_(o.s_) {}
 
 cuda_graph::~cuda_graph() {
   if (g_ != nullptr) cudaGraphExecDestroy(g_);
@@ -119,7 +121,9 @@ cuda_graph& cuda_graph::operator=(cuda_graph&& o) noexcept {
   return *this;
 }
 void cuda_graph::begin_capture(stream_view s) {
-  RBM_EXPECTS(s.get() != nullptr);
+  if (s.is_default())
+    throw precondition_error("CUDA graph capture needs a created stream, not a default stream (null, "
+                             "cudaStreamLegacy or cudaStreamPerThread)");
   RBM_CUDA_CHECK(cudaStreamBeginCapture(s.get(), cudaStreamCaptureModeThreadLocal));
 }
 void cuda_graph::abandon_capture(stream_view s) noexcept {

@@ -2,6 +2,7 @@
 // element-wise pass after the weight-gradient GEMMs.
 #include "rbm/detail/launch.hpp"
 #include "rbm/kernels.hpp"
+#include "rbm/math.hpp"
 
 namespace rbm {
 namespace {
@@ -46,7 +47,7 @@ __global__ void __launch_bounds__(bias_threads)
 __global__ void apply_weight_step_kernel(float* __restrict__ w, float* __restrict__ vel, std::size_t n, float decay) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x) {
-    const float v = vel[i] - decay * w[i];
+    const float v = decayed_velocity(vel[i], w[i], decay);
     vel[i] = v;
     w[i] += v;
   }

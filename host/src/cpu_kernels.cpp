@@ -124,7 +124,7 @@ RBM_CLONES double flipped_softplus_sum(const double* x, double sign, const float
 
 RBM_CLONES void apply_weight_step(float* w, float* vel, std::size_t n, float decay) {
   for (std::size_t i = 0; i < n; ++i) {
-    const float v = vel[i] - decay * w[i];
+    const float v = decayed_velocity(vel[i], w[i], decay);
     vel[i] = v;
     w[i] += v;
   }

@@ -53,6 +53,11 @@ cuda_backend::cuda_backend(const cd_config& cfg, int max_batch, const gpu_option
     idx_host_[i] = pinned_buffer<int>(std::size_t(max_batch));
     idx_dev_[i] = device_buffer<int>(std::size_t(max_batch), compute_.view());
   }
+  // The staging buffers were allocated stream-ordered on the compute stream and are first written on
+  // the copy stream: order the copy stream after the allocations explicitly.
+  cuda_event allocated;
+  allocated.record(compute_.view());
+  allocated.wait_on(copy_.view());
 }
 
 cuda_backend::~cuda_backend() {
@@ -156,20 +161,19 @@ void cuda_backend::reset_train_error() {
 eval_result cuda_backend::evaluate(const std::uint8_t* data, int rows) {
   eval_result res;
   if (rows <= 0) return res;
+  RBM_EXPECTS(data != nullptr);
   const std::size_t bytes = std::size_t(rows) * cfg_.nv;
-  const std::uint8_t* dev = nullptr;
+  // The resident training set is the attached rows, copied at attach time; anything else is the
+  // caller's memory, whose contents may change between calls (or whose address may be reused for
+  // other data): it is uploaded afresh each time into a buffer freed after the call, never cached.
+  eval_sums sums;
   if (resident() && data == attached_ && rows <= attached_rows_) {
-    dev = resident_data_.data();
+    sums = model_.evaluate(resident_data_.data(), rows);
   } else {
-    auto it = eval_sets_.find(data);
-    if (it == eval_sets_.end() || it->second.size() < bytes) {
-      device_buffer<std::uint8_t> buf(bytes, compute_.view());
-      RBM_CUDA_CHECK(cudaMemcpyAsync(buf.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
-      it = eval_sets_.insert_or_assign(data, std::move(buf)).first;
-    }
-    dev = it->second.data();
+    device_buffer<std::uint8_t> buf(bytes, compute_.view());
+    RBM_CUDA_CHECK(cudaMemcpyAsync(buf.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
+    sums = model_.evaluate(buf.data(), rows);  // synchronises: buf is freed after the work that read it
   }
-  const eval_sums sums = model_.evaluate(dev, rows);
   const double pixels = double(rows) * cfg_.nv;
   res.err_sampled = sums.err_sampled / pixels;
   res.err_mean_field = sums.err_mean_field / pixels;

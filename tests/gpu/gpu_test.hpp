@@ -1,10 +1,13 @@
-// Shared by the GPU suites: skip (saying why) where no GPU is usable; device <-> host helpers.
+// Shared by the GPU suites: skip (saying why) where no GPU is usable, or fail instead where the
+// environment says a GPU must be there (RBM_GPU_TESTS_REQUIRED=1, set by bench/gpu_check.sh on a
+// machine with a GPU, so a broken driver cannot pass as a row of skips); device <-> host helpers.
 #pragma once
 
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,6 +24,11 @@ inline const std::string& unusable_reason() {
     return r.devices.empty() ? r.reason : std::string();
   }();
   return reason;
+}
+
+inline bool gpu_required() {
+  const char* v = std::getenv("RBM_GPU_TESTS_REQUIRED");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
 }
 
 template <class T>
@@ -53,8 +61,12 @@ inline std::vector<float> random_vector(std::size_t n, std::mt19937& rng, float 
 
 }  // namespace rbm_gpu_test
 
-#define RBM_REQUIRE_GPU()                                                                   \
-  do {                                                                                      \
-    if (!::rbm_gpu_test::unusable_reason().empty())                                         \
-      GTEST_SKIP() << "no usable GPU: " << ::rbm_gpu_test::unusable_reason();               \
+#define RBM_REQUIRE_GPU()                                                                            \
+  do {                                                                                               \
+    if (!::rbm_gpu_test::unusable_reason().empty()) {                                                \
+      if (::rbm_gpu_test::gpu_required())                                                            \
+        FAIL() << "no usable GPU although RBM_GPU_TESTS_REQUIRED is set: "                           \
+               << ::rbm_gpu_test::unusable_reason();                                                 \
+      GTEST_SKIP() << "no usable GPU: " << ::rbm_gpu_test::unusable_reason();                        \
+    }                                                                                                \
   } while (0)

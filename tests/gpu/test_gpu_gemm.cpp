@@ -49,6 +49,32 @@ TEST_P(GpuGemm, RowMajorMatchesNaiveProductForAllTransposes) {
     }
 }
 
+// Proof that the reduced modes engage (cuBLAS's FAST_TF32 / FAST_16BF compute types permit tensor
+// cores rather than require them, and there is no math mode to read back): every A element is
+// 1 + 2^-12, exact in FP32 but rounded to 1 with TF32's 10 or BF16's 7 mantissa bits; B is all ones.
+// FP32 gives exactly 256 (1 + 2^-12) = 256.0625 (every partial sum is a multiple of 2^-12 below 2^9);
+// a reduced mode gives 256. The size is one cuBLAS runs on tensor cores.
+TEST_P(GpuGemm, ReducedModesRoundTheirInputsAndFp32DoesNot) {
+  RBM_REQUIRE_GPU();
+  rbm::cuda_stream st;
+  auto s = st.view();
+  rbm::cublas_handle h(s);
+  const int m = 256, n = 256, k = 256;
+  const float a_value = 1.0f + 1.0f / 4096.0f;
+  auto d_a = upload(std::vector<float>(std::size_t(m) * k, a_value), s);
+  auto d_b = upload(std::vector<float>(std::size_t(k) * n, 1.0f), s);
+  auto d_c = poisoned(std::size_t(m) * n, s);
+  rbm::gemm_row_major(h, GetParam(), false, false, m, n, k, 1.0f, d_a.data(), k, d_b.data(), n, 0.0f, d_c.data(), n);
+  const auto c = download(d_c, s);
+  const float exact = 256.0625f;
+  double worst = 0;
+  for (float x : c) worst = std::max(worst, std::fabs(double(x) - exact));
+  if (GetParam() == rbm::gemm_mode::fp32)
+    EXPECT_EQ(worst, 0.0) << "FP32 must be exact here";
+  else
+    EXPECT_GT(worst, 0.03) << rbm::to_string(GetParam()) << " did not round its inputs: no tensor-core mode engaged";
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, GpuGemm,
                          ::testing::Values(rbm::gemm_mode::fp32, rbm::gemm_mode::tf32, rbm::gemm_mode::bf16),
                          [](const auto& info) { return std::string(rbm::to_string(info.param)); });

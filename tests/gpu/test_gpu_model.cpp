@@ -9,6 +9,7 @@
 #include "rbm/host/idx.hpp"
 #include "rbm/host/trainer.hpp"
 #include "rbm/model.hpp"
+#include "../reference_cd.hpp"
 
 using namespace rbm_gpu_test;
 
@@ -36,7 +37,6 @@ struct step_case {
 class GpuCdStep : public ::testing::TestWithParam<step_case> {};
 
 TEST_P(GpuCdStep, ParametersAgreeWithTheCpuBackend) {
-  RBM_REQUIRE_GPU();
   const int nv = 31, nh = 17, rows = 13;
   rbm::cd_config c;
   c.nv = nv;
@@ -54,6 +54,24 @@ TEST_P(GpuCdStep, ParametersAgreeWithTheCpuBackend) {
   for (auto& x : data) x = static_cast<std::uint8_t>(rng() % 3 == 0 ? rng() % 256 : 0);
   const rbm::model_params p0 = rbm::init_params(nv, nh, data.data(), rows * 3, 9, false);
 
+  // The double-precision reference on the backends' uniforms (the training generator's sequence from
+  // position 0), run first and on the CPU alone: it guards the comparison below, as in the CPU
+  // backend's test, against a uniform within rounding of its probability (a legitimately flipped
+  // state), and it runs, and is checked, even where no GPU is.
+  rbm_test::ref_model ref = rbm_test::ref_from(p0);
+  rbm::philox_generator gen(rbm::philox_generator::where::host, c.seed);
+  int ambiguous = 0;
+  double ref_err = 0;
+  for (int b = 0; b < 3; ++b) {
+    std::vector<float> u(rbm::cd_uniform_count(rows, nv, nh, c.k));
+    gen.uniform(u.data(), u.size());
+    std::vector<double> v0(std::size_t(rows) * nv);
+    for (std::size_t i = 0; i < v0.size(); ++i) v0[i] = rbm::pixel_to_unit(data[b * rows * nv + i]);
+    ref_err += rbm_test::ref_cd_step(ref, v0, rows, u.data(), c, ambiguous) / 3;
+  }
+  ASSERT_EQ(ambiguous, 0) << "a uniform fell within rounding of its probability; pick another seed";
+  RBM_REQUIRE_GPU();
+
   rbm::cpu_backend cpu(c);
   cpu.set_params(p0);
   rbm::gpu_options g;
@@ -64,12 +82,18 @@ TEST_P(GpuCdStep, ParametersAgreeWithTheCpuBackend) {
     gpu.train_batch(data.data() + b * rows * nv, rows);
   }
   const auto a = cpu.params(), d = gpu.params();
-  // FP32 GEMMs in another summation order: ~1e-6 per update. A flipped sampled state (u within
-  // rounding of p; ~2e-6 likely per draw, 10^4 draws) would move a weight by ~lr/rows = 4e-3 and fail this.
-  for (int i = 0; i < nv * nh; ++i) ASSERT_NEAR(d.w[i], a.w[i], 2e-5) << "W[" << i << "]";
+  // FP32 GEMMs in another summation order: ~1e-6 per update. A flipped sampled state would move a
+  // weight by ~lr/rows = 4e-3 and fail this (none is ambiguous, above).
+  for (int i = 0; i < nv * nh; ++i) {
+    ASSERT_NEAR(d.w[i], a.w[i], 2e-5) << "W[" << i << "]";
+    ASSERT_NEAR(d.w[i], ref.w[i], 2e-5) << "W[" << i << "] against the double reference";
+  }
   for (int i = 0; i < nv; ++i) ASSERT_NEAR(d.vb[i], a.vb[i], 2e-5) << "vb[" << i << "]";
   for (int j = 0; j < nh; ++j) ASSERT_NEAR(d.hb[j], a.hb[j], 2e-5) << "hb[" << j << "]";
+  for (int i = 0; i < nv; ++i) ASSERT_NEAR(d.vb[i], ref.vb[i], 2e-5) << "vb[" << i << "] against the double reference";
+  for (int j = 0; j < nh; ++j) ASSERT_NEAR(d.hb[j], ref.hb[j], 2e-5) << "hb[" << j << "] against the double reference";
   EXPECT_NEAR(gpu.train_error(), cpu.train_error(), 1e-6);
+  EXPECT_NEAR(gpu.train_error(), ref_err, 1e-6);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, GpuCdStep,
@@ -205,11 +229,32 @@ TEST(GpuModel, SamplingAndGibbsMatchTheirProbabilities) {
     for (int r = 0; r < 4000; ++r) freq += h[r * 5 + j];
     EXPECT_NEAR(freq / 4000, ref, 4 * std::sqrt(ref * (1 - ref) / 4000) + 1e-3) << "unit " << j;  // 4 sigma
   }
-  // Gibbs leaves binary states behind.
+  // Gibbs leaves binary states behind, and moves: after 3 sweeps the 4000 chains (all started from
+  // one vector) have spread out, and each visible unit is on about as often as p(v_i | h) says for
+  // the hidden states the sweep ended on.
   auto d_h = poisoned(4000 * 5, s);
   m.gibbs(d_v.data(), d_h.data(), 4000, 3);
-  for (float x : download(d_v, s)) ASSERT_TRUE(x == 0.0f || x == 1.0f);
-  for (float x : download(d_h, s)) ASSERT_TRUE(x == 0.0f || x == 1.0f);
+  const auto v3 = download(d_v, s), h3 = download(d_h, s);
+  for (float x : v3) ASSERT_TRUE(x == 0.0f || x == 1.0f);
+  for (float x : h3) ASSERT_TRUE(x == 0.0f || x == 1.0f);
+  int moved = 0;
+  for (int r = 0; r < 4000; ++r)
+    for (int i = 0; i < 9; ++i)
+      if (v3[r * 9 + i] != v[r * 9 + i]) {
+        ++moved;
+        break;
+      }
+  EXPECT_GT(moved, 1000) << "of 4000 chains, only " << moved << " left their start";
+  for (int i = 0; i < 9; ++i) {
+    double expected = 0, freq = 0;
+    for (int r = 0; r < 4000; ++r) {
+      double a = vb[i];
+      for (int j = 0; j < 5; ++j) a += h3[r * 5 + j] * w[i * 5 + j];
+      expected += 1 / (1 + std::exp(-a)) / 4000;
+      freq += v3[r * 9 + i] / 4000;
+    }
+    EXPECT_NEAR(freq, expected, 4 * std::sqrt(0.25 / 4000) + 1e-3) << "visible unit " << i;
+  }
 }
 
 }  // namespace
@@ -243,6 +288,91 @@ TEST(GpuModel, AisOnTheGpuAgreesWithTheCpu) {
   EXPECT_NEAR(g.log_z, exact, 0.5);
   EXPECT_LE(g.log_z_low, exact);
   EXPECT_GE(g.log_z_high, exact);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(GpuModel, EvaluationNeverServesStaleDataFromAReusedHostBuffer) {
+  RBM_REQUIRE_GPU();
+  // A library caller evaluates one set, then refills the same host buffer with other data (as a freed
+  // and reallocated buffer at the same address would hold): the second call must see the new data.
+  rbm::cd_config c;
+  c.nv = 784;
+  c.nh = 40;
+  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  const auto p = rbm::init_params(784, 40, d.train.pixels.data(), 1000, 5, false);
+  rbm::cuda_backend gpu(c, 100, rbm::gpu_options{});
+  gpu.set_params(p);
+  rbm::cpu_backend cpu(c);
+  cpu.set_params(p);
+  std::vector<std::uint8_t> buf(d.train.pixels.begin(), d.train.pixels.begin() + 600 * 784);
+  const auto first = gpu.evaluate(buf.data(), 600);
+  std::copy(d.test.pixels.begin(), d.test.pixels.begin() + 600 * 784, buf.begin());
+  const auto second = gpu.evaluate(buf.data(), 600), expected = cpu.evaluate(buf.data(), 600);
+  EXPECT_NE(second.free_energy, first.free_energy);
+  EXPECT_NEAR(second.free_energy, expected.free_energy, 1e-4 * std::fabs(expected.free_energy));
+  EXPECT_NEAR(second.err_mean_field, expected.err_mean_field, 1e-6);
+}
+
+// The same updates on a stream the test created, on the legacy and the per-thread default streams
+// (graphs requested: the model must launch eagerly there rather than fail to capture) and with graphs
+// off: identical parameters.
+TEST(GpuModel, DefaultStreamsTrainEagerlyAndEqualAGraphedStream) {
+  RBM_REQUIRE_GPU();
+  const int nv = 40, nh = 24, rows = 32;
+  std::vector<float> data(std::size_t(rows) * nv);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = float((i * 2654435761u) >> 31);
+  std::mt19937 rng(4);
+  const auto w = random_vector(std::size_t(nv) * nh, rng, -0.1f, 0.1f), vb = random_vector(nv, rng, -1, 1),
+             hb = random_vector(nh, rng, -1, 1);
+  auto run = [&](rbm::stream_view s, bool graph) {
+    rbm::model_options o;
+    o.cd.nv = nv;
+    o.cd.nh = nh;
+    o.cd.k = 2;
+    o.max_batch = rows;
+    o.use_graph = graph;
+    auto d = upload(data, s);
+    std::vector<float> out(w.size()), ovb(nv), ohb(nh);
+    {
+      rbm::model m(o, s);
+      m.set_params(w.data(), vb.data(), hb.data());
+      for (int i = 0; i < 5; ++i) m.train_step(d.data(), rows);  // eager once, then graph replays
+      m.get_params(out.data(), ovb.data(), ohb.data());
+    }
+    s.synchronize();
+    return out;
+  };
+  rbm::cuda_stream own;
+  const auto graphed = run(own.view(), true);
+  EXPECT_NE(graphed, w);
+  EXPECT_EQ(run(own.view(), false), graphed);
+  EXPECT_EQ(run(rbm::stream_view(cudaStreamLegacy), true), graphed);
+  EXPECT_EQ(run(rbm::stream_view(cudaStreamPerThread), true), graphed);
+  EXPECT_THROW(rbm::cuda_graph::capture(rbm::stream_view(cudaStreamLegacy), [](rbm::stream_view) {}),
+               rbm::precondition_error);
+}
+
+// A model destroyed while its updates are still queued waits for them (its destructor synchronises),
+// so the work completes and the stream stays usable.
+TEST(GpuModel, DestroyingAModelWithQueuedWorkIsSafe) {
+  RBM_REQUIRE_GPU();
+  rbm::cuda_stream st;
+  auto s = st.view();
+  std::vector<float> data(std::size_t(256) * 784, 1.0f);
+  auto d = upload(data, s);
+  {
+    rbm::model_options o;
+    o.cd.nv = 784;
+    o.cd.nh = 500;
+    o.max_batch = 256;
+    rbm::model m(o, s);
+    for (int i = 0; i < 20; ++i) m.train_step(d.data(), 256);
+  }  // no synchronisation by the caller
+  ASSERT_EQ(cudaStreamQuery(s.get()), cudaSuccess);  // everything the model queued has completed
+  s.synchronize();
 }
 
 }  // namespace

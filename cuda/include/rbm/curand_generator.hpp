@@ -1,6 +1,7 @@
 // Move-only owner of a cuRAND Philox4x32-10 generator, on the host or on the device.
 // With the same seed and offset the host and device generators produce the same sequence, which is
-// what lets the CPU and GPU backends draw identical uniforms and be tested against each other.
+// what lets the CPU and GPU backends draw identical uniforms and be tested against each other. Both
+// use CURAND_ORDERING_PSEUDO_LEGACY, the one ordering cuRAND guarantees never to change.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +18,8 @@ class philox_generator {
 
   // Creates a generator. `where::host` runs on the CPU (no GPU needed) and writes host memory;
   // `where::device` writes device memory asynchronously on `stream`. Throws curand_error.
+  // A device generator's destructor first waits for `stream` (its queued draws use the generator), so
+  // the stream must outlive it.
   philox_generator(where w, std::uint64_t seed, std::uint64_t offset = 0, CUstream_st* stream = nullptr);
   ~philox_generator();
   philox_generator(philox_generator&& other) noexcept;
@@ -38,9 +41,12 @@ class philox_generator {
   curandGenerator_st* native() const noexcept { return gen_; }
 
  private:
+  void release() noexcept;
+
   curandGenerator_st* gen_ = nullptr;
   where where_;
   std::uint64_t seed_;
+  CUstream_st* stream_ = nullptr;
 };
 
 }  // namespace rbm

@@ -27,4 +27,16 @@ RBM_HD float softplus(float x) {
 // Bernoulli draw from a uniform u in (0, 1] (cuRAND's convention): on with probability p.
 RBM_HD float bernoulli(float p, float u) { return u < p ? 1.0f : 0.0f; }
 
+// The weight step's velocity after L2 decay, vel - decay * w, rounded twice (the product, then the
+// difference) on every device and CPU: nvcc would otherwise fuse it into one FMA, and whether a CPU
+// compiler does depends on its flags, so the two could differ by far more than an ulp wherever the
+// terms nearly cancel. (The CPU passes are compiled with -ffp-contract=off; see host/CMakeLists.txt.)
+RBM_HD float decayed_velocity(float vel, float w, float decay) {
+#if defined(__CUDA_ARCH__)
+  return __fsub_rn(vel, __fmul_rn(decay, w));
+#else
+  return vel - decay * w;
+#endif
+}
+
 }  // namespace rbm

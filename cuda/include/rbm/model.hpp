@@ -4,6 +4,12 @@
 //
 // Every method is asynchronous on the model's stream unless its comment says it synchronises.
 // Device pointers passed in belong to the caller and must stay valid until the stream reaches the work.
+//
+// The stream: a stream the caller created (cudaStreamCreate*), or a default stream (nullptr,
+// cudaStreamLegacy, cudaStreamPerThread). Updates are replayed as CUDA graphs only on a created
+// stream; on a default stream every update is launched eagerly (same numbers). The stream must
+// outlive the model: the destructor waits for the work queued on it, then frees the model's memory
+// (stream-ordered) and destroys its graphs, generator and cuBLAS handle.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +27,8 @@ struct model_options {
   cd_config cd;
   gemm_mode mode = gemm_mode::fp32;
   int max_batch = 100;     // largest batch train_step accepts; workspaces are sized for it
-  bool use_graph = true;   // replay the captured step as a CUDA graph (needs a non-default stream)
+  bool use_graph = true;   // replay the captured step as a CUDA graph (on a created stream; the first
+                           // step of each batch size runs eagerly, later ones replay its capture)
 };
 
 // Sums over the rows evaluated; divide by rows * nv (errors) or rows (free energy).
@@ -38,6 +45,7 @@ class model {
   // Allocates zero parameters and the workspaces on `stream`. Throws out_of_memory (with the sizes),
   // precondition_error for non-positive sizes, cuda_error / cublas_error / curand_error.
   model(const model_options& opt, stream_view stream);
+  // Waits for the stream (never throws), then releases everything; the stream must still exist.
   ~model();
   model(model&&) noexcept;
   model& operator=(model&&) noexcept;

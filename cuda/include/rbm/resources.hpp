@@ -13,12 +13,18 @@ struct CUgraphExec_st;
 
 namespace rbm {
 
-// A stream someone else owns (or the legacy default stream, nullptr).
+// A stream someone else owns, or one of the default streams: nullptr, cudaStreamLegacy or
+// cudaStreamPerThread (the runtime's special handles 0x1 and 0x2).
 class stream_view {
  public:
   constexpr stream_view() = default;
   constexpr stream_view(CUstream_st* s) : s_(s) {}  // NOLINT: implicit from a raw cudaStream_t
   constexpr CUstream_st* get() const noexcept { return s_; }
+  // Whether this is a default stream rather than one created with cudaStreamCreate*: work on it
+  // cannot be captured into a CUDA graph.
+  bool is_default() const noexcept {
+    return s_ == nullptr || s_ == reinterpret_cast<CUstream_st*>(0x1) || s_ == reinterpret_cast<CUstream_st*>(0x2);
+  }
   // Blocks the calling host thread until the stream's work is done. Throws cuda_error.
   void synchronize() const;
 
@@ -129,6 +135,8 @@ class pinned_buffer {
 };
 
 // A cuBLAS handle bound to one stream, with its workspace set so that it can be captured in graphs.
+// Its destructor waits for the stream (cuBLAS work queued there uses the handle and the workspace),
+// so the stream must outlive it.
 class cublas_handle {
  public:
   explicit cublas_handle(stream_view s);
@@ -142,6 +150,7 @@ class cublas_handle {
  private:
   cublasContext* h_ = nullptr;
   device_buffer<unsigned char> workspace_;
+  stream_view s_;
 };
 
 // An instantiated CUDA graph, captured from the work a callable enqueues on a stream.
@@ -154,7 +163,8 @@ class cuda_graph {
   cuda_graph(const cuda_graph&) = delete;
   cuda_graph& operator=(const cuda_graph&) = delete;
 
-  // Captures everything `enqueue(s)` launches on `s` (which must not be the legacy default stream).
+  // Captures everything `enqueue(s)` launches on `s`, which must be a created stream: a default stream
+  // (stream_view::is_default) is refused with precondition_error before anything is enqueued.
   template <class F>
   static cuda_graph capture(stream_view s, F&& enqueue) {
     begin_capture(s);

@@ -46,8 +46,9 @@ class backend {
   // batch memory may be reused as soon as it returns.
   virtual void train_batch(const std::uint8_t* batch, int rows) = 0;
 
-  // The training set [n, nv] (host memory, kept alive by the caller) that train_indices draws from.
-  // A GPU backend may copy it to the device here.
+  // The training set [n, nv] (host memory, kept alive and unchanged by the caller while attached) that
+  // train_indices draws from. A GPU backend may copy it to the device here, and evaluate() of that
+  // same pointer then reads the copy.
   virtual void attach_training_data(const std::uint8_t* data, int n, int nv);
   // One update on the attached rows idx [rows]. By default gathers them on the host for train_batch.
   virtual void train_indices(const int* idx, int rows);

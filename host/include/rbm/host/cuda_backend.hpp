@@ -1,9 +1,10 @@
 // The CUDA backend: an rbm::model on the GPU behind the backend interface. Batches are either gathered
 // on the device from a resident copy of the training set, or gathered on the host into pinned
 // buffers and copied on a second stream while the previous batch trains (double buffering).
+// Evaluation data are uploaded at each call and freed after it (only the resident training set, a copy
+// taken by attach_training_data, is evaluated in place): nothing is cached by host address.
 #pragma once
 
-#include <map>
 #include <string>
 
 #include "rbm/host/backend.hpp"
@@ -62,7 +63,6 @@ class cuda_backend final : public backend {
   bool slot_used_[2] = {false, false};
   int slot_ = 0;
   device_buffer<std::uint8_t> resident_data_;
-  std::map<const std::uint8_t*, device_buffer<std::uint8_t>> eval_sets_;  // evaluation data, uploaded once
   double err_sum_ = 0, pixels_ = 0;
 };
 

@@ -1,0 +1,99 @@
+// A naive double-precision CD-k / PCD-k step straight from DESIGN.md's maths, shared by the CPU
+// backend's test (tests/test_cpu_cd_step.cpp) and the GPU's (tests/gpu/test_gpu_model.cpp): fed the
+// same uniforms as a backend, it says what the update must be and which draws were ambiguous.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "rbm/cd_config.hpp"
+#include "rbm/host/backend.hpp"
+
+namespace rbm_test {
+
+struct ref_model {
+  int nv, nh;
+  std::vector<double> w, vb, hb, vel_w, vel_vb, vel_hb, chain;
+};
+
+inline double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// Straight from DESIGN.md's maths, loops only. `ambiguous` counts draws whose u lies within 2e-6 of p,
+// where float rounding could legitimately flip the state. Returns the step's reconstruction error,
+// mean (v0 - v1)^2 over the batch's pixels with v1 the first sampled reconstruction.
+inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, const float* u, const rbm::cd_config& c,
+                          int& ambiguous) {
+  const int nv = m.nv, nh = m.nh;
+  auto draw = [&](double p, float uu) {
+    if (std::fabs(p - uu) < 2e-6) ++ambiguous;
+    return uu < p ? 1.0 : 0.0;
+  };
+  auto hidden = [&](const std::vector<double>& v, std::vector<double>& hp) {
+    for (int r = 0; r < B; ++r)
+      for (int j = 0; j < nh; ++j) {
+        double a = m.hb[j];
+        for (int i = 0; i < nv; ++i) a += v[r * nv + i] * m.w[i * nh + j];
+        hp[r * nh + j] = sig(a);
+      }
+  };
+  std::vector<double> h0p(B * nh), h0s(B * nh), hs(B * nh), hp(B * nh), vs(B * nv);
+  hidden(v0, h0p);
+  for (int i = 0; i < B * nh; ++i) h0s[i] = draw(h0p[i], *u++);
+  if (c.pcd) {  // persistent chains; a larger batch than before seeds the missing ones from the data
+    for (std::size_t i = m.chain.size(); i < h0s.size(); ++i) m.chain.push_back(h0s[i]);
+    hs.assign(m.chain.begin(), m.chain.begin() + B * nh);
+  } else {
+    hs = h0s;
+  }
+  double err = 0;
+  for (int step = 0; step < c.k; ++step) {
+    for (int r = 0; r < B; ++r)
+      for (int i = 0; i < nv; ++i) {
+        double a = m.vb[i];
+        for (int j = 0; j < nh; ++j) a += hs[r * nh + j] * m.w[i * nh + j];
+        vs[r * nv + i] = sig(a);
+      }
+    for (int i = 0; i < B * nv; ++i) vs[i] = draw(vs[i], *u++);
+    if (step == 0)
+      for (int i = 0; i < B * nv; ++i) err += (v0[i] - vs[i]) * (v0[i] - vs[i]) / (double(B) * nv);
+    hidden(vs, hp);
+    for (int i = 0; i < B * nh; ++i) hs[i] = draw(hp[i], *u++);
+  }
+  if (c.pcd) std::copy(hs.begin(), hs.end(), m.chain.begin());
+  const double scale = c.sum_weight_gradient ? c.lr : c.lr / B;
+  for (int i = 0; i < nv; ++i)
+    for (int j = 0; j < nh; ++j) {
+      double g = 0;
+      for (int r = 0; r < B; ++r) g += v0[r * nv + i] * h0p[r * nh + j] - vs[r * nv + i] * hp[r * nh + j];
+      double& vel = m.vel_w[i * nh + j];
+      vel = c.momentum * vel + scale * g - c.lr * c.weight_decay * m.w[i * nh + j];
+      m.w[i * nh + j] += vel;
+    }
+  for (int i = 0; i < nv; ++i) {
+    double g = 0;
+    for (int r = 0; r < B; ++r) g += v0[r * nv + i] - vs[r * nv + i];
+    m.vel_vb[i] = c.momentum * m.vel_vb[i] + c.lr * g / B;
+    m.vb[i] += m.vel_vb[i];
+  }
+  for (int j = 0; j < nh; ++j) {
+    double g = 0, q = 0;
+    for (int r = 0; r < B; ++r) {
+      g += c.hidden_bias_from_states ? h0s[r * nh + j] - hs[r * nh + j] : h0p[r * nh + j] - hp[r * nh + j];
+      q += h0p[r * nh + j];
+    }
+    g /= B;
+    if (c.sparsity_cost > 0) g += c.sparsity_cost * (c.sparsity_target - q / B);
+    m.vel_hb[j] = c.momentum * m.vel_hb[j] + c.lr * g;
+    m.hb[j] += m.vel_hb[j];
+  }
+  return err;
+}
+
+// A reference model starting from p, with zero momentum and no chains.
+inline ref_model ref_from(const rbm::model_params& p) {
+  return {p.nv, p.nh, {p.w.begin(), p.w.end()}, {p.vb.begin(), p.vb.end()}, {p.hb.begin(), p.hb.end()},
+          std::vector<double>(p.w.size()), std::vector<double>(p.vb.size()), std::vector<double>(p.hb.size()), {}};
+}
+
+}  // namespace rbm_test
