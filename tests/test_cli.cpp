@@ -3,11 +3,18 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "helpers.hpp"
+#include "rbm/host/idx.hpp"
+#include "rbm/host/trainer.hpp"
+#include "rbm/version.hpp"
 #include "rbm/host/image.hpp"
 #include "rbm/host/safetensors.hpp"
 
@@ -65,8 +72,46 @@ TEST(Cli, PresetSeedIsTheTutorialsRun) {
   ASSERT_EQ(r.code, 0) << r.output;
   const auto m = rbm::load_model((out / "model.safetensors").string());
   EXPECT_EQ(m.params.nh, 50);
-  EXPECT_NE(m.metadata.at("config").find("\"preset\":\"seed\""), std::string::npos);
-  EXPECT_NE(m.metadata.at("config").find("\"zero_init\":true"), std::string::npos);
+  const auto c = nlohmann::json::parse(m.metadata.at("config"));
+  const rbm::train_options p = rbm::seed_preset();
+  EXPECT_EQ(c.at("preset"), "seed");
+  EXPECT_EQ(c.at("zero_init"), true);
+  EXPECT_EQ(c.at("eval_limit"), p.eval_limit);
+  EXPECT_EQ(c.at("epochs"), p.epochs);
+  EXPECT_EQ(c.at("lr").get<float>(), p.cd.lr);
+}
+
+// Options given next to the preset win over it, whichever they are (the preset's fields are listed in
+// rbm::seed_preset() alone); the preset's other settings stay.
+TEST(Cli, OptionsNextToThePresetWin) {
+  const auto out = rbm_test::fresh_dir() / "seed";
+  const auto r = run_rbm("train --preset seed --quiet --eval-limit 500 --hidden 20 --lr 0.05 --epochs 1 --batch 50 "
+                         "--train-limit 1000 --test-limit 100 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto c = nlohmann::json::parse(rbm::load_model((out / "model.safetensors").string()).metadata.at("config"));
+  const rbm::train_options p = rbm::seed_preset();
+  EXPECT_EQ(c.at("eval_limit"), 500);
+  EXPECT_EQ(c.at("nh"), 20);
+  EXPECT_EQ(c.at("lr").get<float>(), 0.05f);
+  EXPECT_EQ(c.at("epochs"), 1);
+  EXPECT_EQ(c.at("batch"), 50);
+  EXPECT_EQ(c.at("zero_init"), p.zero_init);
+  EXPECT_EQ(c.at("tutorial_batches"), p.tutorial_batches);
+  EXPECT_EQ(c.at("sum_weight_gradient"), p.cd.sum_weight_gradient);
+  EXPECT_EQ(c.at("hidden_bias_from_states"), p.cd.hidden_bias_from_states);
+  EXPECT_EQ(c.at("momentum").get<float>(), p.cd.momentum);
+  EXPECT_EQ(c.at("weight_decay").get<float>(), p.cd.weight_decay);
+}
+
+TEST(Cli, VersionComesFromTheBuildAndIsInEveryModel) {
+  const auto r = run_rbm("--version");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output, std::string("rbm ") + RBM_VERSION_STRING + "\n");
+  EXPECT_NE(run_rbm("info").output.find(std::string("rbm ") + RBM_VERSION_STRING), std::string::npos);
+  const auto out = rbm_test::fresh_dir() / "run";
+  ASSERT_EQ(run_rbm("train --device cpu --quiet --train-limit 200 --test-limit 50 --hidden 5 --epochs 1 --out " +
+                    out.string()).code, 0);
+  EXPECT_EQ(rbm::load_model((out / "model.safetensors").string()).metadata.at("rbm_version"), RBM_VERSION_STRING);
 }
 
 void expect_clean_failure(const std::string& args, const std::string& message, const fs::path& out) {
@@ -80,8 +125,10 @@ TEST(Cli, BadInputFailsCleanlyWithoutOutput) {
   const auto dir = rbm_test::fresh_dir();
   const auto out = dir / "never";
   expect_clean_failure("train --data " + (dir / "nowhere").string(), "nowhere: no such data directory", out);
-  expect_clean_failure("train --hidden 0", "--hidden must be positive", out);
-  expect_clean_failure("train --lr -1", "--lr must be positive", out);
+  expect_clean_failure("train --hidden 0", "--hidden must be positive (got 0)", out);
+  expect_clean_failure("train --batch 0", "--batch must be positive (got 0)\n", out);  // an integer as one
+  expect_clean_failure("train --lr -1", "--lr must be positive (got -1)", out);
+  expect_clean_failure("train --momentum 1.5", "--momentum must be in [0, 1) (got 1.5)", out);
   expect_clean_failure("train --device cuda", "--device cuda", out);
   expect_clean_failure("train --device tpu", "--device must be auto, cpu or cuda", out);
   expect_clean_failure("train --preset nope", "unknown preset 'nope'", out);
@@ -201,7 +248,85 @@ TEST(Cli, EvaluateReportsEveryMeasureAndImportReadsScikitLearn) {
   for (const char* what : {"reconstruction error", "mean free energy", "pseudo-log-likelihood", "log Z exact",
                            "log Z by AIS", "log-likelihood per held-out image (AIS", "classification"})
     EXPECT_NE(r.output.find(what), std::string::npos) << what << " missing from: " << r.output;
-  EXPECT_TRUE(fs::exists(dir / "e.json"));
+
+  // The JSON's numbers against the definitions, recomputed here in double precision on the same data
+  // (the first 1,000 training and 300 held-out digits): exact log Z over all 2^10 hidden states, the
+  // exact log-likelihood, the mean free energy, the mean-field error and the pseudo-log-likelihood.
+  std::ifstream in(dir / "e.json");
+  const auto j = nlohmann::json::parse(in);
+  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  rbm::truncate(d.train, 1000);
+  rbm::truncate(d.test, 300);
+  const auto& p = m.params;
+  const int nv = p.nv, nh = p.nh;
+  auto softplus = [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); };
+  auto hidden_input = [&](const std::vector<double>& v, std::vector<double>& x) {
+    x.assign(nh, 0.0);
+    for (int jj = 0; jj < nh; ++jj) {
+      x[jj] = p.hb[jj];
+      for (int i = 0; i < nv; ++i) x[jj] += v[i] * p.w[std::size_t(i) * nh + jj];
+    }
+  };
+  auto free_energy = [&](const std::vector<double>& v, const std::vector<double>& x) {
+    double f = 0;
+    for (int i = 0; i < nv; ++i) f -= v[i] * p.vb[i];
+    for (int jj = 0; jj < nh; ++jj) f -= softplus(x[jj]);
+    return f;
+  };
+  std::vector<double> terms;
+  for (int h = 0; h < (1 << nh); ++h) {
+    double t = 0;
+    for (int jj = 0; jj < nh; ++jj) t += ((h >> jj) & 1) * double(p.hb[jj]);
+    for (int i = 0; i < nv; ++i) {
+      double a = p.vb[i];
+      for (int jj = 0; jj < nh; ++jj) a += ((h >> jj) & 1) * double(p.w[std::size_t(i) * nh + jj]);
+      t += softplus(a);
+    }
+    terms.push_back(t);
+  }
+  const double top = *std::max_element(terms.begin(), terms.end());
+  double sum = 0;
+  for (double t : terms) sum += std::exp(t - top);
+  const double log_z = top + std::log(sum);
+  double fe_test = 0, neg_f_binary = 0, pll = 0, err_mf = 0;
+  std::vector<double> v(nv), x;
+  for (int r = 0; r < 300; ++r) {
+    for (int i = 0; i < nv; ++i) v[i] = d.test.pixels[std::size_t(r) * nv + i] / 255.0;
+    hidden_input(v, x);
+    fe_test += free_energy(v, x) / 300;
+    for (int i = 0; i < nv; ++i) v[i] = d.test.pixels[std::size_t(r) * nv + i] >= 128 ? 1.0 : 0.0;
+    hidden_input(v, x);
+    const double f = free_energy(v, x);
+    neg_f_binary -= f / 300;
+    if (r < 50)
+      for (int i = 0; i < nv; ++i) {  // flip bit i: F changes through its visible term and x
+        const double sgn = 1 - 2 * v[i];
+        double f_flip = f - sgn * p.vb[i];
+        for (int jj = 0; jj < nh; ++jj)
+          f_flip += softplus(x[jj]) - softplus(x[jj] + sgn * p.w[std::size_t(i) * nh + jj]);
+        pll -= softplus(f - f_flip) / 50;
+      }
+  }
+  for (int r = 0; r < 1000; ++r) {
+    for (int i = 0; i < nv; ++i) v[i] = d.train.pixels[std::size_t(r) * nv + i] / 255.0;
+    hidden_input(v, x);
+    for (int i = 0; i < nv; ++i) {
+      double a = p.vb[i];
+      for (int jj = 0; jj < nh; ++jj) a += p.w[std::size_t(i) * nh + jj] / (1 + std::exp(-x[jj]));
+      const double e = v[i] - 1 / (1 + std::exp(-a));
+      err_mf += e * e / (1000.0 * nv);
+    }
+  }
+  EXPECT_NEAR(j.at("log_z_exact").get<double>(), log_z, 1e-6 * std::fabs(log_z));
+  EXPECT_NEAR(j.at("log_likelihood_exact").get<double>(), neg_f_binary - log_z, 1e-4);
+  EXPECT_NEAR(j.at("free_energy").at("test").get<double>(), fe_test, 1e-4 * std::fabs(fe_test));
+  EXPECT_NEAR(j.at("recon_err_mean_field").at("train").get<double>(), err_mf, 1e-6);
+  EXPECT_NEAR(j.at("pseudo_log_likelihood").get<double>(), pll, 1e-4 * std::fabs(pll));
+  // AIS (20 runs, 500 temperatures) on this nearly flat model: close to the exact value, inside its interval.
+  EXPECT_NEAR(j.at("ais").at("log_z").get<double>(), log_z, 0.2);
+  if (!j.at("ais").at("log_z_low").is_null()) EXPECT_LE(j.at("ais").at("log_z_low").get<double>(), log_z);
+  EXPECT_GE(j.at("ais").at("log_z_high").get<double>(), log_z);
+  EXPECT_GT(j.at("classify").at("raw_pixels").get<double>(), 0.5);
 }
 
 }  // namespace

@@ -108,4 +108,31 @@ TEST(CpuKernels, AisPassesMatchDoublePrecisionDefinitions) {
   }
 }
 
+// The weight step rounds the product decay * w and then the difference, never one FMA: the device
+// kernel (update_kernels.cu, through rbm::decayed_velocity) computes exactly this, so the two agree
+// bit for bit. The velocities are chosen to nearly cancel decay * w, where a fused multiply-add
+// differs from two roundings by many ulps.
+TEST(CpuKernels, WeightStepRoundsLikeTheDeviceKernel) {
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  const float decay = 0.01f;
+  const std::size_t n = 100003;
+  std::vector<float> w(n), vel(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    w[i] = unit(gen);
+    vel[i] = i % 2 == 0 ? unit(gen) : decay * w[i] * (1.0f + unit(gen) * 1e-6f);  // near cancellation
+  }
+  auto w1 = w, vel1 = vel;
+  rbm::cpu::apply_weight_step(w1.data(), vel1.data(), n, decay);
+  int fused_would_differ = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    volatile float product = decay * w[i];  // rounded to float whatever this file's flags
+    const float v = vel[i] - product;
+    ASSERT_EQ(vel1[i], v) << i;
+    ASSERT_EQ(w1[i], w[i] + v) << i;
+    if (std::fma(-decay, w[i], vel[i]) != v) ++fused_would_differ;
+  }
+  EXPECT_GT(fused_would_differ, 1000);  // the inputs do tell the two roundings apart
+}
+
 }  // namespace

@@ -2,11 +2,15 @@
 // training schedules (momentum, learning-rate decay), early stopping and snapshots do what they say.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "helpers.hpp"
+#include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/safetensors.hpp"
+#include "rbm/host/shuffle.hpp"
 #include "rbm/host/trainer.hpp"
 
 namespace fs = std::filesystem;
@@ -118,21 +122,115 @@ TEST(Resume, SnapshotsAndAisDuringTraining) {
   EXPECT_GT(r.history[3].test_log_likelihood, -500);
 }
 
-TEST(Resume, EarlyStoppingOnTheFreeEnergyGap) {
-  const auto d = small_digits();
-  auto o = pcd_options(rbm_test::fresh_dir().string());
+rbm::train_options overfitting_options(const std::string& out) {
+  auto o = pcd_options(out);
   o.cd.pcd = false;
   o.cd.nh = 200;
   o.cd.lr = 0.3f;
   o.epochs = 30;
   o.early_stop = 2;
-  const auto r = rbm::train(d, o);
+  return o;
+}
+
+TEST(Resume, EarlyStoppingOnTheFreeEnergyGap) {
+  const auto d = small_digits();
+  const auto r = rbm::train(d, overfitting_options(rbm_test::fresh_dir().string()));
   // 200 units overfit 700 digits: the held-out minus training gap grows and the run stops early.
   ASSERT_LT(r.history.back().epoch, 30);
   auto gap = [&](std::size_t i) { return r.history[i].test.free_energy - r.history[i].train.free_energy; };
   const std::size_t last = r.history.size() - 1;
   EXPECT_GT(gap(last), gap(last - 1));
   EXPECT_GT(gap(last - 1), gap(last - 2));
+}
+
+// Interrupted in the middle of a run of growing gaps (after the first growth of the two that stop it),
+// the resumed run counts that growth from the restored history and stops at the same epoch, with the
+// same model, as the run that was never interrupted; resuming the finished run trains no further.
+TEST(Resume, EarlyStoppingIsExactAcrossResume) {
+  const auto d = small_digits();
+  const auto straight = rbm::train(d, overfitting_options(rbm_test::fresh_dir("straight").string()));
+  const int stop = straight.history.back().epoch;
+  ASSERT_LT(stop, 30);
+  ASSERT_GE(stop, 3);
+
+  const auto dir = rbm_test::fresh_dir("resumed");
+  auto o = overfitting_options(dir.string());
+  o.epochs = stop - 1;
+  rbm::train(d, o);
+  rbm::train_options again;
+  again.resume = dir.string();
+  again.epochs = 30;
+  again.device = "cpu";
+  again.quiet = true;
+  const auto resumed = rbm::train(d, again);
+  EXPECT_EQ(resumed.history.back().epoch, stop);
+  EXPECT_EQ(resumed.params.w, straight.params.w);
+  EXPECT_EQ(resumed.params.hb, straight.params.hb);
+
+  const auto finished = rbm::train(d, again);  // the stopped run, resumed again: nothing more to do
+  EXPECT_EQ(finished.history.back().epoch, stop);
+  EXPECT_EQ(finished.params.w, straight.params.w);
+}
+
+// What the trainer feeds the backend, replayed by hand on a CPU backend: each epoch's learning rate
+// and momentum from the schedules (set before its first batch), then the batches of that epoch's
+// permutation (epoch_permutation(seed, e)), the last one partial, gathered here row by row. The trained
+// model must be the same bit for bit; a trainer that skipped the rates, the shuffle or the rows
+// would not be.
+TEST(Training, TheBackendGetsEachEpochsRatesAndPermutedBatches) {
+  const auto d = small_digits();
+  auto o = pcd_options(rbm_test::fresh_dir().string());
+  o.cd.nh = 12;
+  o.epochs = 3;
+  o.initial_momentum = 0.2f;
+  o.momentum_epochs = 2;
+  o.cd.momentum = 0.8f;
+  o.lr_decay = 0.5f;
+  const auto trained = rbm::train(d, o);
+
+  rbm::cd_config c = o.cd;
+  c.nv = d.train.dim();
+  rbm::cpu_backend be(c);
+  be.set_params(rbm::init_params(c.nv, c.nh, d.train.pixels.data(), d.train.count, c.seed, false));
+  const int n = d.train.count;
+  std::vector<int> order(n);
+  std::vector<std::uint8_t> batch;
+  for (int e = 1; e <= o.epochs; ++e) {
+    const float lr = 0.1f * std::pow(0.5f, float(e - 1)), mom = e <= 2 ? 0.2f : 0.8f;
+    be.set_rates(lr, mom);
+    EXPECT_FLOAT_EQ(float(trained.history[e].lr), lr);
+    EXPECT_FLOAT_EQ(float(trained.history[e].momentum), mom);
+    rbm::epoch_permutation(c.seed, e, order);
+    for (int first = 0; first < n; first += o.batch) {
+      const int rows = std::min(o.batch, n - first);
+      batch.clear();
+      for (int r = 0; r < rows; ++r) {
+        const auto* row = d.train.pixels.data() + std::size_t(order[first + r]) * c.nv;
+        batch.insert(batch.end(), row, row + c.nv);
+      }
+      be.train_batch(batch.data(), rows);
+    }
+  }
+  EXPECT_EQ(trained.params.w, be.params().w);
+  EXPECT_EQ(trained.params.vb, be.params().vb);
+  EXPECT_EQ(trained.params.hb, be.params().hb);
+}
+
+TEST(Training, EachEpochsOrderIsAPermutationOfItsOwn) {
+  std::vector<int> a(700), b(700), c(700), again(700);
+  rbm::epoch_permutation(17, 1, a);
+  rbm::epoch_permutation(17, 2, b);
+  rbm::epoch_permutation(18, 1, c);
+  rbm::epoch_permutation(17, 1, again);
+  auto sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 700; ++i) ASSERT_EQ(sorted[i], i);
+  EXPECT_EQ(a, again);  // determined by (seed, epoch) alone
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, c);
+  int fixed = 0;
+  for (int i = 0; i < 700; ++i) fixed += a[i] == i;
+  EXPECT_LT(fixed, 10);  // shuffled, not the identity (a random permutation fixes ~1 element)
 }
 
 }  // namespace

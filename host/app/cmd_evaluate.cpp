@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "rbm/version.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/thread_team.hpp"
@@ -168,6 +169,7 @@ void register_import(CLI::App& app, command_list& out) {
     p.hb = f.tensors["intercept_hidden_"].data;
     auto meta = f.metadata;
     meta["format"] = "rbm";
+    meta["rbm_version"] = rbm::version;
     meta["imported_from"] = "scikit-learn BernoulliRBM: " + o->sklearn;
     const int side = int(std::lround(std::sqrt(double(nv))));
     if (!meta.count("config") && side * side == nv)

@@ -15,6 +15,7 @@
 #include "rbm/error.hpp"
 #include "rbm/gemm.hpp"
 #include "rbm/host/trainer.hpp"
+#include "rbm/version.hpp"
 
 #ifndef RBM_DATA_DIR
 #define RBM_DATA_DIR "data/mnist"
@@ -31,7 +32,7 @@ std::string timestamp_dir() {
 }
 
 void print_info() {
-  std::printf("rbm 0.1.0\n");
+  std::printf("rbm %s\n", rbm::version);
   std::printf("backends: cpu (OpenBLAS %s, %d threads); cuda (cuBLAS + cuRAND, built for %s)\n", openblas_get_config(),
               openblas_get_num_threads(), RBM_CUDA_ARCHS);
   int curand_version = 0;
@@ -61,7 +62,7 @@ struct train_state {
   data_options data;
   std::string preset, gemm = "fp32";
   int threads = 0;  // not given: OpenBLAS's own count
-  CLI::Option *o_hidden, *o_k, *o_epochs, *o_batch, *o_lr, *o_mom, *o_wd, *o_threads;
+  CLI::Option *o_epochs, *o_threads;
 };
 
 }  // namespace
@@ -70,14 +71,14 @@ void register_train(CLI::App& app, command_list& out) {
   auto s = std::make_shared<train_state>();
   auto* train = app.add_subcommand("train", "train an RBM (on the built-in MNIST digits unless told otherwise)");
   add_data_options(train, s->data);
-  s->o_hidden = train->add_option("--hidden", s->opt.cd.nh, "hidden units")->capture_default_str();
-  s->o_k = train->add_option("--k", s->opt.cd.k, "Gibbs steps per update (CD-k)")->capture_default_str();
+  train->add_option("--hidden", s->opt.cd.nh, "hidden units")->capture_default_str();
+  train->add_option("--k", s->opt.cd.k, "Gibbs steps per update (CD-k)")->capture_default_str();
   train->add_flag("--pcd", s->opt.cd.pcd, "persistent contrastive divergence (chains kept across batches)");
   s->o_epochs = train->add_option("--epochs", s->opt.epochs, "passes over the training set")->capture_default_str();
-  s->o_batch = train->add_option("--batch", s->opt.batch, "samples per update")->capture_default_str();
-  s->o_lr = train->add_option("--lr", s->opt.cd.lr, "learning rate")->capture_default_str();
-  s->o_mom = train->add_option("--momentum", s->opt.cd.momentum, "momentum")->capture_default_str();
-  s->o_wd = train->add_option("--weight-decay", s->opt.cd.weight_decay, "L2 weight decay on W")->capture_default_str();
+  train->add_option("--batch", s->opt.batch, "samples per update")->capture_default_str();
+  train->add_option("--lr", s->opt.cd.lr, "learning rate")->capture_default_str();
+  train->add_option("--momentum", s->opt.cd.momentum, "momentum")->capture_default_str();
+  train->add_option("--weight-decay", s->opt.cd.weight_decay, "L2 weight decay on W")->capture_default_str();
   train->add_option("--sparsity-target", s->opt.cd.sparsity_target,
                     "target mean hidden activation (with --sparsity-cost)");
   train->add_option("--sparsity-cost", s->opt.cd.sparsity_cost, "weight of the sparsity penalty (0: off)");
@@ -124,33 +125,20 @@ void register_train(CLI::App& app, command_list& out) {
       "continue the run in this --out directory from its last checkpoint, exactly as if it had not stopped "
       "(its settings are kept; --epochs sets the new total)");
 
-  out.emplace_back(train, [s] {
+  out.emplace_back(train, [s, train] {
+    if (!s->preset.empty()) {
+      if (s->preset != "seed")
+        throw rbm::precondition_error("--preset: unknown preset '" + s->preset + "' (known: seed)");
+      // The preset's settings come from one place, rbm::seed_preset(); every option given on the
+      // command line is then applied again on top of them, so the options given next to it win.
+      s->opt = rbm::seed_preset();
+      for (CLI::Option* o : train->get_options())
+        if (o->count() > 0) o->run_callback();
+    }
     // SIGINT / SIGTERM: finish the batch, write a checkpoint, exit 130 saying how to resume.
     s->opt.stop = &stop_requested;
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
-    if (!s->preset.empty()) {
-      if (s->preset != "seed")
-        throw rbm::precondition_error("--preset: unknown preset '" + s->preset + "' (known: seed)");
-      // The tutorial's settings, except where the user gave an option explicitly.
-      const rbm::train_options p = rbm::seed_preset();
-      auto unless = [](CLI::Option* o, auto& field, auto value) {
-        if (o->count() == 0) field = value;
-      };
-      unless(s->o_hidden, s->opt.cd.nh, p.cd.nh);
-      unless(s->o_k, s->opt.cd.k, p.cd.k);
-      unless(s->o_epochs, s->opt.epochs, p.epochs);
-      unless(s->o_batch, s->opt.batch, p.batch);
-      unless(s->o_lr, s->opt.cd.lr, p.cd.lr);
-      unless(s->o_mom, s->opt.cd.momentum, p.cd.momentum);
-      unless(s->o_wd, s->opt.cd.weight_decay, p.cd.weight_decay);
-      s->opt.zero_init = p.zero_init;
-      s->opt.tutorial_batches = p.tutorial_batches;
-      s->opt.cd.sum_weight_gradient = p.cd.sum_weight_gradient;
-      s->opt.cd.hidden_bias_from_states = p.cd.hidden_bias_from_states;
-      s->opt.eval_limit = p.eval_limit;
-      s->opt.preset = p.preset;
-    }
     s->opt.gpu.mode = rbm::parse_gemm_mode(s->gemm.c_str());
     if (s->o_threads->count() > 0) {
       if (s->threads < 1 || s->threads > 4096)

@@ -5,9 +5,11 @@
 
 #include "cli.hpp"
 #include "rbm/host/trainer.hpp"
+#include "rbm/version.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"rbm: Restricted Boltzmann Machines trained with contrastive divergence, on the GPU or the CPU"};
+  app.set_version_flag("--version", std::string("rbm ") + rbm::version);
   app.require_subcommand(1);
   rbm_cli::command_list commands;
   rbm_cli::register_train(app, commands);

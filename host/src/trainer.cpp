@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 #include "rbm/device_info.hpp"
@@ -16,6 +18,7 @@
 #include "rbm/host/progress.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/shuffle.hpp"
+#include "rbm/version.hpp"
 
 namespace fs = std::filesystem;
 
@@ -23,15 +26,26 @@ namespace rbm {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-constexpr const char* version = "0.1.0";
 
 double since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
+// A number as a user wrote it: integers as integers, others in the shortest form ("0.5", "1e-05").
+template <class T>
+std::string shown(T v) {
+  if constexpr (std::is_integral_v<T>) {
+    return std::to_string(v);
+  } else {
+    std::ostringstream out;
+    out << v;
+    return out.str();
+  }
+}
+
 void validate(const dataset& data, const train_options& o) {
-  auto positive = [](const char* what, double v) {
-    if (!(v > 0)) throw precondition_error(std::string(what) + " must be positive (got " + std::to_string(v) + ")");
+  auto positive = [](const char* what, auto v) {
+    if (!(v > 0)) throw precondition_error(std::string(what) + " must be positive (got " + shown(v) + ")");
   };
   positive("--hidden", o.cd.nh);
   positive("--k", o.cd.k);
@@ -40,10 +54,10 @@ void validate(const dataset& data, const train_options& o) {
   positive("--lr", o.cd.lr);
   positive("--lr-decay", o.lr_decay);
   if (!(o.cd.momentum >= 0 && o.cd.momentum < 1))
-    throw precondition_error("--momentum must be in [0, 1) (got " + std::to_string(o.cd.momentum) + ")");
+    throw precondition_error("--momentum must be in [0, 1) (got " + shown(o.cd.momentum) + ")");
   if (o.initial_momentum >= 1) throw precondition_error("--initial-momentum must be in [0, 1)");
   if (!(o.cd.weight_decay >= 0))
-    throw precondition_error("--weight-decay must be non-negative (got " + std::to_string(o.cd.weight_decay) + ")");
+    throw precondition_error("--weight-decay must be non-negative (got " + shown(o.cd.weight_decay) + ")");
   if (o.early_stop < 0 || o.snapshot_every < 0 || o.eval_every < 0)
     throw precondition_error("--early-stop, --snapshot-every and --eval-every must not be negative");
   if (o.eval_every > 0 && (o.ais.runs <= 0 || o.ais.steps < 10))
@@ -165,6 +179,15 @@ void check_finite(const eval_result& r, int epoch, const char* which) {
   if (!std::isfinite(r.err_sampled) || !std::isfinite(r.err_mean_field) || !std::isfinite(r.free_energy))
     throw error("training diverged at epoch " + std::to_string(epoch) + ": the " + which +
                 " metrics are not finite (is the learning rate too large?); the model of the last good epoch is kept");
+}
+
+// How many epochs in a row, up to the last one in `h`, the held-out minus training free-energy gap
+// grew: computed from the history alone, so a resumed run counts exactly as an uninterrupted one.
+int gap_growth(const std::vector<epoch_metrics>& h) {
+  auto gap = [&](std::size_t i) { return h[i].test.free_energy - h[i].train.free_energy; };
+  int n = 0;
+  for (std::size_t i = h.size(); i >= 2 && gap(i - 1) > gap(i - 2); --i) ++n;
+  return n;
 }
 
 double lr_of(const train_options& o, int epoch) { return o.cd.lr * std::pow(double(o.lr_decay), epoch - 1); }
@@ -449,8 +472,12 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   }
   be->attach_training_data(data.train.pixels.data(), n, nv);
   std::vector<int> order(n);
-  int gap_growth = 0;
-  for (int e = resuming ? resumed.epoch + 1 : 1; e <= o.epochs; ++e) {
+  auto early_stopped = [&] {
+    return o.early_stop > 0 && data.test.count > 0 && gap_growth(res.history) >= o.early_stop;
+  };
+  // A run that had stopped early (and was resumed only to finish its pictures) trains no further.
+  const bool stopped_before = resuming && resumed.batch == 0 && early_stopped();
+  for (int e = resuming ? resumed.epoch + 1 : 1; e <= o.epochs && !stopped_before; ++e) {
     const double lr = lr_of(o, e), mom = momentum_of(o, e);
     be->set_rates(float(lr), float(mom));
     const int full = o.tutorial_batches ? (n - 1) / o.batch : n / o.batch;
@@ -492,15 +519,11 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
       std::snprintf(name, sizeof name, "filters-epoch-%03d.png", e);
       write_png((out / name).string(), tile_filters(be->params(), data.train.rows, data.train.cols));
     }
-    if (o.early_stop > 0 && data.test.count > 0 && res.history.size() >= 2) {
-      const auto& prev = res.history[res.history.size() - 2];
-      const double gap = m.test.free_energy - m.train.free_energy, prev_gap = prev.test.free_energy - prev.train.free_energy;
-      gap_growth = gap > prev_gap ? gap_growth + 1 : 0;
-      if (gap_growth >= o.early_stop) {
-        prog.note("early stop after epoch " + std::to_string(e) + ": the free-energy gap grew " +
-                  std::to_string(gap_growth) + " epochs in a row (now " + std::to_string(gap) + ")");
-        break;
-      }
+    if (early_stopped()) {
+      prog.note("early stop after epoch " + std::to_string(e) + ": the free-energy gap grew " +
+                std::to_string(gap_growth(res.history)) + " epochs in a row (now " +
+                std::to_string(m.test.free_energy - m.train.free_energy) + ")");
+      break;
     }
   }
 
