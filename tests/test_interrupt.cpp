@@ -10,6 +10,8 @@
 #include <fcntl.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -65,26 +67,38 @@ std::string read_text(const fs::path& p) {
 }
 
 struct reference_run {
-  std::vector<float> w;
+  rbm::model_params params;
   double seconds = 0;  // how long an uninterrupted run takes on this machine
 };
 
+// The uninterrupted run, once per test process, in a directory of this process's own (ctest -j runs
+// the tests of this file in parallel processes).
 const reference_run& uninterrupted() {
   static const reference_run r = [] {
-    const auto dir = fs::path(RBM_TEST_TMP) / "interrupt-reference";
+    const auto dir = fs::path(RBM_TEST_TMP) / ("interrupt-reference-" + std::to_string(getpid()));
     fs::remove_all(dir);
     const auto t0 = std::chrono::steady_clock::now();
     const int code = wait_for(start("train" + common + " --out " + (dir / "run").string(), dir.string() + ".log"));
     EXPECT_EQ(code, 0) << read_text(dir.string() + ".log");
-    return reference_run{rbm::load_model((dir / "run" / "model.safetensors").string()).params.w,
-                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+    reference_run run{rbm::load_model((dir / "run" / "model.safetensors").string()).params,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+    fs::remove_all(dir);
+    return run;
   }();
   return r;
 }
 
 
+// The resumed model equals the uninterrupted one in every tensor.
+void expect_same_model(const fs::path& model, const rbm::model_params& reference, const std::string& context) {
+  const auto p = rbm::load_model(model.string()).params;
+  EXPECT_EQ(p.w, reference.w) << context;
+  EXPECT_EQ(p.vb, reference.vb) << context;
+  EXPECT_EQ(p.hb, reference.hb) << context;
+}
+
 TEST(Interrupt, SigintWritesACheckpointAndResumingMatchesAnUninterruptedRun) {
-  const auto& reference = uninterrupted().w;
+  const auto& reference = uninterrupted().params;
   const auto dir = rbm_test::fresh_dir();
   const auto out = dir / "run";
   const pid_t pid = start("train" + common + " --out " + out.string(), dir / "log");
@@ -100,23 +114,29 @@ TEST(Interrupt, SigintWritesACheckpointAndResumingMatchesAnUninterruptedRun) {
 
   const int resumed = wait_for(start("train --resume " + out.string() + resume_data, dir / "log2"));
   ASSERT_EQ(resumed, 0) << read_text(dir / "log2");
-  EXPECT_EQ(rbm::load_model((out / "model.safetensors").string()).params.w, reference);
+  expect_same_model(out / "model.safetensors", reference, "after SIGINT and --resume");
 }
 
+// The kill moments are random (a fresh seed each run, so repeated runs explore), logged, and
+// reproducible: RBM_KILL_SEED=<seed> replays the delays a failed run printed.
 TEST(Interrupt, SigkillAtRandomMomentsNeverBreaksTheCheckpoint) {
   const auto& ref = uninterrupted();
-  const auto& reference = ref.w;
   const auto dir = rbm_test::fresh_dir();
   const auto out = dir / "run";
-  std::mt19937 rng(std::random_device{}());
+  const char* given = std::getenv("RBM_KILL_SEED");
+  const unsigned seed = given != nullptr ? unsigned(std::stoul(given)) : std::random_device{}();
+  std::mt19937 rng(seed);
   // Random moments within what an uninterrupted run takes here: early, mid-epoch, mid-checkpoint...
   std::uniform_int_distribution<int> delay_ms(int(100 * ref.seconds), int(900 * ref.seconds));
   std::string args = "train" + common + " --out " + out.string();
+  std::string delays;
   int kills = 0;
   for (int attempt = 0; attempt < 12; ++attempt) {
     const pid_t pid = start(args, dir / "log");
     if (kills < 4) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+      const int ms = delay_ms(rng);
+      delays += (delays.empty() ? "" : ", ") + std::to_string(ms) + " ms";
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       kill(pid, SIGKILL);
     }
     const int code = wait_for(pid);
@@ -126,11 +146,16 @@ TEST(Interrupt, SigkillAtRandomMomentsNeverBreaksTheCheckpoint) {
     if (!fs::exists(out / "model.safetensors")) continue;  // killed before the first checkpoint: start over
     // Whatever moment the kill came, the checkpoint is complete and consistent; no temporary file remains
     // that a later run could mistake for it.
-    ASSERT_NO_THROW(rbm::load_model((out / "model.safetensors").string())) << "after kill " << kills;
+    ASSERT_NO_THROW(rbm::load_model((out / "model.safetensors").string()))
+        << "after kill " << kills << "; RBM_KILL_SEED=" << seed << " (delays " << delays << ")";
     args = "train --resume " + out.string() + resume_data;
   }
-  EXPECT_GE(kills, 1);
-  EXPECT_EQ(rbm::load_model((out / "model.safetensors").string()).params.w, reference);
+  const std::string replay = "RBM_KILL_SEED=" + std::to_string(seed) + " (kill delays " + delays + ")";
+  std::printf("kill delays: %s\n", replay.c_str());
+  RecordProperty("kill_seed", std::to_string(seed));
+  RecordProperty("kill_delays", delays);
+  EXPECT_GE(kills, 1) << replay;
+  expect_same_model(out / "model.safetensors", ref.params, "after " + std::to_string(kills) + " kills; " + replay);
 }
 
 TEST(Interrupt, DamagedCheckpointsAreRefused) {

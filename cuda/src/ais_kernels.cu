@@ -22,7 +22,7 @@ __global__ void ais_sample_visible_kernel(const float* __restrict__ vpre, const 
                                           float* __restrict__ v, std::size_t n, int nv) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
     const int c = int(i % nv);
-    const double a = beta == 0.0 ? double(base_vb[c]) : (1 - beta) * base_vb[c] + beta * (double(vpre[i]) + vb[c]);
+    const double a = beta == 0.0 ? double(base_vb[c]) : ais_visible_input(beta, base_vb[c], vpre[i], vb[c]);
     v[i] = bernoulli(sigmoid(float(a)), u[i]);
   }
 }

@@ -95,7 +95,7 @@ RBM_CLONES void ais_hidden_row(const float* pre, const float* hb, double beta, c
 RBM_CLONES void ais_visible_row(const float* vpre, const float* vb, const float* base_vb, double beta, const float* u,
                                 int nv, float* v) {
   for (int i = 0; i < nv; ++i)
-    v[i] = bernoulli(sigmoid(float((1 - beta) * base_vb[i] + beta * (double(vpre[i]) + vb[i]))), u[i]);
+    v[i] = bernoulli(sigmoid(float(ais_visible_input(beta, base_vb[i], vpre[i], vb[i]))), u[i]);
 }
 
 RBM_CLONES void ais_base_row(const float* base_vb, const float* u, int nv, float* v) {

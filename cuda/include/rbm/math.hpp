@@ -39,4 +39,15 @@ RBM_HD float decayed_velocity(float vel, float w, float decay) {
 #endif
 }
 
+// AIS: the visible units' input at inverse temperature beta, (1 - beta) bA + beta (vpre + vb), in
+// double, rounded operation by operation on both sides (no fused multiply-add on the device either),
+// so the CPU and the GPU draw their tempered states from the same probabilities.
+RBM_HD double ais_visible_input(double beta, float base_vb, float vpre, float vb) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(__dmul_rn(1.0 - beta, double(base_vb)), __dmul_rn(beta, double(vpre) + double(vb)));
+#else
+  return (1.0 - beta) * double(base_vb) + beta * (double(vpre) + double(vb));
+#endif
+}
+
 }  // namespace rbm
