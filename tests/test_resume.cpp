@@ -41,6 +41,16 @@ rbm::train_options pcd_options(const std::string& out) {
   return o;
 }
 
+// Only what a user passes with --resume: the directory, the total epochs, the device.
+rbm::train_options resume_options(const fs::path& dir, int epochs) {
+  rbm::train_options again;
+  again.resume = dir.string();
+  again.epochs = epochs;
+  again.device = "cpu";
+  again.quiet = true;
+  return again;
+}
+
 TEST(Resume, StoppingAndResumingEqualsNotStopping) {
   const auto d = small_digits();
   auto o = pcd_options(rbm_test::fresh_dir("straight").string());
@@ -51,11 +61,7 @@ TEST(Resume, StoppingAndResumingEqualsNotStopping) {
   o = pcd_options(dir.string());
   o.epochs = 2;
   rbm::train(d, o);
-  rbm::train_options again;  // only what a user passes with --resume
-  again.resume = dir.string();
-  again.epochs = 4;
-  again.device = "cpu";
-  again.quiet = true;
+  auto again = resume_options(dir, 4);
   const auto resumed = rbm::train(d, again);
 
   EXPECT_EQ(resumed.params.w, straight.params.w);
@@ -84,11 +90,7 @@ TEST(Resume, FinishesCompleteRunsAndRefusesOtherDataOrFewerEpochs) {
   auto o = pcd_options(dir.string());
   o.epochs = 1;
   rbm::train(d, o);
-  rbm::train_options again;
-  again.resume = dir.string();
-  again.epochs = 1;
-  again.device = "cpu";
-  again.quiet = true;
+  auto again = resume_options(dir, 1);
   fs::remove(dir / "filters.png");
   EXPECT_NO_THROW(rbm::train(d, again));  // already complete: only the pictures are written again
   EXPECT_TRUE(fs::exists(dir / "filters.png"));
@@ -157,11 +159,7 @@ TEST(Resume, EarlyStoppingIsExactAcrossResume) {
   auto o = overfitting_options(dir.string());
   o.epochs = stop - 1;
   rbm::train(d, o);
-  rbm::train_options again;
-  again.resume = dir.string();
-  again.epochs = 30;
-  again.device = "cpu";
-  again.quiet = true;
+  auto again = resume_options(dir, 30);
   const auto resumed = rbm::train(d, again);
   EXPECT_EQ(resumed.history.back().epoch, stop);
   EXPECT_EQ(resumed.params.w, straight.params.w);

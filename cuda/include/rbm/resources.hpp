@@ -75,7 +75,9 @@ void* pinned_allocate(std::size_t bytes);
 void pinned_free(void* p) noexcept;
 }  // namespace detail
 
-// Device memory of `size` T, allocated and freed in stream order on the stream it was created with.
+// Device memory of `size` T, allocated and freed in stream order on the stream it was created with
+// (work queued there before the free completes first; work on another stream must be ordered before
+// it by the owner, e.g. with an event or by synchronising that stream).
 template <class T>
 class device_buffer {
  public:
@@ -107,7 +109,9 @@ class device_buffer {
   stream_view s_;
 };
 
-// Page-locked host memory, so copies to and from the device can run asynchronously.
+// Page-locked host memory, so copies to and from the device can run asynchronously. Its owner lets
+// the copies that read or write it finish before it goes (cuda_backend's destructor synchronises its
+// streams first).
 template <class T>
 class pinned_buffer {
  public:
