@@ -200,12 +200,16 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 
 namespace {
 
-// F(v) of each row from its hidden pre-activations pre = v W (without hb).
+// F(v) of each row from its hidden pre-activations pre = v W (without hb; v / sigma W for Gaussian
+// visible units).
 void free_energy_from_pre(const model_params& p, const float* v, const float* pre, int rows, double* out) {
   for (int r = 0; r < rows; ++r) {
     double f = 0;
     const float* vr = v + std::size_t(r) * p.nv;
-    for (int i = 0; i < p.nv; ++i) f -= double(vr[i]) * p.vb[i];
+    if (p.gaussian())
+      for (int i = 0; i < p.nv; ++i) f += gaussian_units::free_energy_term(vr[i], p.vb[i], p.sigma[i]);
+    else
+      for (int i = 0; i < p.nv; ++i) f += bernoulli_units::free_energy_term(vr[i], p.vb[i]);
     const float* pr = pre + std::size_t(r) * p.nh;
     for (int j = 0; j < p.nh; ++j) f -= softplus(pr[j] + p.hb[j]);
     out[r] = f;
@@ -215,8 +219,14 @@ void free_energy_from_pre(const model_params& p, const float* v, const float* pr
 }  // namespace
 
 void cpu_free_energy(const model_params& p, const float* v, int rows, double* out) {
-  std::vector<float> pre(std::size_t(rows) * p.nh);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f,
+  std::vector<float> pre(std::size_t(rows) * p.nh), scaled;
+  const float* in = v;
+  if (p.gaussian()) {  // the hidden layer sees v / sigma
+    scaled.resize(std::size_t(rows) * p.nv);
+    for (std::size_t k = 0; k < scaled.size(); ++k) scaled[k] = gaussian_units::scaled(v[k], p.sigma[k % p.nv]);
+    in = scaled.data();
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, in, p.nv, p.w.data(), p.nh, 0.0f,
               pre.data(), p.nh);
   free_energy_from_pre(p, v, pre.data(), rows, out);
 }

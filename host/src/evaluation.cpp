@@ -33,7 +33,55 @@ std::vector<float> binarize(const std::uint8_t* data, std::size_t n) {
   return v;
 }
 
+namespace {
+
+// Gaussian visible units cannot be enumerated: sum over the 2^nh hidden states h of
+// exp(hb.h) prod_i integral exp(-(v_i - vb_i)^2 / (2 sigma_i^2) + v_i x_i / sigma_i) dv_i, x = W h,
+// each integral in closed form (gaussian_units::log_integral). Gray-code order, as below.
+double exact_log_z_gaussian(const model_params& p, int max_units, cpu::thread_team* team) {
+  if (p.nh > max_units)
+    throw precondition_error("exact log Z of Gaussian visible units needs at most " + std::to_string(max_units) +
+                             " hidden units; this model has " + std::to_string(p.nh));
+  const int m = p.nh, n = p.nv;
+  const std::uint64_t count = std::uint64_t(1) << m;
+  std::vector<double> wm(std::size_t(m) * n);  // column j of W, contiguous
+  for (int j = 0; j < m; ++j)
+    for (int i = 0; i < n; ++i) wm[std::size_t(j) * n + i] = p.w[std::size_t(i) * p.nh + j];
+  const int parts = team != nullptr ? int(std::min<std::uint64_t>(team->size(), count)) : 1;
+  std::vector<double> part_sums(parts);
+  cpu::run_parts(team, parts, [&](int t) {
+    const auto [i0, i1] = cpu::split(count, parts, t);
+    std::uint64_t gray = i0 ^ (i0 >> 1);
+    std::vector<double> x(n, 0.0);
+    double lin = 0;
+    for (int j = 0; j < m; ++j)
+      if ((gray >> j) & 1) {
+        lin += p.hb[j];
+        for (int i = 0; i < n; ++i) x[i] += wm[std::size_t(j) * n + i];
+      }
+    double running = -std::numeric_limits<double>::infinity();
+    for (std::uint64_t c = i0; c < i1; ++c) {
+      if (c > i0) {
+        const int bit = __builtin_ctzll(c);
+        const double sign = ((gray >> bit) & 1) ? -1.0 : 1.0;
+        gray ^= std::uint64_t(1) << bit;
+        lin += sign * p.hb[bit];
+        const double* row = wm.data() + std::size_t(bit) * n;
+        for (int i = 0; i < n; ++i) x[i] += sign * row[i];
+      }
+      double term = lin;
+      for (int i = 0; i < n; ++i) term += gaussian_units::log_integral(p.vb[i], p.sigma[i], x[i]);
+      running = log_sum_exp({running, term});
+    }
+    part_sums[t] = running;
+  });
+  return log_sum_exp(part_sums);
+}
+
+}  // namespace
+
 double exact_log_z(const model_params& p, int max_units, cpu::thread_team* team) {
+  if (p.gaussian()) return exact_log_z_gaussian(p, max_units, team);
   const bool over_hidden = p.nh <= p.nv;
   const int m = over_hidden ? p.nh : p.nv;  // the layer enumerated
   if (m > max_units)

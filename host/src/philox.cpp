@@ -3,6 +3,8 @@
 
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "rbm/error.hpp"
 
 namespace rbm::cpu {
@@ -262,6 +264,35 @@ void detail::philox_uniforms_on(philox_path path, std::uint64_t seed, std::uint6
                                 std::size_t n) {
   RBM_EXPECTS(philox_path_supported(path));
   uniforms_with(fill_for(path), seed, position, out, n);
+}
+
+void philox_normals(std::uint64_t seed, std::uint64_t position, float* out, std::size_t n) {
+  if (n == 0) return;
+  RBM_EXPECTS(out != nullptr);
+  const std::uint32_t k0 = std::uint32_t(seed), k1 = std::uint32_t(seed >> 32);
+  // The transform's float steps, each rounded on its own (no contraction: t's scale is not a power of
+  // two, so a fused multiply-add would round differently from cuRAND's host generator).
+  constexpr float scale = 2.3283064365386963e-10f;  // 2^-32
+  constexpr float scale_2pi = scale * 2.0f * 3.14159265358979f;
+  std::uint64_t cached = ~std::uint64_t(0);
+  block b{};
+  auto word = [&](std::uint64_t j) {  // each block's four words make two pairs
+    if (j / 4 != cached) cached = j / 4, b = block_at(cached, k0, k1);
+    return b.x[j % 4];
+  };
+  std::uint64_t j = position;
+  const std::uint64_t end = position + n;
+  while (j < end) {
+    const std::uint64_t pair = j & ~std::uint64_t(1);
+    volatile float u_scaled = float(word(pair)) * scale;  // exact: a power-of-two scale
+    volatile float t_scaled = float(word(pair + 1)) * scale_2pi;
+    const float u = u_scaled + scale / 2.0f, t = t_scaled + scale_2pi / 2.0f;
+    const float s = std::sqrt(-2.0f * std::log(u));
+    float sn, cs;
+    ::sincosf(t, &sn, &cs);
+    if (j == pair) out[j - position] = sn * s, ++j;
+    if (j < end) out[j - position] = cs * s, ++j;
+  }
 }
 
 }  // namespace rbm::cpu

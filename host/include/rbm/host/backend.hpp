@@ -9,19 +9,26 @@
 
 #include "rbm/ais.hpp"
 #include "rbm/cd_config.hpp"
+#include "rbm/units.hpp"
 
 namespace rbm {
 
 // Grey pixel 0..255 -> probability in [0, 1]; every backend and test converts with exactly this.
 inline float pixel_to_unit(std::uint8_t x) { return static_cast<float>(x) * (1.0f / 255.0f); }
 
-// Parameters in host memory. W is [nv, nh] row-major.
+// A model apart from where it runs: its spec (sizes, the visible units' kind; hidden units are
+// Bernoulli) and its parameters in host memory. W is [nv, nh] row-major; sigma [nv] holds the
+// standard deviations of Gaussian visible units (empty for Bernoulli ones).
 struct model_params {
   int nv = 0, nh = 0;
-  std::vector<float> w, vb, hb;
+  unit_kind visible = unit_kind::bernoulli;
+  std::vector<float> w, vb, hb, sigma;
 
   model_params() = default;
-  model_params(int nv_, int nh_) : nv(nv_), nh(nh_), w(std::size_t(nv_) * nh_), vb(nv_), hb(nh_) {}
+  model_params(int nv_, int nh_, unit_kind visible_ = unit_kind::bernoulli)
+      : nv(nv_), nh(nh_), visible(visible_), w(std::size_t(nv_) * nh_), vb(nv_), hb(nh_),
+        sigma(visible_ == unit_kind::gaussian ? std::size_t(nv_) : 0, 1.0f) {}
+  bool gaussian() const noexcept { return visible == unit_kind::gaussian; }
 };
 
 // Averages over every pixel (errors) or every sample (free energy) of an evaluated set.

@@ -19,8 +19,9 @@ namespace rbm {
 std::vector<float> binarize(const std::uint8_t* data, std::size_t n);
 
 // log Z by summing over every configuration of the smaller layer (at most `max_units` units),
-// in double precision. Throws precondition_error when both layers are larger.
-// With a team, its threads share the configurations.
+// in double precision. Throws precondition_error when both layers are larger. Gaussian visible
+// units: the hidden layer is enumerated (at most `max_units` units) and the visible units integrated
+// out in closed form. With a team, its threads share the configurations.
 double exact_log_z(const model_params& p, int max_units = 24, cpu::thread_team* team = nullptr);
 
 // Mean over rows of log p(v) = -F(v) - log Z for binary v [rows, nv].

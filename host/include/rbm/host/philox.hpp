@@ -15,6 +15,15 @@ namespace rbm::cpu {
 // n uniforms in (0, 1]: elements position .. position + n - 1 of the sequence for `seed`.
 void philox_uniforms(std::uint64_t seed, std::uint64_t position, float* out, std::size_t n);
 
+// n standard normals: elements position .. position + n - 1 of cuRAND's normal sequence for `seed`
+// (curandGenerateNormal with mean 0 and standard deviation 1 on a host generator): element j is made,
+// with cuRAND's Box-Muller transform, from the pair of Philox words 2 floor(j / 2) and 2 floor(j / 2) + 1
+// of the uniform sequence above — the sine for even j, the cosine for odd j:
+//   u = w0 2^-32 + 2^-33, t = w1 (2 pi 2^-32) + pi 2^-32 (in float), z = sqrt(-2 log u) (sin t | cos t).
+// Bit-identical to cuRAND's host generator with glibc's logf and sincosf (tests/test_philox.cpp); the
+// device generator's own logf and sincosf may round the last bit differently.
+void philox_normals(std::uint64_t seed, std::uint64_t position, float* out, std::size_t n);
+
 namespace detail {
 // The implementations philox_uniforms chooses from (the widest this CPU runs), for the tests.
 enum class philox_path { portable, avx2, avx512 };

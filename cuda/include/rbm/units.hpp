@@ -1,0 +1,50 @@
+// Unit kinds: for each kind of unit a layer can have, the one RBM_HD place that says its conditional
+// mean, how it is sampled (and from how many uniforms or normals), its free-energy term and what the
+// layer on the other side of W sees of it. The CPU passes and the kernels call these, so adding a kind
+// is a change here and in the model spec (rbm::model_params), not in the trainer or the CLI.
+#pragma once
+
+#include <cstdint>
+
+#include "rbm/math.hpp"
+
+namespace rbm {
+
+enum class unit_kind : std::uint8_t { bernoulli = 0, gaussian = 1 };
+
+inline const char* to_string(unit_kind k) { return k == unit_kind::gaussian ? "gaussian" : "bernoulli"; }
+
+// Binary units: p(s = 1 | a) = sigmoid(a) for the total input a (bias included); one uniform per unit.
+struct bernoulli_units {
+  static constexpr int uniforms_per_unit = 1;
+  static constexpr int normals_per_unit = 0;
+  RBM_HD static float mean(float a) { return sigmoid(a); }
+  RBM_HD static float sample(float mean, float u) { return bernoulli(mean, u); }
+  // The unit's term of the free energy F(v) (Bernoulli visible units): -v b.
+  RBM_HD static double free_energy_term(double v, double b) { return -v * b; }
+};
+
+// Real-valued visible units with standard deviation sigma (a Gaussian-Bernoulli RBM):
+//   E(v, h) = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - sum_j c_j h_j - sum_ij (v_i / sigma_i) W_ij h_j,
+// so v_i | h ~ Normal(b_i + sigma_i x_i, sigma_i^2) with x = h W^T, and the hidden layer sees v / sigma.
+// One standard normal per unit.
+struct gaussian_units {
+  static constexpr int uniforms_per_unit = 0;
+  static constexpr int normals_per_unit = 1;
+  RBM_HD static float mean(float b, float sigma, float x) { return b + sigma * x; }
+  RBM_HD static float sample(float mean, float sigma, float normal) { return mean + sigma * normal; }
+  // What the hidden layer's input is made of: v_i / sigma_i.
+  RBM_HD static float scaled(float v, float sigma) { return v / sigma; }
+  // The unit's term of F(v): (v - b)^2 / (2 sigma^2).
+  RBM_HD static double free_energy_term(double v, double b, double sigma) {
+    const double d = (v - b) / sigma;
+    return 0.5 * d * d;
+  }
+  // log of its part of the partition function given x (the visible units integrated out):
+  // log integral exp(-(v - b)^2 / (2 sigma^2) + v x / sigma) dv = b x / sigma + x^2 / 2 + log(sqrt(2 pi) sigma).
+  RBM_HD static double log_integral(double b, double sigma, double x) {
+    return b * x / sigma + 0.5 * x * x + log(2.5066282746310002 * sigma);
+  }
+};
+
+}  // namespace rbm
