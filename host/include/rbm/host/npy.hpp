@@ -1,0 +1,27 @@
+// NumPy .npy files holding a 2-D matrix [N, D] (the real-valued data of Gaussian visible units):
+// float32, float64 or uint8, little-endian, C order, format versions 1.0 to 3.0. Every problem throws
+// rbm::data_error naming the file and what is wrong; nothing is returned half-read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rbm/host/idx.hpp"
+
+namespace rbm {
+
+struct npy_matrix {
+  int rows = 0, cols = 0;
+  std::string dtype;          // as the file says: "<f4", "<f8" or "|u1"
+  std::vector<float> values;  // [rows, cols] row-major, converted to float32
+};
+
+// Reads and validates `path`: magic and version, the header's descr / fortran_order / shape, a
+// supported dtype, exactly rows * cols values (no truncation, no trailing bytes), and every value
+// finite (the error names the first row holding a NaN or an infinity).
+npy_matrix read_npy_matrix(const std::string& path);
+// The same on a file's bytes, `name` used in messages (what the fuzzer and the tests drive).
+npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint8_t>& bytes);
+
+}  // namespace rbm

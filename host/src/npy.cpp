@@ -1,0 +1,140 @@
+// The .npy reader (NumPy's format: magic "\x93NUMPY", version, a little-endian header length, a
+// Python-literal dict header, then the raw array).
+#include "rbm/host/npy.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+
+namespace rbm {
+namespace {
+
+// The value of `key` in the header dict, as its literal text ("'<f4'", "False", "(100, 784)").
+std::string header_value(const std::string& name, const std::string& header, const std::string& key) {
+  const std::string quoted = "'" + key + "'";
+  const auto at = header.find(quoted);
+  if (at == std::string::npos) throw data_error(name + ": not a valid .npy file (no '" + key + "' in its header)");
+  auto p = header.find(':', at + quoted.size());
+  if (p == std::string::npos) throw data_error(name + ": not a valid .npy file (malformed header)");
+  ++p;
+  while (p < header.size() && header[p] == ' ') ++p;
+  std::size_t end = p;
+  if (p < header.size() && header[p] == '(') {
+    end = header.find(')', p);
+    if (end == std::string::npos) throw data_error(name + ": not a valid .npy file (malformed shape)");
+    ++end;
+  } else if (p < header.size() && header[p] == '\'') {
+    end = header.find('\'', p + 1);
+    if (end == std::string::npos) throw data_error(name + ": not a valid .npy file (malformed header)");
+    ++end;
+  } else {
+    while (end < header.size() && header[end] != ',' && header[end] != '}') ++end;
+  }
+  return header.substr(p, end - p);
+}
+
+std::vector<std::int64_t> parse_shape(const std::string& name, const std::string& text) {
+  std::vector<std::int64_t> shape;
+  std::size_t p = 1;  // after '('
+  while (p < text.size()) {
+    while (p < text.size() && (text[p] == ' ' || text[p] == ',')) ++p;
+    if (p >= text.size() || text[p] == ')') break;
+    std::int64_t v = 0;
+    std::size_t digits = 0;
+    while (p < text.size() && text[p] >= '0' && text[p] <= '9') {
+      if (v > (std::numeric_limits<std::int64_t>::max() - 9) / 10)
+        throw data_error(name + ": the shape " + text + " is too large");
+      v = v * 10 + (text[p] - '0');
+      ++p, ++digits;
+    }
+    if (digits == 0) throw data_error(name + ": not a valid .npy file (malformed shape " + text + ")");
+    shape.push_back(v);
+  }
+  return shape;
+}
+
+}  // namespace
+
+npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint8_t>& bytes) {
+  static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), magic, 6) != 0)
+    throw data_error(name + ": not a .npy file (no \\x93NUMPY magic)");
+  const int major = bytes[6];
+  if (major < 1 || major > 3)
+    throw data_error(name + ": unsupported .npy format version " + std::to_string(major) + "." + std::to_string(bytes[7]));
+  std::size_t header_len = 0, start = 0;
+  if (major == 1) {
+    header_len = std::size_t(bytes[8]) | std::size_t(bytes[9]) << 8;
+    start = 10;
+  } else {
+    if (bytes.size() < 12) throw data_error(name + ": truncated .npy header");
+    header_len = std::size_t(bytes[8]) | std::size_t(bytes[9]) << 8 | std::size_t(bytes[10]) << 16 |
+                 std::size_t(bytes[11]) << 24;
+    start = 12;
+  }
+  if (bytes.size() < start + header_len) throw data_error(name + ": truncated .npy header");
+  const std::string header(bytes.begin() + std::ptrdiff_t(start), bytes.begin() + std::ptrdiff_t(start + header_len));
+  npy_matrix m;
+  const std::string descr = header_value(name, header, "descr");
+  m.dtype = descr.size() >= 2 ? descr.substr(1, descr.size() - 2) : descr;
+  std::size_t width = 0;
+  if (m.dtype == "<f4") width = 4;
+  else if (m.dtype == "<f8") width = 8;
+  else if (m.dtype == "|u1" || m.dtype == "<u1") width = 1;
+  else
+    throw data_error(name + ": unsupported dtype '" + m.dtype +
+                     "' (float32 '<f4', float64 '<f8' or uint8 '|u1' are read; convert with numpy.astype)");
+  if (header_value(name, header, "fortran_order") != "False")
+    throw data_error(name + ": the array is in Fortran order; save it in C order (numpy.ascontiguousarray)");
+  const auto shape = parse_shape(name, header_value(name, header, "shape"));
+  if (shape.size() != 2)
+    throw data_error(name + ": expected a 2-D array [samples, features], got " + std::to_string(shape.size()) +
+                     " dimension(s)");
+  if (shape[0] <= 0 || shape[1] <= 0) throw data_error(name + ": the array is empty");
+  if (shape[0] > std::numeric_limits<int>::max() || shape[1] > std::numeric_limits<int>::max() ||
+      double(shape[0]) * double(shape[1]) * double(width) > double(bytes.size()))
+    throw data_error(name + ": truncated data: the header says " + std::to_string(shape[0]) + " x " +
+                     std::to_string(shape[1]) + " values of " + std::to_string(width) + " bytes, the file holds " +
+                     std::to_string(bytes.size() - start - header_len) + " bytes of data");
+  m.rows = int(shape[0]);
+  m.cols = int(shape[1]);
+  const std::size_t n = std::size_t(m.rows) * std::size_t(m.cols), data = start + header_len;
+  if (bytes.size() - data != n * width)
+    throw data_error(name + ": " + (bytes.size() - data < n * width ? "truncated data" : "trailing bytes") +
+                     ": the header says " + std::to_string(m.rows) + " x " + std::to_string(m.cols) + " values of " +
+                     std::to_string(width) + " bytes, the file holds " + std::to_string(bytes.size() - data) +
+                     " bytes of data");
+  m.values.resize(n);
+  const std::uint8_t* src = bytes.data() + data;
+  for (std::size_t i = 0; i < n; ++i) {
+    double v = 0;
+    if (width == 4) {
+      float f;
+      std::memcpy(&f, src + 4 * i, 4);
+      v = f;
+    } else if (width == 8) {
+      std::memcpy(&v, src + 8 * i, 8);
+    } else {
+      v = src[i];
+    }
+    if (!std::isfinite(v))
+      throw data_error(name + ": row " + std::to_string(i / m.cols) + " (column " + std::to_string(i % m.cols) +
+                       ") holds " + (std::isnan(v) ? "NaN" : "an infinity") + "; every value must be finite");
+    if (width == 8 && std::fabs(v) > double(std::numeric_limits<float>::max()))
+      throw data_error(name + ": row " + std::to_string(i / m.cols) + " holds " + std::to_string(v) +
+                       ", beyond float32's range");
+    m.values[i] = float(v);
+  }
+  return m;
+}
+
+npy_matrix read_npy_matrix(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw data_error(path + ": cannot open");
+  const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return parse_npy_matrix(path, bytes);
+}
+
+}  // namespace rbm
