@@ -15,16 +15,29 @@ namespace rbm_test {
 struct ref_model {
   int nv, nh;
   std::vector<double> w, vb, hb, vel_w, vel_vb, vel_hb, chain;
+  std::vector<double> sigma;  // Gaussian visible units' standard deviations; empty: Bernoulli
 };
 
 inline double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-// Straight from DESIGN.md's maths, loops only. `ambiguous` counts draws whose u lies within 2e-6 of p,
-// where float rounding could legitimately flip the state. Returns the step's reconstruction error,
-// mean (v0 - v1)^2 over the batch's pixels with v1 the first sampled reconstruction.
-inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, const float* u, const rbm::cd_config& c,
-                          int& ambiguous) {
+// Straight from DESIGN.md's maths (and, for Gaussian visible units, rbm/units.hpp's energy), loops
+// only. `draws` holds the step's draws where rbm::make_draw_layout puts them. `ambiguous` counts
+// draws whose u lies within 2e-6 of p, where float rounding could legitimately flip the state. Returns
+// the step's reconstruction error, mean (v0 - v1)^2 over the batch's values with v1 the first
+// reconstruction.
+inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, const float* draws,
+                          const rbm::cd_config& c, int& ambiguous) {
   const int nv = m.nv, nh = m.nh;
+  const bool gauss = !m.sigma.empty();
+  const rbm::cd_draw_layout lay = rbm::make_draw_layout(B, c);
+  const float* u = draws;
+  // What the hidden layer sees of a visible row: v, or v / sigma.
+  auto view = [&](const std::vector<double>& v) {
+    std::vector<double> s = v;
+    if (gauss)
+      for (int i = 0; i < B * nv; ++i) s[i] /= m.sigma[i % nv];
+    return s;
+  };
   auto draw = [&](double p, float uu) {
     if (std::fabs(p - uu) < 2e-6) ++ambiguous;
     return uu < p ? 1.0 : 0.0;
@@ -38,8 +51,9 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
       }
   };
   std::vector<double> h0p(B * nh), h0s(B * nh), hs(B * nh), hp(B * nh), vs(B * nv);
-  hidden(v0, h0p);
-  for (int i = 0; i < B * nh; ++i) h0s[i] = draw(h0p[i], *u++);
+  const std::vector<double> s0 = view(v0);
+  hidden(s0, h0p);
+  for (int i = 0; i < B * nh; ++i) h0s[i] = draw(h0p[i], *u++);  // segment h0 starts at 0
   if (c.pcd) {  // persistent chains; a larger batch than before seeds the missing ones from the data
     for (std::size_t i = m.chain.size(); i < h0s.size(); ++i) m.chain.push_back(h0s[i]);
     hs.assign(m.chain.begin(), m.chain.begin() + B * nh);
@@ -47,17 +61,24 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
     hs = h0s;
   }
   double err = 0;
+  std::vector<double> ss;
   for (int step = 0; step < c.k; ++step) {
+    u = draws + lay.v(step);
     for (int r = 0; r < B; ++r)
       for (int i = 0; i < nv; ++i) {
-        double a = m.vb[i];
-        for (int j = 0; j < nh; ++j) a += hs[r * nh + j] * m.w[i * nh + j];
-        vs[r * nv + i] = sig(a);
+        double x = 0;
+        for (int j = 0; j < nh; ++j) x += hs[r * nh + j] * m.w[i * nh + j];
+        vs[r * nv + i] = gauss ? m.vb[i] + m.sigma[i] * x : sig(m.vb[i] + x);
       }
-    for (int i = 0; i < B * nv; ++i) vs[i] = draw(vs[i], *u++);
+    if (!gauss)
+      for (int i = 0; i < B * nv; ++i) vs[i] = draw(vs[i], *u++);
+    else if (c.visible_sample)
+      for (int i = 0; i < B * nv; ++i) vs[i] += m.sigma[i % nv] * *u++;
     if (step == 0)
       for (int i = 0; i < B * nv; ++i) err += (v0[i] - vs[i]) * (v0[i] - vs[i]) / (double(B) * nv);
-    hidden(vs, hp);
+    ss = view(vs);
+    hidden(ss, hp);
+    u = draws + lay.h(step);
     for (int i = 0; i < B * nh; ++i) hs[i] = draw(hp[i], *u++);
   }
   if (c.pcd) std::copy(hs.begin(), hs.end(), m.chain.begin());
@@ -65,7 +86,7 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
   for (int i = 0; i < nv; ++i)
     for (int j = 0; j < nh; ++j) {
       double g = 0;
-      for (int r = 0; r < B; ++r) g += v0[r * nv + i] * h0p[r * nh + j] - vs[r * nv + i] * hp[r * nh + j];
+      for (int r = 0; r < B; ++r) g += s0[r * nv + i] * h0p[r * nh + j] - ss[r * nv + i] * hp[r * nh + j];
       double& vel = m.vel_w[i * nh + j];
       vel = c.momentum * vel + scale * g - c.lr * c.weight_decay * m.w[i * nh + j];
       m.w[i * nh + j] += vel;
@@ -73,6 +94,7 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
   for (int i = 0; i < nv; ++i) {
     double g = 0;
     for (int r = 0; r < B; ++r) g += v0[r * nv + i] - vs[r * nv + i];
+    if (gauss) g /= m.sigma[i] * m.sigma[i];  // -dE/dvb_i = (v_i - vb_i) / sigma_i^2
     m.vel_vb[i] = c.momentum * m.vel_vb[i] + c.lr * g / B;
     m.vb[i] += m.vel_vb[i];
   }
@@ -93,7 +115,8 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
 // A reference model starting from p, with zero momentum and no chains.
 inline ref_model ref_from(const rbm::model_params& p) {
   return {p.nv, p.nh, {p.w.begin(), p.w.end()}, {p.vb.begin(), p.vb.end()}, {p.hb.begin(), p.hb.end()},
-          std::vector<double>(p.w.size()), std::vector<double>(p.vb.size()), std::vector<double>(p.hb.size()), {}};
+          std::vector<double>(p.w.size()), std::vector<double>(p.vb.size()), std::vector<double>(p.hb.size()), {},
+          {p.sigma.begin(), p.sigma.end()}};
 }
 
 }  // namespace rbm_test

@@ -98,6 +98,80 @@ INSTANTIATE_TEST_SUITE_P(Cases, CpuCdStep,
                                                           : "");
                          });
 
+// Gaussian visible units (fixed sigma per unit, real-valued data): the same step against the double
+// reference, mean-field or sampled reconstructions, CD and PCD, on the caller and on a team; the
+// draws where the layout puts them (uniforms for the hidden layers, normals for sampled visible ones).
+struct gaussian_case {
+  int k;
+  bool sample, pcd;
+  int threads;
+};
+
+class CpuGaussianCdStep : public ::testing::TestWithParam<gaussian_case> {};
+
+TEST_P(CpuGaussianCdStep, MatchesNaiveDoubleReference) {
+  const gaussian_case tc = GetParam();
+  const int nv = 13, nh = 9;
+  rbm::cd_config c;
+  c.nv = nv;
+  c.nh = nh;
+  c.k = tc.k;
+  c.pcd = tc.pcd;
+  c.lr = 0.01f;
+  c.momentum = 0.5f;
+  c.weight_decay = 1e-3f;
+  c.visible = rbm::unit_kind::gaussian;
+  c.visible_sample = tc.sample;
+  rbm::model_params p(nv, nh, rbm::unit_kind::gaussian);
+  std::mt19937 rng(7 + tc.k);
+  std::normal_distribution<float> w(0.0f, 0.3f), data(0.0f, 1.0f);
+  std::uniform_real_distribution<float> sd(0.5f, 1.5f);
+  for (auto& x : p.w) x = w(rng);
+  for (auto& x : p.vb) x = w(rng);
+  for (auto& x : p.hb) x = w(rng);
+  for (auto& x : p.sigma) x = sd(rng);
+  auto m = rbm_test::ref_from(p);
+  rbm::cd_state st;
+  rbm::cd_workspace ws;
+  std::unique_ptr<rbm::cpu::thread_team> team;
+  if (tc.threads > 1) team = std::make_unique<rbm::cpu::thread_team>(tc.threads);
+  ws.team = team.get();
+  int ambiguous = 0;
+  std::uint64_t position = 0;
+  for (int B : {11, 5, 16}) {
+    std::vector<float> v0(std::size_t(B) * nv);
+    for (auto& x : v0) x = data(rng);
+    const rbm::cd_draw_layout lay = rbm::make_draw_layout(B, c);
+    if (tc.sample) EXPECT_EQ(lay.h(0) % 2, 0u);  // normals pair words: every segment starts even
+    std::vector<float> draws(lay.total());
+    rbm::cpu::philox_uniforms(5, position, draws.data(), draws.size());
+    if (tc.sample)
+      for (int step = 0; step < c.k; ++step) {
+        ASSERT_EQ(lay.v(step) % 2, 0u);
+        rbm::cpu::philox_normals(5, position + lay.v(step), draws.data() + lay.v(step), lay.visible);
+      }
+    position += lay.total();
+    const float err = rbm::cpu_cd_step(p, st, v0.data(), B, draws.data(), c, ws);
+    const double ref_err = ref_cd_step(m, std::vector<double>(v0.begin(), v0.end()), B, draws.data(), c, ambiguous);
+    EXPECT_NEAR(err, ref_err, 1e-5 * std::max(1.0, ref_err)) << "batch of " << B;
+  }
+  ASSERT_EQ(ambiguous, 0) << "a uniform fell within rounding of its probability; pick another seed";
+  for (int i = 0; i < nv * nh; ++i) ASSERT_NEAR(p.w[i], m.w[i], 2e-5) << "W[" << i << "]";
+  for (int i = 0; i < nv; ++i) ASSERT_NEAR(p.vb[i], m.vb[i], 2e-5) << "vb[" << i << "]";
+  for (int j = 0; j < nh; ++j) ASSERT_NEAR(p.hb[j], m.hb[j], 2e-5) << "hb[" << j << "]";
+  for (int i = 0; i < nv; ++i) ASSERT_EQ(p.sigma[i], float(m.sigma[i]));  // fixed
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CpuGaussianCdStep,
+                         ::testing::Values(gaussian_case{1, false, false, 1}, gaussian_case{2, true, false, 1},
+                                           gaussian_case{1, true, true, 1}, gaussian_case{2, false, true, 3},
+                                           gaussian_case{1, true, false, 3}),
+                         [](const auto& info) {
+                           return std::string(info.param.pcd ? "PCD" : "CD") + std::to_string(info.param.k) +
+                                  (info.param.sample ? "_sampled" : "_mean_field") + "_" +
+                                  std::to_string(info.param.threads) + "_threads";
+                         });
+
 TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {
   // The backend's train_batch equals cpu_cd_step fed by a host Philox generator with the same seed:
   // the contract the GPU backend will be tested against.

@@ -53,14 +53,19 @@ void cpu_visible_probs(const model_params& p, const float* h, int rows, float* o
 
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms, const cd_config& cfg,
                   cd_workspace& ws) {
-  return cpu_cd_step(
-      p, st, v0, rows,
-      [uniforms](std::size_t offset, std::size_t n, float* out) { std::copy_n(uniforms + offset, n, out); }, cfg, ws);
+  const uniform_source copy = [uniforms](std::size_t offset, std::size_t n, float* out) {
+    std::copy_n(uniforms + offset, n, out);
+  };
+  return cpu_cd_step(p, st, v0, rows, copy, cfg, ws, &copy);
 }
 
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
-                  const cd_config& cfg, cd_workspace& ws) {
+                  const cd_config& cfg, cd_workspace& ws, const uniform_source* normals) {
   RBM_EXPECTS(rows > 0 && cfg.k >= 1 && p.nv == cfg.nv && p.nh == cfg.nh);
+  const bool gauss = cfg.visible == unit_kind::gaussian;
+  RBM_EXPECTS(gauss == p.gaussian() && (!gauss || p.sigma.size() == std::size_t(p.nv)));
+  RBM_EXPECTS(!(gauss && cfg.visible_sample) || normals != nullptr);
+  const cd_draw_layout lay = make_draw_layout(rows, cfg);
   const int nv = p.nv, nh = p.nh;
   const std::size_t nvh = std::size_t(nv) * nh, bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
   grow(ws.h0p, bh);
@@ -68,6 +73,10 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   grow(ws.hp, bh);
   grow(ws.hs, bh);
   grow(ws.vs, bv);
+  if (gauss) {  // the hidden layer's view of the data and of the reconstructions: v / sigma
+    grow(ws.s0, bv);
+    grow(ws.ss, bv);
+  }
   // Parts of the work: one per thread, but at least min_rows_per_part batch rows each (a team of
   // many threads on a small batch leaves the surplus idle); one part runs on the calling thread.
   const int parts = ws.team != nullptr ? std::clamp(rows / min_rows_per_part, 1, ws.team->size()) : 1;
@@ -116,10 +125,31 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
       }
     };
 
+    // Gaussian visible units: x [n, nv] = h W^T becomes the mean vb + sigma x, or a sample of
+    // Normal(mean, sigma^2) with the chunk's normals drawn into the thread's buffer like uniforms.
+    auto gaussian_layer = [&](float* x, std::size_t offset) {
+      if (!cfg.visible_sample) {
+        cpu::gaussian_visible_rows(x, p.vb.data(), p.sigma.data(), nullptr, n, nv);
+        return;
+      }
+      const int chunk_rows = std::max<int>(1, int(uniform_chunk) / nv);
+      for (int r = 0; r < n; r += chunk_rows) {
+        const int m = std::min(chunk_rows, n - r);
+        const std::size_t o = std::size_t(r) * nv;
+        (*normals)(offset + o, std::size_t(m) * nv, ubuf);
+        cpu::gaussian_visible_rows(x + o, p.vb.data(), p.sigma.data(), ubuf, m, nv);
+      }
+    };
+    // What the hidden layer sees of visible rows v [n, nv]: v itself, or v / sigma (into `scaled`).
+    auto hidden_view = [&](const float* vv, float* scaled) -> const float* {
+      if (!gauss) return vv;
+      cpu::scale_by_sigma_rows(vv, p.sigma.data(), n, nv, scaled);
+      return scaled;
+    };
+
     // Positive phase.
-    hidden_pre(p, v, n, h0p);
-    sample_layer(h0p, p.hb.data(), nh, oh, h0s);
-    std::size_t u = bh;  // where the next segment of the step's uniforms starts
+    hidden_pre(p, hidden_view(v, gauss ? ws.s0.data() + ov : nullptr), n, h0p);
+    sample_layer(h0p, p.hb.data(), nh, lay.h0() + oh, h0s);
 
     // The negative chain starts at h0 (CD) or at the persistent states (PCD), missing chains seeded
     // from the data.
@@ -135,12 +165,13 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
     double err = 0;
     for (int step = 0; step < cfg.k; ++step) {
       visible_pre(p, hs, n, vs);
-      sample_layer(vs, p.vb.data(), nv, u + ov, nullptr);
-      u += bv;
+      if (gauss)
+        gaussian_layer(vs, lay.v(step) + ov);
+      else
+        sample_layer(vs, p.vb.data(), nv, lay.v(step) + ov, nullptr);
       if (step == 0) err = cpu::squared_error(v, vs, nvn);
-      hidden_pre(p, vs, n, hp);
-      sample_layer(hp, p.hb.data(), nh, u + oh, hs);
-      u += bh;
+      hidden_pre(p, hidden_view(vs, gauss ? ws.ss.data() + ov : nullptr), n, hp);
+      sample_layer(hp, p.hb.data(), nh, lay.h(step) + oh, hs);
     }
     if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);
     ws.err[t] = err;
@@ -162,20 +193,25 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   // decay and the step on one pass after the second.
   const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
   const float inv_rows = 1.0f / rows;
+  // The weight gradient pairs the hidden layer's view of each visible row (v / sigma for Gaussian units).
+  const float* pos_v = gauss ? ws.s0.data() : v0;
+  const float* neg_v = gauss ? ws.ss.data() : ws.vs.data();
   cpu::run_parts(ws.team, parts, [&](int t) {
     const auto [i0, i1] = cpu::split(nv, parts, t);
     if (i1 > i0) {
       const int m = int(i1 - i0);
       float* vel = st.vel_w.data() + i0 * nh;
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, scale, v0 + i0, nv, ws.h0p.data(), nh,
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, scale, pos_v + i0, nv, ws.h0p.data(), nh,
                   cfg.momentum, vel, nh);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, -scale, ws.vs.data() + i0, nv, ws.hp.data(), nh,
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, -scale, neg_v + i0, nv, ws.hp.data(), nh,
                   1.0f, vel, nh);
       cpu::apply_weight_step(p.w.data() + i0 * nh, vel, std::size_t(m) * nh, cfg.lr * cfg.weight_decay);
       for (std::size_t i = i0; i < i1; ++i) {
         float g = 0;
         for (int q = 0; q < parts; ++q) g += ws.grad_v[std::size_t(q) * nv + i];
-        st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * (g * inv_rows);
+        // dE/dvb of a Gaussian unit is -(v - vb) / sigma^2: the mean difference over sigma^2.
+        const float gv = gauss ? g * inv_rows / (p.sigma[i] * p.sigma[i]) : g * inv_rows;
+        st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * gv;
         p.vb[i] += st.vel_vb[i];
       }
     }
@@ -273,8 +309,21 @@ void cpu_backend::set_params(const model_params& p) {
 void backend::attach_training_data(const std::uint8_t* data, int n, int nv) {
   RBM_EXPECTS(data != nullptr && n > 0 && nv > 0);
   attached_ = data;
+  attached_values_ = nullptr;
   attached_rows_ = n;
   attached_cols_ = nv;
+}
+
+void backend::attach_training_values(const float* data, int n, int nv) {
+  RBM_EXPECTS(data != nullptr && n > 0 && nv > 0);
+  attached_ = nullptr;
+  attached_values_ = data;
+  attached_rows_ = n;
+  attached_cols_ = nv;
+}
+
+void backend::train_values(const float*, int) {
+  throw precondition_error(name() + " cannot train on real-valued data yet");
 }
 
 void backend::train_indices(const int* idx, int rows) {
@@ -290,32 +339,46 @@ void backend::train_indices(const int* idx, int rows) {
 
 void cpu_backend::train_batch(const std::uint8_t* batch, int rows) {
   RBM_EXPECTS(batch != nullptr && rows > 0);
-  step([&](int r) { return batch + std::size_t(r) * cfg_.nv; }, rows);
+  step(
+      [&](int r, float* dst) { cpu::scale_bytes(batch + std::size_t(r) * cfg_.nv, cfg_.nv, pixel_to_unit(1), dst); },
+      rows);
+}
+
+void cpu_backend::train_values(const float* batch, int rows) {
+  RBM_EXPECTS(batch != nullptr && rows > 0);
+  step([&](int r, float* dst) { std::copy_n(batch + std::size_t(r) * cfg_.nv, cfg_.nv, dst); }, rows);
 }
 
 void cpu_backend::train_indices(const int* idx, int rows) {
-  RBM_EXPECTS(attached_ != nullptr && idx != nullptr && rows > 0 && attached_cols_ == cfg_.nv);
+  RBM_EXPECTS(idx != nullptr && rows > 0 && attached_cols_ == cfg_.nv && (attached_ != nullptr || attached_values_));
   for (int r = 0; r < rows; ++r) RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
-  step([&](int r) { return attached_ + std::size_t(idx[r]) * cfg_.nv; }, rows);
+  if (attached_values_ != nullptr) {
+    step([&](int r, float* dst) { std::copy_n(attached_values_ + std::size_t(idx[r]) * cfg_.nv, cfg_.nv, dst); }, rows);
+    return;
+  }
+  step([&](int r, float* dst) { cpu::scale_bytes(attached_ + std::size_t(idx[r]) * cfg_.nv, cfg_.nv, pixel_to_unit(1), dst); },
+       rows);
 }
 
-void cpu_backend::step(const std::function<const std::uint8_t*(int)>& row, int rows) {
+void cpu_backend::step(const std::function<void(int, float*)>& row, int rows) {
   const std::size_t n = std::size_t(rows) * cfg_.nv;
   grow(v0_, n);
   team_->run([&](int t) {  // each thread converts its share of the rows
     const auto [r0, r1] = cpu::split(rows, team_->size(), t);
-    for (std::size_t r = r0; r < r1; ++r)
-      cpu::scale_bytes(row(int(r)), cfg_.nv, pixel_to_unit(1), v0_.data() + r * cfg_.nv);
+    for (std::size_t r = r0; r < r1; ++r) row(int(r), v0_.data() + r * cfg_.nv);
   });
-  // The threads draw their uniforms where they use them: Philox seeks to any position.
+  // The threads draw their uniforms (and normals) where they use them: Philox seeks to any position.
   const std::uint64_t seed = cfg_.seed, position = state_.rng_position;
+  const uniform_source normals = [seed, position](std::size_t offset, std::size_t count, float* out) {
+    cpu::philox_normals(seed, position + offset, out, count);
+  };
   const float err = cpu_cd_step(
       params_, state_, v0_.data(), rows,
       [seed, position](std::size_t offset, std::size_t count, float* out) {
         cpu::philox_uniforms(seed, position + offset, out, count);
       },
-      cfg_, ws_);
-  state_.rng_position += cd_uniform_count(rows, cfg_.nv, cfg_.nh, cfg_.k);
+      cfg_, ws_, &normals);
+  state_.rng_position += make_draw_layout(rows, cfg_).total();
   err_sum_ += double(err) * double(n);
   pixels_ += double(n);
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "rbm/math.hpp"
+#include "rbm/units.hpp"
 
 #define RBM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
@@ -35,7 +36,34 @@ RBM_CLONES void sample_logistic_row(float* x, const float* bias, const float* u,
   }
 }
 
+RBM_CLONES void gaussian_visible_row(float* x, const float* vb, const float* sigma, const float* normals, int cols) {
+  if (normals == nullptr) {
+    for (int c = 0; c < cols; ++c) x[c] = gaussian_units::mean(vb[c], sigma[c], x[c]);
+  } else {
+    for (int c = 0; c < cols; ++c)
+      x[c] = gaussian_units::sample(gaussian_units::mean(vb[c], sigma[c], x[c]), sigma[c], normals[c]);
+  }
+}
+
+RBM_CLONES void scale_by_sigma_row(const float* v, const float* sigma, int cols, float* out) {
+  for (int c = 0; c < cols; ++c) out[c] = gaussian_units::scaled(v[c], sigma[c]);
+}
+
 }  // namespace
+
+void gaussian_visible_rows(float* x, const float* vb, const float* sigma, const float* normals, int rows, int cols) {
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t o = std::size_t(r) * cols;
+    gaussian_visible_row(x + o, vb, sigma, normals != nullptr ? normals + o : nullptr, cols);
+  }
+}
+
+void scale_by_sigma_rows(const float* v, const float* sigma, int rows, int cols, float* out) {
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t o = std::size_t(r) * cols;
+    scale_by_sigma_row(v + o, sigma, cols, out + o);
+  }
+}
 
 void sigmoid_rows(float* x, const float* bias, int rows, int cols) {
   for (int r = 0; r < rows; ++r) sigmoid_row(x + std::size_t(r) * cols, bias, cols);

@@ -22,6 +22,9 @@ int select_device(int device, std::string& name) {
 }
 
 model_options make_model_options(const cd_config& cfg, int max_batch, const gpu_options& gpu) {
+  if (cfg.visible != unit_kind::bernoulli)
+    throw precondition_error(std::string(to_string(cfg.visible)) +
+                             " visible units run on the CPU backend only so far (the device kernels are next)");
   model_options o;
   o.cd = cfg;
   o.mode = gpu.mode;

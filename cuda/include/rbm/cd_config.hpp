@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "rbm/units.hpp"
+
 namespace rbm {
 
 // Hyper-parameters of contrastive divergence (see DESIGN.md, "The maths").
@@ -24,6 +26,11 @@ struct cd_config {
   bool sum_weight_gradient = false;
   bool hidden_bias_from_states = false;
   std::uint64_t seed = 1;
+  // The visible units' kind. Gaussian units have standard deviations sigma (model_params::sigma) and
+  // reconstruct with their mean (Hinton's guide, section 13.2: a noise-free negative phase) unless
+  // visible_sample, which draws v ~ Normal(mean, sigma^2) from the step's normals.
+  unit_kind visible = unit_kind::bernoulli;
+  bool visible_sample = false;
 };
 
 // Everything besides the parameters that a training run carries from one update to the next, so that a
@@ -39,6 +46,39 @@ struct training_state {
 // step v_i [rows, nv] and h_i [rows, nh]. Both backends draw exactly this layout from Philox4x32-10.
 inline std::size_t cd_uniform_count(int rows, int nv, int nh, int k) {
   return std::size_t(rows) * (std::size_t(nh) + std::size_t(k) * (std::size_t(nv) + nh));
+}
+
+// Where one CD-k step's draws lie in the Philox sequence, for any visible kind: segment h0 [rows, nh]
+// (uniforms), then per Gibbs step a visible segment v_i [rows, nv] (uniforms for Bernoulli units,
+// standard normals for sampled Gaussian ones, none for mean-field Gaussian ones) and h_i [rows, nh]
+// (uniforms). Normals are made from pairs of words (rbm::cpu::philox_normals), so where a step
+// draws any, every segment is padded to an even length: each starts at an even position. For
+// Bernoulli units this is exactly the layout of cd_uniform_count.
+struct cd_draw_layout {
+  std::size_t hidden = 0, visible = 0;  // a hidden and a visible segment, padding included
+  bool visible_normals = false;         // the visible segments hold normals
+  int k = 1;
+  // Start of segment h0, then of Gibbs step i's visible and hidden segments.
+  std::size_t h0() const { return 0; }
+  std::size_t v(int step) const { return hidden + std::size_t(step) * (visible + hidden); }
+  std::size_t h(int step) const { return v(step) + visible; }
+  std::size_t total() const { return hidden + std::size_t(k) * (visible + hidden); }
+};
+
+inline cd_draw_layout make_draw_layout(int rows, const cd_config& c) {
+  cd_draw_layout l;
+  l.k = c.k;
+  const std::size_t bh = std::size_t(rows) * c.nh, bv = std::size_t(rows) * c.nv;
+  if (c.visible == unit_kind::bernoulli) {
+    l.hidden = bh;
+    l.visible = bv;
+  } else {
+    l.visible_normals = c.visible_sample;
+    const auto even = [&](std::size_t n) { return l.visible_normals ? n + (n & 1) : n; };
+    l.hidden = even(bh);
+    l.visible = c.visible_sample ? even(bv) : 0;
+  }
+  return l;
 }
 
 // Evaluation draws from its own generator, seeded from the training seed with this salt and restarted

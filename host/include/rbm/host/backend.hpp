@@ -53,10 +53,16 @@ class backend {
   // batch memory may be reused as soon as it returns.
   virtual void train_batch(const std::uint8_t* batch, int rows) = 0;
 
+  // One update on real values [rows, nv] in host memory (Gaussian visible units, or values in [0, 1]
+  // for Bernoulli ones). Backends that cannot yet throw precondition_error.
+  virtual void train_values(const float* batch, int rows);
+
   // The training set [n, nv] (host memory, kept alive and unchanged by the caller while attached) that
   // train_indices draws from. A GPU backend may copy it to the device here, and evaluate() of that
   // same pointer then reads the copy.
   virtual void attach_training_data(const std::uint8_t* data, int n, int nv);
+  // The same for a real-valued training set [n, nv].
+  virtual void attach_training_values(const float* data, int n, int nv);
   // One update on the attached rows idx [rows]. By default gathers them on the host for train_batch.
   virtual void train_indices(const int* idx, int rows);
 
@@ -82,6 +88,7 @@ class backend {
 
  protected:
   const std::uint8_t* attached_ = nullptr;
+  const float* attached_values_ = nullptr;
   int attached_rows_ = 0, attached_cols_ = 0;
   std::vector<std::uint8_t> gathered_;
 };

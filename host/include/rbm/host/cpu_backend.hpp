@@ -24,6 +24,7 @@ class thread_team;
 // Scratch buffers, grown on demand, and the threads an update runs on.
 struct cd_workspace {
   std::vector<float> h0p, h0s, vs, hp, hs, grad_v, grad_h, act;
+  std::vector<float> s0, ss;          // Gaussian visible units: v0 / sigma and vs / sigma
   std::vector<double> err;            // per thread
   std::vector<std::vector<float>> u;  // per thread: uniforms being used
   cpu::thread_team* team = nullptr;   // nullptr: the calling thread alone
@@ -33,14 +34,17 @@ struct cd_workspace {
 // update's threads at once, each for its own ranges.
 using uniform_source = std::function<void(std::size_t offset, std::size_t n, float* out)>;
 
-// One CD-k update of `p` on v0 [rows, nv] in [0, 1], with the given uniforms (cd_uniform_count of them).
+// One CD-k update of `p` on v0 [rows, nv] (in [0, 1] for Bernoulli visible units; real values for
+// Gaussian ones, cfg.visible == p.visible), with the draws of make_draw_layout(rows, cfg): uniforms from
+// `uniforms` and, where the layout has normals (sampled Gaussian visible units), from `normals`, both
+// at offsets into the step's draws.
 // Returns mean (v0 - v1)^2 of the first reconstruction. With a team of T threads the work is split in
 // P = min(T, rows / 4) parts (at least 1): each part runs the Gibbs chain of its P-th of the rows and
 // then updates its P-th of W's rows and of the biases, calling OpenBLAS on one thread each (set for the
 // update's duration, then restored). Bit-reproducible for a fixed thread count.
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
-                  const cd_config& cfg, cd_workspace& ws);
-// The same with the uniforms in a buffer.
+                  const cd_config& cfg, cd_workspace& ws, const uniform_source* normals = nullptr);
+// The same with the step's draws (uniforms and normals where the layout puts them) in a buffer.
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms, const cd_config& cfg,
                   cd_workspace& ws);
 
@@ -63,6 +67,7 @@ class cpu_backend final : public backend {
   model_params params() const override { return params_; }
   void train_batch(const std::uint8_t* batch, int rows) override;
   void train_indices(const int* idx, int rows) override;  // gathers in the threads, no copy
+  void train_values(const float* batch, int rows) override;
   double train_error() override { return pixels_ > 0 ? err_sum_ / pixels_ : 0.0; }
   void reset_train_error() override { err_sum_ = 0, pixels_ = 0; }
   eval_result evaluate(const std::uint8_t* data, int rows) override;
@@ -72,7 +77,7 @@ class cpu_backend final : public backend {
   ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) override;
 
  private:
-  void step(const std::function<const std::uint8_t*(int)>& row, int rows);  // row(r): batch row r's pixels
+  void step(const std::function<void(int, float*)>& row, int rows);  // row(r, dst): batch row r as floats
 
   cd_config cfg_;
   model_params params_;

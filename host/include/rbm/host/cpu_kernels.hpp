@@ -23,6 +23,13 @@ void sigmoid_sample_rows(float* x, const float* bias, const float* u, int rows, 
 // the division (so only a u within rounding of p may come out otherwise than in sample()).
 void sample_logistic_rows(float* x, const float* bias, const float* u, int rows, int cols);
 
+// Gaussian visible units (rbm::gaussian_units) over x [rows, cols] holding h W^T: x becomes the mean
+// vb[c] + sigma[c] x, plus sigma[c] normals[r * cols + c] when `normals` is not null (a sample).
+void gaussian_visible_rows(float* x, const float* vb, const float* sigma, const float* normals, int rows, int cols);
+
+// out[r, c] = v[r, c] / sigma[c]: what the hidden layer sees of Gaussian visible units.
+void scale_by_sigma_rows(const float* v, const float* sigma, int rows, int cols, float* out);
+
 // sum of (a[i] - b[i])^2 (the reconstruction error): float lanes over blocks of 1024, blocks in double.
 double squared_error(const float* a, const float* b, std::size_t n);
 
