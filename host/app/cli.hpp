@@ -13,11 +13,12 @@
 namespace rbm_cli {
 
 struct data_options {
-  std::string dir, train_images, test_images;
+  std::string dir, train_images, test_images, train_data, test_data, image_shape;
   int train_limit = 0, test_limit = 0;
 };
 
-// --data, --train-images, --test-images, --train-limit, --test-limit.
+// --data, --train-images, --test-images, --train-data, --test-data, --image-shape, --train-limit,
+// --test-limit.
 void add_data_options(CLI::App* app, data_options& d);
 // Loads what the options name (the built-in digits by default). Throws rbm::data_error.
 rbm::dataset load_data(const data_options& d);

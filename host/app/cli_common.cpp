@@ -2,7 +2,10 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include <sstream>
+
 #include "cli.hpp"
+#include "rbm/host/npy.hpp"
 
 #ifndef RBM_DATA_DIR
 #define RBM_DATA_DIR "data/mnist"
@@ -21,13 +24,33 @@ void add_data_options(CLI::App* app, data_options& d) {
                       std::string(fashion_dir) + " (default: the built-in MNIST digits)");
   app->add_option("--train-images", d.train_images, "IDX image file to train on (instead of --data)");
   app->add_option("--test-images", d.test_images, "IDX image file held out for evaluation (with --train-images)");
+  app->add_option("--train-data", d.train_data,
+                  "real-valued training data: a .npy matrix [samples, features] (float32, float64 or uint8, C order)");
+  app->add_option("--test-data", d.test_data, "real-valued held-out data (.npy, with --train-data)");
+  app->add_option("--image-shape", d.image_shape,
+                  "HxW: the picture shape of a --train-data sample, for filters.png (e.g. 8x8)");
   app->add_option("--train-limit", d.train_limit, "use only the first N training images");
   app->add_option("--test-limit", d.test_limit, "use only the first N held-out images");
 }
 
 rbm::dataset load_data(const data_options& d) {
   rbm::dataset ds;
-  if (!d.train_images.empty()) {
+  if (!d.test_data.empty() && d.train_data.empty())
+    throw rbm::precondition_error("--test-data needs --train-data");
+  if (!d.image_shape.empty() && d.train_data.empty())
+    throw rbm::precondition_error("--image-shape applies to --train-data");
+  if (!d.train_data.empty()) {
+    if (!d.dir.empty() || !d.train_images.empty())
+      throw rbm::precondition_error("--train-data replaces --data and --train-images; give one of them");
+    int h = 0, w = 0;
+    if (!d.image_shape.empty()) {
+      char x = 0;
+      std::istringstream in(d.image_shape);
+      if (!(in >> h >> x >> w) || x != 'x' || h <= 0 || w <= 0 || !in.eof())
+        throw rbm::precondition_error("--image-shape must be HxW with positive sizes (got '" + d.image_shape + "')");
+    }
+    ds = rbm::load_npy_dataset(d.train_data, d.test_data, h, w);
+  } else if (!d.train_images.empty()) {
     ds = rbm::load_dataset_files(d.train_images, d.test_images);
   } else {
     std::string dir = d.dir.empty() ? std::string(RBM_DATA_DIR) : d.dir;

@@ -60,7 +60,7 @@ void request_stop(int) { stop_requested.store(true); }  // lock-free atomic: saf
 struct train_state {
   rbm::train_options opt;
   data_options data;
-  std::string preset, gemm = "fp32";
+  std::string preset, gemm = "fp32", visible = "bernoulli";
   int threads = 0;  // not given: OpenBLAS's own count
   CLI::Option *o_epochs, *o_threads;
 };
@@ -101,6 +101,12 @@ void register_train(CLI::App& app, command_list& out) {
                     "'seed': the tutorial's run exactly (784x50, CD-1, zero init, batch 100, "
                     "5 epochs, lr 0.01 on the summed gradient, file order)");
   train->add_flag("--quiet", s->opt.quiet, "no progress output");
+  train->add_option("--visible", s->visible, "visible units: bernoulli | gaussian (real-valued data)")
+      ->capture_default_str();
+  train->add_flag("--visible-sample", s->opt.cd.visible_sample,
+                  "Gaussian visible units: sample the reconstructions instead of using their mean");
+  train->add_flag("--standardize", s->opt.standardize,
+                  "Gaussian visible units: scale each feature to mean 0, standard deviation 1 (training set's)");
   train->add_flag("--binarize", s->opt.binarize,
                   "train on binary pixels (>= 128 -> 1) instead of grey values, as likelihood studies do");
   train->add_option("--initial-momentum", s->opt.initial_momentum,
@@ -140,6 +146,9 @@ void register_train(CLI::App& app, command_list& out) {
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
     s->opt.gpu.mode = rbm::parse_gemm_mode(s->gemm.c_str());
+    if (s->visible != "bernoulli" && s->visible != "gaussian")
+      throw rbm::precondition_error("--visible must be bernoulli or gaussian (got '" + s->visible + "')");
+    s->opt.cd.visible = s->visible == "gaussian" ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli;
     if (s->o_threads->count() > 0) {
       if (s->threads < 1 || s->threads > 4096)
         throw rbm::precondition_error("--threads must be between 1 and 4096 (got " + std::to_string(s->threads) + ")");

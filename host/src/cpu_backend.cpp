@@ -285,6 +285,40 @@ model_params init_params(int nv, int nh, const std::uint8_t* data, int rows, std
   return p;
 }
 
+model_params init_params_from_values(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero) {
+  RBM_EXPECTS(nv > 0 && nh > 0);
+  model_params p(nv, nh);
+  if (zero) return p;
+  philox_generator gen(philox_generator::where::host, seed ^ init_seed_salt);
+  gen.normal(p.w.data(), p.w.size(), 0.0f, 0.01f);
+  if (rows > 0) {
+    std::vector<double> mean(nv, 0.0);
+    for (int r = 0; r < rows; ++r)
+      for (int i = 0; i < nv; ++i) mean[i] += data[std::size_t(r) * nv + i];
+    for (int i = 0; i < nv; ++i) {
+      const double q = std::clamp(mean[i] / rows, 0.001, 0.999);
+      p.vb[i] = static_cast<float>(std::log(q / (1.0 - q)));
+    }
+  }
+  return p;
+}
+
+model_params init_gaussian_params(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero) {
+  RBM_EXPECTS(nv > 0 && nh > 0);
+  model_params p(nv, nh, unit_kind::gaussian);
+  if (!zero) {
+    philox_generator gen(philox_generator::where::host, seed ^ init_seed_salt);
+    gen.normal(p.w.data(), p.w.size(), 0.0f, 0.01f);
+  }
+  if (rows > 0) {
+    std::vector<double> mean(nv, 0.0);
+    for (int r = 0; r < rows; ++r)
+      for (int i = 0; i < nv; ++i) mean[i] += data[std::size_t(r) * nv + i];
+    for (int i = 0; i < nv; ++i) p.vb[i] = static_cast<float>(mean[i] / rows);
+  }
+  return p;
+}
+
 cpu_backend::cpu_backend(const cd_config& cfg)
     : cfg_(cfg), params_(cfg.nv, cfg.nh), team_(std::make_unique<cpu::thread_team>(openblas_get_num_threads())) {
   RBM_EXPECTS(cfg.nv > 0 && cfg.nh > 0 && cfg.k >= 1);
@@ -300,7 +334,8 @@ std::string cpu_backend::name() const {
 }
 
 void cpu_backend::set_params(const model_params& p) {
-  RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh);
+  RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh && p.visible == cfg_.visible);
+  RBM_EXPECTS(!p.gaussian() || p.sigma.size() == std::size_t(p.nv));
   RBM_EXPECTS(p.w.size() == std::size_t(p.nv) * p.nh && p.vb.size() == std::size_t(p.nv) &&
               p.hb.size() == std::size_t(p.nh));
   params_ = p;
@@ -324,6 +359,10 @@ void backend::attach_training_values(const float* data, int n, int nv) {
 
 void backend::train_values(const float*, int) {
   throw precondition_error(name() + " cannot train on real-valued data yet");
+}
+
+eval_result backend::evaluate_values(const float*, int) {
+  throw precondition_error(name() + " cannot evaluate real-valued data yet");
 }
 
 void backend::train_indices(const int* idx, int rows) {
@@ -411,9 +450,27 @@ ais_result cpu_backend::ais_log_z(const std::vector<float>& base_vb, const ais_o
 }
 
 eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
+  return evaluate_rows(
+      [&](int start, int b, float* v) {
+        cpu::scale_bytes(data + std::size_t(start) * cfg_.nv, b * cfg_.nv, pixel_to_unit(1), v);
+      },
+      rows);
+}
+
+eval_result cpu_backend::evaluate_values(const float* data, int rows) {
+  RBM_EXPECTS(rows <= 0 || data != nullptr);
+  return evaluate_rows(
+      [&](int start, int b, float* v) {
+        std::copy_n(data + std::size_t(start) * cfg_.nv, std::size_t(b) * cfg_.nv, v);
+      },
+      rows);
+}
+
+eval_result cpu_backend::evaluate_rows(const std::function<void(int, int, float*)>& fill, int rows) {
   eval_result res;
   if (rows <= 0) return res;
   const int nv = cfg_.nv, nh = cfg_.nh, parts = team_->size();
+  const bool gauss = params_.gaussian();
   constexpr int chunk = eval_chunk;
   const int chunks = (rows + chunk - 1) / chunk;
   struct sums {
@@ -421,29 +478,44 @@ eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
   };
   std::vector<sums> part(parts);
   const cpu::blas_single_threaded blas_guard(parts > 1);
+  // A reconstruction from hidden values h [b, nh]: p(v | h) for Bernoulli units, the mean
+  // vb + sigma h W^T for Gaussian ones.
+  auto reconstruct = [&](const float* h, int b, float* out) {
+    if (!gauss) {
+      cpu_visible_probs(params_, h, b, out);
+      return;
+    }
+    visible_pre(params_, h, b, out);
+    cpu::gaussian_visible_rows(out, params_.vb.data(), params_.sigma.data(), nullptr, b, nv);
+  };
   // Chunks of rows, dealt round-robin to the threads. Chunk c always draws elements c·chunk·(nh + nv)
   // onwards of the evaluation sequence (restarted at every call), whichever thread takes it.
   team_->run([&](int t) {
     std::vector<float> v(std::size_t(chunk) * nv), h(std::size_t(chunk) * nh), hs(h.size()), vr(v.size()),
-        u(std::size_t(chunk) * (nh + nv));
+        u(std::size_t(chunk) * (nh + nv)), scaled(gauss ? v.size() : 0);
     std::vector<double> fe(chunk);
     sums& acc = part[t];
     for (int c = t; c < chunks; c += parts) {
       const int start = c * chunk, b = std::min(chunk, rows - start);
       const std::size_t bv = std::size_t(b) * nv, bh = std::size_t(b) * nh;
-      cpu::scale_bytes(data + std::size_t(start) * nv, int(bv), pixel_to_unit(1), v.data());
-      // One product v W for both the free energy and p(h | v).
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, nh, nv, 1.0f, v.data(), nv, params_.w.data(), nh, 0.0f,
+      fill(start, b, v.data());
+      const float* view = v.data();
+      if (gauss) {
+        cpu::scale_by_sigma_rows(v.data(), params_.sigma.data(), b, nv, scaled.data());
+        view = scaled.data();
+      }
+      // One product v W (v / sigma W) for both the free energy and p(h | v).
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, nh, nv, 1.0f, view, nv, params_.w.data(), nh, 0.0f,
                   h.data(), nh);
       free_energy_from_pre(params_, v.data(), h.data(), b, fe.data());
       for (int r = 0; r < b; ++r) acc.fe += fe[r];
       cpu::sigmoid_rows(h.data(), params_.hb.data(), b, nh);
-      cpu_visible_probs(params_, h.data(), b, vr.data());
+      reconstruct(h.data(), b, vr.data());
       acc.err_mf += cpu::squared_error(v.data(), vr.data(), bv);
       cpu::philox_uniforms(cfg_.seed ^ eval_seed_salt, std::uint64_t(start) * (nh + nv), u.data(), bh + bv);
       sample(h.data(), u.data(), bh, hs.data());
-      cpu_visible_probs(params_, hs.data(), b, vr.data());
-      sample(vr.data(), u.data() + bh, bv, vr.data());
+      reconstruct(hs.data(), b, vr.data());
+      if (!gauss) sample(vr.data(), u.data() + bh, bv, vr.data());  // Gaussian: the mean, in data units
       acc.err_s += cpu::squared_error(v.data(), vr.data(), bv);
     }
   });

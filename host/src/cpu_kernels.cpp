@@ -7,7 +7,14 @@
 #include "rbm/math.hpp"
 #include "rbm/units.hpp"
 
+// RBM_NO_CLONES (the ThreadSanitizer build, scripts/sanitize.sh): baseline code only. Clang 14 emits
+// only the first clone (AVX-512) of an externally visible target_clones function, which faults on a
+// CPU without AVX-512.
+#if defined(RBM_NO_CLONES)
+#define RBM_CLONES
+#else
 #define RBM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 
 namespace rbm::cpu {
 namespace {

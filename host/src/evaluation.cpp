@@ -9,6 +9,7 @@
 
 #include "blas_threads.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/thread_team.hpp"
@@ -26,6 +27,26 @@ double log_sum_exp(const std::vector<double>& x) {
 }
 
 }  // namespace
+
+double independent_gaussians_log_likelihood(const float* train, int train_rows, const float* test, int test_rows,
+                                            int dim) {
+  RBM_EXPECTS(train_rows > 0 && test_rows > 0 && dim > 0);
+  std::vector<double> m(dim, 0.0), q(dim, 0.0);
+  for (int r = 0; r < train_rows; ++r)
+    for (int i = 0; i < dim; ++i) m[i] += train[std::size_t(r) * dim + i] / double(train_rows);
+  for (int r = 0; r < train_rows; ++r)
+    for (int i = 0; i < dim; ++i) {
+      const double e = train[std::size_t(r) * dim + i] - m[i];
+      q[i] += e * e / double(train_rows);
+    }
+  double total = 0;
+  for (int r = 0; r < test_rows; ++r)
+    for (int i = 0; i < dim; ++i) {
+      const double var = q[i] > 1e-12 ? q[i] : 1.0, e = test[std::size_t(r) * dim + i] - m[i];
+      total += -0.5 * (e * e / var + std::log(2 * M_PI * var));
+    }
+  return total / test_rows;
+}
 
 std::vector<float> binarize(const std::uint8_t* data, std::size_t n) {
   std::vector<float> v(n);
@@ -140,6 +161,13 @@ double exact_log_z(const model_params& p, int max_units, cpu::thread_team* team)
 
 double mean_log_likelihood(const model_params& p, const float* v, int rows, double log_z) {
   RBM_EXPECTS(rows > 0);
+  if (p.gaussian()) {  // a density: -F(v) - log Z, F with the Gaussian units' quadratic term
+    std::vector<double> f(rows);
+    cpu_free_energy(p, v, rows, f.data());
+    double total = 0;
+    for (double x : f) total += -x - log_z;
+    return total / rows;
+  }
   std::vector<float> pre(std::size_t(rows) * p.nh);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f,
               pre.data(), p.nh);

@@ -156,7 +156,8 @@ image_set read_idx(const std::string& images_path, const std::string& labels_pat
 void truncate(image_set& s, int n) {
   if (n <= 0 || n >= s.count) return;
   s.count = n;
-  s.pixels.resize(static_cast<std::size_t>(n) * s.dim());
+  if (!s.pixels.empty()) s.pixels.resize(static_cast<std::size_t>(n) * s.dim());
+  if (!s.values.empty()) s.values.resize(static_cast<std::size_t>(n) * s.dim());
   if (!s.labels.empty()) s.labels.resize(n);
 }
 

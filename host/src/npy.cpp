@@ -137,4 +137,38 @@ npy_matrix read_npy_matrix(const std::string& path) {
   return parse_npy_matrix(path, bytes);
 }
 
+namespace {
+image_set npy_set(const std::string& path, int image_rows, int image_cols) {
+  npy_matrix m = read_npy_matrix(path);
+  image_set set;
+  set.count = m.rows;
+  set.values = std::move(m.values);
+  set.source = path;
+  if (image_rows > 0 || image_cols > 0) {
+    if (std::int64_t(image_rows) * image_cols != m.cols)
+      throw data_error(path + ": samples have " + std::to_string(m.cols) + " features, not " +
+                       std::to_string(image_rows) + " x " + std::to_string(image_cols) + " as the picture shape says");
+    set.rows = image_rows;
+    set.cols = image_cols;
+  } else {
+    set.rows = 1;
+    set.cols = m.cols;
+  }
+  return set;
+}
+}  // namespace
+
+dataset load_npy_dataset(const std::string& train_path, const std::string& test_path, int image_rows, int image_cols) {
+  dataset d;
+  d.train = npy_set(train_path, image_rows, image_cols);
+  d.name = train_path;
+  if (!test_path.empty()) {
+    d.test = npy_set(test_path, image_rows, image_cols);
+    if (d.test.dim() != d.train.dim())
+      throw data_error(test_path + ": held-out samples have " + std::to_string(d.test.dim()) +
+                       " features, the training samples " + std::to_string(d.train.dim()));
+  }
+  return d;
+}
+
 }  // namespace rbm

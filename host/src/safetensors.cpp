@@ -100,7 +100,14 @@ void save_model(const std::string& path, const model_params& p, const std::map<s
   f.tensors["W"] = {{p.nv, p.nh}, p.w};
   f.tensors["vb"] = {{p.nv}, p.vb};
   f.tensors["hb"] = {{p.nh}, p.hb};
+  add_unit_tensors(f, p);
   write_tensors(path, f);
+}
+
+void add_unit_tensors(tensor_file& f, const model_params& p) {
+  f.metadata["visible_units"] = to_string(p.visible);
+  f.metadata["hidden_units"] = "bernoulli";
+  if (p.gaussian()) f.tensors["sigma"] = {{p.nv}, p.sigma};
 }
 
 tensor_file read_tensors(const std::string& path) {
@@ -185,6 +192,23 @@ saved_model load_model(const std::string& path) {
   m.params.w = std::move(f.tensors["W"].data);
   m.params.vb = std::move(f.tensors["vb"].data);
   m.params.hb = std::move(f.tensors["hb"].data);
+  // The unit kinds; a file written before they were recorded is Bernoulli / Bernoulli.
+  const auto kind = f.metadata.find("visible_units");
+  const std::string visible = kind == f.metadata.end() ? "bernoulli" : kind->second;
+  if (visible == "gaussian") {
+    m.params.visible = unit_kind::gaussian;
+    if (!f.tensors.count("sigma")) fail(path, "has Gaussian visible units but no tensor 'sigma'");
+    if (f.tensors["sigma"].shape != std::vector<std::int64_t>{nv})
+      fail(path, "tensor 'sigma' has a shape that does not fit W [" + std::to_string(nv) + ", " + std::to_string(nh) + "]");
+    m.params.sigma = std::move(f.tensors["sigma"].data);
+    for (float x : m.params.sigma)
+      if (!(x > 0)) fail(path, "tensor 'sigma' holds a standard deviation that is not positive");
+  } else if (visible != "bernoulli") {
+    fail(path, "unknown visible unit kind '" + visible + "' (known: bernoulli, gaussian)");
+  }
+  const auto hidden = f.metadata.find("hidden_units");
+  if (hidden != f.metadata.end() && hidden->second != "bernoulli")
+    fail(path, "unknown hidden unit kind '" + hidden->second + "' (known: bernoulli)");
   m.metadata = std::move(f.metadata);
   return m;
 }

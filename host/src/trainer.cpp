@@ -60,6 +60,8 @@ void validate(const dataset& data, const train_options& o) {
     throw precondition_error("--weight-decay must be non-negative (got " + shown(o.cd.weight_decay) + ")");
   if (o.early_stop < 0 || o.snapshot_every < 0 || o.eval_every < 0)
     throw precondition_error("--early-stop, --snapshot-every and --eval-every must not be negative");
+  if (o.eval_every > 0 && o.cd.visible != unit_kind::bernoulli)
+    throw precondition_error("AIS during training is implemented for Bernoulli visible units only so far");
   if (o.eval_every > 0 && (o.ais.runs <= 0 || o.ais.steps < 10))
     throw precondition_error("--ais-runs must be positive and --ais-steps at least 10");
   if (data.train.count <= 0) throw data_error(data.name + ": the training set is empty");
@@ -93,7 +95,9 @@ nlohmann::json config_json(const train_options& o, const dataset& data, const st
           {"momentum_epochs", o.momentum_epochs}, {"lr_decay", o.lr_decay}, {"early_stop", o.early_stop},
           {"snapshot_every", o.snapshot_every}, {"eval_every", o.eval_every}, {"ais_runs", o.ais.runs},
           {"ais_steps", o.ais.steps}, {"eval_limit", o.eval_limit}, {"image_rows", data.train.rows},
-          {"image_cols", data.train.cols}, {"train_count", data.train.count}};
+          {"image_cols", data.train.cols}, {"train_count", data.train.count},
+          {"visible", to_string(o.cd.visible)}, {"visible_sample", o.cd.visible_sample},
+          {"standardize", o.standardize}};
 }
 
 // The options a checkpoint was trained with; what the user may change on resume is kept from `cli`.
@@ -115,6 +119,9 @@ train_options options_from_checkpoint(const nlohmann::json& c, const train_optio
   o.zero_init = c.at("zero_init");
   o.tutorial_batches = c.at("tutorial_batches");
   o.binarize = c.value("binarize", false);
+  o.cd.visible = c.value("visible", std::string("bernoulli")) == "gaussian" ? unit_kind::gaussian : unit_kind::bernoulli;
+  o.cd.visible_sample = c.value("visible_sample", false);
+  o.standardize = c.value("standardize", false);
   o.preset = c.at("preset");
   o.initial_momentum = c.at("initial_momentum");
   o.momentum_epochs = c.at("momentum_epochs");
@@ -207,9 +214,15 @@ struct checkpoint {
   std::vector<epoch_metrics> history;
 };
 
+// The per-feature statistics the data were standardised with (empty: none), kept with the model so
+// that tools can apply them to new data.
+struct standardization {
+  std::vector<float> mean, sd;
+};
+
 void save_checkpoint(const std::string& path, const backend& be, int epoch, int batch, long seen,
                      const nlohmann::json& config, const std::string& dataset_name,
-                     const std::vector<epoch_metrics>& history) {
+                     const std::vector<epoch_metrics>& history, const standardization& stats) {
   const model_params p = be.params();
   const training_state st = be.state();
   tensor_file f;
@@ -225,6 +238,11 @@ void save_checkpoint(const std::string& path, const backend& be, int epoch, int 
                 {"rng_position", std::to_string(st.rng_position)}, {"chains", std::to_string(st.chains)},
                 {"batch", std::to_string(batch)}, {"samples_seen", std::to_string(seen)},
                 {"history", history_json(history).dump()}};
+  add_unit_tensors(f, p);
+  if (!stats.mean.empty()) {
+    f.tensors["data_mean"] = {{p.nv}, stats.mean};
+    f.tensors["data_std"] = {{p.nv}, stats.sd};
+  }
   write_tensors(path, f);
 }
 
@@ -270,7 +288,8 @@ checkpoint load_checkpoint(const std::string& dir) {
 
 void write_pictures(const fs::path& out, const model_params& p, const dataset& data,
                     const std::vector<epoch_metrics>& history) {
-  write_png((out / "filters.png").string(), tile_filters(p, data.train.rows, data.train.cols));
+  if (data.train.rows > 1)  // a picture shape; 1 x D real-valued samples have none to tile
+    write_png((out / "filters.png").string(), tile_filters(p, data.train.rows, data.train.cols));
   std::vector<curve> curves(4);
   curves[0] = {"train, sampled (tutorial)", {}, 200, 30, 30};
   curves[1] = {"train, mean-field", {}, 240, 150, 40};
@@ -365,6 +384,39 @@ std::string metrics_csv(const std::vector<epoch_metrics>& history) {
 }
 
 namespace {
+// Real values for Gaussian visible units: .npy values as they are, or pixels / 255; standardised per
+// feature with the training set's mean and standard deviation when asked (a feature that does not
+// vary keeps a standard deviation of 1, so it is centred, never divided by zero).
+dataset real_valued(const dataset& d, bool standardize, std::vector<float>& mean, std::vector<float>& sd) {
+  dataset r = d;
+  for (auto* set : {&r.train, &r.test}) {
+    if (set->count == 0 || set->real()) continue;
+    set->values.resize(set->pixels.size());
+    for (std::size_t i = 0; i < set->pixels.size(); ++i) set->values[i] = pixel_to_unit(set->pixels[i]);
+    set->pixels.clear();
+  }
+  if (!standardize) return r;
+  const int n = r.train.count, dim = r.train.dim();
+  std::vector<double> m(dim, 0.0), q(dim, 0.0);
+  for (int k = 0; k < n; ++k)
+    for (int i = 0; i < dim; ++i) m[i] += r.train.values[std::size_t(k) * dim + i] / double(n);
+  for (int k = 0; k < n; ++k)
+    for (int i = 0; i < dim; ++i) {
+      const double e = r.train.values[std::size_t(k) * dim + i] - m[i];
+      q[i] += e * e / double(n);
+    }
+  mean.assign(dim, 0.0f);
+  sd.assign(dim, 1.0f);
+  for (int i = 0; i < dim; ++i) {
+    mean[i] = float(m[i]);
+    if (q[i] > 1e-12) sd[i] = float(std::sqrt(q[i]));
+  }
+  for (auto* set : {&r.train, &r.test})
+    for (std::size_t k = 0; k < set->values.size(); ++k)
+      set->values[k] = (set->values[k] - mean[k % dim]) / sd[k % dim];
+  return r;
+}
+
 dataset binarized(const dataset& d) {
   dataset b = d;
   for (auto* set : {&b.train, &b.test})
@@ -392,14 +444,30 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
                                " epochs; ask for more with --epochs");
     start = resumed.params;
   }
-  const dataset binary = o.binarize ? binarized(data_in) : dataset{};
-  const dataset& data = o.binarize ? binary : data_in;
+  const bool gauss = o.cd.visible == unit_kind::gaussian;
+  if (gauss && o.binarize) throw precondition_error("binarize applies to Bernoulli visible units only");
+  if (!gauss && o.standardize) throw precondition_error("standardize applies to Gaussian visible units only");
+  if (!gauss && data_in.train.real())
+    for (const image_set* set : {&data_in.train, &data_in.test})
+      for (float x : set->values)
+        if (!(x >= 0.0f && x <= 1.0f))
+          throw data_error(set->source + ": holds values outside [0, 1] (" + std::to_string(x) +
+                           "), which Bernoulli visible units cannot model; train Gaussian visible units instead");
+  standardization stats;
+  const dataset prepared = o.binarize ? binarized(data_in)
+                           : gauss    ? real_valued(data_in, o.standardize, stats.mean, stats.sd)
+                                      : dataset{};
+  const dataset& data = o.binarize || gauss ? prepared : data_in;
+  const bool real = data.train.real();
   o.cd.nv = data.train.dim();
   if (!resuming && !o.init_from.empty()) {
     saved_model m = load_model(o.init_from);
     if (m.params.nv != o.cd.nv)
       throw data_error(o.init_from + ": the model has " + std::to_string(m.params.nv) + " visible units but the data has " +
                        std::to_string(o.cd.nv) + " pixels per image");
+    if (m.params.visible != o.cd.visible)
+      throw data_error(o.init_from + ": the model has " + to_string(m.params.visible) + " visible units, not " +
+                       to_string(o.cd.visible));
     o.cd.nh = m.params.nh;
     start = std::move(m.params);
   }
@@ -411,7 +479,12 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
 
   progress prog(o.quiet);
   prog.note(why);
-  if (start.nv == 0) start = init_params(o.cd.nv, o.cd.nh, data.train.pixels.data(), data.train.count, o.cd.seed, o.zero_init);
+  if (start.nv == 0)
+    start = gauss ? init_gaussian_params(o.cd.nv, o.cd.nh, data.train.values.data(), data.train.count, o.cd.seed,
+                                         o.zero_init)
+          : real  ? init_params_from_values(o.cd.nv, o.cd.nh, data.train.values.data(), data.train.count, o.cd.seed,
+                                            o.zero_init)
+                  : init_params(o.cd.nv, o.cd.nh, data.train.pixels.data(), data.train.count, o.cd.seed, o.zero_init);
   be->set_params(start);
   if (resuming) {
     be->set_state(resumed.state);
@@ -444,10 +517,12 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     m.samples_per_s = rate;
     m.lr = lr;
     m.momentum = mom;
-    m.train = be->evaluate(data.train.pixels.data(), eval_rows);
+    m.train = real ? be->evaluate_values(data.train.values.data(), eval_rows)
+                   : be->evaluate(data.train.pixels.data(), eval_rows);
     check_finite(m.train, epoch, "training");
     if (data.test.count > 0) {
-      m.test = be->evaluate(data.test.pixels.data(), data.test.count);
+      m.test = real ? be->evaluate_values(data.test.values.data(), data.test.count)
+                    : be->evaluate(data.test.pixels.data(), data.test.count);
       check_finite(m.test, epoch, "held-out");
     }
     if (o.eval_every > 0 && epoch > 0 && epoch % o.eval_every == 0) {
@@ -468,9 +543,12 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
 
   if (!resuming) {
     evaluate_epoch(0, 0.0, lr_of(o, 1), momentum_of(o, 1));
-    save_checkpoint((out / "model.safetensors").string(), *be, 0, 0, seen, config, data.name, res.history);
+    save_checkpoint((out / "model.safetensors").string(), *be, 0, 0, seen, config, data.name, res.history, stats);
   }
-  be->attach_training_data(data.train.pixels.data(), n, nv);
+  if (real)
+    be->attach_training_values(data.train.values.data(), n, nv);
+  else
+    be->attach_training_data(data.train.pixels.data(), n, nv);
   std::vector<int> order(n);
   auto early_stopped = [&] {
     return o.early_stop > 0 && data.test.count > 0 && gap_growth(res.history) >= o.early_stop;
@@ -497,7 +575,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
       seen += rows;
       epoch_samples += rows;
       if (o.stop != nullptr && o.stop->load() && b + 1 < nbatches) {
-        save_checkpoint((out / "model.safetensors").string(), *be, e - 1, b + 1, seen, config, data.name, res.history);
+        save_checkpoint((out / "model.safetensors").string(), *be, e - 1, b + 1, seen, config, data.name, res.history, stats);
         throw interrupted("interrupted in epoch " + std::to_string(e) + " after batch " + std::to_string(b + 1) + " of " +
                           std::to_string(nbatches) + "; the checkpoint is saved: continue with `rbm train --resume " +
                           o.out_dir + "` (and the same data options)");
@@ -508,13 +586,13 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     be->train_error();  // waits for the epoch's last update, so the rate below counts all of it
     const double rate = double(epoch_samples) / std::max(since(te), 1e-9);
     const epoch_metrics m = evaluate_epoch(e, rate, lr, mom);
-    save_checkpoint((out / "model.safetensors").string(), *be, e, 0, seen, config, data.name, res.history);
+    save_checkpoint((out / "model.safetensors").string(), *be, e, 0, seen, config, data.name, res.history, stats);
     if (o.stop != nullptr && o.stop->load() && e < o.epochs)
       throw interrupted("interrupted after epoch " + std::to_string(e) + "; the checkpoint is saved: continue with "
                         "`rbm train --resume " + o.out_dir + "` (and the same data options)");
     prog.epoch(m.epoch, o.epochs, m.samples_per_s, m.train.err_sampled, m.test.samples > 0 ? m.test.err_sampled : -1.0,
                m.seconds);
-    if (o.snapshot_every > 0 && e % o.snapshot_every == 0 && e != o.epochs) {
+    if (o.snapshot_every > 0 && e % o.snapshot_every == 0 && e != o.epochs && data.train.rows > 1) {
       char name[64];
       std::snprintf(name, sizeof name, "filters-epoch-%03d.png", e);
       write_png((out / name).string(), tile_filters(be->params(), data.train.rows, data.train.cols));

@@ -74,6 +74,10 @@ class backend {
   // Reconstruction errors and free energy of [rows, nv] uint8 samples (host memory). Deterministic:
   // draws its uniforms from its own generator, restarted at every call, so it never disturbs training.
   virtual eval_result evaluate(const std::uint8_t* data, int rows) = 0;
+  // The same on real values [rows, nv] (for Gaussian visible units the errors are in data units and the
+  // sampled error reconstructs with the mean given sampled hidden states). Backends that cannot yet
+  // throw precondition_error.
+  virtual eval_result evaluate_values(const float* data, int rows);
 
   // Momentum, PCD chains and the generator's position: with the parameters, everything a resumed run
   // needs to continue exactly as if it had not stopped. May wait for queued work.
@@ -96,5 +100,10 @@ class backend {
 // W ~ N(0, 0.01^2), vb = log(p / (1 - p)) of the pixel means (clipped to [0.001, 0.999]), hb = 0
 // (Hinton, "A practical guide to training RBMs", section 8); all zero when `zero` is set.
 model_params init_params(int nv, int nh, const std::uint8_t* data, int rows, std::uint64_t seed, bool zero);
+// The same from real values in [0, 1] (Bernoulli visible units on .npy data).
+model_params init_params_from_values(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero);
+// A Gaussian-Bernoulli model for real values data [rows, nv]: W as above (the same draws), vb the
+// per-feature means, hb = 0, sigma = 1 (data standardised, Hinton's guide section 13.2); zero: W = 0.
+model_params init_gaussian_params(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero);
 
 }  // namespace rbm

@@ -71,6 +71,7 @@ class cpu_backend final : public backend {
   double train_error() override { return pixels_ > 0 ? err_sum_ / pixels_ : 0.0; }
   void reset_train_error() override { err_sum_ = 0, pixels_ = 0; }
   eval_result evaluate(const std::uint8_t* data, int rows) override;
+  eval_result evaluate_values(const float* data, int rows) override;
   training_state state() const override;
   void set_state(const training_state& st) override;
   void set_rates(float lr, float momentum) override;
@@ -78,6 +79,8 @@ class cpu_backend final : public backend {
 
  private:
   void step(const std::function<void(int, float*)>& row, int rows);  // row(r, dst): batch row r as floats
+  // fill(start, b, dst): rows start .. start + b - 1 as floats.
+  eval_result evaluate_rows(const std::function<void(int, int, float*)>& fill, int rows);
 
   cd_config cfg_;
   model_params params_;

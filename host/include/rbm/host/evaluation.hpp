@@ -24,8 +24,15 @@ std::vector<float> binarize(const std::uint8_t* data, std::size_t n);
 // out in closed form. With a team, its threads share the configurations.
 double exact_log_z(const model_params& p, int max_units = 24, cpu::thread_team* team = nullptr);
 
-// Mean over rows of log p(v) = -F(v) - log Z for binary v [rows, nv].
+// Mean over rows of log p(v) = -F(v) - log Z for binary v [rows, nv] (for Gaussian visible units: real
+// v, and log p a density).
 double mean_log_likelihood(const model_params& p, const float* v, int rows, double log_z);
+
+// The baseline a Gaussian-visible model must beat: the mean held-out log density of test [test_rows, dim]
+// under independent Gaussians fitted (mean, variance) to train [train_rows, dim]; a feature that
+// does not vary gets variance 1, as standardisation gives it.
+double independent_gaussians_log_likelihood(const float* train, int train_rows, const float* test, int test_rows,
+                                            int dim);
 
 // Mean over rows of sum_i log p(v_i | v_-i), exact (every bit flipped in turn), binary v [rows, nv].
 // With a team, its threads share the rows.

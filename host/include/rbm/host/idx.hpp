@@ -17,12 +17,16 @@ class data_error : public error {
 };
 
 struct image_set {
-  std::vector<std::uint8_t> pixels;  // [count, rows * cols] row-major, 0..255
+  std::vector<std::uint8_t> pixels;  // [count, rows * cols] row-major, 0..255 (pixel data)
+  std::vector<float> values;         // [count, rows * cols] row-major real values (.npy data); then
+                                     // `pixels` is empty and rows x cols is the picture shape given, or
+                                     // 1 x D where none was
   int count = 0, rows = 0, cols = 0;
   std::vector<std::uint8_t> labels;  // [count], empty when no label file was read
   std::string source;                // file it came from
 
   int dim() const { return rows * cols; }
+  bool real() const { return !values.empty(); }
 };
 
 // Whole content of a file, inflated when it starts with the gzip magic. Throws data_error.

@@ -24,4 +24,10 @@ npy_matrix read_npy_matrix(const std::string& path);
 // The same on a file's bytes, `name` used in messages (what the fuzzer and the tests drive).
 npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint8_t>& bytes);
 
+// A data set from .npy matrices: the training file and, when `test_path` is non-empty, a held-out one
+// with as many features. `image_rows` x `image_cols` (both 0: none) is the picture shape of a sample,
+// which must have that many features. Throws data_error naming the file.
+dataset load_npy_dataset(const std::string& train_path, const std::string& test_path, int image_rows = 0,
+                         int image_cols = 0);
+
 }  // namespace rbm

@@ -21,6 +21,8 @@ struct saved_model {
 void save_model(const std::string& path, const model_params& p, const std::map<std::string, std::string>& meta);
 
 // Throws data_error naming the file and the problem (truncated, bad header, missing or mis-shaped tensor).
+// The unit kinds come from the metadata `visible_units` / `hidden_units` ("bernoulli" when absent, as
+// in files written before Gaussian units); Gaussian visible units need a positive `sigma` [nv].
 saved_model load_model(const std::string& path);
 
 // Any safetensors file of F32 tensors: name -> (shape, values), plus the metadata.
@@ -39,6 +41,9 @@ tensor_file read_tensors(const std::string& path);
 tensor_file parse_tensors(const std::string& name, const std::vector<std::uint8_t>& bytes);
 // Writes F32 tensors and metadata atomically.
 void write_tensors(const std::string& path, const tensor_file& f);
+
+// Adds the model's unit kinds to the metadata and, for Gaussian visible units, its `sigma` [nv] tensor.
+void add_unit_tensors(tensor_file& f, const model_params& p);
 
 // Writes `content` to `path` atomically: a temporary file beside it, flushed to disk, then renamed.
 void write_file_atomic(const std::string& path, const std::string& content);

@@ -23,6 +23,7 @@ struct train_options {
   bool zero_init = false;        // the tutorial starts from all-zero parameters
   bool tutorial_batches = false; // file order, batches as the tutorial's zip(range(0,N,B), range(B,N,B))
   bool binarize = false;         // train on pixel >= 128 ? 1 : 0 instead of grey values (likelihood studies)
+  bool standardize = false;      // Gaussian visible units: per-feature mean 0, standard deviation 1 (training set's)
   std::string device = "auto";   // auto | cpu | cuda
   gpu_options gpu;               // GEMM mode, data residency, graphs (CUDA backend only)
   std::string out_dir;           // where the four files go (created)
