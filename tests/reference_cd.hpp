@@ -16,6 +16,7 @@ struct ref_model {
   int nv, nh;
   std::vector<double> w, vb, hb, vel_w, vel_vb, vel_hb, chain;
   std::vector<double> sigma;  // Gaussian visible units' standard deviations; empty: Bernoulli
+  std::vector<double> vel_log_sigma = {};  // learned sigma's momentum
 };
 
 inline double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
@@ -53,6 +54,20 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
   std::vector<double> h0p(B * nh), h0s(B * nh), hs(B * nh), hp(B * nh), vs(B * nv);
   const std::vector<double> s0 = view(v0);
   hidden(s0, h0p);
+  // Learned sigma: sum over rows of -dE/dlog sigma_i = (v_i - b_i)^2 / sigma_i^2 - (v_i / sigma_i) (h W^T)_i
+  // with hidden probabilities h, at the data minus at the chain's end, with the parameters before the update.
+  const bool learn_sigma = gauss && c.learn_sigma;
+  std::vector<double> gz(nv, 0.0);
+  auto sigma_terms = [&](const std::vector<double>& v, const std::vector<double>& h, double sign) {
+    for (int r = 0; r < B; ++r)
+      for (int i = 0; i < nv; ++i) {
+        double x = 0;
+        for (int j = 0; j < nh; ++j) x += h[r * nh + j] * m.w[i * nh + j];
+        const double d = (v[r * nv + i] - m.vb[i]) / m.sigma[i];
+        gz[i] += sign * (d * d - v[r * nv + i] / m.sigma[i] * x);
+      }
+  };
+  if (learn_sigma) sigma_terms(v0, h0p, 1.0);
   for (int i = 0; i < B * nh; ++i) h0s[i] = draw(h0p[i], *u++);  // segment h0 starts at 0
   if (c.pcd) {  // persistent chains; a larger batch than before seeds the missing ones from the data
     for (std::size_t i = m.chain.size(); i < h0s.size(); ++i) m.chain.push_back(h0s[i]);
@@ -82,6 +97,7 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
     for (int i = 0; i < B * nh; ++i) hs[i] = draw(hp[i], *u++);
   }
   if (c.pcd) std::copy(hs.begin(), hs.end(), m.chain.begin());
+  if (learn_sigma) sigma_terms(vs, hp, -1.0);
   const double scale = c.sum_weight_gradient ? c.lr : c.lr / B;
   for (int i = 0; i < nv; ++i)
     for (int j = 0; j < nh; ++j) {
@@ -97,6 +113,11 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
     if (gauss) g /= m.sigma[i] * m.sigma[i];  // -dE/dvb_i = (v_i - vb_i) / sigma_i^2
     m.vel_vb[i] = c.momentum * m.vel_vb[i] + c.lr * g / B;
     m.vb[i] += m.vel_vb[i];
+    if (learn_sigma) {
+      if (m.vel_log_sigma.empty()) m.vel_log_sigma.assign(nv, 0.0);
+      m.vel_log_sigma[i] = c.momentum * m.vel_log_sigma[i] + c.lr * gz[i] / B;
+      m.sigma[i] = std::max(double(c.sigma_floor), m.sigma[i] * std::exp(m.vel_log_sigma[i]));
+    }
   }
   for (int j = 0; j < nh; ++j) {
     double g = 0, q = 0;

@@ -105,6 +105,7 @@ struct gaussian_case {
   int k;
   bool sample, pcd;
   int threads;
+  bool learn_sigma = false;
 };
 
 class CpuGaussianCdStep : public ::testing::TestWithParam<gaussian_case> {};
@@ -122,6 +123,8 @@ TEST_P(CpuGaussianCdStep, MatchesNaiveDoubleReference) {
   c.weight_decay = 1e-3f;
   c.visible = rbm::unit_kind::gaussian;
   c.visible_sample = tc.sample;
+  c.learn_sigma = tc.learn_sigma;
+  c.sigma_floor = 0.6f;  // above some of the starting sigmas: the floor is exercised too
   rbm::model_params p(nv, nh, rbm::unit_kind::gaussian);
   std::mt19937 rng(7 + tc.k);
   std::normal_distribution<float> w(0.0f, 0.3f), data(0.0f, 1.0f);
@@ -130,6 +133,7 @@ TEST_P(CpuGaussianCdStep, MatchesNaiveDoubleReference) {
   for (auto& x : p.vb) x = w(rng);
   for (auto& x : p.hb) x = w(rng);
   for (auto& x : p.sigma) x = sd(rng);
+  const std::vector<float> sd_start = p.sigma;
   auto m = rbm_test::ref_from(p);
   rbm::cd_state st;
   rbm::cd_workspace ws;
@@ -159,17 +163,30 @@ TEST_P(CpuGaussianCdStep, MatchesNaiveDoubleReference) {
   for (int i = 0; i < nv * nh; ++i) ASSERT_NEAR(p.w[i], m.w[i], 2e-5) << "W[" << i << "]";
   for (int i = 0; i < nv; ++i) ASSERT_NEAR(p.vb[i], m.vb[i], 2e-5) << "vb[" << i << "]";
   for (int j = 0; j < nh; ++j) ASSERT_NEAR(p.hb[j], m.hb[j], 2e-5) << "hb[" << j << "]";
-  for (int i = 0; i < nv; ++i) ASSERT_EQ(p.sigma[i], float(m.sigma[i]));  // fixed
+  if (tc.learn_sigma) {
+    int moved = 0;
+    for (int i = 0; i < nv; ++i) {
+      ASSERT_NEAR(p.sigma[i], m.sigma[i], 2e-5) << "sigma[" << i << "]";
+      ASSERT_GE(p.sigma[i], c.sigma_floor);
+      moved += std::fabs(p.sigma[i] - sd_start[i]) > 1e-4;
+    }
+    EXPECT_GT(moved, nv / 2);
+    ASSERT_EQ(st.vel_log_sigma.size(), std::size_t(nv));
+  } else {
+    for (int i = 0; i < nv; ++i) ASSERT_EQ(p.sigma[i], float(m.sigma[i]));  // fixed
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, CpuGaussianCdStep,
                          ::testing::Values(gaussian_case{1, false, false, 1}, gaussian_case{2, true, false, 1},
                                            gaussian_case{1, true, true, 1}, gaussian_case{2, false, true, 3},
-                                           gaussian_case{1, true, false, 3}),
+                                           gaussian_case{1, true, false, 3}, gaussian_case{1, false, false, 1, true},
+                                           gaussian_case{2, true, true, 3, true}),
                          [](const auto& info) {
                            return std::string(info.param.pcd ? "PCD" : "CD") + std::to_string(info.param.k) +
                                   (info.param.sample ? "_sampled" : "_mean_field") + "_" +
-                                  std::to_string(info.param.threads) + "_threads";
+                                  std::to_string(info.param.threads) + "_threads" +
+                                  (info.param.learn_sigma ? "_learned_sigma" : "");
                          });
 
 TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {

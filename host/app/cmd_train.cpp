@@ -105,6 +105,11 @@ void register_train(CLI::App& app, command_list& out) {
       ->capture_default_str();
   train->add_flag("--visible-sample", s->opt.cd.visible_sample,
                   "Gaussian visible units: sample the reconstructions instead of using their mean");
+  train->add_flag("--learn-sigma", s->opt.cd.learn_sigma,
+                  "Gaussian visible units: learn each unit's standard deviation (through log sigma; implies "
+                  "--visible-sample)");
+  train->add_option("--sigma-floor", s->opt.cd.sigma_floor, "the smallest standard deviation --learn-sigma reaches")
+      ->capture_default_str();
   train->add_flag("--standardize", s->opt.standardize,
                   "Gaussian visible units: scale each feature to mean 0, standard deviation 1 (training set's)");
   train->add_flag("--binarize", s->opt.binarize,
@@ -149,6 +154,7 @@ void register_train(CLI::App& app, command_list& out) {
     if (s->visible != "bernoulli" && s->visible != "gaussian")
       throw rbm::precondition_error("--visible must be bernoulli or gaussian (got '" + s->visible + "')");
     s->opt.cd.visible = s->visible == "gaussian" ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli;
+    if (s->opt.cd.learn_sigma) s->opt.cd.visible_sample = true;  // learning sigma needs sampled reconstructions
     if (s->o_threads->count() > 0) {
       if (s->threads < 1 || s->threads > 4096)
         throw rbm::precondition_error("--threads must be between 1 and 4096 (got " + std::to_string(s->threads) + ")");

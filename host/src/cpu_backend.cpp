@@ -83,6 +83,12 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   grow(ws.grad_v, std::size_t(parts) * nv);
   grow(ws.grad_h, std::size_t(parts) * nh);
   grow(ws.act, std::size_t(parts) * nh);
+  const bool learn_sigma = gauss && cfg.learn_sigma;
+  if (learn_sigma) {
+    grow(ws.xs, bv);
+    grow(ws.grad_z, std::size_t(parts) * nv);
+    if (st.vel_log_sigma.size() != std::size_t(nv)) st.vel_log_sigma.assign(nv, 0.0f);
+  }
   if (st.vel_w.size() != nvh) {
     st.vel_w.assign(nvh, 0.0f);
     st.vel_vb.assign(nv, 0.0f);
@@ -147,9 +153,25 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
       return scaled;
     };
 
+    // Learned sigma: the column sums over this thread's rows of -dE/dz_i = (v_i - b_i)^2 / sigma_i^2 -
+    // (v_i / sigma_i) x_i, x = h W^T with the hidden probabilities h, at the data (sign +1) and at the
+    // chain's end (sign -1), with the parameters before this update.
+    float* gz = learn_sigma ? ws.grad_z.data() + std::size_t(t) * nv : nullptr;
+    if (learn_sigma) std::fill_n(gz, nv, 0.0f);
+    auto sigma_terms = [&](const float* vv, const float* hprob, float sign) {
+      float* x = ws.xs.data() + ov;
+      visible_pre(p, hprob, n, x);
+      for (int r = 0; r < n; ++r)
+        for (int i = 0; i < nv; ++i) {
+          const float vi = vv[std::size_t(r) * nv + i], d = (vi - p.vb[i]) / p.sigma[i];
+          gz[i] += sign * (d * d - vi / p.sigma[i] * x[std::size_t(r) * nv + i]);
+        }
+    };
+
     // Positive phase.
     hidden_pre(p, hidden_view(v, gauss ? ws.s0.data() + ov : nullptr), n, h0p);
     sample_layer(h0p, p.hb.data(), nh, lay.h0() + oh, h0s);
+    if (learn_sigma) sigma_terms(v, h0p, 1.0f);
 
     // The negative chain starts at h0 (CD) or at the persistent states (PCD), missing chains seeded
     // from the data.
@@ -175,6 +197,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
     }
     if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);
     ws.err[t] = err;
+    if (learn_sigma) sigma_terms(vs, hp, -1.0f);
 
     // This thread's share of the bias gradients, while its rows are still in cache.
     cpu::column_diff_sums(v, vs, n, nv, 0, nv, ws.grad_v.data() + std::size_t(t) * nv);
@@ -213,6 +236,12 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
         const float gv = gauss ? g * inv_rows / (p.sigma[i] * p.sigma[i]) : g * inv_rows;
         st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * gv;
         p.vb[i] += st.vel_vb[i];
+        if (learn_sigma) {  // log sigma moves by the mean of the two phases' terms, sigma floored
+          float gzs = 0;
+          for (int q = 0; q < parts; ++q) gzs += ws.grad_z[std::size_t(q) * nv + i];
+          st.vel_log_sigma[i] = cfg.momentum * st.vel_log_sigma[i] + cfg.lr * (gzs * inv_rows);
+          p.sigma[i] = std::max(cfg.sigma_floor, p.sigma[i] * std::exp(st.vel_log_sigma[i]));
+        }
       }
     }
     const auto [j0, j1] = cpu::split(nh, parts, t);
@@ -436,6 +465,7 @@ void cpu_backend::set_state(const training_state& st) {
   RBM_EXPECTS(st.vel_w.size() == std::size_t(cfg_.nv) * cfg_.nh && st.vel_vb.size() == std::size_t(cfg_.nv) &&
               st.vel_hb.size() == std::size_t(cfg_.nh) && st.chains >= 0 &&
               st.chain_h.size() == std::size_t(st.chains) * cfg_.nh && (st.chains == 0 || cfg_.pcd));
+  RBM_EXPECTS(st.vel_log_sigma.empty() || st.vel_log_sigma.size() == std::size_t(cfg_.nv));
   state_ = st;
 }
 

@@ -97,6 +97,7 @@ nlohmann::json config_json(const train_options& o, const dataset& data, const st
           {"ais_steps", o.ais.steps}, {"eval_limit", o.eval_limit}, {"image_rows", data.train.rows},
           {"image_cols", data.train.cols}, {"train_count", data.train.count},
           {"visible", to_string(o.cd.visible)}, {"visible_sample", o.cd.visible_sample},
+          {"learn_sigma", o.cd.learn_sigma}, {"sigma_floor", o.cd.sigma_floor},
           {"standardize", o.standardize}};
 }
 
@@ -121,6 +122,8 @@ train_options options_from_checkpoint(const nlohmann::json& c, const train_optio
   o.binarize = c.value("binarize", false);
   o.cd.visible = c.value("visible", std::string("bernoulli")) == "gaussian" ? unit_kind::gaussian : unit_kind::bernoulli;
   o.cd.visible_sample = c.value("visible_sample", false);
+  o.cd.learn_sigma = c.value("learn_sigma", false);
+  o.cd.sigma_floor = c.value("sigma_floor", 0.05f);
   o.standardize = c.value("standardize", false);
   o.preset = c.at("preset");
   o.initial_momentum = c.at("initial_momentum");
@@ -232,6 +235,7 @@ void save_checkpoint(const std::string& path, const backend& be, int epoch, int 
   f.tensors["vel_W"] = {{p.nv, p.nh}, st.vel_w};
   f.tensors["vel_vb"] = {{p.nv}, st.vel_vb};
   f.tensors["vel_hb"] = {{p.nh}, st.vel_hb};
+  if (!st.vel_log_sigma.empty()) f.tensors["vel_log_sigma"] = {{p.nv}, st.vel_log_sigma};
   if (st.chains > 0) f.tensors["chain_h"] = {{st.chains, p.nh}, st.chain_h};
   f.metadata = {{"format", "rbm"}, {"config", config.dump()}, {"epoch", std::to_string(epoch)},
                 {"dataset", dataset_name}, {"rbm_version", version},
@@ -269,6 +273,7 @@ checkpoint load_checkpoint(const std::string& dir) {
     c.state.vel_w = f.tensors["vel_W"].data;
     c.state.vel_vb = f.tensors["vel_vb"].data;
     c.state.vel_hb = f.tensors["vel_hb"].data;
+    if (f.tensors.count("vel_log_sigma")) c.state.vel_log_sigma = f.tensors["vel_log_sigma"].data;
     c.state.chains = std::stoi(f.metadata["chains"]);
     c.state.rng_position = std::stoull(f.metadata["rng_position"]);
     if (c.state.chains > 0) {
@@ -447,6 +452,12 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   const bool gauss = o.cd.visible == unit_kind::gaussian;
   if (gauss && o.binarize) throw precondition_error("binarize applies to Bernoulli visible units only");
   if (!gauss && o.standardize) throw precondition_error("standardize applies to Gaussian visible units only");
+  if (!gauss && o.cd.learn_sigma) throw precondition_error("learn_sigma applies to Gaussian visible units only");
+  if (o.cd.learn_sigma && !o.cd.visible_sample)
+    throw precondition_error("learn_sigma needs sampled visible reconstructions (visible_sample): with their mean, "
+                             "the negative phase lacks the noise, and sigma grows without bound");
+  if (gauss && !(o.cd.sigma_floor > 0))
+    throw precondition_error("sigma_floor must be positive (got " + shown(o.cd.sigma_floor) + ")");
   if (!gauss && data_in.train.real())
     for (const image_set* set : {&data_in.train, &data_in.test})
       for (float x : set->values)

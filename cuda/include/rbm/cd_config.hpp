@@ -31,6 +31,10 @@ struct cd_config {
   // visible_sample, which draws v ~ Normal(mean, sigma^2) from the step's normals.
   unit_kind visible = unit_kind::bernoulli;
   bool visible_sample = false;
+  // Gaussian units: learn sigma through z = log sigma (Cho, Ilin & Raiko 2011) with the same learning
+  // rate and momentum, sigma kept at or above sigma_floor so that it cannot collapse.
+  bool learn_sigma = false;
+  float sigma_floor = 0.05f;
 };
 
 // Everything besides the parameters that a training run carries from one update to the next, so that a
@@ -38,6 +42,7 @@ struct cd_config {
 struct training_state {
   std::vector<float> vel_w, vel_vb, vel_hb;  // momentum, [nv * nh], [nv], [nh]
   std::vector<float> chain_h;                // PCD: sampled hidden states [chains, nh]
+  std::vector<float> vel_log_sigma;          // learned sigma: momentum of log sigma [nv] (else empty)
   int chains = 0;
   std::uint64_t rng_position = 0;            // uniforms drawn so far from the training generator
 };
