@@ -125,12 +125,12 @@ TEST(Cli, BadInputFailsCleanlyWithoutOutput) {
   const auto dir = rbm_test::fresh_dir();
   const auto out = dir / "never";
   expect_clean_failure("train --data " + (dir / "nowhere").string(), "nowhere: no such data directory", out);
-  expect_clean_failure("train --hidden 0", "--hidden must be positive (got 0)", out);
-  expect_clean_failure("train --batch 0", "--batch must be positive (got 0)\n", out);  // an integer as one
-  expect_clean_failure("train --lr -1", "--lr must be positive (got -1)", out);
-  expect_clean_failure("train --momentum 1.5", "--momentum must be in [0, 1) (got 1.5)", out);
-  expect_clean_failure("train --device cuda", "--device cuda", out);
-  expect_clean_failure("train --device tpu", "--device must be auto, cpu or cuda", out);
+  expect_clean_failure("train --hidden 0", "the number of hidden units (nh) must be positive (got 0)", out);
+  expect_clean_failure("train --batch 0", "the batch size must be positive (got 0)\n", out);  // an integer as one
+  expect_clean_failure("train --lr -1", "the learning rate (lr) must be positive (got -1)", out);
+  expect_clean_failure("train --momentum 1.5", "the momentum must be in [0, 1) (got 1.5)", out);
+  expect_clean_failure("train --device cuda", "the device cuda was asked for", out);
+  expect_clean_failure("train --device tpu", "the device must be auto, cpu or cuda", out);
   expect_clean_failure("train --preset nope", "unknown preset 'nope'", out);
   expect_clean_failure("train --threads 0", "--threads must be between 1 and 4096", out);
 

@@ -123,7 +123,6 @@ rbm::train_options gaussian_options(const fs::path& out, int epochs) {
   o.epochs = epochs;
   o.batch = 50;
   o.device = "cpu";
-  o.quiet = true;
   o.out_dir = out.string();
   return o;
 }
@@ -194,7 +193,6 @@ TEST(GaussianTraining, SampledReconstructionsAndResumeAreExact) {
   again.resume = dir.string();
   again.epochs = 4;
   again.device = "cpu";
-  again.quiet = true;
   const auto resumed = rbm::train(d, again);
   EXPECT_EQ(resumed.params.w, straight.params.w);
   EXPECT_EQ(resumed.params.vb, straight.params.vb);
@@ -296,7 +294,7 @@ TEST(GaussianTraining, CliTrainsFromNpyAndEvaluatesTheExactLogDensity) {
                  "narrow.npy: held-out samples have 6 features");
   expect_refused("train" + data, "train.npy: holds values outside [0, 1]");  // Bernoulli units on real values
   expect_refused("train --visible gaussian --image-shape 5x5" + data, "train.npy: samples have 12 features, not 5 x 5");
-  expect_refused("train --visible gaussian --device cuda" + data, "--device cuda");
+  expect_refused("train --visible gaussian --device cuda" + data, "the device cuda was asked for");
   expect_refused("train --visible poisson" + data, "--visible must be bernoulli or gaussian");
   expect_refused("train --visible gaussian --binarize" + data, "binarize applies to Bernoulli visible units only");
 }

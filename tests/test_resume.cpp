@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 
 #include "helpers.hpp"
@@ -36,7 +40,6 @@ rbm::train_options pcd_options(const std::string& out) {
   o.cd.momentum = 0.9f;
   o.lr_decay = 0.8f;
   o.device = "cpu";
-  o.quiet = true;
   o.out_dir = out;
   return o;
 }
@@ -47,7 +50,6 @@ rbm::train_options resume_options(const fs::path& dir, int epochs) {
   again.resume = dir.string();
   again.epochs = epochs;
   again.device = "cpu";
-  again.quiet = true;
   return again;
 }
 
@@ -254,6 +256,59 @@ TEST(Training, BinarizeTrainsOnBinaryPixels) {
   const auto grey = rbm::train(d, o);
   for (float b : binary.params.vb) EXPECT_LT(b, -5.0f);
   for (float b : grey.params.vb) EXPECT_GT(b, -1.5f);
+}
+
+// The training entry point prints nothing (stdout and stderr stay empty while it runs) and tells the
+// caller everything through its callbacks: the backend line, every batch (with the running error on
+// request), every epoch's metrics in order.
+TEST(Training, TheLibraryPrintsNothingAndReportsThroughCallbacks) {
+  const auto d = small_digits();
+  const auto dir = rbm_test::fresh_dir();
+  auto o = pcd_options((dir / "run").string());
+  o.epochs = 2;
+  std::vector<std::string> notes;
+  std::vector<rbm::batch_report> batches;
+  std::vector<double> batch_errors;
+  std::vector<int> epochs;
+  o.on_note = [&](const std::string& line) { notes.push_back(line); };
+  o.on_batch = [&](const rbm::batch_report& b) {
+    batches.push_back(b);
+    if (b.batch == b.batches) batch_errors.push_back(b.error());
+  };
+  o.on_epoch = [&](const rbm::epoch_metrics& m, int total) {
+    EXPECT_EQ(total, 2);
+    epochs.push_back(m.epoch);
+  };
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const int saved_out = dup(1), saved_err = dup(2);
+  const int sink = ::open((dir / "printed").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(sink, 1);
+  dup2(sink, 2);
+  rbm::train_result r;
+  try {
+    r = rbm::train(d, o);
+  } catch (...) {
+    dup2(saved_out, 1), dup2(saved_err, 2);
+    throw;
+  }
+  std::fflush(stdout);
+  std::fflush(stderr);
+  dup2(saved_out, 1);
+  dup2(saved_err, 2);
+  ::close(sink);
+  EXPECT_EQ(fs::file_size(dir / "printed"), 0u) << "the library printed something";
+  ASSERT_FALSE(notes.empty());
+  EXPECT_NE(notes[0].find("using the CPU backend"), std::string::npos) << notes[0];
+  EXPECT_EQ(epochs, (std::vector<int>{1, 2}));
+  ASSERT_EQ(batches.size(), 2u * 11);  // 700 = 10 x 64 + 60: 11 batches an epoch
+  EXPECT_EQ(batches.front().batch, 1);
+  EXPECT_EQ(batches.back().epoch, 2);
+  EXPECT_EQ(batches.back().batches, 11);
+  ASSERT_EQ(batch_errors.size(), 2u);
+  ASSERT_EQ(r.history.size(), 3u);
+  for (int e = 0; e < 2; ++e)  // the epoch's running error, close to its evaluated sampled error after it
+    EXPECT_NEAR(batch_errors[e], r.history[e + 1].train.err_sampled, 0.03) << "epoch " << e + 1;
 }
 
 }  // namespace

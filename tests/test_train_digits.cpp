@@ -17,7 +17,6 @@ rbm::train_options seed_preset(const std::string& out) {
   rbm::train_options o = rbm::seed_preset();
   o.device = "cpu";
   o.out_dir = out;
-  o.quiet = true;
   return o;
 }
 
@@ -41,7 +40,6 @@ TEST(TrainDigits, LargerModelLowersHeldOutError) {
   o.cd.nh = 500;
   o.epochs = 2;
   o.device = "cpu";
-  o.quiet = true;
   o.out_dir = rbm_test::fresh_dir().string();
   const auto r = rbm::train(d, o);
   const auto& h = r.history;
@@ -63,7 +61,6 @@ TEST(TrainDigits, SameSeedSameModelOtherSeedOtherModel) {
   o.epochs = 2;
   o.batch = 64;  // 600 = 9 x 64 + 24: exercises the partial last batch
   o.device = "cpu";
-  o.quiet = true;
   o.out_dir = rbm_test::fresh_dir("a").string();
   const auto a = rbm::train(d, o);
   o.out_dir = rbm_test::fresh_dir("b").string();

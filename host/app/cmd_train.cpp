@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "cli.hpp"
+#include "progress.hpp"
 #include "rbm/device_info.hpp"
 #include "rbm/error.hpp"
 #include "rbm/gemm.hpp"
@@ -62,6 +63,7 @@ struct train_state {
   data_options data;
   std::string preset, gemm = "fp32", visible = "bernoulli";
   int threads = 0;  // not given: OpenBLAS's own count
+  bool quiet = false;
   CLI::Option *o_epochs, *o_threads;
 };
 
@@ -100,7 +102,7 @@ void register_train(CLI::App& app, command_list& out) {
   train->add_option("--preset", s->preset,
                     "'seed': the tutorial's run exactly (784x50, CD-1, zero init, batch 100, "
                     "5 epochs, lr 0.01 on the summed gradient, file order)");
-  train->add_flag("--quiet", s->opt.quiet, "no progress output");
+  train->add_flag("--quiet", s->quiet, "no progress output");
   train->add_option("--visible", s->visible, "visible units: bernoulli | gaussian (real-valued data)")
       ->capture_default_str();
   train->add_flag("--visible-sample", s->opt.cd.visible_sample,
@@ -166,9 +168,11 @@ void register_train(CLI::App& app, command_list& out) {
     }
     if (s->opt.out_dir.empty()) s->opt.out_dir = timestamp_dir();
     const rbm::dataset ds = load_data(s->data);
-    if (!s->opt.quiet)
+    if (!s->quiet)
       std::fprintf(stderr, "data: %s (%d training, %d held-out images of %dx%d)\n", ds.name.c_str(), ds.train.count,
                    ds.test.count, ds.train.rows, ds.train.cols);
+    progress prog(s->quiet);
+    install_progress(prog, s->opt);
     const rbm::train_result r = rbm::train(ds, s->opt);
     const auto& last = r.history.back();
     std::printf(

@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
       if (sub->parsed()) return run();
     return 1;
   } catch (const rbm::interrupted& e) {
-    std::fprintf(stderr, "rbm: %s\n", e.what());
+    std::fprintf(stderr, "rbm: %s: continue with `rbm train --resume %s` (and the same data options)\n", e.what(),
+                 e.directory().c_str());
     return 130;  // the shell's code for a run ended by a signal
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rbm: error: %s\n", e.what());

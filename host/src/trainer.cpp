@@ -15,7 +15,6 @@
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/image.hpp"
-#include "rbm/host/progress.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/shuffle.hpp"
 #include "rbm/version.hpp"
@@ -47,26 +46,26 @@ void validate(const dataset& data, const train_options& o) {
   auto positive = [](const char* what, auto v) {
     if (!(v > 0)) throw precondition_error(std::string(what) + " must be positive (got " + shown(v) + ")");
   };
-  positive("--hidden", o.cd.nh);
-  positive("--k", o.cd.k);
-  positive("--epochs", o.epochs);
-  positive("--batch", o.batch);
-  positive("--lr", o.cd.lr);
-  positive("--lr-decay", o.lr_decay);
+  positive("the number of hidden units (nh)", o.cd.nh);
+  positive("the Gibbs steps per update (k)", o.cd.k);
+  positive("the number of epochs", o.epochs);
+  positive("the batch size", o.batch);
+  positive("the learning rate (lr)", o.cd.lr);
+  positive("the learning-rate decay (lr_decay)", o.lr_decay);
   if (!(o.cd.momentum >= 0 && o.cd.momentum < 1))
-    throw precondition_error("--momentum must be in [0, 1) (got " + shown(o.cd.momentum) + ")");
-  if (o.initial_momentum >= 1) throw precondition_error("--initial-momentum must be in [0, 1)");
+    throw precondition_error("the momentum must be in [0, 1) (got " + shown(o.cd.momentum) + ")");
+  if (o.initial_momentum >= 1) throw precondition_error("the initial momentum must be in [0, 1)");
   if (!(o.cd.weight_decay >= 0))
-    throw precondition_error("--weight-decay must be non-negative (got " + shown(o.cd.weight_decay) + ")");
+    throw precondition_error("the weight decay must be non-negative (got " + shown(o.cd.weight_decay) + ")");
   if (o.early_stop < 0 || o.snapshot_every < 0 || o.eval_every < 0)
-    throw precondition_error("--early-stop, --snapshot-every and --eval-every must not be negative");
+    throw precondition_error("early_stop, snapshot_every and eval_every must not be negative");
   if (o.eval_every > 0 && o.cd.visible != unit_kind::bernoulli)
     throw precondition_error("AIS during training is implemented for Bernoulli visible units only so far");
   if (o.eval_every > 0 && (o.ais.runs <= 0 || o.ais.steps < 10))
-    throw precondition_error("--ais-runs must be positive and --ais-steps at least 10");
+    throw precondition_error("AIS needs a positive number of runs and at least 10 steps");
   if (data.train.count <= 0) throw data_error(data.name + ": the training set is empty");
   if (o.tutorial_batches && data.train.count <= o.batch)
-    throw precondition_error("the tutorial's batching needs more than --batch (" + std::to_string(o.batch) +
+    throw precondition_error("the tutorial's batching needs more than a batch (" + std::to_string(o.batch) +
                              ") training samples, got " + std::to_string(data.train.count));
   if (std::size_t(o.cd.nv) * o.cd.nh > (std::size_t(1) << 31))
     throw precondition_error("a " + std::to_string(o.cd.nv) + " x " + std::to_string(o.cd.nh) +
@@ -317,32 +316,32 @@ void write_pictures(const fs::path& out, const model_params& p, const dataset& d
 std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, int max_batch,
                                       const gpu_options& gpu, std::string& why) {
   if (device != "auto" && device != "cpu" && device != "cuda")
-    throw precondition_error("--device must be auto, cpu or cuda (got '" + device + "')");
+    throw precondition_error("the device must be auto, cpu or cuda (got '" + device + "')");
   if (gpu.resident != "auto" && gpu.resident != "on" && gpu.resident != "off")
-    throw precondition_error("--resident must be auto, on or off (got '" + gpu.resident + "')");
+    throw precondition_error("data residency must be auto, on or off (got '" + gpu.resident + "')");
   std::string fallback;
   if (device != "cpu") {
     const device_report rep = query_devices();
     if (rep.devices.empty()) {
-      if (device == "cuda") throw error("--device cuda: no usable GPU (" + rep.reason + ")");
+      if (device == "cuda") throw error("the device cuda was asked for, but no GPU is usable (" + rep.reason + ")");
       fallback = "no usable GPU (" + rep.reason + ")";
     } else {
       try {
         auto b = std::make_unique<cuda_backend>(cfg, max_batch, gpu);
-        why = "using the CUDA backend (--device " + device + "): " + b->name();
+        why = "using the CUDA backend (device " + device + "): " + b->name();
         return b;
       } catch (const out_of_memory& e) {
-        throw error("--device " + device + ": a " + std::to_string(cfg.nv) + "x" + std::to_string(cfg.nh) +
+        throw error("device " + device + ": a " + std::to_string(cfg.nv) + "x" + std::to_string(cfg.nh) +
                     " model with batch " + std::to_string(max_batch) + " does not fit on the GPU: " + e.what());
       } catch (const error& e) {
-        if (device == "cuda") throw error(std::string("--device cuda: the GPU cannot be used: ") + e.what());
+        if (device == "cuda") throw error(std::string("the device cuda was asked for, but the GPU cannot be used: ") + e.what());
         fallback = std::string("the GPU cannot be used (") + e.what() + ")";
       }
     }
   }
   auto b = std::make_unique<cpu_backend>(cfg);
-  why = device == "cpu" ? "using the CPU backend (--device cpu): " + b->name()
-                        : "using the CPU backend (--device auto): " + fallback + "; " + b->name();
+  why = device == "cpu" ? "using the CPU backend (device cpu): " + b->name()
+                        : "using the CPU backend (device auto): " + fallback + "; " + b->name();
   return b;
 }
 
@@ -446,7 +445,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     // fewer epochs than are done is a mistake.
     if (resumed.epoch > o.epochs || (resumed.epoch == o.epochs && resumed.batch > 0))
       throw precondition_error(opts_in.resume + ": the checkpoint already has " + std::to_string(resumed.epoch) +
-                               " epochs; ask for more with --epochs");
+                               " epochs; ask for more epochs");
     start = resumed.params;
   }
   const bool gauss = o.cd.visible == unit_kind::gaussian;
@@ -488,8 +487,10 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   std::unique_ptr<backend> be = make_backend(o.device, o.cd, o.batch, o.gpu, why);
   prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
 
-  progress prog(o.quiet);
-  prog.note(why);
+  auto note = [&](const std::string& line) {
+    if (o.on_note) o.on_note(line);
+  };
+  note(why);
   if (start.nv == 0)
     start = gauss ? init_gaussian_params(o.cd.nv, o.cd.nh, data.train.values.data(), data.train.count, o.cd.seed,
                                          o.zero_init)
@@ -499,7 +500,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   be->set_params(start);
   if (resuming) {
     be->set_state(resumed.state);
-    prog.note("resuming " + o.out_dir + " after epoch " + std::to_string(resumed.epoch) +
+    note("resuming " + o.out_dir + " after epoch " + std::to_string(resumed.epoch) +
               (resumed.batch > 0 ? " and " + std::to_string(resumed.batch) + " batches of the next" : ""));
   }
 
@@ -543,7 +544,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
       m.ais_log_z = be->ais_log_z(base_vb, a).log_z;
       const int rows = int(test_binary.size() / nv);
       m.test_log_likelihood = mean_log_likelihood(p, test_binary.data(), rows, m.ais_log_z);
-      prog.note("epoch " + std::to_string(epoch) + ": AIS log Z " + std::to_string(m.ais_log_z) +
+      note("epoch " + std::to_string(epoch) + ": AIS log Z " + std::to_string(m.ais_log_z) +
                 ", held-out log-likelihood " + std::to_string(m.test_log_likelihood) + " nats");
     }
     m.seconds = seconds_before + since(t0);
@@ -588,28 +589,36 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
       if (o.stop != nullptr && o.stop->load() && b + 1 < nbatches) {
         save_checkpoint((out / "model.safetensors").string(), *be, e - 1, b + 1, seen, config, data.name, res.history, stats);
         throw interrupted("interrupted in epoch " + std::to_string(e) + " after batch " + std::to_string(b + 1) + " of " +
-                          std::to_string(nbatches) + "; the checkpoint is saved: continue with `rbm train --resume " +
-                          o.out_dir + "` (and the same data options)");
+                              std::to_string(nbatches) + "; the checkpoint in " + o.out_dir + " is saved",
+                          o.out_dir);
       }
-      if (prog.due(since(t0), b + 1 == nbatches))  // reading the error may wait for the GPU: only when shown
-        prog.batch(e, o.epochs, b + 1, nbatches, epoch_samples / std::max(since(te), 1e-9), since(t0), be->train_error());
+      if (o.on_batch) {
+        batch_report r;
+        r.epoch = e;
+        r.epochs = o.epochs;
+        r.batch = b + 1;
+        r.batches = nbatches;
+        r.samples_per_s = epoch_samples / std::max(since(te), 1e-9);
+        r.elapsed_s = since(t0);
+        r.error = [&] { return be->train_error(); };
+        o.on_batch(r);
+      }
     }
     be->train_error();  // waits for the epoch's last update, so the rate below counts all of it
     const double rate = double(epoch_samples) / std::max(since(te), 1e-9);
     const epoch_metrics m = evaluate_epoch(e, rate, lr, mom);
     save_checkpoint((out / "model.safetensors").string(), *be, e, 0, seen, config, data.name, res.history, stats);
     if (o.stop != nullptr && o.stop->load() && e < o.epochs)
-      throw interrupted("interrupted after epoch " + std::to_string(e) + "; the checkpoint is saved: continue with "
-                        "`rbm train --resume " + o.out_dir + "` (and the same data options)");
-    prog.epoch(m.epoch, o.epochs, m.samples_per_s, m.train.err_sampled, m.test.samples > 0 ? m.test.err_sampled : -1.0,
-               m.seconds);
+      throw interrupted("interrupted after epoch " + std::to_string(e) + "; the checkpoint in " + o.out_dir + " is saved",
+                        o.out_dir);
+    if (o.on_epoch) o.on_epoch(m, o.epochs);
     if (o.snapshot_every > 0 && e % o.snapshot_every == 0 && e != o.epochs && data.train.rows > 1) {
       char name[64];
       std::snprintf(name, sizeof name, "filters-epoch-%03d.png", e);
       write_png((out / name).string(), tile_filters(be->params(), data.train.rows, data.train.cols));
     }
     if (early_stopped()) {
-      prog.note("early stop after epoch " + std::to_string(e) + ": the free-energy gap grew " +
+      note("early stop after epoch " + std::to_string(e) + ": the free-energy gap grew " +
                 std::to_string(gap_growth(res.history)) + " epochs in a row (now " +
                 std::to_string(m.test.free_energy - m.train.free_energy) + ")");
       break;

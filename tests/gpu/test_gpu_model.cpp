@@ -182,7 +182,6 @@ TEST(GpuTraining, SeedPresetOnTheGpuReachesTheCpuError) {
   RBM_REQUIRE_GPU();
   const rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
   rbm::train_options o = rbm::seed_preset();
-  o.quiet = true;
   o.device = "cpu";
   o.out_dir = std::string(RBM_TEST_TMP) + "/gpu_seed_cpu";
   const auto cpu = rbm::train(d, o);

@@ -16,6 +16,25 @@
 
 namespace rbm {
 
+// One row of metrics.csv.
+struct epoch_metrics {
+  int epoch = 0;
+  long samples_seen = 0;
+  double seconds = 0;            // wall time since training started, evaluation included
+  double samples_per_s = 0;      // training throughput of this epoch alone
+  eval_result train, test;
+  double lr = 0, momentum = 0;   // in force during this epoch
+  double ais_log_z = std::nan(""), test_log_likelihood = std::nan("");  // when AIS ran (eval_every)
+};
+
+// One batch done: where training stands, and its running reconstruction error on request (reading
+// it may wait for the GPU, so a caller asks only when it shows the number).
+struct batch_report {
+  int epoch = 0, epochs = 0, batch = 0, batches = 0;
+  double samples_per_s = 0, elapsed_s = 0;
+  std::function<double()> error;
+};
+
 struct train_options {
   cd_config cd;
   int epochs = 10;
@@ -30,7 +49,6 @@ struct train_options {
   std::string init_from;         // continue from this model.safetensors
   std::string preset;            // recorded in the metadata
   int eval_limit = 10000;        // training samples evaluated per epoch (the held-out set is used whole)
-  bool quiet = false;            // no progress line
 
   // Schedules and monitoring.
   float initial_momentum = -1;   // momentum of the first `momentum_epochs` epochs; < 0: no schedule
@@ -40,33 +58,34 @@ struct train_options {
   int snapshot_every = 0;        // filters-epoch-NNN.png every N epochs (0: never)
   int eval_every = 0;            // AIS log-likelihood of the held-out set every N epochs (0: never)
   ais_options ais{100, 3000, 1}; // AIS during training (seed replaced by the run's)
-  std::string resume;            // the --out directory of an interrupted run: continue it exactly
+  std::string resume;            // the out_dir of an interrupted run: continue it exactly
   // Set (e.g. by a SIGINT/SIGTERM handler) to stop after the current batch: a checkpoint is written
   // and train() throws `interrupted`.
   const std::atomic<bool>* stop = nullptr;
+
+  // What the caller hears while training runs (each optional; the library itself prints nothing): a
+  // line of information (the backend chosen and why, resuming, AIS results, an early stop), every
+  // batch, and every epoch's metrics once evaluated (with the total epochs).
+  std::function<void(const std::string&)> on_note;
+  std::function<void(const batch_report&)> on_batch;
+  std::function<void(const epoch_metrics&, int)> on_epoch;
 };
 
-// Training stopped on request; a checkpoint of the last finished batch is in place.
+// Training stopped on request; a checkpoint of the last finished batch is in place in `directory()`,
+// from which train() with `resume` set to it continues exactly.
 class interrupted : public error {
  public:
-  using error::error;
+  interrupted(const std::string& what, std::string directory) : error(what), directory_(std::move(directory)) {}
+  const std::string& directory() const noexcept { return directory_; }
+
+ private:
+  std::string directory_;
 };
 
 // The tutorial's run (`--preset seed`): 784x50, zero init, CD-1, batch 100 in file order (the
 // tutorial's batching), 5 epochs, W += 0.01 x the summed gradient, hidden bias from sampled states,
 // no momentum or decay, error over the whole training set.
 train_options seed_preset();
-
-// One row of metrics.csv.
-struct epoch_metrics {
-  int epoch = 0;
-  long samples_seen = 0;
-  double seconds = 0;            // wall time since training started, evaluation included
-  double samples_per_s = 0;      // training throughput of this epoch alone
-  eval_result train, test;
-  double lr = 0, momentum = 0;   // in force during this epoch
-  double ais_log_z = std::nan(""), test_log_likelihood = std::nan("");  // when AIS ran (eval_every)
-};
 
 struct train_result {
   std::vector<epoch_metrics> history;
@@ -85,7 +104,8 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
 // and error.png into opts.out_dir. Throws rbm::error (data_error for files) with one clear line.
 // With opts.resume set, the configuration, parameters, momentum, chains, RNG position and history
 // come from that directory's checkpoint; only epochs, device, quiet and the GPU options are taken
-// from opts, and the run continues in that directory.
+// from opts, and the run continues in that directory. Errors name the options' parameters (batch,
+// lr, ...), never a command-line flag.
 train_result train(const dataset& data, const train_options& opts);
 
 // The CSV text of metrics.csv for a history.

@@ -1,11 +1,11 @@
 // Progress reporting; throttled so that drawing never shows in the throughput.
-#include "rbm/host/progress.hpp"
+#include "progress.hpp"
 
 #include <unistd.h>
 
 #include <cstdio>
 
-namespace rbm {
+namespace rbm_cli {
 
 progress::progress(bool quiet) : quiet_(quiet), tty_(::isatty(STDERR_FILENO) != 0) {}
 
@@ -46,4 +46,16 @@ void progress::epoch(int epoch, int epochs, double samples_per_s, double train_e
   }
 }
 
-}  // namespace rbm
+void install_progress(progress& p, rbm::train_options& o) {
+  o.on_note = [&p](const std::string& line) { p.note(line); };
+  o.on_batch = [&p](const rbm::batch_report& b) {
+    if (p.due(b.elapsed_s, b.batch == b.batches))  // reading the error may wait for the GPU: only when shown
+      p.batch(b.epoch, b.epochs, b.batch, b.batches, b.samples_per_s, b.elapsed_s, b.error());
+  };
+  o.on_epoch = [&p](const rbm::epoch_metrics& m, int epochs) {
+    p.epoch(m.epoch, epochs, m.samples_per_s, m.train.err_sampled, m.test.samples > 0 ? m.test.err_sampled : -1.0,
+            m.seconds);
+  };
+}
+
+}  // namespace rbm_cli

@@ -1,9 +1,12 @@
-// The progress line on stderr: redrawn in place on a terminal, plain lines otherwise (logs, CI).
+// The CLI's progress line on stderr: redrawn in place on a terminal, plain lines otherwise (logs, CI).
+// It is what `rbm train` installs as the training loop's callbacks; the library itself never prints.
 #pragma once
 
 #include <string>
 
-namespace rbm {
+#include "rbm/host/trainer.hpp"
+
+namespace rbm_cli {
 
 class progress {
  public:
@@ -20,4 +23,7 @@ class progress {
   double last_draw_ = -1;
 };
 
-}  // namespace rbm
+// The training callbacks that drive `p` (which must outlive the training run).
+void install_progress(progress& p, rbm::train_options& o);
+
+}  // namespace rbm_cli
