@@ -177,6 +177,33 @@ TEST(GaussianTraining, LearnedSigmaFitsStandardisedDataBetterThanFixed) {
   EXPECT_GT(ll[1], ll[0] + 0.5) << "learned sigma " << ll[1] << " vs fixed " << ll[0];
 }
 
+// A trained 20-hidden-unit model (2^20 hidden states: still enumerable): AIS during training (from
+// independent Gaussians fitted to the data) lands within its interval of the exact log Z, and so does
+// a second, independent run on the finished model.
+TEST(GaussianTraining, AisOfATrained20HiddenUnitModelAgreesWithTheExactLogZ) {
+  const auto d = clustered_set();
+  auto o = gaussian_options(rbm_test::fresh_dir(), 10);
+  o.cd.nh = 20;
+  o.eval_every = 10;
+  o.ais.runs = 100;
+  o.ais.steps = 3000;
+  const auto r = rbm::train(d, o);
+  const double exact = rbm::exact_log_z(r.params);
+  EXPECT_NEAR(r.history.back().ais_log_z, exact, 0.2);
+  std::vector<float> mean, sd;
+  rbm::fit_independent_gaussians(d.train.values.data(), d.train.count, dim, mean, sd);
+  rbm::ais_options a;
+  a.runs = 100;
+  a.steps = 3000;
+  a.seed = 77;
+  const auto est = rbm::ais_log_z_gaussian(r.params, mean, sd, a);
+  EXPECT_LE(est.log_z_low, exact);
+  EXPECT_GE(est.log_z_high, exact);
+  EXPECT_NEAR(est.log_z, exact, 0.2);
+  EXPECT_NEAR(r.history.back().test_log_likelihood,
+              rbm::mean_log_likelihood(r.params, d.test.values.data(), d.test.count, exact), 0.2);
+}
+
 TEST(GaussianTraining, SampledReconstructionsAndResumeAreExact) {
   const auto d = clustered_set();
   auto o = gaussian_options(rbm_test::fresh_dir("straight"), 4);
@@ -243,14 +270,17 @@ TEST(GaussianTraining, CliTrainsFromNpyAndEvaluatesTheExactLogDensity) {
   const auto t = rbm::read_tensors((dir / "run" / "model.safetensors").string());
   EXPECT_EQ(t.tensors.at("sigma").shape, (std::vector<std::int64_t>{dim}));
   EXPECT_FALSE(t.tensors.count("data_mean"));  // not standardised
-  r = run_rbm("evaluate --device cpu --model " + (dir / "run" / "model.safetensors").string() + data + " --json " +
-              (dir / "e.json").string());
+  r = run_rbm("evaluate --device cpu --ais-runs 100 --ais-steps 2000 --model " +
+              (dir / "run" / "model.safetensors").string() + data + " --json " + (dir / "e.json").string());
   ASSERT_EQ(r.code, 0) << r.output;
   std::ifstream in(dir / "e.json");
   const auto j = nlohmann::json::parse(in);
   EXPECT_EQ(j.at("visible_units"), "gaussian");
   const double ll = j.at("log_likelihood_exact"), baseline = j.at("baseline_independent_gaussians");
   EXPECT_GT(ll, baseline + 0.5) << r.output;
+  // AIS from independent Gaussians fitted to the data agrees with the exact density.
+  EXPECT_NEAR(j.at("ais").at("log_likelihood").get<double>(), ll, 0.1) << r.output;
+  EXPECT_NEAR(j.at("ais").at("log_z").get<double>(), j.at("log_z_exact").get<double>(), 0.1) << r.output;
   const auto d = clustered_set();
   EXPECT_NEAR(ll, held_out_log_density(dir / "run" / "model.safetensors", d), 1e-3);
   EXPECT_NEAR(baseline, rbm::independent_gaussians_log_likelihood(d.train.values.data(), 3000, d.test.values.data(), 500, dim),
@@ -269,8 +299,8 @@ TEST(GaussianTraining, CliTrainsFromNpyAndEvaluatesTheExactLogDensity) {
     for (int k = 0; k < 3000; ++k) m += d.train.values[std::size_t(k) * dim + i] / 3000.0;
     EXPECT_NEAR(ts.tensors.at("data_mean").data[i], m, 1e-4) << i;
   }
-  r = run_rbm("evaluate --device cpu --model " + (dir / "flat" / "model.safetensors").string() + data + " --json " +
-              (dir / "e2.json").string());
+  r = run_rbm("evaluate --device cpu --ais-runs 0 --model " + (dir / "flat" / "model.safetensors").string() + data +
+              " --json " + (dir / "e2.json").string());
   ASSERT_EQ(r.code, 0) << r.output;
   std::ifstream in2(dir / "e2.json");
   EXPECT_NEAR(nlohmann::json::parse(in2).at("log_likelihood_exact").get<double>(),

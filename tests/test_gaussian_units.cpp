@@ -108,4 +108,32 @@ TEST(GaussianUnits, ExactLogZOverHiddenStatesOnATeam) {
   EXPECT_THROW(rbm::exact_log_z(p, 6), rbm::precondition_error);  // 7 hidden units: too many
 }
 
+// AIS from a base of independent Gaussians away from the model (means shifted by 1, standard
+// deviations 1.5 times the model's), so every term of the weights and transitions matters: within
+// its 3-sigma interval of the exact log Z and close to it over several seeds, on one thread and on a
+// team (the same draws for each run, so nearly the same estimate).
+TEST(GaussianUnits, AisAgreesWithTheExactLogZ) {
+  const auto p = random_gaussian_model(10, 12, 21);
+  const double exact = rbm::exact_log_z(p);
+  rbm::cpu::thread_team team(3);
+  std::vector<float> base_mean = p.vb, base_sd = p.sigma;
+  for (auto& x : base_mean) x += 1.0f;
+  for (auto& x : base_sd) x *= 1.5f;
+  for (std::uint64_t seed : {1u, 2u, 3u}) {
+    rbm::ais_options o;
+    o.runs = 100;
+    o.steps = 3000;
+    o.seed = seed;
+    const auto a = rbm::ais_log_z_gaussian(p, base_mean, base_sd, o),
+               b = rbm::ais_log_z_gaussian(p, base_mean, base_sd, o, &team);
+    double log_z_a = 12 * std::log(2.0);
+    for (float x : base_sd) log_z_a += std::log(std::sqrt(2 * M_PI) * x);
+    EXPECT_NEAR(a.log_z_base, log_z_a, 1e-9);
+    EXPECT_NEAR(a.log_z, exact, 0.1) << "seed " << seed;
+    EXPECT_LE(a.log_z_low, exact) << "seed " << seed;
+    EXPECT_GE(a.log_z_high, exact) << "seed " << seed;
+    EXPECT_NEAR(b.log_z, a.log_z, 1e-3) << "seed " << seed;
+  }
+}
+
 }  // namespace

@@ -24,13 +24,18 @@ std::vector<double> ais_betas(int steps) {
 }
 
 ais_result ais_summarise(const std::vector<double>& logw, const std::vector<float>& base_vb, int nh, int steps) {
+  double log_z_base = nh * std::log(2.0);
+  for (float b : base_vb) log_z_base += std::max(double(b), 0.0) + std::log1p(std::exp(-std::fabs(double(b))));
+  return ais_summarise(logw, log_z_base, steps);
+}
+
+ais_result ais_summarise(const std::vector<double>& logw, double log_z_base, int steps) {
   RBM_EXPECTS(!logw.empty());
   const int n = int(logw.size());
   ais_result res;
   res.runs = n;
   res.steps = steps;
-  res.log_z_base = nh * std::log(2.0);
-  for (float b : base_vb) res.log_z_base += std::max(double(b), 0.0) + std::log1p(std::exp(-std::fabs(double(b))));
+  res.log_z_base = log_z_base;
   // log mean w and its +-3 standard errors, computed relative to the largest weight for stability.
   const double m = *std::max_element(logw.begin(), logw.end());
   double mean = 0, sq = 0;

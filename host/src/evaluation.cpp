@@ -28,6 +28,24 @@ double log_sum_exp(const std::vector<double>& x) {
 
 }  // namespace
 
+void fit_independent_gaussians(const float* data, int rows, int dim, std::vector<float>& mean, std::vector<float>& sd) {
+  RBM_EXPECTS(rows > 0 && dim > 0);
+  std::vector<double> m(dim, 0.0), q(dim, 0.0);
+  for (int r = 0; r < rows; ++r)
+    for (int i = 0; i < dim; ++i) m[i] += data[std::size_t(r) * dim + i] / double(rows);
+  for (int r = 0; r < rows; ++r)
+    for (int i = 0; i < dim; ++i) {
+      const double e = data[std::size_t(r) * dim + i] - m[i];
+      q[i] += e * e / double(rows);
+    }
+  mean.assign(dim, 0.0f);
+  sd.assign(dim, 1.0f);
+  for (int i = 0; i < dim; ++i) {
+    mean[i] = float(m[i]);
+    if (q[i] > 1e-12) sd[i] = float(std::sqrt(q[i]));
+  }
+}
+
 double independent_gaussians_log_likelihood(const float* train, int train_rows, const float* test, int test_rows,
                                             int dim) {
   RBM_EXPECTS(train_rows > 0 && test_rows > 0 && dim > 0);
@@ -269,6 +287,86 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
   };
   cpu::run_parts(team, parts, anneal);
   return ais_summarise(logw, base_vb, nh, int(beta.size()));
+}
+
+ais_result ais_log_z_gaussian(const model_params& p, const std::vector<float>& base_mean,
+                              const std::vector<float>& base_sd, const ais_options& opt, cpu::thread_team* team) {
+  RBM_EXPECTS(p.gaussian() && opt.runs > 0 && int(base_mean.size()) == p.nv && int(base_sd.size()) == p.nv);
+  for (float s : base_sd) RBM_EXPECTS(s > 0);
+  const int n = opt.runs, nv = p.nv, nh = p.nh;
+  const std::vector<double> beta = ais_betas(opt.steps);
+  // Tempered model: log p*_b(v) = -(1-b) sum (v - bA)^2 / 2 sA^2 - b sum (v - vb)^2 / 2 sigma^2
+  // + sum_j softplus(b x_j), x = hb + (v / sigma) W; at b = 0 its integral is the base model's
+  // prod sqrt(2 pi) sA times 2^nh. Transitions: h ~ sigmoid(b x), then v ~ Normal(m, 1 / lambda) with
+  // lambda = (1-b) / sA^2 + b / sigma^2 and m = ((1-b) bA / sA^2 + b vb / sigma^2 + b (h W^T) / sigma) / lambda.
+  std::vector<double> logw(n, 0.0);
+  // Draw widths padded to even, so that every normal draw starts on a pair of Philox words.
+  const int wv = nv + (nv & 1), wh = nh + (nh & 1);
+  const int parts = team != nullptr ? std::min(team->size(), n) : 1;
+  const cpu::blas_single_threaded blas_guard(parts > 1);
+  auto anneal = [&](int t) {
+    const auto range = cpu::split(n, parts, t);
+    const std::size_t r0 = range.first;
+    const int m = int(range.second - r0);
+    std::vector<float> v(std::size_t(m) * nv), s(v.size()), h(std::size_t(m) * nh), x(std::size_t(m) * nh),
+        back(v.size()), draws(std::size_t(m) * std::max(wv, wh));
+    std::uint64_t position = 0;
+    auto normals = [&] {
+      cpu::philox_normals(opt.seed, position + r0 * wv, draws.data(), std::size_t(m) * wv);
+      position += std::uint64_t(n) * wv;
+    };
+    auto uniforms = [&] {
+      cpu::philox_uniforms(opt.seed, position + r0 * wh, draws.data(), std::size_t(m) * wh);
+      position += std::uint64_t(n) * wh;
+    };
+    auto hidden_input = [&] {  // x = (v / sigma) W, hb added where used
+      cpu::scale_by_sigma_rows(v.data(), p.sigma.data(), m, nv, s.data());
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nh, nv, 1.0f, s.data(), nv, p.w.data(), nh, 0.0f,
+                  x.data(), nh);
+    };
+    normals();  // exact samples from the base model
+    for (int r = 0; r < m; ++r)
+      for (int i = 0; i < nv; ++i) v[std::size_t(r) * nv + i] = base_mean[i] + base_sd[i] * draws[std::size_t(r) * wv + i];
+    hidden_input();
+    for (std::size_t k = 1; k < beta.size(); ++k) {
+      const double b = beta[k], b0 = beta[k - 1];
+      for (int r = 0; r < m; ++r) {
+        double lin = 0, hid = 0;
+        for (int i = 0; i < nv; ++i) {
+          const double vi = v[std::size_t(r) * nv + i], da = (vi - base_mean[i]) / base_sd[i], dm = (vi - p.vb[i]) / p.sigma[i];
+          lin += 0.5 * (dm * dm - da * da);
+        }
+        for (int j = 0; j < nh; ++j) {
+          const double xj = double(x[std::size_t(r) * nh + j]) + p.hb[j];
+          hid += double(softplus(float(b * xj))) - double(softplus(float(b0 * xj)));
+        }
+        logw[r0 + r] += -(b - b0) * lin + hid;
+      }
+      if (k + 1 == beta.size()) break;
+      uniforms();
+      for (int r = 0; r < m; ++r)
+        for (int j = 0; j < nh; ++j) {
+          const double xj = double(x[std::size_t(r) * nh + j]) + p.hb[j];
+          h[std::size_t(r) * nh + j] = bernoulli(sigmoid(float(b * xj)), draws[std::size_t(r) * wh + j]);
+        }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nv, nh, 1.0f, h.data(), nh, p.w.data(), nh, 0.0f,
+                  back.data(), nv);
+      normals();
+      for (int r = 0; r < m; ++r)
+        for (int i = 0; i < nv; ++i) {
+          const double sa2 = double(base_sd[i]) * base_sd[i], sm2 = double(p.sigma[i]) * p.sigma[i];
+          const double lambda = (1 - b) / sa2 + b / sm2;
+          const double mean = ((1 - b) * base_mean[i] / sa2 + b * p.vb[i] / sm2 +
+                               b * double(back[std::size_t(r) * nv + i]) / p.sigma[i]) / lambda;
+          v[std::size_t(r) * nv + i] = float(mean + draws[std::size_t(r) * wv + i] / std::sqrt(lambda));
+        }
+      hidden_input();
+    }
+  };
+  cpu::run_parts(team, parts, anneal);
+  double log_z_base = nh * std::log(2.0);
+  for (float sd : base_sd) log_z_base += std::log(2.5066282746310002 * sd);
+  return ais_summarise(logw, log_z_base, int(beta.size()));
 }
 
 }  // namespace rbm

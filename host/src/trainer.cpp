@@ -59,8 +59,6 @@ void validate(const dataset& data, const train_options& o) {
     throw precondition_error("the weight decay must be non-negative (got " + shown(o.cd.weight_decay) + ")");
   if (o.early_stop < 0 || o.snapshot_every < 0 || o.eval_every < 0)
     throw precondition_error("early_stop, snapshot_every and eval_every must not be negative");
-  if (o.eval_every > 0 && o.cd.visible != unit_kind::bernoulli)
-    throw precondition_error("AIS during training is implemented for Bernoulli visible units only so far");
   if (o.eval_every > 0 && (o.ais.runs <= 0 || o.ais.steps < 10))
     throw precondition_error("AIS needs a positive number of runs and at least 10 steps");
   if (data.train.count <= 0) throw data_error(data.name + ": the training set is empty");
@@ -508,8 +506,10 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   const int eval_rows = o.eval_limit > 0 ? std::min(n, o.eval_limit) : n;
   const nlohmann::json config = config_json(o, data, be->name());
   const fs::path out(o.out_dir);
-  std::vector<float> test_binary, base_vb;
-  if (o.eval_every > 0) {
+  std::vector<float> test_binary, base_vb, base_mean, base_sd;
+  if (o.eval_every > 0 && gauss) {  // AIS from independent Gaussians fitted to the training data
+    fit_independent_gaussians(data.train.values.data(), n, nv, base_mean, base_sd);
+  } else if (o.eval_every > 0) {
     const image_set& held = data.test.count > 0 ? data.test : data.train;
     test_binary = binarize(held.pixels.data(), held.pixels.size());
     const auto train_binary = binarize(data.train.pixels.data(), data.train.pixels.size());
@@ -541,9 +541,15 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
       ais_options a = o.ais;
       a.seed = o.cd.seed ^ 0xa15u;
       const model_params p = be->params();
-      m.ais_log_z = be->ais_log_z(base_vb, a).log_z;
-      const int rows = int(test_binary.size() / nv);
-      m.test_log_likelihood = mean_log_likelihood(p, test_binary.data(), rows, m.ais_log_z);
+      if (gauss) {  // on the CPU (the backend that trains Gaussian units), in the model's units
+        m.ais_log_z = ais_log_z_gaussian(p, base_mean, base_sd, a).log_z;
+        const image_set& held = data.test.count > 0 ? data.test : data.train;
+        m.test_log_likelihood = mean_log_likelihood(p, held.values.data(), held.count, m.ais_log_z);
+      } else {
+        m.ais_log_z = be->ais_log_z(base_vb, a).log_z;
+        const int rows = int(test_binary.size() / nv);
+        m.test_log_likelihood = mean_log_likelihood(p, test_binary.data(), rows, m.ais_log_z);
+      }
       note("epoch " + std::to_string(epoch) + ": AIS log Z " + std::to_string(m.ais_log_z) +
                 ", held-out log-likelihood " + std::to_string(m.test_log_likelihood) + " nats");
     }

@@ -31,6 +31,17 @@ double mean_log_likelihood(const model_params& p, const float* v, int rows, doub
 // The baseline a Gaussian-visible model must beat: the mean held-out log density of test [test_rows, dim]
 // under independent Gaussians fitted (mean, variance) to train [train_rows, dim]; a feature that
 // does not vary gets variance 1, as standardisation gives it.
+// log Z of a model with Gaussian visible units by AIS from a base model of independent Gaussians
+// (means `base_mean`, standard deviations `base_sd` [nv], e.g. fitted to the data; W = 0, hb = 0),
+// drawing normals and uniforms from Philox with opt.seed (widths padded to even). With a team, its
+// threads share the runs (the same draws for each run on any thread count).
+ais_result ais_log_z_gaussian(const model_params& p, const std::vector<float>& base_mean,
+                              const std::vector<float>& base_sd, const ais_options& opt, cpu::thread_team* team = nullptr);
+
+// Per-feature mean and standard deviation of data [rows, dim] (a feature that does not vary gets 1): the
+// base model of ais_log_z_gaussian, and the baseline below.
+void fit_independent_gaussians(const float* data, int rows, int dim, std::vector<float>& mean, std::vector<float>& sd);
+
 double independent_gaussians_log_likelihood(const float* train, int train_rows, const float* test, int test_rows,
                                             int dim);
 
