@@ -22,6 +22,9 @@ struct model::impl {
   int nv, nh;
   device_buffer<float> w, vb, hb, vel_w, vel_vb, vel_hb;
   device_buffer<float> v0, h0p, h0s, vs, hp, hs, chain, u;
+  device_buffer<float> sigma, s0, ss;  // Gaussian visible units: sigma [nv]; v0 / sigma, vs / sigma
+  bool gauss;
+  cd_draw_layout layout_max;
   device_buffer<double> err_acc;  // [1]
   cublas_handle blas;
   philox_generator gen;
@@ -39,10 +42,19 @@ struct model::impl {
         h0s(std::size_t(o.max_batch) * nh, st), vs(std::size_t(o.max_batch) * nv, st),
         hp(std::size_t(o.max_batch) * nh, st), hs(std::size_t(o.max_batch) * nh, st),
         chain(o.cd.pcd ? std::size_t(o.max_batch) * nh : 0, st),
-        u(cd_uniform_count(o.max_batch, nv, nh, o.cd.k), st), err_acc(1, st), blas(st),
+        u(make_draw_layout(o.max_batch, o.cd).total(), st),
+        sigma(o.cd.visible == unit_kind::gaussian ? std::size_t(nv) : 0, st),
+        s0(o.cd.visible == unit_kind::gaussian ? std::size_t(o.max_batch) * nv : 0, st),
+        ss(o.cd.visible == unit_kind::gaussian ? std::size_t(o.max_batch) * nv : 0, st),
+        gauss(o.cd.visible == unit_kind::gaussian), err_acc(1, st), blas(st),
         gen(philox_generator::where::device, o.cd.seed, 0, st.get()) {
     for (auto* b : {&w, &vb, &hb, &vel_w, &vel_vb, &vel_hb})
       RBM_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->size() * sizeof(float), s.get()));
+    if (gauss) {  // sigma = 1 until set_sigma
+      const std::vector<float> ones(nv, 1.0f);
+      RBM_CUDA_CHECK(cudaMemcpyAsync(sigma.data(), ones.data(), nv * sizeof(float), cudaMemcpyHostToDevice, s.get()));
+      s.synchronize();  // the host vector goes out of scope
+    }
     RBM_CUDA_CHECK(cudaMemsetAsync(err_acc.data(), 0, sizeof(double), s.get()));
   }
 
@@ -64,13 +76,25 @@ struct model::impl {
 
   // The fixed sequence of one update; `seed_chains` marks the PCD steps that must first copy freshly
   // sampled h0 rows into chains that do not exist yet (never part of a captured graph).
+  void bernoulli_only(const char* what) const {
+    if (gauss)
+      throw precondition_error(std::string("rbm::model::") + what +
+                               " is implemented for Bernoulli visible units only so far (this model's are Gaussian)");
+  }
+
+  // What the hidden layer sees of visible rows v: v, or (Gaussian units) v / sigma written to `scaled`.
+  const float* hidden_view(const float* v, int rows, float* scaled) {
+    if (!gauss) return v;
+    scale_by_sigma(v, sigma.data(), rows, nv, scaled, s);
+    return scaled;
+  }
+
   void enqueue_step(int rows, bool seed_chains) {
     const cd_config& c = opt.cd;
-    const std::size_t bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
-    const float* uu = u.data();
-    forward(v0.data(), rows, h0p.data());
-    sigmoid_sample(h0p.data(), hb.data(), uu, h0p.data(), h0s.data(), rows, nh, s);
-    uu += bh;
+    const std::size_t bh = std::size_t(rows) * nh;
+    const cd_draw_layout lay = make_draw_layout(rows, c);
+    forward(hidden_view(v0.data(), rows, s0.data()), rows, h0p.data());
+    sigmoid_sample(h0p.data(), hb.data(), u.data() + lay.h0(), h0p.data(), h0s.data(), rows, nh, s);
     float* h = h0s.data();
     float* hout = hs.data();
     if (c.pcd) {
@@ -81,24 +105,31 @@ struct model::impl {
       }
       h = hout = chain.data();  // the chain is read, then overwritten, in place
     }
+    const std::size_t bv = std::size_t(rows) * nv;
     for (int step = 0; step < c.k; ++step) {
       backward(h, rows, vs.data());
-      sigmoid_sample(vs.data(), vb.data(), uu, vs.data(), vs.data(), rows, nv, s);
-      uu += bv;
+      if (gauss)
+        gaussian_visible(vs.data(), vb.data(), sigma.data(), c.visible_sample ? u.data() + lay.v(step) : nullptr, rows,
+                         nv, s);
+      else
+        sigmoid_sample(vs.data(), vb.data(), u.data() + lay.v(step), vs.data(), vs.data(), rows, nv, s);
       if (step == 0) accumulate_squared_error(v0.data(), vs.data(), bv, err_acc.data(), s);
-      forward(vs.data(), rows, hp.data());
-      sigmoid_sample(hp.data(), hb.data(), uu, hp.data(), hout, rows, nh, s);
-      uu += bh;
+      forward(hidden_view(vs.data(), rows, ss.data()), rows, hp.data());
+      sigmoid_sample(hp.data(), hb.data(), u.data() + lay.h(step), hp.data(), hout, rows, nh, s);
       h = hout;
     }
     const float scale = c.sum_weight_gradient ? c.lr : c.lr / rows;
     const std::size_t nw = std::size_t(nv) * nh;
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, v0.data(), nv, h0p.data(), nh, c.momentum,
+    // The weight gradient pairs the hidden layer's view of each visible row (v / sigma for Gaussian units).
+    const float* pos_v = gauss ? s0.data() : v0.data();
+    const float* neg_v = gauss ? ss.data() : vs.data();
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, pos_v, nv, h0p.data(), nh, c.momentum,
                    vel_w.data(), nh);  // vel = momentum * vel + scale * V0^T H0p
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, vs.data(), nv, hp.data(), nh, 1.0f,
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, neg_v, nv, hp.data(), nh, 1.0f,
                    vel_w.data(), nh);
     apply_weight_step(w.data(), vel_w.data(), nw, c.lr * c.weight_decay, s);
-    bias_update(v0.data(), vs.data(), nullptr, rows, nv, c.lr, c.momentum, 0.0f, 0.0f, vel_vb.data(), vb.data(), s);
+    bias_update(v0.data(), vs.data(), nullptr, rows, nv, c.lr, c.momentum, 0.0f, 0.0f, gauss ? sigma.data() : nullptr,
+                vel_vb.data(), vb.data(), s);
     bias_update(c.hidden_bias_from_states ? h0s.data() : h0p.data(), c.hidden_bias_from_states ? h : hp.data(),
                 h0p.data(), rows, nh, c.lr, c.momentum, c.sparsity_target, c.sparsity_cost, vel_hb.data(), hb.data(), s);
   }
@@ -109,8 +140,24 @@ struct model::impl {
     rng_position += n;
   }
 
+  // One step's draws where its layout puts them: one call when they are all uniforms, else segment by
+  // segment (uniforms, then normals for the visible units, in sequence order; every segment even).
+  void draw_step(int rows) {
+    const cd_draw_layout lay = make_draw_layout(rows, opt.cd);
+    if (!lay.visible_normals) {
+      draw(lay.total());
+      return;
+    }
+    gen.uniform(u.data() + lay.h0(), lay.hidden);
+    for (int k = 0; k < lay.k; ++k) {
+      gen.normal(u.data() + lay.v(k), lay.visible, 0.0f, 1.0f);
+      gen.uniform(u.data() + lay.h(k), lay.hidden);
+    }
+    rng_position += lay.total();
+  }
+
   void step(int rows) {
-    draw(cd_uniform_count(rows, nv, nh, opt.cd.k));  // outside the graph: new draws each time
+    draw_step(rows);  // outside the graph: new draws each time
     pixels += std::uint64_t(rows) * nv;
     const bool seed_chains = opt.cd.pcd && chains < rows;
     // The first step of each batch size runs eagerly, so that each kernel's first launch (module
@@ -133,12 +180,14 @@ std::size_t model::required_bytes(const model_options& o) {
   const std::size_t floats = 2 * (nv * nh + nv + nh)             // parameters and momentum
                              + b * (2 * nv + 4 * nh)              // v0, vs; h0p, h0s, hp, hs
                              + (o.cd.pcd ? b * nh : 0)            // chains
-                             + cd_uniform_count(o.max_batch, o.cd.nv, o.cd.nh, o.cd.k);
+                             + (o.cd.visible == unit_kind::gaussian ? nv + 2 * b * nv : 0)  // sigma, v / sigma
+                             + make_draw_layout(o.max_batch, o.cd).total();
   return floats * sizeof(float) + sizeof(double) + (std::size_t(32) << 20);  // + error accumulator, cuBLAS
 }
 
 model::model(const model_options& opt, stream_view stream) {
   RBM_EXPECTS(opt.cd.nv > 0 && opt.cd.nh > 0 && opt.cd.k >= 1 && opt.max_batch > 0);
+  if (opt.cd.learn_sigma) throw precondition_error("learning sigma on the GPU is not implemented yet (the CPU backend does it)");
   p_ = std::make_unique<impl>(opt, stream);
 }
 model::~model() = default;
@@ -160,6 +209,19 @@ void model::set_params(const float* w, const float* vb, const float* hb) {
   RBM_CUDA_CHECK(cudaMemcpyAsync(m.vb.data(), vb, m.vb.size() * sizeof(float), cudaMemcpyHostToDevice, m.s.get()));
   RBM_CUDA_CHECK(cudaMemcpyAsync(m.hb.data(), hb, m.hb.size() * sizeof(float), cudaMemcpyHostToDevice, m.s.get()));
   m.s.synchronize();
+}
+
+void model::set_sigma(const float* sigma) {
+  RBM_EXPECTS(sigma != nullptr && p_->gauss);
+  for (int i = 0; i < p_->nv; ++i) RBM_EXPECTS(sigma[i] > 0);
+  RBM_CUDA_CHECK(cudaMemcpyAsync(p_->sigma.data(), sigma, p_->nv * sizeof(float), cudaMemcpyHostToDevice, p_->s.get()));
+  p_->s.synchronize();
+}
+
+void model::get_sigma(float* sigma) const {
+  RBM_EXPECTS(sigma != nullptr && p_->gauss);
+  RBM_CUDA_CHECK(cudaMemcpyAsync(sigma, p_->sigma.data(), p_->nv * sizeof(float), cudaMemcpyDeviceToHost, p_->s.get()));
+  p_->s.synchronize();
 }
 
 void model::get_params(float* w, float* vb, float* hb) const {
@@ -226,12 +288,14 @@ void model::train_step(const float* v0, int rows) {
 }
 
 void model::train_step_bytes(const std::uint8_t* v0, int rows) {
+  p_->bernoulli_only(__func__);
   RBM_EXPECTS(v0 != nullptr && rows > 0 && rows <= p_->opt.max_batch);
   bytes_to_unit(v0, p_->v0.data(), std::size_t(rows) * p_->nv, p_->s);
   p_->step(rows);
 }
 
 void model::train_step_gather(const std::uint8_t* data, const int* idx, int rows) {
+  p_->bernoulli_only(__func__);
   RBM_EXPECTS(data != nullptr && idx != nullptr && rows > 0 && rows <= p_->opt.max_batch);
   gather_to_unit(data, idx, rows, p_->nv, p_->v0.data(), p_->s);
   p_->step(rows);
@@ -249,18 +313,21 @@ double model::take_error_sum(std::uint64_t& pixels) {
 }
 
 void model::hidden_probs(const float* v, int rows, float* prob) {
+  p_->bernoulli_only(__func__);
   RBM_EXPECTS(v && prob && rows > 0);
   p_->forward(v, rows, prob);
   sigmoid_sample(prob, p_->hb.data(), nullptr, prob, nullptr, rows, p_->nh, p_->s);
 }
 
 void model::visible_probs(const float* h, int rows, float* prob) {
+  p_->bernoulli_only(__func__);
   RBM_EXPECTS(h && prob && rows > 0);
   p_->backward(h, rows, prob);
   sigmoid_sample(prob, p_->vb.data(), nullptr, prob, nullptr, rows, p_->nv, p_->s);
 }
 
 void model::sample_hidden(const float* v, int rows, float* prob, float* state) {
+  p_->bernoulli_only(__func__);
   RBM_EXPECTS(v && prob && state && rows > 0 && rows <= p_->opt.max_batch);
   p_->draw(std::size_t(rows) * p_->nh);
   p_->forward(v, rows, prob);
@@ -268,6 +335,7 @@ void model::sample_hidden(const float* v, int rows, float* prob, float* state) {
 }
 
 void model::sample_visible(const float* h, int rows, float* prob, float* state) {
+  p_->bernoulli_only(__func__);
   RBM_EXPECTS(h && prob && state && rows > 0 && rows <= p_->opt.max_batch);
   p_->draw(std::size_t(rows) * p_->nv);
   p_->backward(h, rows, prob);
@@ -275,6 +343,7 @@ void model::sample_visible(const float* h, int rows, float* prob, float* state) 
 }
 
 void model::gibbs(float* v, float* h, int rows, int steps) {
+  p_->bernoulli_only(__func__);
   RBM_EXPECTS(v && h && rows > 0 && rows <= p_->opt.max_batch && steps >= 0);
   for (int i = 0; i < steps; ++i) {
     sample_hidden(v, rows, p_->hp.data(), h);
@@ -284,11 +353,14 @@ void model::gibbs(float* v, float* h, int rows, int steps) {
 
 void model::free_energy(const float* v, int rows, float* out) {
   RBM_EXPECTS(v && out && rows > 0 && rows <= p_->opt.max_batch);
-  p_->forward(v, rows, p_->hp.data());
-  rbm::free_energy(v, p_->vb.data(), p_->hp.data(), p_->hb.data(), rows, p_->nv, p_->nh, out, nullptr, p_->s);
+  auto& m = *p_;
+  m.forward(m.hidden_view(v, rows, m.s0.data()), rows, m.hp.data());
+  rbm::free_energy(v, m.vb.data(), m.hp.data(), m.hb.data(), m.gauss ? m.sigma.data() : nullptr, rows, m.nv, m.nh, out,
+                   nullptr, m.s);
 }
 
 ais_result model::ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) {
+  p_->bernoulli_only(__func__);
   auto& m = *p_;
   RBM_EXPECTS(opt.runs > 0 && int(base_vb.size()) == m.nv);
   const int n = opt.runs, nv = m.nv, nh = m.nh;
@@ -327,6 +399,7 @@ ais_result model::ais_log_z(const std::vector<float>& base_vb, const ais_options
 }
 
 eval_sums model::evaluate(const std::uint8_t* data, int rows) {
+  p_->bernoulli_only(__func__);
   RBM_EXPECTS(data != nullptr && rows >= 0);
   auto& m = *p_;
   eval_sums out;

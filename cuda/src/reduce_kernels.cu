@@ -5,6 +5,7 @@
 #include "rbm/detail/launch.hpp"
 #include "rbm/kernels.hpp"
 #include "rbm/math.hpp"
+#include "rbm/units.hpp"
 
 namespace rbm {
 namespace {
@@ -26,13 +27,15 @@ __global__ void squared_error_kernel(const float* __restrict__ a, const float* _
 
 // One block per row.
 __global__ void free_energy_kernel(const float* __restrict__ v, const float* __restrict__ vb,
-                                   const float* __restrict__ pre, const float* __restrict__ hb, int nv, int nh,
-                                   float* out, double* acc) {
+                                   const float* __restrict__ pre, const float* __restrict__ hb,
+                                   const float* __restrict__ sigma, int nv, int nh, float* out, double* acc) {
   using block_reduce = cub::BlockReduce<double, reduce_block>;
   __shared__ typename block_reduce::TempStorage tmp;
   const std::size_t r = blockIdx.x;
   double local = 0.0;
-  for (int i = threadIdx.x; i < nv; i += blockDim.x) local -= double(v[r * nv + i]) * vb[i];
+  for (int i = threadIdx.x; i < nv; i += blockDim.x)
+    local += sigma != nullptr ? gaussian_units::free_energy_term(v[r * nv + i], vb[i], sigma[i])
+                              : bernoulli_units::free_energy_term(v[r * nv + i], vb[i]);
   for (int j = threadIdx.x; j < nh; j += blockDim.x) local -= softplus(pre[r * nh + j] + hb[j]);
   const double f = block_reduce(tmp).Sum(local);
   if (threadIdx.x == 0) {
@@ -52,8 +55,13 @@ void accumulate_squared_error(const float* a, const float* b, std::size_t n, dou
 
 void free_energy(const float* v, const float* vb, const float* pre, const float* hb, int rows, int nv, int nh,
                  float* out, double* acc, stream_view s) {
+  free_energy(v, vb, pre, hb, nullptr, rows, nv, nh, out, acc, s);
+}
+
+void free_energy(const float* v, const float* vb, const float* pre, const float* hb, const float* sigma, int rows,
+                 int nv, int nh, float* out, double* acc, stream_view s) {
   RBM_EXPECTS(rows > 0 && nv > 0 && nh > 0 && v && vb && pre && hb && (out || acc));
-  free_energy_kernel<<<rows, reduce_block, 0, s.get()>>>(v, vb, pre, hb, nv, nh, out, acc);
+  free_energy_kernel<<<rows, reduce_block, 0, s.get()>>>(v, vb, pre, hb, sigma, nv, nh, out, acc);
   RBM_CHECK_LAUNCH(free_energy_kernel);
 }
 

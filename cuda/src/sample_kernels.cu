@@ -2,6 +2,7 @@
 #include "rbm/detail/launch.hpp"
 #include "rbm/kernels.hpp"
 #include "rbm/math.hpp"
+#include "rbm/units.hpp"
 
 namespace rbm {
 namespace {
@@ -35,7 +36,50 @@ __global__ void gather_to_unit_kernel(const std::uint8_t* __restrict__ data, con
   }
 }
 
+// Gaussian visible units (rbm::gaussian_units), the CPU's cpu::gaussian_visible_rows.
+template <class Index>
+__global__ void gaussian_visible_kernel(float* x, const float* __restrict__ vb, const float* __restrict__ sigma,
+                                        const float* __restrict__ normals, Index n, Index cols) {
+  for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x) {
+    const Index c = i % cols;
+    const float m = gaussian_units::mean(vb[c], sigma[c], x[i]);
+    x[i] = normals != nullptr ? gaussian_units::sample(m, sigma[c], normals[i]) : m;
+  }
+}
+
+template <class Index>
+__global__ void scale_by_sigma_kernel(const float* __restrict__ v, const float* __restrict__ sigma, float* __restrict__ out,
+                                      Index n, Index cols) {
+  for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x)
+    out[i] = gaussian_units::scaled(v[i], sigma[i % cols]);
+}
+
 }  // namespace
+
+void gaussian_visible(float* x, const float* vb, const float* sigma, const float* normals, int rows, int cols,
+                      stream_view s) {
+  RBM_EXPECTS(rows > 0 && cols > 0 && x && vb && sigma);
+  const std::size_t n = std::size_t(rows) * cols;
+  if (n < narrow_limit)
+    gaussian_visible_kernel<unsigned><<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(
+        x, vb, sigma, normals, unsigned(n), unsigned(cols));
+  else
+    gaussian_visible_kernel<std::size_t>
+        <<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(x, vb, sigma, normals, n, std::size_t(cols));
+  RBM_CHECK_LAUNCH(gaussian_visible_kernel);
+}
+
+void scale_by_sigma(const float* v, const float* sigma, int rows, int cols, float* out, stream_view s) {
+  RBM_EXPECTS(rows > 0 && cols > 0 && v && sigma && out);
+  const std::size_t n = std::size_t(rows) * cols;
+  if (n < narrow_limit)
+    scale_by_sigma_kernel<unsigned>
+        <<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(v, sigma, out, unsigned(n), unsigned(cols));
+  else
+    scale_by_sigma_kernel<std::size_t>
+        <<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(v, sigma, out, n, std::size_t(cols));
+  RBM_CHECK_LAUNCH(scale_by_sigma_kernel);
+}
 
 void sigmoid_sample(const float* pre, const float* bias, const float* u, float* prob, float* state, int rows, int cols,
                     stream_view s) {

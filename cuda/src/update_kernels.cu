@@ -16,8 +16,8 @@ constexpr int bias_threads = bias_tile * bias_lanes;
 
 __global__ void __launch_bounds__(bias_threads)
     bias_update_kernel(const float* __restrict__ pos, const float* __restrict__ neg, const float* __restrict__ act,
-                       int rows, int cols, float lr, float momentum, float target, float cost, float* __restrict__ vel,
-                       float* __restrict__ bias) {
+                       int rows, int cols, float lr, float momentum, float target, float cost,
+                       const float* __restrict__ sigma, float* __restrict__ vel, float* __restrict__ bias) {
   __shared__ float gs[bias_lanes][bias_tile], qs[bias_lanes][bias_tile];
   const int x = threadIdx.x, y = threadIdx.y, c = blockIdx.x * bias_tile + x;
   float g = 0.0f, q = 0.0f;
@@ -37,7 +37,7 @@ __global__ void __launch_bounds__(bias_threads)
     q += qs[k][x];
   }
   const float inv = 1.0f / rows;
-  g *= inv;
+  g = sigma != nullptr ? g * inv / (sigma[c] * sigma[c]) : g * inv;  // Gaussian units: over sigma^2, as the CPU
   if (cost > 0.0f) g += cost * (target - q * inv);
   const float v = momentum * vel[c] + lr * g;
   vel[c] = v;
@@ -57,11 +57,16 @@ __global__ void apply_weight_step_kernel(float* __restrict__ w, float* __restric
 
 void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,
                  float sparsity_target, float sparsity_cost, float* vel, float* bias, stream_view s) {
+  bias_update(pos, neg, act, rows, cols, lr, momentum, sparsity_target, sparsity_cost, nullptr, vel, bias, s);
+}
+
+void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,
+                 float sparsity_target, float sparsity_cost, const float* sigma, float* vel, float* bias, stream_view s) {
   RBM_EXPECTS(rows > 0 && cols > 0 && pos && neg && vel && bias && (sparsity_cost <= 0.0f || act != nullptr));
   const dim3 block(bias_tile, bias_lanes);
   bias_update_kernel<<<(cols + bias_tile - 1) / bias_tile, block, 0, s.get()>>>(
-      pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, lr, momentum, sparsity_target, sparsity_cost, vel,
-      bias);
+      pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, lr, momentum, sparsity_target, sparsity_cost, sigma,
+      vel, bias);
   RBM_CHECK_LAUNCH(bias_update_kernel);
 }
 

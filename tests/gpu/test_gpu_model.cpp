@@ -4,6 +4,9 @@
 #include "gpu_test.hpp"
 #include "rbm/curand_generator.hpp"
 #include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/philox.hpp"
+#include "rbm/kernels.hpp"
 #include "rbm/host/cuda_backend.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/idx.hpp"
@@ -372,6 +375,120 @@ TEST(GpuModel, DestroyingAModelWithQueuedWorkIsSafe) {
   }  // no synchronisation by the caller
   ASSERT_EQ(cudaStreamQuery(s.get()), cudaSuccess);  // everything the model queued has completed
   s.synchronize();
+}
+
+}  // namespace
+
+namespace {
+
+// Gaussian visible units in rbm::model: three updates on real values against the CPU's cpu_cd_step and
+// the double reference, both fed the step's draws at the layout's positions of the same Philox
+// sequence (the device generator's normals may round their last bit otherwise than the CPU's, hence
+// the tolerance); mean-field and sampled reconstructions, CD and PCD. The reference (and its guard
+// against uniforms within rounding of their probability) runs on the CPU, GPU or not.
+struct gauss_case {
+  int k;
+  bool sample, pcd;
+};
+
+class GpuGaussianCdStep : public ::testing::TestWithParam<gauss_case> {};
+
+TEST_P(GpuGaussianCdStep, ParametersAgreeWithTheCpu) {
+  const int nv = 29, nh = 13, rows = 11;
+  rbm::cd_config c;
+  c.nv = nv;
+  c.nh = nh;
+  c.k = GetParam().k;
+  c.pcd = GetParam().pcd;
+  c.lr = 0.01f;
+  c.momentum = 0.5f;
+  c.weight_decay = 1e-3f;
+  c.seed = 17;
+  c.visible = rbm::unit_kind::gaussian;
+  c.visible_sample = GetParam().sample;
+  std::mt19937 rng(5);
+  rbm::model_params p0(nv, nh, rbm::unit_kind::gaussian);
+  p0.w = random_vector(p0.w.size(), rng, -0.3f, 0.3f);
+  p0.vb = random_vector(nv, rng, -1, 1);
+  p0.hb = random_vector(nh, rng, -1, 1);
+  p0.sigma = random_vector(nv, rng, 0.5f, 1.5f);
+  const auto data = random_vector(std::size_t(3) * rows * nv, rng, -2, 2);
+
+  rbm::model_params cpu = p0;
+  rbm::cd_state st;
+  rbm::cd_workspace ws;
+  rbm_test::ref_model ref = rbm_test::ref_from(p0);
+  int ambiguous = 0;
+  std::uint64_t position = 0;
+  for (int b = 0; b < 3; ++b) {
+    const rbm::cd_draw_layout lay = rbm::make_draw_layout(rows, c);
+    std::vector<float> draws(lay.total());
+    rbm::cpu::philox_uniforms(c.seed, position, draws.data(), draws.size());
+    if (c.visible_sample)
+      for (int s = 0; s < c.k; ++s)
+        rbm::cpu::philox_normals(c.seed, position + lay.v(s), draws.data() + lay.v(s), lay.visible);
+    position += lay.total();
+    const float* v0 = data.data() + std::size_t(b) * rows * nv;
+    rbm::cpu_cd_step(cpu, st, v0, rows, draws.data(), c, ws);
+    rbm_test::ref_cd_step(ref, std::vector<double>(v0, v0 + std::size_t(rows) * nv), rows, draws.data(), c, ambiguous);
+  }
+  ASSERT_EQ(ambiguous, 0) << "a uniform fell within rounding of its probability; pick another seed";
+  RBM_REQUIRE_GPU();
+
+  rbm::cuda_stream stream;
+  auto s = stream.view();
+  rbm::model_options o;
+  o.cd = c;
+  o.max_batch = rows;
+  std::vector<float> w(p0.w.size()), vb(nv), hb(nh);
+  {
+    rbm::model m(o, s);
+    m.set_params(p0.w.data(), p0.vb.data(), p0.hb.data());
+    m.set_sigma(p0.sigma.data());
+    auto d = upload(data, s);
+    for (int b = 0; b < 3; ++b) m.train_step(d.data() + std::size_t(b) * rows * nv, rows);  // eager, then graphs
+    m.get_params(w.data(), vb.data(), hb.data());
+  }
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    ASSERT_NEAR(w[i], cpu.w[i], 2e-5) << "W[" << i << "]";
+    ASSERT_NEAR(w[i], ref.w[i], 2e-5) << "W[" << i << "] against the double reference";
+  }
+  for (int i = 0; i < nv; ++i) ASSERT_NEAR(vb[i], cpu.vb[i], 2e-5) << "vb[" << i << "]";
+  for (int j = 0; j < nh; ++j) ASSERT_NEAR(hb[j], cpu.hb[j], 2e-5) << "hb[" << j << "]";
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GpuGaussianCdStep,
+                         ::testing::Values(gauss_case{1, false, false}, gauss_case{2, true, false},
+                                           gauss_case{1, true, true}),
+                         [](const auto& info) {
+                           return std::string(info.param.pcd ? "PCD" : "CD") + std::to_string(info.param.k) +
+                                  (info.param.sample ? "_sampled" : "_mean_field");
+                         });
+
+// The Gaussian kernels against the CPU passes, element by element (the same rbm/units.hpp maths).
+TEST(GpuKernelsGaussian, VisibleMeansSamplesAndScalingMatchTheCpu) {
+  RBM_REQUIRE_GPU();
+  rbm::cuda_stream st;
+  auto s = st.view();
+  std::mt19937 rng(9);
+  const int rows = 37, cols = 53;
+  const auto x = random_vector(rows * cols, rng, -3, 3), vb = random_vector(cols, rng, -1, 1),
+             sigma = random_vector(cols, rng, 0.3f, 2.0f), normals = random_vector(rows * cols, rng, -3, 3);
+  auto d_vb = upload(vb, s), d_sigma = upload(sigma, s), d_n = upload(normals, s);
+  for (bool sampled : {false, true}) {
+    auto d_x = upload(x, s);
+    rbm::gaussian_visible(d_x.data(), d_vb.data(), d_sigma.data(), sampled ? d_n.data() : nullptr, rows, cols, s);
+    auto cpu = x;
+    rbm::cpu::gaussian_visible_rows(cpu.data(), vb.data(), sigma.data(), sampled ? normals.data() : nullptr, rows, cols);
+    const auto gpu = download(d_x, s);
+    for (int i = 0; i < rows * cols; ++i) ASSERT_EQ(gpu[i], cpu[i]) << i;  // rounded alike (units.hpp)
+  }
+  auto d_v = upload(x, s);
+  auto d_out = poisoned(x.size(), s);
+  rbm::scale_by_sigma(d_v.data(), d_sigma.data(), rows, cols, d_out.data(), s);
+  std::vector<float> cpu(x.size());
+  rbm::cpu::scale_by_sigma_rows(x.data(), sigma.data(), rows, cols, cpu.data());
+  EXPECT_EQ(download(d_out, s), cpu);  // one correctly rounded division on both
 }
 
 }  // namespace

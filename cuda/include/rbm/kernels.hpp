@@ -27,6 +27,18 @@ void gather_to_unit(const std::uint8_t* data, const int* idx, int rows, int cols
 void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,
                  float sparsity_target, float sparsity_cost, float* vel, float* bias, stream_view s);
 
+// The same for Gaussian visible units with standard deviations sigma [cols] (null: as above): the
+// mean difference is divided by sigma[c]^2 (-dE/db of a Gaussian unit is (v - b) / sigma^2).
+void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,
+                 float sparsity_target, float sparsity_cost, const float* sigma, float* vel, float* bias, stream_view s);
+
+// Gaussian visible units (rbm/units.hpp) over x [rows, cols] holding h W^T: x becomes the mean
+// vb[c] + sigma[c] x, plus sigma[c] normals[r, c] when `normals` is not null (a sample).
+void gaussian_visible(float* x, const float* vb, const float* sigma, const float* normals, int rows, int cols,
+                      stream_view s);
+// out[r, c] = v[r, c] / sigma[c]: what the hidden layer sees of Gaussian visible units.
+void scale_by_sigma(const float* v, const float* sigma, int rows, int cols, float* out, stream_view s);
+
 // The weight step after the gradient GEMMs have accumulated into vel (momentum applied through their
 // beta): vel -= decay * w; w += vel, in one pass (decay = lr * weight_decay).
 void apply_weight_step(float* w, float* vel, std::size_t n, float decay, stream_view s);
@@ -38,6 +50,10 @@ void accumulate_squared_error(const float* a, const float* b, std::size_t n, dou
 // Writes out[r] when `out` is not null and adds sum_r F to *acc when `acc` is not null.
 void free_energy(const float* v, const float* vb, const float* pre, const float* hb, int rows, int nv, int nh,
                  float* out, double* acc, stream_view s);
+// The same for Gaussian visible units (sigma [nv]; null: Bernoulli): F = sum (v - vb)^2 / 2 sigma^2 -
+// sum_j softplus(pre + hb), with pre = (v / sigma) W.
+void free_energy(const float* v, const float* vb, const float* pre, const float* hb, const float* sigma, int rows,
+                 int nv, int nh, float* out, double* acc, stream_view s);
 
 }  // namespace rbm
 

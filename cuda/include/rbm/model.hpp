@@ -66,6 +66,10 @@ class model {
   void set_params(const float* w, const float* vb, const float* hb);
   // Copies parameters to host memory. Synchronises the stream.
   void get_params(float* w, float* vb, float* hb) const;
+  // Gaussian visible units (options().cd.visible): their standard deviations sigma [nv] (host), all 1
+  // until set; positive. Both synchronise; precondition_error for a Bernoulli model.
+  void set_sigma(const float* sigma);
+  void get_sigma(float* sigma) const;
 
   // Momentum, PCD chains and the generator's position. get_state synchronises the stream; set_state
   // copies and synchronises too.
@@ -74,7 +78,12 @@ class model {
   // Changes the learning rate and momentum of later updates (schedules); re-captures the graphs.
   void set_rates(float lr, float momentum);
 
-  // One CD-k (PCD-k when cd.pcd) update on v0 [rows, nv] in [0, 1] (device), rows <= max_batch.
+  // One CD-k (PCD-k when cd.pcd) update on v0 [rows, nv] (device; in [0, 1] for Bernoulli visible
+  // units, real values for Gaussian ones), rows <= max_batch. Gaussian visible units draw the step's
+  // normals with the device generator where make_draw_layout puts them; learning sigma is CPU-only
+  // so far (the constructor refuses it). The rest of this interface below train_step (the uint8 steps,
+  // probabilities, sampling, Gibbs, AIS, evaluate) is Bernoulli-only so far and throws
+  // precondition_error for a Gaussian model; free_energy serves both.
   void train_step(const float* v0, int rows);
   // The same on raw uint8 pixels [rows, nv] (device), scaled by 1/255 on the device.
   void train_step_bytes(const std::uint8_t* v0, int rows);
