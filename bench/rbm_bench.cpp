@@ -22,6 +22,7 @@
 #include "rbm/device_info.hpp"
 #include "rbm/gemm.hpp"
 #include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/evaluation.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/shuffle.hpp"
 #include "rbm/model.hpp"
@@ -116,15 +117,33 @@ double cpu_gemm_seconds_per_update(int batch, int nv, int nh, int k, int reps) {
   return summarise(t).median;
 }
 
-row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int reps, double seconds) {
+// The pixels as standardised real values (per-pixel mean 0, standard deviation 1; a constant pixel
+// only centred): the data of the Gaussian rows.
+std::vector<float> standardised(const rbm::dataset& d) {
+  const int n = d.train.count, dim = d.train.dim();
+  std::vector<float> v(d.train.pixels.size()), mean, sd;
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = rbm::pixel_to_unit(d.train.pixels[i]);
+  rbm::fit_independent_gaussians(v.data(), n, dim, mean, sd);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = (v[i] - mean[i % dim]) / sd[i % dim];
+  return v;
+}
+
+row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int reps, double seconds, bool gauss) {
   rbm::cd_config c;
   c.nv = d.train.dim();
   c.nh = nh;
   c.k = k;
   c.pcd = pcd;
+  if (gauss) c.visible = rbm::unit_kind::gaussian;
   rbm::cpu_backend be(c);
-  be.set_params(rbm::init_params(c.nv, nh, d.train.pixels.data(), d.train.count, 1, false));
-  be.attach_training_data(d.train.pixels.data(), d.train.count, c.nv);
+  const std::vector<float> values = gauss ? standardised(d) : std::vector<float>();
+  if (gauss) {
+    be.set_params(rbm::init_gaussian_params(c.nv, nh, values.data(), d.train.count, 1, false));
+    be.attach_training_values(values.data(), d.train.count, c.nv);
+  } else {
+    be.set_params(rbm::init_params(c.nv, nh, d.train.pixels.data(), d.train.count, 1, false));
+    be.attach_training_data(d.train.pixels.data(), d.train.count, c.nv);
+  }
   std::vector<int> order(d.train.count);
   rbm::epoch_permutation(1, 1, order);
   const int nbatches = d.train.count / batch;
@@ -151,7 +170,7 @@ row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
     shares.push_back(1.0 - cpu_gemm_seconds_per_update(batch, c.nv, nh, k, 1) * rates.back() / batch);
     settle_openblas();
   }
-  row out{"rbm cpu", c.nv, nh, batch, k, pcd, summarise(rates), 0, 0, 0, peak_rss_mib(), 0};
+  row out{gauss ? "rbm cpu gauss" : "rbm cpu", c.nv, nh, batch, k, pcd, summarise(rates), 0, 0, 0, peak_rss_mib(), 0};
   out.gflops = out.samples_per_s.median * cd_flops(c.nv, nh, k) / 1e9;
   out.gemm_same_shape = summarise(gemm_rates).median;
   out.non_gemm_share = summarise(shares).median;
@@ -180,7 +199,7 @@ double gpu_gemm_gflops(int m, int n, int k, int reps) {
 }
 
 row bench_gpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int reps, double seconds,
-              rbm::gemm_mode mode) {
+              rbm::gemm_mode mode, bool gauss) {
   std::size_t free0 = 0, total = 0;
   RBM_CUDA_CHECK(cudaMemGetInfo(&free0, &total));
   rbm::cuda_stream st;
@@ -191,9 +210,18 @@ row bench_gpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
   o.cd.pcd = pcd;
   o.mode = mode;
   o.max_batch = batch;
+  if (gauss) o.cd.visible = rbm::unit_kind::gaussian;
   rbm::model m(o, st.view());
-  const auto p = rbm::init_params(o.cd.nv, nh, d.train.pixels.data(), d.train.count, 1, false);
+  const std::vector<float> values = gauss ? standardised(d) : std::vector<float>();
+  const auto p = gauss ? rbm::init_gaussian_params(o.cd.nv, nh, values.data(), d.train.count, 1, false)
+                       : rbm::init_params(o.cd.nv, nh, d.train.pixels.data(), d.train.count, 1, false);
   m.set_params(p.w.data(), p.vb.data(), p.hb.data());
+  // Gaussian rows: the standardised set resident as floats, batches taken in file order (train_step
+  // on a device pointer); the Bernoulli rows gather shuffled uint8 rows.
+  rbm::device_buffer<float> fdata(values.size(), st.view());
+  if (gauss)
+    RBM_CUDA_CHECK(cudaMemcpyAsync(fdata.data(), values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice,
+                                   st.get()));
   rbm::device_buffer<std::uint8_t> data(d.train.pixels.size(), st.view());
   RBM_CUDA_CHECK(
       cudaMemcpyAsync(data.data(), d.train.pixels.data(), d.train.pixels.size(), cudaMemcpyHostToDevice, st.get()));
@@ -205,7 +233,10 @@ row bench_gpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
   const int nbatches = d.train.count / batch;
   int next = 0;
   auto one = [&] {
-    m.train_step_gather(data.data(), idx.data() + std::size_t(next % nbatches) * batch, batch);
+    if (gauss)
+      m.train_step(fdata.data() + std::size_t(next % nbatches) * batch * o.cd.nv, batch);
+    else
+      m.train_step_gather(data.data(), idx.data() + std::size_t(next % nbatches) * batch, batch);
     ++next;
   };
   for (int i = 0; i < 5; ++i) one();  // warm-up, graph capture
@@ -228,7 +259,7 @@ row bench_gpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
     e1.synchronize();
     rates.push_back(double(steps) * batch / (e1.ms_since(e0) * 1e-3));
   }
-  row out{std::string("rbm cuda ") + rbm::to_string(mode),
+  row out{std::string(gauss ? "rbm cuda gauss " : "rbm cuda ") + rbm::to_string(mode),
           o.cd.nv,
           nh,
           batch,
@@ -255,11 +286,14 @@ int main(int argc, char** argv) {
   int reps = 5;
   double seconds = 0.3;
   bool pcd_too = false;
+  std::string visible = "bernoulli";
   app.add_option("--device", device, "cpu | cuda")->capture_default_str();
   app.add_option("--hidden", nhs, "hidden sizes")->capture_default_str();
   app.add_option("--batch", batches, "batch sizes")->capture_default_str();
   app.add_option("--k", ks, "Gibbs steps")->capture_default_str();
   app.add_flag("--pcd", pcd_too, "also measure PCD");
+  app.add_option("--visible", visible, "visible units: bernoulli | gaussian (standardised pixels as real values)")
+      ->capture_default_str();
   app.add_option("--gemm", modes, "GPU GEMM modes, comma-separated (fp32,tf32,bf16)")->capture_default_str();
   app.add_option("--reps", reps, "timed repeats (median reported)")->capture_default_str();
   app.add_option("--seconds", seconds, "length of one timed repeat")->capture_default_str();
@@ -282,15 +316,18 @@ int main(int argc, char** argv) {
     for (std::string m; std::getline(ms, m, ',');) mode_list.push_back(rbm::parse_gemm_mode(m.c_str()));
     // A discarded pass over the first configuration: the first measurement of a process ran up to 2x
     // slow on the shared development VM (threads, page faults, frequency), whatever the warm-up inside.
-    if (!gpu) bench_cpu(d, parse_list(nhs).at(0), parse_list(batches).at(0), parse_list(ks).at(0), false, 1, seconds);
+    if (visible != "bernoulli" && visible != "gaussian") throw rbm::precondition_error("--visible must be bernoulli or gaussian");
+    const bool gauss = visible == "gaussian";
+    if (!gpu)
+      bench_cpu(d, parse_list(nhs).at(0), parse_list(batches).at(0), parse_list(ks).at(0), false, 1, seconds, gauss);
     for (int nh : parse_list(nhs))
       for (int b : parse_list(batches))
         for (int k : parse_list(ks))
           for (int pcd = 0; pcd <= int(pcd_too); ++pcd) {
             if (gpu) {
-              for (auto mode : mode_list) rows.push_back(bench_gpu(d, nh, b, k, pcd, reps, seconds, mode));
+              for (auto mode : mode_list) rows.push_back(bench_gpu(d, nh, b, k, pcd, reps, seconds, mode, gauss));
             } else {
-              rows.push_back(bench_cpu(d, nh, b, k, pcd, reps, seconds));
+              rows.push_back(bench_cpu(d, nh, b, k, pcd, reps, seconds, gauss));
             }
             rows.back().gemm_square = square;
           }

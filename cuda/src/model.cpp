@@ -24,7 +24,7 @@ struct model::impl {
   device_buffer<float> v0, h0p, h0s, vs, hp, hs, chain, u;
   device_buffer<float> sigma, s0, ss;  // Gaussian visible units: sigma [nv]; v0 / sigma, vs / sigma
   bool gauss;
-  cd_draw_layout layout_max;
+  bool sigma_is_one = true;  // every sigma 1 (as until set_sigma): v / sigma is v, no scaling pass
   device_buffer<double> err_acc;  // [1]
   cublas_handle blas;
   philox_generator gen;
@@ -84,7 +84,7 @@ struct model::impl {
 
   // What the hidden layer sees of visible rows v: v, or (Gaussian units) v / sigma written to `scaled`.
   const float* hidden_view(const float* v, int rows, float* scaled) {
-    if (!gauss) return v;
+    if (!gauss || sigma_is_one) return v;
     scale_by_sigma(v, sigma.data(), rows, nv, scaled, s);
     return scaled;
   }
@@ -121,8 +121,8 @@ struct model::impl {
     const float scale = c.sum_weight_gradient ? c.lr : c.lr / rows;
     const std::size_t nw = std::size_t(nv) * nh;
     // The weight gradient pairs the hidden layer's view of each visible row (v / sigma for Gaussian units).
-    const float* pos_v = gauss ? s0.data() : v0.data();
-    const float* neg_v = gauss ? ss.data() : vs.data();
+    const float* pos_v = gauss && !sigma_is_one ? s0.data() : v0.data();
+    const float* neg_v = gauss && !sigma_is_one ? ss.data() : vs.data();
     gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, pos_v, nv, h0p.data(), nh, c.momentum,
                    vel_w.data(), nh);  // vel = momentum * vel + scale * V0^T H0p
     gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, neg_v, nv, hp.data(), nh, 1.0f,
@@ -213,7 +213,16 @@ void model::set_params(const float* w, const float* vb, const float* hb) {
 
 void model::set_sigma(const float* sigma) {
   RBM_EXPECTS(sigma != nullptr && p_->gauss);
-  for (int i = 0; i < p_->nv; ++i) RBM_EXPECTS(sigma[i] > 0);
+  bool one = true;
+  for (int i = 0; i < p_->nv; ++i) {
+    RBM_EXPECTS(sigma[i] > 0);
+    one = one && sigma[i] == 1.0f;
+  }
+  if (one != p_->sigma_is_one) {  // the captured graphs read the other buffers
+    p_->s.synchronize();
+    p_->graphs.clear();
+    p_->sigma_is_one = one;
+  }
   RBM_CUDA_CHECK(cudaMemcpyAsync(p_->sigma.data(), sigma, p_->nv * sizeof(float), cudaMemcpyHostToDevice, p_->s.get()));
   p_->s.synchronize();
 }

@@ -67,13 +67,16 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   RBM_EXPECTS(!(gauss && cfg.visible_sample) || normals != nullptr);
   const cd_draw_layout lay = make_draw_layout(rows, cfg);
   const int nv = p.nv, nh = p.nh;
+  // v / 1 is v exactly: with every sigma 1 (the default, fixed) the hidden layer reads the visible rows
+  // themselves, and the scaling passes and their buffers are skipped.
+  const bool scaled = gauss && !std::all_of(p.sigma.begin(), p.sigma.end(), [](float x) { return x == 1.0f; });
   const std::size_t nvh = std::size_t(nv) * nh, bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
   grow(ws.h0p, bh);
   grow(ws.h0s, bh);
   grow(ws.hp, bh);
   grow(ws.hs, bh);
   grow(ws.vs, bv);
-  if (gauss) {  // the hidden layer's view of the data and of the reconstructions: v / sigma
+  if (scaled) {  // the hidden layer's view of the data and of the reconstructions: v / sigma
     grow(ws.s0, bv);
     grow(ws.ss, bv);
   }
@@ -147,10 +150,10 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
       }
     };
     // What the hidden layer sees of visible rows v [n, nv]: v itself, or v / sigma (into `scaled`).
-    auto hidden_view = [&](const float* vv, float* scaled) -> const float* {
-      if (!gauss) return vv;
-      cpu::scale_by_sigma_rows(vv, p.sigma.data(), n, nv, scaled);
-      return scaled;
+    auto hidden_view = [&](const float* vv, float* out) -> const float* {
+      if (!scaled) return vv;
+      cpu::scale_by_sigma_rows(vv, p.sigma.data(), n, nv, out);
+      return out;
     };
 
     // Learned sigma: the column sums over this thread's rows of -dE/dz_i = (v_i - b_i)^2 / sigma_i^2 -
@@ -169,7 +172,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
     };
 
     // Positive phase.
-    hidden_pre(p, hidden_view(v, gauss ? ws.s0.data() + ov : nullptr), n, h0p);
+    hidden_pre(p, hidden_view(v, scaled ? ws.s0.data() + ov : nullptr), n, h0p);
     sample_layer(h0p, p.hb.data(), nh, lay.h0() + oh, h0s);
     if (learn_sigma) sigma_terms(v, h0p, 1.0f);
 
@@ -192,7 +195,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
       else
         sample_layer(vs, p.vb.data(), nv, lay.v(step) + ov, nullptr);
       if (step == 0) err = cpu::squared_error(v, vs, nvn);
-      hidden_pre(p, hidden_view(vs, gauss ? ws.ss.data() + ov : nullptr), n, hp);
+      hidden_pre(p, hidden_view(vs, scaled ? ws.ss.data() + ov : nullptr), n, hp);
       sample_layer(hp, p.hb.data(), nh, lay.h(step) + oh, hs);
     }
     if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);
@@ -217,8 +220,8 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
   const float inv_rows = 1.0f / rows;
   // The weight gradient pairs the hidden layer's view of each visible row (v / sigma for Gaussian units).
-  const float* pos_v = gauss ? ws.s0.data() : v0;
-  const float* neg_v = gauss ? ws.ss.data() : ws.vs.data();
+  const float* pos_v = scaled ? ws.s0.data() : v0;
+  const float* neg_v = scaled ? ws.ss.data() : ws.vs.data();
   cpu::run_parts(ws.team, parts, [&](int t) {
     const auto [i0, i1] = cpu::split(nv, parts, t);
     if (i1 > i0) {

@@ -389,6 +389,7 @@ namespace {
 struct gauss_case {
   int k;
   bool sample, pcd;
+  bool unit_sigma = false;  // every sigma 1: the path without the scaling passes
 };
 
 class GpuGaussianCdStep : public ::testing::TestWithParam<gauss_case> {};
@@ -411,7 +412,7 @@ TEST_P(GpuGaussianCdStep, ParametersAgreeWithTheCpu) {
   p0.w = random_vector(p0.w.size(), rng, -0.3f, 0.3f);
   p0.vb = random_vector(nv, rng, -1, 1);
   p0.hb = random_vector(nh, rng, -1, 1);
-  p0.sigma = random_vector(nv, rng, 0.5f, 1.5f);
+  p0.sigma = GetParam().unit_sigma ? std::vector<float>(nv, 1.0f) : random_vector(nv, rng, 0.5f, 1.5f);
   const auto data = random_vector(std::size_t(3) * rows * nv, rng, -2, 2);
 
   rbm::model_params cpu = p0;
@@ -459,10 +460,10 @@ TEST_P(GpuGaussianCdStep, ParametersAgreeWithTheCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, GpuGaussianCdStep,
                          ::testing::Values(gauss_case{1, false, false}, gauss_case{2, true, false},
-                                           gauss_case{1, true, true}),
+                                           gauss_case{1, true, true}, gauss_case{2, true, false, true}),
                          [](const auto& info) {
                            return std::string(info.param.pcd ? "PCD" : "CD") + std::to_string(info.param.k) +
-                                  (info.param.sample ? "_sampled" : "_mean_field");
+                                  (info.param.sample ? "_sampled" : "_mean_field") + (info.param.unit_sigma ? "_unit_sigma" : "");
                          });
 
 // The Gaussian kernels against the CPU passes, element by element (the same rbm/units.hpp maths).
