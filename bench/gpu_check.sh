@@ -151,6 +151,14 @@ elif fits 60 "GPU throughput table"; then
       status=1 && ran "GPU TF32/BF16 rows" "FAILED or cut off"
     fi
   fi
+  if fits 30 "GPU Gaussian rows"; then
+    if timeout $((deadline - SECONDS - 10)) "$build/bench/rbm_bench" --device cuda --visible gaussian --hidden 500 \
+         --batch 100,1000 --k 1 --json "$out/bench-gpu-gauss.json" >"$out/bench-gpu-gauss.txt" 2>&1; then
+      ran "GPU Gaussian rows" "ok (bench-gpu-gauss.txt)"
+    else
+      status=1 && ran "GPU Gaussian rows" "FAILED or cut off"
+    fi
+  fi
 fi
 if [ -z "$gpu" ] || fits 200 "CPU rows beside the GPU's"; then
   if "$build/bench/rbm_bench" --device cpu --hidden 500 --batch 100,1000 --k 1 --reps 3 \
@@ -212,6 +220,7 @@ cat "$out/summary.txt"
 echo
 [ -f "$out/bench-gpu.txt" ] && cat "$out/bench-gpu.txt"
 [ -f "$out/bench-gpu-lowp.txt" ] && tail -n +4 "$out/bench-gpu-lowp.txt"
+[ -f "$out/bench-gpu-gauss.txt" ] && tail -n +4 "$out/bench-gpu-gauss.txt"
 [ -f "$out/bench-cpu.txt" ] && cat "$out/bench-cpu.txt"
 grep -E "^\| (rbm|PyTorch)" "$out/table.md" | head -40
 exit $status
