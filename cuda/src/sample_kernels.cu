@@ -36,6 +36,15 @@ __global__ void gather_to_unit_kernel(const std::uint8_t* __restrict__ data, con
   }
 }
 
+template <class Index>
+__global__ void gather_rows_kernel(const float* __restrict__ data, const int* __restrict__ idx, float* __restrict__ out,
+                                   Index n, Index cols) {
+  for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x) {
+    const Index r = i / cols, c = i % cols;
+    out[i] = data[std::size_t(idx[r]) * cols + c];
+  }
+}
+
 // Gaussian visible units (rbm::gaussian_units), the CPU's cpu::gaussian_visible_rows.
 template <class Index>
 __global__ void gaussian_visible_kernel(float* x, const float* __restrict__ vb, const float* __restrict__ sigma,
@@ -67,6 +76,18 @@ void gaussian_visible(float* x, const float* vb, const float* sigma, const float
     gaussian_visible_kernel<std::size_t>
         <<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(x, vb, sigma, normals, n, std::size_t(cols));
   RBM_CHECK_LAUNCH(gaussian_visible_kernel);
+}
+
+void gather_rows(const float* data, const int* idx, int rows, int cols, float* out, stream_view s) {
+  RBM_EXPECTS(rows > 0 && cols > 0 && data && idx && out);
+  const std::size_t n = std::size_t(rows) * cols;
+  if (n < narrow_limit)
+    gather_rows_kernel<unsigned>
+        <<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(data, idx, out, unsigned(n), unsigned(cols));
+  else
+    gather_rows_kernel<std::size_t>
+        <<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(data, idx, out, n, std::size_t(cols));
+  RBM_CHECK_LAUNCH(gather_rows_kernel);
 }
 
 void scale_by_sigma(const float* v, const float* sigma, int rows, int cols, float* out, stream_view s) {

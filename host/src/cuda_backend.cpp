@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "rbm/error.hpp"
+#include "rbm/host/cpu_backend.hpp"
+#include "rbm/kernels.hpp"
 
 namespace rbm {
 namespace {
@@ -22,9 +24,8 @@ int select_device(int device, std::string& name) {
 }
 
 model_options make_model_options(const cd_config& cfg, int max_batch, const gpu_options& gpu) {
-  if (cfg.visible != unit_kind::bernoulli)
-    throw precondition_error(std::string(to_string(cfg.visible)) +
-                             " visible units run on the CPU backend only so far (the device kernels are next)");
+  if (cfg.learn_sigma)
+    throw precondition_error("learning sigma runs on the CPU backend only so far (the device kernels are next)");
   model_options o;
   o.cd = cfg;
   o.mode = gpu.mode;
@@ -75,14 +76,49 @@ std::string cuda_backend::name() const {
 }
 
 void cuda_backend::set_params(const model_params& p) {
-  RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh);
+  RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh && p.visible == cfg_.visible);
   model_.set_params(p.w.data(), p.vb.data(), p.hb.data());
+  if (p.gaussian()) model_.set_sigma(p.sigma.data());
 }
 
 model_params cuda_backend::params() const {
-  model_params p(cfg_.nv, cfg_.nh);
+  model_params p(cfg_.nv, cfg_.nh, cfg_.visible);
   model_.get_params(p.w.data(), p.vb.data(), p.hb.data());
+  if (p.gaussian()) model_.get_sigma(p.sigma.data());
   return p;
+}
+
+void cuda_backend::train_values(const float* batch, int rows) {
+  RBM_EXPECTS(batch != nullptr && rows > 0 && rows <= max_batch_);
+  if (dev_values_.size() == 0) dev_values_ = device_buffer<float>(std::size_t(max_batch_) * cfg_.nv, compute_.view());
+  // From pageable memory the copy has taken the rows by the time it returns, so `batch` may be reused.
+  RBM_CUDA_CHECK(cudaMemcpyAsync(dev_values_.data(), batch, std::size_t(rows) * cfg_.nv * sizeof(float),
+                                 cudaMemcpyHostToDevice, compute_.get()));
+  model_.train_step(dev_values_.data(), rows);  // copies the rows into the model's batch before returning work
+}
+
+void cuda_backend::attach_training_values(const float* data, int n, int nv) {
+  backend::attach_training_values(data, n, nv);
+  resident_values_ = device_buffer<float>();
+  const std::size_t bytes = std::size_t(n) * nv * sizeof(float);
+  bool keep = gpu_.resident == "on";
+  if (gpu_.resident == "auto") {
+    std::size_t free_b = 0, total_b = 0;
+    RBM_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    keep = bytes <= free_b / 2;
+  }
+  if (!keep) return;
+  resident_values_ = device_buffer<float>(std::size_t(n) * nv, compute_.view());
+  RBM_CUDA_CHECK(cudaMemcpyAsync(resident_values_.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
+  compute_.view().synchronize();
+}
+
+eval_result cuda_backend::evaluate_values(const float* data, int rows) {
+  // Real-valued evaluation runs on the CPU for now, on the current parameters, with the evaluation
+  // generator's draws (the same numbers a CPU backend gives); the device path is next.
+  cpu_backend cpu(cfg_);
+  cpu.set_params(params());
+  return cpu.evaluate_values(data, rows);
 }
 
 template <class Fill>
@@ -128,8 +164,30 @@ void cuda_backend::attach_training_data(const std::uint8_t* data, int n, int nv)
 }
 
 void cuda_backend::train_indices(const int* idx, int rows) {
-  RBM_EXPECTS(attached_ != nullptr && idx != nullptr && rows > 0 && rows <= max_batch_);
+  RBM_EXPECTS((attached_ != nullptr || attached_values_ != nullptr) && idx != nullptr && rows > 0 && rows <= max_batch_);
   for (int r = 0; r < rows; ++r) RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
+  if (attached_values_ != nullptr) {
+    const std::size_t nv = std::size_t(cfg_.nv);
+    if (resident_values_.size() == 0) {  // gathered on the host, copied with the batch
+      gathered_values_.resize(std::size_t(rows) * nv);
+      for (int r = 0; r < rows; ++r)
+        std::memcpy(gathered_values_.data() + r * nv, attached_values_ + std::size_t(idx[r]) * nv, nv * sizeof(float));
+      train_values(gathered_values_.data(), rows);
+      return;
+    }
+    const int s = slot_;
+    slot_ ^= 1;
+    if (slot_used_[s]) copied_[s].synchronize();
+    std::memcpy(idx_host_[s].data(), idx, std::size_t(rows) * sizeof(int));
+    RBM_CUDA_CHECK(cudaMemcpyAsync(idx_dev_[s].data(), idx_host_[s].data(), std::size_t(rows) * sizeof(int),
+                                   cudaMemcpyHostToDevice, compute_.get()));
+    copied_[s].record(compute_.view());
+    if (dev_values_.size() == 0) dev_values_ = device_buffer<float>(std::size_t(max_batch_) * nv, compute_.view());
+    gather_rows(resident_values_.data(), idx_dev_[s].data(), rows, cfg_.nv, dev_values_.data(), compute_.view());
+    model_.train_step(dev_values_.data(), rows);
+    slot_used_[s] = true;
+    return;
+  }
   if (!resident()) {
     const std::size_t nv = std::size_t(cfg_.nv);
     stream_batch(rows, [&](std::uint8_t* dst) {

@@ -493,3 +493,37 @@ TEST(GpuKernelsGaussian, VisibleMeansSamplesAndScalingMatchTheCpu) {
 }
 
 }  // namespace
+
+namespace {
+
+// `rbm train` of a Gaussian-Bernoulli model (standardised digits, sigma 1, mean-field reconstructions)
+// on the CUDA backend and on the CPU: the same draws, so the runs differ only by float summation order
+// and the rare hidden state that order flips; their errors and parameters stay close.
+TEST(GpuTraining, GaussianUnitsOnTheGpuTrainLikeTheCpu) {
+  RBM_REQUIRE_GPU();
+  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  rbm::truncate(d.train, 2000);
+  rbm::truncate(d.test, 500);
+  rbm::train_options o;
+  o.cd.nh = 50;
+  o.cd.visible = rbm::unit_kind::gaussian;
+  o.standardize = true;
+  o.epochs = 2;
+  o.device = "cpu";
+  o.out_dir = std::string(RBM_TEST_TMP) + "/gpu_gauss_cpu";
+  const auto cpu = rbm::train(d, o);
+  o.device = "cuda";
+  o.out_dir = std::string(RBM_TEST_TMP) + "/gpu_gauss_gpu";
+  const auto gpu = rbm::train(d, o);
+  EXPECT_NE(gpu.backend_name.find("cuda"), std::string::npos);
+  EXPECT_TRUE(gpu.params.gaussian());
+  const double ce = cpu.history.back().test.err_mean_field, ge = gpu.history.back().test.err_mean_field;
+  EXPECT_NEAR(ge, ce, 0.02 * ce);
+  EXPECT_LT(ge, gpu.history.front().test.err_mean_field);  // it learned
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < cpu.params.w.size(); ++i)
+    diff += std::pow(gpu.params.w[i] - cpu.params.w[i], 2), norm += std::pow(cpu.params.w[i], 2);
+  EXPECT_LT(std::sqrt(diff / norm), 0.05);
+}
+
+}  // namespace

@@ -22,6 +22,9 @@ void bytes_to_unit(const std::uint8_t* in, float* out, std::size_t n, stream_vie
 // data [*, cols], idx [rows], out [rows, cols].
 void gather_to_unit(const std::uint8_t* data, const int* idx, int rows, int cols, float* out, stream_view s);
 
+// out[r, :] = data[idx[r], :]: gathers a shuffled batch from a resident real-valued data set.
+void gather_rows(const float* data, const int* idx, int rows, int cols, float* out, stream_view s);
+
 // The bias step of CD, one pass: g[c] = mean_r(pos[r, c] - neg[r, c]), plus, when sparsity_cost > 0,
 // sparsity_cost * (sparsity_target - mean_r(act[r, c])); vel = momentum * vel + lr * g; bias += vel.
 void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,

@@ -35,6 +35,11 @@ class cuda_backend final : public backend {
   double train_error() override;
   void reset_train_error() override;
   eval_result evaluate(const std::uint8_t* data, int rows) override;
+  // Real values (Gaussian visible units): batches copied to the device, the set resident as floats when
+  // it fits (gathered there by index) or gathered on the host; evaluation on the CPU for now.
+  void train_values(const float* batch, int rows) override;
+  void attach_training_values(const float* data, int n, int nv) override;
+  eval_result evaluate_values(const float* data, int rows) override;
   training_state state() const override { return model_.get_state(); }
   void set_state(const training_state& st) override { model_.set_state(st); }
   void set_rates(float lr, float momentum) override { model_.set_rates(lr, momentum); }
@@ -42,7 +47,7 @@ class cuda_backend final : public backend {
     return model_.ais_log_z(base_vb, opt);
   }
 
-  bool resident() const noexcept { return resident_data_.size() > 0; }
+  bool resident() const noexcept { return resident_data_.size() > 0 || resident_values_.size() > 0; }
 
  private:
   // Stages `rows` rows into the pinned buffer of the next slot; `fill(dst)` writes them.
@@ -63,6 +68,8 @@ class cuda_backend final : public backend {
   bool slot_used_[2] = {false, false};
   int slot_ = 0;
   device_buffer<std::uint8_t> resident_data_;
+  device_buffer<float> resident_values_, dev_values_;  // a real-valued set; a batch of real values
+  std::vector<float> gathered_values_;
   double err_sum_ = 0, pixels_ = 0;
 };
 
