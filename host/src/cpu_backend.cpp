@@ -299,45 +299,19 @@ void cpu_free_energy(const model_params& p, const float* v, int rows, double* ou
   free_energy_from_pre(p, v, pre.data(), rows, out);
 }
 
-model_params init_params(int nv, int nh, const std::uint8_t* data, int rows, std::uint64_t seed, bool zero) {
-  RBM_EXPECTS(nv > 0 && nh > 0);
-  model_params p(nv, nh);
-  if (zero) return p;
-  philox_generator gen(philox_generator::where::host, seed ^ init_seed_salt);
-  gen.normal(p.w.data(), p.w.size(), 0.0f, 0.01f);
-  if (rows > 0) {
-    std::vector<double> mean(nv, 0.0);
-    for (int r = 0; r < rows; ++r)
-      for (int i = 0; i < nv; ++i) mean[i] += data[std::size_t(r) * nv + i];
-    for (int i = 0; i < nv; ++i) {
-      const double q = std::clamp(mean[i] / (255.0 * rows), 0.001, 0.999);
-      p.vb[i] = static_cast<float>(std::log(q / (1.0 - q)));
-    }
-  }
-  return p;
-}
+namespace {
 
-model_params init_params_from_values(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero) {
+// W ~ N(0, 0.01^2) from the initialisation generator; the visible biases from the data's per-unit
+// means (value(r, i) is row r's value i, `scale` what a value of 1 is: 255 for pixels): the log-odds of
+// the means clipped to [0.001, 0.999] for Bernoulli units, the means themselves for Gaussian ones.
+// `zero`: W = 0 and, for Bernoulli units, the biases too.
+template <class Value>
+model_params initial_params(int nv, int nh, unit_kind kind, int rows, std::uint64_t seed, bool zero, double scale,
+                            Value value) {
   RBM_EXPECTS(nv > 0 && nh > 0);
-  model_params p(nv, nh);
-  if (zero) return p;
-  philox_generator gen(philox_generator::where::host, seed ^ init_seed_salt);
-  gen.normal(p.w.data(), p.w.size(), 0.0f, 0.01f);
-  if (rows > 0) {
-    std::vector<double> mean(nv, 0.0);
-    for (int r = 0; r < rows; ++r)
-      for (int i = 0; i < nv; ++i) mean[i] += data[std::size_t(r) * nv + i];
-    for (int i = 0; i < nv; ++i) {
-      const double q = std::clamp(mean[i] / rows, 0.001, 0.999);
-      p.vb[i] = static_cast<float>(std::log(q / (1.0 - q)));
-    }
-  }
-  return p;
-}
-
-model_params init_gaussian_params(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero) {
-  RBM_EXPECTS(nv > 0 && nh > 0);
-  model_params p(nv, nh, unit_kind::gaussian);
+  model_params p(nv, nh, kind);
+  const bool gauss = kind == unit_kind::gaussian;
+  if (zero && !gauss) return p;
   if (!zero) {
     philox_generator gen(philox_generator::where::host, seed ^ init_seed_salt);
     gen.normal(p.w.data(), p.w.size(), 0.0f, 0.01f);
@@ -345,10 +319,30 @@ model_params init_gaussian_params(int nv, int nh, const float* data, int rows, s
   if (rows > 0) {
     std::vector<double> mean(nv, 0.0);
     for (int r = 0; r < rows; ++r)
-      for (int i = 0; i < nv; ++i) mean[i] += data[std::size_t(r) * nv + i];
-    for (int i = 0; i < nv; ++i) p.vb[i] = static_cast<float>(mean[i] / rows);
+      for (int i = 0; i < nv; ++i) mean[i] += value(r, i);
+    for (int i = 0; i < nv; ++i) {
+      const double q = gauss ? mean[i] / (scale * rows) : std::clamp(mean[i] / (scale * rows), 0.001, 0.999);
+      p.vb[i] = static_cast<float>(gauss ? q : std::log(q / (1.0 - q)));
+    }
   }
   return p;
+}
+
+}  // namespace
+
+model_params init_params(int nv, int nh, const std::uint8_t* data, int rows, std::uint64_t seed, bool zero) {
+  return initial_params(nv, nh, unit_kind::bernoulli, rows, seed, zero, 255.0,
+                        [&](int r, int i) { return double(data[std::size_t(r) * nv + i]); });
+}
+
+model_params init_params_from_values(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero) {
+  return initial_params(nv, nh, unit_kind::bernoulli, rows, seed, zero, 1.0,
+                        [&](int r, int i) { return double(data[std::size_t(r) * nv + i]); });
+}
+
+model_params init_gaussian_params(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero) {
+  return initial_params(nv, nh, unit_kind::gaussian, rows, seed, zero, 1.0,
+                        [&](int r, int i) { return double(data[std::size_t(r) * nv + i]); });
 }
 
 cpu_backend::cpu_backend(const cd_config& cfg)

@@ -49,18 +49,12 @@ void fit_independent_gaussians(const float* data, int rows, int dim, std::vector
 double independent_gaussians_log_likelihood(const float* train, int train_rows, const float* test, int test_rows,
                                             int dim) {
   RBM_EXPECTS(train_rows > 0 && test_rows > 0 && dim > 0);
-  std::vector<double> m(dim, 0.0), q(dim, 0.0);
-  for (int r = 0; r < train_rows; ++r)
-    for (int i = 0; i < dim; ++i) m[i] += train[std::size_t(r) * dim + i] / double(train_rows);
-  for (int r = 0; r < train_rows; ++r)
-    for (int i = 0; i < dim; ++i) {
-      const double e = train[std::size_t(r) * dim + i] - m[i];
-      q[i] += e * e / double(train_rows);
-    }
+  std::vector<float> m, sd;
+  fit_independent_gaussians(train, train_rows, dim, m, sd);
   double total = 0;
   for (int r = 0; r < test_rows; ++r)
     for (int i = 0; i < dim; ++i) {
-      const double var = q[i] > 1e-12 ? q[i] : 1.0, e = test[std::size_t(r) * dim + i] - m[i];
+      const double var = double(sd[i]) * sd[i], e = test[std::size_t(r) * dim + i] - m[i];
       total += -0.5 * (e * e / var + std::log(2 * M_PI * var));
     }
   return total / test_rows;

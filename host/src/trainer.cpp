@@ -398,21 +398,8 @@ dataset real_valued(const dataset& d, bool standardize, std::vector<float>& mean
     set->pixels.clear();
   }
   if (!standardize) return r;
-  const int n = r.train.count, dim = r.train.dim();
-  std::vector<double> m(dim, 0.0), q(dim, 0.0);
-  for (int k = 0; k < n; ++k)
-    for (int i = 0; i < dim; ++i) m[i] += r.train.values[std::size_t(k) * dim + i] / double(n);
-  for (int k = 0; k < n; ++k)
-    for (int i = 0; i < dim; ++i) {
-      const double e = r.train.values[std::size_t(k) * dim + i] - m[i];
-      q[i] += e * e / double(n);
-    }
-  mean.assign(dim, 0.0f);
-  sd.assign(dim, 1.0f);
-  for (int i = 0; i < dim; ++i) {
-    mean[i] = float(m[i]);
-    if (q[i] > 1e-12) sd[i] = float(std::sqrt(q[i]));
-  }
+  const int dim = r.train.dim();
+  fit_independent_gaussians(r.train.values.data(), r.train.count, dim, mean, sd);
   for (auto* set : {&r.train, &r.test})
     for (std::size_t k = 0; k < set->values.size(); ++k)
       set->values[k] = (set->values[k] - mean[k % dim]) / sd[k % dim];
