@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <memory>
 
 #include "cli.hpp"
@@ -175,10 +176,11 @@ void register_train(CLI::App& app, command_list& out) {
     install_progress(prog, s->opt);
     const rbm::train_result r = rbm::train(ds, s->opt);
     const auto& last = r.history.back();
-    std::printf(
-        "trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{model.safetensors,metrics.csv,"
-        "filters.png,error.png}\n",
-        r.params.nv, r.params.nh, last.epoch, last.train.err_sampled, s->opt.out_dir.c_str());
+    const bool filters = std::filesystem::exists(std::filesystem::path(s->opt.out_dir) / "filters.png");
+    std::printf("trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{model.safetensors,metrics.csv,%s"
+                "error.png}\n",
+                r.params.nv, r.params.nh, last.epoch, last.train.err_sampled, s->opt.out_dir.c_str(),
+                filters ? "filters.png," : "");
     return 0;
   });
 }
