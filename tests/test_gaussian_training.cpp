@@ -17,6 +17,7 @@
 
 #include "helpers.hpp"
 #include "rbm/host/evaluation.hpp"
+#include "rbm/host/npy.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/trainer.hpp"
 
@@ -305,6 +306,24 @@ TEST(GaussianTraining, CliTrainsFromNpyAndEvaluatesTheExactLogDensity) {
   std::ifstream in2(dir / "e2.json");
   EXPECT_NEAR(nlohmann::json::parse(in2).at("log_likelihood_exact").get<double>(),
               held_out_log_density(dir / "flat" / "model.safetensors", d), 1e-3);
+
+  // `rbm features` applies the stored standardisation and sigma: p(h | v) recomputed here in double.
+  r = run_rbm("features --model " + (dir / "flat" / "model.safetensors").string() + data + " --split test --out " +
+              (dir / "h.npy").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto h = rbm::read_npy_matrix((dir / "h.npy").string());
+  ASSERT_EQ(h.rows, 500);
+  ASSERT_EQ(h.cols, 8);
+  const auto fm = rbm::load_model((dir / "flat" / "model.safetensors").string());
+  const auto& mean = ts.tensors.at("data_mean").data;
+  const auto& sdv = ts.tensors.at("data_std").data;
+  for (int row : {0, 123, 499})
+    for (int j = 0; j < 8; ++j) {
+      double a = fm.params.hb[j];
+      for (int i = 0; i < dim; ++i)
+        a += (d.test.values[std::size_t(row) * dim + i] - mean[i]) / sdv[i] / fm.params.sigma[i] * fm.params.w[i * 8 + j];
+      EXPECT_NEAR(h.values[std::size_t(row) * 8 + j], 1 / (1 + std::exp(-a)), 1e-5) << row << ", " << j;
+    }
 
   // Bad input: each named, nothing written.
   auto expect_refused = [&](const std::string& args, const std::string& what) {

@@ -23,6 +23,13 @@ void add_data_options(CLI::App* app, data_options& d);
 // Loads what the options name (the built-in digits by default). Throws rbm::data_error.
 rbm::dataset load_data(const data_options& d);
 
+// The standardisation a model was trained with (its data_mean / data_std tensors), or empty vectors.
+// Throws data_error when they do not fit its `nv` visible units.
+void standardization_of(const std::string& model_path, int nv, std::vector<float>& mean, std::vector<float>& sd);
+// The real values of a set as the model sees them: .npy values, or pixels / 255 for IDX data,
+// standardised with `mean` / `sd` when they are not empty.
+std::vector<float> model_values(const rbm::image_set& set, const std::vector<float>& mean, const std::vector<float>& sd);
+
 // The picture shape of a model: from its metadata when it was trained here, else square.
 std::pair<int, int> image_shape(const rbm::saved_model& m);
 

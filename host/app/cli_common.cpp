@@ -62,6 +62,31 @@ rbm::dataset load_data(const data_options& d) {
   return ds;
 }
 
+void standardization_of(const std::string& model_path, int nv, std::vector<float>& mean, std::vector<float>& sd) {
+  mean.clear();
+  sd.clear();
+  const rbm::tensor_file f = rbm::read_tensors(model_path);
+  if (!f.tensors.count("data_mean") || !f.tensors.count("data_std")) return;
+  mean = f.tensors.at("data_mean").data;
+  sd = f.tensors.at("data_std").data;
+  if (mean.size() != std::size_t(nv) || sd.size() != std::size_t(nv))
+    throw rbm::data_error(model_path + ": data_mean / data_std do not fit the model's " + std::to_string(nv) +
+                          " visible units");
+}
+
+// The real values of a set (pixels / 255 for IDX data), standardised with the model's statistics when
+// it was trained with --standardize.
+std::vector<float> model_values(const rbm::image_set& set, const std::vector<float>& mean, const std::vector<float>& sd) {
+  std::vector<float> v = set.values;
+  if (!set.real()) {
+    v.resize(set.pixels.size());
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = rbm::pixel_to_unit(set.pixels[i]);
+  }
+  if (!mean.empty())
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = (v[i] - mean[i % mean.size()]) / sd[i % sd.size()];
+  return v;
+}
+
 std::pair<int, int> image_shape(const rbm::saved_model& m) {
   const auto it = m.metadata.find("config");
   if (it != m.metadata.end()) {

@@ -23,19 +23,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The real values of a set (pixels / 255 for IDX data), standardised with the model's statistics when
-// it was trained with --standardize.
-std::vector<float> model_values(const rbm::image_set& set, const std::vector<float>& mean, const std::vector<float>& sd) {
-  std::vector<float> v = set.values;
-  if (!set.real()) {
-    v.resize(set.pixels.size());
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] = rbm::pixel_to_unit(set.pixels[i]);
-  }
-  if (!mean.empty())
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] = (v[i] - mean[i % mean.size()]) / sd[i % sd.size()];
-  return v;
-}
-
 // `rbm evaluate` of a model with Gaussian visible units: errors and free energies in the model's units,
 // the exact log Z (hidden states enumerated, visible units integrated out) and the held-out log density
 // in the data's own units, beside independent Gaussians fitted to the training data.
@@ -43,15 +30,8 @@ void evaluate_gaussian(const std::string& model_path, const rbm::saved_model& m,
                        const std::string& device, std::uint64_t seed, int exact_max, int eval_limit, int ais_runs,
                        int ais_steps, nlohmann::json& res) {
   const auto& p = m.params;
-  const rbm::tensor_file f = rbm::read_tensors(model_path);
   std::vector<float> mean, sd;
-  if (f.tensors.count("data_mean") && f.tensors.count("data_std")) {
-    mean = f.tensors.at("data_mean").data;
-    sd = f.tensors.at("data_std").data;
-    if (mean.size() != std::size_t(p.nv) || sd.size() != std::size_t(p.nv))
-      throw rbm::data_error(model_path + ": data_mean / data_std do not fit the model's " + std::to_string(p.nv) +
-                            " visible units");
-  }
+  standardization_of(model_path, p.nv, mean, sd);
   const rbm::image_set& held = d.test.count > 0 ? d.test : d.train;
   const std::vector<float> train = model_values(d.train, mean, sd), test = model_values(held, mean, sd);
   rbm::cd_config cfg;

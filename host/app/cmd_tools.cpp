@@ -177,7 +177,15 @@ void register_features(CLI::App& app, command_list& out) {
     const rbm::image_set& set = o->split == "train" ? d.train : d.test;
     if (set.count == 0) throw rbm::data_error(d.name + ": has no " + o->split + " images");
     if (set.dim() != m.params.nv) throw rbm::data_error(set.source + ": images do not match the model's visible units");
-    const auto h = rbm::hidden_probabilities(m.params, set.pixels.data(), set.count);
+    std::vector<float> h;
+    if (m.params.gaussian() || set.real()) {  // real values, standardised as the model was trained
+      std::vector<float> mean, sd;
+      standardization_of(o->model, m.params.nv, mean, sd);
+      const std::vector<float> v = model_values(set, mean, sd);
+      h = rbm::hidden_probabilities_values(m.params, v.data(), set.count);
+    } else {
+      h = rbm::hidden_probabilities(m.params, set.pixels.data(), set.count);
+    }
     rbm::write_matrix(o->out, "features", h, set.count, m.params.nh);
     std::printf("wrote %s: features [%d, %d] of %s\n", o->out.c_str(), set.count, m.params.nh, set.source.c_str());
     return 0;

@@ -1,6 +1,8 @@
 // Pictures in and out, reconstructions, Gibbs sample sheets, features and a softmax classifier.
 #include "rbm/host/tools.hpp"
 
+#include "rbm/units.hpp"
+
 #include <cblas.h>
 #include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
@@ -74,6 +76,18 @@ std::vector<float> hidden_probabilities(const model_params& p, const std::uint8_
   std::vector<float> vf(std::size_t(rows) * p.nv), h(std::size_t(rows) * p.nh);
   for (std::size_t i = 0; i < vf.size(); ++i) vf[i] = pixel_to_unit(v[i]);
   cpu_hidden_probs(p, vf.data(), rows, h.data());
+  return h;
+}
+
+std::vector<float> hidden_probabilities_values(const model_params& p, const float* v, int rows) {
+  std::vector<float> h(std::size_t(rows) * p.nh);
+  if (!p.gaussian()) {
+    cpu_hidden_probs(p, v, rows, h.data());
+    return h;
+  }
+  std::vector<float> scaled(std::size_t(rows) * p.nv);
+  for (std::size_t i = 0; i < scaled.size(); ++i) scaled[i] = gaussian_units::scaled(v[i], p.sigma[i % p.nv]);
+  cpu_hidden_probs(p, scaled.data(), rows, h.data());
   return h;
 }
 

@@ -27,6 +27,8 @@ void erase(std::vector<std::uint8_t>& image, int rows, int cols, const rect& r);
 
 // p(h | v) [rows, nh] for uint8 v [rows, nv] scaled by 1/255, on the CPU.
 std::vector<float> hidden_probabilities(const model_params& p, const std::uint8_t* v, int rows);
+// The same for real values v [rows, nv] in the model's units (Gaussian visible units see v / sigma).
+std::vector<float> hidden_probabilities_values(const model_params& p, const float* v, int rows);
 // p(v | h) [rows, nv] for h [rows, nh].
 std::vector<float> visible_probabilities(const model_params& p, const float* h, int rows);
 
