@@ -22,6 +22,9 @@ def parse(description):
     p.add_argument("--json", default="")
     p.add_argument("--compile", action="store_true", help="PyTorch peer: also torch.compile'd, on the CPU")
     p.add_argument("--devices", default="cpu,cuda", help="PyTorch peer: where to run (cuda where available)")
+    p.add_argument("--visible", default="bernoulli", choices=["bernoulli", "gaussian"],
+                   help="PyTorch peer: Gaussian visible units (sigma 1, mean-field reconstructions) on the "
+                        "standardised pixels, as rbm_bench --visible gaussian")
     return p.parse_args()
 
 

@@ -1,6 +1,8 @@
 """A straightforward PyTorch CD-k (the way most users would write it): training samples/s on the same
 digits, on the CPU (with --compile also through torch.compile, ~20 s of compiling per shape) and,
-where available, on CUDA eagerly and replayed as a CUDA graph."""
+where available, on CUDA eagerly and replayed as a CUDA graph. With --visible gaussian, the same for a
+Gaussian-Bernoulli RBM (sigma 1, mean-field reconstructions) on the standardised pixels: rbm_bench's
+--visible gaussian rows."""
 import sys
 
 import torch
@@ -9,6 +11,10 @@ import common
 
 a = common.parse(__doc__)
 x_all = torch.from_numpy(common.data(a))
+gauss = a.visible == "gaussian"
+if gauss:  # standardised per pixel, a constant pixel only centred (rbm's fit_independent_gaussians)
+    sd = x_all.std(0, unbiased=False)
+    x_all = (x_all - x_all.mean(0)) / torch.where(sd > 1e-6, sd, torch.ones_like(sd))
 devices = [d for d in a.devices.split(",") if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
 if not devices:
     print(f"torch_peer: nothing to run on ({a.devices}): PyTorch sees no usable CUDA device", file=sys.stderr)
@@ -32,7 +38,10 @@ for device in devices:
                 h0p = torch.sigmoid(v0 @ W + hb)
                 h = (torch.rand(h0p.shape, device=device) < h0p).float()
                 for _ in range(k):
-                    v = (torch.rand(batch, 784, device=device) < torch.sigmoid(h @ W.T + vb)).float()
+                    if gauss:
+                        v = h @ W.T + vb  # the mean of Normal(vb + W h, 1)
+                    else:
+                        v = (torch.rand(batch, 784, device=device) < torch.sigmoid(h @ W.T + vb)).float()
                     hp = torch.sigmoid(v @ W + hb)
                     h = (torch.rand(hp.shape, device=device) < hp).float()
                 vel.mul_(0.5).add_((v0.T @ h0p - v.T @ hp) * (0.1 / batch) - 2e-5 * W)
@@ -85,6 +94,6 @@ for device in devices:
                 rates = (med[len(med) // 2], med[0], med[-1])
             else:
                 rates = common.measure(step, batch, a.reps, a.seconds)
-            name = f"PyTorch {torch.__version__} {device}" + (f" {variant}" if variant else "")
+            name = f"PyTorch {torch.__version__} {device}" + (" gauss" if gauss else "") + (f" {variant}" if variant else "")
             rows.append(common.row(name, 784, nh, batch, k, False, rates))
 common.emit(a, rows)
