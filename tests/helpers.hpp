@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -56,6 +59,22 @@ inline int count_lines(const std::filesystem::path& p) {
   int n = 0;
   for (std::string line; std::getline(in, line);) ++n;
   return n;
+}
+
+// The `rbm` program run with `args` (RBM_EXE, the test binary's define): exit code and stdout + stderr.
+struct run_result {
+  int code;
+  std::string output;
+};
+
+inline run_result run_rbm(const std::string& args) {
+  FILE* p = popen((std::string(RBM_EXE) + " " + args + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 inline std::vector<std::uint8_t> read_bytes(const std::filesystem::path& p) {

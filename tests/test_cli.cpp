@@ -22,21 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct run_result {
-  int code;
-  std::string output;  // stdout and stderr together
-};
-
-run_result run_rbm(const std::string& args) {
-  const std::string cmd = std::string(RBM_EXE) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using rbm_test::run_rbm;
 
 TEST(Cli, SmallRunWritesAllFourFilesAndCanContinue) {
   const auto dir = rbm_test::fresh_dir();

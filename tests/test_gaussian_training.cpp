@@ -231,20 +231,7 @@ TEST(GaussianTraining, SampledReconstructionsAndResumeAreExact) {
 
 // The CLI: .npy in, a Gaussian model out, `rbm evaluate` reporting the exact log density beside the
 // baseline; every bad input refused with the file's name and nothing written.
-struct run_result {
-  int code;
-  std::string output;
-};
-
-run_result run_rbm(const std::string& args) {
-  FILE* p = popen((std::string(RBM_EXE) + " " + args + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using rbm_test::run_rbm;
 
 void write_npy(const fs::path& path, const std::vector<float>& v, int rows, int cols) {
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +

@@ -291,7 +291,7 @@ void cpu_free_energy(const model_params& p, const float* v, int rows, double* ou
   const float* in = v;
   if (p.gaussian()) {  // the hidden layer sees v / sigma
     scaled.resize(std::size_t(rows) * p.nv);
-    for (std::size_t k = 0; k < scaled.size(); ++k) scaled[k] = gaussian_units::scaled(v[k], p.sigma[k % p.nv]);
+    cpu::scale_by_sigma_rows(v, p.sigma.data(), rows, p.nv, scaled.data());
     in = scaled.data();
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, in, p.nv, p.w.data(), p.nh, 0.0f,

@@ -1,7 +1,6 @@
 // Pictures in and out, reconstructions, Gibbs sample sheets, features and a softmax classifier.
 #include "rbm/host/tools.hpp"
 
-#include "rbm/units.hpp"
 
 #include <cblas.h>
 #include <stb/stb_image.h>
@@ -15,6 +14,7 @@
 #include "rbm/curand_generator.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/shuffle.hpp"
@@ -86,7 +86,7 @@ std::vector<float> hidden_probabilities_values(const model_params& p, const floa
     return h;
   }
   std::vector<float> scaled(std::size_t(rows) * p.nv);
-  for (std::size_t i = 0; i < scaled.size(); ++i) scaled[i] = gaussian_units::scaled(v[i], p.sigma[i % p.nv]);
+  cpu::scale_by_sigma_rows(v, p.sigma.data(), rows, p.nv, scaled.data());
   cpu_hidden_probs(p, scaled.data(), rows, h.data());
   return h;
 }
