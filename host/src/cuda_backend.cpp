@@ -24,8 +24,6 @@ int select_device(int device, std::string& name) {
 }
 
 model_options make_model_options(const cd_config& cfg, int max_batch, const gpu_options& gpu) {
-  if (cfg.learn_sigma)
-    throw precondition_error("learning sigma runs on the CPU backend only so far (the device kernels are next)");
   model_options o;
   o.cd = cfg;
   o.mode = gpu.mode;

@@ -68,47 +68,68 @@ std::vector<float> binarize(const std::uint8_t* data, std::size_t n) {
 
 namespace {
 
-// Gaussian visible units cannot be enumerated: sum over the 2^nh hidden states h of
-// exp(hb.h) prod_i integral exp(-(v_i - vb_i)^2 / (2 sigma_i^2) + v_i x_i / sigma_i) dv_i, x = W h,
-// each integral in closed form (gaussian_units::log_integral). Gray-code order, as below.
-double exact_log_z_gaussian(const model_params& p, int max_units, cpu::thread_team* team) {
-  if (p.nh > max_units)
-    throw precondition_error("exact log Z of Gaussian visible units needs at most " + std::to_string(max_units) +
-                             " hidden units; this model has " + std::to_string(p.nh));
-  const int m = p.nh, n = p.nv;
+// log of the sum over the 2^m configurations c of m binary units of exp(term(lin, acc)), where
+// lin = bias.c and acc [n] = start + the rows [m, n] (contiguous) of the units that are on. Gray-code
+// order changes one unit per configuration, so each costs one row update; the configurations split in
+// contiguous ranges among the team, each part starting from its first configuration's code and
+// log-sum-exping its own terms (folded every 2^20 to bound memory).
+template <class Term>
+double gray_code_log_sum(int m, int n, const std::vector<float>& bias, const std::vector<double>& rows,
+                         const std::vector<double>& start, cpu::thread_team* team, Term term) {
   const std::uint64_t count = std::uint64_t(1) << m;
-  std::vector<double> wm(std::size_t(m) * n);  // column j of W, contiguous
-  for (int j = 0; j < m; ++j)
-    for (int i = 0; i < n; ++i) wm[std::size_t(j) * n + i] = p.w[std::size_t(i) * p.nh + j];
   const int parts = team != nullptr ? int(std::min<std::uint64_t>(team->size(), count)) : 1;
   std::vector<double> part_sums(parts);
   cpu::run_parts(team, parts, [&](int t) {
     const auto [i0, i1] = cpu::split(count, parts, t);
     std::uint64_t gray = i0 ^ (i0 >> 1);
-    std::vector<double> x(n, 0.0);
+    std::vector<double> acc = start;
     double lin = 0;
-    for (int j = 0; j < m; ++j)
-      if ((gray >> j) & 1) {
-        lin += p.hb[j];
-        for (int i = 0; i < n; ++i) x[i] += wm[std::size_t(j) * n + i];
+    for (int u = 0; u < m; ++u)
+      if ((gray >> u) & 1) {
+        lin += bias[u];
+        for (int k = 0; k < n; ++k) acc[k] += rows[std::size_t(u) * n + k];
       }
+    std::vector<double> terms;
+    terms.reserve(std::min<std::uint64_t>(i1 - i0, 1 << 20) + 1);
     double running = -std::numeric_limits<double>::infinity();
-    for (std::uint64_t c = i0; c < i1; ++c) {
-      if (c > i0) {
-        const int bit = __builtin_ctzll(c);
+    for (std::uint64_t i = i0; i < i1; ++i) {
+      if (i > i0) {
+        const int bit = __builtin_ctzll(i);
         const double sign = ((gray >> bit) & 1) ? -1.0 : 1.0;
         gray ^= std::uint64_t(1) << bit;
-        lin += sign * p.hb[bit];
-        const double* row = wm.data() + std::size_t(bit) * n;
-        for (int i = 0; i < n; ++i) x[i] += sign * row[i];
+        lin += sign * bias[bit];
+        const double* row = rows.data() + std::size_t(bit) * n;
+        for (int k = 0; k < n; ++k) acc[k] += sign * row[k];
       }
-      double term = lin;
-      for (int i = 0; i < n; ++i) term += gaussian_units::log_integral(p.vb[i], p.sigma[i], x[i]);
-      running = log_sum_exp({running, term});
+      terms.push_back(term(lin, acc.data()));
+      if (terms.size() == (1u << 20)) {
+        terms.push_back(running);
+        running = log_sum_exp(terms);
+        terms.clear();
+      }
     }
-    part_sums[t] = running;
+    terms.push_back(running);
+    part_sums[t] = log_sum_exp(terms);
   });
   return log_sum_exp(part_sums);
+}
+
+// Gaussian visible units cannot be enumerated: sum over the 2^nh hidden states h of
+// exp(hb.h) prod_i integral exp(-(v_i - vb_i)^2 / (2 sigma_i^2) + v_i x_i / sigma_i) dv_i, x = W h,
+// each integral in closed form (gaussian_units::log_integral).
+double exact_log_z_gaussian(const model_params& p, int max_units, cpu::thread_team* team) {
+  if (p.nh > max_units)
+    throw precondition_error("exact log Z of Gaussian visible units needs at most " + std::to_string(max_units) +
+                             " hidden units; this model has " + std::to_string(p.nh));
+  const int m = p.nh, n = p.nv;
+  std::vector<double> wm(std::size_t(m) * n);  // column j of W, contiguous
+  for (int j = 0; j < m; ++j)
+    for (int i = 0; i < n; ++i) wm[std::size_t(j) * n + i] = p.w[std::size_t(i) * p.nh + j];
+  return gray_code_log_sum(m, n, p.hb, wm, std::vector<double>(n, 0.0), team, [&](double lin, const double* x) {
+    double t = lin;
+    for (int i = 0; i < n; ++i) t += gaussian_units::log_integral(p.vb[i], p.sigma[i], x[i]);
+    return t;
+  });
 }
 
 }  // namespace
@@ -123,52 +144,14 @@ double exact_log_z(const model_params& p, int max_units, cpu::thread_team* team)
   const int n = over_hidden ? p.nv : p.nh;
   const std::vector<float>& bias_m = over_hidden ? p.hb : p.vb;
   const std::vector<float>& bias_n = over_hidden ? p.vb : p.hb;
-  // Sum over configurations x of the small layer: x.b_m + sum_k softplus(b_n[k] + (W x)_k).
-  // Gray-code order updates the pre-activations by one row of `wm` (W's entries joining one unit of the
-  // enumerated layer to the other layer, contiguous) per configuration.
-  const std::uint64_t count = std::uint64_t(1) << m;
+  // Sum over configurations x of the small layer: x.b_m + sum_k softplus(b_n[k] + (W x)_k); `wm` holds
+  // W's entries joining one unit of the enumerated layer to the other layer, contiguous.
   std::vector<double> wm(std::size_t(m) * n);
   for (int u = 0; u < m; ++u)
     for (int k = 0; k < n; ++k)
       wm[std::size_t(u) * n + k] = over_hidden ? p.w[std::size_t(k) * p.nh + u] : p.w[std::size_t(u) * p.nh + k];
-  // The configurations split in contiguous ranges among the team; each part starts from its first
-  // configuration's Gray code and log-sum-exps its own terms.
-  const int parts = team != nullptr ? int(std::min<std::uint64_t>(team->size(), count)) : 1;
-  std::vector<double> part_sums(parts);
-  auto part = [&](int t) {
-    const auto [i0, i1] = cpu::split(count, parts, t);
-    std::uint64_t gray = i0 ^ (i0 >> 1);
-    std::vector<double> pre(bias_n.begin(), bias_n.end());
-    double lin = 0;
-    for (int u = 0; u < m; ++u)
-      if ((gray >> u) & 1) {
-        lin += bias_m[u];
-        for (int k = 0; k < n; ++k) pre[k] += wm[std::size_t(u) * n + k];
-      }
-    std::vector<double> terms;
-    terms.reserve(std::min<std::uint64_t>(i1 - i0, 1 << 20) + 1);
-    double running = -std::numeric_limits<double>::infinity();
-    for (std::uint64_t i = i0; i < i1; ++i) {
-      if (i > i0) {
-        const int bit = __builtin_ctzll(i);
-        const double sign = ((gray >> bit) & 1) ? -1.0 : 1.0;
-        gray ^= std::uint64_t(1) << bit;
-        lin += sign * bias_m[bit];
-        const double* row = wm.data() + std::size_t(bit) * n;
-        for (int k = 0; k < n; ++k) pre[k] += sign * row[k];
-      }
-      terms.push_back(lin + cpu::softplus_sum(pre.data(), n));
-      if (terms.size() == (1u << 20)) {  // fold into the running log-sum-exp to bound memory
-        terms.push_back(running);
-        running = log_sum_exp(terms);
-        terms.clear();
-      }
-    }
-    terms.push_back(running);
-    part_sums[t] = log_sum_exp(terms);
-  };
-  cpu::run_parts(team, parts, part);
-  return log_sum_exp(part_sums);
+  return gray_code_log_sum(m, n, bias_m, wm, std::vector<double>(bias_n.begin(), bias_n.end()), team,
+                           [n](double lin, const double* pre) { return lin + cpu::softplus_sum(pre, n); });
 }
 
 double mean_log_likelihood(const model_params& p, const float* v, int rows, double log_z) {
