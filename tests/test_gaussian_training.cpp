@@ -329,6 +329,13 @@ TEST(GaussianTraining, CliTrainsFromNpyAndEvaluatesTheExactLogDensity) {
                      (dir / "narrow.npy").string(),
                  "narrow.npy: held-out samples have 6 features");
   expect_refused("train" + data, "train.npy: holds values outside [0, 1]");  // Bernoulli units on real values
+  std::vector<float> unit(40 * dim);
+  for (std::size_t i = 0; i < unit.size(); ++i) unit[i] = float(i % 7) / 7.0f;
+  write_npy(dir / "unit.npy", unit, 40, dim);
+  expect_refused("train --binarize --train-data " + (dir / "unit.npy").string(),
+                 "real-valued data for Bernoulli visible units support neither yet");
+  ASSERT_EQ(run_rbm("train --hidden 4 --epochs 1 --quiet --train-data " + (dir / "unit.npy").string() + " --out " +
+                    (dir / "bernoulli").string()).code, 0);  // values in [0, 1] train Bernoulli units
   expect_refused("train --visible gaussian --image-shape 5x5" + data, "train.npy: samples have 12 features, not 5 x 5");
   expect_refused("train --visible gaussian --device cuda" + data, "the device cuda was asked for");
   expect_refused("train --visible poisson" + data, "--visible must be bernoulli or gaussian");

@@ -448,6 +448,9 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
         if (!(x >= 0.0f && x <= 1.0f))
           throw data_error(set->source + ": holds values outside [0, 1] (" + std::to_string(x) +
                            "), which Bernoulli visible units cannot model; train Gaussian visible units instead");
+  if (!gauss && data_in.train.real() && (o.binarize || o.eval_every > 0))
+    throw precondition_error("binarize and AIS during training (eval_every) read pixel data; real-valued data "
+                             "for Bernoulli visible units support neither yet");
   standardization stats;
   const dataset prepared = o.binarize ? binarized(data_in)
                            : gauss    ? real_valued(data_in, o.standardize, stats.mean, stats.sd)
