@@ -61,7 +61,8 @@ inline int count_lines(const std::filesystem::path& p) {
   return n;
 }
 
-// The `rbm` program run with `args` (RBM_EXE, the test binary's define): exit code and stdout + stderr.
+#ifdef RBM_EXE  // the test binary's define (the TSan build of scripts/sanitize.sh has none)
+// The `rbm` program run with `args`: exit code and stdout + stderr.
 struct run_result {
   int code;
   std::string output;
@@ -76,6 +77,7 @@ inline run_result run_rbm(const std::string& args) {
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+#endif
 
 inline std::vector<std::uint8_t> read_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
