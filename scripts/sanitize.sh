@@ -9,6 +9,8 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRBM_SANITI
 cmake --build build-asan --parallel "$(nproc)"
 # protect_shadow_gap=0: the CUDA runtime maps memory where ASan keeps its shadow gap.
 export ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1:abort_on_error=1
+# Font caches of cairo/fontconfig live as long as the process: suppressed by name (scripts/lsan.supp).
+export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build-asan -L cpu --output-on-failure --timeout 900
 

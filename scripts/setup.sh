@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   cmake ninja-build g++ pkg-config \
-  libopenblas-dev zlib1g-dev libpng-dev libstb-dev \
+  libopenblas-dev zlib1g-dev libpng-dev libstb-dev libcairo2-dev \
   libcli11-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev \
   clang libclang-rt-14-dev \
   dataset-fashion-mnist >/dev/null

@@ -41,9 +41,23 @@ std::vector<float> parse_bits(const std::string& s, int expected, const char* op
   return out;
 }
 
+// The rows of a data set the model is applied to: held-out rows when there are any, else training rows,
+// as the model sees them (model_values: standardised where it was trained so).
+const rbm::image_set& applied_set(const rbm::dataset& d, const rbm::saved_model& m) {
+  const rbm::image_set& set = d.test.count > 0 ? d.test : d.train;
+  if (set.dim() != m.params.nv) throw rbm::data_error(set.source + ": images do not match the model's visible units");
+  return set;
+}
+
+// Model units back to data units (undoing --standardize where the model was trained with it).
+void to_data_units(std::vector<float>& v, const std::vector<float>& mean, const std::vector<float>& sd) {
+  if (!mean.empty())
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = v[i] * sd[i % sd.size()] + mean[i % mean.size()];
+}
+
 void register_reconstruct(CLI::App& app, command_list& out) {
   struct opts {
-    std::string model, image, out = "reconstruction.png", mask, indices = "0";
+    std::string model, image, out = "reconstruction.png", mask, indices = "0", values;
     data_options data;
     bool invert = false, from_data = false;
     int zoom = 4;
@@ -58,40 +72,63 @@ void register_reconstruct(CLI::App& app, command_list& out) {
   c->add_option("--mask", o->mask, "x0,y0,x1,y1: erase this rectangle first (to show repair)");
   c->add_option("--zoom", o->zoom, "pixels per image pixel in the output")->capture_default_str();
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
+  c->add_option("--values", o->values, "also write the mean-field reconstructions, in data units, to FILE.npy");
   out.emplace_back(c, [o, c] {
     const rbm::saved_model m = rbm::load_model(o->model);
     const auto [rows, cols] = image_shape(m);
-    std::vector<std::vector<std::uint8_t>> images;
+    const int nv = m.params.nv;
+    std::vector<float> mean, sd;
+    standardization_of(o->model, nv, mean, sd);
+    std::vector<std::vector<float>> inputs;  // data units: pixels / 255 for pictures and IDX sets
     if (!o->image.empty()) {
-      images.push_back(rbm::load_picture(o->image, rows, cols, o->invert));
+      const std::vector<std::uint8_t> px = rbm::load_picture(o->image, rows, cols, o->invert);
+      inputs.emplace_back(nv);
+      for (int i = 0; i < nv; ++i) inputs.back()[i] = rbm::pixel_to_unit(px[i]);
     } else {
       const rbm::dataset d = load_data(o->data);
-      const rbm::image_set& set = d.test.count > 0 ? d.test : d.train;
-      if (set.dim() != m.params.nv) throw rbm::data_error(set.source + ": images do not match the model's visible units");
+      const rbm::image_set& set = applied_set(d, m);
       for (int i : parse_ints(o->indices, "--indices")) {
         if (i < 0 || i >= set.count)
           throw rbm::precondition_error("--indices: " + std::to_string(i) + " is outside 0.." + std::to_string(set.count - 1));
-        images.emplace_back(set.pixels.begin() + std::size_t(i) * set.dim(), set.pixels.begin() + std::size_t(i + 1) * set.dim());
+        inputs.emplace_back(nv);
+        for (int k = 0; k < nv; ++k)
+          inputs.back()[k] = set.real() ? set.values[std::size_t(i) * nv + k] : rbm::pixel_to_unit(set.pixels[std::size_t(i) * nv + k]);
       }
     }
     if (!o->mask.empty()) {
       const auto r = parse_ints(o->mask, "--mask");
       if (r.size() != 4) throw rbm::precondition_error("--mask needs x0,y0,x1,y1");
-      for (auto& img : images) rbm::erase(img, rows, cols, {r[0], r[1], r[2], r[3]});
+      for (auto& v : inputs) rbm::erase_values(v, rows, cols, {r[0], r[1], r[2], r[3]});
     }
     std::vector<rbm::reconstruction> recs;
-    for (const auto& img : images) recs.push_back(rbm::reconstruct(m.params, img.data()));
-    rbm::write_png(o->out, rbm::reconstruction_sheet(recs, rows, cols, o->zoom));
+    std::vector<float> all_inputs, mean_field;
+    for (const auto& v : inputs) {
+      std::vector<float> model_units = v;
+      if (!mean.empty())
+        for (int i = 0; i < nv; ++i) model_units[i] = (v[i] - mean[i]) / sd[i];
+      rbm::reconstruction r = rbm::reconstruct_values(m.params, model_units.data());
+      r.input = v;
+      to_data_units(r.tutorial, mean, sd);
+      to_data_units(r.mean_field, mean, sd);
+      all_inputs.insert(all_inputs.end(), v.begin(), v.end());
+      mean_field.insert(mean_field.end(), r.mean_field.begin(), r.mean_field.end());
+      recs.push_back(std::move(r));
+    }
+    // Bernoulli pictures are probabilities; real values are drawn over the inputs' range.
+    const rbm::grey_range grey = m.params.gaussian() ? rbm::range_of(all_inputs) : rbm::grey_range{};
+    rbm::write_png(o->out, rbm::reconstruction_sheet(recs, rows, cols, o->zoom, grey));
+    if (!o->values.empty()) rbm::write_matrix(o->values, "reconstructions", mean_field, int(recs.size()), nv);
     for (std::size_t k = 0; k < recs.size(); ++k) {
       double e_t = 0, e_m = 0;
-      for (int i = 0; i < m.params.nv; ++i) {
-        e_t += std::pow(recs[k].input[i] - recs[k].tutorial[i], 2) / m.params.nv;
-        e_m += std::pow(recs[k].input[i] - recs[k].mean_field[i], 2) / m.params.nv;
+      for (int i = 0; i < nv; ++i) {
+        e_t += std::pow(recs[k].input[i] - recs[k].tutorial[i], 2) / nv;
+        e_m += std::pow(recs[k].input[i] - recs[k].mean_field[i], 2) / nv;
       }
-      std::printf("image %zu: squared error of the tutorial's reconstruction %.4f, of the mean-field one %.4f\n", k, e_t, e_m);
+      std::printf("image %zu: squared error of the tutorial's reconstruction %.4f, of the mean-field one %.4f%s\n", k,
+                  e_t, e_m, mean.empty() ? "" : " (data units)");
     }
-    std::printf("wrote %s (input | hidden activations | tutorial reconstruction | mean-field reconstruction)\n",
-                o->out.c_str());
+    std::printf("wrote %s (input | hidden activations | tutorial reconstruction | mean-field reconstruction)%s\n",
+                o->out.c_str(), o->values.empty() ? "" : (" and " + o->values).c_str());
     (void)c;
     return 0;
   });
@@ -99,7 +136,7 @@ void register_reconstruct(CLI::App& app, command_list& out) {
 
 void register_sample(CLI::App& app, command_list& out) {
   struct opts {
-    std::string model, out = "samples.png", from = "noise";
+    std::string model, out = "samples.png", from = "noise", values;
     data_options data;
     int chains = 20, steps = 1000, every = 100;
     std::uint64_t seed = 1;
@@ -114,27 +151,41 @@ void register_sample(CLI::App& app, command_list& out) {
   add_data_options(c, o->data);
   c->add_option("--seed", o->seed, "random seed")->capture_default_str();
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
+  c->add_option("--values", o->values, "also write the chains' last visible means, in data units, to FILE.npy");
   out.emplace_back(c, [o] {
     if (o->chains <= 0 || o->steps < 0 || o->every <= 0)
       throw rbm::precondition_error("--chains and --every must be positive and --steps non-negative");
     if (o->from != "noise" && o->from != "data") throw rbm::precondition_error("--from must be noise or data");
     const rbm::saved_model m = rbm::load_model(o->model);
     const auto [rows, cols] = image_shape(m);
-    std::vector<std::uint8_t> start;
+    const int nv = m.params.nv;
+    std::vector<float> mean, sd;
+    standardization_of(o->model, nv, mean, sd);
+    std::vector<float> start;
     if (o->from == "data") {
       const rbm::dataset d = load_data(o->data);
-      const rbm::image_set& set = d.test.count > 0 ? d.test : d.train;
-      if (set.dim() != m.params.nv) throw rbm::data_error(set.source + ": images do not match the model's visible units");
+      const rbm::image_set& set = applied_set(d, m);
+      const std::vector<float> v = model_values(set, mean, sd);
       // Spread the starting images over the set, as deeplearning.net's tutorial does.
       for (int c2 = 0; c2 < o->chains; ++c2) {
         const std::size_t i = std::size_t(c2) * set.count / o->chains;
-        start.insert(start.end(), set.pixels.begin() + i * set.dim(), set.pixels.begin() + (i + 1) * set.dim());
+        start.insert(start.end(), v.begin() + i * nv, v.begin() + (i + 1) * nv);
       }
     }
-    rbm::write_png(o->out, rbm::sample_sheet(m.params, rows, cols, o->chains, o->steps, o->every,
-                                             start.empty() ? nullptr : start.data(), o->seed));
-    std::printf("wrote %s: %d chains x %d snapshots (every %d of %d sweeps)\n", o->out.c_str(), o->chains,
-                o->steps / o->every + 1, o->every, o->steps);
+    std::vector<std::vector<float>> snaps =
+        rbm::gibbs_snapshots(m.params, o->chains, o->steps, o->every, start.empty() ? nullptr : start.data(), o->seed);
+    for (auto& s : snaps) to_data_units(s, mean, sd);
+    // Real values are drawn over the range the chains reach after their start (noise would widen it).
+    rbm::grey_range grey;
+    if (m.params.gaussian()) {
+      std::vector<float> later;
+      for (std::size_t k = snaps.size() > 1 ? 1 : 0; k < snaps.size(); ++k) later.insert(later.end(), snaps[k].begin(), snaps[k].end());
+      grey = rbm::range_of(later);
+    }
+    rbm::write_png(o->out, rbm::snapshot_sheet(snaps, rows, cols, grey));
+    if (!o->values.empty()) rbm::write_matrix(o->values, "samples", snaps.back(), o->chains, nv);
+    std::printf("wrote %s: %d chains x %d snapshots (every %d of %d sweeps)%s\n", o->out.c_str(), o->chains,
+                int(snaps.size()), o->every, o->steps, o->values.empty() ? "" : (", and " + o->values).c_str());
     return 0;
   });
 }

@@ -176,11 +176,11 @@ void register_train(CLI::App& app, command_list& out) {
     install_progress(prog, s->opt);
     const rbm::train_result r = rbm::train(ds, s->opt);
     const auto& last = r.history.back();
-    const bool filters = std::filesystem::exists(std::filesystem::path(s->opt.out_dir) / "filters.png");
-    std::printf("trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{model.safetensors,metrics.csv,%s"
-                "error.png}\n",
-                r.params.nv, r.params.nh, last.epoch, last.train.err_sampled, s->opt.out_dir.c_str(),
-                filters ? "filters.png," : "");
+    std::string written = "model.safetensors,metrics.csv";
+    for (const char* f : {"filters.png", "error.png", "likelihood.png"})
+      if (std::filesystem::exists(std::filesystem::path(s->opt.out_dir) / f)) written += std::string(",") + f;
+    std::printf("trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{%s}\n", r.params.nv, r.params.nh,
+                last.epoch, last.train.err_sampled, s->opt.out_dir.c_str(), written.c_str());
     return 0;
   });
 }

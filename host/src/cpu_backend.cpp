@@ -48,7 +48,10 @@ void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* ou
 
 void cpu_visible_probs(const model_params& p, const float* h, int rows, float* out) {
   visible_pre(p, h, rows, out);
-  cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
+  if (p.gaussian())
+    cpu::gaussian_visible_rows(out, p.vb.data(), p.sigma.data(), nullptr, rows, p.nv);
+  else
+    cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
 }
 
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms, const cd_config& cfg,
@@ -506,15 +509,8 @@ eval_result cpu_backend::evaluate_rows(const std::function<void(int, int, float*
   std::vector<sums> part(parts);
   const cpu::blas_single_threaded blas_guard(parts > 1);
   // A reconstruction from hidden values h [b, nh]: p(v | h) for Bernoulli units, the mean
-  // vb + sigma h W^T for Gaussian ones.
-  auto reconstruct = [&](const float* h, int b, float* out) {
-    if (!gauss) {
-      cpu_visible_probs(params_, h, b, out);
-      return;
-    }
-    visible_pre(params_, h, b, out);
-    cpu::gaussian_visible_rows(out, params_.vb.data(), params_.sigma.data(), nullptr, b, nv);
-  };
+  // vb + sigma h W^T for Gaussian ones (cpu_visible_probs knows the kind).
+  auto reconstruct = [&](const float* h, int b, float* out) { cpu_visible_probs(params_, h, b, out); };
   // Chunks of rows, dealt round-robin to the threads. Chunk c always draws elements c·chunk·(nh + nv)
   // onwards of the evaluation sequence (restarted at every call), whichever thread takes it.
   team_->run([&](int t) {

@@ -10,9 +10,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "rbm/curand_generator.hpp"
 #include "rbm/error.hpp"
+#include "rbm/units.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/idx.hpp"
@@ -67,7 +69,7 @@ std::vector<std::uint8_t> decode_picture(const std::string& path, const std::vec
   return out;
 }
 
-void erase(std::vector<std::uint8_t>& image, int rows, int cols, const rect& r) {
+void erase_values(std::vector<float>& image, int rows, int cols, const rect& r) {
   for (int y = std::max(0, r.y0); y < std::min(rows, r.y1); ++y)
     for (int x = std::max(0, r.x0); x < std::min(cols, r.x1); ++x) image[std::size_t(y) * cols + x] = 0;
 }
@@ -97,11 +99,10 @@ std::vector<float> visible_probabilities(const model_params& p, const float* h, 
   return v;
 }
 
-reconstruction reconstruct(const model_params& p, const std::uint8_t* image) {
+reconstruction reconstruct_values(const model_params& p, const float* v) {
   reconstruction r;
-  r.input.resize(p.nv);
-  for (int i = 0; i < p.nv; ++i) r.input[i] = pixel_to_unit(image[i]);
-  r.hidden = hidden_probabilities(p, image, 1);
+  r.input.assign(v, v + p.nv);
+  r.hidden = hidden_probabilities_values(p, v, 1);
   std::vector<float> rounded(p.nh);
   for (int j = 0; j < p.nh; ++j) rounded[j] = std::round(r.hidden[j]);  // tf.round, as the tutorial
   r.tutorial = visible_probabilities(p, rounded.data(), 1);
@@ -109,21 +110,36 @@ reconstruction reconstruct(const model_params& p, const std::uint8_t* image) {
   return r;
 }
 
+reconstruction reconstruct(const model_params& p, const std::uint8_t* image) {
+  std::vector<float> v(p.nv);
+  for (int i = 0; i < p.nv; ++i) v[i] = pixel_to_unit(image[i]);
+  return reconstruct_values(p, v.data());
+}
+
+grey_range range_of(const std::vector<float>& values) {
+  grey_range g{std::numeric_limits<float>::max(), std::numeric_limits<float>::lowest()};
+  for (float x : values)
+    if (std::isfinite(x)) g.lo = std::min(g.lo, x), g.hi = std::max(g.hi, x);
+  if (g.lo > g.hi) return {};
+  if (g.hi - g.lo < 1e-12f) g.lo -= 0.5f, g.hi += 0.5f;
+  return g;
+}
+
 namespace {
 
-// Draws values in [0, 1] as a grey (w x h) block at (x0, y0), each value a zoom x zoom square.
-void blit(raster& img, int x0, int y0, const float* v, int w, int h, int zoom) {
+// Draws values as a grey (w x h) block at (x0, y0), each value a zoom x zoom square.
+void blit(raster& img, int x0, int y0, const float* v, int w, int h, int zoom, grey_range g = {}) {
   for (int y = 0; y < h * zoom; ++y)
     for (int x = 0; x < w * zoom; ++x) {
-      const float a = std::clamp(v[(y / zoom) * w + x / zoom], 0.0f, 1.0f);
+      const float a = std::clamp((v[(y / zoom) * w + x / zoom] - g.lo) / (g.hi - g.lo), 0.0f, 1.0f);
       img.pixels[std::size_t(y0 + y) * img.width + x0 + x] = static_cast<std::uint8_t>(std::lround(255 * a));
     }
 }
 
 }  // namespace
 
-raster reconstruction_sheet(const std::vector<reconstruction>& rows_of, int rows, int cols, int zoom) {
-  RBM_EXPECTS(!rows_of.empty() && zoom > 0);
+raster reconstruction_sheet(const std::vector<reconstruction>& rows_of, int rows, int cols, int zoom, grey_range grey) {
+  RBM_EXPECTS(!rows_of.empty() && zoom > 0 && grey.hi > grey.lo);
   const int nh = int(rows_of[0].hidden.size());
   const int hc = int(std::ceil(std::sqrt(double(nh)))), hr = (nh + hc - 1) / hc;
   // Hidden grid cells are sized so that the grid is about as tall as a digit.
@@ -136,49 +152,74 @@ raster reconstruction_sheet(const std::vector<reconstruction>& rows_of, int rows
     const auto& r = rows_of[k];
     const int y = gap + int(k) * (band + gap);
     int x = gap;
-    blit(img, x, y, r.input.data(), cols, rows, zoom);
+    blit(img, x, y, r.input.data(), cols, rows, zoom, grey);
     x += cols * zoom + gap;
     std::vector<float> grid(std::size_t(hr) * hc, 0.0f);
     std::copy(r.hidden.begin(), r.hidden.end(), grid.begin());
-    blit(img, x, y, grid.data(), hc, hr, hz);
+    blit(img, x, y, grid.data(), hc, hr, hz);  // probabilities: always [0, 1]
     x += hc * hz + gap;
-    blit(img, x, y, r.tutorial.data(), cols, rows, zoom);
+    blit(img, x, y, r.tutorial.data(), cols, rows, zoom, grey);
     x += cols * zoom + gap;
-    blit(img, x, y, r.mean_field.data(), cols, rows, zoom);
+    blit(img, x, y, r.mean_field.data(), cols, rows, zoom, grey);
   }
+  return img;
+}
+
+std::vector<std::vector<float>> gibbs_snapshots(const model_params& p, int chains, int steps, int every,
+                                                const float* start, std::uint64_t seed) {
+  RBM_EXPECTS(chains > 0 && steps >= 0 && every > 0);
+  const bool gauss = p.gaussian();
+  philox_generator gen(philox_generator::where::host, seed);
+  const std::size_t cv = std::size_t(chains) * p.nv, ch = std::size_t(chains) * p.nh;
+  std::vector<float> v(cv), u(std::max(cv, ch)), h(ch), vp;
+  if (start != nullptr) {
+    std::copy_n(start, cv, v.begin());
+  } else if (gauss) {
+    gen.normal(u.data(), cv, 0.0f, 1.0f);
+    for (std::size_t i = 0; i < cv; ++i) v[i] = gaussian_units::sample(p.vb[i % p.nv], p.sigma[i % p.nv], u[i]);
+  } else {
+    gen.uniform(u.data(), cv);
+    for (std::size_t i = 0; i < cv; ++i) v[i] = bernoulli(0.5f, u[i]);
+  }
+  std::vector<std::vector<float>> snaps{v};
+  for (int step = 1; step <= steps; ++step) {
+    // v is data at the start and a sample afterwards; h ~ p(h | v), v ~ p(v | h).
+    h = hidden_probabilities_values(p, v.data(), chains);
+    gen.uniform(u.data(), ch);
+    for (std::size_t i = 0; i < ch; ++i) h[i] = bernoulli(h[i], u[i]);
+    vp = visible_probabilities(p, h.data(), chains);
+    if (gauss) {
+      gen.normal(u.data(), cv, 0.0f, 1.0f);
+      for (std::size_t i = 0; i < cv; ++i) v[i] = gaussian_units::sample(vp[i], p.sigma[i % p.nv], u[i]);
+    } else {
+      gen.uniform(u.data(), cv);
+      for (std::size_t i = 0; i < cv; ++i) v[i] = bernoulli(vp[i], u[i]);
+    }
+    if (step % every == 0) snaps.push_back(vp);  // the visible means, as deeplearning.net shows
+  }
+  return snaps;
+}
+
+raster snapshot_sheet(const std::vector<std::vector<float>>& snapshots, int rows, int cols, grey_range grey) {
+  RBM_EXPECTS(!snapshots.empty() && rows > 0 && cols > 0 && snapshots[0].size() % (std::size_t(rows) * cols) == 0 &&
+              grey.hi > grey.lo);
+  const int nv = rows * cols, chains = int(snapshots[0].size() / nv), snaps = int(snapshots.size()), gap = 1;
+  raster img(snaps * (cols + gap) + gap, chains * (rows + gap) + gap, 1, 0);
+  for (int s = 0; s < snaps; ++s)
+    for (int c = 0; c < chains; ++c)
+      blit(img, gap + s * (cols + gap), gap + c * (rows + gap), &snapshots[s][std::size_t(c) * nv], cols, rows, 1, grey);
   return img;
 }
 
 raster sample_sheet(const model_params& p, int rows, int cols, int chains, int steps, int every,
                     const std::uint8_t* start, std::uint64_t seed) {
-  RBM_EXPECTS(chains > 0 && steps >= 0 && every > 0 && rows * cols == p.nv);
-  philox_generator gen(philox_generator::where::host, seed);
-  const std::size_t cv = std::size_t(chains) * p.nv, ch = std::size_t(chains) * p.nh;
-  std::vector<float> v(cv), u(std::max(cv, ch)), h(ch);
+  RBM_EXPECTS(chains > 0 && rows * cols == p.nv);
+  std::vector<float> v;
   if (start != nullptr) {
-    for (std::size_t i = 0; i < cv; ++i) v[i] = pixel_to_unit(start[i]);
-  } else {
-    gen.uniform(u.data(), cv);
-    for (std::size_t i = 0; i < cv; ++i) v[i] = bernoulli(0.5f, u[i]);
+    v.resize(std::size_t(chains) * p.nv);
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = pixel_to_unit(start[i]);
   }
-  const int snaps = steps / every + 1, gap = 1;
-  raster img(snaps * (cols + gap) + gap, chains * (rows + gap) + gap, 1, 0);
-  auto snapshot = [&](int s, const std::vector<float>& mean) {
-    for (int c = 0; c < chains; ++c) blit(img, gap + s * (cols + gap), gap + c * (rows + gap), &mean[std::size_t(c) * p.nv], cols, rows, 1);
-  };
-  snapshot(0, v);
-  std::vector<float> vp;
-  for (int step = 1; step <= steps; ++step) {
-    // v is data (grey) at the start and binary afterwards; h ~ p(h | v), v ~ p(v | h).
-    cpu_hidden_probs(p, v.data(), chains, h.data());
-    gen.uniform(u.data(), ch);
-    for (std::size_t i = 0; i < ch; ++i) h[i] = bernoulli(h[i], u[i]);
-    vp = visible_probabilities(p, h.data(), chains);
-    gen.uniform(u.data(), cv);
-    for (std::size_t i = 0; i < cv; ++i) v[i] = bernoulli(vp[i], u[i]);
-    if (step % every == 0) snapshot(step / every, vp);  // show the mean-field visibles, as deeplearning.net
-  }
-  return img;
+  return snapshot_sheet(gibbs_snapshots(p, chains, steps, every, start != nullptr ? v.data() : nullptr, seed), rows, cols);
 }
 
 void write_matrix(const std::string& path, const std::string& name, const std::vector<float>& m, int rows, int cols) {

@@ -288,25 +288,43 @@ checkpoint load_checkpoint(const std::string& dir) {
   return c;
 }
 
-void write_pictures(const fs::path& out, const model_params& p, const dataset& data,
-                    const std::vector<epoch_metrics>& history) {
+// filters.png where the data has a picture shape; error.png (and likelihood.png where AIS ran) where the
+// build draws plots. Returns a note for the caller when plots were left out.
+std::string write_pictures(const fs::path& out, const model_params& p, const dataset& data,
+                           const std::vector<epoch_metrics>& history) {
   if (data.train.rows > 1)  // a picture shape; 1 x D real-valued samples have none to tile
     write_png((out / "filters.png").string(), tile_filters(p, data.train.rows, data.train.cols));
+  if (!can_plot()) return "error.png and likelihood.png not drawn: this build has no plotting library (cairo)";
   std::vector<curve> curves(4);
   curves[0] = {"train, sampled (tutorial)", {}, 200, 30, 30};
   curves[1] = {"train, mean-field", {}, 240, 150, 40};
   curves[2] = {"held-out, sampled", {}, 30, 80, 200};
   curves[3] = {"held-out, mean-field", {}, 40, 170, 200};
+  curve ll{"held-out log-likelihood (AIS)", {}, 30, 120, 60};
   for (const auto& m : history) {
     curves[0].y.push_back(m.train.err_sampled);
     curves[1].y.push_back(m.train.err_mean_field);
+    curves[0].x.push_back(m.epoch);
+    curves[1].x.push_back(m.epoch);
     if (m.test.samples > 0) {
       curves[2].y.push_back(m.test.err_sampled);
       curves[3].y.push_back(m.test.err_mean_field);
+      curves[2].x.push_back(m.epoch);
+      curves[3].x.push_back(m.epoch);
+    }
+    if (std::isfinite(m.test_log_likelihood)) {
+      ll.y.push_back(m.test_log_likelihood);
+      ll.x.push_back(m.epoch);
     }
   }
   if (data.test.count == 0) curves.resize(2);
-  write_png((out / "error.png").string(), plot_curves(curves, "reconstruction error", "epoch"));
+  const bool real = p.visible == unit_kind::gaussian;
+  write_png((out / "error.png").string(),
+            plot_curves(curves, "reconstruction error", "epoch", real ? "mean squared error (the model's units)" : "mean squared error (pixels in [0, 1])"));
+  if (!ll.y.empty())
+    write_png((out / "likelihood.png").string(),
+              plot_curves({ll}, "held-out log-likelihood", "epoch", real ? "nats per sample (density)" : "nats per image"));
+  return "";
 }
 
 }  // namespace
@@ -622,7 +640,8 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   }
 
   res.params = be->params();
-  write_pictures(out, res.params, data, res.history);
+  const std::string left_out = write_pictures(out, res.params, data, res.history);
+  if (!left_out.empty()) note(left_out);
   return res;
 }
 

@@ -51,7 +51,8 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 
 // out [rows, nh] = p(h = 1 | v) = sigmoid(v W + hb) for v [rows, nv] (OpenBLAS + the shared sigmoid).
 void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out);
-// out [rows, nv] = p(v = 1 | h) = sigmoid(h W^T + vb) for h [rows, nh].
+// out [rows, nv] = the visible means given h [rows, nh]: p(v = 1 | h) = sigmoid(h W^T + vb) for Bernoulli
+// units, E[v | h] = vb + sigma h W^T for Gaussian ones.
 void cpu_visible_probs(const model_params& p, const float* h, int rows, float* out);
 
 // Free energy F(v) = -v.vb - sum_j softplus(hb_j + (v W)_j) of each row of v [rows, nv].

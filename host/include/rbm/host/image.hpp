@@ -1,5 +1,5 @@
 // Pictures a run writes: PNG files through libpng, the filter tiles of the tutorial's tile_raster_images
-// and a small line plot of the error curves.
+// and line plots of the per-epoch curves (drawn with cairo, plot.cpp).
 #pragma once
 
 #include <cstdint>
@@ -30,11 +30,22 @@ raster tile_filters(const model_params& p, int rows, int cols, const std::vector
 
 struct curve {
   std::string label;
-  std::vector<double> y;        // one value per x = 0, 1, 2, ...
+  std::vector<double> y;        // the values
   std::uint8_t r, g, b;
+  std::vector<double> x = {};   // their x positions; empty: 0, 1, 2, ...
 };
 
-// A line plot of the curves against their index, with axes, ticks, labels and a legend.
-raster plot_curves(const std::vector<curve>& curves, const std::string& title, const std::string& xlabel);
+// Round tick positions covering [lo, hi] ("nice numbers": steps of 1, 2 or 5 times a power of ten),
+// at most about `max_ticks` of them, from at or below lo to at or above hi.
+std::vector<double> nice_ticks(double lo, double hi, int max_ticks = 6);
+// A tick's label: as many decimals as the step needs, no more (0.015 at a step of 0.005, 20 at 10).
+std::string tick_label(double value, double step);
+
+// Whether this build draws plots (it has cairo; CMake option RBM_PLOTS).
+bool can_plot();
+// A line plot of the curves, with axes, round ticks, a grid, axis labels and a legend, antialiased text
+// and lines (cairo). Non-finite values are gaps. Throws error when the build has no plotting library.
+raster plot_curves(const std::vector<curve>& curves, const std::string& title, const std::string& xlabel,
+                   const std::string& ylabel = "");
 
 }  // namespace rbm

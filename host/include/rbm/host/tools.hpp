@@ -23,28 +23,46 @@ std::vector<std::uint8_t> decode_picture(const std::string& name, const std::vec
 struct rect {
   int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
 };
-void erase(std::vector<std::uint8_t>& image, int rows, int cols, const rect& r);
+void erase_values(std::vector<float>& image, int rows, int cols, const rect& r);
 
 // p(h | v) [rows, nh] for uint8 v [rows, nv] scaled by 1/255, on the CPU.
 std::vector<float> hidden_probabilities(const model_params& p, const std::uint8_t* v, int rows);
 // The same for real values v [rows, nv] in the model's units (Gaussian visible units see v / sigma).
 std::vector<float> hidden_probabilities_values(const model_params& p, const float* v, int rows);
-// p(v | h) [rows, nv] for h [rows, nh].
+// The visible means [rows, nv] for h [rows, nh]: p(v = 1 | h) (Bernoulli), E[v | h] (Gaussian, model units).
 std::vector<float> visible_probabilities(const model_params& p, const float* h, int rows);
 
 struct reconstruction {
   std::vector<float> input, hidden, tutorial, mean_field;  // [nv], [nh], [nv], [nv]
 };
-// The tutorial's reconstruction (round p(h | v), then p(v | h)) and the mean-field one (p(v | p(h | v))).
+// The tutorial's reconstruction (round p(h | v), then the visible means) and the mean-field one (the
+// means given p(h | v)), for v [nv] in the model's units (pixels / 255 for Bernoulli models).
+reconstruction reconstruct_values(const model_params& p, const float* v);
+// The same for a uint8 picture (pixels / 255).
 reconstruction reconstruct(const model_params& p, const std::uint8_t* image);
 
-// input | hidden activations (a near-square grid) | tutorial reconstruction | mean-field reconstruction,
-// one row per image, each picture scaled by `zoom`.
-raster reconstruction_sheet(const std::vector<reconstruction>& rows_of, int rows, int cols, int zoom);
+// How visible values become grey levels in a picture: `lo` black, `hi` white, clamped.
+struct grey_range {
+  float lo = 0, hi = 1;
+};
+// The range of the values (hi > lo even for constant ones): Gaussian models' pictures use it.
+grey_range range_of(const std::vector<float>& values);
 
-// Gibbs chains: `chains` chains, `steps` sweeps, a snapshot of p(v | h) every `every` sweeps (and at
-// the start); chains start from the given data rows (uint8 [chains, nv]) or, when `start` is null,
-// from uniform noise. Returns the sheet: one row per chain, one column per snapshot.
+// input | hidden activations (a near-square grid) | tutorial reconstruction | mean-field reconstruction,
+// one row per image, each picture scaled by `zoom`; visible values drawn through `grey`.
+raster reconstruction_sheet(const std::vector<reconstruction>& rows_of, int rows, int cols, int zoom,
+                            grey_range grey = {});
+
+// Gibbs chains: `chains` chains, `steps` sweeps (h ~ p(h | v), then v ~ p(v | h): a Bernoulli draw or a
+// normal one around the Gaussian mean), and a snapshot of the visible means every `every` sweeps (and
+// the starting values first). Chains start from `start` [chains, nv] (model units) or, when it is null,
+// from noise: fair coin flips for Bernoulli units, vb + sigma N(0, 1) for Gaussian ones. Returns the
+// snapshots, each [chains, nv] in model units.
+std::vector<std::vector<float>> gibbs_snapshots(const model_params& p, int chains, int steps, int every,
+                                                const float* start, std::uint64_t seed);
+// One row per chain, one column per snapshot, 1-pixel gaps; values drawn through `grey`.
+raster snapshot_sheet(const std::vector<std::vector<float>>& snapshots, int rows, int cols, grey_range grey = {});
+// Both, for a Bernoulli model started from uint8 pictures (or noise when `start` is null).
 raster sample_sheet(const model_params& p, int rows, int cols, int chains, int steps, int every,
                     const std::uint8_t* start, std::uint64_t seed);
 
