@@ -87,6 +87,16 @@ TEST(Npy, RefusesBadInputNamingTheFileAndTheProblem) {
   expect(cut, "truncated .npy header");
   EXPECT_NE(rbm_test::error_of([] { rbm::read_npy_matrix("/nonexistent/x.npy"); }).find("cannot open"),
             std::string::npos);
+  // Files are mapped: a directory and an empty file are refused by name too; a mapped file of a whole
+  // matrix reads like its bytes.
+  const auto dir = rbm_test::fresh_dir();
+  EXPECT_NE(rbm_test::error_of([&] { rbm::read_npy_matrix(dir.string()); }).find(dir.string() + ": not a regular file"),
+            std::string::npos);
+  rbm_test::write_bytes(dir / "empty.npy", {});
+  EXPECT_NE(rbm_test::error_of([&] { rbm::read_npy_matrix((dir / "empty.npy").string()); }).find("empty.npy: not a .npy file"),
+            std::string::npos);
+  rbm_test::write_bytes(dir / "whole.npy", npy_bytes("<f4", "(2, 3)", raw(f)));
+  EXPECT_EQ(rbm::read_npy_matrix((dir / "whole.npy").string()).values, f);
 }
 
 TEST(Npy, ReadsWhatNumpyWrites) {

@@ -2,8 +2,14 @@
 // Python-literal dict header, then the raw array).
 #include "rbm/host/npy.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
+#include <cerrno>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -57,9 +63,9 @@ std::vector<std::int64_t> parse_shape(const std::string& name, const std::string
 
 }  // namespace
 
-npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint8_t>& bytes) {
+npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, std::size_t size) {
   static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-  if (bytes.size() < 10 || std::memcmp(bytes.data(), magic, 6) != 0)
+  if (size < 10 || std::memcmp(bytes, magic, 6) != 0)
     throw data_error(name + ": not a .npy file (no \\x93NUMPY magic)");
   const int major = bytes[6];
   if (major < 1 || major > 3)
@@ -69,13 +75,13 @@ npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint
     header_len = std::size_t(bytes[8]) | std::size_t(bytes[9]) << 8;
     start = 10;
   } else {
-    if (bytes.size() < 12) throw data_error(name + ": truncated .npy header");
+    if (size < 12) throw data_error(name + ": truncated .npy header");
     header_len = std::size_t(bytes[8]) | std::size_t(bytes[9]) << 8 | std::size_t(bytes[10]) << 16 |
                  std::size_t(bytes[11]) << 24;
     start = 12;
   }
-  if (bytes.size() < start + header_len) throw data_error(name + ": truncated .npy header");
-  const std::string header(bytes.begin() + std::ptrdiff_t(start), bytes.begin() + std::ptrdiff_t(start + header_len));
+  if (size < start + header_len) throw data_error(name + ": truncated .npy header");
+  const std::string header(bytes + std::ptrdiff_t(start), bytes + std::ptrdiff_t(start + header_len));
   npy_matrix m;
   const std::string descr = header_value(name, header, "descr");
   m.dtype = descr.size() >= 2 ? descr.substr(1, descr.size() - 2) : descr;
@@ -94,20 +100,20 @@ npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint
                      " dimension(s)");
   if (shape[0] <= 0 || shape[1] <= 0) throw data_error(name + ": the array is empty");
   if (shape[0] > std::numeric_limits<int>::max() || shape[1] > std::numeric_limits<int>::max() ||
-      double(shape[0]) * double(shape[1]) * double(width) > double(bytes.size()))
+      double(shape[0]) * double(shape[1]) * double(width) > double(size))
     throw data_error(name + ": truncated data: the header says " + std::to_string(shape[0]) + " x " +
                      std::to_string(shape[1]) + " values of " + std::to_string(width) + " bytes, the file holds " +
-                     std::to_string(bytes.size() - start - header_len) + " bytes of data");
+                     std::to_string(size - start - header_len) + " bytes of data");
   m.rows = int(shape[0]);
   m.cols = int(shape[1]);
   const std::size_t n = std::size_t(m.rows) * std::size_t(m.cols), data = start + header_len;
-  if (bytes.size() - data != n * width)
-    throw data_error(name + ": " + (bytes.size() - data < n * width ? "truncated data" : "trailing bytes") +
+  if (size - data != n * width)
+    throw data_error(name + ": " + (size - data < n * width ? "truncated data" : "trailing bytes") +
                      ": the header says " + std::to_string(m.rows) + " x " + std::to_string(m.cols) + " values of " +
-                     std::to_string(width) + " bytes, the file holds " + std::to_string(bytes.size() - data) +
+                     std::to_string(width) + " bytes, the file holds " + std::to_string(size - data) +
                      " bytes of data");
   m.values.resize(n);
-  const std::uint8_t* src = bytes.data() + data;
+  const std::uint8_t* src = bytes + data;
   for (std::size_t i = 0; i < n; ++i) {
     double v = 0;
     if (width == 4) {
@@ -130,11 +136,56 @@ npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint
   return m;
 }
 
+npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint8_t>& bytes) {
+  return parse_npy_matrix(name, bytes.data(), bytes.size());
+}
+
+namespace {
+
+// The file mapped read-only: its bytes are converted straight into the float32 matrix, with no copy
+// of the file in memory beside it (what a read into a buffer would cost: as much again as float32 data).
+class mapped_file {
+ public:
+  explicit mapped_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw data_error(path + ": cannot open (" + std::strerror(errno) + ")");
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw data_error(path + ": not a regular file");
+    }
+    size_ = std::size_t(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        const int e = errno;
+        ::close(fd);
+        throw data_error(path + ": cannot map (" + std::strerror(e) + ")");
+      }
+      data_ = static_cast<const std::uint8_t*>(p);
+      ::madvise(p, size_, MADV_SEQUENTIAL);
+    }
+    ::close(fd);  // the mapping stays valid
+  }
+  ~mapped_file() {
+    if (data_ != nullptr) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+  }
+  mapped_file(const mapped_file&) = delete;
+  mapped_file& operator=(const mapped_file&) = delete;
+  const std::uint8_t* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  const std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace
+
 npy_matrix read_npy_matrix(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw data_error(path + ": cannot open");
-  const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  return parse_npy_matrix(path, bytes);
+  const mapped_file f(path);
+  static const std::uint8_t none = 0;
+  return parse_npy_matrix(path, f.data() != nullptr ? f.data() : &none, f.size());
 }
 
 namespace {

@@ -19,9 +19,11 @@ struct npy_matrix {
 
 // Reads and validates `path`: magic and version, the header's descr / fortran_order / shape, a
 // supported dtype, exactly rows * cols values (no truncation, no trailing bytes), and every value
-// finite (the error names the first row holding a NaN or an infinity).
+// finite (the error names the first row holding a NaN or an infinity). The file is memory-mapped and
+// converted once into `values` (no second copy of it in memory).
 npy_matrix read_npy_matrix(const std::string& path);
 // The same on a file's bytes, `name` used in messages (what the fuzzer and the tests drive).
+npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, std::size_t size);
 npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint8_t>& bytes);
 
 // A data set from .npy matrices: the training file and, when `test_path` is non-empty, a held-out one
