@@ -23,8 +23,9 @@ struct model::impl {
   device_buffer<float> w, vb, hb, vel_w, vel_vb, vel_hb;
   device_buffer<float> v0, h0p, h0s, vs, hp, hs, chain, u;
   device_buffer<float> sigma, s0, ss;  // Gaussian visible units: sigma [nv]; v0 / sigma, vs / sigma
-  bool gauss;
-  bool sigma_is_one = true;  // every sigma 1 (as until set_sigma): v / sigma is v, no scaling pass
+  device_buffer<float> xsig, gsig, vel_log_sigma;  // learned sigma: h W^T [b, nv], its gradient [nv], momentum [nv]
+  bool gauss, learn_sigma;
+  bool sigma_is_one;  // every sigma 1 and fixed (as until set_sigma): v / sigma is v, no scaling pass
   device_buffer<double> err_acc;  // [1]
   cublas_handle blas;
   philox_generator gen;
@@ -46,10 +47,12 @@ struct model::impl {
         sigma(o.cd.visible == unit_kind::gaussian ? std::size_t(nv) : 0, st),
         s0(o.cd.visible == unit_kind::gaussian ? std::size_t(o.max_batch) * nv : 0, st),
         ss(o.cd.visible == unit_kind::gaussian ? std::size_t(o.max_batch) * nv : 0, st),
-        gauss(o.cd.visible == unit_kind::gaussian), err_acc(1, st), blas(st),
+        xsig(o.cd.learn_sigma ? std::size_t(o.max_batch) * nv : 0, st), gsig(o.cd.learn_sigma ? nv : 0, st),
+        vel_log_sigma(o.cd.learn_sigma ? nv : 0, st), gauss(o.cd.visible == unit_kind::gaussian),
+        learn_sigma(o.cd.learn_sigma), sigma_is_one(!o.cd.learn_sigma), err_acc(1, st), blas(st),
         gen(philox_generator::where::device, o.cd.seed, 0, st.get()) {
-    for (auto* b : {&w, &vb, &hb, &vel_w, &vel_vb, &vel_hb})
-      RBM_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->size() * sizeof(float), s.get()));
+    for (auto* b : {&w, &vb, &hb, &vel_w, &vel_vb, &vel_hb, &vel_log_sigma})
+      if (b->size() > 0) RBM_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->size() * sizeof(float), s.get()));
     if (gauss) {  // sigma = 1 until set_sigma
       const std::vector<float> ones(nv, 1.0f);
       RBM_CUDA_CHECK(cudaMemcpyAsync(sigma.data(), ones.data(), nv * sizeof(float), cudaMemcpyHostToDevice, s.get()));
@@ -127,9 +130,17 @@ struct model::impl {
                    vel_w.data(), nh);  // vel = momentum * vel + scale * V0^T H0p
     gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, neg_v, nv, hp.data(), nh, 1.0f,
                    vel_w.data(), nh);
+    if (learn_sigma) {  // both phases' terms with the parameters before this update, as the CPU
+      backward(h0p.data(), rows, xsig.data());
+      sigma_gradient(v0.data(), xsig.data(), vb.data(), sigma.data(), rows, nv, 1.0f, false, gsig.data(), s);
+      backward(hp.data(), rows, xsig.data());
+      sigma_gradient(vs.data(), xsig.data(), vb.data(), sigma.data(), rows, nv, -1.0f, true, gsig.data(), s);
+    }
     apply_weight_step(w.data(), vel_w.data(), nw, c.lr * c.weight_decay, s);
     bias_update(v0.data(), vs.data(), nullptr, rows, nv, c.lr, c.momentum, 0.0f, 0.0f, gauss ? sigma.data() : nullptr,
                 vel_vb.data(), vb.data(), s);
+    if (learn_sigma)  // after vb's step, which divides by the old sigma
+      log_sigma_step(gsig.data(), nv, rows, c.lr, c.momentum, c.sigma_floor, vel_log_sigma.data(), sigma.data(), s);
     bias_update(c.hidden_bias_from_states ? h0s.data() : h0p.data(), c.hidden_bias_from_states ? h : hp.data(),
                 h0p.data(), rows, nh, c.lr, c.momentum, c.sparsity_target, c.sparsity_cost, vel_hb.data(), hb.data(), s);
   }
@@ -181,13 +192,16 @@ std::size_t model::required_bytes(const model_options& o) {
                              + b * (2 * nv + 4 * nh)              // v0, vs; h0p, h0s, hp, hs
                              + (o.cd.pcd ? b * nh : 0)            // chains
                              + (o.cd.visible == unit_kind::gaussian ? nv + 2 * b * nv : 0)  // sigma, v / sigma
+                             + (o.cd.learn_sigma ? b * nv + 2 * nv : 0)  // h W^T, gradient, momentum of log sigma
                              + make_draw_layout(o.max_batch, o.cd).total();
   return floats * sizeof(float) + sizeof(double) + (std::size_t(32) << 20);  // + error accumulator, cuBLAS
 }
 
 model::model(const model_options& opt, stream_view stream) {
   RBM_EXPECTS(opt.cd.nv > 0 && opt.cd.nh > 0 && opt.cd.k >= 1 && opt.max_batch > 0);
-  if (opt.cd.learn_sigma) throw precondition_error("learning sigma on the GPU is not implemented yet (the CPU backend does it)");
+  if (opt.cd.learn_sigma && opt.cd.visible != unit_kind::gaussian)
+    throw precondition_error("learn_sigma applies to Gaussian visible units only");
+  if (opt.cd.learn_sigma && !(opt.cd.sigma_floor > 0)) throw precondition_error("sigma_floor must be positive");
   p_ = std::make_unique<impl>(opt, stream);
 }
 model::~model() = default;
@@ -218,6 +232,7 @@ void model::set_sigma(const float* sigma) {
     RBM_EXPECTS(sigma[i] > 0);
     one = one && sigma[i] == 1.0f;
   }
+  one = one && !p_->learn_sigma;  // learned, sigma moves away from 1: always scaled (v / 1 is v exactly)
   if (one != p_->sigma_is_one) {  // the captured graphs read the other buffers
     p_->s.synchronize();
     p_->graphs.clear();
@@ -258,6 +273,8 @@ training_state model::get_state() const {
   down(st.vel_vb.data(), m.vel_vb.data(), st.vel_vb.size());
   down(st.vel_hb.data(), m.vel_hb.data(), st.vel_hb.size());
   down(st.chain_h.data(), m.chain.data(), st.chain_h.size());
+  st.vel_log_sigma.resize(m.vel_log_sigma.size());
+  down(st.vel_log_sigma.data(), m.vel_log_sigma.data(), st.vel_log_sigma.size());
   m.s.synchronize();
   return st;
 }
@@ -266,7 +283,8 @@ void model::set_state(const training_state& st) {
   auto& m = *p_;
   RBM_EXPECTS(st.vel_w.size() == m.vel_w.size() && st.vel_vb.size() == m.vel_vb.size() &&
               st.vel_hb.size() == m.vel_hb.size() && st.chains >= 0 && st.chains <= m.opt.max_batch &&
-              st.chain_h.size() == std::size_t(st.chains) * m.nh && (st.chains == 0 || m.opt.cd.pcd));
+              st.chain_h.size() == std::size_t(st.chains) * m.nh && (st.chains == 0 || m.opt.cd.pcd) &&
+              (st.vel_log_sigma.empty() || st.vel_log_sigma.size() == m.vel_log_sigma.size()));
   auto up = [&](float* dst, const float* src, std::size_t n) {
     if (n > 0) RBM_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, m.s.get()));
   };
@@ -274,6 +292,12 @@ void model::set_state(const training_state& st) {
   up(m.vel_vb.data(), st.vel_vb.data(), st.vel_vb.size());
   up(m.vel_hb.data(), st.vel_hb.data(), st.vel_hb.size());
   up(m.chain.data(), st.chain_h.data(), st.chain_h.size());
+  if (m.learn_sigma) {  // a state without it (a model trained with fixed sigma) starts learning from rest
+    if (st.vel_log_sigma.empty())
+      RBM_CUDA_CHECK(cudaMemsetAsync(m.vel_log_sigma.data(), 0, m.nv * sizeof(float), m.s.get()));
+    else
+      up(m.vel_log_sigma.data(), st.vel_log_sigma.data(), st.vel_log_sigma.size());
+  }
   m.chains = st.chains;
   m.gen.set_offset(st.rng_position);
   m.rng_position = st.rng_position;

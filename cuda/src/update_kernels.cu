@@ -1,8 +1,9 @@
-// Parameter updates: the fused bias step (column reduction + momentum + sparsity) and the one
-// element-wise pass after the weight-gradient GEMMs.
+// Parameter updates: the fused bias step (column reduction + momentum + sparsity), learned sigma's
+// gradient and step, and the one element-wise pass after the weight-gradient GEMMs.
 #include "rbm/detail/launch.hpp"
 #include "rbm/kernels.hpp"
 #include "rbm/math.hpp"
+#include "rbm/units.hpp"
 
 namespace rbm {
 namespace {
@@ -44,6 +45,38 @@ __global__ void __launch_bounds__(bias_threads)
   bias[c] += v;
 }
 
+// Learned sigma: the column sums of sign * log_sigma_gradient(v, vb, sigma, x) over the rows, added to
+// (or, the first phase, written into) g; the same tiling as the bias step.
+__global__ void __launch_bounds__(bias_threads)
+    sigma_gradient_kernel(const float* __restrict__ v, const float* __restrict__ x, const float* __restrict__ vb,
+                          const float* __restrict__ sigma, int rows, int cols, float sign, bool accumulate,
+                          float* __restrict__ g) {
+  __shared__ float gs[bias_lanes][bias_tile];
+  const int tx = threadIdx.x, y = threadIdx.y, c = blockIdx.x * bias_tile + tx;
+  float sum = 0.0f;
+  if (c < cols) {
+    const float b = vb[c], sd = sigma[c];
+    for (int r = y; r < rows; r += bias_lanes) {
+      const std::size_t i = std::size_t(r) * cols + c;
+      sum += gaussian_units::log_sigma_gradient(v[i], b, sd, x[i]);
+    }
+  }
+  gs[y][tx] = sum;
+  __syncthreads();
+  if (y != 0 || c >= cols) return;
+  for (int k = 1; k < bias_lanes; ++k) sum += gs[k][tx];
+  g[c] = (accumulate ? g[c] : 0.0f) + sign * sum;
+}
+
+__global__ void log_sigma_step_kernel(const float* __restrict__ g, int cols, float inv_rows, float lr, float momentum,
+                                      float floor, float* __restrict__ vel, float* __restrict__ sigma) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= cols) return;
+  const float v = momentum * vel[c] + lr * (g[c] * inv_rows);
+  vel[c] = v;
+  sigma[c] = gaussian_units::log_sigma_step(sigma[c], v, floor);
+}
+
 __global__ void apply_weight_step_kernel(float* __restrict__ w, float* __restrict__ vel, std::size_t n, float decay) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x) {
@@ -68,6 +101,23 @@ void bias_update(const float* pos, const float* neg, const float* act, int rows,
       pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, lr, momentum, sparsity_target, sparsity_cost, sigma,
       vel, bias);
   RBM_CHECK_LAUNCH(bias_update_kernel);
+}
+
+void sigma_gradient(const float* v, const float* x, const float* vb, const float* sigma, int rows, int cols, float sign,
+                    bool accumulate, float* g, stream_view s) {
+  RBM_EXPECTS(rows > 0 && cols > 0 && v && x && vb && sigma && g);
+  const dim3 block(bias_tile, bias_lanes);
+  sigma_gradient_kernel<<<(cols + bias_tile - 1) / bias_tile, block, 0, s.get()>>>(v, x, vb, sigma, rows, cols, sign,
+                                                                                  accumulate, g);
+  RBM_CHECK_LAUNCH(sigma_gradient_kernel);
+}
+
+void log_sigma_step(const float* g, int cols, int rows, float lr, float momentum, float floor, float* vel, float* sigma,
+                    stream_view s) {
+  RBM_EXPECTS(cols > 0 && rows > 0 && g && vel && sigma && floor > 0);
+  log_sigma_step_kernel<<<(cols + detail::block_size - 1) / detail::block_size, detail::block_size, 0, s.get()>>>(
+      g, cols, 1.0f / rows, lr, momentum, floor, vel, sigma);
+  RBM_CHECK_LAUNCH(log_sigma_step_kernel);
 }
 
 void apply_weight_step(float* w, float* vel, std::size_t n, float decay, stream_view s) {

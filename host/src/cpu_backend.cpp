@@ -169,8 +169,8 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
       visible_pre(p, hprob, n, x);
       for (int r = 0; r < n; ++r)
         for (int i = 0; i < nv; ++i) {
-          const float vi = vv[std::size_t(r) * nv + i], d = (vi - p.vb[i]) / p.sigma[i];
-          gz[i] += sign * (d * d - vi / p.sigma[i] * x[std::size_t(r) * nv + i]);
+          gz[i] += sign * gaussian_units::log_sigma_gradient(vv[std::size_t(r) * nv + i], p.vb[i], p.sigma[i],
+                                                             x[std::size_t(r) * nv + i]);
         }
     };
 
@@ -246,7 +246,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
           float gzs = 0;
           for (int q = 0; q < parts; ++q) gzs += ws.grad_z[std::size_t(q) * nv + i];
           st.vel_log_sigma[i] = cfg.momentum * st.vel_log_sigma[i] + cfg.lr * (gzs * inv_rows);
-          p.sigma[i] = std::max(cfg.sigma_floor, p.sigma[i] * std::exp(st.vel_log_sigma[i]));
+          p.sigma[i] = gaussian_units::log_sigma_step(p.sigma[i], st.vel_log_sigma[i], cfg.sigma_floor);
         }
       }
     }
@@ -388,6 +388,10 @@ void backend::attach_training_values(const float* data, int n, int nv) {
 
 void backend::train_values(const float*, int) {
   throw precondition_error(name() + " cannot train on real-valued data yet");
+}
+
+void backend::column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd) {
+  fit_independent_gaussians(data, n, d, mean, sd);
 }
 
 eval_result backend::evaluate_values(const float*, int) {

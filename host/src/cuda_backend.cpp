@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "rbm/error.hpp"
+#include "rbm/statistics.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/kernels.hpp"
 
@@ -109,6 +110,22 @@ void cuda_backend::attach_training_values(const float* data, int n, int nv) {
   resident_values_ = device_buffer<float>(std::size_t(n) * nv, compute_.view());
   RBM_CUDA_CHECK(cudaMemcpyAsync(resident_values_.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
   compute_.view().synchronize();
+}
+
+void cuda_backend::column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd) {
+  RBM_EXPECTS(data != nullptr && n > 0 && d > 0);
+  const std::size_t bytes = std::size_t(n) * d * sizeof(float);
+  std::size_t free_b = 0, total_b = 0;
+  RBM_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  if (bytes > free_b / 2) {
+    backend::column_statistics(data, n, d, mean, sd);
+    return;
+  }
+  device_buffer<float> dev(std::size_t(n) * d, compute_.view());
+  RBM_CUDA_CHECK(cudaMemcpyAsync(dev.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
+  mean.resize(d);
+  sd.resize(d);
+  column_mean_sd(dev.data(), n, d, mean.data(), sd.data(), compute_.view());  // synchronises
 }
 
 eval_result cuda_backend::evaluate_values(const float* data, int rows) {

@@ -404,10 +404,8 @@ std::string metrics_csv(const std::vector<epoch_metrics>& history) {
 }
 
 namespace {
-// Real values for Gaussian visible units: .npy values as they are, or pixels / 255; standardised per
-// feature with the training set's mean and standard deviation when asked (a feature that does not
-// vary keeps a standard deviation of 1, so it is centred, never divided by zero).
-dataset real_valued(const dataset& d, bool standardize, std::vector<float>& mean, std::vector<float>& sd) {
+// Real values for Gaussian visible units: .npy values as they are, or pixels / 255.
+dataset real_valued(const dataset& d) {
   dataset r = d;
   for (auto* set : {&r.train, &r.test}) {
     if (set->count == 0 || set->real()) continue;
@@ -415,13 +413,18 @@ dataset real_valued(const dataset& d, bool standardize, std::vector<float>& mean
     for (std::size_t i = 0; i < set->pixels.size(); ++i) set->values[i] = pixel_to_unit(set->pixels[i]);
     set->pixels.clear();
   }
-  if (!standardize) return r;
+  return r;
+}
+
+// Standardised per feature with the training set's mean and standard deviation, computed by the
+// backend (Thrust on the GPU); a feature that does not vary keeps a standard deviation of 1, so it is
+// centred, never divided by zero.
+void standardize_sets(dataset& r, backend& be, std::vector<float>& mean, std::vector<float>& sd) {
   const int dim = r.train.dim();
-  fit_independent_gaussians(r.train.values.data(), r.train.count, dim, mean, sd);
+  be.column_statistics(r.train.values.data(), r.train.count, dim, mean, sd);
   for (auto* set : {&r.train, &r.test})
     for (std::size_t k = 0; k < set->values.size(); ++k)
       set->values[k] = (set->values[k] - mean[k % dim]) / sd[k % dim];
-  return r;
 }
 
 dataset binarized(const dataset& d) {
@@ -470,9 +473,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     throw precondition_error("binarize and AIS during training (eval_every) read pixel data; real-valued data "
                              "for Bernoulli visible units support neither yet");
   standardization stats;
-  const dataset prepared = o.binarize ? binarized(data_in)
-                           : gauss    ? real_valued(data_in, o.standardize, stats.mean, stats.sd)
-                                      : dataset{};
+  dataset prepared = o.binarize ? binarized(data_in) : gauss ? real_valued(data_in) : dataset{};
   const dataset& data = o.binarize || gauss ? prepared : data_in;
   const bool real = data.train.real();
   o.cd.nv = data.train.dim();
@@ -491,6 +492,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   validate(data, o);
   std::string why;
   std::unique_ptr<backend> be = make_backend(o.device, o.cd, o.batch, o.gpu, why);
+  if (gauss && o.standardize) standardize_sets(prepared, *be, stats.mean, stats.sd);
   prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
 
   auto note = [&](const std::string& line) {

@@ -7,6 +7,8 @@
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/kernels.hpp"
 #include "rbm/math.hpp"
+#include "rbm/host/evaluation.hpp"
+#include "rbm/statistics.hpp"
 
 using namespace rbm_gpu_test;
 
@@ -146,6 +148,35 @@ TEST(GpuKernels, WeightPassesAndReductionsMatchCpu) {
     total += ref_f[r];
   }
   EXPECT_NEAR(download(d_sum, s)[0], total, 1e-4 * std::fabs(total));
+}
+
+// --standardize's statistics through Thrust against the CPU's double sums, a constant column included
+// (its sd is 1), on a non-blocking stream (the buffers are ordered on it, not on the default stream).
+TEST(GpuKernels, ColumnMeanAndSdMatchTheCpu) {
+  RBM_REQUIRE_GPU();
+  cudaStream_t raw = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&raw, cudaStreamNonBlocking), cudaSuccess);
+  const rbm::stream_view s(raw);
+  const int rows = 1531, cols = 37;
+  std::mt19937 rng(3);
+  std::vector<float> x(std::size_t(rows) * cols);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) x[std::size_t(r) * cols + c] = c == 5 ? 7.25f : 100.0f * c + (1 + c) * n(rng);
+  std::vector<float> mean(cols), sd(cols), cpu_mean, cpu_sd;
+  {
+    auto d = upload(x, s);
+    rbm::column_mean_sd(d.data(), rows, cols, mean.data(), sd.data(), s);
+  }
+  rbm::fit_independent_gaussians(x.data(), rows, cols, cpu_mean, cpu_sd);
+  for (int c = 0; c < cols; ++c) {
+    EXPECT_NEAR(mean[c], cpu_mean[c], 1e-6 * (1 + std::fabs(cpu_mean[c]))) << c;
+    EXPECT_NEAR(sd[c], cpu_sd[c], 1e-5 * cpu_sd[c]) << c;
+  }
+  EXPECT_EQ(mean[5], 7.25f);
+  EXPECT_EQ(sd[5], 1.0f);
+  cudaStreamSynchronize(raw);
+  cudaStreamDestroy(raw);
 }
 
 TEST(GpuKernels, OutOfMemoryNamesTheRequest) {

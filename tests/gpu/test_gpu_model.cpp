@@ -390,6 +390,7 @@ struct gauss_case {
   int k;
   bool sample, pcd;
   bool unit_sigma = false;  // every sigma 1: the path without the scaling passes
+  bool learn = false;       // learned sigma (log sigma with momentum, floored)
 };
 
 class GpuGaussianCdStep : public ::testing::TestWithParam<gauss_case> {};
@@ -407,6 +408,7 @@ TEST_P(GpuGaussianCdStep, ParametersAgreeWithTheCpu) {
   c.seed = 17;
   c.visible = rbm::unit_kind::gaussian;
   c.visible_sample = GetParam().sample;
+  c.learn_sigma = GetParam().learn;
   std::mt19937 rng(5);
   rbm::model_params p0(nv, nh, rbm::unit_kind::gaussian);
   p0.w = random_vector(p0.w.size(), rng, -0.3f, 0.3f);
@@ -441,7 +443,8 @@ TEST_P(GpuGaussianCdStep, ParametersAgreeWithTheCpu) {
   rbm::model_options o;
   o.cd = c;
   o.max_batch = rows;
-  std::vector<float> w(p0.w.size()), vb(nv), hb(nh);
+  std::vector<float> w(p0.w.size()), vb(nv), hb(nh), sigma(nv);
+  rbm::training_state gst;
   {
     rbm::model m(o, s);
     m.set_params(p0.w.data(), p0.vb.data(), p0.hb.data());
@@ -449,6 +452,21 @@ TEST_P(GpuGaussianCdStep, ParametersAgreeWithTheCpu) {
     auto d = upload(data, s);
     for (int b = 0; b < 3; ++b) m.train_step(d.data() + std::size_t(b) * rows * nv, rows);  // eager, then graphs
     m.get_params(w.data(), vb.data(), hb.data());
+    m.get_sigma(sigma.data());
+    gst = m.get_state();
+  }
+  if (c.learn_sigma) {  // sigma moved, alike on the three
+    ASSERT_EQ(gst.vel_log_sigma.size(), std::size_t(nv));
+    double moved = 0;
+    for (int i = 0; i < nv; ++i) {
+      ASSERT_NEAR(sigma[i], cpu.sigma[i], 2e-5) << "sigma[" << i << "]";
+      ASSERT_NEAR(sigma[i], ref.sigma[i], 2e-5) << "sigma[" << i << "] against the double reference";
+      ASSERT_NEAR(gst.vel_log_sigma[i], st.vel_log_sigma[i], 2e-5) << "momentum of log sigma[" << i << "]";
+      moved = std::max(moved, std::fabs(double(sigma[i]) - p0.sigma[i]));
+    }
+    EXPECT_GT(moved, 1e-3);
+  } else {
+    EXPECT_EQ(sigma, p0.sigma);
   }
   for (std::size_t i = 0; i < w.size(); ++i) {
     ASSERT_NEAR(w[i], cpu.w[i], 2e-5) << "W[" << i << "]";
@@ -460,10 +478,13 @@ TEST_P(GpuGaussianCdStep, ParametersAgreeWithTheCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, GpuGaussianCdStep,
                          ::testing::Values(gauss_case{1, false, false}, gauss_case{2, true, false},
-                                           gauss_case{1, true, true}, gauss_case{2, true, false, true}),
+                                           gauss_case{1, true, true}, gauss_case{2, true, false, true},
+                                           gauss_case{1, true, false, false, true},
+                                           gauss_case{2, true, true, true, true}),
                          [](const auto& info) {
                            return std::string(info.param.pcd ? "PCD" : "CD") + std::to_string(info.param.k) +
-                                  (info.param.sample ? "_sampled" : "_mean_field") + (info.param.unit_sigma ? "_unit_sigma" : "");
+                                  (info.param.sample ? "_sampled" : "_mean_field") + (info.param.unit_sigma ? "_unit_sigma" : "") +
+                                  (info.param.learn ? "_learned_sigma" : "");
                          });
 
 // The Gaussian kernels against the CPU passes, element by element (the same rbm/units.hpp maths).
@@ -490,6 +511,37 @@ TEST(GpuKernelsGaussian, VisibleMeansSamplesAndScalingMatchTheCpu) {
   std::vector<float> cpu(x.size());
   rbm::cpu::scale_by_sigma_rows(x.data(), sigma.data(), rows, cols, cpu.data());
   EXPECT_EQ(download(d_out, s), cpu);  // one correctly rounded division on both
+
+  // Learned sigma: both phases' column sums against double sums of the same units.hpp term, then the step.
+  const auto v1 = random_vector(rows * cols, rng, -3, 3), x1 = random_vector(rows * cols, rng, -2, 2);
+  auto d_x0 = upload(x, s), d_v1 = upload(v1, s), d_x1 = upload(x1, s), d_g = poisoned(cols, s);
+  const auto v0 = normals;  // any real rows
+  auto d_v0 = upload(v0, s);
+  rbm::sigma_gradient(d_v0.data(), d_x0.data(), d_vb.data(), d_sigma.data(), rows, cols, 1.0f, false, d_g.data(), s);
+  rbm::sigma_gradient(d_v1.data(), d_x1.data(), d_vb.data(), d_sigma.data(), rows, cols, -1.0f, true, d_g.data(), s);
+  const auto g = download(d_g, s);
+  std::vector<float> vel = random_vector(cols, rng, -0.1f, 0.1f), want_sigma(cols), want_vel(cols);
+  for (int c = 0; c < cols; ++c) {
+    double sum = 0, mag = 0;
+    for (int r = 0; r < rows; ++r) {
+      const std::size_t i = std::size_t(r) * cols + c;
+      const double a = rbm::gaussian_units::log_sigma_gradient(v0[i], vb[c], sigma[c], x[i]);
+      const double b = rbm::gaussian_units::log_sigma_gradient(v1[i], vb[c], sigma[c], x1[i]);
+      sum += a - b;
+      mag += std::fabs(a) + std::fabs(b);
+    }
+    ASSERT_NEAR(g[c], sum, 1e-6 * mag + 1e-6) << "column " << c;
+    want_vel[c] = 0.5f * vel[c] + 0.01f * (g[c] * (1.0f / rows));
+    want_sigma[c] = rbm::gaussian_units::log_sigma_step(sigma[c], want_vel[c], 0.4f);
+  }
+  auto d_vel = upload(vel, s);
+  rbm::log_sigma_step(d_g.data(), cols, rows, 0.01f, 0.5f, 0.4f, d_vel.data(), d_sigma.data(), s);
+  const auto new_sigma = download(d_sigma, s), new_vel = download(d_vel, s);
+  for (int c = 0; c < cols; ++c) {
+    ASSERT_NEAR(new_vel[c], want_vel[c], 1e-7) << c;
+    ASSERT_NEAR(new_sigma[c], want_sigma[c], 4e-7 * want_sigma[c]) << c;  // expf: a few ulp apart
+    ASSERT_GE(new_sigma[c], 0.4f);
+  }
 }
 
 }  // namespace

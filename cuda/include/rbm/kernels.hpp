@@ -42,6 +42,14 @@ void gaussian_visible(float* x, const float* vb, const float* sigma, const float
 // out[r, c] = v[r, c] / sigma[c]: what the hidden layer sees of Gaussian visible units.
 void scale_by_sigma(const float* v, const float* sigma, int rows, int cols, float* out, stream_view s);
 
+// Learned sigma (Gaussian units): g[c] (+)= sign * sum_r log_sigma_gradient(v[r, c], vb[c], sigma[c],
+// x[r, c]) for x = h W^T (written when `accumulate` is false, added to when true); then the step
+// vel = momentum * vel + lr * g / rows, sigma = max(floor, sigma * exp(vel)).
+void sigma_gradient(const float* v, const float* x, const float* vb, const float* sigma, int rows, int cols, float sign,
+                    bool accumulate, float* g, stream_view s);
+void log_sigma_step(const float* g, int cols, int rows, float lr, float momentum, float floor, float* vel, float* sigma,
+                    stream_view s);
+
 // The weight step after the gradient GEMMs have accumulated into vel (momentum applied through their
 // beta): vel -= decay * w; w += vel, in one pass (decay = lr * weight_decay).
 void apply_weight_step(float* w, float* vel, std::size_t n, float decay, stream_view s);

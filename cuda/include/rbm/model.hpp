@@ -80,8 +80,8 @@ class model {
 
   // One CD-k (PCD-k when cd.pcd) update on v0 [rows, nv] (device; in [0, 1] for Bernoulli visible
   // units, real values for Gaussian ones), rows <= max_batch. Gaussian visible units draw the step's
-  // normals with the device generator where make_draw_layout puts them; learning sigma is CPU-only
-  // so far (the constructor refuses it). The rest of this interface below train_step (the uint8 steps,
+  // normals with the device generator where make_draw_layout puts them; with cd.learn_sigma, sigma
+  // moves too (log sigma with momentum, floored at cd.sigma_floor; get_sigma reads it). The rest of this interface below train_step (the uint8 steps,
   // probabilities, sampling, Gibbs, AIS, evaluate) is Bernoulli-only so far and throws
   // precondition_error for a Gaussian model; free_energy serves both.
   void train_step(const float* v0, int rows);

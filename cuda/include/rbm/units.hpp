@@ -49,6 +49,16 @@ struct gaussian_units {
   }
   // What the hidden layer's input is made of: v_i / sigma_i.
   RBM_HD static float scaled(float v, float sigma) { return v / sigma; }
+  // Learned sigma (through z = log sigma): the unit's -dE/dz at (v, h), x = (h W^T)_i, which CD
+  // averages at the data minus at the chain's end: (v - b)^2 / sigma^2 - (v / sigma) x.
+  RBM_HD static float log_sigma_gradient(float v, float b, float sigma, float x) {
+    const float d = (v - b) / sigma;
+    return d * d - v / sigma * x;
+  }
+  // The step on z with momentum, sigma = exp(z) kept at or above `floor` so that it cannot collapse.
+  RBM_HD static float log_sigma_step(float sigma, float velocity, float floor) {
+    return fmaxf(floor, sigma * expf(velocity));
+  }
   // The unit's term of F(v): (v - b)^2 / (2 sigma^2).
   RBM_HD static double free_energy_term(double v, double b, double sigma) {
     const double d = (v - b) / sigma;

@@ -63,6 +63,10 @@ class backend {
   virtual void attach_training_data(const std::uint8_t* data, int n, int nv);
   // The same for a real-valued training set [n, nv].
   virtual void attach_training_values(const float* data, int n, int nv);
+  // Per-feature mean and standard deviation of data [n, d] (host), a constant feature's sd 1 (what
+  // --standardize applies). By default fit_independent_gaussians on the CPU; the CUDA backend runs
+  // Thrust on the device.
+  virtual void column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd);
   // One update on the attached rows idx [rows]. By default gathers them on the host for train_batch.
   virtual void train_indices(const int* idx, int rows);
 

@@ -39,6 +39,8 @@ class cuda_backend final : public backend {
   // it fits (gathered there by index) or gathered on the host; evaluation on the CPU for now.
   void train_values(const float* batch, int rows) override;
   void attach_training_values(const float* data, int n, int nv) override;
+  // On the device (Thrust, rbm/statistics.hpp) where the data fit in half the free memory; else the CPU.
+  void column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd) override;
   eval_result evaluate_values(const float* data, int rows) override;
   training_state state() const override { return model_.get_state(); }
   void set_state(const training_state& st) override { model_.set_state(st); }
