@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -128,6 +129,8 @@ std::vector<float> standardised(const rbm::dataset& d) {
   return v;
 }
 
+bool serve = false;  // --serve: see bench_cpu
+
 row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int reps, double seconds, bool gauss) {
   rbm::cd_config c;
   c.nv = d.train.dim();
@@ -155,6 +158,21 @@ row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
   settle_openblas();
   // Warm-up: workspaces, threads, caches; at least 3 updates and 0.2 s.
   for (auto t0 = clk::now(); next < 3 || std::chrono::duration<double>(clk::now() - t0).count() < 0.2;) one();
+  if (serve) {  // bench/ab.py drives the repeats, one per line on stdin, interleaved with a peer's
+    std::printf("ready\n");
+    std::fflush(stdout);
+    for (std::string line; std::getline(std::cin, line);) {
+      const auto t0 = clk::now();
+      long samples = 0;
+      do {
+        one();
+        samples += batch;
+      } while (std::chrono::duration<double>(clk::now() - t0).count() < seconds);
+      std::printf("%.3f\n", samples / std::chrono::duration<double>(clk::now() - t0).count());
+      std::fflush(stdout);
+    }
+    std::exit(0);
+  }
   // Each repeat times the update, then at once the same-shape GEMM and the update's GEMMs alone, so
   // that the ratios compare numbers taken under the same conditions (the machine may be shared).
   std::vector<double> rates, gemm_rates, shares;
@@ -299,6 +317,9 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "length of one timed repeat")->capture_default_str();
   app.add_option("--data", data_dir, "IDX data directory")->capture_default_str();
   app.add_option("--json", json_path, "write every measurement here");
+  app.add_flag("--serve", serve,
+               "CPU, one configuration (PCD when --pcd): after the warm-up print 'ready', then time one repeat per "
+               "line read on stdin and print its samples/s (bench/ab.py interleaves these with a peer's)");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -318,6 +339,10 @@ int main(int argc, char** argv) {
     // slow on the shared development VM (threads, page faults, frequency), whatever the warm-up inside.
     if (visible != "bernoulli" && visible != "gaussian") throw rbm::precondition_error("--visible must be bernoulli or gaussian");
     const bool gauss = visible == "gaussian";
+    if (serve) {
+      if (gpu) throw rbm::precondition_error("--serve measures the CPU backend");
+      bench_cpu(d, parse_list(nhs).at(0), parse_list(batches).at(0), parse_list(ks).at(0), pcd_too, 1, seconds, gauss);
+    }
     if (!gpu)
       bench_cpu(d, parse_list(nhs).at(0), parse_list(batches).at(0), parse_list(ks).at(0), false, 1, seconds, gauss);
     for (int nh : parse_list(nhs))

@@ -5,7 +5,11 @@ import argparse
 import json
 import os
 import platform
+import sys
 from collections import defaultdict
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "peers"))
+from common import vector_width  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("files", nargs="+")
@@ -18,6 +22,8 @@ for f in a.files:
         rows += json.load(open(f))
     except (OSError, ValueError) as e:
         print(f"(skipped {f}: {e})")
+ab_rows = [r for r in rows if r["impl"] == "ab"]  # bench/ab.py: interleaved ratios
+rows = [r for r in rows if r["impl"] != "ab"]
 
 def spread(r):
     """Range of the repeats (max - min) as a share of the median."""
@@ -39,6 +45,11 @@ def target_lines():
         lines.append(f"{what}: worst {fmt(value)} ({name(r)}) — {'met' if met else 'MISSED by ' + fmt(abs(goal - value))}")
 
     def ratios(mine, peer_test, batches):
+        # The interleaved A/B ratio where bench/ab.py measured the pair (Bernoulli rows), else the table's.
+        ab = [(q["ratio_median"], q) for q in ab_rows
+              if q["visible"] == "bernoulli" and peer_test(q["peer"]) and q["batch"] in batches]
+        if ab:
+            return ab
         out = []
         for r in mine:
             if r["batch"] not in batches:
@@ -67,6 +78,11 @@ def target_lines():
             check("CPU: faster than PyTorch CPU everywhere (eager, and compiled where measured)",
                   ratios(mine, lambda i: i.startswith("PyTorch") and " cpu" in i, {r["batch"] for r in mine}),
                   1.0, True, times)
+            gauss_ab = [(q["ratio_median"], q) for q in ab_rows
+                        if q["visible"] == "gaussian" and q["peer"].startswith("PyTorch") and q["batch"] >= 100]
+            if gauss_ab:
+                check("CPU, Gaussian units, 784x500 batch >= 100: >= 1.5x the PyTorch GRBM (A/B)", gauss_ab, 1.5, True,
+                      times)
             check("CPU, batch >= 1000: non-GEMM time < 15%",
                   [(r["non_gemm_share"], r) for r in mine if big(r) and r.get("non_gemm_share") is not None], 0.15,
                   False, pct)
@@ -100,7 +116,8 @@ def cpu_name():
         return platform.processor() or "cpu"
 
 
-print(f"machine: {platform.machine()}, {cpu_name()}, {os.cpu_count()} logical CPUs; same-run numbers, median of repeats")
+print(f"machine: {platform.machine()}, {cpu_name()}, {vector_width()}, {os.cpu_count()} logical CPUs; "
+      "same-run numbers, median of repeats")
 libraries = {}
 for r in rows:
     libraries.setdefault(" ".join(r["impl"].split()[:2]) if r["impl"].startswith("rbm ") else r["impl"], r.get("library", "?"))
@@ -133,8 +150,21 @@ print("|---|---|---|---|---|---|---|")
 for r in sorted((r for r in rows if not r["impl"].startswith("rbm ")), key=lambda r: (r["impl"],) + key(r)):
     print(f"| {r['impl']} | {r['nh']} | {r['batch']} | {r['k']} | {r['samples_per_s']:.0f} ({spread(r)}) | {r['gflops']:.1f} | "
           f"{r['peak_rss_mib']:.0f} |")
+if ab_rows:
+    print()
+    print(f"Interleaved A/B ratios (bench/ab.py; {ab_rows[0]['vector_width']}): this project's CPU update / the peer's, "
+          "one repeat each, alternately, the median of the rounds' ratios ± half their range; a row over "
+          f"{100 * ab_rows[0]['spread_limit']:.0f}% is measured again")
+    print()
+    print("| units | nh | batch | k | peer | ratio | spread | rounds x attempts | rbm samples/s | peer samples/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for q in sorted(ab_rows, key=lambda q: (q["visible"], q["peer"], q["nh"], q["batch"], q["k"])):
+        settled = "" if q["settled"] else " (not settled)"
+        print(f"| {q['visible']} | {q['nh']} | {q['batch']} | {q['k']}{' PCD' if q['pcd'] else ''} | {q['peer']} | "
+              f"{q['ratio_median']:.2f}x | ±{100 * q['spread']:.0f}%{settled} | {q['rounds']} x {q['attempts']} | "
+              f"{q['ours_median']:.0f} | {q['peer_median']:.0f} |")
 print()
-print("Targets (issue 6), from the rows above:")
+print("Targets (issue 6), from the rows above (ratios: the A/B rows where measured):")
 for line in target_lines():
     print(f"- {line}")
 print()

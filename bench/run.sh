@@ -43,6 +43,19 @@ measure() {
 for nh in ${hidden//,/ }; do
   for b in ${batch//,/ }; do measure "$nh" "$b"; done
 done
+# The ratios that decide the targets, interleaved (bench/ab.py: A B A B ..., median ratio and its
+# spread, a row over 15 % measured again): 784x500 against each peer, Bernoulli and Gaussian units.
+# AB=0 skips them (about 6 minutes).
+if [ "${AB:-1}" = 1 ]; then
+  ab() {  # ab PEER BATCH [extra...]
+    local peer=$1 b=$2
+    shift 2
+    python3 bench/ab.py --peer "$peer" --hidden 500 --batch "$b" "$@" \
+      --json "$out/rows/ab-$peer-$b$(printf '%s' "$*" | tr -c 'a-z0-9' '-').json" || echo "(ab $peer $b: not run)"
+  }
+  for b in 10 100 1000; do ab torch_peer "$b"; ab numpy_tutorial "$b"; ab sklearn_peer "$b"; done
+  for b in 100 1000; do ab torch_peer "$b" --visible gaussian; done
+fi
 python3 bench/report.py "$out"/rows/*.json --plot "$out/throughput.png" | tee "$out/table.md"
 
 # One whole MNIST-sized epoch, end to end (process start, loading and inflating 60,000 images,

@@ -21,6 +21,9 @@ def parse(description):
     p.add_argument("--seconds", type=float, default=1.0)
     p.add_argument("--json", default="")
     p.add_argument("--compile", action="store_true", help="PyTorch peer: also torch.compile'd, on the CPU")
+    p.add_argument("--serve", action="store_true",
+                   help="one configuration: after the warm-up print 'ready', then time one repeat per line read on "
+                        "stdin and print its samples/s (bench/ab.py interleaves these with rbm_bench --serve)")
     p.add_argument("--devices", default="cpu,cuda", help="PyTorch peer: where to run (cuda where available)")
     p.add_argument("--visible", default="bernoulli", choices=["bernoulli", "gaussian"],
                    help="PyTorch peer: Gaussian visible units (sigma 1, mean-field reconstructions) on the "
@@ -36,21 +39,35 @@ def grid(a):
                 yield nh, batch, k
 
 
+SERVE = "--serve" in sys.argv
+
+
+def repeat(step, batch, seconds):
+    """samples/s of `step()` (one update of `batch` samples) over one repeat of ~`seconds`."""
+    t0 = time.perf_counter()
+    n = 0
+    while True:
+        step()
+        n += batch
+        dt = time.perf_counter() - t0
+        if dt >= seconds:
+            return n / dt
+
+
 def measure(step, batch, reps, seconds):
-    """Median samples/s of `step()` (one update of `batch` samples) over `reps` repeats of ~`seconds`."""
+    """Median samples/s of `step()` over `reps` repeats of ~`seconds`; with --serve, one repeat per line
+    of stdin instead (printed), then the process ends."""
     for _ in range(3):
         step()
-    rates = []
-    for _ in range(reps):
+    if SERVE:
         t0 = time.perf_counter()
-        n = 0
-        while True:
+        while time.perf_counter() - t0 < 0.2:
             step()
-            n += batch
-            dt = time.perf_counter() - t0
-            if dt >= seconds:
-                break
-        rates.append(n / dt)
+        print("ready", flush=True)
+        for _ in sys.stdin:
+            print(f"{repeat(step, batch, seconds):.3f}", flush=True)
+        sys.exit(0)
+    rates = [repeat(step, batch, seconds) for _ in range(reps)]
     return statistics.median(rates), min(rates), max(rates)
 
 
@@ -91,3 +108,17 @@ def emit(a, rows):
 def data(a):
     x, _ = idx.load(a.data, "train")
     return x
+
+
+def vector_width():
+    """The widest SIMD the CPU offers (what the CPU backend's passes and OpenBLAS's kernels use)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    except OSError:
+        return "unknown vector width"
+    if "avx512f" in flags:
+        return "AVX-512 (512-bit)"
+    if "avx2" in flags:
+        return "AVX2 (256-bit)"
+    return "SSE/other (128-bit)"
