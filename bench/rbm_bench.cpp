@@ -158,17 +158,21 @@ row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
   settle_openblas();
   // Warm-up: workspaces, threads, caches; at least 3 updates and 0.2 s.
   for (auto t0 = clk::now(); next < 3 || std::chrono::duration<double>(clk::now() - t0).count() < 0.2;) one();
+  // samples/s of one timed repeat of about `seconds`.
+  auto timed_repeat = [&] {
+    const auto t0 = clk::now();
+    long samples = 0;
+    do {
+      one();
+      samples += batch;
+    } while (std::chrono::duration<double>(clk::now() - t0).count() < seconds);
+    return samples / std::chrono::duration<double>(clk::now() - t0).count();
+  };
   if (serve) {  // bench/ab.py drives the repeats, one per line on stdin, interleaved with a peer's
     std::printf("ready\n");
     std::fflush(stdout);
     for (std::string line; std::getline(std::cin, line);) {
-      const auto t0 = clk::now();
-      long samples = 0;
-      do {
-        one();
-        samples += batch;
-      } while (std::chrono::duration<double>(clk::now() - t0).count() < seconds);
-      std::printf("%.3f\n", samples / std::chrono::duration<double>(clk::now() - t0).count());
+      std::printf("%.3f\n", timed_repeat());
       std::fflush(stdout);
     }
     std::exit(0);
@@ -177,13 +181,7 @@ row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
   // that the ratios compare numbers taken under the same conditions (the machine may be shared).
   std::vector<double> rates, gemm_rates, shares;
   for (int r = 0; r < reps; ++r) {
-    const auto t0 = clk::now();
-    long samples = 0;
-    do {
-      one();
-      samples += batch;
-    } while (std::chrono::duration<double>(clk::now() - t0).count() < seconds);
-    rates.push_back(samples / std::chrono::duration<double>(clk::now() - t0).count());
+    rates.push_back(timed_repeat());
     gemm_rates.push_back(cpu_gemm_gflops(batch, nh, c.nv, 1));
     shares.push_back(1.0 - cpu_gemm_seconds_per_update(batch, c.nv, nh, k, 1) * rates.back() / batch);
     settle_openblas();
