@@ -76,3 +76,30 @@ TEST(Philox, NormalsBitIdenticalToCurandHostGenerator) {
 }
 
 }  // namespace
+
+namespace {
+
+// The stream the CPU backend and the tools draw from, call by call against cuRAND's host generator
+// through philox_generator: odd and even sizes, uniforms and normals interleaved, a mean and a scale.
+TEST(Philox, StreamDrawsWhatTheCurandHostGeneratorDraws) {
+  for (std::uint64_t seed : {1ull, 0x9e3779b97f4a7c15ull}) {
+    rbm::philox_generator ref(rbm::philox_generator::where::host, seed);
+    rbm::cpu::philox_stream mine(seed);
+    const std::size_t sizes[] = {5, 3, 7, 8, 1, 2, 6, 13, 4096, 1001};
+    for (int kind = 0; kind < 3; ++kind)
+      for (std::size_t n : sizes) {
+        std::vector<float> a(n), b(n);
+        if (kind == 0) {
+          ref.uniform(a.data(), n);
+          mine.uniform(b.data(), n);
+        } else {
+          const float mean = kind == 1 ? 0.0f : 0.37f, sd = kind == 1 ? 0.01f : 1.7f;
+          ref.normal(a.data(), n, mean, sd);
+          mine.normal(b.data(), n, mean, sd);
+        }
+        ASSERT_EQ(a, b) << "seed " << seed << ", kind " << kind << ", n " << n;
+      }
+  }
+}
+
+}  // namespace

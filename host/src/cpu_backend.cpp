@@ -316,7 +316,7 @@ model_params initial_params(int nv, int nh, unit_kind kind, int rows, std::uint6
   const bool gauss = kind == unit_kind::gaussian;
   if (zero && !gauss) return p;
   if (!zero) {
-    philox_generator gen(philox_generator::where::host, seed ^ init_seed_salt);
+    cpu::philox_stream gen(seed ^ init_seed_salt);
     gen.normal(p.w.data(), p.w.size(), 0.0f, 0.01f);
   }
   if (rows > 0) {

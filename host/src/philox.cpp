@@ -295,4 +295,26 @@ void philox_normals(std::uint64_t seed, std::uint64_t position, float* out, std:
   }
 }
 
+void philox_stream::uniform(float* out, std::size_t n) {
+  philox_uniforms(seed_, position_, out, n);
+  position_ += n;
+}
+
+void philox_stream::normal(float* out, std::size_t n, float mean, float stddev) {
+  const std::size_t even = n & ~std::size_t{1};
+  philox_normals(seed_, position_, out, even);
+  position_ += even;
+  if (even != n) {
+    float pair[2];
+    philox_normals(seed_, position_, pair, 2);
+    out[n - 1] = pair[0];
+    position_ += 2;
+  }
+  if (mean != 0.0f || stddev != 1.0f)
+    for (std::size_t i = 0; i < n; ++i) {
+      const float scaled = stddev * out[i];  // rounded on its own, then the sum: cuRAND's arithmetic
+      out[i] = mean + scaled;
+    }
+}
+
 }  // namespace rbm::cpu

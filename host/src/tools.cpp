@@ -12,12 +12,12 @@
 #include <fstream>
 #include <limits>
 
-#include "rbm/curand_generator.hpp"
 #include "rbm/error.hpp"
 #include "rbm/units.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/idx.hpp"
+#include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/shuffle.hpp"
 #include "rbm/math.hpp"
@@ -169,7 +169,7 @@ std::vector<std::vector<float>> gibbs_snapshots(const model_params& p, int chain
                                                 const float* start, std::uint64_t seed) {
   RBM_EXPECTS(chains > 0 && steps >= 0 && every > 0);
   const bool gauss = p.gaussian();
-  philox_generator gen(philox_generator::where::host, seed);
+  cpu::philox_stream gen(seed);
   const std::size_t cv = std::size_t(chains) * p.nv, ch = std::size_t(chains) * p.nh;
   std::vector<float> v(cv), u(std::max(cv, ch)), h(ch), vp;
   if (start != nullptr) {

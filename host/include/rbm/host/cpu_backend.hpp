@@ -9,7 +9,6 @@
 #include <memory>
 #include <vector>
 
-#include "rbm/curand_generator.hpp"
 #include "rbm/host/backend.hpp"
 
 namespace rbm {

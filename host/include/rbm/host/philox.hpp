@@ -24,6 +24,22 @@ void philox_uniforms(std::uint64_t seed, std::uint64_t position, float* out, std
 // device generator's own logf and sincosf may round the last bit differently.
 void philox_normals(std::uint64_t seed, std::uint64_t position, float* out, std::size_t n);
 
+// The host sequence as rbm::philox_generator(where::host) draws it, call after call, without cuRAND
+// (so that the CPU backend and the tools need no CUDA library): uniform() takes the next n values;
+// normal() the next n normals as mean + stddev z (two roundings, as cuRAND), an odd count taking a
+// whole pair for its last value (the pair's first), as philox_generator::normal does.
+// tests/test_philox.cpp checks both against philox_generator, call by call.
+class philox_stream {
+ public:
+  explicit philox_stream(std::uint64_t seed, std::uint64_t position = 0) : seed_(seed), position_(position) {}
+  void uniform(float* out, std::size_t n);
+  void normal(float* out, std::size_t n, float mean, float stddev);
+  std::uint64_t position() const noexcept { return position_; }
+
+ private:
+  std::uint64_t seed_, position_;
+};
+
 namespace detail {
 // The implementations philox_uniforms chooses from (the widest this CPU runs), for the tests.
 enum class philox_path { portable, avx2, avx512 };
