@@ -76,7 +76,7 @@ fi
 
 step "build (CUDA architectures ${arch}-real)"
 build=$root_dir/build-gpu
-if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${arch}-real" \
+if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRBM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${arch}-real" \
          "${cmake_args[@]}" >"$out/build.log" 2>&1 &&
        cmake --build "$build" --parallel "$(nproc)" >>"$out/build.log" 2>&1; }; then
   tail -40 "$out/build.log"

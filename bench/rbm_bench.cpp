@@ -3,7 +3,9 @@
 // the same BLAS's GEMM rate at the same shapes and at a large square size. Warm-up, median of repeats,
 // device events on the GPU; a short table on stdout and every number as JSON.
 #include <cblas.h>
+#if RBM_HAVE_CUDA
 #include <cuda_runtime_api.h>
+#endif
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -26,7 +28,9 @@
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/shuffle.hpp"
+#if RBM_HAVE_CUDA
 #include "rbm/model.hpp"
+#endif
 
 namespace {
 
@@ -193,6 +197,7 @@ row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
   return out;
 }
 
+#if RBM_HAVE_CUDA
 double gpu_gemm_gflops(int m, int n, int k, int reps) {
   rbm::cuda_stream st;
   rbm::cublas_handle h(st.view());
@@ -291,6 +296,15 @@ row bench_gpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
   out.gemm_same_shape = gpu_gemm_gflops(batch, nh, o.cd.nv, 3);
   return out;
 }
+
+#else  // a build without the CUDA backend: main() has refused --device cuda before these run
+
+double gpu_gemm_gflops(int, int, int, int) { throw rbm::error("this build has no CUDA backend"); }
+row bench_gpu(const rbm::dataset&, int, int, int, bool, int, double, rbm::gemm_mode, bool) {
+  throw rbm::error("this build has no CUDA backend");
+}
+
+#endif
 
 }  // namespace
 

@@ -142,6 +142,17 @@ TEST(Cli, InfoNamesBackendsAndGpus) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("backends: cpu"), std::string::npos);
   EXPECT_NE(r.output.find("GPU"), std::string::npos);
+  if (rbm::cuda_backend_built()) {
+    EXPECT_NE(r.output.find("cuda (cuBLAS + cuRAND"), std::string::npos) << r.output;
+  } else {  // the build without the CUDA toolkit says so, here and when a GPU is asked for
+    EXPECT_NE(r.output.find("cuda: not built"), std::string::npos) << r.output;
+    const auto t = run_rbm("train --device cuda --epochs 1 --out " + (rbm_test::fresh_dir() / "never").string());
+    EXPECT_NE(t.code, 0);
+    EXPECT_NE(t.output.find("this build of rbm has no CUDA backend"), std::string::npos) << t.output;
+    const auto a = run_rbm("train --device auto --epochs 1 --train-limit 200 --test-limit 100 --hidden 10 --quiet --out " +
+                           (rbm_test::fresh_dir() / "auto").string());
+    EXPECT_EQ(a.code, 0) << a.output;
+  }
 }
 
 }  // namespace

@@ -9,7 +9,6 @@
 #include <random>
 #include <vector>
 
-#include "rbm/curand_generator.hpp"
 #include "helpers.hpp"
 #include "rbm/cd_config.hpp"
 #include "rbm/host/cpu_backend.hpp"
@@ -59,7 +58,7 @@ TEST_P(CpuCdStep, MatchesNaiveDoubleReferenceOverSeveralBatches) {
   std::unique_ptr<rbm::cpu::thread_team> team;
   if (tc.threads > 1) team = std::make_unique<rbm::cpu::thread_team>(tc.threads);
   ws.team = team.get();
-  rbm::philox_generator gen(rbm::philox_generator::where::host, 99);
+  rbm::cpu::philox_stream gen(99);
   int ambiguous = 0;
   // Several batches: momentum and PCD chains carry over, a smaller batch uses the first chains, and a
   // larger one seeds more.
@@ -205,7 +204,7 @@ TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {
   be.train_batch(batch.data(), 7);
   be.train_batch(batch.data(), 7);
 
-  rbm::philox_generator gen(rbm::philox_generator::where::host, 4242);
+  rbm::cpu::philox_stream gen(4242);
   rbm::model_params p = p0;
   rbm::cd_state st;
   rbm::cd_workspace ws;

@@ -14,22 +14,6 @@
 
 namespace rbm {
 
-const char* to_string(gemm_mode m) {
-  switch (m) {
-    case gemm_mode::fp32: return "fp32";
-    case gemm_mode::tf32: return "tf32";
-    case gemm_mode::bf16: return "bf16";
-  }
-  return "?";
-}
-
-gemm_mode parse_gemm_mode(const char* s) {
-  if (std::strcmp(s, "fp32") == 0) return gemm_mode::fp32;
-  if (std::strcmp(s, "tf32") == 0) return gemm_mode::tf32;
-  if (std::strcmp(s, "bf16") == 0) return gemm_mode::bf16;
-  throw precondition_error(std::string("GEMM mode must be fp32, tf32 or bf16 (got '") + s + "')");
-}
-
 void gemm_row_major(const cublas_handle& h, gemm_mode mode, bool trans_a, bool trans_b, int m, int n, int k,
                     float alpha, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
   RBM_EXPECTS(m > 0 && n > 0 && k > 0 && a != nullptr && b != nullptr && c != nullptr);

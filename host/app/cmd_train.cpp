@@ -1,6 +1,8 @@
 // `rbm train` and `rbm info`.
 #include <cblas.h>
+#if RBM_HAVE_CUDA
 #include <curand.h>
+#endif
 #include <png.h>
 #include <zlib.h>
 
@@ -35,13 +37,20 @@ std::string timestamp_dir() {
 
 void print_info() {
   std::printf("rbm %s\n", rbm::version);
+#if RBM_HAVE_CUDA
   std::printf("backends: cpu (OpenBLAS %s, %d threads); cuda (cuBLAS + cuRAND, built for %s)\n", openblas_get_config(),
               openblas_get_num_threads(), RBM_CUDA_ARCHS);
   int curand_version = 0;
   curandGetVersion(&curand_version);
   std::printf("libraries: cuRAND %d, zlib %s, libpng %s\n", curand_version, zlibVersion(), png_get_libpng_ver(nullptr));
+#else
+  std::printf("backends: cpu (OpenBLAS %s, %d threads); cuda: not built (configured without a CUDA toolkit)\n",
+              openblas_get_config(), openblas_get_num_threads());
+  std::printf("libraries: zlib %s, libpng %s\n", zlibVersion(), png_get_libpng_ver(nullptr));
+#endif
   const rbm::device_report rep = rbm::query_devices();
-  std::printf(
+  if (rbm::cuda_backend_built())
+    std::printf(
       "CUDA runtime %d.%d, driver %s\n", rep.runtime_version / 1000, (rep.runtime_version % 1000) / 10,
       rep.driver_version
           ? (std::to_string(rep.driver_version / 1000) + "." + std::to_string((rep.driver_version % 1000) / 10)).c_str()

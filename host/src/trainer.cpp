@@ -12,6 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "rbm/device_info.hpp"
+#if RBM_HAVE_CUDA
+#include "rbm/host/cuda_backend.hpp"
+#endif
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/image.hpp"
@@ -329,8 +332,17 @@ std::string write_pictures(const fs::path& out, const model_params& p, const dat
 
 }  // namespace
 
+bool cuda_backend_built() {
+#if RBM_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, int max_batch,
                                       const gpu_options& gpu, std::string& why) {
+  (void)max_batch;  // used by the CUDA backend only
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw precondition_error("the device must be auto, cpu or cuda (got '" + device + "')");
   if (gpu.resident != "auto" && gpu.resident != "on" && gpu.resident != "off")
@@ -342,6 +354,7 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
       if (device == "cuda") throw error("the device cuda was asked for, but no GPU is usable (" + rep.reason + ")");
       fallback = "no usable GPU (" + rep.reason + ")";
     } else {
+#if RBM_HAVE_CUDA
       try {
         auto b = std::make_unique<cuda_backend>(cfg, max_batch, gpu);
         why = "using the CUDA backend (device " + device + "): " + b->name();
@@ -353,6 +366,7 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
         if (device == "cuda") throw error(std::string("the device cuda was asked for, but the GPU cannot be used: ") + e.what());
         fallback = std::string("the GPU cannot be used (") + e.what() + ")";
       }
+#endif
     }
   }
   auto b = std::make_unique<cpu_backend>(cfg);

@@ -8,17 +8,11 @@
 #include <string>
 
 #include "rbm/host/backend.hpp"
+#include "rbm/host/gpu_options.hpp"
 #include "rbm/model.hpp"
 #include "rbm/resources.hpp"
 
 namespace rbm {
-
-struct gpu_options {
-  gemm_mode mode = gemm_mode::fp32;
-  std::string resident = "auto";  // auto | on | off: keep the training set on the device
-  bool use_graph = true;
-  int device = 0;
-};
 
 class cuda_backend final : public backend {
  public:

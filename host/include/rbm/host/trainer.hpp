@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "rbm/host/backend.hpp"
-#include "rbm/host/cuda_backend.hpp"
+#include "rbm/host/gpu_options.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/idx.hpp"
 
@@ -92,6 +92,9 @@ struct train_result {
   model_params params;
   std::string backend_name;
 };
+
+// Whether this build has the CUDA backend (CMake RBM_CUDA; query_devices() then says why there is none).
+bool cuda_backend_built();
 
 // Picks and creates the backend for `device` ("auto", "cpu", "cuda") for batches up to `max_batch`;
 // `why` receives one line saying which backend was chosen and why. Throws rbm::error when "cuda" is

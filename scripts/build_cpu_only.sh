@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The build without the CUDA backend (what a machine without the CUDA toolkit gets): configures
+# build-cpu with RBM_CUDA=OFF and no CUDA directory on PATH (the toolkit hidden from CMake and from the
+# compiler's include path), builds, checks that nothing links a CUDA library, and runs the CPU tests.
+# .ci/run runs it, so that this variant cannot rot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v cuda | paste -sd: -)
+cmake -S . -B build-cpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DRBM_CUDA=OFF >/dev/null
+cmake --build build-cpu --parallel "$(nproc)"
+for exe in build-cpu/host/rbm build-cpu/tests/rbm_tests; do
+  if ldd "$exe" | grep -Ei 'libcuda|libcudart|libcublas|libcurand'; then
+    echo "build_cpu_only: $exe links a CUDA library" >&2
+    exit 1
+  fi
+done
+build-cpu/host/rbm info | grep -q "cuda: not built" || { echo "build_cpu_only: rbm info does not say cuda is not built" >&2; exit 1; }
+ctest --test-dir build-cpu --output-on-failure --timeout 900
