@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 
 #include "helpers.hpp"
 #include "rbm/host/cpu_backend.hpp"
@@ -309,6 +311,74 @@ TEST(Training, TheLibraryPrintsNothingAndReportsThroughCallbacks) {
   ASSERT_EQ(r.history.size(), 3u);
   for (int e = 0; e < 2; ++e)  // the epoch's running error, close to its evaluated sampled error after it
     EXPECT_NEAR(batch_errors[e], r.history[e + 1].train.err_sampled, 0.03) << "epoch " << e + 1;
+}
+
+}  // namespace
+
+namespace {
+
+// The entry point a binding calls: no out_dir, nothing written, the same model as a run with files;
+// continuing from its parameters and state in memory carries the momentum, the PCD chains and the
+// generator on; a stop request hands back the last update's parameters.
+TEST(InMemory, TrainsWithoutFilesAndContinuesFromItsState) {
+  const auto d = small_digits();
+  const auto dir = rbm_test::fresh_dir("in-memory");
+  auto o = pcd_options((dir / "files").string());
+  o.epochs = 2;
+  const auto with_files = rbm::train(d, o);
+  o.out_dir.clear();
+  const fs::path cwd = fs::current_path(), empty = dir / "cwd";
+  fs::create_directories(empty);
+  fs::current_path(empty);  // each test runs in its own process (gtest_discover_tests)
+  const auto mem = rbm::train(d, o);
+  fs::current_path(cwd);
+  EXPECT_TRUE(fs::is_empty(empty)) << "an in-memory run wrote into the working directory";
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);  // files/ and cwd/ only
+  EXPECT_EQ(mem.params.w, with_files.params.w);
+  EXPECT_EQ(mem.params.vb, with_files.params.vb);
+  EXPECT_EQ(mem.params.hb, with_files.params.hb);
+  ASSERT_EQ(mem.history.size(), 3u);
+  EXPECT_EQ(mem.history.back().train.err_sampled, with_files.history.back().train.err_sampled);
+
+  // One epoch at a time from memory: the state goes on (the generator one epoch further, the chains
+  // and momentum as the first epoch left them), unlike a restart from the parameters alone.
+  auto one = pcd_options("");
+  one.epochs = 1;
+  const auto first = rbm::train(d, one);
+  ASSERT_GT(first.state.rng_position, 0u);
+  ASSERT_EQ(first.state.chains, 64);
+  auto next = one;
+  next.start_params = &first.params;
+  next.start_state = &first.state;
+  const auto second = rbm::train(d, next);
+  EXPECT_EQ(second.state.rng_position, 2 * first.state.rng_position);
+  auto restart = one;
+  restart.start_params = &first.params;
+  const auto fresh = rbm::train(d, restart);
+  EXPECT_EQ(fresh.state.rng_position, first.state.rng_position);  // drew the first epoch's numbers again
+  EXPECT_NE(second.params.w, fresh.params.w);
+  EXPECT_NE(second.params.w, first.params.w);
+
+  // A stop request in memory: `interrupted` with no directory and the parameters of the last update.
+  std::atomic<bool> stop{true};
+  auto stopped = one;
+  stopped.stop = &stop;
+  try {
+    rbm::train(d, stopped);
+    FAIL() << "a stop request must interrupt training";
+  } catch (const rbm::interrupted& e) {
+    EXPECT_TRUE(e.directory().empty());
+    EXPECT_EQ(e.params().nv, 784);
+    EXPECT_EQ(e.params().nh, 30);
+    rbm::cd_config c = one.cd;
+    c.nv = 784;
+    EXPECT_EQ(e.state().rng_position, rbm::make_draw_layout(64, c).total());  // exactly one batch's draws
+  }
+  // Parameters that do not fit the data are refused by name.
+  rbm::model_params wrong(100, 30);
+  auto bad = one;
+  bad.start_params = &wrong;
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, bad); }).find("start_params"), std::string::npos);
 }
 
 }  // namespace

@@ -502,12 +502,23 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     o.cd.nh = m.params.nh;
     start = std::move(m.params);
   }
+  if (!resuming && o.start_params != nullptr) {  // in memory (a Python estimator's partial_fit)
+    if (o.start_params->nv != o.cd.nv || o.start_params->visible != o.cd.visible)
+      throw precondition_error("start_params: a " + std::to_string(o.start_params->nv) + "-unit " +
+                               to_string(o.start_params->visible) + " visible layer does not fit the data's " +
+                               std::to_string(o.cd.nv) + " " + to_string(o.cd.visible) + " values");
+    o.cd.nh = o.start_params->nh;
+    start = *o.start_params;
+  }
+  if (o.start_state != nullptr && o.start_params == nullptr)
+    throw precondition_error("start_state needs start_params (the state belongs to parameters)");
   if (resuming && start.nv != o.cd.nv) throw data_error(opts_in.resume + ": the checkpoint does not fit the data's image size");
   validate(data, o);
   std::string why;
   std::unique_ptr<backend> be = make_backend(o.device, o.cd, o.batch, o.gpu, why);
   if (gauss && o.standardize) standardize_sets(prepared, *be, stats.mean, stats.sd);
-  prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
+  const bool files = !o.out_dir.empty();  // none: train in memory (the caller keeps the result)
+  if (files) prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
 
   auto note = [&](const std::string& line) {
     if (o.on_note) o.on_note(line);
@@ -520,6 +531,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
                                             o.zero_init)
                   : init_params(o.cd.nv, o.cd.nh, data.train.pixels.data(), data.train.count, o.cd.seed, o.zero_init);
   be->set_params(start);
+  if (!resuming && o.start_state != nullptr) be->set_state(*o.start_state);
   if (resuming) {
     be->set_state(resumed.state);
     note("resuming " + o.out_dir + " after epoch " + std::to_string(resumed.epoch) +
@@ -579,13 +591,13 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     }
     m.seconds = seconds_before + since(t0);
     res.history.push_back(m);
-    write_file_atomic((out / "metrics.csv").string(), metrics_csv(res.history));
+    if (files) write_file_atomic((out / "metrics.csv").string(), metrics_csv(res.history));
     return m;
   };
 
   if (!resuming) {
     evaluate_epoch(0, 0.0, lr_of(o, 1), momentum_of(o, 1));
-    save_checkpoint((out / "model.safetensors").string(), *be, 0, 0, seen, config, data.name, res.history, stats);
+    if (files) save_checkpoint((out / "model.safetensors").string(), *be, 0, 0, seen, config, data.name, res.history, stats);
   }
   if (real)
     be->attach_training_values(data.train.values.data(), n, nv);
@@ -617,10 +629,11 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
       seen += rows;
       epoch_samples += rows;
       if (o.stop != nullptr && o.stop->load() && b + 1 < nbatches) {
+        const std::string where = "interrupted in epoch " + std::to_string(e) + " after batch " + std::to_string(b + 1) +
+                                  " of " + std::to_string(nbatches);
+        if (!files) throw interrupted(where + "; the last update's parameters are kept", "", be->params(), be->state());
         save_checkpoint((out / "model.safetensors").string(), *be, e - 1, b + 1, seen, config, data.name, res.history, stats);
-        throw interrupted("interrupted in epoch " + std::to_string(e) + " after batch " + std::to_string(b + 1) + " of " +
-                              std::to_string(nbatches) + "; the checkpoint in " + o.out_dir + " is saved",
-                          o.out_dir);
+        throw interrupted(where + "; the checkpoint in " + o.out_dir + " is saved", o.out_dir, be->params(), be->state());
       }
       if (o.on_batch) {
         batch_report r;
@@ -637,12 +650,13 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     be->train_error();  // waits for the epoch's last update, so the rate below counts all of it
     const double rate = double(epoch_samples) / std::max(since(te), 1e-9);
     const epoch_metrics m = evaluate_epoch(e, rate, lr, mom);
-    save_checkpoint((out / "model.safetensors").string(), *be, e, 0, seen, config, data.name, res.history, stats);
+    if (files) save_checkpoint((out / "model.safetensors").string(), *be, e, 0, seen, config, data.name, res.history, stats);
     if (o.stop != nullptr && o.stop->load() && e < o.epochs)
-      throw interrupted("interrupted after epoch " + std::to_string(e) + "; the checkpoint in " + o.out_dir + " is saved",
-                        o.out_dir);
+      throw interrupted("interrupted after epoch " + std::to_string(e) +
+                            (files ? "; the checkpoint in " + o.out_dir + " is saved" : "; its parameters are kept"),
+                        o.out_dir, be->params(), be->state());
     if (o.on_epoch) o.on_epoch(m, o.epochs);
-    if (o.snapshot_every > 0 && e % o.snapshot_every == 0 && e != o.epochs && data.train.rows > 1) {
+    if (files && o.snapshot_every > 0 && e % o.snapshot_every == 0 && e != o.epochs && data.train.rows > 1) {
       char name[64];
       std::snprintf(name, sizeof name, "filters-epoch-%03d.png", e);
       write_png((out / name).string(), tile_filters(be->params(), data.train.rows, data.train.cols));
@@ -656,8 +670,11 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   }
 
   res.params = be->params();
-  const std::string left_out = write_pictures(out, res.params, data, res.history);
-  if (!left_out.empty()) note(left_out);
+  res.state = be->state();
+  if (files) {
+    const std::string left_out = write_pictures(out, res.params, data, res.history);
+    if (!left_out.empty()) note(left_out);
+  }
   return res;
 }
 

@@ -45,8 +45,13 @@ struct train_options {
   bool standardize = false;      // Gaussian visible units: per-feature mean 0, standard deviation 1 (training set's)
   std::string device = "auto";   // auto | cpu | cuda
   gpu_options gpu;               // GEMM mode, data residency, graphs (CUDA backend only)
-  std::string out_dir;           // where the four files go (created)
+  std::string out_dir;           // where the files go (created); empty: train in memory, write nothing
   std::string init_from;         // continue from this model.safetensors
+  // Or continue from parameters in memory (the CLI's init_from without a file), and with them the
+  // optimiser's momentum, the PCD chains and the generator's position (a Python estimator's
+  // partial_fit); both left alone by train(), which copies them.
+  const model_params* start_params = nullptr;
+  const training_state* start_state = nullptr;
   std::string preset;            // recorded in the metadata
   int eval_limit = 10000;        // training samples evaluated per epoch (the held-out set is used whole)
 
@@ -71,15 +76,21 @@ struct train_options {
   std::function<void(const epoch_metrics&, int)> on_epoch;
 };
 
-// Training stopped on request; a checkpoint of the last finished batch is in place in `directory()`,
-// from which train() with `resume` set to it continues exactly.
+// Training stopped on request. With an out_dir, a checkpoint of the last finished batch is in place in
+// `directory()`, from which train() with `resume` set to it continues exactly; either way the
+// parameters and state of that last update come with the exception.
 class interrupted : public error {
  public:
-  interrupted(const std::string& what, std::string directory) : error(what), directory_(std::move(directory)) {}
+  interrupted(const std::string& what, std::string directory, model_params params = {}, training_state state = {})
+      : error(what), directory_(std::move(directory)), params_(std::move(params)), state_(std::move(state)) {}
   const std::string& directory() const noexcept { return directory_; }
+  const model_params& params() const noexcept { return params_; }
+  const training_state& state() const noexcept { return state_; }
 
  private:
   std::string directory_;
+  model_params params_;
+  training_state state_;
 };
 
 // The tutorial's run (`--preset seed`): 784x50, zero init, CD-1, batch 100 in file order (the
@@ -90,6 +101,7 @@ train_options seed_preset();
 struct train_result {
   std::vector<epoch_metrics> history;
   model_params params;
+  training_state state;          // momentum, PCD chains, generator position: what start_state continues
   std::string backend_name;
 };
 
@@ -104,7 +116,8 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
 
 // Validates everything first (sizes, data shape, output directory), so a bad option or file fails
 // before any output is written; then trains and writes model.safetensors, metrics.csv, filters.png
-// and error.png into opts.out_dir. Throws rbm::error (data_error for files) with one clear line.
+// and the plots into opts.out_dir, or, when it is empty, writes nothing at all and only returns the
+// result (the entry point a binding calls). Throws rbm::error (data_error for files) with one clear line.
 // With opts.resume set, the configuration, parameters, momentum, chains, RNG position and history
 // come from that directory's checkpoint; only epochs, device, quiet and the GPU options are taken
 // from opts, and the run continues in that directory. Errors name the options' parameters (batch,
