@@ -12,9 +12,9 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libcli11-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev \
   clang libclang-rt-14-dev \
   dataset-fashion-mnist >/dev/null
-# Optional: lets the tests check that Python's safetensors reads our models (skipped without it).
-python3 -m pip install --quiet --disable-pip-version-check safetensors numpy 2>/dev/null ||
-  echo "setup: note: could not pip-install safetensors/numpy; the Python interoperability test will skip"
+# The Python package's build and test requirements (PyPI): NumPy, SciPy and scikit-learn (its
+# dependencies), pytest, and safetensors (the C++ tests also check that Python reads our models).
+python3 -m pip install --quiet --disable-pip-version-check numpy scipy scikit-learn pytest safetensors
 if ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "setup: note: no CUDA toolkit (nvcc): the build will have the CPU backend alone (install CUDA 12.x/13.x for the GPU one)"
 fi

@@ -477,7 +477,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
                              "the negative phase lacks the noise, and sigma grows without bound");
   if (gauss && !(o.cd.sigma_floor > 0))
     throw precondition_error("sigma_floor must be positive (got " + shown(o.cd.sigma_floor) + ")");
-  if (!gauss && data_in.train.real())
+  if (!gauss && data_in.train.real() && !o.any_values)
     for (const image_set* set : {&data_in.train, &data_in.test})
       for (float x : set->values)
         if (!(x >= 0.0f && x <= 1.0f))

@@ -43,6 +43,8 @@ struct train_options {
   bool tutorial_batches = false; // file order, batches as the tutorial's zip(range(0,N,B), range(B,N,B))
   bool binarize = false;         // train on pixel >= 128 ? 1 : 0 instead of grey values (likelihood studies)
   bool standardize = false;      // Gaussian visible units: per-feature mean 0, standard deviation 1 (training set's)
+  bool any_values = false;       // Bernoulli units on real values outside [0, 1] too (scikit-learn's BernoulliRBM
+                                 // allows them); else such data are refused, naming the file
   std::string device = "auto";   // auto | cpu | cuda
   gpu_options gpu;               // GEMM mode, data residency, graphs (CUDA backend only)
   std::string out_dir;           // where the files go (created); empty: train in memory, write nothing

@@ -1,0 +1,227 @@
+// rbm._core: the C++ training entry point (rbm::train, in memory) for Python. No second training
+// loop: the estimators in rbm/ validate their input, call train() here and keep what it returns.
+// The GIL is released while training runs; each batch the callback takes it back briefly to check
+// for Ctrl-C (PyErr_CheckSignals) and to report progress.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "rbm/device_info.hpp"
+#include "rbm/error.hpp"
+#include "rbm/host/trainer.hpp"
+#include "rbm/version.hpp"
+
+namespace py = pybind11;
+
+extern "C" {  // OpenBLAS's thread controls (its cblas.h; rbm::host links OpenBLAS)
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+}
+
+namespace {
+
+using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+farray to_array(const std::vector<float>& v, std::vector<py::ssize_t> shape) {
+  farray a(shape);
+  if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(float));
+  return a;
+}
+
+std::vector<float> from_array(const py::handle& h) {
+  const farray a = py::cast<farray>(h);
+  return std::vector<float>(a.data(), a.data() + a.size());
+}
+
+template <class T>
+T get(const py::dict& d, const char* key, T fallback) {
+  return d.contains(key) ? py::cast<T>(d[key]) : fallback;
+}
+
+py::dict params_dict(const rbm::model_params& p) {
+  py::dict d;
+  d["W"] = to_array(p.w, {p.nv, p.nh});
+  d["vb"] = to_array(p.vb, {p.nv});
+  d["hb"] = to_array(p.hb, {p.nh});
+  if (p.gaussian()) d["sigma"] = to_array(p.sigma, {p.nv});
+  return d;
+}
+
+py::dict state_dict(const rbm::training_state& s, int nv, int nh) {
+  py::dict d;
+  d["vel_W"] = to_array(s.vel_w, {nv, nh});
+  d["vel_vb"] = to_array(s.vel_vb, {py::ssize_t(s.vel_vb.size())});
+  d["vel_hb"] = to_array(s.vel_hb, {py::ssize_t(s.vel_hb.size())});
+  d["chain_h"] = to_array(s.chain_h, {s.chains, nh});
+  d["chains"] = s.chains;
+  d["rng_position"] = s.rng_position;
+  if (!s.vel_log_sigma.empty()) d["vel_log_sigma"] = to_array(s.vel_log_sigma, {nv});
+  return d;
+}
+
+py::dict metrics_dict(const rbm::epoch_metrics& m) {
+  py::dict d;
+  d["epoch"] = m.epoch;
+  d["seconds"] = m.seconds;
+  d["samples_per_s"] = m.samples_per_s;
+  d["train_error"] = m.train.err_sampled;
+  d["train_error_mean_field"] = m.train.err_mean_field;
+  d["train_free_energy"] = m.train.free_energy;
+  return d;
+}
+
+// train(X, config, start, on_epoch) -> dict(params, state, history, backend, interrupted)
+//   X: float32 [n, d] (C order; NumPy converts other layouts and dtypes once)
+//   config: nh, lr, batch, epochs, k, pcd, momentum, weight_decay, seed, device, visible ("bernoulli" |
+//           "gaussian"), visible_sample, learn_sigma, sigma_floor, standardize, eval_limit,
+//           hidden_bias_from_states, any_values (Bernoulli units on values outside [0, 1], as
+//           scikit-learn's BernoulliRBM allows), threads (CPU threads; 0: OpenBLAS's own count)
+//   start: None, or dict(params=..., state=... or None) to continue from
+//   on_epoch: None or a callable(dict of the epoch's metrics)
+py::dict train(const farray& x, const py::dict& cfg, const py::object& start, const py::object& on_epoch) {
+  if (x.ndim() != 2) throw py::value_error("X must be a 2-D array [samples, features]");
+  const int n = int(x.shape(0)), dim = int(x.shape(1));
+  rbm::dataset data;
+  data.name = "array";
+  data.train.count = n;
+  data.train.rows = 1;
+  data.train.cols = dim;
+  data.train.source = "X";
+  data.train.values.assign(x.data(), x.data() + x.size());
+
+  rbm::train_options o;
+  o.cd.nh = get(cfg, "nh", 256);
+  o.cd.lr = get(cfg, "lr", 0.1f);
+  o.cd.k = get(cfg, "k", 1);
+  o.cd.pcd = get(cfg, "pcd", true);
+  o.cd.momentum = get(cfg, "momentum", 0.0f);
+  o.cd.weight_decay = get(cfg, "weight_decay", 0.0f);
+  o.cd.seed = get<std::uint64_t>(cfg, "seed", 1);
+  o.cd.hidden_bias_from_states = get(cfg, "hidden_bias_from_states", false);
+  const std::string visible = get<std::string>(cfg, "visible", "bernoulli");
+  if (visible != "bernoulli" && visible != "gaussian") throw py::value_error("visible must be bernoulli or gaussian");
+  o.cd.visible = visible == "gaussian" ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli;
+  o.cd.visible_sample = get(cfg, "visible_sample", false);
+  o.cd.learn_sigma = get(cfg, "learn_sigma", false);
+  if (o.cd.learn_sigma) o.cd.visible_sample = true;
+  o.cd.sigma_floor = get(cfg, "sigma_floor", 0.05f);
+  o.standardize = get(cfg, "standardize", false);
+  o.any_values = get(cfg, "any_values", false);
+  o.batch = get(cfg, "batch", 10);
+  o.epochs = get(cfg, "epochs", 10);
+  o.eval_limit = get(cfg, "eval_limit", 1000);
+  o.device = get<std::string>(cfg, "device", "auto");
+  o.initial_momentum = -1;
+
+  rbm::model_params start_params;
+  rbm::training_state start_state;
+  if (!start.is_none()) {
+    const py::dict s = py::cast<py::dict>(start);
+    const py::dict p = py::cast<py::dict>(s["params"]);
+    const farray w = py::cast<farray>(p["W"]);
+    start_params = rbm::model_params(int(w.shape(0)), int(w.shape(1)), o.cd.visible);
+    start_params.w = from_array(p["W"]);
+    start_params.vb = from_array(p["vb"]);
+    start_params.hb = from_array(p["hb"]);
+    if (p.contains("sigma")) start_params.sigma = from_array(p["sigma"]);
+    o.start_params = &start_params;
+    if (s.contains("state") && !s["state"].is_none()) {
+      const py::dict st = py::cast<py::dict>(s["state"]);
+      start_state.vel_w = from_array(st["vel_W"]);
+      start_state.vel_vb = from_array(st["vel_vb"]);
+      start_state.vel_hb = from_array(st["vel_hb"]);
+      start_state.chain_h = from_array(st["chain_h"]);
+      start_state.chains = py::cast<int>(st["chains"]);
+      start_state.rng_position = py::cast<std::uint64_t>(st["rng_position"]);
+      if (st.contains("vel_log_sigma")) start_state.vel_log_sigma = from_array(st["vel_log_sigma"]);
+      o.start_state = &start_state;
+    }
+  }
+
+  std::atomic<bool> stop{false};
+  bool keyboard = false;
+  o.stop = &stop;
+  o.on_batch = [&](const rbm::batch_report&) {
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {  // Ctrl-C: stop after this update, raise KeyboardInterrupt after
+      PyErr_Clear();
+      keyboard = true;
+      stop.store(true);
+    }
+  };
+  if (!on_epoch.is_none())
+    o.on_epoch = [&](const rbm::epoch_metrics& m, int) {
+      py::gil_scoped_acquire gil;
+      on_epoch(metrics_dict(m));
+    };
+
+  rbm::train_result r;
+  bool interrupted = false;
+  const int threads = get(cfg, "threads", 0), threads_before = openblas_get_num_threads();
+  if (threads < 0) throw py::value_error("threads must be positive (or 0: OpenBLAS's own count)");
+  struct restore_threads {  // the count is process-wide: put it back after this fit
+    int before;
+    bool set;
+    ~restore_threads() {
+      if (set) openblas_set_num_threads(before);
+    }
+  } restore{threads_before, threads > 0};
+  if (threads > 0) openblas_set_num_threads(threads);  // the CPU backend runs as many as OpenBLAS
+  {
+    py::gil_scoped_release release;
+    try {
+      r = rbm::train(data, o);
+    } catch (const rbm::interrupted& e) {
+      interrupted = true;
+      r.params = e.params();
+      r.state = e.state();
+    }
+  }
+  py::dict out;
+  out["params"] = params_dict(r.params);
+  out["state"] = state_dict(r.state, r.params.nv, r.params.nh);
+  py::list history;
+  for (const auto& m : r.history) history.append(metrics_dict(m));
+  out["history"] = history;
+  out["backend"] = r.backend_name;
+  out["interrupted"] = interrupted;
+  out["keyboard_interrupt"] = keyboard;
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "rbm's C++/CUDA core: the training entry point and what the build has";
+  m.attr("__version__") = rbm::version;
+  m.def("train", &train, py::arg("X"), py::arg("config"), py::arg("start") = py::none(),
+        py::arg("on_epoch") = py::none());
+  m.def("cuda_built", &rbm::cuda_backend_built, "whether this build has the CUDA backend");
+  m.def("devices", [] {
+    const rbm::device_report rep = rbm::query_devices();
+    py::list names;
+    for (const auto& d : rep.devices) names.append(d.name);
+    return py::make_tuple(names, rep.reason);
+  });
+  // rbm::error and its family arrive as ValueError (a precondition: bad parameters or data) or
+  // RuntimeError; a device out of memory as MemoryError.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const rbm::out_of_memory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    } catch (const rbm::precondition_error& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const rbm::data_error& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const rbm::error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+}
