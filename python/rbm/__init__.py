@@ -2,10 +2,10 @@
 
 ``rbm.BernoulliRBM`` drops in for ``sklearn.neural_network.BernoulliRBM``."""
 from . import _core
-from ._bernoulli import BernoulliRBM
+from ._bernoulli import BernoulliRBM, load
 
 __version__ = _core.__version__
-__all__ = ["BernoulliRBM", "backends", "__version__"]
+__all__ = ["BernoulliRBM", "load", "backends", "__version__"]
 
 
 def backends():

@@ -113,6 +113,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._seed = config["seed"]  # partial_fit after fit continues this stream
         self.random_state_ = check_random_state(self.random_state)
         begin = time.time()
+        # The AIS base model for log_likelihood: the training data's base rates (binarised at 0.5).
+        self._base_vb = _core.base_rate_bias((_dense_float32(X) >= 0.5).astype(np.float32))
         r = self._run(X, config, None)
         if self.verbose:
             per = (time.time() - begin) / max(1, self.n_iter)
@@ -194,6 +196,53 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         fe_ = self._free_energy(v_)
         return -v.shape[1] * np.logaddexp(0, -(fe_ - fe))
 
+    # --- beyond scikit-learn
+    def log_likelihood(self, X, method="auto", ais_runs=100, ais_steps=3000, exact_max=20):
+        """log p(x) per sample, for X binarised at 0.5: -F(x) - log Z, with log Z exact where the smaller
+        layer has at most `exact_max` units (method "auto" or "exact"), else by AIS (`ais_runs` runs of
+        `ais_steps` temperatures from the training data's base rates). Also sets log_z_ (and, for AIS,
+        log_z_interval_, its 3-sigma interval)."""
+        v = self._fitted_input(X)
+        v = ((v.toarray() if sp.issparse(v) else v) >= 0.5).astype(self.components_.dtype)
+        small = min(self.components_.shape) <= exact_max
+        if method not in ("auto", "exact", "ais"):
+            raise ValueError(f"method must be auto, exact or ais, got {method!r}")
+        if method == "exact" and not small:
+            raise ValueError(f"exact log Z enumerates the smaller layer: at most {exact_max} units "
+                             f"(this model has {min(self.components_.shape)})")
+        use_exact = method == "exact" or (method == "auto" and small)
+        base = getattr(self, "_base_vb", None)
+        if base is None:
+            base = _core.base_rate_bias(_dense_float32(v))
+        z, lo, hi = _core.log_z(self._params, "exact" if use_exact else "ais", base, int(ais_runs), int(ais_steps),
+                                 int(getattr(self, "_seed", 1)), int(exact_max))
+        self.log_z_ = z
+        self.log_z_interval_ = (lo, hi)
+        return -self._free_energy(v) - z
+
+    def pseudo_log_likelihood(self, X):
+        """The exact pseudo-log-likelihood, sum over every feature i of log p(x_i | x_-i), the mean over
+        the samples of X binarised at 0.5 (not scikit-learn's one-feature estimate: every feature flipped)."""
+        v = self._fitted_input(X)
+        v = (v.toarray() if sp.issparse(v) else v) >= 0.5
+        return _core.pseudo_log_likelihood(self._params, v.astype(np.float32))
+
+    def sample(self, n_samples=10, n_steps=1000, random_state=None):
+        """`n_samples` binary samples after `n_steps` Gibbs sweeps from fair coin flips."""
+        check_is_fitted(self)
+        rng = check_random_state(random_state if random_state is not None else self.random_state)
+        v = rng.uniform(size=(int(n_samples), self.components_.shape[1])) < 0.5
+        for _ in range(int(n_steps)):
+            v = self._sample_visibles(self._sample_hiddens(v.astype(self.components_.dtype), rng), rng)
+        return v
+
+    def save(self, path):
+        """Writes the model as the CLI's model.safetensors (W [n_features, n_components], vb, hb):
+        `rbm evaluate --model PATH` and `rbm.load(PATH)` open it."""
+        check_is_fitted(self)
+        _core.save(str(path), self._params, {"hidden_units": "bernoulli", "visible_units": "bernoulli",
+                                             "trained_by": "rbm.BernoulliRBM"})
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -202,3 +251,21 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _more_tags(self):  # scikit-learn < 1.6
         return {"preserves_dtype": [np.float64, np.float32]}
+
+
+def load(path):
+    """A BernoulliRBM from a model.safetensors written by `rbm train` or BernoulliRBM.save."""
+    f = _core.load(str(path))
+    p = f["params"]
+    if "sigma" in p:
+        raise ValueError(f"{path}: the model has Gaussian visible units; rbm.BernoulliRBM holds Bernoulli ones")
+    m = BernoulliRBM(n_components=int(p["W"].shape[1]))
+    m._params, m._state = p, None
+    m.components_ = np.ascontiguousarray(p["W"].T)
+    m.intercept_hidden_ = p["hb"].copy()
+    m.intercept_visible_ = p["vb"].copy()
+    m.h_samples_ = np.zeros((m.batch_size, m.n_components), dtype=np.float32)
+    m.n_features_in_ = int(p["W"].shape[0])
+    m._n_features_out = m.n_components
+    m._seed = 1
+    return m

@@ -14,6 +14,8 @@
 
 #include "rbm/device_info.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/evaluation.hpp"
+#include "rbm/host/safetensors.hpp"
 #include "rbm/host/trainer.hpp"
 #include "rbm/version.hpp"
 
@@ -51,6 +53,21 @@ py::dict params_dict(const rbm::model_params& p) {
   d["hb"] = to_array(p.hb, {p.nh});
   if (p.gaussian()) d["sigma"] = to_array(p.sigma, {p.nv});
   return d;
+}
+
+rbm::model_params params_from(const py::dict& p) {
+  const farray w = py::cast<farray>(p["W"]);
+  if (w.ndim() != 2) throw py::value_error("W must be [n_features, n_components]");
+  const bool gauss = p.contains("sigma");
+  rbm::model_params m(int(w.shape(0)), int(w.shape(1)), gauss ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli);
+  m.w = from_array(p["W"]);
+  m.vb = from_array(p["vb"]);
+  m.hb = from_array(p["hb"]);
+  if (gauss) m.sigma = from_array(p["sigma"]);
+  if (m.vb.size() != std::size_t(m.nv) || m.hb.size() != std::size_t(m.nh) ||
+      (gauss && m.sigma.size() != std::size_t(m.nv)))
+    throw py::value_error("the biases do not fit W's shape");
+  return m;
 }
 
 py::dict state_dict(const rbm::training_state& s, int nv, int nh) {
@@ -123,13 +140,7 @@ py::dict train(const farray& x, const py::dict& cfg, const py::object& start, co
   rbm::training_state start_state;
   if (!start.is_none()) {
     const py::dict s = py::cast<py::dict>(start);
-    const py::dict p = py::cast<py::dict>(s["params"]);
-    const farray w = py::cast<farray>(p["W"]);
-    start_params = rbm::model_params(int(w.shape(0)), int(w.shape(1)), o.cd.visible);
-    start_params.w = from_array(p["W"]);
-    start_params.vb = from_array(p["vb"]);
-    start_params.hb = from_array(p["hb"]);
-    if (p.contains("sigma")) start_params.sigma = from_array(p["sigma"]);
+    start_params = params_from(py::cast<py::dict>(s["params"]));
     o.start_params = &start_params;
     if (s.contains("state") && !s["state"].is_none()) {
       const py::dict st = py::cast<py::dict>(s["state"]);
@@ -203,6 +214,62 @@ PYBIND11_MODULE(_core, m) {
   m.def("train", &train, py::arg("X"), py::arg("config"), py::arg("start") = py::none(),
         py::arg("on_epoch") = py::none());
   m.def("cuda_built", &rbm::cuda_backend_built, "whether this build has the CUDA backend");
+  // The CLI's model file (model.safetensors): a model trained by either opens in the other.
+  m.def("save", [](const std::string& path, const py::dict& params, const std::map<std::string, std::string>& meta) {
+    const rbm::model_params p = params_from(params);
+    py::gil_scoped_release release;
+    rbm::save_model(path, p, meta);
+  });
+  m.def("load", [](const std::string& path) {
+    rbm::saved_model sm;
+    {
+      py::gil_scoped_release release;
+      sm = rbm::load_model(path);
+    }
+    py::dict out;
+    out["params"] = params_dict(sm.params);
+    out["metadata"] = sm.metadata;
+    return out;
+  });
+  // log Z: exact (the smaller layer enumerated, at most max_units units) or by AIS from base-rate
+  // visible biases `base_vb` (hidden 0, W 0); returns (log Z, low, high) — low == high when exact.
+  m.def("log_z", [](const py::dict& params, const std::string& method, const py::object& base_vb, int runs,
+                    int steps, std::uint64_t seed, int max_units) {
+    const rbm::model_params p = params_from(params);
+    if (method == "exact") {
+      double z;
+      {
+        py::gil_scoped_release release;  // taken back before any Python object is made
+        z = rbm::exact_log_z(p, max_units);
+      }
+      return py::make_tuple(z, z, z);
+    }
+    if (method != "ais") throw py::value_error("method must be exact or ais");
+    const std::vector<float> base = from_array(base_vb);
+    if (base.size() != std::size_t(p.nv)) throw py::value_error("base_vb must have n_features values");
+    rbm::ais_options a;
+    a.runs = runs;
+    a.steps = steps;
+    a.seed = seed;
+    rbm::ais_result r;
+    {
+      py::gil_scoped_release release;
+      r = rbm::ais_log_z(p, base, a);
+    }
+    return py::make_tuple(r.log_z, r.log_z_low, r.log_z_high);
+  });
+  // The exact pseudo-log-likelihood (every feature flipped in turn), mean over the binary rows.
+  m.def("pseudo_log_likelihood", [](const py::dict& params, const farray& v) {
+    const rbm::model_params p = params_from(params);
+    if (v.ndim() != 2 || v.shape(1) != p.nv) throw py::value_error("X does not fit the model's features");
+    py::gil_scoped_release release;
+    return rbm::pseudo_log_likelihood(p, v.data(), int(v.shape(0)));
+  });
+  m.def("base_rate_bias", [](const farray& v) {
+    if (v.ndim() != 2) throw py::value_error("X must be 2-D");
+    const std::vector<float> b = rbm::base_rate_bias(v.data(), int(v.shape(0)), int(v.shape(1)));
+    return to_array(b, {py::ssize_t(b.size())});
+  });
   m.def("devices", [] {
     const rbm::device_report rep = rbm::query_devices();
     py::list names;

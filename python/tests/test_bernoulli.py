@@ -190,3 +190,73 @@ def test_ctrl_c_stops_fit_keeps_the_model_and_raises_keyboard_interrupt(tmp_path
     words = out.split()
     assert words[0] == "interrupted", out
     assert "(500, 784)" in out and words[-1] == "True", out
+
+
+def _exact_log_z(m):
+    """log Z of a small model by enumerating its hidden states in double precision."""
+    W = m.components_.astype(np.float64).T  # [n_features, n_components]
+    vb, hb = m.intercept_visible_.astype(np.float64), m.intercept_hidden_.astype(np.float64)
+    nh = W.shape[1]
+    h = ((np.arange(2 ** nh)[:, None] >> np.arange(nh)) & 1).astype(np.float64)
+    terms = h @ hb + np.logaddexp(0, h @ W.T + vb).sum(axis=1)
+    top = terms.max()
+    return top + np.log(np.exp(terms - top).sum())
+
+
+def test_log_likelihood_exact_and_by_ais_against_enumeration():
+    x, _ = digits(600)
+    m = rbm.BernoulliRBM(n_components=10, n_iter=3, learning_rate=0.05, random_state=0, device="cpu").fit(x[:500])
+    want = _exact_log_z(m)
+    ll = m.log_likelihood(x[500:])
+    assert abs(m.log_z_ - want) < 1e-6 * abs(want)
+    v = (x[500:] >= 0.5).astype(np.float64)
+    np.testing.assert_allclose(ll, -m._free_energy(v) - want, rtol=1e-6)
+    m.log_likelihood(x[500:], method="ais", ais_runs=100, ais_steps=2000)
+    lo, hi = m.log_z_interval_
+    assert lo - 0.05 <= want <= hi + 0.05 and abs(m.log_z_ - want) < 0.5, (m.log_z_, want, lo, hi)
+    with pytest.raises(ValueError, match="exact"):
+        rbm.BernoulliRBM(n_components=30, n_iter=1, device="cpu").fit(x[:50]).log_likelihood(x[:5], method="exact",
+                                                                                          exact_max=20)
+
+
+def test_pseudo_log_likelihood_is_exact():
+    x, _ = digits(120)
+    m = rbm.BernoulliRBM(n_components=12, n_iter=2, random_state=0, device="cpu").fit(x[:100])
+    v = (x[100:] >= 0.5).astype(np.float64)
+    fe = m._free_energy(v)
+    total = 0.0
+    for i in range(v.shape[1]):  # every feature flipped in turn: log sigmoid(F(flipped) - F(v))
+        f = v.copy()
+        f[:, i] = 1 - f[:, i]
+        total += -np.logaddexp(0, -(m._free_energy(f) - fe))
+    assert abs(m.pseudo_log_likelihood(x[100:]) - total.mean()) < 1e-3 * abs(total.mean())
+
+
+def test_save_load_and_the_cli_open_each_others_models(tmp_path):
+    x, _ = digits(300)
+    m = rbm.BernoulliRBM(n_components=9, n_iter=2, random_state=0, device="cpu").fit(x)
+    m.save(tmp_path / "m.safetensors")
+    back = rbm.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(back.transform(x), m.transform(x))
+    back.partial_fit(x[:50])  # a loaded model trains on
+    exe = os.path.join(ROOT, "build", "host", "rbm")
+    if not os.path.exists(exe):
+        pytest.skip("the CLI is not built (scripts/build.sh)")
+    r = subprocess.run([exe, "evaluate", "--model", str(tmp_path / "m.safetensors"), "--test-limit", "100",
+                        "--train-limit", "100", "--ais-runs", "0", "--device", "cpu"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    subprocess.run([exe, "train", "--device", "cpu", "--hidden", "7", "--epochs", "1", "--train-limit", "300",
+                    "--test-limit", "100", "--quiet", "--out", str(tmp_path / "run")], check=True)
+    cli = rbm.load(tmp_path / "run" / "model.safetensors")
+    assert cli.components_.shape == (7, 784)
+    from scipy.special import expit
+    np.testing.assert_allclose(cli.transform(x[:5]),
+                               expit(x[:5] @ cli.components_.T.astype(np.float64) + cli.intercept_hidden_), rtol=1e-5)
+
+
+def test_sample_gives_binary_rows():
+    x, _ = digits(200)
+    m = rbm.BernoulliRBM(n_components=16, n_iter=3, random_state=0, device="cpu").fit(x)
+    s = m.sample(5, 50, random_state=1)
+    assert s.shape == (5, 784) and s.dtype == bool
+    np.testing.assert_array_equal(s, m.sample(5, 50, random_state=1))
