@@ -24,7 +24,7 @@ p = argparse.ArgumentParser()
 p.add_argument("--repeats", type=int, default=3)
 p.add_argument("--n-iter", type=int, default=10)
 a = p.parse_args()
-x = idx.load(os.path.join(root, "data", "mnist"), "train")[0].astype(np.float32) / 255.0
+x = idx.load(os.path.join(root, "data", "mnist"), "train")[0].astype(np.float32)  # in [0, 1]
 tmp = tempfile.mkdtemp()
 np.save(os.path.join(tmp, "x.npy"), x)
 print(f"# {len(x)} digits, {os.cpu_count()} CPUs, {vector_width()}; rbm {rbm.__version__}; median of {a.repeats}")
