@@ -117,10 +117,15 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._base_vb = _core.base_rate_bias((_dense_float32(X) >= 0.5).astype(np.float32))
         r = self._run(X, config, None)
         if self.verbose:
-            per = (time.time() - begin) / max(1, self.n_iter)
+            # Each iteration's own numbers from the C++ run (its reconstruction error; only the final
+            # parameters reach Python, so the pseudo-likelihood is the fitted model's, printed once).
+            before = 0.0
             for m in r["history"][1:]:
-                print(f"[{type(self).__name__}] Iteration {m['epoch']}, pseudo-likelihood = "
-                      f"{self.score_samples(X).mean():.2f}, time = {per:.2f}s")
+                print(f"[{type(self).__name__}] Iteration {m['epoch']}, reconstruction error = "
+                      f"{m['train_error']:.4f}, time = {m['seconds'] - before:.2f}s")
+                before = m["seconds"]
+            print(f"[{type(self).__name__}] fitted in {time.time() - begin:.2f}s, pseudo-likelihood = "
+                  f"{self.score_samples(X).mean():.2f}")
         return self
 
     def partial_fit(self, X, y=None):

@@ -262,3 +262,12 @@ def test_sample_gives_binary_rows():
     s = m.sample(5, 50, random_state=1)
     assert s.shape == (5, 784) and s.dtype == bool
     np.testing.assert_array_equal(s, m.sample(5, 50, random_state=1))
+
+
+def test_verbose_reports_each_iterations_own_numbers(capsys):
+    x, _ = digits(300)
+    rbm.BernoulliRBM(n_components=8, n_iter=3, verbose=1, random_state=0, device="cpu").fit(x)
+    lines = capsys.readouterr().out.splitlines()
+    errors = [float(l.split("reconstruction error = ")[1].split(",")[0]) for l in lines if "Iteration" in l]
+    assert len(errors) == 3 and len(set(errors)) == 3, lines  # one line per iteration, each its own
+    assert "pseudo-likelihood" in lines[-1]
