@@ -381,4 +381,81 @@ TEST(InMemory, TrainsWithoutFilesAndContinuesFromItsState) {
   EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, bad); }).find("start_params"), std::string::npos);
 }
 
+// Real values held by the caller (a NumPy array through the binding) train as the same values owned
+// by the data set, standardised or not, and are never written to.
+TEST(InMemory, BorrowedValuesTrainAsOwnedOnesAndStayUnchanged) {
+  auto d = small_digits();
+  rbm::dataset owned;
+  owned.name = "values";
+  for (auto* set : {&owned.train, &owned.test}) set->count = 0;
+  owned.train.count = d.train.count;
+  owned.train.rows = 28;
+  owned.train.cols = 28;
+  owned.train.source = "X";
+  for (std::uint8_t px : d.train.pixels) owned.train.values.push_back(rbm::pixel_to_unit(px));
+  const std::vector<float> copy = owned.train.values;
+  rbm::dataset borrowed = owned;
+  borrowed.train.values.clear();
+  borrowed.train.borrowed = copy.data();
+  for (const bool gaussian : {false, true}) {
+    auto o = pcd_options("");
+    o.epochs = 2;
+    if (gaussian) {
+      o.cd.visible = rbm::unit_kind::gaussian;
+      o.cd.lr = 0.01f;
+      o.standardize = true;
+    }
+    const auto a = rbm::train(owned, o), b = rbm::train(borrowed, o);
+    EXPECT_EQ(a.params.w, b.params.w) << (gaussian ? "gaussian" : "bernoulli");
+    EXPECT_EQ(a.params.vb, b.params.vb);
+    EXPECT_EQ(a.data_mean, b.data_mean);
+    EXPECT_EQ(a.data_sd, b.data_sd);
+    EXPECT_EQ(a.history.back().train.err_sampled, b.history.back().train.err_sampled);
+    EXPECT_EQ(b.data_mean.size(), gaussian ? 784u : 0u);
+  }
+  EXPECT_EQ(copy, owned.train.values) << "standardisation wrote into the caller's values";
+}
+
+// The parameters after each epoch reach on_epoch_params: those after epoch e are the result of an
+// e-epoch run.
+TEST(InMemory, EachEpochsParametersReachTheCallback) {
+  const auto d = small_digits();
+  auto o = pcd_options("");
+  o.epochs = 3;
+  std::vector<rbm::model_params> seen;
+  std::vector<int> epochs;
+  o.on_epoch_params = [&](const rbm::epoch_metrics& m, const rbm::model_params& p) {
+    epochs.push_back(m.epoch);
+    seen.push_back(p);
+  };
+  const auto r = rbm::train(d, o);
+  ASSERT_EQ(epochs, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(seen.back().w, r.params.w);
+  auto two = pcd_options("");
+  two.epochs = 2;
+  EXPECT_EQ(rbm::train(d, two).params.w, seen[1].w);
+}
+
+// A model far beyond the machine's memory is refused before anything is allocated, naming the bytes.
+TEST(InMemory, AModelBeyondTheMachinesMemoryIsRefusedNamingTheBytes) {
+  rbm::dataset d;
+  d.name = "values";
+  d.train.count = 100000;  // one feature: 100,000 x 2^30 hidden units per batch is ~800 TiB
+  d.train.rows = 1;
+  d.train.cols = 1;
+  d.train.values.assign(100000, 0.5f);
+  auto o = pcd_options("");
+  o.cd.nh = 1 << 30;
+  o.batch = 100000;
+  o.device = "cpu";
+  try {
+    rbm::train(d, o);
+    FAIL() << "a model beyond memory must be refused";
+  } catch (const rbm::host_out_of_memory& e) {
+    EXPECT_NE(std::string(e.what()).find("1x1073741824 model with batch 100000 needs at least"), std::string::npos)
+        << e.what();
+    EXPECT_GT(e.requested(), std::size_t(1) << 49);
+  }
+}
+
 }  // namespace

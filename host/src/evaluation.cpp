@@ -200,12 +200,16 @@ double pseudo_log_likelihood(const model_params& p, const float* v, int rows, cp
   return total / rows;
 }
 
-std::vector<float> base_rate_bias(const float* v, int rows, int nv) {
+std::vector<float> base_rate_bias(const float* v, int rows, int nv, float threshold) {
+  std::vector<double> on(nv, 0.0);  // row by row (each column's sum in row order, as before)
+  const bool thresholded = !std::isnan(threshold);
+  for (int r = 0; r < rows; ++r) {
+    const float* row = v + std::size_t(r) * nv;
+    for (int i = 0; i < nv; ++i) on[i] += thresholded ? (row[i] >= threshold ? 1.0 : 0.0) : row[i];
+  }
   std::vector<float> b(nv);
   for (int i = 0; i < nv; ++i) {
-    double on = 0;
-    for (int r = 0; r < rows; ++r) on += v[std::size_t(r) * nv + i];
-    const double q = (on + 0.05 * 0.5) / (rows + 0.05);
+    const double q = (on[i] + 0.05 * 0.5) / (rows + 0.05);
     b[i] = static_cast<float>(std::log(q / (1 - q)));
   }
   return b;

@@ -94,9 +94,11 @@ void write_tensors(const std::string& path, const tensor_file& f) {
   write_file_atomic(path, out);
 }
 
-void save_model(const std::string& path, const model_params& p, const std::map<std::string, std::string>& meta) {
+void save_model(const std::string& path, const model_params& p, const std::map<std::string, std::string>& meta,
+                const std::map<std::string, tensor>& extra) {
   tensor_file f;
   f.metadata = meta;
+  f.tensors = extra;
   f.tensors["W"] = {{p.nv, p.nh}, p.w};
   f.tensors["vb"] = {{p.nv}, p.vb};
   f.tensors["hb"] = {{p.nh}, p.hb};

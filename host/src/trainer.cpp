@@ -340,9 +340,25 @@ bool cuda_backend_built() {
 #endif
 }
 
+namespace {
+// Refuses up front, naming the bytes, a model the machine's memory cannot hold (W, its gradient and
+// momentum, a batch's data and reconstructed layers: a lower bound), rather than failing in an
+// allocation halfway through; `rows` is the largest batch that will run.
+void check_host_memory(const cd_config& cfg, int rows) {
+  const double need = 4.0 * (3.0 * cfg.nv * double(cfg.nh) + 2.0 * rows * double(cfg.nv + cfg.nh));
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  const double have = pages > 0 && page > 0 ? double(pages) * double(page) : 0.0;
+  if (have > 0 && need > have)
+    throw host_out_of_memory("a " + std::to_string(cfg.nv) + "x" + std::to_string(cfg.nh) + " model with batch " +
+                                 std::to_string(rows) + " needs at least " + std::to_string(std::llround(need)) +
+                                 " bytes (" + std::to_string(std::llround(need / 1048576.0)) + " MiB) of memory; this machine has " +
+                                 std::to_string(std::llround(have / 1048576.0)) + " MiB",
+                             std::size_t(need));
+}
+}  // namespace
+
 std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, int max_batch,
-                                      const gpu_options& gpu, std::string& why) {
-  (void)max_batch;  // used by the CUDA backend only
+                                      const gpu_options& gpu, std::string& why, int cpu_rows) {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw precondition_error("the device must be auto, cpu or cuda (got '" + device + "')");
   if (gpu.resident != "auto" && gpu.resident != "on" && gpu.resident != "off")
@@ -360,8 +376,9 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
         why = "using the CUDA backend (device " + device + "): " + b->name();
         return b;
       } catch (const out_of_memory& e) {
-        throw error("device " + device + ": a " + std::to_string(cfg.nv) + "x" + std::to_string(cfg.nh) +
-                    " model with batch " + std::to_string(max_batch) + " does not fit on the GPU: " + e.what());
+        throw out_of_memory("device " + device + ": a " + std::to_string(cfg.nv) + "x" + std::to_string(cfg.nh) +
+                                " model with batch " + std::to_string(max_batch) + " does not fit on the GPU: " + e.what(),
+                            e.code(), e.requested());
       } catch (const error& e) {
         if (device == "cuda") throw error(std::string("the device cuda was asked for, but the GPU cannot be used: ") + e.what());
         fallback = std::string("the GPU cannot be used (") + e.what() + ")";
@@ -369,6 +386,7 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
 #endif
     }
   }
+  check_host_memory(cfg, cpu_rows > 0 ? cpu_rows : max_batch);
   auto b = std::make_unique<cpu_backend>(cfg);
   why = device == "cpu" ? "using the CPU backend (device cpu): " + b->name()
                         : "using the CPU backend (device auto): " + fallback + "; " + b->name();
@@ -435,10 +453,15 @@ dataset real_valued(const dataset& d) {
 // centred, never divided by zero.
 void standardize_sets(dataset& r, backend& be, std::vector<float>& mean, std::vector<float>& sd) {
   const int dim = r.train.dim();
-  be.column_statistics(r.train.values.data(), r.train.count, dim, mean, sd);
-  for (auto* set : {&r.train, &r.test})
+  be.column_statistics(r.train.value_data(), r.train.count, dim, mean, sd);
+  for (auto* set : {&r.train, &r.test}) {
+    if (set->borrowed != nullptr) {  // the caller's values are read, never written: standardise a copy
+      set->values.assign(set->borrowed, set->borrowed + std::size_t(set->count) * dim);
+      set->borrowed = nullptr;
+    }
     for (std::size_t k = 0; k < set->values.size(); ++k)
       set->values[k] = (set->values[k] - mean[k % dim]) / sd[k % dim];
+  }
 }
 
 dataset binarized(const dataset& d) {
@@ -479,9 +502,9 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     throw precondition_error("sigma_floor must be positive (got " + shown(o.cd.sigma_floor) + ")");
   if (!gauss && data_in.train.real() && !o.any_values)
     for (const image_set* set : {&data_in.train, &data_in.test})
-      for (float x : set->values)
-        if (!(x >= 0.0f && x <= 1.0f))
-          throw data_error(set->source + ": holds values outside [0, 1] (" + std::to_string(x) +
+      for (const float *x = set->value_data(), *end = x + std::size_t(set->count) * set->dim(); x != end; ++x)
+        if (!(*x >= 0.0f && *x <= 1.0f))
+          throw data_error(set->source + ": holds values outside [0, 1] (" + std::to_string(*x) +
                            "), which Bernoulli visible units cannot model; train Gaussian visible units instead");
   if (!gauss && data_in.train.real() && (o.binarize || o.eval_every > 0))
     throw precondition_error("binarize and AIS during training (eval_every) read pixel data; real-valued data "
@@ -515,7 +538,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   if (resuming && start.nv != o.cd.nv) throw data_error(opts_in.resume + ": the checkpoint does not fit the data's image size");
   validate(data, o);
   std::string why;
-  std::unique_ptr<backend> be = make_backend(o.device, o.cd, o.batch, o.gpu, why);
+  std::unique_ptr<backend> be = make_backend(o.device, o.cd, o.batch, o.gpu, why, std::min(o.batch, data.train.count));
   if (gauss && o.standardize) standardize_sets(prepared, *be, stats.mean, stats.sd);
   const bool files = !o.out_dir.empty();  // none: train in memory (the caller keeps the result)
   if (files) prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
@@ -525,9 +548,9 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   };
   note(why);
   if (start.nv == 0)
-    start = gauss ? init_gaussian_params(o.cd.nv, o.cd.nh, data.train.values.data(), data.train.count, o.cd.seed,
+    start = gauss ? init_gaussian_params(o.cd.nv, o.cd.nh, data.train.value_data(), data.train.count, o.cd.seed,
                                          o.zero_init)
-          : real  ? init_params_from_values(o.cd.nv, o.cd.nh, data.train.values.data(), data.train.count, o.cd.seed,
+          : real  ? init_params_from_values(o.cd.nv, o.cd.nh, data.train.value_data(), data.train.count, o.cd.seed,
                                             o.zero_init)
                   : init_params(o.cd.nv, o.cd.nh, data.train.pixels.data(), data.train.count, o.cd.seed, o.zero_init);
   be->set_params(start);
@@ -544,7 +567,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   const fs::path out(o.out_dir);
   std::vector<float> test_binary, base_vb, base_mean, base_sd;
   if (o.eval_every > 0 && gauss) {  // AIS from independent Gaussians fitted to the training data
-    fit_independent_gaussians(data.train.values.data(), n, nv, base_mean, base_sd);
+    fit_independent_gaussians(data.train.value_data(), n, nv, base_mean, base_sd);
   } else if (o.eval_every > 0) {
     const image_set& held = data.test.count > 0 ? data.test : data.train;
     test_binary = binarize(held.pixels.data(), held.pixels.size());
@@ -565,11 +588,11 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     m.samples_per_s = rate;
     m.lr = lr;
     m.momentum = mom;
-    m.train = real ? be->evaluate_values(data.train.values.data(), eval_rows)
+    m.train = real ? be->evaluate_values(data.train.value_data(), eval_rows)
                    : be->evaluate(data.train.pixels.data(), eval_rows);
     check_finite(m.train, epoch, "training");
     if (data.test.count > 0) {
-      m.test = real ? be->evaluate_values(data.test.values.data(), data.test.count)
+      m.test = real ? be->evaluate_values(data.test.value_data(), data.test.count)
                     : be->evaluate(data.test.pixels.data(), data.test.count);
       check_finite(m.test, epoch, "held-out");
     }
@@ -580,7 +603,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
       if (gauss) {  // on the CPU (the backend that trains Gaussian units), in the model's units
         m.ais_log_z = ais_log_z_gaussian(p, base_mean, base_sd, a).log_z;
         const image_set& held = data.test.count > 0 ? data.test : data.train;
-        m.test_log_likelihood = mean_log_likelihood(p, held.values.data(), held.count, m.ais_log_z);
+        m.test_log_likelihood = mean_log_likelihood(p, held.value_data(), held.count, m.ais_log_z);
       } else {
         m.ais_log_z = be->ais_log_z(base_vb, a).log_z;
         const int rows = int(test_binary.size() / nv);
@@ -600,7 +623,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     if (files) save_checkpoint((out / "model.safetensors").string(), *be, 0, 0, seen, config, data.name, res.history, stats);
   }
   if (real)
-    be->attach_training_values(data.train.values.data(), n, nv);
+    be->attach_training_values(data.train.value_data(), n, nv);
   else
     be->attach_training_data(data.train.pixels.data(), n, nv);
   std::vector<int> order(n);
@@ -656,6 +679,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
                             (files ? "; the checkpoint in " + o.out_dir + " is saved" : "; its parameters are kept"),
                         o.out_dir, be->params(), be->state());
     if (o.on_epoch) o.on_epoch(m, o.epochs);
+    if (o.on_epoch_params) o.on_epoch_params(m, be->params());
     if (files && o.snapshot_every > 0 && e % o.snapshot_every == 0 && e != o.epochs && data.train.rows > 1) {
       char name[64];
       std::snprintf(name, sizeof name, "filters-epoch-%03d.png", e);
@@ -671,6 +695,8 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
 
   res.params = be->params();
   res.state = be->state();
+  res.data_mean = stats.mean;
+  res.data_sd = stats.sd;
   if (files) {
     const std::string left_out = write_pictures(out, res.params, data, res.history);
     if (!left_out.empty()) note(left_out);

@@ -1,11 +1,20 @@
 """rbm: Restricted Boltzmann Machines trained by this project's C++/CUDA code.
 
-``rbm.BernoulliRBM`` drops in for ``sklearn.neural_network.BernoulliRBM``."""
+``rbm.BernoulliRBM`` drops in for ``sklearn.neural_network.BernoulliRBM``; ``rbm.GaussianRBM`` is the
+same estimator with Gaussian visible units, for real-valued data."""
 from . import _core
-from ._bernoulli import BernoulliRBM, load
+from ._bernoulli import BernoulliRBM
+from ._gaussian import GaussianRBM
 
 __version__ = _core.__version__
-__all__ = ["BernoulliRBM", "load", "backends", "__version__"]
+__all__ = ["BernoulliRBM", "GaussianRBM", "load", "backends", "__version__"]
+
+
+def load(path):
+    """The estimator for a model.safetensors written by `rbm train` or an estimator's save():
+    a GaussianRBM where the visible units are Gaussian, else a BernoulliRBM."""
+    f = _core.load(str(path))
+    return (GaussianRBM if "sigma" in f["params"] else BernoulliRBM)._from_file(f)
 
 
 def backends():

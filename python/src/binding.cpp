@@ -93,15 +93,20 @@ py::dict metrics_dict(const rbm::epoch_metrics& m) {
   return d;
 }
 
-// train(X, config, start, on_epoch) -> dict(params, state, history, backend, interrupted)
-//   X: float32 [n, d] (C order; NumPy converts other layouts and dtypes once)
+// train(X, config, start, on_epoch) -> dict(params, state, history, backend, interrupted, data_mean, data_sd)
+//   X: float32 [n, d], C order, read in place (the estimators convert other layouts and dtypes once)
 //   config: nh, lr, batch, epochs, k, pcd, momentum, weight_decay, seed, device, visible ("bernoulli" |
 //           "gaussian"), visible_sample, learn_sigma, sigma_floor, standardize, eval_limit,
 //           hidden_bias_from_states, any_values (Bernoulli units on values outside [0, 1], as
 //           scikit-learn's BernoulliRBM allows), threads (CPU threads; 0: OpenBLAS's own count)
 //   start: None, or dict(params=..., state=... or None) to continue from
-//   on_epoch: None or a callable(dict of the epoch's metrics)
-py::dict train(const farray& x, const py::dict& cfg, const py::object& start, const py::object& on_epoch) {
+//   on_epoch: None or a callable(dict of the epoch's metrics, dict of the parameters after it)
+py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& start, const py::object& on_epoch) {
+  // No forcecast: a float32 C-order array is borrowed as it is, anything else is refused (the
+  // estimators convert), so a silent copy cannot creep in.
+  if (!py::isinstance<py::array_t<float>>(x_in) || !(py::reinterpret_borrow<py::array>(x_in).flags() & py::array::c_style))
+    throw py::value_error("X must be a C-contiguous float32 array");
+  const auto x = py::reinterpret_borrow<py::array_t<float>>(x_in);
   if (x.ndim() != 2) throw py::value_error("X must be a 2-D array [samples, features]");
   const int n = int(x.shape(0)), dim = int(x.shape(1));
   rbm::dataset data;
@@ -110,7 +115,7 @@ py::dict train(const farray& x, const py::dict& cfg, const py::object& start, co
   data.train.rows = 1;
   data.train.cols = dim;
   data.train.source = "X";
-  data.train.values.assign(x.data(), x.data() + x.size());
+  data.train.borrowed = x.data();  // alive for the call: `x_in` is held by the caller's frame
 
   rbm::train_options o;
   o.cd.nh = get(cfg, "nh", 256);
@@ -166,10 +171,16 @@ py::dict train(const farray& x, const py::dict& cfg, const py::object& start, co
       stop.store(true);
     }
   };
+  std::exception_ptr callback_error;  // a Python exception in the callback stops training, then re-raised
   if (!on_epoch.is_none())
-    o.on_epoch = [&](const rbm::epoch_metrics& m, int) {
+    o.on_epoch_params = [&](const rbm::epoch_metrics& m, const rbm::model_params& p) {
       py::gil_scoped_acquire gil;
-      on_epoch(metrics_dict(m));
+      try {
+        on_epoch(metrics_dict(m), params_dict(p));
+      } catch (py::error_already_set&) {
+        callback_error = std::current_exception();
+        stop.store(true);
+      }
     };
 
   rbm::train_result r;
@@ -203,6 +214,10 @@ py::dict train(const farray& x, const py::dict& cfg, const py::object& start, co
   out["backend"] = r.backend_name;
   out["interrupted"] = interrupted;
   out["keyboard_interrupt"] = keyboard;
+  out["data_mean"] = to_array(r.data_mean, {py::ssize_t(r.data_mean.size())});
+  out["data_sd"] = to_array(r.data_sd, {py::ssize_t(r.data_sd.size())});
+  out["data_address"] = reinterpret_cast<std::uintptr_t>(x.data());  // what was read: tests check no copy
+  if (callback_error) std::rethrow_exception(callback_error);
   return out;
 }
 
@@ -215,20 +230,36 @@ PYBIND11_MODULE(_core, m) {
         py::arg("on_epoch") = py::none());
   m.def("cuda_built", &rbm::cuda_backend_built, "whether this build has the CUDA backend");
   // The CLI's model file (model.safetensors): a model trained by either opens in the other.
-  m.def("save", [](const std::string& path, const py::dict& params, const std::map<std::string, std::string>& meta) {
+  m.def("save", [](const std::string& path, const py::dict& params, const std::map<std::string, std::string>& meta,
+                   const py::dict& extra) {
     const rbm::model_params p = params_from(params);
+    std::map<std::string, rbm::tensor> more;
+    for (const auto& kv : extra) {
+      const farray a = py::cast<farray>(kv.second);
+      more[py::cast<std::string>(kv.first)] = {{std::int64_t(a.size())}, std::vector<float>(a.data(), a.data() + a.size())};
+    }
     py::gil_scoped_release release;
-    rbm::save_model(path, p, meta);
-  });
+    rbm::save_model(path, p, meta, more);
+  }, py::arg("path"), py::arg("params"), py::arg("metadata"), py::arg("extra") = py::dict());
   m.def("load", [](const std::string& path) {
     rbm::saved_model sm;
+    rbm::tensor_file tf;
     {
       py::gil_scoped_release release;
       sm = rbm::load_model(path);
+      if (sm.params.gaussian()) tf = rbm::read_tensors(path);  // its standardisation, if any
     }
     py::dict out;
     out["params"] = params_dict(sm.params);
     out["metadata"] = sm.metadata;
+    for (const char* name : {"data_mean", "data_std"})
+      if (tf.tensors.count(name)) {
+        const rbm::tensor& t = tf.tensors.at(name);
+        if (t.data.size() != std::size_t(sm.params.nv))
+          throw rbm::data_error(path + ": " + name + " does not fit the model's " + std::to_string(sm.params.nv) +
+                                " visible units");
+        out[name] = to_array(t.data, {py::ssize_t(t.data.size())});
+      }
     return out;
   });
   // log Z: exact (the smaller layer enumerated, at most max_units units) or by AIS from base-rate
@@ -245,14 +276,21 @@ PYBIND11_MODULE(_core, m) {
       return py::make_tuple(z, z, z);
     }
     if (method != "ais") throw py::value_error("method must be exact or ais");
-    const std::vector<float> base = from_array(base_vb);
-    if (base.size() != std::size_t(p.nv)) throw py::value_error("base_vb must have n_features values");
     rbm::ais_options a;
     a.runs = runs;
     a.steps = steps;
     a.seed = seed;
     rbm::ais_result r;
-    {
+    if (p.gaussian()) {  // base: (means, standard deviations) of independent Gaussians
+      const auto pair = py::cast<py::tuple>(base_vb);
+      const std::vector<float> mean = from_array(pair[0]), sd = from_array(pair[1]);
+      if (mean.size() != std::size_t(p.nv) || sd.size() != std::size_t(p.nv))
+        throw py::value_error("the base model must have n_features means and deviations");
+      py::gil_scoped_release release;
+      r = rbm::ais_log_z_gaussian(p, mean, sd, a);
+    } else {
+      const std::vector<float> base = from_array(base_vb);
+      if (base.size() != std::size_t(p.nv)) throw py::value_error("base_vb must have n_features values");
       py::gil_scoped_release release;
       r = rbm::ais_log_z(p, base, a);
     }
@@ -265,11 +303,30 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release release;
     return rbm::pseudo_log_likelihood(p, v.data(), int(v.shape(0)));
   });
-  m.def("base_rate_bias", [](const farray& v) {
-    if (v.ndim() != 2) throw py::value_error("X must be 2-D");
-    const std::vector<float> b = rbm::base_rate_bias(v.data(), int(v.shape(0)), int(v.shape(1)));
-    return to_array(b, {py::ssize_t(b.size())});
+  // Mean log density per row of real values v under a Gaussian-visible model, given log Z.
+  m.def("mean_log_likelihood", [](const py::dict& params, const farray& v, double log_z) {
+    const rbm::model_params p = params_from(params);
+    if (v.ndim() != 2 || v.shape(1) != p.nv) throw py::value_error("X does not fit the model's features");
+    py::gil_scoped_release release;
+    return rbm::mean_log_likelihood(p, v.data(), int(v.shape(0)), log_z);
   });
+  // Per-feature mean and standard deviation (1 where a feature does not vary): the AIS base model.
+  m.def("independent_gaussians", [](const farray& v) {
+    if (v.ndim() != 2) throw py::value_error("X must be 2-D");
+    std::vector<float> mean, sd;
+    rbm::fit_independent_gaussians(v.data(), int(v.shape(0)), int(v.shape(1)), mean, sd);
+    return py::make_tuple(to_array(mean, {py::ssize_t(mean.size())}), to_array(sd, {py::ssize_t(sd.size())}));
+  });
+  // The base-rate model's visible biases from v binarised at `threshold` (counted in place, no copy).
+  m.def("base_rate_bias", [](const farray& v, float threshold) {
+    if (v.ndim() != 2) throw py::value_error("X must be 2-D");
+    std::vector<float> b;
+    {
+      py::gil_scoped_release release;
+      b = rbm::base_rate_bias(v.data(), int(v.shape(0)), int(v.shape(1)), threshold);
+    }
+    return to_array(b, {py::ssize_t(b.size())});
+  }, py::arg("X"), py::arg("threshold") = 0.5f);
   m.def("devices", [] {
     const rbm::device_report rep = rbm::query_devices();
     py::list names;
@@ -282,6 +339,8 @@ PYBIND11_MODULE(_core, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const rbm::out_of_memory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    } catch (const rbm::host_out_of_memory& e) {
       PyErr_SetString(PyExc_MemoryError, e.what());
     } catch (const rbm::precondition_error& e) {
       PyErr_SetString(PyExc_ValueError, e.what());

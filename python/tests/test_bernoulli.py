@@ -264,10 +264,61 @@ def test_sample_gives_binary_rows():
     np.testing.assert_array_equal(s, m.sample(5, 50, random_state=1))
 
 
-def test_verbose_reports_each_iterations_own_numbers(capsys):
+def test_verbose_prints_scikit_learns_line_live_for_each_iterations_parameters(capsys):
+    # scikit-learn prints, after every iteration, the pseudo-likelihood of that iteration's parameters
+    # (its score_samples(X).mean()): the line for iteration i must equal the score of a fit of i iterations.
     x, _ = digits(300)
-    rbm.BernoulliRBM(n_components=8, n_iter=3, verbose=1, random_state=0, device="cpu").fit(x)
-    lines = capsys.readouterr().out.splitlines()
-    errors = [float(l.split("reconstruction error = ")[1].split(",")[0]) for l in lines if "Iteration" in l]
-    assert len(errors) == 3 and len(set(errors)) == 3, lines  # one line per iteration, each its own
-    assert "pseudo-likelihood" in lines[-1]
+    kw = dict(n_components=8, random_state=0, device="cpu")
+    rbm.BernoulliRBM(n_iter=3, verbose=1, **kw).fit(x)
+    lines = [l for l in capsys.readouterr().out.splitlines() if "Iteration" in l]
+    assert len(lines) == 3, lines
+    for i, line in enumerate(lines, start=1):
+        assert line.startswith(f"[BernoulliRBM] Iteration {i}, pseudo-likelihood = ") and line.endswith("s"), line
+        shown = float(line.split("pseudo-likelihood = ")[1].split(",")[0])
+        expected = rbm.BernoulliRBM(n_iter=i, **kw).fit(x).score_samples(x).mean()
+        assert shown == pytest.approx(expected, abs=0.006), (i, line, expected)
+    assert len({l.split(",")[1] for l in lines}) == 3  # each iteration its own number
+
+
+def test_an_exception_in_the_callback_stops_training_and_propagates():
+    x, _ = digits(100)
+    calls = []
+
+    def boom(metrics, params):
+        calls.append(metrics["epoch"])
+        raise ZeroDivisionError("from the callback")
+    with pytest.raises(ZeroDivisionError, match="from the callback"):
+        rbm._core.train(np.ascontiguousarray(x, dtype=np.float32),
+                        {"nh": 4, "epochs": 5, "device": "cpu", "any_values": True}, None, boom)
+    assert calls == [1]  # stopped after the first epoch's callback
+
+
+def test_training_reads_the_callers_float32_array_in_place(monkeypatch):
+    # A C-contiguous float32 array reaches the C++ trainer as it is (the address it read is the array's);
+    # other dtypes and layouts are converted once by the estimator, never by the binding.
+    x, _ = digits(200)
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    r = rbm._core.train(x32, {"nh": 4, "epochs": 1, "device": "cpu", "any_values": True})
+    assert r["data_address"] == x32.ctypes.data
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        rbm._core.train(x32.astype(np.float64), {"nh": 4, "epochs": 1, "device": "cpu"})
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        rbm._core.train(np.asfortranarray(x32), {"nh": 4, "epochs": 1, "device": "cpu"})
+    seen = []
+    real = rbm._core.train
+
+    def spy(X, *args):
+        r = real(X, *args)
+        seen.append(r["data_address"])
+        return r
+    monkeypatch.setattr(rbm._core, "train", spy)
+    rbm.BernoulliRBM(n_components=4, n_iter=1, device="cpu").fit(x32)
+    assert seen == [x32.ctypes.data]
+
+
+def test_a_model_beyond_the_machines_memory_raises_memory_error_naming_the_bytes():
+    # 16 x 2^24 weights (1 GiB each for W, its gradient and momentum) and batches of 20,000 rows of
+    # 2^24 hidden units: over 2.5 TiB, refused before anything is allocated.
+    x = np.random.RandomState(0).uniform(size=(20000, 16))
+    with pytest.raises(MemoryError, match=r"16x16777216 model with batch 20000 needs at least \d+ bytes"):
+        rbm.BernoulliRBM(n_components=2**24, batch_size=20000, device="cpu").fit(x)

@@ -41,6 +41,17 @@ class out_of_memory : public cuda_error {
   std::size_t requested_;
 };
 
+// Host memory cannot hold what was asked for (a model or batch far beyond the machine's memory, or a
+// failed allocation); says how many bytes it needed.
+class host_out_of_memory : public error {
+ public:
+  host_out_of_memory(const std::string& what, std::size_t requested) : error(what), requested_(requested) {}
+  std::size_t requested() const noexcept { return requested_; }
+
+ private:
+  std::size_t requested_;
+};
+
 class curand_error : public error {
  public:
   curand_error(const std::string& what, int status) : error(what), status_(status) {}

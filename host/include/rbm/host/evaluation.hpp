@@ -3,6 +3,7 @@
 // All on the CPU with OpenBLAS; data are binarised at 128 (pixel >= 128 -> 1) for likelihoods.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -50,8 +51,9 @@ double independent_gaussians_log_likelihood(const float* train, int train_rows, 
 double pseudo_log_likelihood(const model_params& p, const float* v, int rows, cpu::thread_team* team = nullptr);
 
 // Visible biases of the base-rate model: log-odds of each pixel's frequency in binary v [rows, nv],
-// smoothed by adding 5% of a pseudo-sample so that no pixel has probability 0 or 1.
-std::vector<float> base_rate_bias(const float* v, int rows, int nv);
+// smoothed by adding 5% of a pseudo-sample so that no pixel has probability 0 or 1. With a
+// `threshold`, v holds real values and counts as 1 where v >= threshold (binarised on the fly).
+std::vector<float> base_rate_bias(const float* v, int rows, int nv, float threshold = std::nanf(""));
 
 // Estimates log Z by AIS from the base-rate model with visible bias `base_vb` (hidden bias 0, W = 0).
 // With a team, its threads share the runs (the same uniforms for each run on any thread count).

@@ -24,9 +24,13 @@ struct image_set {
   int count = 0, rows = 0, cols = 0;
   std::vector<std::uint8_t> labels;  // [count], empty when no label file was read
   std::string source;                // file it came from
+  // Real values [count, rows * cols] held by the caller (a NumPy array read in place), used instead of
+  // `values`; the caller keeps them alive and unchanged while train() runs.
+  const float* borrowed = nullptr;
 
   int dim() const { return rows * cols; }
-  bool real() const { return !values.empty(); }
+  bool real() const { return borrowed != nullptr || !values.empty(); }
+  const float* value_data() const { return borrowed != nullptr ? borrowed : values.data(); }
 };
 
 // Whole content of a file, inflated when it starts with the gzip magic. Throws data_error.

@@ -16,9 +16,6 @@ struct saved_model {
   std::map<std::string, std::string> metadata;
 };
 
-// Throws data_error naming the file when it cannot be written; an existing file is replaced only
-// once the new one is complete.
-void save_model(const std::string& path, const model_params& p, const std::map<std::string, std::string>& meta);
 
 // Throws data_error naming the file and the problem (truncated, bad header, missing or mis-shaped tensor).
 // The unit kinds come from the metadata `visible_units` / `hidden_units` ("bernoulli" when absent, as
@@ -41,6 +38,12 @@ tensor_file read_tensors(const std::string& path);
 tensor_file parse_tensors(const std::string& name, const std::vector<std::uint8_t>& bytes);
 // Writes F32 tensors and metadata atomically.
 void write_tensors(const std::string& path, const tensor_file& f);
+
+// Throws data_error naming the file when it cannot be written; an existing file is replaced only
+// once the new one is complete. `extra` tensors (e.g. data_mean / data_std of a standardised model)
+// are written beside the model's.
+void save_model(const std::string& path, const model_params& p, const std::map<std::string, std::string>& meta,
+                const std::map<std::string, tensor>& extra = {});
 
 // Adds the model's unit kinds to the metadata and, for Gaussian visible units, its `sigma` [nv] tensor.
 void add_unit_tensors(tensor_file& f, const model_params& p);

@@ -76,6 +76,9 @@ struct train_options {
   std::function<void(const std::string&)> on_note;
   std::function<void(const batch_report&)> on_batch;
   std::function<void(const epoch_metrics&, int)> on_epoch;
+  // Every trained epoch's metrics with the parameters after it (a copy from the device on the GPU,
+  // so set it only where they are used: scikit-learn's verbose pseudo-likelihood per iteration).
+  std::function<void(const epoch_metrics&, const model_params&)> on_epoch_params;
 };
 
 // Training stopped on request. With an out_dir, a checkpoint of the last finished batch is in place in
@@ -104,6 +107,7 @@ struct train_result {
   std::vector<epoch_metrics> history;
   model_params params;
   training_state state;          // momentum, PCD chains, generator position: what start_state continues
+  std::vector<float> data_mean, data_sd;  // what `standardize` subtracted and divided by (empty without it)
   std::string backend_name;
 };
 
@@ -112,9 +116,11 @@ bool cuda_backend_built();
 
 // Picks and creates the backend for `device` ("auto", "cpu", "cuda") for batches up to `max_batch`;
 // `why` receives one line saying which backend was chosen and why. Throws rbm::error when "cuda" is
-// forced and cannot be used (no usable GPU, with the driver's reason; out of device memory).
+// forced and cannot be used (no usable GPU, with the driver's reason; out_of_memory naming the bytes
+// when the model does not fit on the GPU), host_out_of_memory when the CPU backend's model and batches
+// of `cpu_rows` rows (0: max_batch) cannot fit in the machine's memory.
 std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, int max_batch,
-                                      const gpu_options& gpu, std::string& why);
+                                      const gpu_options& gpu, std::string& why, int cpu_rows = 0);
 
 // Validates everything first (sizes, data shape, output directory), so a bad option or file fails
 // before any output is written; then trains and writes model.safetensors, metrics.csv, filters.png
