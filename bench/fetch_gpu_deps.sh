@@ -11,4 +11,10 @@ apt-get download \
   libpng-dev libpng16-16 zlib1g-dev zlib1g libstb-dev libstb0 \
   libcli11-dev nlohmann-json3-dev libgtest-dev 2>&1 | grep -v "^Get:" || true
 ls -1 *.deb | wc -l | xargs echo "fetch_gpu_deps: debs in bench/.deps/debs:"
-du -sh . | cut -f1 | xargs echo "fetch_gpu_deps: total"
+# The Python package's build tools as pure-Python wheels (any interpreter): gpu_check.sh builds it with
+# them where the machine has NumPy, SciPy and scikit-learn.
+mkdir -p ../wheels
+python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: --dest ../wheels \
+  scikit-build-core pybind11 pathspec packaging 2>&1 | tail -2 || true
+ls -1 ../wheels/*.whl 2>/dev/null | wc -l | xargs echo "fetch_gpu_deps: wheels in bench/.deps/wheels:"
+du -sh .. | cut -f1 | xargs echo "fetch_gpu_deps: total"

@@ -210,6 +210,24 @@ elif fits 40 "rbm train on the GPU"; then
   rm -f "$out/run-gpu/model.safetensors"
 fi
 
+step "the Python package's GPU tests (CUDA arrays in place, MemoryError)"
+# Needs NumPy, SciPy and scikit-learn on the machine (not carried: compiled wheels are version-bound
+# and large); the build's own Python tools come as carried pure-Python wheels (bench/.deps/wheels).
+if [ -z "$gpu" ]; then
+  skipped "Python package on the GPU" "no GPU"
+elif ! python3 -c "import numpy, scipy, sklearn, pytest" 2>/dev/null; then
+  skipped "Python package on the GPU" "python3 cannot import numpy, scipy, scikit-learn and pytest here"
+elif fits 150 "Python package on the GPU"; then
+  if timeout $((deadline - SECONDS - 10)) bash -c "python3 -m pip install --quiet --no-index --find-links bench/.deps/wheels \
+       --no-build-isolation --target '$out/pydist' ./python && PYTHONPATH='$out/pydist' python3 -m pytest -q \
+       -p no:cacheprovider python/tests/test_device.py" >"$out/python-gpu.log" 2>&1; then
+    ran "Python package on the GPU" "ok ($(tail -1 "$out/python-gpu.log"))"
+  else
+    status=1 && ran "Python package on the GPU" "FAILED or cut off (python-gpu.log)"
+  fi
+  rm -rf "$out/pydist"
+fi
+
 step "summary"
 {
   echo

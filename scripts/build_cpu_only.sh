@@ -16,3 +16,16 @@ for exe in build-cpu/host/rbm build-cpu/tests/rbm_tests; do
 done
 build-cpu/host/rbm info | grep -q "cuda: not built" || { echo "build_cpu_only: rbm info does not say cuda is not built" >&2; exit 1; }
 ctest --test-dir build-cpu --output-on-failure --timeout 900
+
+# The Python package the same way (a user's machine without the toolkit): built into its own folders,
+# checked to link no CUDA library and to say so, then its tests (the GPU ones skip, saying why).
+rm -rf build-cpu/python-site
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target build-cpu/python-site \
+  -C build-dir="$PWD/build-cpu/python-build" -C cmake.define.RBM_CUDA=OFF ./python
+core=$(ls build-cpu/python-site/rbm/_core*.so)
+if ldd "$core" | grep -Ei 'libcuda|libcudart|libcublas|libcurand'; then
+  echo "build_cpu_only: the Python package links a CUDA library" >&2
+  exit 1
+fi
+PYTHONPATH=build-cpu/python-site python3 -c 'import rbm, sys; b = rbm.backends(); print("rbm.backends():", b); sys.exit(0 if b["cuda"].startswith("not built") else 1)'
+PYTHONPATH=build-cpu/python-site python3 -m pytest -q -p no:cacheprovider python/tests

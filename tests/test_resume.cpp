@@ -458,4 +458,23 @@ TEST(InMemory, AModelBeyondTheMachinesMemoryIsRefusedNamingTheBytes) {
   }
 }
 
+// Rows in GPU memory are read by the CUDA backend alone: the CPU backend refuses them, saying so, and
+// the options that need host rows are refused by name before anything runs.
+TEST(InMemory, RowsInGpuMemoryAreRefusedByTheCpuBackend) {
+  rbm::dataset d;
+  d.name = "values";
+  d.train.count = 10;
+  d.train.rows = 1;
+  d.train.cols = 4;
+  d.train.source = "X";
+  const std::vector<float> fake(40, 0.5f);
+  d.train.device_values = fake.data();
+  auto o = pcd_options("");
+  o.device = "cpu";
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("GPU memory need the CUDA backend"), std::string::npos);
+  o.out_dir = "somewhere";
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("train in memory only"), std::string::npos);
+  EXPECT_FALSE(fs::exists("somewhere"));
+}
+
 }  // namespace

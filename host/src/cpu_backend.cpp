@@ -378,6 +378,10 @@ void backend::attach_training_data(const std::uint8_t* data, int n, int nv) {
   attached_cols_ = nv;
 }
 
+backend::device_set backend::attach_device_values(const float*, int, int, bool, int) {
+  throw precondition_error("the " + name() + " backend reads host memory: training rows in GPU memory need the CUDA backend");
+}
+
 void backend::attach_training_values(const float* data, int n, int nv) {
   RBM_EXPECTS(data != nullptr && n > 0 && nv > 0);
   attached_ = nullptr;

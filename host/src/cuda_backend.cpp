@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "rbm/device_arrays.hpp"
 #include "rbm/error.hpp"
 #include "rbm/statistics.hpp"
 #include "rbm/host/cpu_backend.hpp"
@@ -99,6 +100,7 @@ void cuda_backend::train_values(const float* batch, int rows) {
 void cuda_backend::attach_training_values(const float* data, int n, int nv) {
   backend::attach_training_values(data, n, nv);
   resident_values_ = device_buffer<float>();
+  device_rows_ = nullptr;
   const std::size_t bytes = std::size_t(n) * nv * sizeof(float);
   bool keep = gpu_.resident == "on";
   if (gpu_.resident == "auto") {
@@ -110,6 +112,45 @@ void cuda_backend::attach_training_values(const float* data, int n, int nv) {
   resident_values_ = device_buffer<float>(std::size_t(n) * nv, compute_.view());
   RBM_CUDA_CHECK(cudaMemcpyAsync(resident_values_.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
   compute_.view().synchronize();
+  device_rows_ = resident_values_.data();
+}
+
+backend::device_set cuda_backend::attach_device_values(const float* data, int n, int nv, bool standardize,
+                                                       int head_rows) {
+  RBM_EXPECTS(data != nullptr && n > 0 && nv == cfg_.nv && head_rows >= 0 && head_rows <= n);
+  const int where = device_of(data);
+  if (where != gpu_.device)
+    throw precondition_error(where < 0 ? std::string("the training rows are not in GPU memory")
+                                       : "the training rows are on GPU " + std::to_string(where) +
+                                             ", but training runs on GPU " + std::to_string(gpu_.device));
+  device_set r;
+  const value_summary v = summarize_values(data, std::size_t(n) * nv, compute_.view());
+  r.nonfinite = v.nonfinite;
+  r.min = v.min;
+  r.max = v.max;
+  if (r.nonfinite > 0) return r;  // refused by the caller: nothing attached
+  r.mean.resize(nv);
+  r.sd.resize(nv);
+  column_mean_sd(data, n, nv, r.mean.data(), r.sd.data(), compute_.view());
+  resident_values_ = device_buffer<float>();
+  const float* rows = data;
+  if (standardize) {
+    resident_values_ = device_buffer<float>(std::size_t(n) * nv, compute_.view());
+    standardize_columns(data, n, nv, r.mean.data(), r.sd.data(), resident_values_.data(), compute_.view());
+    rows = resident_values_.data();
+  }
+  r.head.resize(std::size_t(head_rows) * nv);
+  if (head_rows > 0) {
+    RBM_CUDA_CHECK(cudaMemcpyAsync(r.head.data(), rows, r.head.size() * sizeof(float), cudaMemcpyDeviceToHost,
+                                   compute_.get()));
+    compute_.view().synchronize();
+  }
+  attached_ = nullptr;
+  attached_values_ = nullptr;
+  attached_rows_ = n;
+  attached_cols_ = nv;
+  device_rows_ = rows;
+  return r;
 }
 
 void cuda_backend::column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd) {
@@ -165,6 +206,7 @@ void cuda_backend::train_batch(const std::uint8_t* batch, int rows) {
 void cuda_backend::attach_training_data(const std::uint8_t* data, int n, int nv) {
   backend::attach_training_data(data, n, nv);
   resident_data_ = device_buffer<std::uint8_t>();
+  device_rows_ = nullptr;
   const std::size_t bytes = std::size_t(n) * nv;
   bool keep = gpu_.resident == "on";
   if (gpu_.resident == "auto") {
@@ -179,11 +221,12 @@ void cuda_backend::attach_training_data(const std::uint8_t* data, int n, int nv)
 }
 
 void cuda_backend::train_indices(const int* idx, int rows) {
-  RBM_EXPECTS((attached_ != nullptr || attached_values_ != nullptr) && idx != nullptr && rows > 0 && rows <= max_batch_);
+  RBM_EXPECTS((attached_ != nullptr || attached_values_ != nullptr || device_rows_ != nullptr) && idx != nullptr &&
+              rows > 0 && rows <= max_batch_);
   for (int r = 0; r < rows; ++r) RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
-  if (attached_values_ != nullptr) {
+  if (attached_values_ != nullptr || device_rows_ != nullptr) {
     const std::size_t nv = std::size_t(cfg_.nv);
-    if (resident_values_.size() == 0) {  // gathered on the host, copied with the batch
+    if (device_rows_ == nullptr) {  // gathered on the host, copied with the batch
       gathered_values_.resize(std::size_t(rows) * nv);
       for (int r = 0; r < rows; ++r)
         std::memcpy(gathered_values_.data() + r * nv, attached_values_ + std::size_t(idx[r]) * nv, nv * sizeof(float));
@@ -198,7 +241,7 @@ void cuda_backend::train_indices(const int* idx, int rows) {
                                    cudaMemcpyHostToDevice, compute_.get()));
     copied_[s].record(compute_.view());
     if (dev_values_.size() == 0) dev_values_ = device_buffer<float>(std::size_t(max_batch_) * nv, compute_.view());
-    gather_rows(resident_values_.data(), idx_dev_[s].data(), rows, cfg_.nv, dev_values_.data(), compute_.view());
+    gather_rows(device_rows_, idx_dev_[s].data(), rows, cfg_.nv, dev_values_.data(), compute_.view());
     model_.train_step(dev_values_.data(), rows);
     slot_used_[s] = true;
     return;

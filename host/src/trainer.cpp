@@ -500,7 +500,12 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
                              "the negative phase lacks the noise, and sigma grows without bound");
   if (gauss && !(o.cd.sigma_floor > 0))
     throw precondition_error("sigma_floor must be positive (got " + shown(o.cd.sigma_floor) + ")");
-  if (!gauss && data_in.train.real() && !o.any_values)
+  const bool on_device = data_in.train.device_values != nullptr;
+  if (on_device && (resuming || o.binarize || o.eval_every > 0 || data_in.test.count > 0 || !o.out_dir.empty() ||
+                    o.zero_init || o.tutorial_batches))
+    throw precondition_error("training rows in GPU memory train in memory only, on the CUDA backend: no out_dir, "
+                             "held-out set, resume, binarize, eval_every, zero_init or tutorial batches");
+  if (!gauss && data_in.train.real() && !o.any_values && !on_device)
     for (const image_set* set : {&data_in.train, &data_in.test})
       for (const float *x = set->value_data(), *end = x + std::size_t(set->count) * set->dim(); x != end; ++x)
         if (!(*x >= 0.0f && *x <= 1.0f))
@@ -539,7 +544,22 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   validate(data, o);
   std::string why;
   std::unique_ptr<backend> be = make_backend(o.device, o.cd, o.batch, o.gpu, why, std::min(o.batch, data.train.count));
-  if (gauss && o.standardize) standardize_sets(prepared, *be, stats.mean, stats.sd);
+  if (gauss && o.standardize && !on_device) standardize_sets(prepared, *be, stats.mean, stats.sd);
+  const int n = data.train.count, nv = o.cd.nv;
+  const int eval_rows = o.eval_limit > 0 ? std::min(n, o.eval_limit) : n;
+  backend::device_set dev_set;  // a CUDA array: summarised, standardised and attached on the device
+  if (on_device) {
+    dev_set = be->attach_device_values(data.train.device_values, n, nv, gauss && o.standardize, eval_rows);
+    if (dev_set.nonfinite > 0)
+      throw data_error(data.train.source + ": holds " + std::to_string(dev_set.nonfinite) + " NaN or infinite values");
+    if (!gauss && !o.any_values && (dev_set.min < 0.0f || dev_set.max > 1.0f))
+      throw data_error(data.train.source + ": holds values outside [0, 1] (" + std::to_string(dev_set.min) + " to " +
+                       std::to_string(dev_set.max) + "), which Bernoulli visible units cannot model");
+    if (gauss && o.standardize) {
+      stats.mean = dev_set.mean;
+      stats.sd = dev_set.sd;
+    }
+  }
   const bool files = !o.out_dir.empty();  // none: train in memory (the caller keeps the result)
   if (files) prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
 
@@ -547,6 +567,11 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     if (o.on_note) o.on_note(line);
   };
   note(why);
+  if (start.nv == 0 && on_device) {  // from the column means (of the standardised rows: 0)
+    const std::vector<float> means = gauss && o.standardize ? std::vector<float>(nv, 0.0f) : dev_set.mean;
+    start = gauss ? init_gaussian_params(nv, o.cd.nh, means.data(), 1, o.cd.seed, o.zero_init)
+                  : init_params_from_values(nv, o.cd.nh, means.data(), 1, o.cd.seed, o.zero_init);
+  }
   if (start.nv == 0)
     start = gauss ? init_gaussian_params(o.cd.nv, o.cd.nh, data.train.value_data(), data.train.count, o.cd.seed,
                                          o.zero_init)
@@ -561,8 +586,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
               (resumed.batch > 0 ? " and " + std::to_string(resumed.batch) + " batches of the next" : ""));
   }
 
-  const int n = data.train.count, nv = o.cd.nv;
-  const int eval_rows = o.eval_limit > 0 ? std::min(n, o.eval_limit) : n;
+  const float* train_rows = on_device ? dev_set.head.data() : data.train.value_data();  // evaluated each epoch
   const nlohmann::json config = config_json(o, data, be->name());
   const fs::path out(o.out_dir);
   std::vector<float> test_binary, base_vb, base_mean, base_sd;
@@ -588,7 +612,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     m.samples_per_s = rate;
     m.lr = lr;
     m.momentum = mom;
-    m.train = real ? be->evaluate_values(data.train.value_data(), eval_rows)
+    m.train = real ? be->evaluate_values(train_rows, eval_rows)
                    : be->evaluate(data.train.pixels.data(), eval_rows);
     check_finite(m.train, epoch, "training");
     if (data.test.count > 0) {
@@ -622,10 +646,13 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     evaluate_epoch(0, 0.0, lr_of(o, 1), momentum_of(o, 1));
     if (files) save_checkpoint((out / "model.safetensors").string(), *be, 0, 0, seen, config, data.name, res.history, stats);
   }
-  if (real)
+  if (on_device) {
+    // attached above
+  } else if (real) {
     be->attach_training_values(data.train.value_data(), n, nv);
-  else
+  } else {
     be->attach_training_data(data.train.pixels.data(), n, nv);
+  }
   std::vector<int> order(n);
   auto early_stopped = [&] {
     return o.early_stop > 0 && data.test.count > 0 && gap_growth(res.history) >= o.early_stop;

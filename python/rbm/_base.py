@@ -67,6 +67,8 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _check_input(self, X, reset):
         """X as training reads it: a CUDA array (CuPy, PyTorch, anything with DLPack or
         __cuda_array_interface__) stays on its device; anything else goes through scikit-learn's checks."""
+        if is_device_array(X) and self.device == "cpu":
+            X = device_matrix(X).to_host()  # the CPU backend reads host memory
         if is_device_array(X):
             m = device_matrix(X)
             if not reset and m.shape[1] != self.n_features_in_:
@@ -93,9 +95,12 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """Prints scikit-learn's line after every iteration, while training runs."""
         began = [time.time()]
         name = type(self).__name__
+        host = []  # a CUDA array's rows, copied once for the verbose numbers (only with verbose)
 
         def on_epoch(metrics, params):
-            line = self._verbose_value(X, metrics, params)
+            if hasattr(X, "device_pointer") and not host:
+                host.append(X.to_host())
+            line = self._verbose_value(host[0] if host else X, metrics, params)
             now = time.time()
             print(f"[{name}] Iteration {metrics['epoch']}, {line}, time = {now - began[0]:.2f}s", flush=True)
             began[0] = now

@@ -53,8 +53,6 @@ class BernoulliRBM(_RBMBase):
 
     def _verbose_value(self, X, metrics, params):
         """scikit-learn's verbose number: the pseudo-likelihood of the iteration's parameters on X."""
-        if hasattr(X, "device_pointer"):
-            X = X.to_host()
         dt = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
         comps, hb, vb = (np.asarray(a, dtype=dt) for a in (params["W"].T, params["hb"], params["vb"]))
         return f"pseudo-likelihood = {self._score(X, comps, hb, vb).mean():.2f}"

@@ -12,6 +12,12 @@
 #include <string>
 #include <vector>
 
+#if RBM_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "rbm/device_arrays.hpp"
+#include "rbm/resources.hpp"
+#endif
 #include "rbm/device_info.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/evaluation.hpp"
@@ -93,6 +99,90 @@ py::dict metrics_dict(const rbm::epoch_metrics& m) {
   return d;
 }
 
+// A CUDA array (rbm._device.device_matrix: pointer, shape, typestr, strides in bytes, producer's
+// stream) as the float32 rows training reads: the array itself where it already is C-ordered float32,
+// else a float32 copy made on its device. Never through host memory.
+struct device_rows {
+  const float* rows = nullptr;
+  int n = 0, d = 0, device = 0;
+#if RBM_HAVE_CUDA
+  rbm::device_buffer<float> owned;
+#endif
+};
+
+#if RBM_HAVE_CUDA
+rbm::element_type element_of(const std::string& typestr) {
+  static const std::map<std::string, rbm::element_type> types = {
+      {"<f4", rbm::element_type::f32}, {"<f8", rbm::element_type::f64}, {"<f2", rbm::element_type::f16},
+      {"|i1", rbm::element_type::i8},  {"<i2", rbm::element_type::i16}, {"<i4", rbm::element_type::i32},
+      {"<i8", rbm::element_type::i64}, {"|u1", rbm::element_type::u8},  {"<u2", rbm::element_type::u16},
+      {"<u4", rbm::element_type::u32}, {"<u8", rbm::element_type::u64}, {"|b1", rbm::element_type::b8}};
+  const auto it = types.find(typestr);
+  if (it == types.end()) throw py::value_error("a CUDA array of type " + typestr + " cannot be read as numbers");
+  return it->second;
+}
+#endif
+
+void require_usable_gpu() {
+  if (!rbm::cuda_backend_built())
+    throw py::value_error("X is a CUDA array, but this rbm was built without CUDA: pass a NumPy array");
+  const rbm::device_report rep = rbm::query_devices();
+  if (rep.devices.empty()) throw py::value_error("X is a CUDA array, but no GPU is usable here (" + rep.reason + ")");
+}
+
+// Whether the array's elements are C-ordered (row stride = cols x item, column stride = item).
+bool c_ordered(const py::object& m) {
+  const auto shape = py::cast<std::vector<long long>>(m.attr("shape"));
+  const auto strides = py::cast<std::vector<long long>>(m.attr("strides"));
+  const long long item = py::dtype(py::cast<std::string>(m.attr("typestr"))).itemsize();
+  return shape.size() == 2 && strides.size() == 2 && strides[1] == item && (strides[0] == shape[1] * item || shape[0] == 1);
+}
+
+device_rows import_device_rows(const py::object& m) {
+  require_usable_gpu();
+#if RBM_HAVE_CUDA
+  const auto shape = py::cast<std::vector<long long>>(m.attr("shape"));
+  const auto strides = py::cast<std::vector<long long>>(m.attr("strides"));
+  const auto typestr = py::cast<std::string>(m.attr("typestr"));
+  const auto ptr = py::cast<std::uintptr_t>(m.attr("device_pointer"));
+  const rbm::element_type t = element_of(typestr);
+  const long long item = std::stoll(typestr.substr(2));
+  if (shape.size() != 2 || strides.size() != 2) throw py::value_error("X must be a 2-D array [samples, features]");
+  if (shape[0] > INT32_MAX || shape[1] > INT32_MAX) throw py::value_error("X has more rows or features than 2^31");
+  for (long long st : strides)
+    if (st < 0 || st % item != 0) throw py::value_error("a CUDA array with negative or misaligned strides: pass a copy");
+  device_rows r;
+  r.n = int(shape[0]);
+  r.d = int(shape[1]);
+  r.device = rbm::device_of(reinterpret_cast<const void*>(ptr));
+  if (r.device < 0) throw py::value_error("X's CUDA array interface points outside GPU memory");
+  const py::object stream = m.attr("stream");
+  const bool has_stream = !stream.is_none(), in_place = t == rbm::element_type::f32 && c_ordered(m);
+  const std::uintptr_t stream_handle = has_stream ? py::cast<std::uintptr_t>(stream) : 0;
+  RBM_CUDA_CHECK(cudaSetDevice(r.device));
+  {
+    py::gil_scoped_release release;  // no Python objects from here to the end of the block
+    if (has_stream)  // wait for the producer's work on its stream (protocol version 3)
+      rbm::stream_view(reinterpret_cast<CUstream_st*>(stream_handle)).synchronize();
+    if (in_place) {
+      r.rows = reinterpret_cast<const float*>(ptr);  // read in place
+    } else {
+      rbm::cuda_stream s;
+      r.owned = rbm::device_buffer<float>(std::size_t(r.n) * r.d, rbm::stream_view{});
+      rbm::stream_view{}.synchronize();  // allocated before the import stream writes it
+      rbm::import_matrix(reinterpret_cast<const void*>(ptr), t, r.n, r.d, strides[0] / item, strides[1] / item,
+                         r.owned.data(), s.view());
+      s.view().synchronize();
+      r.rows = r.owned.data();
+    }
+  }
+  return r;
+#else
+  (void)m;
+  throw py::value_error("X is a CUDA array, but this rbm was built without CUDA");
+#endif
+}
+
 // train(X, config, start, on_epoch) -> dict(params, state, history, backend, interrupted, data_mean, data_sd)
 //   X: float32 [n, d], C order, read in place (the estimators convert other layouts and dtypes once)
 //   config: nh, lr, batch, epochs, k, pcd, momentum, weight_decay, seed, device, visible ("bernoulli" |
@@ -102,20 +192,30 @@ py::dict metrics_dict(const rbm::epoch_metrics& m) {
 //   start: None, or dict(params=..., state=... or None) to continue from
 //   on_epoch: None or a callable(dict of the epoch's metrics, dict of the parameters after it)
 py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& start, const py::object& on_epoch) {
-  // No forcecast: a float32 C-order array is borrowed as it is, anything else is refused (the
-  // estimators convert), so a silent copy cannot creep in.
-  if (!py::isinstance<py::array_t<float>>(x_in) || !(py::reinterpret_borrow<py::array>(x_in).flags() & py::array::c_style))
-    throw py::value_error("X must be a C-contiguous float32 array");
-  const auto x = py::reinterpret_borrow<py::array_t<float>>(x_in);
-  if (x.ndim() != 2) throw py::value_error("X must be a 2-D array [samples, features]");
-  const int n = int(x.shape(0)), dim = int(x.shape(1));
   rbm::dataset data;
   data.name = "array";
-  data.train.count = n;
   data.train.rows = 1;
-  data.train.cols = dim;
   data.train.source = "X";
-  data.train.borrowed = x.data();  // alive for the call: `x_in` is held by the caller's frame
+  device_rows on_gpu;
+  std::uintptr_t address = 0;
+  if (py::hasattr(x_in, "device_pointer")) {  // a CUDA array: trained where it is
+    on_gpu = import_device_rows(x_in);
+    data.train.count = on_gpu.n;
+    data.train.cols = on_gpu.d;
+    data.train.device_values = on_gpu.rows;
+    address = reinterpret_cast<std::uintptr_t>(on_gpu.rows);
+  } else {
+    // No forcecast: a float32 C-order array is borrowed as it is, anything else is refused (the
+    // estimators convert), so a silent copy cannot creep in.
+    if (!py::isinstance<py::array_t<float>>(x_in) || !(py::reinterpret_borrow<py::array>(x_in).flags() & py::array::c_style))
+      throw py::value_error("X must be a C-contiguous float32 array");
+    const auto x = py::reinterpret_borrow<py::array_t<float>>(x_in);
+    if (x.ndim() != 2) throw py::value_error("X must be a 2-D array [samples, features]");
+    data.train.count = int(x.shape(0));
+    data.train.cols = int(x.shape(1));
+    data.train.borrowed = x.data();  // alive for the call: `x_in` is held by the caller's frame
+    address = reinterpret_cast<std::uintptr_t>(x.data());
+  }
 
   rbm::train_options o;
   o.cd.nh = get(cfg, "nh", 256);
@@ -139,6 +239,7 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   o.epochs = get(cfg, "epochs", 10);
   o.eval_limit = get(cfg, "eval_limit", 1000);
   o.device = get<std::string>(cfg, "device", "auto");
+  if (data.train.device_values != nullptr) o.gpu.device = on_gpu.device;  // train on the array's GPU
   o.initial_momentum = -1;
 
   rbm::model_params start_params;
@@ -216,7 +317,7 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   out["keyboard_interrupt"] = keyboard;
   out["data_mean"] = to_array(r.data_mean, {py::ssize_t(r.data_mean.size())});
   out["data_sd"] = to_array(r.data_sd, {py::ssize_t(r.data_sd.size())});
-  out["data_address"] = reinterpret_cast<std::uintptr_t>(x.data());  // what was read: tests check no copy
+  out["data_address"] = address;  // what was read: the tests check that nothing was copied
   if (callback_error) std::rethrow_exception(callback_error);
   return out;
 }
@@ -228,6 +329,35 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = rbm::version;
   m.def("train", &train, py::arg("X"), py::arg("config"), py::arg("start") = py::none(),
         py::arg("on_epoch") = py::none());
+  // A CUDA array's values in a NumPy array: its own dtype where it is C-ordered, else float32 rows.
+  m.def("device_to_host", [](const py::object& mat) -> py::array {
+    require_usable_gpu();
+#if RBM_HAVE_CUDA
+    const auto shape = py::cast<std::vector<long long>>(mat.attr("shape"));
+    if (c_ordered(mat)) {  // its bytes as they are, in its dtype
+      const void* src = reinterpret_cast<const void*>(py::cast<std::uintptr_t>(mat.attr("device_pointer")));
+      const int dev = rbm::device_of(src);
+      if (dev < 0) throw py::value_error("X's CUDA array interface points outside GPU memory");
+      py::array out(py::dtype(py::cast<std::string>(mat.attr("typestr"))), std::vector<py::ssize_t>{shape[0], shape[1]});
+      void* dst = out.mutable_data();
+      const std::size_t bytes = out.nbytes();
+      py::gil_scoped_release release;
+      RBM_CUDA_CHECK(cudaSetDevice(dev));
+      RBM_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+      return out;
+    }
+    const device_rows r = import_device_rows(mat);  // another layout: float32 rows made on the device
+    py::array out(py::dtype("<f4"), std::vector<py::ssize_t>{r.n, r.d});
+    void* dst = out.mutable_data();
+    const std::size_t bytes = out.nbytes();
+    py::gil_scoped_release release;
+    RBM_CUDA_CHECK(cudaMemcpy(dst, r.rows, bytes, cudaMemcpyDeviceToHost));
+    return out;
+#else
+    (void)mat;
+    return py::array();
+#endif
+  });
   m.def("cuda_built", &rbm::cuda_backend_built, "whether this build has the CUDA backend");
   // The CLI's model file (model.safetensors): a model trained by either opens in the other.
   m.def("save", [](const std::string& path, const py::dict& params, const std::map<std::string, std::string>& meta,

@@ -293,7 +293,7 @@ def test_an_exception_in_the_callback_stops_training_and_propagates():
     assert calls == [1]  # stopped after the first epoch's callback
 
 
-def test_training_reads_the_callers_float32_array_in_place(monkeypatch):
+def test_training_reads_the_callers_float32_array_in_place(addresses_read):
     # A C-contiguous float32 array reaches the C++ trainer as it is (the address it read is the array's);
     # other dtypes and layouts are converted once by the estimator, never by the binding.
     x, _ = digits(200)
@@ -304,14 +304,8 @@ def test_training_reads_the_callers_float32_array_in_place(monkeypatch):
         rbm._core.train(x32.astype(np.float64), {"nh": 4, "epochs": 1, "device": "cpu"})
     with pytest.raises(ValueError, match="C-contiguous float32"):
         rbm._core.train(np.asfortranarray(x32), {"nh": 4, "epochs": 1, "device": "cpu"})
-    seen = []
-    real = rbm._core.train
-
-    def spy(X, *args):
-        r = real(X, *args)
-        seen.append(r["data_address"])
-        return r
-    monkeypatch.setattr(rbm._core, "train", spy)
+    seen = addresses_read
+    seen.clear()
     rbm.BernoulliRBM(n_components=4, n_iter=1, device="cpu").fit(x32)
     assert seen == [x32.ctypes.data]
 

@@ -1,8 +1,13 @@
 // The device model and the CUDA backend against the CPU backend: same seed, same uniforms, same update.
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "gpu_test.hpp"
 #include "rbm/curand_generator.hpp"
+#include "rbm/device_arrays.hpp"
+#include "rbm/statistics.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/philox.hpp"
@@ -576,6 +581,114 @@ TEST(GpuTraining, GaussianUnitsOnTheGpuTrainLikeTheCpu) {
   for (std::size_t i = 0; i < cpu.params.w.size(); ++i)
     diff += std::pow(gpu.params.w[i] - cpu.params.w[i], 2), norm += std::pow(cpu.params.w[i], 2);
   EXPECT_LT(std::sqrt(diff / norm), 0.05);
+}
+
+// A training set already in GPU memory (a CUDA array through the binding) trains as the same rows from
+// host memory: the same initialisation (column means on the device), the same standardisation, the
+// same batches gathered on the device; NaN is refused naming the count, host pointers are refused.
+TEST(GpuTraining, RowsInGpuMemoryTrainAsTheSameRowsFromTheHost) {
+  RBM_REQUIRE_GPU();
+  auto message_of = [](auto&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("(nothing thrown)");
+  };
+  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  rbm::truncate(d.train, 1500);
+  rbm::dataset host;
+  host.name = "values";
+  host.train.count = d.train.count;
+  host.train.rows = 28;
+  host.train.cols = 28;
+  host.train.source = "X";
+  for (std::uint8_t px : d.train.pixels) host.train.values.push_back(rbm::pixel_to_unit(px));
+  rbm::cuda_stream st;
+  auto dev = rbm_gpu_test::upload(host.train.values, st.view());
+  rbm::dataset on_gpu = host;
+  on_gpu.train.values.clear();
+  on_gpu.train.device_values = dev.data();
+  for (const bool gaussian : {false, true}) {
+    rbm::train_options o;
+    o.cd.nh = 40;
+    o.cd.pcd = true;
+    o.epochs = 2;
+    o.batch = 50;
+    o.device = "cuda";
+    if (gaussian) {
+      o.cd.visible = rbm::unit_kind::gaussian;
+      o.cd.lr = 0.01f;
+      o.standardize = true;
+    }
+    const auto a = rbm::train(host, o), b = rbm::train(on_gpu, o);
+    SCOPED_TRACE(gaussian ? "gaussian" : "bernoulli");
+    ASSERT_EQ(a.params.w.size(), b.params.w.size());
+    double diff = 0, norm = 0;
+    for (std::size_t i = 0; i < a.params.w.size(); ++i)
+      diff += std::pow(a.params.w[i] - b.params.w[i], 2), norm += std::pow(a.params.w[i], 2);
+    EXPECT_LT(std::sqrt(diff / norm), 1e-3);  // the same updates, up to the means' last bits
+    EXPECT_NEAR(a.history.back().train.err_mean_field, b.history.back().train.err_mean_field,
+                1e-3 * a.history.back().train.err_mean_field);
+    if (gaussian) {
+      ASSERT_EQ(b.data_mean.size(), 784u);
+      for (int i = 0; i < 784; ++i) EXPECT_NEAR(b.data_mean[i], a.data_mean[i], 1e-5) << i;
+    }
+  }
+  // NaN in the rows: refused, naming the count
+  std::vector<float> bad = host.train.values;
+  bad[17] = std::nanf("");
+  bad[900] = INFINITY;
+  auto dev_bad = rbm_gpu_test::upload(bad, st.view());
+  on_gpu.train.device_values = dev_bad.data();
+  rbm::train_options o;
+  o.device = "cuda";
+  o.any_values = true;
+  EXPECT_NE(message_of([&] { rbm::train(on_gpu, o); }).find("holds 2 NaN or infinite values"),
+            std::string::npos);
+  on_gpu.train.device_values = host.train.values.data();  // a host pointer is not GPU memory
+  EXPECT_NE(message_of([&] { rbm::train(on_gpu, o); }).find("not in GPU memory"), std::string::npos);
+}
+
+// Any element type and 2-D layout of a CUDA array imports as float32 rows; the summary counts what is
+// not finite and spans the rest; standardisation rounds as the CPU's.
+TEST(GpuKernels, DeviceArraysImportSummariseAndStandardise) {
+  RBM_REQUIRE_GPU();
+  rbm::cuda_stream st;
+  const int rows = 37, cols = 11;
+  std::vector<double> f64(std::size_t(rows) * cols * 2);  // every other column: a strided view
+  for (std::size_t i = 0; i < f64.size(); ++i) f64[i] = 0.25 * double(i % 97) - 3.0;
+  auto d64 = rbm_gpu_test::upload(f64, st.view());
+  rbm::device_buffer<float> out(std::size_t(rows) * cols, st.view());
+  rbm::import_matrix(d64.data(), rbm::element_type::f64, rows, cols, 2 * cols, 2, out.data(), st.view());
+  const auto got = rbm_gpu_test::download(out, st.view());
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c)
+      ASSERT_EQ(got[std::size_t(r) * cols + c], float(f64[std::size_t(r) * 2 * cols + 2 * c])) << r << "," << c;
+  std::vector<std::uint8_t> u8(std::size_t(rows) * cols);
+  for (std::size_t i = 0; i < u8.size(); ++i) u8[i] = std::uint8_t(i * 7);
+  auto du8 = rbm_gpu_test::upload(u8, st.view());
+  // column-major (Fortran) layout: row stride 1, column stride rows
+  rbm::import_matrix(du8.data(), rbm::element_type::u8, rows, cols, 1, rows, out.data(), st.view());
+  const auto got8 = rbm_gpu_test::download(out, st.view());
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) ASSERT_EQ(got8[std::size_t(r) * cols + c], float(u8[std::size_t(c) * rows + r]));
+  std::vector<float> x = got;
+  x[3] = std::nanf("");
+  auto dx = rbm_gpu_test::upload(x, st.view());
+  const auto sum = rbm::summarize_values(dx.data(), x.size(), st.view());
+  EXPECT_EQ(sum.nonfinite, 1);
+  EXPECT_EQ(sum.min, -3.0f);
+  EXPECT_EQ(sum.max, *std::max_element(got.begin(), got.end()));
+  std::vector<float> mean(cols), sd(cols);
+  auto dg = rbm_gpu_test::upload(got, st.view());
+  rbm::column_mean_sd(dg.data(), rows, cols, mean.data(), sd.data(), st.view());
+  rbm::standardize_columns(dg.data(), rows, cols, mean.data(), sd.data(), out.data(), st.view());
+  const auto z = rbm_gpu_test::download(out, st.view());
+  for (std::size_t i = 0; i < z.size(); ++i) ASSERT_EQ(z[i], (got[i] - mean[i % cols]) / sd[i % cols]) << i;
+  EXPECT_EQ(rbm::device_of(dg.data()), rbm::device_of(out.data()));
+  EXPECT_EQ(rbm::device_of(got.data()), -1);
 }
 
 }  // namespace

@@ -67,6 +67,20 @@ class backend {
   // --standardize applies). By default fit_independent_gaussians on the CPU; the CUDA backend runs
   // Thrust on the device.
   virtual void column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd);
+  // A real-valued training set already in GPU memory [n, nv] (float32, row-major, on this backend's
+  // device; kept alive and unchanged by the caller while attached): a CUDA array through the Python
+  // binding. Attaches it for train_indices without a trip through host memory, and returns what the
+  // trainer needs of it: how many values are NaN or infinite (then nothing is attached), the finite
+  // range, the column means and standard deviations (before any standardisation), and the first
+  // `head_rows` rows in host memory (standardised when `standardize`: then the backend trains on a
+  // standardised device copy) for the per-epoch evaluation. Backends that read host memory throw
+  // precondition_error.
+  struct device_set {
+    long long nonfinite = 0;
+    float min = 0, max = 0;
+    std::vector<float> mean, sd, head;
+  };
+  virtual device_set attach_device_values(const float* data, int n, int nv, bool standardize, int head_rows);
   // One update on the attached rows idx [rows]. By default gathers them on the host for train_batch.
   virtual void train_indices(const int* idx, int rows);
 

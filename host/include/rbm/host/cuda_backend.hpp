@@ -33,6 +33,8 @@ class cuda_backend final : public backend {
   // it fits (gathered there by index) or gathered on the host; evaluation on the CPU for now.
   void train_values(const float* batch, int rows) override;
   void attach_training_values(const float* data, int n, int nv) override;
+  // A CUDA array's rows, read in place (or from a standardised device copy), gathered on the device.
+  device_set attach_device_values(const float* data, int n, int nv, bool standardize, int head_rows) override;
   // On the device (Thrust, rbm/statistics.hpp) where the data fit in half the free memory; else the CPU.
   void column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd) override;
   eval_result evaluate_values(const float* data, int rows) override;
@@ -43,7 +45,9 @@ class cuda_backend final : public backend {
     return model_.ais_log_z(base_vb, opt);
   }
 
-  bool resident() const noexcept { return resident_data_.size() > 0 || resident_values_.size() > 0; }
+  bool resident() const noexcept {
+    return resident_data_.size() > 0 || resident_values_.size() > 0 || device_rows_ != nullptr;
+  }
 
  private:
   // Stages `rows` rows into the pinned buffer of the next slot; `fill(dst)` writes them.
@@ -65,6 +69,7 @@ class cuda_backend final : public backend {
   int slot_ = 0;
   device_buffer<std::uint8_t> resident_data_;
   device_buffer<float> resident_values_, dev_values_;  // a real-valued set; a batch of real values
+  const float* device_rows_ = nullptr;                 // the attached CUDA array (or resident_values_)
   std::vector<float> gathered_values_;
   double err_sum_ = 0, pixels_ = 0;
 };

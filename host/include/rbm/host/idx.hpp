@@ -27,9 +27,12 @@ struct image_set {
   // Real values [count, rows * cols] held by the caller (a NumPy array read in place), used instead of
   // `values`; the caller keeps them alive and unchanged while train() runs.
   const float* borrowed = nullptr;
+  // Or real values [count, rows * cols] in GPU memory (a CUDA array; float32, row-major), which only
+  // the CUDA backend reads: train() then trains in memory, on the device, with no host copy of the set.
+  const float* device_values = nullptr;
 
   int dim() const { return rows * cols; }
-  bool real() const { return borrowed != nullptr || !values.empty(); }
+  bool real() const { return borrowed != nullptr || device_values != nullptr || !values.empty(); }
   const float* value_data() const { return borrowed != nullptr ? borrowed : values.data(); }
 };
 
