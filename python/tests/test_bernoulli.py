@@ -316,3 +316,28 @@ def test_a_model_beyond_the_machines_memory_raises_memory_error_naming_the_bytes
     x = np.random.RandomState(0).uniform(size=(20000, 16))
     with pytest.raises(MemoryError, match=r"16x16777216 model with batch 20000 needs at least \d+ bytes"):
         rbm.BernoulliRBM(n_components=2**24, batch_size=20000, device="cpu").fit(x)
+
+
+def test_fit_in_a_background_thread_leaves_python_running():
+    """Training releases the GIL: while a fit runs in another thread, this one keeps computing (a fit
+    holding the GIL would stall it but for the per-batch callback's brief visits)."""
+    import threading
+    import time
+    x, _ = digits(2000)
+
+    def spin(seconds):
+        n, end = 0, time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            n += 1
+        return n
+    alone = spin(0.3)
+    result = {}
+    t = threading.Thread(target=lambda: result.update(m=rbm.BernoulliRBM(
+        n_components=200, n_iter=15, batch_size=100, random_state=0, device="cpu", n_threads=1).fit(x)))
+    t.start()
+    time.sleep(0.05)
+    during = spin(0.3)
+    assert t.is_alive(), "the fit ended before the measurement: make it longer"
+    t.join()
+    assert during > 0.3 * alone, (during, alone)
+    assert result["m"].components_.shape == (200, 784)
