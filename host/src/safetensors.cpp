@@ -110,6 +110,12 @@ void add_unit_tensors(tensor_file& f, const model_params& p) {
   f.metadata["visible_units"] = to_string(p.visible);
   f.metadata["hidden_units"] = "bernoulli";
   if (p.gaussian()) f.tensors["sigma"] = {{p.nv}, p.sigma};
+  if (p.labeled()) {
+    f.metadata["label_units"] = "softmax";
+    f.metadata["classes"] = std::to_string(p.classes);
+    f.tensors["label_W"] = {{p.classes, p.nh}, p.label_w};
+    f.tensors["label_b"] = {{p.classes}, p.label_b};
+  }
 }
 
 tensor_file read_tensors(const std::string& path) {
@@ -207,6 +213,22 @@ saved_model load_model(const std::string& path) {
       if (!(x > 0)) fail(path, "tensor 'sigma' holds a standard deviation that is not positive");
   } else if (visible != "bernoulli") {
     fail(path, "unknown visible unit kind '" + visible + "' (known: bernoulli, gaussian)");
+  }
+  if (f.tensors.count("label_W") || f.tensors.count("label_b")) {  // a label group
+    if (!f.tensors.count("label_W") || !f.tensors.count("label_b"))
+      fail(path, "has only one of the label tensors 'label_W' and 'label_b'");
+    const auto& lw = f.tensors["label_W"];
+    if (lw.shape.size() != 2 || lw.shape[1] != nh || lw.shape[0] < 2 || lw.shape[0] > 65536)
+      fail(path, "tensor 'label_W' must have shape [classes, " + std::to_string(nh) + "] with 2 to 65536 classes");
+    const std::int64_t k = lw.shape[0];
+    if (f.tensors["label_b"].shape != std::vector<std::int64_t>{k})
+      fail(path, "tensor 'label_b' has a shape that does not fit label_W [" + std::to_string(k) + ", " + std::to_string(nh) + "]");
+    const auto recorded = f.metadata.find("classes");
+    if (recorded != f.metadata.end() && recorded->second != std::to_string(k))
+      fail(path, "records " + recorded->second + " classes but label_W has " + std::to_string(k));
+    m.params.classes = int(k);
+    m.params.label_w = std::move(f.tensors["label_W"].data);
+    m.params.label_b = std::move(f.tensors["label_b"].data);
   }
   const auto hidden = f.metadata.find("hidden_units");
   if (hidden != f.metadata.end() && hidden->second != "bernoulli")

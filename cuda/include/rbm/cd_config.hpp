@@ -43,6 +43,7 @@ struct training_state {
   std::vector<float> vel_w, vel_vb, vel_hb;  // momentum, [nv * nh], [nv], [nh]
   std::vector<float> chain_h;                // PCD: sampled hidden states [chains, nh]
   std::vector<float> vel_log_sigma;          // learned sigma: momentum of log sigma [nv] (else empty)
+  std::vector<float> vel_label_w, vel_label_b;  // a label group: momentum [classes * nh], [classes] (else empty)
   int chains = 0;
   std::uint64_t rng_position = 0;            // uniforms drawn so far from the training generator
 };

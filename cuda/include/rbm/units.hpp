@@ -4,6 +4,7 @@
 // is a change here and in the model spec (rbm::model_params), not in the trainer or the CLI.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "rbm/math.hpp"
@@ -68,6 +69,29 @@ struct gaussian_units {
   // log integral exp(-(v - b)^2 / (2 sigma^2) + v x / sigma) dv = b x / sigma + x^2 / 2 + log(sqrt(2 pi) sigma).
   RBM_HD static double log_integral(double b, double sigma, double x) {
     return b * x / sigma + 0.5 * x * x + log(2.5066282746310002 * sigma);
+  }
+};
+
+// A group of K mutually exclusive binary units (one-hot: a class label, a category): the group's state is
+// unit y with probability softmax(a)_y of the group's total inputs a; one uniform per group picks it
+// (the first unit whose cumulative probability exceeds u). Its free-energy term is -b_y, as for
+// Bernoulli units. The probabilities are computed in double, the largest input subtracted first.
+struct softmax_units {
+  static constexpr int uniforms_per_group = 1;
+  // p [K] = softmax(a [K]); returns log sum exp(a).
+  RBM_HD static double mean(const double* a, int k, double* p) {
+    double top = a[0];
+    for (int i = 1; i < k; ++i) top = a[i] > top ? a[i] : top;
+    double sum = 0;
+    for (int i = 0; i < k; ++i) sum += (p[i] = exp(a[i] - top));
+    for (int i = 0; i < k; ++i) p[i] /= sum;
+    return top + log(sum);
+  }
+  RBM_HD static int sample(const double* p, int k, float u) {
+    double c = 0;
+    for (int i = 0; i < k - 1; ++i)
+      if (u < (c += p[i])) return i;
+    return k - 1;
   }
 };
 

@@ -1,0 +1,35 @@
+// Label groups (a classification RBM, Larochelle & Bengio, ICML 2008): the exact class probabilities
+// p(y | x) of a model with a softmax label group, and the discriminative update, the exact gradient
+// of log p(y | x). On the CPU (OpenBLAS for the products, the shared unit maths of units.hpp).
+#pragma once
+
+#include <vector>
+
+#include "rbm/cd_config.hpp"
+#include "rbm/host/backend.hpp"
+
+namespace rbm {
+
+// log p(y | x) of every class y for each row of v [rows, nv] (visible values as the model's units take
+// them: in [0, 1] for Bernoulli units, real for Gaussian ones) into out [rows, classes], in double. The
+// visible terms of the free energy cancel:
+//   log p(y | x) = b_y + sum_j softplus(c_j + U_yj + (x' W)_j) - log sum_y' exp(same for y'),
+// x' = x / sigma for Gaussian units. Precondition: p.labeled().
+void class_log_probs(const model_params& p, const float* v, int rows, double* out);
+
+// Scratch of the discriminative update, grown on demand.
+struct classification_workspace {
+  std::vector<float> x, a, g, sig, grad_u, grad_b, grad_c;
+  std::vector<double> logits, probs;
+};
+
+// One discriminative update on rows v [rows, nv] with labels y [rows] in [0, classes): the batch mean of
+// the exact gradient of log p(y | x) (W, hidden biases, label_W, label_b; the visible biases and sigma
+// do not enter p(y | x) and stay), applied with cfg.lr, cfg.momentum (st.vel_w, vel_hb, vel_label_w,
+// vel_label_b, created at zero when absent) and cfg.weight_decay on W and label_W, as the CD step:
+// vel = momentum vel + lr (gradient - decay W); W += vel. Returns the batch's mean -log p(y | x) before
+// the update.
+double cpu_discriminative_step(model_params& p, training_state& st, const float* v, const int* y, int rows,
+                               const cd_config& cfg, classification_workspace& ws);
+
+}  // namespace rbm

@@ -1,0 +1,242 @@
+// Label groups: the exact p(y | x) against the joint distribution enumerated, the discriminative update
+// against finite differences of log p(y | x) in double, its momentum and decay, learning to classify
+// the built-in digits, and the model file's label tensors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "helpers.hpp"
+#include "rbm/host/classification.hpp"
+#include "rbm/host/idx.hpp"
+#include "rbm/host/safetensors.hpp"
+
+namespace {
+
+rbm::model_params random_model(int nv, int nh, int k, bool gaussian, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n(0.0f, 0.7f);
+  std::uniform_real_distribution<float> s(0.5f, 2.0f);
+  rbm::model_params p(nv, nh, gaussian ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli);
+  for (auto* v : {&p.w, &p.vb, &p.hb}) std::generate(v->begin(), v->end(), [&] { return n(rng); });
+  if (gaussian) std::generate(p.sigma.begin(), p.sigma.end(), [&] { return s(rng); });
+  p.add_labels(k);
+  for (auto* v : {&p.label_w, &p.label_b}) std::generate(v->begin(), v->end(), [&] { return n(rng); });
+  return p;
+}
+
+// log p(y | x) from the definition, in double: log sum_h exp(-E(x, y, h)) over every hidden state,
+// normalised over y; E(x, y, h) = V(x) - b_y - h.c - sum_ij x'_i W_ij h_j - sum_j U_yj h_j.
+std::vector<double> enumerated_log_probs(const rbm::model_params& p, const std::vector<double>& x) {
+  std::vector<double> out(p.classes);
+  for (int y = 0; y < p.classes; ++y) {
+    double top = -INFINITY;
+    std::vector<double> terms;
+    for (int h = 0; h < (1 << p.nh); ++h) {
+      double e = -p.label_b[y];
+      for (int j = 0; j < p.nh; ++j) {
+        if (!((h >> j) & 1)) continue;
+        double in = p.hb[j] + p.label_w[std::size_t(y) * p.nh + j];
+        for (int i = 0; i < p.nv; ++i) in += x[i] / (p.gaussian() ? p.sigma[i] : 1.0) * p.w[std::size_t(i) * p.nh + j];
+        e -= in;
+      }
+      terms.push_back(-e);
+      top = std::max(top, -e);
+    }
+    double s = 0;
+    for (double t : terms) s += std::exp(t - top);
+    out[y] = top + std::log(s);  // the visible terms V(x) are the same for every y: left out
+  }
+  const double top = *std::max_element(out.begin(), out.end());
+  double s = 0;
+  for (double t : out) s += std::exp(t - top);
+  for (double& t : out) t -= top + std::log(s);
+  return out;
+}
+
+double mean_log_prob(const rbm::model_params& p, const std::vector<std::vector<double>>& xs, const std::vector<int>& ys) {
+  double s = 0;
+  for (std::size_t r = 0; r < xs.size(); ++r) s += enumerated_log_probs(p, xs[r])[ys[r]];
+  return s / double(xs.size());
+}
+
+TEST(Classification, ClassProbabilitiesAreTheJointsEnumerated) {
+  for (const bool gaussian : {false, true}) {
+    const auto p = random_model(6, 4, 5, gaussian, 3);
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> u(gaussian ? -2.0f : 0.0f, gaussian ? 2.0f : 1.0f);
+    const int rows = 7;
+    std::vector<float> v(std::size_t(rows) * p.nv);
+    std::generate(v.begin(), v.end(), [&] { return u(rng); });
+    std::vector<double> got(std::size_t(rows) * p.classes);
+    rbm::class_log_probs(p, v.data(), rows, got.data());
+    for (int r = 0; r < rows; ++r) {
+      const std::vector<double> x(v.begin() + r * p.nv, v.begin() + (r + 1) * p.nv);
+      const auto want = enumerated_log_probs(p, x);
+      double total = 0;
+      for (int k = 0; k < p.classes; ++k) {
+        EXPECT_NEAR(got[std::size_t(r) * p.classes + k], want[k], 2e-5) << (gaussian ? "gaussian " : "") << r << "," << k;
+        total += std::exp(got[std::size_t(r) * p.classes + k]);
+      }
+      EXPECT_NEAR(total, 1.0, 1e-9);
+    }
+  }
+}
+
+// lr 1, no momentum, no decay: the step moves each parameter by the batch mean of d log p(y | x) / d theta,
+// which central differences of the enumerated log-probability give in double.
+TEST(Classification, TheDiscriminativeStepIsTheExactGradient) {
+  for (const bool gaussian : {false, true}) {
+    SCOPED_TRACE(gaussian ? "gaussian" : "bernoulli");
+    const auto p0 = random_model(5, 3, 4, gaussian, 11);
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    const int rows = 6;
+    std::vector<float> v(std::size_t(rows) * p0.nv);
+    std::generate(v.begin(), v.end(), [&] { return u(rng); });
+    const std::vector<int> y = {0, 3, 1, 1, 2, 3};
+    std::vector<std::vector<double>> xs;
+    for (int r = 0; r < rows; ++r) xs.emplace_back(v.begin() + r * p0.nv, v.begin() + (r + 1) * p0.nv);
+    rbm::cd_config cfg;
+    cfg.nv = p0.nv;
+    cfg.nh = p0.nh;
+    cfg.lr = 1.0f;
+    cfg.momentum = 0.0f;
+    cfg.weight_decay = 0.0f;
+    auto p = p0;
+    rbm::training_state st;
+    rbm::classification_workspace ws;
+    const double loss = rbm::cpu_discriminative_step(p, st, v.data(), y.data(), rows, cfg, ws);
+    EXPECT_NEAR(loss, -mean_log_prob(p0, xs, y), 2e-5);
+    auto check = [&](std::vector<float> rbm::model_params::*field, const char* name) {
+      for (std::size_t i = 0; i < (p0.*field).size(); ++i) {
+        auto hi = p0, lo = p0;
+        const double eps = 1e-3;
+        (hi.*field)[i] += float(eps);
+        (lo.*field)[i] -= float(eps);
+        const double step = double((hi.*field)[i]) - double((lo.*field)[i]);
+        const double grad = (mean_log_prob(hi, xs, y) - mean_log_prob(lo, xs, y)) / step;
+        EXPECT_NEAR(double((p.*field)[i]) - double((p0.*field)[i]), grad, 2e-4 + 2e-3 * std::fabs(grad)) << name << " " << i;
+      }
+    };
+    check(&rbm::model_params::w, "W");
+    check(&rbm::model_params::hb, "hb");
+    check(&rbm::model_params::label_w, "label_W");
+    check(&rbm::model_params::label_b, "label_b");
+    EXPECT_EQ(p.vb, p0.vb);  // the visible biases do not enter p(y | x)
+    EXPECT_EQ(p.sigma, p0.sigma);
+  }
+}
+
+// Momentum and decay follow the CD step's rule: vel = momentum vel + lr (gradient - decay W); W += vel.
+TEST(Classification, MomentumAndDecayFollowTheCdRule) {
+  const auto p0 = random_model(5, 3, 4, false, 2);
+  std::vector<float> v(10, 0.5f);
+  const std::vector<int> y = {1, 2};
+  rbm::cd_config cfg;
+  cfg.nv = 5;
+  cfg.nh = 3;
+  cfg.lr = 1.0f;
+  cfg.momentum = 0.0f;
+  cfg.weight_decay = 0.0f;
+  auto plain = p0;
+  rbm::training_state s0;
+  rbm::classification_workspace ws;
+  rbm::cpu_discriminative_step(plain, s0, v.data(), y.data(), 2, cfg, ws);  // the gradient at p0, times 1
+  auto p = p0;
+  rbm::training_state st;
+  st.vel_w.assign(p.w.size(), 0.25f);
+  st.vel_vb.assign(p.nv, 0.0f);
+  st.vel_hb.assign(p.nh, 0.5f);
+  st.vel_label_w.assign(p.label_w.size(), -0.5f);
+  st.vel_label_b.assign(p.classes, 1.0f);
+  cfg.lr = 0.1f;
+  cfg.momentum = 0.5f;
+  cfg.weight_decay = 0.01f;
+  rbm::cpu_discriminative_step(p, st, v.data(), y.data(), 2, cfg, ws);
+  for (std::size_t i = 0; i < p.w.size(); ++i) {
+    const double grad = double(plain.w[i]) - p0.w[i];
+    EXPECT_NEAR(p.w[i] - p0.w[i], 0.5 * 0.25 + 0.1 * (grad - 0.01 * p0.w[i]), 1e-5) << i;
+  }
+  for (std::size_t i = 0; i < p.label_w.size(); ++i) {
+    const double grad = double(plain.label_w[i]) - p0.label_w[i];
+    EXPECT_NEAR(p.label_w[i] - p0.label_w[i], 0.5 * -0.5 + 0.1 * (grad - 0.01 * p0.label_w[i]), 1e-5) << i;
+  }
+  for (int j = 0; j < p.nh; ++j)
+    EXPECT_NEAR(p.hb[j] - p0.hb[j], 0.5 * 0.5 + 0.1 * (double(plain.hb[j]) - p0.hb[j]), 1e-5);  // no decay
+  for (int k = 0; k < p.classes; ++k)
+    EXPECT_NEAR(p.label_b[k] - p0.label_b[k], 0.5 + 0.1 * (double(plain.label_b[k]) - p0.label_b[k]), 1e-5);
+}
+
+// Trained discriminatively on 2,000 built-in digits, the exact p(y | x) classifies held-out ones.
+TEST(Classification, DiscriminativeTrainingClassifiesHeldOutDigits) {
+  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  ASSERT_FALSE(d.train.labels.empty());
+  rbm::truncate(d.train, 2000);
+  rbm::truncate(d.test, 1000);
+  const int nv = d.train.dim(), nh = 100, batch = 20;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> n(0.0f, 0.01f);
+  rbm::model_params p(nv, nh);
+  std::generate(p.w.begin(), p.w.end(), [&] { return n(rng); });
+  p.add_labels(10);
+  rbm::cd_config cfg;
+  cfg.nv = nv;
+  cfg.nh = nh;
+  cfg.lr = 0.5f;
+  cfg.momentum = 0.5f;
+  cfg.weight_decay = 0.0f;
+  rbm::training_state st;
+  rbm::classification_workspace ws;
+  auto values = [](const rbm::image_set& s, int first, int rows) {
+    std::vector<float> v(std::size_t(rows) * s.dim());
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = rbm::pixel_to_unit(s.pixels[std::size_t(first) * s.dim() + i]);
+    return v;
+  };
+  double first_loss = 0, last_loss = 0;
+  for (int epoch = 0; epoch < 10; ++epoch) {
+    double loss = 0;
+    for (int b = 0; b < d.train.count / batch; ++b) {
+      const auto v = values(d.train, b * batch, batch);
+      std::vector<int> y(d.train.labels.begin() + b * batch, d.train.labels.begin() + (b + 1) * batch);
+      loss += rbm::cpu_discriminative_step(p, st, v.data(), y.data(), batch, cfg, ws);
+    }
+    (epoch == 0 ? first_loss : last_loss) = loss / (d.train.count / batch);
+  }
+  EXPECT_LT(last_loss, 0.5 * first_loss);
+  const auto test = values(d.test, 0, d.test.count);
+  std::vector<double> lp(std::size_t(d.test.count) * 10);
+  rbm::class_log_probs(p, test.data(), d.test.count, lp.data());
+  int right = 0;
+  for (int r = 0; r < d.test.count; ++r) {
+    const double* row = lp.data() + std::size_t(r) * 10;
+    right += int(std::max_element(row, row + 10) - row) == int(d.test.labels[r]);
+  }
+  EXPECT_GT(right, 870) << "of 1000 held-out digits";  // chance: 100; 894 measured
+}
+
+TEST(Classification, TheModelFileKeepsTheLabelGroup) {
+  const auto p = random_model(6, 4, 3, false, 1);
+  const auto dir = rbm_test::fresh_dir("labels-file");
+  const std::string path = (dir / "m.safetensors").string();
+  rbm::save_model(path, p, {});
+  const auto back = rbm::load_model(path);
+  EXPECT_EQ(back.params.classes, 3);
+  EXPECT_EQ(back.params.label_w, p.label_w);
+  EXPECT_EQ(back.params.label_b, p.label_b);
+  EXPECT_EQ(back.metadata.at("classes"), "3");
+  // A label_W that does not fit the hidden layer is refused by name.
+  auto f = rbm::read_tensors(path);
+  f.tensors["label_W"] = {{3, 5}, std::vector<float>(15, 0.0f)};
+  rbm::write_tensors(path, f);
+  EXPECT_NE(rbm_test::error_of([&] { rbm::load_model(path); }).find("label_W"), std::string::npos);
+  // An unlabelled model stays as it was.
+  rbm::model_params plain(6, 4);
+  rbm::save_model(path, plain, {});
+  EXPECT_EQ(rbm::load_model(path).params.classes, 0);
+}
+
+}  // namespace
