@@ -57,6 +57,16 @@ std::vector<double> enumerated_log_probs(const rbm::model_params& p, const std::
   return out;
 }
 
+rbm::cd_config step_config(int nv, int nh, float lr, float momentum, float decay) {
+  rbm::cd_config c;
+  c.nv = nv;
+  c.nh = nh;
+  c.lr = lr;
+  c.momentum = momentum;
+  c.weight_decay = decay;
+  return c;
+}
+
 double mean_log_prob(const rbm::model_params& p, const std::vector<std::vector<double>>& xs, const std::vector<int>& ys) {
   double s = 0;
   for (std::size_t r = 0; r < xs.size(); ++r) s += enumerated_log_probs(p, xs[r])[ys[r]];
@@ -100,12 +110,7 @@ TEST(Classification, TheDiscriminativeStepIsTheExactGradient) {
     const std::vector<int> y = {0, 3, 1, 1, 2, 3};
     std::vector<std::vector<double>> xs;
     for (int r = 0; r < rows; ++r) xs.emplace_back(v.begin() + r * p0.nv, v.begin() + (r + 1) * p0.nv);
-    rbm::cd_config cfg;
-    cfg.nv = p0.nv;
-    cfg.nh = p0.nh;
-    cfg.lr = 1.0f;
-    cfg.momentum = 0.0f;
-    cfg.weight_decay = 0.0f;
+    const rbm::cd_config cfg = step_config(p0.nv, p0.nh, 1.0f, 0.0f, 0.0f);
     auto p = p0;
     rbm::training_state st;
     rbm::classification_workspace ws;
@@ -136,12 +141,7 @@ TEST(Classification, MomentumAndDecayFollowTheCdRule) {
   const auto p0 = random_model(5, 3, 4, false, 2);
   std::vector<float> v(10, 0.5f);
   const std::vector<int> y = {1, 2};
-  rbm::cd_config cfg;
-  cfg.nv = 5;
-  cfg.nh = 3;
-  cfg.lr = 1.0f;
-  cfg.momentum = 0.0f;
-  cfg.weight_decay = 0.0f;
+  rbm::cd_config cfg = step_config(5, 3, 1.0f, 0.0f, 0.0f);
   auto plain = p0;
   rbm::training_state s0;
   rbm::classification_workspace ws;
@@ -153,9 +153,7 @@ TEST(Classification, MomentumAndDecayFollowTheCdRule) {
   st.vel_hb.assign(p.nh, 0.5f);
   st.vel_label_w.assign(p.label_w.size(), -0.5f);
   st.vel_label_b.assign(p.classes, 1.0f);
-  cfg.lr = 0.1f;
-  cfg.momentum = 0.5f;
-  cfg.weight_decay = 0.01f;
+  cfg = step_config(5, 3, 0.1f, 0.5f, 0.01f);
   rbm::cpu_discriminative_step(p, st, v.data(), y.data(), 2, cfg, ws);
   for (std::size_t i = 0; i < p.w.size(); ++i) {
     const double grad = double(plain.w[i]) - p0.w[i];
@@ -183,12 +181,7 @@ TEST(Classification, DiscriminativeTrainingClassifiesHeldOutDigits) {
   rbm::model_params p(nv, nh);
   std::generate(p.w.begin(), p.w.end(), [&] { return n(rng); });
   p.add_labels(10);
-  rbm::cd_config cfg;
-  cfg.nv = nv;
-  cfg.nh = nh;
-  cfg.lr = 0.5f;
-  cfg.momentum = 0.5f;
-  cfg.weight_decay = 0.0f;
+  const rbm::cd_config cfg = step_config(nv, nh, 0.5f, 0.5f, 0.0f);
   rbm::training_state st;
   rbm::classification_workspace ws;
   auto values = [](const rbm::image_set& s, int first, int rows) {
