@@ -15,6 +15,7 @@
 
 #include "rbm/error.hpp"
 #include "rbm/host/backend.hpp"
+#include "rbm/host/trainer.hpp"
 
 namespace rbm_test {
 
@@ -78,6 +79,20 @@ inline run_result run_rbm(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 #endif
+
+// Trains `o` for `first` epochs into `dir`, then resumes that run (device cpu) to `total` epochs: what a
+// straight run of `total` epochs must equal bit for bit.
+inline rbm::train_result train_then_resume(const rbm::dataset& d, rbm::train_options o, const std::string& dir,
+                                           int first, int total) {
+  o.out_dir = dir;
+  o.epochs = first;
+  rbm::train(d, o);
+  rbm::train_options again;
+  again.resume = dir;
+  again.epochs = total;
+  again.device = "cpu";
+  return rbm::train(d, again);
+}
 
 inline std::vector<std::uint8_t> read_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -9,7 +9,14 @@
 #include <random>
 #include <vector>
 
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
 #include "helpers.hpp"
+#include "rbm/host/image.hpp"
+#include "rbm/host/trainer.hpp"
 #include "rbm/host/classification.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/safetensors.hpp"
@@ -231,5 +238,142 @@ TEST(Classification, TheModelFileKeepsTheLabelGroup) {
   rbm::save_model(path, plain, {});
   EXPECT_EQ(rbm::load_model(path).params.classes, 0);
 }
+
+rbm::dataset labelled_digits(int train, int test) {
+  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  rbm::truncate(d.train, train);
+  rbm::truncate(d.test, test);
+  return d;
+}
+
+rbm::train_options discriminative_options(const std::string& out) {
+  rbm::train_options o;
+  o.labels = true;
+  o.objective = "discriminative";
+  o.cd.nh = 60;
+  o.cd.lr = 0.5f;
+  o.cd.momentum = 0.5f;
+  o.cd.weight_decay = 0.0f;
+  o.cd.seed = 3;
+  o.batch = 20;
+  o.epochs = 4;
+  o.device = "cpu";
+  o.out_dir = out;
+  return o;
+}
+
+// rbm::train with labels: held-out accuracy in the history and metrics.csv, the label group in the
+// model file, and a run resumed halfway equal to the straight one bit for bit (label momentum included).
+TEST(ClassificationTraining, TrainsResumesAndReportsAccuracy) {
+  const auto d = labelled_digits(1500, 500);
+  const auto dir = rbm_test::fresh_dir("cls-straight");
+  const auto straight = rbm::train(d, discriminative_options(dir.string()));
+  ASSERT_EQ(straight.history.size(), 5u);
+  EXPECT_TRUE(std::isfinite(straight.history.front().test_accuracy));
+  EXPECT_GT(straight.history.back().test_accuracy, 0.8);
+  EXPECT_GT(straight.history.back().test_accuracy, straight.history[1].test_accuracy - 0.02);
+  EXPECT_GT(straight.history.back().test_class_ll, straight.history.front().test_class_ll);
+  EXPECT_EQ(straight.params.classes, 10);
+  std::ifstream csv(dir / "metrics.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_NE(header.find(",train_accuracy,test_accuracy,train_class_log_likelihood,test_class_log_likelihood"),
+            std::string::npos);
+  EXPECT_EQ(rbm::load_model((dir / "model.safetensors").string()).params.label_w, straight.params.label_w);
+
+  const auto resumed =
+      rbm_test::train_then_resume(d, discriminative_options(""), rbm_test::fresh_dir("cls-half").string(), 2, 4);
+  EXPECT_EQ(resumed.params.w, straight.params.w);
+  EXPECT_EQ(resumed.params.label_w, straight.params.label_w);
+  EXPECT_EQ(resumed.params.label_b, straight.params.label_b);
+  EXPECT_EQ(resumed.state.vel_label_w, straight.state.vel_label_w);
+  EXPECT_EQ(resumed.history.back().test_accuracy, straight.history.back().test_accuracy);
+}
+
+// Early stopping with labels watches held-out accuracy: a learning rate that ruins it stops the run.
+TEST(ClassificationTraining, EarlyStopWatchesHeldOutAccuracy) {
+  const auto d = labelled_digits(600, 300);
+  auto o = discriminative_options("");
+  o.epochs = 30;
+  o.early_stop = 2;
+  o.cd.lr = 0.5f;
+  o.cd.nh = 20;
+  const auto r = rbm::train(d, o);
+  ASSERT_LT(r.history.size(), 31u) << "never stopped early";
+  const auto best = std::max_element(r.history.begin(), r.history.end(), [](const auto& a, const auto& b) {
+    return a.test_accuracy < b.test_accuracy;
+  });
+  EXPECT_EQ(r.history.end() - best - 1, 2);  // stopped two epochs after the best
+}
+
+TEST(ClassificationTraining, BadLabelsAndOptionsAreRefusedByName) {
+  auto d = labelled_digits(300, 100);
+  auto o = discriminative_options("");
+  o.classes = 5;  // the digits hold labels up to 9
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("outside [0, 5)"), std::string::npos);
+  o.classes = 0;
+  o.objective = "hybrid";
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("not built yet"), std::string::npos);
+  o.objective = "discriminative";
+  o.device = "cuda";
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("CPU backend"), std::string::npos);
+  o.device = "cpu";
+  auto unlabelled = d;
+  unlabelled.train.labels.clear();
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(unlabelled, o); }).find("no labels were read"), std::string::npos);
+  auto plain = discriminative_options("");
+  plain.labels = false;
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, plain); }).find("needs labels"), std::string::npos);
+}
+
+#ifdef RBM_EXE
+// `rbm classify`: predictions.csv, the accuracy the trainer measured, the confusion matrix; a model
+// without labels is refused by name, writing nothing.
+TEST(ClassificationCli, ClassifyWritesPredictionsAndTheConfusionMatrix) {
+  const auto dir = rbm_test::fresh_dir("cls-cli");
+  const auto t = rbm_test::run_rbm("train --device cpu --labels --objective discriminative --hidden 40 --epochs 2 "
+                                   "--lr 0.5 --batch 20 --train-limit 1000 --test-limit 300 --quiet --out " +
+                                   (dir / "run").string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_NE(t.output.find("with 10 classes"), std::string::npos) << t.output;
+  const auto c = rbm_test::run_rbm("classify --model " + (dir / "run" / "model.safetensors").string() +
+                                   " --test-limit 300 --out " + (dir / "p.csv").string() + " --json " +
+                                   (dir / "c.json").string() + " --confusion-png " + (dir / "conf.png").string() +
+                                   " --worst-png " + (dir / "worst.png").string());
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(c.output.find("confusion (rows: true class"), std::string::npos);
+  EXPECT_EQ(rbm_test::count_lines(dir / "p.csv"), 301);
+  std::ifstream j(dir / "c.json");
+  const auto res = nlohmann::json::parse(j);
+  std::ifstream m(dir / "run" / "metrics.csv");
+  std::string line, last;
+  while (std::getline(m, line)) last = line;
+  // the trainer's held-out accuracy (column test_accuracy) is classify's on the same 300 images
+  std::vector<std::string> cols;
+  std::stringstream ss(last);
+  for (std::string f; std::getline(ss, f, ',');) cols.push_back(f);
+  EXPECT_NEAR(double(res["accuracy"]), std::stod(cols[cols.size() - 3]), 1e-4);
+  long total = 0;
+  for (const auto& row : res["confusion"])
+    for (const auto& x : row) total += long(x);
+  EXPECT_EQ(total, 300);
+  EXPECT_EQ(rbm::read_png((dir / "worst.png").string()).width, 5 * 29 + 1);
+  EXPECT_EQ(rbm::read_png((dir / "conf.png").string()).width, 10 * 24 + 1);
+  // one picture
+  const auto one = rbm_test::run_rbm("classify --model " + (dir / "run" / "model.safetensors").string() + " --image " +
+                                     (dir / "worst.png").string());
+  EXPECT_EQ(one.code, 0) << one.output;
+  EXPECT_NE(one.output.find("p(0) = "), std::string::npos);
+  // a model without labels
+  const auto u = rbm_test::run_rbm("train --device cpu --hidden 10 --epochs 1 --train-limit 200 --test-limit 100 --quiet "
+                                   "--out " + (dir / "plain").string());
+  ASSERT_EQ(u.code, 0) << u.output;
+  const auto bad = rbm_test::run_rbm("classify --model " + (dir / "plain" / "model.safetensors").string() + " --out " +
+                                     (dir / "never.csv").string());
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("has no label units"), std::string::npos) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "never.csv"));
+}
+#endif
 
 }  // namespace

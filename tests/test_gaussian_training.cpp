@@ -217,14 +217,7 @@ TEST(GaussianTraining, SampledReconstructionsAndResumeAreExact) {
   o.cd.learn_sigma = true;  // its momentum travels in the checkpoint too
   const auto straight = rbm::train(d, o);
   const auto dir = rbm_test::fresh_dir("resumed");
-  o.out_dir = dir.string();
-  o.epochs = 2;
-  rbm::train(d, o);
-  rbm::train_options again;
-  again.resume = dir.string();
-  again.epochs = 4;
-  again.device = "cpu";
-  const auto resumed = rbm::train(d, again);
+  const auto resumed = rbm_test::train_then_resume(d, o, dir.string(), 2, 4);
   EXPECT_EQ(resumed.params.w, straight.params.w);
   EXPECT_EQ(resumed.params.vb, straight.params.vb);
   const auto m = rbm::load_model((dir / "model.safetensors").string());

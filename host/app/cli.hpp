@@ -40,5 +40,6 @@ void register_train(CLI::App& app, command_list& out);
 void register_info(CLI::App& app, command_list& out);
 void register_tools(CLI::App& app, command_list& out);      // reconstruct, sample, filters, features, prob
 void register_evaluate(CLI::App& app, command_list& out);   // evaluate, import
+void register_classify(CLI::App& app, command_list& out);   // classify (models with a label group)
 
 }  // namespace rbm_cli

@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -124,6 +125,14 @@ void register_train(CLI::App& app, command_list& out) {
       ->capture_default_str();
   train->add_flag("--standardize", s->opt.standardize,
                   "Gaussian visible units: scale each feature to mean 0, standard deviation 1 (training set's)");
+  train->add_flag("--labels", s->opt.labels,
+                  "train a label group (a classification RBM) on the label file beside the training images");
+  train->add_option("--classes", s->opt.classes, "the number of classes K (default: the largest label + 1)");
+  train->add_option("--objective", s->opt.objective,
+                    "with --labels: discriminative (the exact gradient of log p(y | x)); generative and hybrid "
+                    "are not built yet")
+      ->capture_default_str();
+  train->add_option("--alpha", s->opt.alpha, "hybrid objective: weight of the generative term")->capture_default_str();
   train->add_flag("--binarize", s->opt.binarize,
                   "train on binary pixels (>= 128 -> 1) instead of grey values, as likelihood studies do");
   train->add_option("--initial-momentum", s->opt.initial_momentum,
@@ -133,7 +142,8 @@ void register_train(CLI::App& app, command_list& out) {
       ->capture_default_str();
   train
       ->add_option("--early-stop", s->opt.early_stop,
-                   "stop once the held-out minus training free-energy gap has grown N epochs in a row (0: never)")
+                   "stop once the held-out minus training free-energy gap has grown N epochs in a row (with "
+                   "--labels: once held-out accuracy has not improved for N epochs; 0: never)")
       ->capture_default_str();
   train->add_option("--snapshot-every", s->opt.snapshot_every, "write filters-epoch-NNN.png every N epochs (0: never)")
       ->capture_default_str();
@@ -188,8 +198,14 @@ void register_train(CLI::App& app, command_list& out) {
     std::string written = "model.safetensors,metrics.csv";
     for (const char* f : {"filters.png", "error.png", "likelihood.png"})
       if (std::filesystem::exists(std::filesystem::path(s->opt.out_dir) / f)) written += std::string(",") + f;
-    std::printf("trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{%s}\n", r.params.nv, r.params.nh,
-                last.epoch, last.train.err_sampled, s->opt.out_dir.c_str(), written.c_str());
+    if (r.params.labeled())
+      std::printf("trained %dx%d with %d classes for %d epochs: accuracy %.4f training, %s held-out; wrote %s/{%s}\n",
+                  r.params.nv, r.params.nh, r.params.classes, last.epoch, last.train_accuracy,
+                  std::isfinite(last.test_accuracy) ? std::to_string(last.test_accuracy).substr(0, 6).c_str() : "no",
+                  s->opt.out_dir.c_str(), written.c_str());
+    else
+      std::printf("trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{%s}\n", r.params.nv, r.params.nh,
+                  last.epoch, last.train.err_sampled, s->opt.out_dir.c_str(), written.c_str());
     return 0;
   });
 }

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   rbm_cli::command_list commands;
   rbm_cli::register_train(app, commands);
   rbm_cli::register_evaluate(app, commands);
+  rbm_cli::register_classify(app, commands);
   rbm_cli::register_tools(app, commands);
   rbm_cli::register_info(app, commands);
   try {

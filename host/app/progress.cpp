@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 
 namespace rbm_cli {
@@ -46,6 +47,19 @@ void progress::epoch(int epoch, int epochs, double samples_per_s, double train_e
   }
 }
 
+void progress::classified(int epoch, int epochs, double samples_per_s, double train_acc, double test_acc,
+                          double test_ll, double elapsed_s) {
+  if (quiet_) return;
+  if (tty_) std::fputs("\r\033[K", stderr);
+  drawn_ = false;
+  if (std::isfinite(test_acc))
+    std::fprintf(stderr, "epoch %d/%d  %.0f samples/s  accuracy %.4f (held-out %.4f, log p(y|x) %.4f)  %.1fs\n", epoch,
+                 epochs, samples_per_s, train_acc, test_acc, test_ll, elapsed_s);
+  else
+    std::fprintf(stderr, "epoch %d/%d  %.0f samples/s  accuracy %.4f  %.1fs\n", epoch, epochs, samples_per_s, train_acc,
+                 elapsed_s);
+}
+
 void install_progress(progress& p, rbm::train_options& o) {
   o.on_note = [&p](const std::string& line) { p.note(line); };
   o.on_batch = [&p](const rbm::batch_report& b) {
@@ -53,8 +67,11 @@ void install_progress(progress& p, rbm::train_options& o) {
       p.batch(b.epoch, b.epochs, b.batch, b.batches, b.samples_per_s, b.elapsed_s, b.error());
   };
   o.on_epoch = [&p](const rbm::epoch_metrics& m, int epochs) {
-    p.epoch(m.epoch, epochs, m.samples_per_s, m.train.err_sampled, m.test.samples > 0 ? m.test.err_sampled : -1.0,
-            m.seconds);
+    if (std::isfinite(m.train_accuracy))
+      p.classified(m.epoch, epochs, m.samples_per_s, m.train_accuracy, m.test_accuracy, m.test_class_ll, m.seconds);
+    else
+      p.epoch(m.epoch, epochs, m.samples_per_s, m.train.err_sampled, m.test.samples > 0 ? m.test.err_sampled : -1.0,
+              m.seconds);
   };
 }
 

@@ -17,6 +17,10 @@ class progress {
   bool due(double elapsed_s, bool last) const;
   void batch(int epoch, int epochs, int batch, int batches, double samples_per_s, double elapsed_s, double err);
   void epoch(int epoch, int epochs, double samples_per_s, double train_err, double test_err, double elapsed_s);
+  // An epoch of a labelled model: accuracy (training rows evaluated, held-out when there are some) and
+  // the held-out mean log p(y | x).
+  void classified(int epoch, int epochs, double samples_per_s, double train_acc, double test_acc, double test_ll,
+                  double elapsed_s);
 
  private:
   bool quiet_, tty_, drawn_ = false;

@@ -9,6 +9,7 @@
 
 #include "blas_threads.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/classification.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/philox.hpp"
@@ -382,6 +383,15 @@ backend::device_set backend::attach_device_values(const float*, int, int, bool, 
   throw precondition_error("the " + name() + " backend reads host memory: training rows in GPU memory need the CUDA backend");
 }
 
+void backend::attach_labels(const std::uint8_t* labels, int n) {
+  RBM_EXPECTS(labels != nullptr && n == attached_rows_);
+  attached_labels_ = labels;
+}
+
+void backend::train_discriminative(const int*, int) {
+  throw precondition_error("the " + name() + " backend cannot train label groups yet (the CPU backend can)");
+}
+
 void backend::attach_training_values(const float* data, int n, int nv) {
   RBM_EXPECTS(data != nullptr && n > 0 && nv > 0);
   attached_ = nullptr;
@@ -434,6 +444,26 @@ void cpu_backend::train_indices(const int* idx, int rows) {
   }
   step([&](int r, float* dst) { cpu::scale_bytes(attached_ + std::size_t(idx[r]) * cfg_.nv, cfg_.nv, pixel_to_unit(1), dst); },
        rows);
+}
+
+void cpu_backend::train_discriminative(const int* idx, int rows) {
+  RBM_EXPECTS(idx != nullptr && rows > 0 && attached_labels_ != nullptr && params_.labeled() &&
+              (attached_ != nullptr || attached_values_ != nullptr));
+  grow(v0_, std::size_t(rows) * cfg_.nv);
+  labels_.resize(rows);
+  for (int r = 0; r < rows; ++r) {
+    RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
+    const std::size_t at = std::size_t(idx[r]) * cfg_.nv;
+    float* dst = v0_.data() + std::size_t(r) * cfg_.nv;
+    if (attached_values_ != nullptr)
+      std::copy_n(attached_values_ + at, cfg_.nv, dst);
+    else
+      cpu::scale_bytes(attached_ + at, cfg_.nv, pixel_to_unit(1), dst);
+    labels_[r] = attached_labels_[idx[r]];
+  }
+  const double loss = cpu_discriminative_step(params_, state_, v0_.data(), labels_.data(), rows, cfg_, class_ws_);
+  class_loss_ += loss * rows;
+  class_rows_ += rows;
 }
 
 void cpu_backend::step(const std::function<void(int, float*)>& row, int rows) {

@@ -77,6 +77,7 @@ std::string cuda_backend::name() const {
 
 void cuda_backend::set_params(const model_params& p) {
   RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh && p.visible == cfg_.visible);
+  if (p.labeled()) throw precondition_error("the CUDA backend cannot train label groups yet (the CPU backend can)");
   model_.set_params(p.w.data(), p.vb.data(), p.hb.data());
   if (p.gaussian()) model_.set_sigma(p.sigma.data());
 }

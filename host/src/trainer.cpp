@@ -3,11 +3,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
+#include <tuple>
 #include <type_traits>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +18,7 @@
 #include "rbm/host/cuda_backend.hpp"
 #endif
 #include "rbm/error.hpp"
+#include "rbm/host/classification.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/image.hpp"
 #include "rbm/host/safetensors.hpp"
@@ -98,7 +101,8 @@ nlohmann::json config_json(const train_options& o, const dataset& data, const st
           {"image_cols", data.train.cols}, {"train_count", data.train.count},
           {"visible", to_string(o.cd.visible)}, {"visible_sample", o.cd.visible_sample},
           {"learn_sigma", o.cd.learn_sigma}, {"sigma_floor", o.cd.sigma_floor},
-          {"standardize", o.standardize}};
+          {"standardize", o.standardize}, {"labels", o.labels}, {"classes", o.classes},
+          {"objective", o.objective}, {"alpha", o.alpha}};
 }
 
 // The options a checkpoint was trained with; what the user may change on resume is kept from `cli`.
@@ -125,6 +129,10 @@ train_options options_from_checkpoint(const nlohmann::json& c, const train_optio
   o.cd.learn_sigma = c.value("learn_sigma", false);
   o.cd.sigma_floor = c.value("sigma_floor", 0.05f);
   o.standardize = c.value("standardize", false);
+  o.labels = c.value("labels", false);
+  o.classes = c.value("classes", 0);
+  o.objective = c.value("objective", std::string("generative"));
+  o.alpha = c.value("alpha", 0.01f);
   o.preset = c.at("preset");
   o.initial_momentum = c.at("initial_momentum");
   o.momentum_epochs = c.at("momentum_epochs");
@@ -162,7 +170,9 @@ nlohmann::json history_json(const std::vector<epoch_metrics>& h) {
     a.push_back({{"epoch", m.epoch}, {"samples_seen", m.samples_seen}, {"seconds", m.seconds},
                  {"samples_per_s", m.samples_per_s}, {"train", to_json(m.train)}, {"test", to_json(m.test)},
                  {"lr", m.lr}, {"momentum", m.momentum}, {"ais_log_z", nan_to_null(m.ais_log_z)},
-                 {"test_log_likelihood", nan_to_null(m.test_log_likelihood)}});
+                 {"test_log_likelihood", nan_to_null(m.test_log_likelihood)},
+                 {"train_accuracy", nan_to_null(m.train_accuracy)}, {"test_accuracy", nan_to_null(m.test_accuracy)},
+                 {"train_class_ll", nan_to_null(m.train_class_ll)}, {"test_class_ll", nan_to_null(m.test_class_ll)}});
   return a;
 }
 
@@ -180,6 +190,11 @@ std::vector<epoch_metrics> history_from_json(const nlohmann::json& a) {
     m.momentum = j.at("momentum");
     m.ais_log_z = null_to_nan(j.at("ais_log_z"));
     m.test_log_likelihood = null_to_nan(j.at("test_log_likelihood"));
+    for (auto [key, field] : {std::pair{"train_accuracy", &epoch_metrics::train_accuracy},
+                              std::pair{"test_accuracy", &epoch_metrics::test_accuracy},
+                              std::pair{"train_class_ll", &epoch_metrics::train_class_ll},
+                              std::pair{"test_class_ll", &epoch_metrics::test_class_ll}})
+      m.*field = j.contains(key) ? null_to_nan(j.at(key)) : std::nan("");
     h.push_back(m);
   }
   return h;
@@ -236,6 +251,10 @@ void save_checkpoint(const std::string& path, const backend& be, int epoch, int 
   f.tensors["vel_vb"] = {{p.nv}, st.vel_vb};
   f.tensors["vel_hb"] = {{p.nh}, st.vel_hb};
   if (!st.vel_log_sigma.empty()) f.tensors["vel_log_sigma"] = {{p.nv}, st.vel_log_sigma};
+  if (!st.vel_label_w.empty()) {
+    f.tensors["vel_label_W"] = {{p.classes, p.nh}, st.vel_label_w};
+    f.tensors["vel_label_b"] = {{p.classes}, st.vel_label_b};
+  }
   if (st.chains > 0) f.tensors["chain_h"] = {{st.chains, p.nh}, st.chain_h};
   f.metadata = {{"format", "rbm"}, {"config", config.dump()}, {"epoch", std::to_string(epoch)},
                 {"dataset", dataset_name}, {"rbm_version", version},
@@ -274,6 +293,12 @@ checkpoint load_checkpoint(const std::string& dir) {
     c.state.vel_vb = f.tensors["vel_vb"].data;
     c.state.vel_hb = f.tensors["vel_hb"].data;
     if (f.tensors.count("vel_log_sigma")) c.state.vel_log_sigma = f.tensors["vel_log_sigma"].data;
+    if (f.tensors.count("vel_label_W") && f.tensors.count("vel_label_b")) {
+      c.state.vel_label_w = f.tensors["vel_label_W"].data;
+      c.state.vel_label_b = f.tensors["vel_label_b"].data;
+      if (c.state.vel_label_w.size() != c.params.label_w.size() || c.state.vel_label_b.size() != c.params.label_b.size())
+        throw data_error(path + ": the label group's optimizer state does not fit the model's shape");
+    }
     c.state.chains = std::stoi(f.metadata["chains"]);
     c.state.rng_position = std::stoull(f.metadata["rng_position"]);
     if (c.state.chains > 0) {
@@ -421,6 +446,10 @@ std::string metrics_csv(const std::vector<epoch_metrics>& history) {
     std::snprintf(b, sizeof b, fmt, x);
     return std::string(b);
   };
+  const bool labeled = std::any_of(history.begin(), history.end(), [](const epoch_metrics& m) {
+    return std::isfinite(m.train_accuracy);
+  });
+  if (labeled) s.insert(s.size() - 1, ",train_accuracy,test_accuracy,train_class_log_likelihood,test_class_log_likelihood");
   for (const auto& m : history) {
     const double nan = std::nan("");
     const bool t = m.test.samples > 0;
@@ -430,7 +459,11 @@ std::string metrics_csv(const std::vector<epoch_metrics>& history) {
          num(t ? m.test.err_sampled : nan, "%.6f") + "," + num(t ? m.test.err_mean_field : nan, "%.6f") + "," +
          num(m.train.free_energy, "%.4f") + "," + num(t ? m.test.free_energy : nan, "%.4f") + "," +
          num(t ? m.test.free_energy - m.train.free_energy : nan, "%.4f") + "," + num(m.ais_log_z, "%.4f") + "," +
-         num(m.test_log_likelihood, "%.4f") + "\n";
+         num(m.test_log_likelihood, "%.4f") +
+         (labeled ? "," + num(m.train_accuracy, "%.4f") + "," + num(m.test_accuracy, "%.4f") + "," +
+                        num(m.train_class_ll, "%.5f") + "," + num(m.test_class_ll, "%.5f")
+                  : std::string()) +
+         "\n";
   }
   return s;
 }
@@ -462,6 +495,42 @@ void standardize_sets(dataset& r, backend& be, std::vector<float>& mean, std::ve
     for (std::size_t k = 0; k < set->values.size(); ++k)
       set->values[k] = (set->values[k] - mean[k % dim]) / sd[k % dim];
   }
+}
+
+// Accuracy of argmax p(y | x) and the mean log p(y | x) of the first `rows` rows of a labelled set (as the
+// model sees them: pixels / 255 or the prepared real values), in chunks.
+std::pair<double, double> classify_rows(const model_params& p, const image_set& set, const float* values, int rows) {
+  const int dim = set.dim(), chunk = 1000, k = p.classes;
+  std::vector<float> v;
+  std::vector<double> lp;
+  long right = 0;
+  double ll = 0;
+  for (int first = 0; first < rows; first += chunk) {
+    const int n = std::min(chunk, rows - first);
+    const float* x = values != nullptr ? values + std::size_t(first) * dim : nullptr;
+    if (x == nullptr) {
+      v.resize(std::size_t(n) * dim);
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] = pixel_to_unit(set.pixels[std::size_t(first) * dim + i]);
+      x = v.data();
+    }
+    lp.resize(std::size_t(n) * k);
+    class_log_probs(p, x, n, lp.data());
+    for (int r = 0; r < n; ++r) {
+      const double* row = lp.data() + std::size_t(r) * k;
+      const int y = set.labels[first + r];
+      right += int(std::max_element(row, row + k) - row) == y;
+      ll += row[y];
+    }
+  }
+  return {double(right) / rows, ll / rows};
+}
+
+// Epochs since held-out accuracy last improved (0 when the newest epoch is the best so far).
+int epochs_since_best_accuracy(const std::vector<epoch_metrics>& h) {
+  int best = -1;
+  for (int i = 0; i < int(h.size()); ++i)
+    if (std::isfinite(h[i].test_accuracy) && (best < 0 || h[i].test_accuracy > h[best].test_accuracy)) best = i;
+  return best < 0 ? 0 : int(h.size()) - 1 - best;
 }
 
 dataset binarized(const dataset& d) {
@@ -514,6 +583,36 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   if (!gauss && data_in.train.real() && (o.binarize || o.eval_every > 0))
     throw precondition_error("binarize and AIS during training (eval_every) read pixel data; real-valued data "
                              "for Bernoulli visible units support neither yet");
+  const bool labeled = o.labels;
+  if (o.objective != "generative" && o.objective != "discriminative" && o.objective != "hybrid")
+    throw precondition_error("the objective must be generative, discriminative or hybrid (got '" + o.objective + "')");
+  if (!labeled && o.objective != "generative")
+    throw precondition_error("the " + o.objective + " objective needs labels (a label group to classify with)");
+  if (labeled && o.objective != "discriminative")
+    throw precondition_error("labels with the " + o.objective +
+                             " objective (CD on the joint of pixels and class) are not built yet: train with the "
+                             "discriminative objective");
+  int classes = 0;
+  if (labeled) {
+    for (const image_set* set : {&data_in.train, &data_in.test}) {
+      if (set->count == 0) continue;
+      if (set->labels.size() != std::size_t(set->count))
+        throw data_error(set->source + ": no labels were read for these " + std::to_string(set->count) +
+                         " images (a label file beside them, e.g. train-labels-idx1-ubyte)");
+    }
+    const int top = *std::max_element(data_in.train.labels.begin(), data_in.train.labels.end());
+    classes = o.classes > 0 ? o.classes : top + 1;
+    if (classes < 2) throw data_error(data_in.train.source + ": the labels hold a single class; a classifier needs two");
+    for (const image_set* set : {&data_in.train, &data_in.test})
+      for (std::uint8_t y : set->labels)
+        if (y >= classes)
+          throw data_error(set->source + ": label " + std::to_string(y) + " is outside [0, " + std::to_string(classes) +
+                           ") (the classes given)");
+    if (on_device) throw precondition_error("labels with training rows in GPU memory are not built yet");
+    if (o.device == "cuda")
+      throw precondition_error("label groups train on the CPU backend for now (device cpu or auto), not the GPU");
+    o.device = "cpu";
+  }
   standardization stats;
   dataset prepared = o.binarize ? binarized(data_in) : gauss ? real_valued(data_in) : dataset{};
   const dataset& data = o.binarize || gauss ? prepared : data_in;
@@ -578,6 +677,11 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
           : real  ? init_params_from_values(o.cd.nv, o.cd.nh, data.train.value_data(), data.train.count, o.cd.seed,
                                             o.zero_init)
                   : init_params(o.cd.nv, o.cd.nh, data.train.pixels.data(), data.train.count, o.cd.seed, o.zero_init);
+  if (labeled && !start.labeled()) start.add_labels(classes);  // U and b at 0: W's draws break the symmetry
+  if (labeled && start.classes != classes)
+    throw data_error("the model has " + std::to_string(start.classes) + " classes but the data " + std::to_string(classes));
+  if (!labeled && start.labeled())
+    throw precondition_error("the model has a label group: train it with labels (or start from a model without one)");
   be->set_params(start);
   if (!resuming && o.start_state != nullptr) be->set_state(*o.start_state);
   if (resuming) {
@@ -620,6 +724,14 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
                     : be->evaluate(data.test.pixels.data(), data.test.count);
       check_finite(m.test, epoch, "held-out");
     }
+    if (labeled) {
+      const model_params p = be->params();
+      std::tie(m.train_accuracy, m.train_class_ll) =
+          classify_rows(p, data.train, real ? train_rows : nullptr, eval_rows);
+      if (data.test.count > 0)
+        std::tie(m.test_accuracy, m.test_class_ll) =
+            classify_rows(p, data.test, real ? data.test.value_data() : nullptr, data.test.count);
+    }
     if (o.eval_every > 0 && epoch > 0 && epoch % o.eval_every == 0) {
       ais_options a = o.ais;
       a.seed = o.cd.seed ^ 0xa15u;
@@ -653,8 +765,10 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   } else {
     be->attach_training_data(data.train.pixels.data(), n, nv);
   }
+  if (labeled) be->attach_labels(data.train.labels.data(), n);
   std::vector<int> order(n);
   auto early_stopped = [&] {
+    if (labeled) return o.early_stop > 0 && data.test.count > 0 && epochs_since_best_accuracy(res.history) >= o.early_stop;
     return o.early_stop > 0 && data.test.count > 0 && gap_growth(res.history) >= o.early_stop;
   };
   // A run that had stopped early (and was resumed only to finish its pictures) trains no further.
@@ -675,7 +789,10 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     const int first_batch = resuming && e == resumed.epoch + 1 ? resumed.batch : 0;
     for (int b = first_batch; b < nbatches; ++b) {
       const int first = b * o.batch, rows = std::min(o.batch, n - first);
-      be->train_indices(order.data() + first, rows);
+      if (labeled)
+        be->train_discriminative(order.data() + first, rows);
+      else
+        be->train_indices(order.data() + first, rows);
       seen += rows;
       epoch_samples += rows;
       if (o.stop != nullptr && o.stop->load() && b + 1 < nbatches) {
@@ -693,7 +810,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
         r.batches = nbatches;
         r.samples_per_s = epoch_samples / std::max(since(te), 1e-9);
         r.elapsed_s = since(t0);
-        r.error = [&] { return be->train_error(); };
+        r.error = [&] { return labeled ? be->train_class_loss() : be->train_error(); };
         o.on_batch(r);
       }
     }
@@ -713,9 +830,12 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
       write_png((out / name).string(), tile_filters(be->params(), data.train.rows, data.train.cols));
     }
     if (early_stopped()) {
-      note("early stop after epoch " + std::to_string(e) + ": the free-energy gap grew " +
-                std::to_string(gap_growth(res.history)) + " epochs in a row (now " +
-                std::to_string(m.test.free_energy - m.train.free_energy) + ")");
+      note(labeled ? "early stop after epoch " + std::to_string(e) + ": held-out accuracy has not improved for " +
+                         std::to_string(epochs_since_best_accuracy(res.history)) + " epochs (now " +
+                         std::to_string(m.test_accuracy) + ")"
+                   : "early stop after epoch " + std::to_string(e) + ": the free-energy gap grew " +
+                         std::to_string(gap_growth(res.history)) + " epochs in a row (now " +
+                         std::to_string(m.test.free_energy - m.train.free_energy) + ")");
       break;
     }
   }

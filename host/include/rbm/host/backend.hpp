@@ -92,6 +92,15 @@ class backend {
     std::vector<float> mean, sd, head;
   };
   virtual device_set attach_device_values(const float* data, int n, int nv, bool standardize, int head_rows);
+  // A label group (model_params::classes): the labels [n] of the attached rows, in [0, classes), kept
+  // alive by the caller while attached.
+  virtual void attach_labels(const std::uint8_t* labels, int n);
+  // One discriminative update (the exact gradient of log p(y | x), rbm/host/classification.hpp) on the
+  // attached rows idx [rows] and their labels. Backends without label groups throw precondition_error.
+  virtual void train_discriminative(const int* idx, int rows);
+  // Mean -log p(y | x) of the discriminative updates since reset_train_error() (their loss, the
+  // counterpart of train_error's reconstruction error).
+  virtual double train_class_loss() { return class_rows_ > 0 ? class_loss_ / class_rows_ : 0.0; }
   // One update on the attached rows idx [rows]. By default gathers them on the host for train_batch.
   virtual void train_indices(const int* idx, int rows);
 
@@ -124,6 +133,8 @@ class backend {
   const float* attached_values_ = nullptr;
   int attached_rows_ = 0, attached_cols_ = 0;
   std::vector<std::uint8_t> gathered_;
+  const std::uint8_t* attached_labels_ = nullptr;
+  double class_loss_ = 0, class_rows_ = 0;
 };
 
 // W ~ N(0, 0.01^2), vb = log(p / (1 - p)) of the pixel means (clipped to [0.001, 0.999]), hb = 0

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "rbm/host/backend.hpp"
+#include "rbm/host/classification.hpp"
 
 namespace rbm {
 
@@ -69,8 +70,9 @@ class cpu_backend final : public backend {
   void train_batch(const std::uint8_t* batch, int rows) override;
   void train_indices(const int* idx, int rows) override;  // gathers in the threads, no copy
   void train_values(const float* batch, int rows) override;
+  void train_discriminative(const int* idx, int rows) override;
   double train_error() override { return pixels_ > 0 ? err_sum_ / pixels_ : 0.0; }
-  void reset_train_error() override { err_sum_ = 0, pixels_ = 0; }
+  void reset_train_error() override { err_sum_ = 0, pixels_ = 0, class_loss_ = 0, class_rows_ = 0; }
   eval_result evaluate(const std::uint8_t* data, int rows) override;
   eval_result evaluate_values(const float* data, int rows) override;
   training_state state() const override;
@@ -89,6 +91,8 @@ class cpu_backend final : public backend {
   cd_workspace ws_;
   std::unique_ptr<cpu::thread_team> team_;
   std::vector<float> v0_;
+  std::vector<int> labels_;
+  classification_workspace class_ws_;
   double err_sum_ = 0, pixels_ = 0;
 };
 

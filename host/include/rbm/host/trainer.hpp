@@ -25,6 +25,9 @@ struct epoch_metrics {
   eval_result train, test;
   double lr = 0, momentum = 0;   // in force during this epoch
   double ais_log_z = std::nan(""), test_log_likelihood = std::nan("");  // when AIS ran (eval_every)
+  // A label group: accuracy of argmax p(y | x) and mean log p(y | x) (training rows evaluated, held-out set)
+  double train_accuracy = std::nan(""), test_accuracy = std::nan("");
+  double train_class_ll = std::nan(""), test_class_ll = std::nan("");
 };
 
 // One batch done: where training stands, and its running reconstruction error on request (reading
@@ -45,6 +48,15 @@ struct train_options {
   bool standardize = false;      // Gaussian visible units: per-feature mean 0, standard deviation 1 (training set's)
   bool any_values = false;       // Bernoulli units on real values outside [0, 1] too (scikit-learn's BernoulliRBM
                                  // allows them); else such data are refused, naming the file
+  // Labels (a classification RBM): a softmax group of `classes` units (0: the largest label + 1) beside
+  // the visible units, trained on data.train.labels with `objective` "discriminative" (the exact
+  // gradient of log p(y | x)); "generative" (CD on the joint) and "hybrid" (discriminative + alpha x
+  // generative) are not built yet and are refused by name. Per-epoch metrics gain the accuracy and
+  // mean log p(y | x); early_stop then watches held-out accuracy.
+  bool labels = false;
+  int classes = 0;
+  std::string objective = "generative";
+  float alpha = 0.01f;
   std::string device = "auto";   // auto | cpu | cuda
   gpu_options gpu;               // GEMM mode, data residency, graphs (CUDA backend only)
   std::string out_dir;           // where the files go (created); empty: train in memory, write nothing
@@ -61,7 +73,8 @@ struct train_options {
   float initial_momentum = -1;   // momentum of the first `momentum_epochs` epochs; < 0: no schedule
   int momentum_epochs = 0;
   float lr_decay = 1.0f;         // learning rate of epoch e is lr * lr_decay^(e - 1)
-  int early_stop = 0;            // stop once the free-energy gap has grown this many epochs in a row (0: never)
+  int early_stop = 0;            // stop once the free-energy gap has grown this many epochs in a row (0: never);
+                                 // with labels: once held-out accuracy has not improved for this many epochs
   int snapshot_every = 0;        // filters-epoch-NNN.png every N epochs (0: never)
   int eval_every = 0;            // AIS log-likelihood of the held-out set every N epochs (0: never)
   ais_options ais{100, 3000, 1}; // AIS during training (seed replaced by the run's)
