@@ -21,6 +21,7 @@
 #include "rbm/host/classification.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/image.hpp"
+#include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/shuffle.hpp"
 #include "rbm/version.hpp"
@@ -525,6 +526,8 @@ std::pair<double, double> classify_rows(const model_params& p, const image_set& 
   return {double(right) / rows, ll / rows};
 }
 
+constexpr std::uint64_t label_seed_salt = 0x94d049bb133111ebull;  // the label weights' initial draws
+
 // Epochs since held-out accuracy last improved (0 when the newest epoch is the best so far).
 int epochs_since_best_accuracy(const std::vector<epoch_metrics>& h) {
   int best = -1;
@@ -677,7 +680,10 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
           : real  ? init_params_from_values(o.cd.nv, o.cd.nh, data.train.value_data(), data.train.count, o.cd.seed,
                                             o.zero_init)
                   : init_params(o.cd.nv, o.cd.nh, data.train.pixels.data(), data.train.count, o.cd.seed, o.zero_init);
-  if (labeled && !start.labeled()) start.add_labels(classes);  // U and b at 0: W's draws break the symmetry
+  if (labeled && !start.labeled()) {  // label weights ~ N(0, 0.01^2) as W's (their own draws), biases 0
+    start.add_labels(classes);
+    if (!o.zero_init) cpu::philox_stream(o.cd.seed ^ label_seed_salt).normal(start.label_w.data(), start.label_w.size(), 0.0f, 0.01f);
+  }
   if (labeled && start.classes != classes)
     throw data_error("the model has " + std::to_string(start.classes) + " classes but the data " + std::to_string(classes));
   if (!labeled && start.labeled())

@@ -1,20 +1,28 @@
 """rbm: Restricted Boltzmann Machines trained by this project's C++/CUDA code.
 
 ``rbm.BernoulliRBM`` drops in for ``sklearn.neural_network.BernoulliRBM``; ``rbm.GaussianRBM`` is the
-same estimator with Gaussian visible units, for real-valued data."""
+same estimator with Gaussian visible units, for real-valued data; ``rbm.ClassificationRBM`` is a
+classifier (an RBM with a label group, the exact p(y | x))."""
 from . import _core
 from ._bernoulli import BernoulliRBM
+from ._classification import ClassificationRBM
 from ._gaussian import GaussianRBM
 
 __version__ = _core.__version__
-__all__ = ["BernoulliRBM", "GaussianRBM", "load", "backends", "__version__"]
+__all__ = ["BernoulliRBM", "ClassificationRBM", "GaussianRBM", "load", "backends", "__version__"]
 
 
 def load(path):
-    """The estimator for a model.safetensors written by `rbm train` or an estimator's save():
-    a GaussianRBM where the visible units are Gaussian, else a BernoulliRBM."""
+    """The estimator for a model.safetensors written by `rbm train` or an estimator's save(): a
+    ClassificationRBM where the model has a label group (classes_ 0 .. K-1), a GaussianRBM where the
+    visible units are Gaussian, else a BernoulliRBM."""
     f = _core.load(str(path))
-    return (GaussianRBM if "sigma" in f["params"] else BernoulliRBM)._from_file(f)
+    p = f["params"]
+    if "label_W" in p:
+        if "sigma" in p:
+            raise ValueError(f"{path}: a label group beside Gaussian visible units has no estimator yet")
+        return ClassificationRBM._from_file(f)
+    return (GaussianRBM if "sigma" in p else BernoulliRBM)._from_file(f)
 
 
 def backends():

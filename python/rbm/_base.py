@@ -35,7 +35,7 @@ def _positive_int(name, v):
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 
-class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _RBMBase(BaseEstimator):
     """Training and fitted state common to rbm's estimators (not for direct use)."""
 
     _visible = "bernoulli"
@@ -43,7 +43,7 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     # --- checks shared by fit and partial_fit
     def _config(self, batch):
         for name in ("n_components", "batch_size", "n_iter", "k"):
-            _positive_int(name, getattr(self, name))
+            _positive_int(name, getattr(self, name, 1))
         if not (isinstance(self.learning_rate, (int, float, np.number)) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
         if not (0 <= self.momentum < 1):
@@ -55,7 +55,8 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if self.n_threads is not None:
             _positive_int("n_threads", self.n_threads)
         config = {"nh": int(self.n_components), "lr": float(self.learning_rate), "batch": int(batch),
-                  "k": int(self.k), "pcd": bool(self.persistent), "momentum": float(self.momentum),
+                  "k": int(getattr(self, "k", 1)), "pcd": bool(getattr(self, "persistent", False)),
+                  "momentum": float(self.momentum),
                   "weight_decay": float(self.weight_decay), "device": self.device, "visible": self._visible,
                   "threads": int(self.n_threads or 0)}
         config.update(self._unit_config())
@@ -81,11 +82,12 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             return m
         return _validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=reset)
 
-    def _run(self, X, config, start):
-        """Trains in C++; keeps what it returns (also when Ctrl-C stopped it, then re-raised)."""
+    def _run(self, X, config, start, y=None):
+        """Trains in C++ (with class indices y [n] for a label group); keeps what it returns (also when
+        Ctrl-C stopped it, then re-raised)."""
         callback = self._verbose_callback(X) if self.verbose else None
         source = X if hasattr(X, "device_pointer") else _dense_float32(X)
-        r = _core.train(source, config, start, callback)
+        r = _core.train(source, config, start, callback, y)
         self._keep(r, X.dtype, first=start is None)
         if r["keyboard_interrupt"]:
             raise KeyboardInterrupt("rbm: training stopped after the last completed update")
@@ -210,6 +212,14 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        return tags
+
+
+class _TransformerRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _RBMBase):
+    """An RBM whose transform gives the hidden units' probabilities (BernoulliRBM, GaussianRBM)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 

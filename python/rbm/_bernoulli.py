@@ -11,14 +11,14 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
 from . import _core
-from ._base import _RBMBase, _dense_float32, _validate_data
+from ._base import _TransformerRBM, _dense_float32, _validate_data
 
 
 def _bernoulli_free_energy(v, components, hb, vb):
     return -safe_sparse_dot(v, vb) - np.logaddexp(0, safe_sparse_dot(v, components.T) + hb).sum(axis=1)
 
 
-class BernoulliRBM(_RBMBase):
+class BernoulliRBM(_TransformerRBM):
     """Bernoulli Restricted Boltzmann Machine, trained by persistent contrastive divergence.
 
     The parameters, their defaults and the fitted attributes are scikit-learn's

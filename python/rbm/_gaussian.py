@@ -13,10 +13,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _core
-from ._base import _RBMBase, _dense_float32
+from ._base import _TransformerRBM, _dense_float32
 
 
-class GaussianRBM(_RBMBase):
+class GaussianRBM(_TransformerRBM):
     """Gaussian-Bernoulli Restricted Boltzmann Machine (real-valued visible units, binary hidden ones).
 
     The parameters, attributes and methods are BernoulliRBM's (``components_``, ``intercept_hidden_``,

@@ -20,6 +20,7 @@
 #endif
 #include "rbm/device_info.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/classification.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/trainer.hpp"
@@ -58,6 +59,10 @@ py::dict params_dict(const rbm::model_params& p) {
   d["vb"] = to_array(p.vb, {p.nv});
   d["hb"] = to_array(p.hb, {p.nh});
   if (p.gaussian()) d["sigma"] = to_array(p.sigma, {p.nv});
+  if (p.labeled()) {
+    d["label_W"] = to_array(p.label_w, {p.classes, p.nh});
+    d["label_b"] = to_array(p.label_b, {p.classes});
+  }
   return d;
 }
 
@@ -70,6 +75,14 @@ rbm::model_params params_from(const py::dict& p) {
   m.vb = from_array(p["vb"]);
   m.hb = from_array(p["hb"]);
   if (gauss) m.sigma = from_array(p["sigma"]);
+  if (p.contains("label_W")) {
+    const farray lw = py::cast<farray>(p["label_W"]);
+    if (lw.ndim() != 2 || lw.shape(1) != m.nh) throw py::value_error("label_W must be [classes, n_components]");
+    m.add_labels(int(lw.shape(0)));
+    m.label_w = from_array(p["label_W"]);
+    m.label_b = from_array(p["label_b"]);
+    if (m.label_b.size() != std::size_t(m.classes)) throw py::value_error("label_b does not fit label_W's shape");
+  }
   if (m.vb.size() != std::size_t(m.nv) || m.hb.size() != std::size_t(m.nh) ||
       (gauss && m.sigma.size() != std::size_t(m.nv)))
     throw py::value_error("the biases do not fit W's shape");
@@ -85,6 +98,10 @@ py::dict state_dict(const rbm::training_state& s, int nv, int nh) {
   d["chains"] = s.chains;
   d["rng_position"] = s.rng_position;
   if (!s.vel_log_sigma.empty()) d["vel_log_sigma"] = to_array(s.vel_log_sigma, {nv});
+  if (!s.vel_label_w.empty()) {
+    d["vel_label_W"] = to_array(s.vel_label_w, {py::ssize_t(s.vel_label_w.size())});
+    d["vel_label_b"] = to_array(s.vel_label_b, {py::ssize_t(s.vel_label_b.size())});
+  }
   return d;
 }
 
@@ -96,6 +113,8 @@ py::dict metrics_dict(const rbm::epoch_metrics& m) {
   d["train_error"] = m.train.err_sampled;
   d["train_error_mean_field"] = m.train.err_mean_field;
   d["train_free_energy"] = m.train.free_energy;
+  d["train_accuracy"] = m.train_accuracy;
+  d["train_log_p_y_given_x"] = m.train_class_ll;
   return d;
 }
 
@@ -191,7 +210,8 @@ device_rows import_device_rows(const py::object& m) {
 //           scikit-learn's BernoulliRBM allows), threads (CPU threads; 0: OpenBLAS's own count)
 //   start: None, or dict(params=..., state=... or None) to continue from
 //   on_epoch: None or a callable(dict of the epoch's metrics, dict of the parameters after it)
-py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& start, const py::object& on_epoch) {
+py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& start, const py::object& on_epoch,
+               const py::object& y) {
   rbm::dataset data;
   data.name = "array";
   data.train.rows = 1;
@@ -239,6 +259,21 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   o.epochs = get(cfg, "epochs", 10);
   o.eval_limit = get(cfg, "eval_limit", 1000);
   o.device = get<std::string>(cfg, "device", "auto");
+  if (!y.is_none()) {  // class indices [n] in [0, classes): a label group, trained discriminatively
+    const auto labels = py::cast<py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>>(y);
+    if (labels.ndim() != 1 || labels.shape(0) != data.train.count)
+      throw py::value_error("y must hold one class index per row of X");
+    o.classes = get(cfg, "classes", 0);
+    if (o.classes < 2 || o.classes > 256) throw py::value_error("classes must be between 2 and 256");
+    data.train.labels.resize(std::size_t(data.train.count));
+    for (py::ssize_t i = 0; i < labels.shape(0); ++i) {
+      const std::int64_t v = labels.at(i);
+      if (v < 0 || v >= o.classes) throw py::value_error("a class index outside [0, classes)");
+      data.train.labels[std::size_t(i)] = std::uint8_t(v);
+    }
+    o.labels = true;
+    o.objective = get<std::string>(cfg, "objective", "discriminative");
+  }
   if (data.train.device_values != nullptr) o.gpu.device = on_gpu.device;  // train on the array's GPU
   o.initial_momentum = -1;
 
@@ -257,6 +292,10 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
       start_state.chains = py::cast<int>(st["chains"]);
       start_state.rng_position = py::cast<std::uint64_t>(st["rng_position"]);
       if (st.contains("vel_log_sigma")) start_state.vel_log_sigma = from_array(st["vel_log_sigma"]);
+      if (st.contains("vel_label_W")) {
+        start_state.vel_label_w = from_array(st["vel_label_W"]);
+        start_state.vel_label_b = from_array(st["vel_label_b"]);
+      }
       o.start_state = &start_state;
     }
   }
@@ -328,7 +367,22 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "rbm's C++/CUDA core: the training entry point and what the build has";
   m.attr("__version__") = rbm::version;
   m.def("train", &train, py::arg("X"), py::arg("config"), py::arg("start") = py::none(),
-        py::arg("on_epoch") = py::none());
+        py::arg("on_epoch") = py::none(), py::arg("y") = py::none());
+  // log p(y | x) [rows, classes] of a model with a label group (exact, rbm/host/classification.hpp).
+  m.def("class_log_probs", [](const py::dict& params, const farray& v) {
+    const rbm::model_params p = params_from(params);
+    if (!p.labeled()) throw py::value_error("the model has no label group");
+    if (v.ndim() != 2 || v.shape(1) != p.nv) throw py::value_error("X does not fit the model's features");
+    py::array_t<double> out({v.shape(0), py::ssize_t(p.classes)});
+    double* dst = out.mutable_data();
+    const float* src = v.data();
+    const int rows = int(v.shape(0));
+    {
+      py::gil_scoped_release release;  // taken back before `out` is returned
+      rbm::class_log_probs(p, src, rows, dst);
+    }
+    return out;
+  });
   // A CUDA array's values in a NumPy array: its own dtype where it is C-ordered, else float32 rows.
   m.def("device_to_host", [](const py::object& mat) -> py::array {
     require_usable_gpu();
@@ -341,17 +395,21 @@ PYBIND11_MODULE(_core, m) {
       py::array out(py::dtype(py::cast<std::string>(mat.attr("typestr"))), std::vector<py::ssize_t>{shape[0], shape[1]});
       void* dst = out.mutable_data();
       const std::size_t bytes = out.nbytes();
-      py::gil_scoped_release release;
-      RBM_CUDA_CHECK(cudaSetDevice(dev));
-      RBM_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+      {
+        py::gil_scoped_release release;  // taken back before `out` is returned
+        RBM_CUDA_CHECK(cudaSetDevice(dev));
+        RBM_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+      }
       return out;
     }
     const device_rows r = import_device_rows(mat);  // another layout: float32 rows made on the device
     py::array out(py::dtype("<f4"), std::vector<py::ssize_t>{r.n, r.d});
     void* dst = out.mutable_data();
     const std::size_t bytes = out.nbytes();
-    py::gil_scoped_release release;
-    RBM_CUDA_CHECK(cudaMemcpy(dst, r.rows, bytes, cudaMemcpyDeviceToHost));
+    {
+      py::gil_scoped_release release;
+      RBM_CUDA_CHECK(cudaMemcpy(dst, r.rows, bytes, cudaMemcpyDeviceToHost));
+    }
     return out;
 #else
     (void)mat;

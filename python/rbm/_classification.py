@@ -1,0 +1,118 @@
+"""rbm.ClassificationRBM: a scikit-learn classifier on an RBM with a softmax label group beside its
+visible units (Larochelle & Bengio, ICML 2008), trained discriminatively (the exact gradient of
+log p(y | x)) by the C++ entry point of `rbm train --labels --objective discriminative`;
+p(y | x) is exact."""
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from . import _core
+from ._base import _RBMBase, _dense_float32, _validate_data
+
+
+class ClassificationRBM(ClassifierMixin, _RBMBase):
+    """Classification RBM: binary hidden units joined to the features and to a one-hot class group.
+
+    ``fit(X, y)`` with any label values (``classes_``, at most 256 of them), ``predict``,
+    ``predict_proba`` / ``predict_log_proba`` (the exact p(y | x)), ``score``; ``partial_fit(X, y,
+    classes)``. Parameters as BernoulliRBM's (``n_components``, ``learning_rate``, ``batch_size``,
+    ``n_iter``, ``verbose``, ``random_state``, ``momentum``, ``weight_decay``, ``device``,
+    ``n_threads``). Features are taken as Bernoulli units' inputs (scale them to [0, 1]; other values
+    are used as they are). Fitted: ``components_`` [n_components, n_features], ``label_components_``
+    [n_classes, n_components], ``intercept_hidden_``, ``intercept_label_``, ``classes_``.
+    """
+
+    def __init__(self, n_components=256, *, learning_rate=0.5, batch_size=10, n_iter=10, verbose=0,
+                 random_state=None, momentum=0.5, weight_decay=0.0, device="auto", n_threads=None):
+        self.n_components = n_components
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.random_state = random_state
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.device = device
+        self.n_threads = n_threads
+
+    def _unit_config(self):
+        return {"any_values": True, "objective": "discriminative", "classes": len(self.classes_)}
+
+    def _labels(self, y):
+        index = np.searchsorted(self.classes_, y)
+        if np.any(index >= len(self.classes_)) or np.any(self.classes_[np.minimum(index, len(self.classes_) - 1)] != y):
+            raise ValueError(f"y holds labels that are not in classes_ {list(self.classes_)}")
+        return index.astype(np.int64)
+
+    def _set_classes(self, y, classes=None):
+        self.classes_ = np.unique(y if classes is None else classes)
+        if len(self.classes_) < 2:
+            raise ValueError(f"The number of classes has to be greater than one; got {len(self.classes_)} class")
+        if len(self.classes_) > 256:
+            raise ValueError(f"at most 256 classes, got {len(self.classes_)}")
+
+    def fit(self, X, y):
+        """Fits p(y | x) to the rows of X [n_samples, n_features] (dense or sparse) and their labels y."""
+        X, y = _validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32))
+        check_classification_targets(y)
+        self._set_classes(y)
+        config = self._config(self.batch_size)
+        config["epochs"] = int(self.n_iter)
+        config["seed"] = int(check_random_state(self.random_state).randint(1, 2**31 - 1))
+        self._seed = config["seed"]
+        self._run(X, config, None, self._labels(y))
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """One discriminative update on X as a batch, keeping the momentum; `classes` (every label the
+        model will see) is needed on the first call."""
+        first = not hasattr(self, "components_")
+        X, y = _validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32), reset=first)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise ValueError("classes must be given on the first call to partial_fit")
+            self._set_classes(y, classes)
+            self._seed = int(check_random_state(self.random_state).randint(1, 2**31 - 1))
+        config = self._config(X.shape[0])
+        config.update(epochs=1, seed=self._seed)
+        start = None if first else {"params": self._params, "state": self._state}
+        self._run(X, config, start, self._labels(y))
+        return self
+
+    def _keep_units(self, r, dtype, first):
+        p = r["params"]
+        self.label_components_ = np.asarray(p["label_W"], dtype=dtype)
+        self.intercept_label_ = np.asarray(p["label_b"], dtype=dtype)
+
+    def _verbose_value(self, X, metrics, params):
+        return f"accuracy = {metrics['train_accuracy']:.4f}, log p(y | x) = {metrics['train_log_p_y_given_x']:.4f}"
+
+    def predict_log_proba(self, X):
+        """log p(y | x) [n_samples, n_classes], exact (the label group's free energies)."""
+        check_is_fitted(self)
+        v = _validate_data(self, X, accept_sparse="csr", reset=False, dtype=(np.float64, np.float32))
+        dtype = v.dtype
+        v = _dense_float32(v.toarray() if sp.issparse(v) else v)
+        return _core.class_log_probs(self._params, v).astype(dtype, copy=False)
+
+    def predict_proba(self, X):
+        """p(y | x) [n_samples, n_classes], exact; each row sums to 1."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each row."""
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+
+    def _extra_tensors(self):
+        return {}
+
+    @classmethod
+    def _from_file(cls, f):
+        m = super()._from_file(f)
+        m.classes_ = np.arange(m.label_components_.shape[0])
+        return m

@@ -1,0 +1,76 @@
+"""rbm.ClassificationRBM: scikit-learn's classifier checks, the exact p(y | x) against the CLI's
+`rbm classify` on the same model, accuracy on the built-in digits against LogisticRegression, labels
+of any kind, partial_fit, save / load."""
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import rbm
+from test_bernoulli import ROOT, digits
+
+
+@parametrize_with_checks([rbm.ClassificationRBM(n_components=16, n_iter=5, random_state=0, device="cpu")])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_digits_accuracy_beats_logistic_regression_on_the_same_pixels():
+    x, y = digits(3000)
+    xt, yt, xs, ys = x[:2000], y[:2000], x[2000:], y[2000:]
+    m = rbm.ClassificationRBM(n_components=100, n_iter=10, learning_rate=0.5, batch_size=20, random_state=0,
+                              device="cpu").fit(xt, yt)
+    ours = m.score(xs, ys)
+    theirs = LogisticRegression(max_iter=1000).fit(xt, yt).score(xs, ys)
+    assert ours > 0.88, ours
+    assert ours >= theirs - 0.01, (ours, theirs)
+    p = m.predict_proba(xs[:50])
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-9)
+    np.testing.assert_array_equal(m.predict(xs[:50]), m.classes_[p.argmax(axis=1)])
+
+
+def test_any_label_values_and_partial_fit():
+    x, y = digits(600)
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    m = rbm.ClassificationRBM(n_components=30, n_iter=5, learning_rate=0.5, batch_size=20, random_state=1,
+                              device="cpu").fit(x, names[y])
+    assert list(m.classes_) == sorted(names)
+    assert set(m.predict(x[:20])) <= set(names)
+    assert m.score(x, names[y]) > 0.8
+    inc = rbm.ClassificationRBM(n_components=30, random_state=1, device="cpu")
+    with pytest.raises(ValueError, match="classes"):
+        inc.partial_fit(x[:20], y[:20])
+    for _ in range(3):  # 90 updates of 20 rows (0.76 measured)
+        for start in range(0, 600, 20):
+            inc.partial_fit(x[start:start + 20], y[start:start + 20], classes=np.arange(10))
+    assert inc.score(x, y) > 0.6
+    assert np.abs(inc._state["vel_label_W"]).sum() > 0  # the momentum carried across calls
+
+
+def test_the_cli_classifies_the_estimators_model_alike(tmp_path):
+    exe = os.path.join(ROOT, "build", "host", "rbm")
+    if not os.path.exists(exe):
+        pytest.skip("the CLI is not built (scripts/build.sh)")
+    x, y = digits(1000)
+    m = rbm.ClassificationRBM(n_components=40, n_iter=3, learning_rate=0.5, batch_size=20, random_state=0,
+                              device="cpu").fit(x, y)
+    m.save(tmp_path / "c.safetensors")
+    back = rbm.load(tmp_path / "c.safetensors")
+    assert isinstance(back, rbm.ClassificationRBM)
+    np.testing.assert_allclose(back.predict_proba(x[:100]), m.predict_proba(x[:100]), rtol=1e-6)
+    out = subprocess.run([exe, "classify", "--model", str(tmp_path / "c.safetensors"), "--test-limit", "500",
+                          "--out", str(tmp_path / "p.csv"), "--json", str(tmp_path / "c.json")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "bench", "peers"))
+    import idx
+    xt, yt = idx.load(os.path.join(ROOT, "data", "mnist"), "test")
+    res = json.load(open(tmp_path / "c.json"))
+    assert res["accuracy"] == pytest.approx(m.score(xt[:500], yt[:500]), abs=1e-9)
+    csv = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(csv[:, 3:], m.predict_proba(xt[:500]), rtol=1e-4, atol=1e-6)
