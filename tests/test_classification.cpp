@@ -239,6 +239,113 @@ TEST(Classification, TheModelFileKeepsTheLabelGroup) {
   EXPECT_EQ(rbm::load_model(path).params.classes, 0);
 }
 
+// The generative step against the same Gibbs chain computed in double from the same uniforms: the joint
+// of pixels and class, the label group sampled by its cumulative softmax, then the CD-k gradient.
+TEST(Classification, TheGenerativeStepIsCdOnTheJointInDouble) {
+  const auto p0 = random_model(6, 4, 3, false, 21);
+  const int rows = 5, k = 2, nv = p0.nv, nh = p0.nh, kc = p0.classes;
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<float> u01(0.0f, 1.0f);
+  std::vector<float> v(std::size_t(rows) * nv);
+  for (auto& x : v) x = float(u01(rng) > 0.5f);
+  const std::vector<int> y = {2, 0, 1, 2, 1};
+  std::vector<float> draws(rbm::label_draw_count(rows, nv, nh, k));
+  for (auto& d : draws) d = u01(rng);
+  const rbm::label_uniforms uniforms = [&](std::size_t off, std::size_t n, float* out) {
+    std::copy_n(draws.begin() + off, n, out);
+  };
+  const rbm::cd_config cfg = [&] {
+    auto c = step_config(nv, nh, 0.1f, 0.0f, 0.0f);
+    c.k = k;
+    return c;
+  }();
+  auto p = p0;
+  rbm::training_state st;
+  rbm::classification_workspace ws;
+  rbm::cpu_label_step(p, st, v.data(), y.data(), rows, cfg, 0.0f, 1.0f, uniforms, ws);
+
+  // the reference, in double
+  auto sig = [](double a) { return 1.0 / (1.0 + std::exp(-a)); };
+  std::vector<double> gw(std::size_t(nv) * nh, 0), gvb(nv, 0), ghb(nh, 0), gu(std::size_t(kc) * nh, 0), gb(kc, 0);
+  std::size_t at = 0;
+  std::vector<std::vector<double>> h0p(rows, std::vector<double>(nh)), hs(rows, std::vector<double>(nh));
+  auto hidden = [&](const std::vector<double>& x, int label, int j) {
+    double a = p0.hb[j] + p0.label_w[std::size_t(label) * nh + j];
+    for (int i = 0; i < nv; ++i) a += x[i] * p0.w[std::size_t(i) * nh + j];
+    return sig(a);
+  };
+  std::vector<std::vector<double>> x0(rows), vn(rows, std::vector<double>(nv)), hn(rows, std::vector<double>(nh));
+  std::vector<int> yn(rows);
+  for (int r = 0; r < rows; ++r) {
+    x0[r].assign(v.begin() + r * nv, v.begin() + (r + 1) * nv);
+    for (int j = 0; j < nh; ++j) h0p[r][j] = hidden(x0[r], y[r], j);
+  }
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < nh; ++j) hs[r][j] = draws[at++] < h0p[r][j] ? 1.0 : 0.0;
+  for (int step = 0; step < k; ++step) {
+    for (int r = 0; r < rows; ++r)
+      for (int i = 0; i < nv; ++i) {
+        double a = p0.vb[i];
+        for (int j = 0; j < nh; ++j) a += hs[r][j] * p0.w[std::size_t(i) * nh + j];
+        vn[r][i] = draws[at++] < sig(a) ? 1.0 : 0.0;
+      }
+    for (int r = 0; r < rows; ++r) {
+      std::vector<double> logit(kc);
+      for (int c = 0; c < kc; ++c) {
+        logit[c] = p0.label_b[c];
+        for (int j = 0; j < nh; ++j) logit[c] += hs[r][j] * p0.label_w[std::size_t(c) * nh + j];
+      }
+      const double top = *std::max_element(logit.begin(), logit.end());
+      double z = 0;
+      for (double l : logit) z += std::exp(l - top);
+      const double u = draws[at++];
+      double cum = 0;
+      yn[r] = kc - 1;
+      for (int c = 0; c < kc - 1; ++c)
+        if (u < (cum += std::exp(logit[c] - top) / z)) {
+          yn[r] = c;
+          break;
+        }
+    }
+    for (int r = 0; r < rows; ++r)
+      for (int j = 0; j < nh; ++j) {
+        hn[r][j] = hidden(vn[r], yn[r], j);
+        hs[r][j] = draws[at++] < hn[r][j] ? 1.0 : 0.0;
+      }
+  }
+  ASSERT_EQ(at, draws.size());
+  for (int r = 0; r < rows; ++r) {
+    for (int i = 0; i < nv; ++i) {
+      gvb[i] += x0[r][i] - vn[r][i];
+      for (int j = 0; j < nh; ++j) gw[std::size_t(i) * nh + j] += x0[r][i] * h0p[r][j] - vn[r][i] * hn[r][j];
+    }
+    for (int j = 0; j < nh; ++j) {
+      ghb[j] += h0p[r][j] - hn[r][j];
+      gu[std::size_t(y[r]) * nh + j] += h0p[r][j];
+      gu[std::size_t(yn[r]) * nh + j] -= hn[r][j];
+    }
+    gb[y[r]] += 1;
+    gb[yn[r]] -= 1;
+  }
+  const double scale = 0.1 / rows;
+  for (std::size_t i = 0; i < gw.size(); ++i) EXPECT_NEAR(p.w[i] - p0.w[i], scale * gw[i], 1e-6) << "W " << i;
+  for (int i = 0; i < nv; ++i) EXPECT_NEAR(p.vb[i] - p0.vb[i], scale * gvb[i], 1e-6) << "vb " << i;
+  for (int j = 0; j < nh; ++j) EXPECT_NEAR(p.hb[j] - p0.hb[j], scale * ghb[j], 1e-6) << "hb " << j;
+  for (std::size_t i = 0; i < gu.size(); ++i) EXPECT_NEAR(p.label_w[i] - p0.label_w[i], scale * gu[i], 1e-6) << "U " << i;
+  for (int c = 0; c < kc; ++c) EXPECT_NEAR(p.label_b[c] - p0.label_b[c], scale * gb[c], 1e-6) << "b " << c;
+
+  // hybrid = discriminative + alpha x generative, update for update (no momentum: the steps add)
+  auto d = p0, h = p0;
+  rbm::training_state sd, sh;
+  rbm::cpu_label_step(d, sd, v.data(), y.data(), rows, cfg, 1.0f, 0.0f, uniforms, ws);
+  rbm::cpu_label_step(h, sh, v.data(), y.data(), rows, cfg, 1.0f, 0.25f, uniforms, ws);
+  for (std::size_t i = 0; i < p.w.size(); ++i)
+    EXPECT_NEAR(h.w[i] - p0.w[i], (d.w[i] - p0.w[i]) + 0.25 * (p.w[i] - p0.w[i]), 1e-6) << "hybrid W " << i;
+  for (std::size_t i = 0; i < p.label_w.size(); ++i)
+    EXPECT_NEAR(h.label_w[i] - p0.label_w[i], (d.label_w[i] - p0.label_w[i]) + 0.25 * (p.label_w[i] - p0.label_w[i]),
+                1e-6);
+}
+
 rbm::dataset labelled_digits(int train, int test) {
   rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
   rbm::truncate(d.train, train);
@@ -313,7 +420,11 @@ TEST(ClassificationTraining, BadLabelsAndOptionsAreRefusedByName) {
   EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("outside [0, 5)"), std::string::npos);
   o.classes = 0;
   o.objective = "hybrid";
-  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("not built yet"), std::string::npos);
+  o.alpha = 0.0f;
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("positive alpha"), std::string::npos);
+  o.alpha = 0.01f;
+  o.objective = "contrastive";
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("generative, discriminative or hybrid"), std::string::npos);
   o.objective = "discriminative";
   o.device = "cuda";
   EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("CPU backend"), std::string::npos);
@@ -324,6 +435,26 @@ TEST(ClassificationTraining, BadLabelsAndOptionsAreRefusedByName) {
   auto plain = discriminative_options("");
   plain.labels = false;
   EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, plain); }).find("needs labels"), std::string::npos);
+}
+
+// Generative and hybrid training classify held-out digits through p(y | x); the hybrid one better than
+// the generative one (Larochelle & Bengio's ordering).
+TEST(ClassificationTraining, GenerativeAndHybridObjectivesClassify) {
+  const auto d = labelled_digits(2000, 1000);
+  auto o = discriminative_options("");
+  o.cd.nh = 100;
+  o.epochs = 5;
+  o.cd.lr = 0.1f;
+  o.objective = "generative";
+  const auto gen = rbm::train(d, o);
+  o.objective = "hybrid";
+  o.alpha = 0.1f;
+  o.cd.lr = 0.5f;
+  const auto hyb = rbm::train(d, o);
+  EXPECT_GT(gen.history.back().test_accuracy, 0.70) << "generative";
+  EXPECT_GT(hyb.history.back().test_accuracy, 0.85) << "hybrid";
+  EXPECT_GT(hyb.history.back().test_accuracy, gen.history.back().test_accuracy);
+  EXPECT_LT(gen.history.back().train.err_mean_field, gen.history.front().train.err_mean_field);  // it models x too
 }
 
 #ifdef RBM_EXE

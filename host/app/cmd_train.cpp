@@ -129,8 +129,8 @@ void register_train(CLI::App& app, command_list& out) {
                   "train a label group (a classification RBM) on the label file beside the training images");
   train->add_option("--classes", s->opt.classes, "the number of classes K (default: the largest label + 1)");
   train->add_option("--objective", s->opt.objective,
-                    "with --labels: discriminative (the exact gradient of log p(y | x)); generative and hybrid "
-                    "are not built yet")
+                    "with --labels: generative (CD on the joint of pixels and class), discriminative (the exact "
+                    "gradient of log p(y | x)) or hybrid (discriminative + --alpha x generative)")
       ->capture_default_str();
   train->add_option("--alpha", s->opt.alpha, "hybrid objective: weight of the generative term")->capture_default_str();
   train->add_flag("--binarize", s->opt.binarize,

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "rbm/error.hpp"
 #include "rbm/math.hpp"
@@ -75,10 +76,17 @@ void class_log_probs(const model_params& p, const float* v, int rows, double* ou
   }
 }
 
-double cpu_discriminative_step(model_params& p, training_state& st, const float* v, const int* y, int rows,
-                               const cd_config& cfg, classification_workspace& ws) {
+std::size_t label_draw_count(int rows, int nv, int nh, int k) {
+  return std::size_t(rows) * (std::size_t(nh) + std::size_t(k) * (std::size_t(nv) + 1 + nh));
+}
+
+label_step_result cpu_label_step(model_params& p, training_state& st, const float* v, const int* y, int rows,
+                                 const cd_config& cfg, float disc_weight, float gen_weight,
+                                 const label_uniforms& uniforms, classification_workspace& ws) {
   check_labeled(p);
   RBM_EXPECTS(v != nullptr && y != nullptr && rows > 0 && p.nv == cfg.nv && p.nh == cfg.nh);
+  RBM_EXPECTS(disc_weight >= 0 && gen_weight >= 0 && (disc_weight > 0 || gen_weight > 0));
+  RBM_EXPECTS(gen_weight == 0 || (!p.gaussian() && uniforms && cfg.k >= 1));
   const int nv = p.nv, nh = p.nh, kc = p.classes;
   for (int r = 0; r < rows; ++r) RBM_EXPECTS(y[r] >= 0 && y[r] < kc);
   if (st.vel_w.size() != std::size_t(nv) * nh) {
@@ -90,39 +98,133 @@ double cpu_discriminative_step(model_params& p, training_state& st, const float*
     st.vel_label_w.assign(p.label_w.size(), 0.0f);
     st.vel_label_b.assign(kc, 0.0f);
   }
-  const float* x = hidden_input(p, v, rows, ws);
-  ws.g.resize(std::size_t(rows) * nh);
-  ws.sig.resize(std::size_t(kc) * nh);
-  ws.logits.resize(kc);
-  ws.probs.resize(kc);
+  const std::size_t bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
+  const float* x = hidden_input(p, v, rows, ws);  // ws.a = c + x' W
   ws.grad_u.assign(std::size_t(kc) * nh, 0.0f);
   ws.grad_b.assign(kc, 0.0f);
   ws.grad_c.assign(nh, 0.0f);
-  double loss = 0;
-  for (int r = 0; r < rows; ++r) {
-    const float* a = ws.a.data() + std::size_t(r) * nh;
-    row_logits(p, a, ws.logits.data(), ws.sig.data());
-    const double lse = softmax_units::mean(ws.logits.data(), kc, ws.probs.data());
-    loss += lse - ws.logits[y[r]];
-    float* g = ws.g.data() + std::size_t(r) * nh;
-    const float* sy = ws.sig.data() + std::size_t(y[r]) * nh;
-    std::copy_n(sy, nh, g);
-    for (int k = 0; k < kc; ++k) {
-      const float pk = float(ws.probs[k]), dk = (k == y[r] ? 1.0f : 0.0f) - pk;
-      const float* sk = ws.sig.data() + std::size_t(k) * nh;
-      float* gu = ws.grad_u.data() + std::size_t(k) * nh;
-      for (int j = 0; j < nh; ++j) {
-        g[j] -= pk * sk[j];
-        gu[j] += dk * sk[j];
+  ws.logits.resize(kc);
+  ws.probs.resize(kc);
+  label_step_result res;
+
+  // The discriminative gradient: G = s_y - sum_k p_k s_k per row (ws.g), the label group's terms.
+  if (disc_weight > 0) {
+    ws.g.resize(bh);
+    ws.sig.resize(std::size_t(kc) * nh);
+    double loss = 0;
+    for (int r = 0; r < rows; ++r) {
+      const float* a = ws.a.data() + std::size_t(r) * nh;
+      row_logits(p, a, ws.logits.data(), ws.sig.data());
+      const double lse = softmax_units::mean(ws.logits.data(), kc, ws.probs.data());
+      loss += lse - ws.logits[y[r]];
+      float* g = ws.g.data() + std::size_t(r) * nh;
+      std::copy_n(ws.sig.data() + std::size_t(y[r]) * nh, nh, g);
+      for (int k = 0; k < kc; ++k) {
+        const float pk = float(ws.probs[k]), dk = ((k == y[r] ? 1.0f : 0.0f) - pk) * disc_weight;
+        const float* sk = ws.sig.data() + std::size_t(k) * nh;
+        float* gu = ws.grad_u.data() + std::size_t(k) * nh;
+        for (int j = 0; j < nh; ++j) {
+          g[j] -= pk * sk[j];
+          gu[j] += dk * sk[j];
+        }
+        ws.grad_b[k] += dk;
       }
-      ws.grad_b[k] += dk;
+      for (int j = 0; j < nh; ++j) ws.grad_c[j] += disc_weight * g[j];
     }
-    for (int j = 0; j < nh; ++j) ws.grad_c[j] += g[j];
+    res.class_loss = loss / rows;
   }
+
+  // The generative gradient: CD-k on the joint of (x, y). h0 ~ p(h | x, y); then k times v ~ p(v | h),
+  // y ~ softmax(b + h U^T) (one uniform per row), h ~ p(h | v, y).
+  if (gen_weight > 0) {
+    ws.h0p.resize(bh);
+    ws.hs.resize(bh);
+    ws.hp.resize(bh);
+    ws.vs.resize(bv);
+    ws.u.resize(std::max(bh, bv));
+    ws.ys.resize(rows);
+    ws.ly.resize(std::size_t(rows) * kc);
+    auto hidden_from = [&](const float* pre, const int* labels, float* prob) {  // prob = sigmoid(pre + U_y)
+      for (int r = 0; r < rows; ++r) {
+        const float* u = p.label_w.data() + std::size_t(labels[r]) * nh;
+        for (int j = 0; j < nh; ++j) prob[std::size_t(r) * nh + j] = sigmoid(pre[std::size_t(r) * nh + j] + u[j]);
+      }
+    };
+    auto sample = [&](const float* prob, std::size_t n, std::size_t offset, float* out) {
+      uniforms(offset, n, ws.u.data());
+      for (std::size_t i = 0; i < n; ++i) out[i] = bernoulli(prob[i], ws.u[i]);
+    };
+    hidden_from(ws.a.data(), y, ws.h0p.data());
+    sample(ws.h0p.data(), bh, 0, ws.hs.data());
+    if (cfg.pcd && st.chains >= rows) std::copy_n(st.chain_h.data(), bh, ws.hs.data());
+    std::vector<float> pre(bh);
+    for (int step = 0; step < cfg.k; ++step) {
+      const std::size_t off = bh + std::size_t(step) * (bv + rows + bh);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nv, nh, 1.0f, ws.hs.data(), nh, p.w.data(), nh,
+                  0.0f, ws.vs.data(), nv);
+      for (std::size_t i = 0; i < bv; ++i) ws.vs[i] = sigmoid(ws.vs[i] + p.vb[i % nv]);
+      sample(ws.vs.data(), bv, off, ws.vs.data());
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kc, nh, 1.0f, ws.hs.data(), nh, p.label_w.data(),
+                  nh, 0.0f, ws.ly.data(), kc);
+      uniforms(off + bv, std::size_t(rows), ws.u.data());
+      for (int r = 0; r < rows; ++r) {
+        for (int k = 0; k < kc; ++k) ws.logits[k] = double(ws.ly[std::size_t(r) * kc + k]) + p.label_b[k];
+        softmax_units::mean(ws.logits.data(), kc, ws.probs.data());
+        ws.ys[r] = softmax_units::sample(ws.probs.data(), kc, ws.u[r]);
+      }
+      if (step == 0) {
+        double e = 0;
+        for (std::size_t i = 0; i < bv; ++i) e += double(v[i] - ws.vs[i]) * double(v[i] - ws.vs[i]);
+        res.reconstruction_error = e / double(bv);
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nh, nv, 1.0f, ws.vs.data(), nv, p.w.data(), nh,
+                  0.0f, pre.data(), nh);
+      for (std::size_t i = 0; i < bh; ++i) pre[i] += p.hb[i % nh];
+      hidden_from(pre.data(), ws.ys.data(), ws.hp.data());
+      sample(ws.hp.data(), bh, off + bv + rows, ws.hs.data());
+    }
+    if (cfg.pcd) {  // the chains go on (a smaller last batch updates the first of them)
+      if (st.chains < rows) {
+        st.chain_h.resize(bh);
+        st.chains = rows;
+      }
+      std::copy_n(ws.hs.data(), bh, st.chain_h.data());
+    }
+    for (int r = 0; r < rows; ++r) {
+      float* up = ws.grad_u.data() + std::size_t(y[r]) * nh;
+      float* un = ws.grad_u.data() + std::size_t(ws.ys[r]) * nh;
+      for (int j = 0; j < nh; ++j) {
+        const float h0 = ws.h0p[std::size_t(r) * nh + j], h1 = ws.hp[std::size_t(r) * nh + j];
+        up[j] += gen_weight * h0;
+        un[j] -= gen_weight * h1;
+        ws.grad_c[j] += gen_weight * (h0 - h1);
+      }
+      ws.grad_b[y[r]] += gen_weight;
+      ws.grad_b[ws.ys[r]] -= gen_weight;
+    }
+  }
+
   const float scale = cfg.lr / float(rows), decay = cfg.lr * cfg.weight_decay, mom = cfg.momentum;
-  // W: vel = momentum vel + lr/rows x'^T G; then vel -= lr decay W; W += vel (the CD step's rule).
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale, x, nv, ws.g.data(), nh, mom,
-              st.vel_w.data(), nh);
+  // W: vel = momentum vel + lr/rows (disc x'^T G + gen (x^T h0p - v^T hp)); then vel -= lr decay W;
+  // W += vel (the CD step's rule).
+  float beta = mom;
+  if (disc_weight > 0) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale * disc_weight, x, nv, ws.g.data(), nh,
+                beta, st.vel_w.data(), nh);
+    beta = 1.0f;
+  }
+  if (gen_weight > 0) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale * gen_weight, v, nv, ws.h0p.data(), nh,
+                beta, st.vel_w.data(), nh);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, -scale * gen_weight, ws.vs.data(), nv,
+                ws.hp.data(), nh, 1.0f, st.vel_w.data(), nh);
+    for (int i = 0; i < nv; ++i) {  // the visible biases: the generative term alone
+      double d = 0;
+      for (int r = 0; r < rows; ++r) d += double(v[std::size_t(r) * nv + i]) - ws.vs[std::size_t(r) * nv + i];
+      st.vel_vb[i] = mom * st.vel_vb[i] + scale * gen_weight * float(d);
+      p.vb[i] += st.vel_vb[i];
+    }
+  }
   for (std::size_t i = 0; i < p.w.size(); ++i) {
     st.vel_w[i] = decayed_velocity(st.vel_w[i], p.w[i], decay);
     p.w[i] += st.vel_w[i];
@@ -139,7 +241,12 @@ double cpu_discriminative_step(model_params& p, training_state& st, const float*
     st.vel_label_b[k] = mom * st.vel_label_b[k] + scale * ws.grad_b[k];
     p.label_b[k] += st.vel_label_b[k];
   }
-  return loss / rows;
+  return res;
+}
+
+double cpu_discriminative_step(model_params& p, training_state& st, const float* v, const int* y, int rows,
+                               const cd_config& cfg, classification_workspace& ws) {
+  return cpu_label_step(p, st, v, y, rows, cfg, 1.0f, 0.0f, nullptr, ws).class_loss;
 }
 
 }  // namespace rbm

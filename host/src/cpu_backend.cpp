@@ -388,7 +388,7 @@ void backend::attach_labels(const std::uint8_t* labels, int n) {
   attached_labels_ = labels;
 }
 
-void backend::train_discriminative(const int*, int) {
+void backend::train_labeled(const int*, int, float, float) {
   throw precondition_error("the " + name() + " backend cannot train label groups yet (the CPU backend can)");
 }
 
@@ -446,7 +446,7 @@ void cpu_backend::train_indices(const int* idx, int rows) {
        rows);
 }
 
-void cpu_backend::train_discriminative(const int* idx, int rows) {
+void cpu_backend::train_labeled(const int* idx, int rows, float disc_weight, float gen_weight) {
   RBM_EXPECTS(idx != nullptr && rows > 0 && attached_labels_ != nullptr && params_.labeled() &&
               (attached_ != nullptr || attached_values_ != nullptr));
   grow(v0_, std::size_t(rows) * cfg_.nv);
@@ -461,9 +461,21 @@ void cpu_backend::train_discriminative(const int* idx, int rows) {
       cpu::scale_bytes(attached_ + at, cfg_.nv, pixel_to_unit(1), dst);
     labels_[r] = attached_labels_[idx[r]];
   }
-  const double loss = cpu_discriminative_step(params_, state_, v0_.data(), labels_.data(), rows, cfg_, class_ws_);
-  class_loss_ += loss * rows;
-  class_rows_ += rows;
+  const std::uint64_t seed = cfg_.seed, position = state_.rng_position;
+  const label_uniforms uniforms = [seed, position](std::size_t offset, std::size_t n, float* out) {
+    cpu::philox_uniforms(seed, position + offset, out, n);
+  };
+  const label_step_result r = cpu_label_step(params_, state_, v0_.data(), labels_.data(), rows, cfg_, disc_weight,
+                                             gen_weight, uniforms, class_ws_);
+  if (gen_weight > 0) {
+    state_.rng_position += label_draw_count(rows, cfg_.nv, cfg_.nh, cfg_.k);
+    err_sum_ += r.reconstruction_error * double(rows) * cfg_.nv;
+    pixels_ += double(rows) * cfg_.nv;
+  }
+  if (disc_weight > 0) {
+    class_loss_ += r.class_loss * rows;
+    class_rows_ += rows;
+  }
 }
 
 void cpu_backend::step(const std::function<void(int, float*)>& row, int rows) {

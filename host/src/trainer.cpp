@@ -591,10 +591,16 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     throw precondition_error("the objective must be generative, discriminative or hybrid (got '" + o.objective + "')");
   if (!labeled && o.objective != "generative")
     throw precondition_error("the " + o.objective + " objective needs labels (a label group to classify with)");
-  if (labeled && o.objective != "discriminative")
-    throw precondition_error("labels with the " + o.objective +
-                             " objective (CD on the joint of pixels and class) are not built yet: train with the "
-                             "discriminative objective");
+  if (labeled && o.objective == "hybrid" && !(o.alpha > 0))
+    throw precondition_error("the hybrid objective needs a positive alpha (the generative term's weight; got " +
+                             shown(o.alpha) + ")");
+  if (labeled && o.objective != "discriminative" && gauss)
+    throw precondition_error("the " + o.objective + " objective with labels needs Bernoulli visible units (the "
+                             "discriminative one also takes Gaussian units)");
+  if (labeled && o.cd.sum_weight_gradient)
+    throw precondition_error("labels take the mean gradient (not the tutorial's summed one)");
+  const float disc_weight = o.objective == "generative" ? 0.0f : 1.0f,
+              gen_weight = o.objective == "discriminative" ? 0.0f : o.objective == "hybrid" ? o.alpha : 1.0f;
   int classes = 0;
   if (labeled) {
     for (const image_set* set : {&data_in.train, &data_in.test}) {
@@ -796,7 +802,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
     for (int b = first_batch; b < nbatches; ++b) {
       const int first = b * o.batch, rows = std::min(o.batch, n - first);
       if (labeled)
-        be->train_discriminative(order.data() + first, rows);
+        be->train_labeled(order.data() + first, rows, disc_weight, gen_weight);
       else
         be->train_indices(order.data() + first, rows);
       seen += rows;
@@ -816,7 +822,7 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
         r.batches = nbatches;
         r.samples_per_s = epoch_samples / std::max(since(te), 1e-9);
         r.elapsed_s = since(t0);
-        r.error = [&] { return labeled ? be->train_class_loss() : be->train_error(); };
+        r.error = [&] { return labeled && disc_weight > 0 ? be->train_class_loss() : be->train_error(); };
         o.on_batch(r);
       }
     }

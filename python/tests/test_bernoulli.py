@@ -188,7 +188,12 @@ def test_ctrl_c_stops_fit_keeps_the_model_and_raises_keyboard_interrupt(tmp_path
     import time
     time.sleep(2.0)
     p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=120)  # a batch takes ~10 ms; the margin is for a loaded machine
+    try:
+        out, _ = p.communicate(timeout=120)  # a batch takes ~10 ms; the margin is for a loaded machine
+    except subprocess.TimeoutExpired:
+        p.kill()  # never leave it training
+        p.communicate()
+        pytest.fail("fit went on for 2 minutes after SIGINT")
     words = out.split()
     assert words[0] == "interrupted", out
     assert "(500, 784)" in out and words[-1] == "True", out

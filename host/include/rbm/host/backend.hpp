@@ -95,9 +95,11 @@ class backend {
   // A label group (model_params::classes): the labels [n] of the attached rows, in [0, classes), kept
   // alive by the caller while attached.
   virtual void attach_labels(const std::uint8_t* labels, int n);
-  // One discriminative update (the exact gradient of log p(y | x), rbm/host/classification.hpp) on the
-  // attached rows idx [rows] and their labels. Backends without label groups throw precondition_error.
-  virtual void train_discriminative(const int* idx, int rows);
+  // One update of a label group's model on the attached rows idx [rows] and their labels:
+  // disc_weight x the exact gradient of log p(y | x) + gen_weight x CD-k on the joint of pixels and
+  // class (rbm/host/classification.hpp, cpu_label_step). Backends without label groups throw
+  // precondition_error.
+  virtual void train_labeled(const int* idx, int rows, float disc_weight, float gen_weight);
   // Mean -log p(y | x) of the discriminative updates since reset_train_error() (their loss, the
   // counterpart of train_error's reconstruction error).
   virtual double train_class_loss() { return class_rows_ > 0 ? class_loss_ / class_rows_ : 0.0; }

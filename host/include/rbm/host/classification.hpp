@@ -3,6 +3,8 @@
 // of log p(y | x). On the CPU (OpenBLAS for the products, the shared unit maths of units.hpp).
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <vector>
 
 #include "rbm/cd_config.hpp"
@@ -20,8 +22,34 @@ void class_log_probs(const model_params& p, const float* v, int rows, double* ou
 // Scratch of the discriminative update, grown on demand.
 struct classification_workspace {
   std::vector<float> x, a, g, sig, grad_u, grad_b, grad_c;
+  std::vector<float> h0p, hs, hp, vs, u, ly;  // the joint Gibbs chain
+  std::vector<int> ys;
   std::vector<double> logits, probs;
 };
+
+// Writes the uniforms [offset, offset + n) of one step's draws into out.
+using label_uniforms = std::function<void(std::size_t offset, std::size_t n, float* out)>;
+
+// Uniforms one generative (or hybrid) step on `rows` rows draws: h0 [rows, nh], then per Gibbs step
+// v [rows, nv], y [rows] (one per row: the label group) and h [rows, nh].
+std::size_t label_draw_count(int rows, int nv, int nh, int k);
+
+struct label_step_result {
+  double reconstruction_error = 0;  // mean (v0 - v1)^2 of the first sampled reconstruction (generative term)
+  double class_loss = 0;            // mean -log p(y | x) before the update (discriminative term)
+};
+
+// One update of a labelled model on rows v [rows, nv] with labels y [rows]: disc_weight x the exact
+// gradient of log p(y | x) + gen_weight x the CD-k gradient of the joint log-likelihood of (x, y)
+// (Larochelle & Bengio's objectives: discriminative (1, 0), generative (0, 1), hybrid (1, alpha)),
+// applied with the CD step's momentum and decay. The generative term (Bernoulli visible units) runs
+// the Gibbs chain on the joint: h0 ~ p(h | x, y), then k times v ~ p(v | h), y ~ softmax(b + h U^T)
+// (softmax_units::sample, one uniform per row), h ~ p(h | v, y), drawing label_draw_count uniforms
+// from `uniforms`; with cfg.pcd the chain goes on from st.chain_h. The visible biases move with the
+// generative term only.
+label_step_result cpu_label_step(model_params& p, training_state& st, const float* v, const int* y, int rows,
+                                 const cd_config& cfg, float disc_weight, float gen_weight,
+                                 const label_uniforms& uniforms, classification_workspace& ws);
 
 // One discriminative update on rows v [rows, nv] with labels y [rows] in [0, classes): the batch mean of
 // the exact gradient of log p(y | x) (W, hidden biases, label_W, label_b; the visible biases and sigma

@@ -70,7 +70,7 @@ class cpu_backend final : public backend {
   void train_batch(const std::uint8_t* batch, int rows) override;
   void train_indices(const int* idx, int rows) override;  // gathers in the threads, no copy
   void train_values(const float* batch, int rows) override;
-  void train_discriminative(const int* idx, int rows) override;
+  void train_labeled(const int* idx, int rows, float disc_weight, float gen_weight) override;
   double train_error() override { return pixels_ > 0 ? err_sum_ / pixels_ : 0.0; }
   void reset_train_error() override { err_sum_ = 0, pixels_ = 0, class_loss_ = 0, class_rows_ = 0; }
   eval_result evaluate(const std::uint8_t* data, int rows) override;

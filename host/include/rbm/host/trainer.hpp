@@ -49,9 +49,9 @@ struct train_options {
   bool any_values = false;       // Bernoulli units on real values outside [0, 1] too (scikit-learn's BernoulliRBM
                                  // allows them); else such data are refused, naming the file
   // Labels (a classification RBM): a softmax group of `classes` units (0: the largest label + 1) beside
-  // the visible units, trained on data.train.labels with `objective` "discriminative" (the exact
-  // gradient of log p(y | x)); "generative" (CD on the joint) and "hybrid" (discriminative + alpha x
-  // generative) are not built yet and are refused by name. Per-epoch metrics gain the accuracy and
+  // the visible units, trained on data.train.labels with `objective` "generative" (CD-k / PCD-k on the
+  // joint of pixels and class), "discriminative" (the exact gradient of log p(y | x)) or "hybrid"
+  // (discriminative + alpha x generative), on the CPU backend. Per-epoch metrics gain the accuracy and
   // mean log p(y | x); early_stop then watches held-out accuracy.
   bool labels = false;
   int classes = 0;
