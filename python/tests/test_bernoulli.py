@@ -171,7 +171,11 @@ def test_ctrl_c_stops_fit_keeps_the_model_and_raises_keyboard_interrupt(tmp_path
     """SIGINT during a long fit: KeyboardInterrupt within a batch or two, the estimator fitted with the
     last completed update (run in a child process, which the signal is sent to)."""
     script = tmp_path / "fit.py"
+    # A shell runs background jobs with SIGINT ignored, and Python then installs no handler: give the
+    # child the default one an interactive session has, whatever this process inherited.
     script.write_text(
+        "import signal\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "import numpy as np, rbm, sys, time\n"
         "x = (np.random.default_rng(0).random((20000, 784)) > 0.5).astype(np.float32)\n"
         "m = rbm.BernoulliRBM(n_components=500, n_iter=1000, batch_size=100, device='cpu')\n"
