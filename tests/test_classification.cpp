@@ -346,6 +346,37 @@ TEST(Classification, TheGenerativeStepIsCdOnTheJointInDouble) {
                 1e-6);
 }
 
+// Clamping the label to y gives the model of p(v | y): its distribution over every visible state,
+// enumerated, equals the joint's conditional on y, enumerated.
+TEST(Classification, TheClampedModelIsTheJointConditionalOnTheClass) {
+  const auto p = random_model(5, 3, 4, false, 13);
+  auto unnormalised = [](const rbm::model_params& m, int v, int y) {  // sum_h exp(-E(v, h[, y]))
+    double s = 0;
+    for (int h = 0; h < (1 << m.nh); ++h) {
+      double e = 0;
+      for (int i = 0; i < m.nv; ++i) e -= ((v >> i) & 1) * m.vb[i];
+      for (int j = 0; j < m.nh; ++j) {
+        if (!((h >> j) & 1)) continue;
+        e -= m.hb[j];
+        if (y >= 0) e -= m.label_w[std::size_t(y) * m.nh + j];
+        for (int i = 0; i < m.nv; ++i) e -= ((v >> i) & 1) * m.w[std::size_t(i) * m.nh + j];
+      }
+      if (y >= 0) e -= m.label_b[y];
+      s += std::exp(-e);
+    }
+    return s;
+  };
+  for (int y = 0; y < p.classes; ++y) {
+    const auto q = rbm::clamp_label(p, y);
+    EXPECT_FALSE(q.labeled());
+    double zj = 0, zq = 0;
+    for (int v = 0; v < (1 << p.nv); ++v) zj += unnormalised(p, v, y), zq += unnormalised(q, v, -1);
+    for (int v = 0; v < (1 << p.nv); ++v)
+      EXPECT_NEAR(unnormalised(q, v, -1) / zq, unnormalised(p, v, y) / zj, 1e-9) << "y " << y << " v " << v;  // hb + U_y in float
+  }
+  EXPECT_THROW(rbm::clamp_label(p, 4), rbm::precondition_error);
+}
+
 rbm::dataset labelled_digits(int train, int test) {
   rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
   rbm::truncate(d.train, train);
@@ -455,6 +486,7 @@ TEST(ClassificationTraining, GenerativeAndHybridObjectivesClassify) {
   EXPECT_GT(hyb.history.back().test_accuracy, 0.85) << "hybrid";
   EXPECT_GT(hyb.history.back().test_accuracy, gen.history.back().test_accuracy);
   EXPECT_LT(gen.history.back().train.err_mean_field, gen.history.front().train.err_mean_field);  // it models x too
+
 }
 
 #ifdef RBM_EXE
@@ -495,6 +527,15 @@ TEST(ClassificationCli, ClassifyWritesPredictionsAndTheConfusionMatrix) {
                                      (dir / "worst.png").string());
   EXPECT_EQ(one.code, 0) << one.output;
   EXPECT_NE(one.output.find("p(0) = "), std::string::npos);
+  // pictures of one class, the label clamped
+  const auto smp = rbm_test::run_rbm("sample --model " + (dir / "run" / "model.safetensors").string() +
+                                     " --class 3 --chains 4 --steps 20 --every 10 --out " + (dir / "three.png").string());
+  EXPECT_EQ(smp.code, 0) << smp.output;
+  EXPECT_TRUE(std::filesystem::exists(dir / "three.png"));
+  EXPECT_NE(rbm_test::run_rbm("sample --model " + (dir / "run" / "model.safetensors").string() +
+                              " --class 10 --out " + (dir / "never.png").string())
+                .output.find("classes 0 to 9"),
+            std::string::npos);
   // a model without labels
   const auto u = rbm_test::run_rbm("train --device cpu --hidden 10 --epochs 1 --train-limit 200 --test-limit 100 --quiet "
                                    "--out " + (dir / "plain").string());
@@ -504,6 +545,11 @@ TEST(ClassificationCli, ClassifyWritesPredictionsAndTheConfusionMatrix) {
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.output.find("has no label units"), std::string::npos) << bad.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "never.csv"));
+  const auto nolabels = rbm_test::run_rbm("sample --model " + (dir / "plain" / "model.safetensors").string() +
+                                          " --class 1 --out " + (dir / "never.png").string());
+  EXPECT_NE(nolabels.code, 0);
+  EXPECT_NE(nolabels.output.find("needs a model with label units"), std::string::npos) << nolabels.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "never.png"));
 }
 #endif
 

@@ -6,6 +6,7 @@
 
 #include "cli.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/classification.hpp"
 #include "rbm/host/image.hpp"
 #include "rbm/host/tools.hpp"
 #include "rbm/math.hpp"
@@ -138,7 +139,7 @@ void register_sample(CLI::App& app, command_list& out) {
   struct opts {
     std::string model, out = "samples.png", from = "noise", values;
     data_options data;
-    int chains = 20, steps = 1000, every = 100;
+    int chains = 20, steps = 1000, every = 100, label = -1;
     std::uint64_t seed = 1;
   };
   auto o = std::make_shared<opts>();
@@ -152,11 +153,20 @@ void register_sample(CLI::App& app, command_list& out) {
   c->add_option("--seed", o->seed, "random seed")->capture_default_str();
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
   c->add_option("--values", o->values, "also write the chains' last visible means, in data units, to FILE.npy");
+  c->add_option("--class", o->label, "a model with labels: draw pictures of this class (the label clamped)");
   out.emplace_back(c, [o] {
     if (o->chains <= 0 || o->steps < 0 || o->every <= 0)
       throw rbm::precondition_error("--chains and --every must be positive and --steps non-negative");
     if (o->from != "noise" && o->from != "data") throw rbm::precondition_error("--from must be noise or data");
-    const rbm::saved_model m = rbm::load_model(o->model);
+    rbm::saved_model m = rbm::load_model(o->model);
+    if (o->label >= 0) {
+      if (!m.params.labeled())
+        throw rbm::data_error(o->model + ": --class needs a model with label units (rbm train --labels)");
+      if (o->label >= m.params.classes)
+        throw rbm::precondition_error("--class " + std::to_string(o->label) + ": the model has classes 0 to " +
+                                      std::to_string(m.params.classes - 1));
+      m.params = rbm::clamp_label(m.params, o->label);
+    }
     const auto [rows, cols] = image_shape(m);
     const int nv = m.params.nv;
     std::vector<float> mean, sd;

@@ -76,6 +76,17 @@ void class_log_probs(const model_params& p, const float* v, int rows, double* ou
   }
 }
 
+model_params clamp_label(const model_params& p, int y) {
+  check_labeled(p);
+  RBM_EXPECTS(y >= 0 && y < p.classes);
+  model_params q = p;
+  for (int j = 0; j < p.nh; ++j) q.hb[j] += p.label_w[std::size_t(y) * p.nh + j];
+  q.classes = 0;
+  q.label_w.clear();
+  q.label_b.clear();
+  return q;
+}
+
 std::size_t label_draw_count(int rows, int nv, int nh, int k) {
   return std::size_t(rows) * (std::size_t(nh) + std::size_t(k) * (std::size_t(nv) + 1 + nh));
 }

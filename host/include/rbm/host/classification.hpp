@@ -19,6 +19,11 @@ namespace rbm {
 // x' = x / sigma for Gaussian units. Precondition: p.labeled().
 void class_log_probs(const model_params& p, const float* v, int rows, double* out);
 
+// The model of p(v, h | y) for a labelled model: the label clamped to class y adds U_y to the hidden
+// biases (and b_y, a constant, to the energy), so Gibbs sampling this label-free model draws pictures
+// of class y. Precondition: p.labeled(), 0 <= y < classes.
+model_params clamp_label(const model_params& p, int y);
+
 // Scratch of the discriminative update, grown on demand.
 struct classification_workspace {
   std::vector<float> x, a, g, sig, grad_u, grad_b, grad_c;
