@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "rbm/error.hpp"
+#include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/cpu_kernels.hpp"
 #include "rbm/math.hpp"
 #include "rbm/units.hpp"
 
@@ -155,7 +157,8 @@ label_step_result cpu_label_step(model_params& p, training_state& st, const floa
     ws.u.resize(std::max(bh, bv));
     ws.ys.resize(rows);
     ws.ly.resize(std::size_t(rows) * kc);
-    auto hidden_from = [&](const float* pre, const int* labels, float* prob) {  // prob = sigmoid(pre + U_y)
+    // prob = sigmoid(pre + U_y), row by row (prob may alias pre): the hidden layer given the class.
+    auto hidden_from = [&](const float* pre, const int* labels, float* prob) {
       for (int r = 0; r < rows; ++r) {
         const float* u = p.label_w.data() + std::size_t(labels[r]) * nh;
         for (int j = 0; j < nh; ++j) prob[std::size_t(r) * nh + j] = sigmoid(pre[std::size_t(r) * nh + j] + u[j]);
@@ -163,17 +166,14 @@ label_step_result cpu_label_step(model_params& p, training_state& st, const floa
     };
     auto sample = [&](const float* prob, std::size_t n, std::size_t offset, float* out) {
       uniforms(offset, n, ws.u.data());
-      for (std::size_t i = 0; i < n; ++i) out[i] = bernoulli(prob[i], ws.u[i]);
+      cpu::sample(prob, ws.u.data(), n, out);
     };
     hidden_from(ws.a.data(), y, ws.h0p.data());
     sample(ws.h0p.data(), bh, 0, ws.hs.data());
     if (cfg.pcd && st.chains >= rows) std::copy_n(st.chain_h.data(), bh, ws.hs.data());
-    std::vector<float> pre(bh);
     for (int step = 0; step < cfg.k; ++step) {
       const std::size_t off = bh + std::size_t(step) * (bv + rows + bh);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nv, nh, 1.0f, ws.hs.data(), nh, p.w.data(), nh,
-                  0.0f, ws.vs.data(), nv);
-      for (std::size_t i = 0; i < bv; ++i) ws.vs[i] = sigmoid(ws.vs[i] + p.vb[i % nv]);
+      cpu_visible_probs(p, ws.hs.data(), rows, ws.vs.data());  // Bernoulli: sigmoid(vb + h W^T)
       sample(ws.vs.data(), bv, off, ws.vs.data());
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kc, nh, 1.0f, ws.hs.data(), nh, p.label_w.data(),
                   nh, 0.0f, ws.ly.data(), kc);
@@ -189,9 +189,9 @@ label_step_result cpu_label_step(model_params& p, training_state& st, const floa
         res.reconstruction_error = e / double(bv);
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nh, nv, 1.0f, ws.vs.data(), nv, p.w.data(), nh,
-                  0.0f, pre.data(), nh);
-      for (std::size_t i = 0; i < bh; ++i) pre[i] += p.hb[i % nh];
-      hidden_from(pre.data(), ws.ys.data(), ws.hp.data());
+                  0.0f, ws.hp.data(), nh);
+      for (std::size_t i = 0; i < bh; ++i) ws.hp[i] += p.hb[i % nh];
+      hidden_from(ws.hp.data(), ws.ys.data(), ws.hp.data());
       sample(ws.hp.data(), bh, off + bv + rows, ws.hs.data());
     }
     if (cfg.pcd) {  // the chains go on (a smaller last batch updates the first of them)
