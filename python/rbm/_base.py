@@ -30,6 +30,11 @@ def _dense_float32(X):
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
+def _rows(X):
+    """X as rbm._core.train reads it: a CUDA array's device_matrix as it is, else dense float32 rows."""
+    return X if hasattr(X, "device_pointer") else _dense_float32(X)
+
+
 def _positive_int(name, v):
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -82,11 +87,13 @@ class _RBMBase(BaseEstimator):
             return m
         return _validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=reset)
 
-    def _run(self, X, config, start, y=None):
-        """Trains in C++ (with class indices y [n] for a label group); keeps what it returns (also when
-        Ctrl-C stopped it, then re-raised)."""
+    def _run(self, X, config, start, y=None, source=None):
+        """Trains in C++ (with class indices y [n] for a label group) on `source`, X as the C++ side
+        reads it (converted here when not given); keeps what it returns (also when Ctrl-C stopped it,
+        then re-raised)."""
         callback = self._verbose_callback(X) if self.verbose else None
-        source = X if hasattr(X, "device_pointer") else _dense_float32(X)
+        if source is None:
+            source = _rows(X)
         r = _core.train(source, config, start, callback, y)
         self._keep(r, X.dtype, first=start is None)
         if r["keyboard_interrupt"]:
@@ -138,8 +145,9 @@ class _RBMBase(BaseEstimator):
         config["seed"] = int(check_random_state(self.random_state).randint(1, 2**31 - 1))
         self._seed = config["seed"]  # partial_fit after fit continues this stream
         self.random_state_ = check_random_state(self.random_state)
-        self._prepare_fit(X)
-        self._run(X, config, None)
+        source = _rows(X)  # converted once, for the base model and for training
+        self._prepare_fit(source)
+        self._run(X, config, None, source=source)
         return self
 
     def _later_input(self, X):
