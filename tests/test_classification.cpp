@@ -444,6 +444,46 @@ TEST(ClassificationTraining, EarlyStopWatchesHeldOutAccuracy) {
   EXPECT_EQ(r.history.end() - best - 1, 2);  // stopped two epochs after the best
 }
 
+// --validation N: the last N training images are the held-out set of the whole run (metrics, early
+// stopping); the test set is classified once, by the final model; a resumed run splits the same way.
+TEST(ClassificationTraining, ValidationSplitIsTheHeldOutSetAndTheTestSetIsClassifiedOnce) {
+  const auto d = labelled_digits(1500, 400);
+  auto o = discriminative_options("");
+  o.validation = 300;
+  o.epochs = 3;
+  const auto r = rbm::train(d, o);
+  for (const auto& m : r.history) EXPECT_EQ(m.test.samples, 300) << "epoch " << m.epoch << ": not the validation set";
+  // The validation figures are those of the last 300 training images, classified by the final model.
+  rbm::image_set tail = d.train;
+  const rbm::image_set val = rbm::split_tail(tail, 300);
+  EXPECT_EQ(tail.count, 1200);
+  ASSERT_EQ(val.count, 300);
+  EXPECT_EQ(val.labels.front(), d.train.labels[1200]);
+  EXPECT_TRUE(std::equal(val.pixels.begin(), val.pixels.end(), d.train.pixels.begin() + 1200 * 784));
+  auto accuracy_on = [&](const rbm::image_set& s) {
+    std::vector<float> v(s.pixels.size());
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = rbm::pixel_to_unit(s.pixels[i]);
+    std::vector<double> lp(std::size_t(s.count) * 10);
+    rbm::class_log_probs(r.params, v.data(), s.count, lp.data());
+    int right = 0;
+    for (int i = 0; i < s.count; ++i)
+      right += int(std::max_element(lp.begin() + i * 10, lp.begin() + (i + 1) * 10) - (lp.begin() + i * 10)) == s.labels[i];
+    return double(right) / s.count;
+  };
+  EXPECT_DOUBLE_EQ(r.history.back().test_accuracy, accuracy_on(val));
+  ASSERT_EQ(r.test_count, 400);
+  EXPECT_DOUBLE_EQ(r.test_accuracy, accuracy_on(d.test));
+  EXPECT_GT(r.test_accuracy, 0.75);
+  // Trained on 1,200 images: not the same run as on all 1,500.
+  auto all = discriminative_options("");
+  all.epochs = 3;
+  EXPECT_NE(rbm::train(d, all).params.w, r.params.w);
+  // Resumed halfway, the split is the same and the run equal bit for bit.
+  const auto resumed = rbm_test::train_then_resume(d, o, rbm_test::fresh_dir("cls-val-half").string(), 1, 3);
+  EXPECT_EQ(resumed.params.label_w, r.params.label_w);
+  EXPECT_EQ(resumed.test_accuracy, r.test_accuracy);
+}
+
 TEST(ClassificationTraining, BadLabelsAndOptionsAreRefusedByName) {
   auto d = labelled_digits(300, 100);
   auto o = discriminative_options("");
@@ -457,9 +497,11 @@ TEST(ClassificationTraining, BadLabelsAndOptionsAreRefusedByName) {
   o.objective = "contrastive";
   EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("generative, discriminative or hybrid"), std::string::npos);
   o.objective = "discriminative";
-  o.device = "cuda";
-  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("CPU backend"), std::string::npos);
-  o.device = "cpu";
+  o.validation = 300;  // every training image
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("must leave training images"), std::string::npos);
+  o.validation = -1;
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("validation must not be negative"), std::string::npos);
+  o.validation = 0;
   auto unlabelled = d;
   unlabelled.train.labels.clear();
   EXPECT_NE(rbm_test::error_of([&] { rbm::train(unlabelled, o); }).find("no labels were read"), std::string::npos);
@@ -490,6 +532,22 @@ TEST(ClassificationTraining, GenerativeAndHybridObjectivesClassify) {
 }
 
 #ifdef RBM_EXE
+TEST(ClassificationCli, ValidationSplitIsSaidAndTheTestSetClassifiedAtTheEnd) {
+  const auto dir = rbm_test::fresh_dir("cls-cli-val");
+  const auto t = rbm_test::run_rbm("train --device cpu --labels --objective discriminative --hidden 30 --epochs 2 "
+                                   "--lr 0.5 --batch 20 --train-limit 1000 --test-limit 300 --validation 200 --out " +
+                                   (dir / "run").string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_NE(t.output.find("the last 200 of them the validation set"), std::string::npos) << t.output;
+  EXPECT_NE(t.output.find("validation; wrote"), std::string::npos) << t.output;
+  EXPECT_NE(t.output.find("test set (300 images, not used in training): accuracy 0."), std::string::npos) << t.output;
+  const auto bad = rbm_test::run_rbm("train --device cpu --labels --train-limit 100 --validation 100 --out " +
+                                     (dir / "bad").string());
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("must leave training images"), std::string::npos) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad" / "model.safetensors"));
+}
+
 // `rbm classify`: predictions.csv, the accuracy the trainer measured, the confusion matrix; a model
 // without labels is refused by name, writing nothing.
 TEST(ClassificationCli, ClassifyWritesPredictionsAndTheConfusionMatrix) {

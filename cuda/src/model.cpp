@@ -3,188 +3,9 @@
 // the step as a CUDA graph.
 #include "rbm/model.hpp"
 
-#include <cuda_runtime_api.h>
-
-#include <algorithm>
-#include <map>
-#include <set>
-#include <string>
-
-#include "rbm/curand_generator.hpp"
-#include "rbm/error.hpp"
-#include "rbm/kernels.hpp"
+#include "model_impl.hpp"
 
 namespace rbm {
-
-struct model::impl {
-  model_options opt;
-  stream_view s;
-  int nv, nh;
-  device_buffer<float> w, vb, hb, vel_w, vel_vb, vel_hb;
-  device_buffer<float> v0, h0p, h0s, vs, hp, hs, chain, u;
-  device_buffer<float> sigma, s0, ss;  // Gaussian visible units: sigma [nv]; v0 / sigma, vs / sigma
-  device_buffer<float> xsig, gsig, vel_log_sigma;  // learned sigma: h W^T [b, nv], its gradient [nv], momentum [nv]
-  bool gauss, learn_sigma;
-  bool sigma_is_one;  // every sigma 1 and fixed (as until set_sigma): v / sigma is v, no scaling pass
-  device_buffer<double> err_acc;  // [1]
-  cublas_handle blas;
-  philox_generator gen;
-  int chains = 0;                 // PCD chains seeded so far
-  std::uint64_t pixels = 0;
-  std::uint64_t rng_position = 0;  // uniforms drawn from `gen` so far
-  std::map<int, cuda_graph> graphs;  // steady-state step per batch size
-  std::set<int> ran_eagerly;         // batch sizes whose step has run once outside a capture
-
-  impl(const model_options& o, stream_view st)
-      : opt(o), s(st), nv(o.cd.nv), nh(o.cd.nh),
-        w(std::size_t(nv) * nh, st), vb(nv, st), hb(nh, st),
-        vel_w(std::size_t(nv) * nh, st), vel_vb(nv, st), vel_hb(nh, st),
-        v0(std::size_t(o.max_batch) * nv, st), h0p(std::size_t(o.max_batch) * nh, st),
-        h0s(std::size_t(o.max_batch) * nh, st), vs(std::size_t(o.max_batch) * nv, st),
-        hp(std::size_t(o.max_batch) * nh, st), hs(std::size_t(o.max_batch) * nh, st),
-        chain(o.cd.pcd ? std::size_t(o.max_batch) * nh : 0, st),
-        u(make_draw_layout(o.max_batch, o.cd).total(), st),
-        sigma(o.cd.visible == unit_kind::gaussian ? std::size_t(nv) : 0, st),
-        s0(o.cd.visible == unit_kind::gaussian ? std::size_t(o.max_batch) * nv : 0, st),
-        ss(o.cd.visible == unit_kind::gaussian ? std::size_t(o.max_batch) * nv : 0, st),
-        xsig(o.cd.learn_sigma ? std::size_t(o.max_batch) * nv : 0, st), gsig(o.cd.learn_sigma ? nv : 0, st),
-        vel_log_sigma(o.cd.learn_sigma ? nv : 0, st), gauss(o.cd.visible == unit_kind::gaussian),
-        learn_sigma(o.cd.learn_sigma), sigma_is_one(!o.cd.learn_sigma), err_acc(1, st), blas(st),
-        gen(philox_generator::where::device, o.cd.seed, 0, st.get()) {
-    for (auto* b : {&w, &vb, &hb, &vel_w, &vel_vb, &vel_hb, &vel_log_sigma})
-      if (b->size() > 0) RBM_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->size() * sizeof(float), s.get()));
-    if (gauss) {  // sigma = 1 until set_sigma
-      const std::vector<float> ones(nv, 1.0f);
-      RBM_CUDA_CHECK(cudaMemcpyAsync(sigma.data(), ones.data(), nv * sizeof(float), cudaMemcpyHostToDevice, s.get()));
-      s.synchronize();  // the host vector goes out of scope
-    }
-    RBM_CUDA_CHECK(cudaMemsetAsync(err_acc.data(), 0, sizeof(double), s.get()));
-  }
-
-  // Work still queued on the caller's stream reads the parameters and workspaces and uses the graphs,
-  // the generator and the cuBLAS handle: let it finish before any of them goes (members are destroyed
-  // after this body). Errors cannot be reported from a destructor.
-  ~impl() { cudaStreamSynchronize(s.get()); }
-  impl(const impl&) = delete;
-  impl& operator=(const impl&) = delete;
-
-  // out [rows, nh] = v W (pre-activation).
-  void forward(const float* v, int rows, float* out) {
-    gemm_row_major(blas, opt.mode, false, false, rows, nh, nv, 1.0f, v, nv, w.data(), nh, 0.0f, out, nh);
-  }
-  // out [rows, nv] = h W^T.
-  void backward(const float* h, int rows, float* out) {
-    gemm_row_major(blas, opt.mode, false, true, rows, nv, nh, 1.0f, h, nh, w.data(), nh, 0.0f, out, nv);
-  }
-
-  // The fixed sequence of one update; `seed_chains` marks the PCD steps that must first copy freshly
-  // sampled h0 rows into chains that do not exist yet (never part of a captured graph).
-  void bernoulli_only(const char* what) const {
-    if (gauss)
-      throw precondition_error(std::string("rbm::model::") + what +
-                               " is implemented for Bernoulli visible units only so far (this model's are Gaussian)");
-  }
-
-  // What the hidden layer sees of visible rows v: v, or (Gaussian units) v / sigma written to `scaled`.
-  const float* hidden_view(const float* v, int rows, float* scaled) {
-    if (!gauss || sigma_is_one) return v;
-    scale_by_sigma(v, sigma.data(), rows, nv, scaled, s);
-    return scaled;
-  }
-
-  void enqueue_step(int rows, bool seed_chains) {
-    const cd_config& c = opt.cd;
-    const std::size_t bh = std::size_t(rows) * nh;
-    const cd_draw_layout lay = make_draw_layout(rows, c);
-    forward(hidden_view(v0.data(), rows, s0.data()), rows, h0p.data());
-    sigmoid_sample(h0p.data(), hb.data(), u.data() + lay.h0(), h0p.data(), h0s.data(), rows, nh, s);
-    float* h = h0s.data();
-    float* hout = hs.data();
-    if (c.pcd) {
-      if (seed_chains) {
-        const std::size_t from = std::size_t(chains) * nh;
-        RBM_CUDA_CHECK(cudaMemcpyAsync(chain.data() + from, h0s.data() + from, (bh - from) * sizeof(float),
-                                       cudaMemcpyDeviceToDevice, s.get()));
-      }
-      h = hout = chain.data();  // the chain is read, then overwritten, in place
-    }
-    const std::size_t bv = std::size_t(rows) * nv;
-    for (int step = 0; step < c.k; ++step) {
-      backward(h, rows, vs.data());
-      if (gauss)
-        gaussian_visible(vs.data(), vb.data(), sigma.data(), c.visible_sample ? u.data() + lay.v(step) : nullptr, rows,
-                         nv, s);
-      else
-        sigmoid_sample(vs.data(), vb.data(), u.data() + lay.v(step), vs.data(), vs.data(), rows, nv, s);
-      if (step == 0) accumulate_squared_error(v0.data(), vs.data(), bv, err_acc.data(), s);
-      forward(hidden_view(vs.data(), rows, ss.data()), rows, hp.data());
-      sigmoid_sample(hp.data(), hb.data(), u.data() + lay.h(step), hp.data(), hout, rows, nh, s);
-      h = hout;
-    }
-    const float scale = c.sum_weight_gradient ? c.lr : c.lr / rows;
-    const std::size_t nw = std::size_t(nv) * nh;
-    // The weight gradient pairs the hidden layer's view of each visible row (v / sigma for Gaussian units).
-    const float* pos_v = gauss && !sigma_is_one ? s0.data() : v0.data();
-    const float* neg_v = gauss && !sigma_is_one ? ss.data() : vs.data();
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, pos_v, nv, h0p.data(), nh, c.momentum,
-                   vel_w.data(), nh);  // vel = momentum * vel + scale * V0^T H0p
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, neg_v, nv, hp.data(), nh, 1.0f,
-                   vel_w.data(), nh);
-    if (learn_sigma) {  // both phases' terms with the parameters before this update, as the CPU
-      backward(h0p.data(), rows, xsig.data());
-      sigma_gradient(v0.data(), xsig.data(), vb.data(), sigma.data(), rows, nv, 1.0f, false, gsig.data(), s);
-      backward(hp.data(), rows, xsig.data());
-      sigma_gradient(vs.data(), xsig.data(), vb.data(), sigma.data(), rows, nv, -1.0f, true, gsig.data(), s);
-    }
-    apply_weight_step(w.data(), vel_w.data(), nw, c.lr * c.weight_decay, s);
-    bias_update(v0.data(), vs.data(), nullptr, rows, nv, c.lr, c.momentum, 0.0f, 0.0f, gauss ? sigma.data() : nullptr,
-                vel_vb.data(), vb.data(), s);
-    if (learn_sigma)  // after vb's step, which divides by the old sigma
-      log_sigma_step(gsig.data(), nv, rows, c.lr, c.momentum, c.sigma_floor, vel_log_sigma.data(), sigma.data(), s);
-    bias_update(c.hidden_bias_from_states ? h0s.data() : h0p.data(), c.hidden_bias_from_states ? h : hp.data(),
-                h0p.data(), rows, nh, c.lr, c.momentum, c.sparsity_target, c.sparsity_cost, vel_hb.data(), hb.data(), s);
-  }
-
-  // v0 is filled; draw the uniforms and run the rest, replaying a graph where possible.
-  void draw(std::size_t n) {
-    gen.uniform(u.data(), n);
-    rng_position += n;
-  }
-
-  // One step's draws where its layout puts them: one call when they are all uniforms, else segment by
-  // segment (uniforms, then normals for the visible units, in sequence order; every segment even).
-  void draw_step(int rows) {
-    const cd_draw_layout lay = make_draw_layout(rows, opt.cd);
-    if (!lay.visible_normals) {
-      draw(lay.total());
-      return;
-    }
-    gen.uniform(u.data() + lay.h0(), lay.hidden);
-    for (int k = 0; k < lay.k; ++k) {
-      gen.normal(u.data() + lay.v(k), lay.visible, 0.0f, 1.0f);
-      gen.uniform(u.data() + lay.h(k), lay.hidden);
-    }
-    rng_position += lay.total();
-  }
-
-  void step(int rows) {
-    draw_step(rows);  // outside the graph: new draws each time
-    pixels += std::uint64_t(rows) * nv;
-    const bool seed_chains = opt.cd.pcd && chains < rows;
-    // The first step of each batch size runs eagerly, so that each kernel's first launch (module
-    // loading) and cuBLAS's first call on this handle happen outside a capture; later ones replay the
-    // graph. A default stream cannot be captured: there every step is eager.
-    if (!opt.use_graph || seed_chains || s.is_default() || ran_eagerly.insert(rows).second) {
-      enqueue_step(rows, seed_chains);
-    } else {
-      auto it = graphs.find(rows);
-      if (it == graphs.end())
-        it = graphs.emplace(rows, cuda_graph::capture(s, [&](stream_view) { enqueue_step(rows, false); })).first;
-      it->second.launch(s);
-    }
-    if (seed_chains) chains = rows;
-  }
-};
 
 std::size_t model::required_bytes(const model_options& o) {
   const std::size_t nv = std::size_t(o.cd.nv), nh = std::size_t(o.cd.nh), b = std::size_t(o.max_batch);
@@ -275,6 +96,10 @@ training_state model::get_state() const {
   down(st.chain_h.data(), m.chain.data(), st.chain_h.size());
   st.vel_log_sigma.resize(m.vel_log_sigma.size());
   down(st.vel_log_sigma.data(), m.vel_log_sigma.data(), st.vel_log_sigma.size());
+  st.vel_label_w.resize(m.vel_label_w.size());
+  st.vel_label_b.resize(m.vel_label_b.size());
+  down(st.vel_label_w.data(), m.vel_label_w.data(), st.vel_label_w.size());
+  down(st.vel_label_b.data(), m.vel_label_b.data(), st.vel_label_b.size());
   m.s.synchronize();
   return st;
 }
@@ -284,7 +109,9 @@ void model::set_state(const training_state& st) {
   RBM_EXPECTS(st.vel_w.size() == m.vel_w.size() && st.vel_vb.size() == m.vel_vb.size() &&
               st.vel_hb.size() == m.vel_hb.size() && st.chains >= 0 && st.chains <= m.opt.max_batch &&
               st.chain_h.size() == std::size_t(st.chains) * m.nh && (st.chains == 0 || m.opt.cd.pcd) &&
-              (st.vel_log_sigma.empty() || st.vel_log_sigma.size() == m.vel_log_sigma.size()));
+              (st.vel_log_sigma.empty() || st.vel_log_sigma.size() == m.vel_log_sigma.size()) &&
+              (st.vel_label_w.empty() || (st.vel_label_w.size() == m.vel_label_w.size() &&
+                                          st.vel_label_b.size() == m.vel_label_b.size())));
   auto up = [&](float* dst, const float* src, std::size_t n) {
     if (n > 0) RBM_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, m.s.get()));
   };
@@ -297,6 +124,15 @@ void model::set_state(const training_state& st) {
       RBM_CUDA_CHECK(cudaMemsetAsync(m.vel_log_sigma.data(), 0, m.nv * sizeof(float), m.s.get()));
     else
       up(m.vel_log_sigma.data(), st.vel_log_sigma.data(), st.vel_log_sigma.size());
+  }
+  if (m.classes > 0) {  // a state without it (a model trained without labels) starts the group from rest
+    if (st.vel_label_w.empty()) {
+      RBM_CUDA_CHECK(cudaMemsetAsync(m.vel_label_w.data(), 0, m.vel_label_w.size() * sizeof(float), m.s.get()));
+      RBM_CUDA_CHECK(cudaMemsetAsync(m.vel_label_b.data(), 0, m.vel_label_b.size() * sizeof(float), m.s.get()));
+    } else {
+      up(m.vel_label_w.data(), st.vel_label_w.data(), st.vel_label_w.size());
+      up(m.vel_label_b.data(), st.vel_label_b.data(), st.vel_label_b.size());
+    }
   }
   m.chains = st.chains;
   m.gen.set_offset(st.rng_position);

@@ -133,6 +133,10 @@ void register_train(CLI::App& app, command_list& out) {
                     "gradient of log p(y | x)) or hybrid (discriminative + --alpha x generative)")
       ->capture_default_str();
   train->add_option("--alpha", s->opt.alpha, "hybrid objective: weight of the generative term")->capture_default_str();
+  train->add_option("--validation", s->opt.validation,
+                    "hold out the last N training images as the validation set: held-out metrics and --early-stop "
+                    "use it, never the test set (classified once at the end, with --labels)")
+      ->check(CLI::NonNegativeNumber);
   train->add_flag("--binarize", s->opt.binarize,
                   "train on binary pixels (>= 128 -> 1) instead of grey values, as likelihood studies do");
   train->add_option("--initial-momentum", s->opt.initial_momentum,
@@ -189,8 +193,15 @@ void register_train(CLI::App& app, command_list& out) {
     if (s->opt.out_dir.empty()) s->opt.out_dir = timestamp_dir();
     const rbm::dataset ds = load_data(s->data);
     if (!s->quiet)
-      std::fprintf(stderr, "data: %s (%d training, %d held-out images of %dx%d)\n", ds.name.c_str(), ds.train.count,
-                   ds.test.count, ds.train.rows, ds.train.cols);
+    {
+      if (s->opt.validation > 0)
+        std::fprintf(stderr, "data: %s (%d training images, the last %d of them the validation set; %d test images "
+                             "of %dx%d, not seen until the end)\n",
+                     ds.name.c_str(), ds.train.count, s->opt.validation, ds.test.count, ds.train.rows, ds.train.cols);
+      else
+        std::fprintf(stderr, "data: %s (%d training, %d held-out images of %dx%d)\n", ds.name.c_str(), ds.train.count,
+                     ds.test.count, ds.train.rows, ds.train.cols);
+    }
     progress prog(s->quiet);
     install_progress(prog, s->opt);
     const rbm::train_result r = rbm::train(ds, s->opt);
@@ -199,10 +210,13 @@ void register_train(CLI::App& app, command_list& out) {
     for (const char* f : {"filters.png", "error.png", "likelihood.png"})
       if (std::filesystem::exists(std::filesystem::path(s->opt.out_dir) / f)) written += std::string(",") + f;
     if (r.params.labeled())
-      std::printf("trained %dx%d with %d classes for %d epochs: accuracy %.4f training, %s held-out; wrote %s/{%s}\n",
+      std::printf("trained %dx%d with %d classes for %d epochs: accuracy %.4f training, %s %s; wrote %s/{%s}\n",
                   r.params.nv, r.params.nh, r.params.classes, last.epoch, last.train_accuracy,
                   std::isfinite(last.test_accuracy) ? std::to_string(last.test_accuracy).substr(0, 6).c_str() : "no",
-                  s->opt.out_dir.c_str(), written.c_str());
+                  s->opt.validation > 0 ? "validation" : "held-out", s->opt.out_dir.c_str(), written.c_str());
+    if (r.params.labeled() && r.test_count > 0)
+      std::printf("test set (%d images, not used in training): accuracy %.4f, mean log p(y | x) %.5f\n", r.test_count,
+                  r.test_accuracy, r.test_class_ll);
     else
       std::printf("trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{%s}\n", r.params.nv, r.params.nh,
                   last.epoch, last.train.err_sampled, s->opt.out_dir.c_str(), written.c_str());

@@ -89,10 +89,6 @@ model_params clamp_label(const model_params& p, int y) {
   return q;
 }
 
-std::size_t label_draw_count(int rows, int nv, int nh, int k) {
-  return std::size_t(rows) * (std::size_t(nh) + std::size_t(k) * (std::size_t(nv) + 1 + nh));
-}
-
 label_step_result cpu_label_step(model_params& p, training_state& st, const float* v, const int* y, int rows,
                                  const cd_config& cfg, float disc_weight, float gen_weight,
                                  const label_uniforms& uniforms, classification_workspace& ws) {

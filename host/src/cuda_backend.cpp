@@ -77,16 +77,73 @@ std::string cuda_backend::name() const {
 
 void cuda_backend::set_params(const model_params& p) {
   RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh && p.visible == cfg_.visible);
-  if (p.labeled()) throw precondition_error("the CUDA backend cannot train label groups yet (the CPU backend can)");
+  RBM_EXPECTS(!p.labeled() || (p.label_w.size() == std::size_t(p.classes) * p.nh &&
+                                p.label_b.size() == std::size_t(p.classes)));
+  if (model_.classes() > 0 && p.classes != model_.classes())
+    throw precondition_error("this backend's model has a label group of " + std::to_string(model_.classes()) +
+                             " classes; the parameters have " + std::to_string(p.classes));
   model_.set_params(p.w.data(), p.vb.data(), p.hb.data());
   if (p.gaussian()) model_.set_sigma(p.sigma.data());
+  if (p.labeled()) model_.set_label_group(p.classes, p.label_w.data(), p.label_b.data());
 }
 
 model_params cuda_backend::params() const {
   model_params p(cfg_.nv, cfg_.nh, cfg_.visible);
   model_.get_params(p.w.data(), p.vb.data(), p.hb.data());
   if (p.gaussian()) model_.get_sigma(p.sigma.data());
+  if (model_.classes() > 0) {
+    p.add_labels(model_.classes());
+    model_.get_label_group(p.label_w.data(), p.label_b.data());
+  }
   return p;
+}
+
+void cuda_backend::train_labeled(const int* idx, int rows, float disc_weight, float gen_weight) {
+  RBM_EXPECTS(idx != nullptr && rows > 0 && rows <= max_batch_ && attached_labels_ != nullptr &&
+              (attached_ != nullptr || attached_values_ != nullptr || device_rows_ != nullptr));
+  if (model_.classes() == 0) throw precondition_error("train_labeled needs a model with a label group");
+  for (int r = 0; r < rows; ++r) RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
+  const int s = slot_;
+  slot_ ^= 1;
+  if (slot_used_[s]) copied_[s].synchronize();  // the pinned buffers' previous copies are done
+  if (labels_host_[s].size() == 0) {
+    labels_host_[s] = pinned_buffer<int>(std::size_t(max_batch_));
+    labels_dev_[s] = device_buffer<int>(std::size_t(max_batch_), compute_.view());
+  }
+  std::memcpy(idx_host_[s].data(), idx, std::size_t(rows) * sizeof(int));
+  for (int r = 0; r < rows; ++r) labels_host_[s].data()[r] = attached_labels_[idx[r]];
+  RBM_CUDA_CHECK(cudaMemcpyAsync(idx_dev_[s].data(), idx_host_[s].data(), std::size_t(rows) * sizeof(int),
+                                 cudaMemcpyHostToDevice, compute_.get()));
+  RBM_CUDA_CHECK(cudaMemcpyAsync(labels_dev_[s].data(), labels_host_[s].data(), std::size_t(rows) * sizeof(int),
+                                 cudaMemcpyHostToDevice, compute_.get()));
+  copied_[s].record(compute_.view());
+  const std::size_t nv = std::size_t(cfg_.nv);
+  if (dev_values_.size() == 0) dev_values_ = device_buffer<float>(std::size_t(max_batch_) * nv, compute_.view());
+  if (device_rows_ != nullptr) {
+    gather_rows(device_rows_, idx_dev_[s].data(), rows, cfg_.nv, dev_values_.data(), compute_.view());
+  } else if (resident_data_.size() > 0) {
+    gather_to_unit(resident_data_.data(), idx_dev_[s].data(), rows, cfg_.nv, dev_values_.data(), compute_.view());
+  } else {  // gathered on the host; from pageable memory the copy has the rows when it returns
+    gathered_values_.resize(std::size_t(rows) * nv);
+    for (int r = 0; r < rows; ++r) {
+      float* dst = gathered_values_.data() + r * nv;
+      if (attached_values_ != nullptr)
+        std::memcpy(dst, attached_values_ + std::size_t(idx[r]) * nv, nv * sizeof(float));
+      else
+        for (std::size_t i = 0; i < nv; ++i) dst[i] = pixel_to_unit(attached_[std::size_t(idx[r]) * nv + i]);
+    }
+    RBM_CUDA_CHECK(cudaMemcpyAsync(dev_values_.data(), gathered_values_.data(), gathered_values_.size() * sizeof(float),
+                                   cudaMemcpyHostToDevice, compute_.get()));
+  }
+  model_.train_labeled_step(dev_values_.data(), labels_dev_[s].data(), rows, disc_weight, gen_weight);
+  slot_used_[s] = true;
+}
+
+double cuda_backend::train_class_loss() {
+  std::uint64_t rows = 0;
+  class_loss_ += model_.take_class_loss_sum(rows);
+  class_rows_ += double(rows);
+  return backend::train_class_loss();
 }
 
 void cuda_backend::train_values(const float* batch, int rows) {
@@ -274,8 +331,11 @@ double cuda_backend::train_error() {
 
 void cuda_backend::reset_train_error() {
   train_error();
+  train_class_loss();
   err_sum_ = 0;
   pixels_ = 0;
+  class_loss_ = 0;
+  class_rows_ = 0;
 }
 
 eval_result cuda_backend::evaluate(const std::uint8_t* data, int rows) {

@@ -161,6 +161,23 @@ void truncate(image_set& s, int n) {
   if (!s.labels.empty()) s.labels.resize(n);
 }
 
+image_set split_tail(image_set& s, int n) {
+  RBM_EXPECTS(n > 0 && n < s.count && s.device_values == nullptr);
+  const int keep = s.count - n;
+  const std::size_t dim = std::size_t(s.dim()), at = std::size_t(keep) * dim;
+  image_set t;
+  t.count = n;
+  t.rows = s.rows;
+  t.cols = s.cols;
+  t.source = s.source;
+  if (!s.pixels.empty()) t.pixels.assign(s.pixels.begin() + at, s.pixels.end());
+  if (!s.values.empty()) t.values.assign(s.values.begin() + at, s.values.end());
+  if (s.borrowed != nullptr) t.borrowed = s.borrowed + at;
+  if (!s.labels.empty()) t.labels.assign(s.labels.begin() + keep, s.labels.end());
+  truncate(s, keep);
+  return t;
+}
+
 dataset load_dataset_dir(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) fail(dir, "no such data directory");

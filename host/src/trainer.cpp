@@ -102,7 +102,7 @@ nlohmann::json config_json(const train_options& o, const dataset& data, const st
           {"image_cols", data.train.cols}, {"train_count", data.train.count},
           {"visible", to_string(o.cd.visible)}, {"visible_sample", o.cd.visible_sample},
           {"learn_sigma", o.cd.learn_sigma}, {"sigma_floor", o.cd.sigma_floor},
-          {"standardize", o.standardize}, {"labels", o.labels}, {"classes", o.classes},
+          {"standardize", o.standardize}, {"labels", o.labels}, {"classes", o.classes}, {"validation", o.validation},
           {"objective", o.objective}, {"alpha", o.alpha}};
 }
 
@@ -134,6 +134,7 @@ train_options options_from_checkpoint(const nlohmann::json& c, const train_optio
   o.classes = c.value("classes", 0);
   o.objective = c.value("objective", std::string("generative"));
   o.alpha = c.value("alpha", 0.01f);
+  o.validation = c.value("validation", 0);
   o.preset = c.at("preset");
   o.initial_momentum = c.at("initial_momentum");
   o.momentum_epochs = c.at("momentum_epochs");
@@ -544,7 +545,7 @@ dataset binarized(const dataset& d) {
 }
 }  // namespace
 
-train_result train(const dataset& data_in, const train_options& opts_in) {
+train_result train(const dataset& data_given, const train_options& opts_in) {
   train_options o = opts_in;
   model_params start;
   checkpoint resumed;
@@ -552,10 +553,11 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
   if (resuming) {
     resumed = load_checkpoint(opts_in.resume);
     o = options_from_checkpoint(resumed.config, opts_in);
-    if (resumed.dataset != data_in.name || int(resumed.config.value("train_count", -1)) != data_in.train.count)
+    const int given = int(resumed.config.value("train_count", -1)) + int(resumed.config.value("validation", 0));
+    if (resumed.dataset != data_given.name || given != data_given.train.count)
       throw data_error(opts_in.resume + ": the checkpoint was trained on " + resumed.dataset + " (" +
-                       std::to_string(resumed.config.value("train_count", -1)) + " images); pass the same data options (got " +
-                       data_in.name + ", " + std::to_string(data_in.train.count) + " images)");
+                       std::to_string(given) + " images); pass the same data options (got " + data_given.name + ", " +
+                       std::to_string(data_given.train.count) + " images)");
     // A run killed after its last checkpoint but before its pictures resumes to write them; asking for
     // fewer epochs than are done is a mistake.
     if (resumed.epoch > o.epochs || (resumed.epoch == o.epochs && resumed.batch > 0))
@@ -563,6 +565,20 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
                                " epochs; ask for more epochs");
     start = resumed.params;
   }
+  // A validation split: the last N training images become the held-out set of the whole run.
+  if (o.validation < 0) throw precondition_error("validation must not be negative (got " + std::to_string(o.validation) + ")");
+  dataset split;
+  if (o.validation > 0) {
+    if (data_given.train.device_values != nullptr)
+      throw precondition_error("a validation split needs the training rows in host memory (not a CUDA array)");
+    if (o.validation >= data_given.train.count)
+      throw precondition_error("validation (" + std::to_string(o.validation) + ") must leave training images: " +
+                               data_given.train.source + " has " + std::to_string(data_given.train.count));
+    split.name = data_given.name;
+    split.train = data_given.train;
+    split.test = split_tail(split.train, o.validation);
+  }
+  const dataset& data_in = o.validation > 0 ? split : data_given;
   const bool gauss = o.cd.visible == unit_kind::gaussian;
   if (gauss && o.binarize) throw precondition_error("binarize applies to Bernoulli visible units only");
   if (!gauss && o.standardize) throw precondition_error("standardize applies to Gaussian visible units only");
@@ -618,9 +634,6 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
           throw data_error(set->source + ": label " + std::to_string(y) + " is outside [0, " + std::to_string(classes) +
                            ") (the classes given)");
     if (on_device) throw precondition_error("labels with training rows in GPU memory are not built yet");
-    if (o.device == "cuda")
-      throw precondition_error("label groups train on the CPU backend for now (device cpu or auto), not the GPU");
-    o.device = "cpu";
   }
   standardization stats;
   dataset prepared = o.binarize ? binarized(data_in) : gauss ? real_valued(data_in) : dataset{};
@@ -854,6 +867,20 @@ train_result train(const dataset& data_in, const train_options& opts_in) {
 
   res.params = be->params();
   res.state = be->state();
+  if (o.validation > 0 && labeled && data_given.test.count > 0) {  // the test set, once, by the final model
+    dataset held;
+    held.train = data_given.test;
+    if (o.binarize) held = binarized(held);
+    if (gauss) {
+      held = real_valued(held);
+      if (o.standardize)
+        for (std::size_t k = 0; k < held.train.values.size(); ++k)
+          held.train.values[k] = (held.train.values[k] - stats.mean[k % nv]) / stats.sd[k % nv];
+    }
+    std::tie(res.test_accuracy, res.test_class_ll) = classify_rows(
+        res.params, held.train, held.train.real() ? held.train.value_data() : nullptr, held.train.count);
+    res.test_count = held.train.count;
+  }
   res.data_mean = stats.mean;
   res.data_sd = stats.sd;
   if (files) {

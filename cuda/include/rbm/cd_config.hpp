@@ -87,6 +87,13 @@ inline cd_draw_layout make_draw_layout(int rows, const cd_config& c) {
   return l;
 }
 
+// Uniforms one generative (or hybrid) step of a model with a label group draws on `rows` rows, in the
+// same layout on both backends: h0 [rows, nh], then per Gibbs step v [rows, nv], y [rows] (one per
+// row: the label group, softmax_units) and h [rows, nh].
+inline std::size_t label_draw_count(int rows, int nv, int nh, int k) {
+  return std::size_t(rows) * (std::size_t(nh) + std::size_t(k) * (std::size_t(nv) + 1 + nh));
+}
+
 // Evaluation draws from its own generator, seeded from the training seed with this salt and restarted
 // at every evaluation, in chunks of `eval_chunk` rows: h [b, nh] then v [b, nv] per chunk.
 constexpr std::uint64_t eval_seed_salt = 0x9e3779b97f4a7c15ull;

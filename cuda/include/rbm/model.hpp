@@ -71,8 +71,8 @@ class model {
   void set_sigma(const float* sigma);
   void get_sigma(float* sigma) const;
 
-  // Momentum, PCD chains and the generator's position. get_state synchronises the stream; set_state
-  // copies and synchronises too.
+  // Momentum (the label group's too), PCD chains and the generator's position. get_state synchronises
+  // the stream; set_state copies and synchronises too.
   training_state get_state() const;
   void set_state(const training_state& st);
   // Changes the learning rate and momentum of later updates (schedules); re-captures the graphs.
@@ -89,6 +89,26 @@ class model {
   void train_step_bytes(const std::uint8_t* v0, int rows);
   // The same on rows idx [rows] (device) of a resident uint8 data set [*, nv] (device).
   void train_step_gather(const std::uint8_t* data, const int* idx, int rows);
+
+  // A label group (a classification RBM, Larochelle & Bengio 2008): `classes` softmax units beside
+  // the visible ones, with weights label_w [classes, nh] and biases label_b [classes] (host memory).
+  // The first call allocates the group (its momentum zero) and its step's workspace (about
+  // max_batch * (3 nh + 2 classes) + label_draw_count floats); later calls with the same count set
+  // the parameters only. Synchronises. precondition_error for fewer than 2 classes or more than 3,072.
+  void set_label_group(int classes, const float* label_w, const float* label_b);
+  int classes() const noexcept;  // 0: no label group
+  // Copies the label group's parameters to host memory. Synchronises.
+  void get_label_group(float* label_w, float* label_b) const;
+  // One update of the model with its label group on v0 [rows, nv] (device) with labels y [rows]
+  // (device, in [0, classes)): disc_weight x the exact gradient of log p(y | x) + gen_weight x CD-k
+  // (PCD-k with cd.pcd) on the joint of pixels and class, the draws in label_draw_count's layout from
+  // the model's generator (only when gen_weight > 0), with the CD step's momentum and decay: the
+  // same update as the CPU's cpu_label_step (rbm/host/classification.hpp). The generative term needs
+  // Bernoulli visible units. Enqueued eagerly (no graph); y must stay valid until the stream gets there.
+  void train_labeled_step(const float* v0, const int* y, int rows, float disc_weight, float gen_weight);
+  // Sum of -log p(y | x) (before each update) over the rows of the discriminative updates since the
+  // last call, and their count. Synchronises.
+  double take_class_loss_sum(std::uint64_t& rows);
 
   // Sum over every pixel trained on since the last call of (v0 - v1)^2, v1 the first sampled
   // reconstruction, and the number of pixels. Synchronises the stream.

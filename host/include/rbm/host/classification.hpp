@@ -35,10 +35,6 @@ struct classification_workspace {
 // Writes the uniforms [offset, offset + n) of one step's draws into out.
 using label_uniforms = std::function<void(std::size_t offset, std::size_t n, float* out)>;
 
-// Uniforms one generative (or hybrid) step on `rows` rows draws: h0 [rows, nh], then per Gibbs step
-// v [rows, nv], y [rows] (one per row: the label group) and h [rows, nh].
-std::size_t label_draw_count(int rows, int nv, int nh, int k);
-
 struct label_step_result {
   double reconstruction_error = 0;  // mean (v0 - v1)^2 of the first sampled reconstruction (generative term)
   double class_loss = 0;            // mean -log p(y | x) before the update (discriminative term)

@@ -38,6 +38,11 @@ class cuda_backend final : public backend {
   // On the device (Thrust, rbm/statistics.hpp) where the data fit in half the free memory; else the CPU.
   void column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd) override;
   eval_result evaluate_values(const float* data, int rows) override;
+  // A label group: the labels of each batch gathered on the host beside its indices, the rows as
+  // train_indices gathers them (resident on the device, or gathered on the host and copied), the
+  // update rbm::model::train_labeled_step.
+  void train_labeled(const int* idx, int rows, float disc_weight, float gen_weight) override;
+  double train_class_loss() override;
   training_state state() const override { return model_.get_state(); }
   void set_state(const training_state& st) override { model_.set_state(st); }
   void set_rates(float lr, float momentum) override { model_.set_rates(lr, momentum); }
@@ -64,6 +69,8 @@ class cuda_backend final : public backend {
   device_buffer<std::uint8_t> dev_batch_[2];
   pinned_buffer<int> idx_host_[2];
   device_buffer<int> idx_dev_[2];
+  pinned_buffer<int> labels_host_[2];  // a label group's batch labels (allocated on first use)
+  device_buffer<int> labels_dev_[2];
   cuda_event copied_[2], consumed_[2];
   bool slot_used_[2] = {false, false};
   int slot_ = 0;

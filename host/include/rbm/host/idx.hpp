@@ -54,6 +54,10 @@ image_set read_idx(const std::string& images_path, const std::string& labels_pat
 // First `n` samples only (n <= 0 keeps all).
 void truncate(image_set& s, int n);
 
+// The last `n` samples of s (0 < n < s.count) as their own set, and s without them (its first
+// count - n): a validation split. Borrowed values stay borrowed (the tail points into them).
+image_set split_tail(image_set& s, int n);
+
 struct dataset {
   image_set train;
   image_set test;   // count == 0 when there is no held-out set

@@ -51,10 +51,14 @@ struct train_options {
   // Labels (a classification RBM): a softmax group of `classes` units (0: the largest label + 1) beside
   // the visible units, trained on data.train.labels with `objective` "generative" (CD-k / PCD-k on the
   // joint of pixels and class), "discriminative" (the exact gradient of log p(y | x)) or "hybrid"
-  // (discriminative + alpha x generative), on the CPU backend. Per-epoch metrics gain the accuracy and
+  // (discriminative + alpha x generative), on either backend. Per-epoch metrics gain the accuracy and
   // mean log p(y | x); early_stop then watches held-out accuracy.
   bool labels = false;
   int classes = 0;
+  // Hold out the last `validation` training images (0: none) as the validation set: every held-out
+  // figure during training (the test_* metrics, early stopping) is then on it, never on data.test;
+  // data.test is classified once, by the final model (train_result::test_accuracy, labels only).
+  int validation = 0;
   std::string objective = "generative";
   float alpha = 0.01f;
   std::string device = "auto";   // auto | cpu | cuda
@@ -122,6 +126,9 @@ struct train_result {
   training_state state;          // momentum, PCD chains, generator position: what start_state continues
   std::vector<float> data_mean, data_sd;  // what `standardize` subtracted and divided by (empty without it)
   std::string backend_name;
+  // With a validation split and labels: the final model on data.test (NaN where there is none).
+  double test_accuracy = std::nan(""), test_class_ll = std::nan("");
+  int test_count = 0;
 };
 
 // Whether this build has the CUDA backend (CMake RBM_CUDA; query_devices() then says why there is none).
