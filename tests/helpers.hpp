@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "rbm/error.hpp"
+#include "rbm/host/idx.hpp"
 #include "rbm/host/backend.hpp"
 #include "rbm/host/trainer.hpp"
 
@@ -98,5 +99,15 @@ inline std::vector<std::uint8_t> read_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
+
+#ifdef RBM_DATA_DIR
+// The first `train` and `test` images (and labels) of the built-in digits.
+inline rbm::dataset digits_subset(int train, int test) {
+  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
+  rbm::truncate(d.train, train);
+  rbm::truncate(d.test, test);
+  return d;
+}
+#endif
 
 }  // namespace rbm_test

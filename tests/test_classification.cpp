@@ -377,13 +377,6 @@ TEST(Classification, TheClampedModelIsTheJointConditionalOnTheClass) {
   EXPECT_THROW(rbm::clamp_label(p, 4), rbm::precondition_error);
 }
 
-rbm::dataset labelled_digits(int train, int test) {
-  rbm::dataset d = rbm::load_dataset_dir(RBM_DATA_DIR);
-  rbm::truncate(d.train, train);
-  rbm::truncate(d.test, test);
-  return d;
-}
-
 rbm::train_options discriminative_options(const std::string& out) {
   rbm::train_options o;
   o.labels = true;
@@ -403,7 +396,7 @@ rbm::train_options discriminative_options(const std::string& out) {
 // rbm::train with labels: held-out accuracy in the history and metrics.csv, the label group in the
 // model file, and a run resumed halfway equal to the straight one bit for bit (label momentum included).
 TEST(ClassificationTraining, TrainsResumesAndReportsAccuracy) {
-  const auto d = labelled_digits(1500, 500);
+  const auto d = rbm_test::digits_subset(1500, 500);
   const auto dir = rbm_test::fresh_dir("cls-straight");
   const auto straight = rbm::train(d, discriminative_options(dir.string()));
   ASSERT_EQ(straight.history.size(), 5u);
@@ -430,7 +423,7 @@ TEST(ClassificationTraining, TrainsResumesAndReportsAccuracy) {
 
 // Early stopping with labels watches held-out accuracy: a learning rate that ruins it stops the run.
 TEST(ClassificationTraining, EarlyStopWatchesHeldOutAccuracy) {
-  const auto d = labelled_digits(600, 300);
+  const auto d = rbm_test::digits_subset(600, 300);
   auto o = discriminative_options("");
   o.epochs = 30;
   o.early_stop = 2;
@@ -447,7 +440,7 @@ TEST(ClassificationTraining, EarlyStopWatchesHeldOutAccuracy) {
 // --validation N: the last N training images are the held-out set of the whole run (metrics, early
 // stopping); the test set is classified once, by the final model; a resumed run splits the same way.
 TEST(ClassificationTraining, ValidationSplitIsTheHeldOutSetAndTheTestSetIsClassifiedOnce) {
-  const auto d = labelled_digits(1500, 400);
+  const auto d = rbm_test::digits_subset(1500, 400);
   auto o = discriminative_options("");
   o.validation = 300;
   o.epochs = 3;
@@ -485,7 +478,7 @@ TEST(ClassificationTraining, ValidationSplitIsTheHeldOutSetAndTheTestSetIsClassi
 }
 
 TEST(ClassificationTraining, BadLabelsAndOptionsAreRefusedByName) {
-  auto d = labelled_digits(300, 100);
+  auto d = rbm_test::digits_subset(300, 100);
   auto o = discriminative_options("");
   o.classes = 5;  // the digits hold labels up to 9
   EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("outside [0, 5)"), std::string::npos);
@@ -513,7 +506,7 @@ TEST(ClassificationTraining, BadLabelsAndOptionsAreRefusedByName) {
 // Generative and hybrid training classify held-out digits through p(y | x); the hybrid one better than
 // the generative one (Larochelle & Bengio's ordering).
 TEST(ClassificationTraining, GenerativeAndHybridObjectivesClassify) {
-  const auto d = labelled_digits(2000, 1000);
+  const auto d = rbm_test::digits_subset(2000, 1000);
   auto o = discriminative_options("");
   o.cd.nh = 100;
   o.epochs = 5;

@@ -25,6 +25,10 @@ rbm::dataset load_data(const data_options& d);
 
 // The standardisation a model was trained with (its data_mean / data_std tensors), or empty vectors.
 // Throws data_error when they do not fit its `nv` visible units.
+// Comma-separated values of an option ("500,500,2000"); precondition_error naming the option otherwise.
+std::vector<int> parse_ints(const std::string& s, const char* option);
+std::vector<float> parse_floats(const std::string& s, const char* option);
+
 void standardization_of(const std::string& model_path, int nv, std::vector<float>& mean, std::vector<float>& sd);
 // The real values of a set as the model sees them: .npy values, or pixels / 255 for IDX data,
 // standardised with `mean` / `sd` when they are not empty.

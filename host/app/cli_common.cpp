@@ -103,4 +103,33 @@ std::pair<int, int> image_shape(const rbm::saved_model& m) {
   return {side, side};
 }
 
+namespace {
+template <class T>
+std::vector<T> parse_list(const std::string& s, const char* option, const char* kind, T (*convert)(const std::string&, std::size_t*)) {
+  std::vector<T> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) {
+    try {
+      std::size_t used = 0;
+      out.push_back(convert(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw rbm::precondition_error(std::string(option) + ": '" + item + "' is not " + kind);
+    }
+  }
+  if (out.empty()) throw rbm::precondition_error(std::string(option) + ": no values given");
+  return out;
+}
+int to_int(const std::string& s, std::size_t* used) { return std::stoi(s, used); }
+float to_float(const std::string& s, std::size_t* used) { return std::stof(s, used); }
+}  // namespace
+
+std::vector<int> parse_ints(const std::string& s, const char* option) {
+  return parse_list<int>(s, option, "an integer", to_int);
+}
+
+std::vector<float> parse_floats(const std::string& s, const char* option) {
+  return parse_list<float>(s, option, "a number", to_float);
+}
+
 }  // namespace rbm_cli

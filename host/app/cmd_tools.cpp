@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "rbm/host/stack.hpp"
+#include "rbm/host/trainer.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/classification.hpp"
 #include "rbm/host/image.hpp"
@@ -13,21 +15,6 @@
 
 namespace rbm_cli {
 namespace {
-
-std::vector<int> parse_ints(const std::string& s, const char* option) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) {
-    try {
-      std::size_t used = 0;
-      out.push_back(std::stoi(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw rbm::precondition_error(std::string(option) + ": '" + item + "' is not an integer");
-    }
-  }
-  return out;
-}
 
 std::vector<float> parse_bits(const std::string& s, int expected, const char* option) {
   std::vector<float> out;
@@ -223,16 +210,37 @@ void register_filters(CLI::App& app, command_list& out) {
 void register_features(CLI::App& app, command_list& out) {
   struct opts {
     std::string model, out, split = "train";
+    int layer = 0;  // 0: the top
     data_options data;
   };
   auto o = std::make_shared<opts>();
   auto* c = app.add_subcommand("features", "hidden probabilities p(h | v) of a data set, for downstream models");
-  c->add_option("--model", o->model, "model.safetensors")->required();
+  c->add_option("--model", o->model, "model.safetensors (an RBM or a stack)")->required();
+  c->add_option("--layer", o->layer, "a stack: the hidden units of layer i, counting from 1 at the data (default: the top)");
   add_data_options(c, o->data);
   c->add_option("--split", o->split, "train | test")->capture_default_str();
   c->add_option("--out", o->out, "FILE.npy or FILE.safetensors (tensor 'features')")->required();
   out.emplace_back(c, [o] {
     if (o->split != "train" && o->split != "test") throw rbm::precondition_error("--split must be train or test");
+    if (rbm::is_stack_file(o->model)) {  // through the stack, up to --layer
+      const rbm::stack_model m = rbm::load_stack(o->model);
+      const int layers = int(m.layers.size()), layer = o->layer == 0 ? layers : o->layer;
+      if (layer < 1 || layer > layers)
+        throw rbm::precondition_error("--layer must be 1 to " + std::to_string(layers) + " (got " + std::to_string(layer) + ")");
+      const rbm::dataset d = load_data(o->data);
+      const rbm::image_set& set = o->split == "train" ? d.train : d.test;
+      if (set.count == 0) throw rbm::data_error(d.name + ": has no " + o->split + " images");
+      if (set.dim() != m.layers[0].nv)
+        throw rbm::data_error(set.source + ": images do not match the stack's visible units");
+      const std::vector<float> v = rbm::model_inputs(set, false, m.data_mean, m.data_sd);
+      const std::vector<float> h = rbm::features_at(m, v.data(), set.count, layer);
+      const int nh = m.layers[std::size_t(layer - 1)].nh;
+      rbm::write_matrix(o->out, "features", h, set.count, nh);
+      std::printf("wrote %s: features [%d, %d] of %s (layer %d of %d)\n", o->out.c_str(), set.count, nh,
+                  set.source.c_str(), layer, layers);
+      return 0;
+    }
+    if (o->layer > 1) throw rbm::precondition_error(o->model + ": a single RBM has one layer (--layer 1)");
     const rbm::saved_model m = rbm::load_model(o->model);
     const rbm::dataset d = load_data(o->data);
     const rbm::image_set& set = o->split == "train" ? d.train : d.test;

@@ -19,6 +19,7 @@
 #include "rbm/device_info.hpp"
 #include "rbm/error.hpp"
 #include "rbm/gemm.hpp"
+#include "rbm/host/stack.hpp"
 #include "rbm/host/trainer.hpp"
 #include "rbm/version.hpp"
 
@@ -73,9 +74,11 @@ struct train_state {
   rbm::train_options opt;
   data_options data;
   std::string preset, gemm = "fp32", visible = "bernoulli";
+  std::string hidden, epochs, lr, k;  // one value, or one per layer of a stack
+  bool propagate_samples = false;
   int threads = 0;  // not given: OpenBLAS's own count
   bool quiet = false;
-  CLI::Option *o_epochs, *o_threads;
+  CLI::Option *o_epochs, *o_threads, *o_hidden, *o_lr, *o_k;
 };
 
 }  // namespace
@@ -84,12 +87,23 @@ void register_train(CLI::App& app, command_list& out) {
   auto s = std::make_shared<train_state>();
   auto* train = app.add_subcommand("train", "train an RBM (on the built-in MNIST digits unless told otherwise)");
   add_data_options(train, s->data);
-  train->add_option("--hidden", s->opt.cd.nh, "hidden units")->capture_default_str();
-  train->add_option("--k", s->opt.cd.k, "Gibbs steps per update (CD-k)")->capture_default_str();
+  s->o_hidden = train->add_option("--hidden", s->hidden,
+                                  "hidden units; a list trains a stack (a deep belief network) greedily, bottom "
+                                  "up, e.g. 500,500,2000")
+                     ->default_str(std::to_string(s->opt.cd.nh));
+  s->o_k = train->add_option("--k", s->k, "Gibbs steps per update (CD-k); a list: one per layer")
+               ->default_str(std::to_string(s->opt.cd.k));
   train->add_flag("--pcd", s->opt.cd.pcd, "persistent contrastive divergence (chains kept across batches)");
-  s->o_epochs = train->add_option("--epochs", s->opt.epochs, "passes over the training set")->capture_default_str();
+  s->o_epochs = train->add_option("--epochs", s->epochs, "passes over the training set; a list: one per layer")
+                    ->default_str(std::to_string(s->opt.epochs));
   train->add_option("--batch", s->opt.batch, "samples per update")->capture_default_str();
-  train->add_option("--lr", s->opt.cd.lr, "learning rate")->capture_default_str();
+  s->o_lr = train->add_option("--lr", s->lr, "learning rate; a list: one per layer")->default_str("0.1");
+  train->add_option("--propagate", [s](const CLI::results_t& r) {
+        if (r[0] != "probabilities" && r[0] != "sample") return false;
+        s->propagate_samples = r[0] == "sample";
+        return true;
+      }, "a stack's layers train on the hidden probabilities of the layer below (probabilities) or on states "
+         "drawn from them (sample)")->default_str("probabilities");
   train->add_option("--momentum", s->opt.cd.momentum, "momentum")->capture_default_str();
   train->add_option("--weight-decay", s->opt.cd.weight_decay, "L2 weight decay on W")->capture_default_str();
   train->add_option("--sparsity-target", s->opt.cd.sparsity_target,
@@ -186,6 +200,32 @@ void register_train(CLI::App& app, command_list& out) {
         throw rbm::precondition_error("--threads must be between 1 and 4096 (got " + std::to_string(s->threads) + ")");
       openblas_set_num_threads(s->threads);
     }
+    // One value sets the option; several make a stack (one per layer).
+    rbm::stack_options stack;
+    if (s->o_hidden->count() > 0) {
+      const auto v = parse_ints(s->hidden, "--hidden");
+      if (v.size() == 1) s->opt.cd.nh = v[0];
+      else stack.hidden = v;
+    }
+    if (s->o_epochs->count() > 0) {
+      const auto v = parse_ints(s->epochs, "--epochs");
+      if (v.size() == 1) s->opt.epochs = v[0];
+      else stack.epochs = v;
+    }
+    if (s->o_k->count() > 0) {
+      const auto v = parse_ints(s->k, "--k");
+      if (v.size() == 1) s->opt.cd.k = v[0];
+      else stack.k = v;
+    }
+    if (s->o_lr->count() > 0) {
+      const auto v = parse_floats(s->lr, "--lr");
+      if (v.size() == 1) s->opt.cd.lr = v[0];
+      else stack.lr = v;
+    }
+    const bool stacked = stack.hidden.size() > 1 ||
+                         (!s->opt.resume.empty() && std::filesystem::exists(std::filesystem::path(s->opt.resume) / "stack.json"));
+    if (!stacked && (!stack.epochs.empty() || !stack.k.empty() || !stack.lr.empty()))
+      throw rbm::precondition_error("lists of --epochs, --k or --lr are per layer of a stack: give --hidden a list too");
     if (!s->opt.resume.empty()) {
       s->opt.out_dir = s->opt.resume;
       if (s->o_epochs->count() == 0) s->opt.epochs = 0;  // the checkpoint's own total
@@ -204,6 +244,28 @@ void register_train(CLI::App& app, command_list& out) {
     }
     progress prog(s->quiet);
     install_progress(prog, s->opt);
+    if (stacked) {
+      stack.base = s->opt;
+      stack.propagate_samples = s->propagate_samples;
+      const bool quiet = s->quiet;
+      stack.on_layer = [quiet](int layer, int layers) {
+        if (!quiet && layer < layers) std::fprintf(stderr, "layer %d of %d\n", layer + 1, layers);
+      };
+      const rbm::stack_result r = rbm::train_stack(ds, stack);
+      std::string shape = std::to_string(r.model.layers[0].nv);
+      for (const auto& p : r.model.layers) shape += "-" + std::to_string(p.nh);
+      const auto& top = r.layers.back();
+      std::printf("trained a %zu-layer stack %s (propagation %.1f s of it); the top layer: ", r.model.layers.size(),
+                  shape.c_str(), r.propagate_seconds);
+      if (top.params.labeled())
+        std::printf("accuracy %.4f training, %.4f held-out", top.history.back().train_accuracy,
+                    top.history.back().test_accuracy);
+      else
+        std::printf("reconstruction error %.6f", top.history.back().train.err_sampled);
+      std::printf("; wrote %s/{model.safetensors,metrics.csv,stack.json,filters-layer*.png,layer*/}\n",
+                  s->opt.out_dir.c_str());
+      return 0;
+    }
     const rbm::train_result r = rbm::train(ds, s->opt);
     const auto& last = r.history.back();
     std::string written = "model.safetensors,metrics.csv";

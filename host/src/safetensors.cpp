@@ -184,6 +184,14 @@ tensor_file parse_tensors(const std::string& path, const std::vector<std::uint8_
 
 saved_model load_model(const std::string& path) {
   tensor_file f = read_tensors(path);
+  const auto layers = f.metadata.find("layers");
+  if (layers != f.metadata.end())
+    fail(path, "holds a stack of " + layers->second + " RBMs (a deep belief network); this command takes a single "
+                                                      "RBM (rbm features and rbm train --resume take stacks)");
+  return model_from_tensors(path, std::move(f));
+}
+
+saved_model model_from_tensors(const std::string& path, tensor_file f) {
   for (const char* name : {"W", "vb", "hb"})
     if (!f.tensors.count(name)) fail(path, std::string("has no tensor '") + name + "'");
   const auto& w = f.tensors["W"];

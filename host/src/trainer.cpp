@@ -545,6 +545,32 @@ dataset binarized(const dataset& d) {
 }
 }  // namespace
 
+std::vector<float> model_inputs(const image_set& s, bool binarize, const std::vector<float>& mean,
+                                const std::vector<float>& sd) {
+  const std::size_t dim = std::size_t(s.dim()), n = std::size_t(s.count) * dim;
+  std::vector<float> v(n);
+  if (s.real()) {
+    RBM_EXPECTS(s.device_values == nullptr);
+    std::copy_n(s.value_data(), n, v.data());
+  } else {
+    for (std::size_t i = 0; i < n; ++i) v[i] = pixel_to_unit(binarize ? (s.pixels[i] >= 128 ? 255 : 0) : s.pixels[i]);
+  }
+  if (!mean.empty()) {
+    RBM_EXPECTS(mean.size() == dim && sd.size() == dim);
+    for (std::size_t k = 0; k < n; ++k) v[k] = (v[k] - mean[k % dim]) / sd[k % dim];
+  }
+  return v;
+}
+
+std::string options_json(const train_options& o) { return config_json(o, dataset{}, "").dump(); }
+
+train_options options_from_json(const std::string& json, const train_options& keep) {
+  train_options o = options_from_checkpoint(nlohmann::json::parse(json), keep);
+  o.out_dir = keep.out_dir;
+  o.resume = keep.resume;
+  return o;
+}
+
 train_result train(const dataset& data_given, const train_options& opts_in) {
   train_options o = opts_in;
   model_params start;
@@ -868,18 +894,10 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
   res.params = be->params();
   res.state = be->state();
   if (o.validation > 0 && labeled && data_given.test.count > 0) {  // the test set, once, by the final model
-    dataset held;
-    held.train = data_given.test;
-    if (o.binarize) held = binarized(held);
-    if (gauss) {
-      held = real_valued(held);
-      if (o.standardize)
-        for (std::size_t k = 0; k < held.train.values.size(); ++k)
-          held.train.values[k] = (held.train.values[k] - stats.mean[k % nv]) / stats.sd[k % nv];
-    }
-    std::tie(res.test_accuracy, res.test_class_ll) = classify_rows(
-        res.params, held.train, held.train.real() ? held.train.value_data() : nullptr, held.train.count);
-    res.test_count = held.train.count;
+    const std::vector<float> v = model_inputs(data_given.test, o.binarize, stats.mean, stats.sd);
+    std::tie(res.test_accuracy, res.test_class_ll) = classify_rows(res.params, data_given.test, v.data(),
+                                                                   data_given.test.count);
+    res.test_count = data_given.test.count;
   }
   res.data_mean = stats.mean;
   res.data_sd = stats.sd;

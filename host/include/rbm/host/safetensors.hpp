@@ -20,6 +20,7 @@ struct saved_model {
 // Throws data_error naming the file and the problem (truncated, bad header, missing or mis-shaped tensor).
 // The unit kinds come from the metadata `visible_units` / `hidden_units` ("bernoulli" when absent, as
 // in files written before Gaussian units); Gaussian visible units need a positive `sigma` [nv].
+// A stack's file (metadata `layers`: rbm/host/stack.hpp) is refused, saying so.
 saved_model load_model(const std::string& path);
 
 // Any safetensors file of F32 tensors: name -> (shape, values), plus the metadata.
@@ -36,6 +37,8 @@ struct tensor_file {
 tensor_file read_tensors(const std::string& path);
 // The same on the bytes of a file called `name` in messages; what the fuzzer drives.
 tensor_file parse_tensors(const std::string& name, const std::vector<std::uint8_t>& bytes);
+// load_model's checks and reading on tensors already read; `path` names them in errors.
+saved_model model_from_tensors(const std::string& path, tensor_file f);
 // Writes F32 tensors and metadata atomically.
 void write_tensors(const std::string& path, const tensor_file& f);
 

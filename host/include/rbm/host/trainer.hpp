@@ -155,4 +155,14 @@ train_result train(const dataset& data, const train_options& opts);
 // The CSV text of metrics.csv for a history.
 std::string metrics_csv(const std::vector<epoch_metrics>& history);
 
+// The rows of `s` [count, dim] as a model trained on them reads them: pixels / 255 (thresholded at
+// 128 first with `binarize`) or the real values, standardised with mean / sd where they are given.
+std::vector<float> model_inputs(const image_set& s, bool binarize, const std::vector<float>& mean,
+                                const std::vector<float>& sd);
+
+// The options as a checkpoint records them (JSON text) and back: options_from_json takes what a resumed
+// run may change (device, epochs when positive, quiet, callbacks, ...) from `keep`.
+std::string options_json(const train_options& o);
+train_options options_from_json(const std::string& json, const train_options& keep);
+
 }  // namespace rbm

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""The classification quality table (issue 14): held-out accuracy of rbm's label-group models (generative,
+discriminative, hybrid) beside scikit-learn's LogisticRegression on raw pixels and its
+Pipeline(BernoulliRBM, LogisticRegression), on the same training and test images.
+
+    python3 bench/classification_quality.py [--data digits,fashion] [--hidden 500] [--epochs 10] \
+        [--rbm build/host/rbm] [--out runs/quality] [--json results.json]
+
+Our models train with `rbm train --labels` (the CLI, on --device) and are scored on the test set by the
+final model (metrics.csv's last test_accuracy); the peers are fitted on the same [0, 1] pixels (bench/peers/idx.py).
+Prints a Markdown table (what README.md and bench/RESULTS.md show) and writes the numbers as JSON.
+Nothing is tuned on the test set: the hybrid's batch (20), rate (0.5) and alpha (0.1) are the best of five
+settings on a validation split of the digits (`--validation 2000`, bench/RESULTS.md); the other
+objectives take the same batch and their rates from the earlier 5-epoch runs.
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+import idx  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = {"digits": os.path.join(ROOT, "data", "mnist"), "fashion": "/usr/share/datasets/fashion-mnist"}
+DATA_FLAG = {"digits": [], "fashion": ["--data", "fashion-mnist"]}
+# objective -> (extra flags, learning rate)
+OURS = {
+    "generative": (["--objective", "generative"], 0.1),
+    "discriminative": (["--objective", "discriminative"], 0.5),
+    "hybrid": (["--objective", "hybrid", "--alpha", "0.1"], 0.5),
+}
+
+
+def ours(rbm, name, objective, hidden, epochs, device, out):
+    flags, lr = OURS[objective]
+    run = os.path.join(out, f"{name}-{objective}")
+    cmd = [rbm, "train", "--labels", *flags, *DATA_FLAG[name], "--hidden", str(hidden), "--epochs", str(epochs),
+           "--lr", str(lr), "--momentum", "0.5", "--batch", "20", "--device", device, "--quiet", "--out", run]
+    t0 = time.time()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.time() - t0
+    with open(os.path.join(run, "metrics.csv")) as f:
+        last = list(csv.DictReader(f))[-1]
+    return {"model": f"rbm {objective}", "settings": f"{hidden} hidden, {epochs} epochs, lr {lr}, momentum 0.5, "
+            f"batch 20" + (", alpha 0.1" if objective == "hybrid" else ""),
+            "accuracy": float(last["test_accuracy"]), "train_accuracy": float(last["train_accuracy"]),
+            "seconds": seconds}
+
+
+def peers(x, y, xt, yt, hidden, rbm_iter):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import BernoulliRBM
+    from sklearn.pipeline import Pipeline
+    rows = []
+    t0 = time.time()
+    lr = LogisticRegression(max_iter=1000).fit(x, y)
+    rows.append({"model": "scikit-learn LogisticRegression (raw pixels)", "settings": "C 1, lbfgs, max_iter 1000",
+                 "accuracy": float(lr.score(xt, yt)), "train_accuracy": float(lr.score(x, y)),
+                 "seconds": time.time() - t0})
+    t0 = time.time()
+    pipe = Pipeline([("rbm", BernoulliRBM(n_components=hidden, learning_rate=0.06, n_iter=rbm_iter, batch_size=10,
+                                          random_state=0)),
+                     ("logistic", LogisticRegression(max_iter=1000))]).fit(x, y)
+    rows.append({"model": "scikit-learn Pipeline(BernoulliRBM, LogisticRegression)",
+                 "settings": f"{hidden} components, {rbm_iter} iterations, lr 0.06, batch 10; C 1",
+                 "accuracy": float(pipe.score(xt, yt)), "train_accuracy": float(pipe.score(x, y)),
+                 "seconds": time.time() - t0})
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="digits,fashion")
+    ap.add_argument("--hidden", type=int, default=500)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--rbm-iter", type=int, default=10, help="BernoulliRBM's n_iter in the peer pipeline")
+    ap.add_argument("--objectives", default="generative,discriminative,hybrid")
+    ap.add_argument("--rbm", default=os.path.join(ROOT, "build", "host", "rbm"))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs", "quality"))
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    results = {}
+    for name in a.data.split(","):
+        x, y = idx.load(DATA[name], "train")
+        xt, yt = idx.load(DATA[name], "test")
+        rows = [ours(a.rbm, name, o, a.hidden, a.epochs, a.device, a.out) for o in a.objectives.split(",")]
+        rows += peers(x, y, xt, yt, a.hidden, a.rbm_iter)
+        results[name] = {"train": int(len(y)), "test": int(len(yt)), "rows": rows}
+        print(f"\n{name}: {len(y)} training, {len(yt)} test images", flush=True)
+        print("| model | settings | test accuracy | training accuracy | time |\n|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['model']} | {r['settings']} | {r['accuracy']:.4f} | {r['train_accuracy']:.4f} | "
+                  f"{r['seconds']:.0f} s |", flush=True)
+        best_peer = max(r["accuracy"] for r in rows if r["model"].startswith("scikit"))
+        ours_rows = {r["model"]: r["accuracy"] for r in rows if r["model"].startswith("rbm")}
+        if "rbm hybrid" in ours_rows:
+            verdict = "beats" if ours_rows["rbm hybrid"] > best_peer else "does NOT beat"
+            print(f"hybrid {ours_rows['rbm hybrid']:.4f} {verdict} the best peer ({best_peer:.4f})")
+    with open(a.json or os.path.join(a.out, "quality.json"), "w") as f:
+        json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

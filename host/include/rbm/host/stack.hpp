@@ -1,0 +1,80 @@
+// Deep Belief Networks (Hinton, Osindero & Teh 2006): a stack of RBMs trained greedily, bottom up, each
+// on the hidden units of the one below; its model file; features through the stack.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "rbm/host/backend.hpp"
+#include "rbm/host/idx.hpp"
+#include "rbm/host/trainer.hpp"
+
+namespace rbm {
+
+// The layers bottom up: layers[0] models the data, layers[i] the hidden units of layers[i - 1] (its nv
+// is their nh). Only the bottom layer may have Gaussian visible units, only the top one a label group.
+struct stack_model {
+  std::vector<model_params> layers;
+  std::vector<float> data_mean, data_sd;  // the bottom layer's standardisation (empty without it)
+};
+
+struct stack_options {
+  // Every layer's settings unless a list below says otherwise; out_dir (or resume) is the stack's
+  // directory, each layer a run of its own in out_dir/layer1, layer2, ... . The bottom layer takes the
+  // visible units, binarize, standardize and validation as given; the layers above are Bernoulli on
+  // their input's values. labels (and objective, alpha, classes) apply to the top layer only.
+  train_options base;
+  std::vector<int> hidden;  // the layers' hidden units, bottom up (at least one)
+  // Per layer: empty = base's value, one value = every layer's, else one per layer.
+  std::vector<int> epochs, k;
+  std::vector<float> lr;
+  // Layer i trains on layer i - 1's hidden probabilities, or (samples) on states drawn from them once,
+  // from the run's seed.
+  bool propagate_samples = false;
+  // Before each layer trains (0-based) and after each has finished.
+  std::function<void(int layer, int layers)> on_layer;
+};
+
+struct stack_result {
+  std::vector<train_result> layers;
+  stack_model model;
+  double propagate_seconds = 0;  // spent computing the layers' inputs (the rest trained)
+};
+
+// The options layer `layer` (0-based) trains with, out_dir and resume aside. Throws precondition_error
+// for a list whose length is neither 0, 1 nor the number of layers, or a non-positive value.
+train_options layer_options(const stack_options& o, int layer);
+
+// Trains the stack greedily; each layer is rbm::train on the layer below's output (its held-out set
+// propagated too), so per-layer checkpoints, metrics and pictures are those of a single run. With
+// base.resume the stack continues exactly where it stopped: finished layers are read back from their
+// directories, the interrupted one resumes from its checkpoint, the plan (stack.json) is the
+// original's. Writes out_dir/stack.json, the layers' directories, then model.safetensors (the stack,
+// save_stack), metrics.csv (every layer's, a `layer` column first) and filters-layer<i>.png for each
+// layer (layers above the first projected down to pixel space: W1 W2 ... Wi). With no out_dir it
+// trains in memory and writes nothing.
+stack_result train_stack(const dataset& data, const stack_options& o);
+
+// The input of the layer above: p(h | v) of each row v of `values` [rows, p.nv] (as the layer reads its
+// input), or with `sample` states drawn from them with uniforms of the Philox sequence for `seed`.
+std::vector<float> propagate_up(const model_params& p, const float* values, int rows, bool sample, std::uint64_t seed);
+
+// Layer i's input for rows of data (as layer 0 reads them) through layers 0 .. i - 1 (probabilities).
+std::vector<float> features_at(const stack_model& m, const float* values, int rows, int layer);
+
+// The stack's file: tensors layer<i>.W, layer<i>.vb, layer<i>.hb (layer<i>.sigma, the top's
+// layer<L>.label_W and layer<L>.label_b), counting from 1 at the data, with metadata `layers` and each
+// layer's own keys prefixed likewise (layer<i>.visible_units, ...); data_mean / data_std where the
+// bottom was standardised. Written atomically.
+void save_stack(const std::string& path, const stack_model& m, const std::map<std::string, std::string>& meta);
+// Reads a stack's file, or a single RBM's as a one-layer stack. Throws data_error naming the file and
+// the layer: missing or mis-shaped tensors, layers that do not join (nv of one = nh of the one below),
+// labels below the top, Gaussian units above the bottom.
+stack_model load_stack(const std::string& path);
+// Whether the file holds a stack of more than one layer (metadata `layers`).
+bool is_stack_file(const std::string& path);
+
+}  // namespace rbm

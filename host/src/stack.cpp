@@ -1,0 +1,319 @@
+// Deep Belief Networks: greedy layer-wise training over rbm::train, propagation between the layers,
+// the stack's model file.
+#include "rbm/host/stack.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "rbm/error.hpp"
+#include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/image.hpp"
+#include "rbm/host/philox.hpp"
+#include "rbm/host/safetensors.hpp"
+
+namespace rbm {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::uint64_t propagate_seed_salt = 0x5eed5ac4ull;  // the draws of --propagate sample
+
+template <class T>
+T per_layer(const std::vector<T>& list, T base, int layer, int layers, const char* what) {
+  if (list.empty()) return base;
+  if (list.size() == 1) return list[0];
+  if (int(list.size()) != layers)
+    throw precondition_error(std::string("the ") + what + " list has " + std::to_string(list.size()) +
+                             " values for " + std::to_string(layers) + " layers (give one, or one per layer)");
+  return list[std::size_t(layer)];
+}
+
+std::string layer_dir(const std::string& dir, int layer) {
+  return (fs::path(dir) / ("layer" + std::to_string(layer + 1))).string();
+}
+
+// A set of real values [count, dim] (a layer's input), the labels kept.
+image_set value_set(std::vector<float> values, int count, int dim, const image_set& like) {
+  image_set s;
+  s.values = std::move(values);
+  s.count = count;
+  s.rows = 1;
+  s.cols = dim;
+  s.labels = like.labels;
+  s.source = like.source;
+  return s;
+}
+
+// W1 W2 ... W_{i+1} [nv, nh_i]: layer i's hidden units seen in the data's space (for its filters).
+model_params projected(const stack_model& m, int layer) {
+  model_params p = m.layers[0];
+  for (int i = 1; i <= layer; ++i) {
+    const model_params& q = m.layers[std::size_t(i)];
+    std::vector<float> w(std::size_t(p.nv) * q.nh);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.nv, q.nh, p.nh, 1.0f, p.w.data(), p.nh, q.w.data(), q.nh,
+                0.0f, w.data(), q.nh);
+    p.nh = q.nh;
+    p.w = std::move(w);
+    p.hb = q.hb;
+  }
+  return p;
+}
+
+// The layers' metrics.csv under one header (the widest: the top's label columns come last), a
+// `layer` column first; rows with fewer columns are padded with empty fields.
+std::string with_layer_column(const std::vector<std::string>& csvs) {
+  auto fields = [](const std::string& line) { return std::count(line.begin(), line.end(), ',') + 1; };
+  std::string header;
+  for (const auto& c : csvs) {
+    const std::string h = c.substr(0, c.find('\n'));
+    if (fields(h) > fields(header)) header = h;
+  }
+  std::string out = "layer," + header + "\n";
+  for (std::size_t i = 0; i < csvs.size(); ++i) {
+    std::istringstream in(csvs[i]);
+    std::string line;
+    std::getline(in, line);  // its header
+    while (std::getline(in, line))
+      out += std::to_string(i + 1) + "," + line + std::string(std::size_t(fields(header) - fields(line)), ',') + "\n";
+  }
+  return out;
+}
+
+void check_plan(const stack_options& o) {
+  if (o.hidden.empty()) throw precondition_error("a stack needs at least one layer (hidden sizes)");
+  for (int h : o.hidden)
+    if (h <= 0) throw precondition_error("every layer needs a positive number of hidden units (got " + std::to_string(h) + ")");
+  if (o.base.init_from.size() || o.base.start_params)
+    throw precondition_error("a stack starts from fresh layers (init_from is for a single RBM)");
+  for (int i = 0; i < int(o.hidden.size()); ++i) layer_options(o, i);  // the lists' lengths and values
+}
+
+}  // namespace
+
+train_options layer_options(const stack_options& o, int layer) {
+  const int layers = int(o.hidden.size());
+  RBM_EXPECTS(layer >= 0 && layer < layers);
+  train_options t = o.base;
+  t.cd.nh = o.hidden[std::size_t(layer)];
+  t.epochs = per_layer(o.epochs, o.base.epochs, layer, layers, "epochs");
+  t.cd.k = per_layer(o.k, o.base.cd.k, layer, layers, "k");
+  t.cd.lr = per_layer(o.lr, o.base.cd.lr, layer, layers, "lr");
+  if (t.epochs <= 0 || t.cd.k <= 0 || !(t.cd.lr > 0))
+    throw precondition_error("layer " + std::to_string(layer + 1) + " needs positive epochs, k and lr");
+  t.cd.seed = o.base.cd.seed + std::uint64_t(layer);  // each layer its own draws
+  const bool top = layer == layers - 1;
+  if (!top) {
+    t.labels = false;
+    t.objective = "generative";
+    t.classes = 0;
+    t.early_stop = o.base.labels ? 0 : o.base.early_stop;  // accuracy is the top's to watch
+  }
+  if (layer > 0) {
+    t.cd.visible = unit_kind::bernoulli;
+    t.cd.visible_sample = false;
+    t.cd.learn_sigma = false;
+    t.standardize = false;
+    t.binarize = false;
+  }
+  t.init_from.clear();
+  t.start_params = nullptr;
+  t.start_state = nullptr;
+  t.resume.clear();
+  t.out_dir.clear();
+  return t;
+}
+
+std::vector<float> propagate_up(const model_params& p, const float* values, int rows, bool sample, std::uint64_t seed) {
+  RBM_EXPECTS(values != nullptr && rows >= 0);
+  std::vector<float> h(std::size_t(rows) * p.nh);
+  if (rows == 0) return h;
+  cpu_hidden_probs(p, values, rows, h.data());
+  if (sample) {
+    std::vector<float> u(h.size());
+    cpu::philox_uniforms(seed ^ propagate_seed_salt, 0, u.data(), u.size());
+    for (std::size_t i = 0; i < h.size(); ++i) h[i] = u[i] < h[i] ? 1.0f : 0.0f;
+  }
+  return h;
+}
+
+std::vector<float> features_at(const stack_model& m, const float* values, int rows, int layer) {
+  RBM_EXPECTS(layer >= 0 && layer <= int(m.layers.size()));
+  std::vector<float> v(values, values + std::size_t(rows) * (m.layers.empty() ? 0 : m.layers[0].nv));
+  for (int i = 0; i < layer; ++i) v = propagate_up(m.layers[std::size_t(i)], v.data(), rows, false, 0);
+  return v;
+}
+
+stack_result train_stack(const dataset& data, const stack_options& in) {
+  stack_options o = in;
+  const bool resuming = !in.base.resume.empty();
+  const std::string dir = resuming ? in.base.resume : in.base.out_dir;
+  const fs::path plan_path = fs::path(dir) / "stack.json";
+  if (resuming) {  // the original plan; what a resumed run may change comes from `in`
+    std::ifstream f(plan_path);
+    if (!f) throw data_error(plan_path.string() + ": no stack plan here (is " + dir + " a stack's directory?)");
+    nlohmann::json j;
+    try {
+      f >> j;
+      o.hidden = j.at("hidden").get<std::vector<int>>();
+      o.epochs = j.at("epochs").get<std::vector<int>>();
+      o.k = j.at("k").get<std::vector<int>>();
+      o.lr = j.at("lr").get<std::vector<float>>();
+      o.propagate_samples = j.at("propagate").get<std::string>() == "samples";
+      train_options keep = in.base;
+      keep.epochs = 0;  // the plan's
+      o.base = options_from_json(j.at("base").dump(), keep);
+    } catch (const nlohmann::json::exception& e) {
+      throw data_error(plan_path.string() + ": not a stack plan (" + e.what() + ")");
+    }
+  }
+  check_plan(o);
+  const int layers = int(o.hidden.size());
+  if (!dir.empty() && !resuming) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw data_error(dir + ": cannot create the output directory (" + ec.message() + ")");
+    nlohmann::json j;
+    j["hidden"] = o.hidden;
+    std::vector<int> epochs, k;
+    std::vector<float> lr;
+    for (int i = 0; i < layers; ++i) {
+      const train_options t = layer_options(o, i);
+      epochs.push_back(t.epochs);
+      k.push_back(t.cd.k);
+      lr.push_back(t.cd.lr);
+    }
+    j["epochs"] = epochs;
+    j["k"] = k;
+    j["lr"] = lr;
+    j["propagate"] = o.propagate_samples ? "samples" : "probabilities";
+    j["base"] = nlohmann::json::parse(options_json(o.base));
+    write_file_atomic(plan_path.string(), j.dump(1) + "\n");
+  }
+
+  stack_result res;
+  dataset layer_data;  // layer i's input (for i > 0)
+  layer_data.name = data.name;
+  std::vector<std::string> csvs;
+  for (int i = 0; i < layers; ++i) {
+    train_options t = layer_options(o, i);
+    t.on_note = o.base.on_note;
+    t.on_batch = o.base.on_batch;
+    t.on_epoch = o.base.on_epoch;
+    t.on_epoch_params = o.base.on_epoch_params;
+    t.stop = o.base.stop;
+    if (!dir.empty()) {
+      t.out_dir = layer_dir(dir, i);
+      if (resuming && fs::exists(fs::path(t.out_dir) / "model.safetensors")) t.resume = t.out_dir;
+    }
+    if (o.on_layer) o.on_layer(i, layers);
+    const dataset& input = i == 0 ? data : layer_data;
+    res.layers.push_back(train(input, t));
+    const train_result& r = res.layers.back();
+    res.model.layers.push_back(r.params);
+    if (i == 0) {
+      res.model.data_mean = r.data_mean;
+      res.model.data_sd = r.data_sd;
+    }
+    csvs.push_back(metrics_csv(r.history));
+    if (i + 1 == layers) break;
+    // The next layer's input: this layer's hidden units for the training and held-out rows.
+    const auto t0 = std::chrono::steady_clock::now();
+    dataset next;
+    next.name = data.name + " (layer " + std::to_string(i + 2) + " input)";
+    for (int s = 0; s < 2; ++s) {
+      const image_set& from = s == 0 ? input.train : input.test;
+      image_set& to = s == 0 ? next.train : next.test;
+      if (from.count == 0) continue;
+      const std::vector<float> v = i == 0 ? model_inputs(from, t.binarize, r.data_mean, r.data_sd) : std::vector<float>();
+      const float* x = i == 0 ? v.data() : from.value_data();
+      to = value_set(propagate_up(r.params, x, from.count, o.propagate_samples, t.cd.seed + std::uint64_t(s)), from.count,
+                     r.params.nh, from);
+    }
+    layer_data = std::move(next);
+    res.propagate_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  if (o.on_layer) o.on_layer(layers, layers);
+  if (!dir.empty()) {
+    std::map<std::string, std::string> meta{{"propagate", o.propagate_samples ? "samples" : "probabilities"},
+                                            {"dataset", data.name}};
+    save_stack((fs::path(dir) / "model.safetensors").string(), res.model, meta);
+    write_file_atomic((fs::path(dir) / "metrics.csv").string(), with_layer_column(csvs));
+    if (data.train.rows > 1)
+      for (int i = 0; i < layers; ++i)
+        write_png((fs::path(dir) / ("filters-layer" + std::to_string(i + 1) + ".png")).string(),
+                  tile_filters(projected(res.model, i), data.train.rows, data.train.cols));
+  }
+  return res;
+}
+
+void save_stack(const std::string& path, const stack_model& m, const std::map<std::string, std::string>& meta) {
+  RBM_EXPECTS(!m.layers.empty());
+  tensor_file f;
+  f.metadata = meta;
+  f.metadata["layers"] = std::to_string(m.layers.size());
+  for (std::size_t i = 0; i < m.layers.size(); ++i) {
+    const model_params& p = m.layers[i];
+    tensor_file one;
+    one.tensors["W"] = {{p.nv, p.nh}, p.w};
+    one.tensors["vb"] = {{p.nv}, p.vb};
+    one.tensors["hb"] = {{p.nh}, p.hb};
+    add_unit_tensors(one, p);
+    const std::string prefix = "layer" + std::to_string(i + 1) + ".";
+    for (auto& [name, t] : one.tensors) f.tensors[prefix + name] = std::move(t);
+    for (auto& [key, value] : one.metadata) f.metadata[prefix + key] = value;
+  }
+  if (!m.data_mean.empty()) {
+    f.tensors["data_mean"] = {{std::int64_t(m.data_mean.size())}, m.data_mean};
+    f.tensors["data_std"] = {{std::int64_t(m.data_sd.size())}, m.data_sd};
+  }
+  write_tensors(path, f);
+}
+
+bool is_stack_file(const std::string& path) { return read_tensors(path).metadata.count("layers") > 0; }
+
+stack_model load_stack(const std::string& path) {
+  tensor_file f = read_tensors(path);
+  stack_model m;
+  auto stats = [&](stack_model& s) {
+    if (f.tensors.count("data_mean") && f.tensors.count("data_std")) {
+      s.data_mean = f.tensors["data_mean"].data;
+      s.data_sd = f.tensors["data_std"].data;
+    }
+  };
+  const auto count = f.metadata.find("layers");
+  if (count == f.metadata.end()) {  // a single RBM
+    stats(m);
+    m.layers.push_back(model_from_tensors(path, std::move(f)).params);
+    return m;
+  }
+  int layers = 0;
+  try {
+    layers = std::stoi(count->second);
+  } catch (const std::exception&) {
+  }
+  if (layers < 1 || layers > 64) throw data_error(path + ": metadata 'layers' must be 1 to 64 (got '" + count->second + "')");
+  stats(m);
+  for (int i = 0; i < layers; ++i) {
+    const std::string prefix = "layer" + std::to_string(i + 1) + ".", name = path + " (layer " + std::to_string(i + 1) + ")";
+    tensor_file one;
+    for (auto& [key, t] : f.tensors)
+      if (key.rfind(prefix, 0) == 0) one.tensors[key.substr(prefix.size())] = t;
+    for (auto& [key, value] : f.metadata)
+      if (key.rfind(prefix, 0) == 0) one.metadata[key.substr(prefix.size())] = value;
+    model_params p = model_from_tensors(name, std::move(one)).params;
+    if (i > 0 && p.nv != m.layers.back().nh)
+      throw data_error(name + ": has " + std::to_string(p.nv) + " visible units but the layer below has " +
+                       std::to_string(m.layers.back().nh) + " hidden units");
+    if (i > 0 && p.gaussian()) throw data_error(name + ": Gaussian visible units above the bottom layer");
+    if (i + 1 < layers && p.labeled()) throw data_error(name + ": a label group below the top layer");
+    m.layers.push_back(std::move(p));
+  }
+  return m;
+}
+
+}  // namespace rbm
