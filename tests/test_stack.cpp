@@ -5,10 +5,15 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <cmath>
+#include <random>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
 #include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/evaluation.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/stack.hpp"
@@ -192,6 +197,155 @@ TEST(Stack, BadPlansAndFilesAreRefusedByName) {
             std::string::npos);
 }
 
+// --- Likelihoods of a stack, exactly on tiny ones ----------------------------------------------------
+
+rbm::model_params random_rbm(int nv, int nh, std::mt19937& rng, float scale) {
+  std::normal_distribution<float> n(0.0f, scale);
+  rbm::model_params p(nv, nh);
+  for (auto& x : p.w) x = n(rng);
+  for (auto& x : p.vb) x = n(rng);
+  for (auto& x : p.hb) x = n(rng);
+  return p;
+}
+
+rbm::model_params transposed(const rbm::model_params& p) {
+  rbm::model_params t(p.nh, p.nv);
+  for (int a = 0; a < p.nv; ++a)
+    for (int b = 0; b < p.nh; ++b) t.w[std::size_t(b) * p.nv + a] = p.w[std::size_t(a) * p.nh + b];
+  t.vb = p.hb;
+  t.hb = p.vb;
+  return t;
+}
+
+std::vector<float> every_configuration(int n) {
+  std::vector<float> v;
+  for (int c = 0; c < (1 << n); ++c)
+    for (int i = 0; i < n; ++i) v.push_back(float((c >> i) & 1));
+  return v;
+}
+
+double rbm_log_p(const rbm::model_params& p, const float* v) {
+  double s = 0;
+  for (int a = 0; a < p.nv; ++a) s += v[a] * p.vb[std::size_t(a)];
+  for (int b = 0; b < p.nh; ++b) {
+    double y = p.hb[std::size_t(b)];
+    for (int a = 0; a < p.nv; ++a) y += v[a] * p.w[std::size_t(a) * p.nh + b];
+    s += std::log1p(std::exp(y));
+  }
+  return s - rbm::exact_log_z(p);
+}
+
+// A DBN's exact p(v) sums to 1 over every v; the bound is below it for every v, equal to the MC
+// estimate's mean, and, with the second layer the first's transpose, equal to the first RBM's log p(v).
+TEST(DbnLikelihood, ExactIsNormalisedAndTheBoundIsBelowIt) {
+  std::mt19937 rng(5);
+  rbm::stack_model m;
+  m.layers = {random_rbm(7, 5, rng, 1.0f), random_rbm(5, 4, rng, 1.0f)};
+  const auto v = every_configuration(7);
+  const auto exact = rbm::dbn_exact_log_likelihood(m, v.data(), 128);
+  double total = 0;
+  for (double x : exact) total += std::exp(x);
+  EXPECT_NEAR(total, 1.0, 1e-9);
+  const double top_z = rbm::exact_log_z(m.layers[1]);
+  const auto bound = rbm::dbn_lower_bound(m, v.data(), 128, top_z, 0, 0);
+  const auto mc = rbm::dbn_lower_bound(m, v.data(), 128, top_z, 4000, 3);
+  double gap = 0, mean_b = 0, mean_mc = 0;
+  for (int r = 0; r < 128; ++r) {
+    EXPECT_LE(bound[std::size_t(r)], exact[std::size_t(r)] + 1e-9) << "v " << r;
+    gap += exact[std::size_t(r)] - bound[std::size_t(r)];
+    mean_b += bound[std::size_t(r)] / 128;
+    mean_mc += mc[std::size_t(r)] / 128;
+  }
+  EXPECT_GT(gap, 1e-3) << "a random top is not the first layer's own prior: the bound is not tight";
+  EXPECT_NEAR(mean_mc, mean_b, 0.02);  // 512,000 draws in all
+
+  // Three layers: exact still normalised, and the Monte Carlo bound below it on average.
+  m.layers.push_back(random_rbm(4, 3, rng, 1.0f));
+  const auto exact3 = rbm::dbn_exact_log_likelihood(m, v.data(), 128);
+  const auto mc3 = rbm::dbn_lower_bound(m, v.data(), 128, rbm::exact_log_z(m.layers[2]), 2000, 4);
+  double total3 = 0, below = 0;
+  for (int r = 0; r < 128; ++r) {
+    total3 += std::exp(exact3[std::size_t(r)]);
+    below += exact3[std::size_t(r)] - mc3[std::size_t(r)];
+  }
+  EXPECT_NEAR(total3, 1.0, 1e-9);
+  EXPECT_GT(below / 128, 0.0);
+
+  // The second layer the first's transpose: the DBN is the first RBM, and the bound is tight.
+  rbm::stack_model t;
+  t.layers = {m.layers[0], transposed(m.layers[0])};
+  const auto tb = rbm::dbn_lower_bound(t, v.data(), 128, rbm::exact_log_z(t.layers[1]), 0, 0);
+  const auto te = rbm::dbn_exact_log_likelihood(t, v.data(), 128);
+  for (int r = 0; r < 128; ++r) {
+    const double want = rbm_log_p(m.layers[0], v.data() + r * 7);
+    EXPECT_NEAR(tb[std::size_t(r)], want, 1e-9) << "v " << r;
+    EXPECT_NEAR(te[std::size_t(r)], want, 1e-9) << "v " << r;
+  }
+}
+
+// Greedy training's promise (Hinton et al. 2006): starting the second layer as the first's transpose
+// (bound = the RBM's log-likelihood) and training it on the first layer's hidden states raises the
+// bound on the training data above the single RBM's log-likelihood.
+TEST(DbnLikelihood, TrainingTheSecondLayerRaisesTheBoundAboveTheRbm) {
+  std::mt19937 rng(9);
+  const int nv = 8, n = 2000;
+  const std::vector<std::vector<int>> protos = {{1, 1, 1, 1, 0, 0, 0, 0}, {0, 0, 0, 0, 1, 1, 1, 1},
+                                                {1, 0, 1, 0, 1, 0, 1, 0}, {0, 1, 1, 0, 0, 1, 1, 0}};
+  rbm::dataset d;
+  d.name = "patterns";
+  d.train.count = n;
+  d.train.rows = 1;
+  d.train.cols = nv;
+  for (int r = 0; r < n; ++r)
+    for (int i = 0; i < nv; ++i) d.train.values.push_back(float(protos[std::size_t(r % 4)][std::size_t(i)] ^ (rng() % 10 == 0)));
+  rbm::train_options o;
+  o.cd.nh = 6;
+  o.cd.lr = 0.1f;
+  o.cd.momentum = 0.5f;
+  o.batch = 20;
+  o.epochs = 20;
+  o.device = "cpu";
+  o.cd.seed = 4;
+  const rbm::model_params p1 = rbm::train(d, o).params;
+  double ll1 = 0;
+  for (int r = 0; r < n; ++r) ll1 += rbm_log_p(p1, d.train.values.data() + r * nv) / n;
+
+  // Layer 2 from the transpose, trained on h1 ~ q(h1 | v) (five draws per row).
+  const rbm::model_params start = transposed(p1);
+  rbm::stack_model before;
+  before.layers = {p1, start};
+  const auto b0 = rbm::dbn_lower_bound(before, d.train.values.data(), n, rbm::exact_log_z(start), 0, 0);
+  double mean0 = 0;
+  for (double x : b0) mean0 += x / n;
+  EXPECT_NEAR(mean0, ll1, 1e-9);
+  rbm::dataset up;
+  up.name = "patterns h1";
+  up.train.rows = 1;
+  up.train.cols = 6;
+  for (int k = 0; k < 5; ++k) {
+    const auto h = rbm::propagate_up(p1, d.train.values.data(), n, true, 100 + k);
+    up.train.values.insert(up.train.values.end(), h.begin(), h.end());
+  }
+  up.train.count = 5 * n;
+  rbm::train_options o2 = o;
+  o2.cd.nh = nv;
+  o2.cd.lr = 0.05f;
+  o2.epochs = 10;
+  o2.start_params = &start;
+  const rbm::model_params p2 = rbm::train(up, o2).params;
+  rbm::stack_model after;
+  after.layers = {p1, p2};
+  const auto b1 = rbm::dbn_lower_bound(after, d.train.values.data(), n, rbm::exact_log_z(p2), 0, 0);
+  const auto e1 = rbm::dbn_exact_log_likelihood(after, d.train.values.data(), n);
+  double mean1 = 0, exact1 = 0;
+  for (int r = 0; r < n; ++r) {
+    mean1 += b1[std::size_t(r)] / n;
+    exact1 += e1[std::size_t(r)] / n;
+  }
+  EXPECT_GT(mean1, ll1 + 0.005) << "the bound did not rise: RBM " << ll1 << ", DBN bound " << mean1;
+  EXPECT_GE(exact1, mean1);
+}
+
 #ifdef RBM_EXE
 TEST(StackCli, TrainsAStackAndTakesFeaturesFromAnyLayer) {
   const auto dir = rbm_test::fresh_dir("stack-cli");
@@ -211,9 +365,31 @@ TEST(StackCli, TrainsAStackAndTakesFeaturesFromAnyLayer) {
   const auto bad = rbm_test::run_rbm("train --device cpu --hidden 30 --epochs 1,2 --out " + (dir / "bad").string());
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.output.find("give --hidden a list too"), std::string::npos) << bad.output;
-  const auto eval = rbm_test::run_rbm("evaluate --model " + model);
-  EXPECT_NE(eval.code, 0);
-  EXPECT_NE(eval.output.find("stack of 2 RBMs"), std::string::npos) << eval.output;
+  const auto cls = rbm_test::run_rbm("classify --model " + model);
+  EXPECT_NE(cls.code, 0);
+  EXPECT_NE(cls.output.find("stack of 2 RBMs"), std::string::npos) << cls.output;
+}
+
+// `rbm evaluate` on a stack small enough to enumerate: the bound, the bottom RBM's own figure and the
+// DBN's exact log-likelihood, in the JSON; the bound below the exact value.
+TEST(StackCli, EvaluateGivesTheBoundAndTheExactLikelihoodOfATinyStack) {
+  const auto dir = rbm_test::fresh_dir("stack-cli-eval");
+  const auto t = rbm_test::run_rbm("train --device cpu --hidden 8,6 --epochs 2,2 --lr 0.1 --train-limit 1000 "
+                                   "--test-limit 200 --quiet --out " + (dir / "run").string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  const auto json = (dir / "eval.json").string();
+  const auto e = rbm_test::run_rbm("evaluate --device cpu --model " + (dir / "run" / "model.safetensors").string() +
+                                   " --test-limit 100 --bound-images 100 --bound-samples 100 --json " + json);
+  ASSERT_EQ(e.code, 0) << e.output;
+  std::ifstream in(json);
+  const auto j = nlohmann::json::parse(in);
+  const double bound = j.at("dbn").at("bound"), exact = j.at("dbn").at("log_likelihood_exact"),
+               single = j.at("dbn").at("layer1_log_likelihood");
+  EXPECT_LT(bound, exact + 0.05) << e.output;  // Monte Carlo: 10,000 draws
+  EXPECT_GT(bound, exact - 30.0) << e.output;
+  EXPECT_LT(exact, 0.0);
+  EXPECT_TRUE(std::isfinite(single));
+  EXPECT_EQ(j.at("dbn").at("layers"), 2);
 }
 #endif
 

@@ -16,8 +16,6 @@
 #include "rbm/math.hpp"
 
 namespace rbm {
-namespace {
-
 double log_sum_exp(const std::vector<double>& x) {
   const double m = *std::max_element(x.begin(), x.end());
   if (!std::isfinite(m)) return m;
@@ -25,8 +23,6 @@ double log_sum_exp(const std::vector<double>& x) {
   for (double v : x) s += std::exp(v - m);
   return m + std::log(s);
 }
-
-}  // namespace
 
 void fit_independent_gaussians(const float* data, int rows, int dim, std::vector<float>& mean, std::vector<float>& sd) {
   RBM_EXPECTS(rows > 0 && dim > 0);

@@ -16,6 +16,9 @@ class thread_team;
 
 namespace rbm {
 
+// log sum_i exp(x_i), in double, without overflow (x not empty).
+double log_sum_exp(const std::vector<double>& x);
+
 // pixel >= 128 -> 1, else 0: the binary data that likelihoods are measured on.
 std::vector<float> binarize(const std::uint8_t* data, std::size_t n);
 

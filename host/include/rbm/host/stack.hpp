@@ -78,3 +78,25 @@ stack_model load_stack(const std::string& path);
 bool is_stack_file(const std::string& path);
 
 }  // namespace rbm
+
+namespace rbm {
+
+// Likelihoods of a stack of Bernoulli layers (no label group) on binary rows v [rows, nv]. The layers
+// below the top are directed: p(x_l | x_{l+1}) = prod sigmoid(vb_l + W_l x_{l+1}); the top RBM gives the
+// prior of its visible units, exp(-F_top(x)) / Z_top.
+//
+// The exact log p(v) of each row, every hidden layer enumerated: the top's visible layer (at most 24
+// units), each adjacent pair of hidden layers below it (at most 26 units together), the first hidden
+// layer per row (at most 20). log Z of the top exactly. Throws precondition_error where they are larger.
+std::vector<double> dbn_exact_log_likelihood(const stack_model& m, const float* v, int rows);
+
+// The variational lower bound on log p(v) of each row (Hinton et al. 2006, Salakhutdinov & Murray 2008)
+// with q the up-pass, q(x_l | x_{l-1}) = prod sigmoid(hb_{l-1} + x_{l-1} W_{l-1}):
+//   E_q[ -F_top(x_T) + sum_l log p(x_l | x_{l+1}) - sum_l log q(x_l | x_{l-1}) ] - log Z_top.
+// samples == 0: the expectation exact, by enumerating the first hidden layer (two layers, at most 20
+// units); else a Monte Carlo estimate from `samples` draws of q per row (Philox with `seed`), unbiased.
+// A one-layer stack gives its RBM's log p(v) = -F(v) - log Z.
+std::vector<double> dbn_lower_bound(const stack_model& m, const float* v, int rows, double top_log_z, int samples,
+                                    std::uint64_t seed);
+
+}  // namespace rbm
