@@ -367,7 +367,41 @@ TEST(StackCli, TrainsAStackAndTakesFeaturesFromAnyLayer) {
   EXPECT_NE(bad.output.find("give --hidden a list too"), std::string::npos) << bad.output;
   const auto cls = rbm_test::run_rbm("classify --model " + model);
   EXPECT_NE(cls.code, 0);
-  EXPECT_NE(cls.output.find("stack of 2 RBMs"), std::string::npos) << cls.output;
+  EXPECT_NE(cls.output.find("top layer has no label units"), std::string::npos) << cls.output;
+  const auto refused = rbm_test::run_rbm("reconstruct --model " + model + " --out " + (dir / "r.png").string());
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.output.find("stack of 2 RBMs"), std::string::npos) << refused.output;
+  const auto smp = rbm_test::run_rbm("sample --model " + model + " --chains 4 --steps 20 --every 10 --out " +
+                                     (dir / "s.png").string());
+  ASSERT_EQ(smp.code, 0) << smp.output;
+  EXPECT_NE(smp.output.find("4 chains x 3 snapshots"), std::string::npos) << smp.output;
+  EXPECT_TRUE(std::filesystem::exists(dir / "s.png"));
+}
+
+// A stack with labels on its top layer: rbm classify goes up through the layers (the same accuracy the
+// trainer measured on the top layer's held-out rows), rbm sample --class clamps the top's label.
+TEST(StackCli, ALabelledStackClassifiesAndSamplesAClass) {
+  const auto dir = rbm_test::fresh_dir("stack-cli-labels");
+  const auto t = rbm_test::run_rbm("train --device cpu --hidden 100,60 --labels --objective hybrid --alpha 0.1 "
+                                   "--epochs 3,5 --lr 0.1,0.5 --batch 20 --train-limit 1500 --test-limit 300 --quiet "
+                                   "--out " + (dir / "run").string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  const auto model = (dir / "run" / "model.safetensors").string();
+  const auto c = rbm_test::run_rbm("classify --model " + model + " --test-limit 300 --json " + (dir / "c.json").string());
+  ASSERT_EQ(c.code, 0) << c.output;
+  std::ifstream in(dir / "c.json");
+  const auto j = nlohmann::json::parse(in);
+  const auto csv = lines_of(dir / "run" / "layer2" / "metrics.csv");
+  const std::string last = csv.back();
+  const double trainer = std::stod(last.substr(last.rfind(',', last.rfind(',', last.rfind(',') - 1) - 1) + 1));
+  EXPECT_NEAR(j.at("accuracy").get<double>(), trainer, 1e-4) << last;
+  EXPECT_GT(j.at("accuracy").get<double>(), 0.7);
+  const auto smp = rbm_test::run_rbm("sample --model " + model + " --class 3 --chains 3 --steps 10 --every 5 --out " +
+                                     (dir / "three.png").string());
+  ASSERT_EQ(smp.code, 0) << smp.output;
+  const auto bad = rbm_test::run_rbm("sample --model " + model + " --class 10 --out " + (dir / "x.png").string());
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("classes 0 to 9"), std::string::npos) << bad.output;
 }
 
 // `rbm evaluate` on a stack small enough to enumerate: the bound, the bottom RBM's own figure and the

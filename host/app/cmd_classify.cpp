@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "rbm/host/stack.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/classification.hpp"
 #include "rbm/host/image.hpp"
@@ -94,12 +95,29 @@ void register_classify(CLI::App& app, command_list& out) {
   c->add_option("--worst-png", o->worst_png, "a sheet of the held-out images given the lowest p(true class)");
   c->add_option("--worst", o->worst, "images on --worst-png")->capture_default_str();
   out.emplace_back(c, [o] {
-    const rbm::saved_model m = rbm::load_model(o->model);
-    const auto& p = m.params;
+    // A single RBM, or a stack (its top layer has the labels; the rows go up through the layers below).
+    const bool stacked = rbm::is_stack_file(o->model);
+    rbm::stack_model stack;
+    rbm::saved_model m;  // the RBM, or the stack's bottom layer with the file's metadata (the image shape)
+    if (stacked) {
+      stack = rbm::load_stack(o->model);
+      m.params = stack.layers[0];
+      m.metadata = rbm::read_tensors(o->model).metadata;
+    } else {
+      m = rbm::load_model(o->model);
+    }
+    const rbm::model_params& p = stacked ? stack.layers.back() : m.params;
+    const int nv = m.params.nv;
     if (!p.labeled())
-      throw rbm::data_error(o->model + ": the model has no label units; train one with rbm train --labels");
-    std::vector<float> mean, sd;
-    standardization_of(o->model, p.nv, mean, sd);
+      throw rbm::data_error(o->model + (stacked ? ": the stack's top layer has no label units; train one with rbm train "
+                                                  "--labels --hidden N,M"
+                                                : ": the model has no label units; train one with rbm train --labels"));
+    std::vector<float> mean = stack.data_mean, sd = stack.data_sd;
+    if (!stacked) standardization_of(o->model, p.nv, mean, sd);
+    auto classify = [&](const std::vector<float>& v, int rows) {
+      if (!stacked) return log_probs(p, v, rows);
+      return log_probs(p, rbm::features_at(stack, v.data(), rows, int(stack.layers.size()) - 1), rows);
+    };
     const int k = p.classes;
     nlohmann::json res = {{"model", o->model}, {"classes", k}};
     if (!o->image.empty()) {
@@ -109,7 +127,7 @@ void register_classify(CLI::App& app, command_list& out) {
       one.rows = rows;
       one.cols = cols;
       one.pixels = rbm::load_picture(o->image, rows, cols, o->invert);
-      const auto lp = log_probs(p, model_values(one, mean, sd), 1);
+      const auto lp = classify(model_values(one, mean, sd), 1);
       std::vector<int> order(k);
       std::iota(order.begin(), order.end(), 0);
       std::sort(order.begin(), order.end(), [&](int a, int b) { return lp[a] > lp[b]; });
@@ -124,16 +142,16 @@ void register_classify(CLI::App& app, command_list& out) {
     }
     const rbm::dataset d = load_data(o->data);
     const rbm::image_set& set = d.test.count > 0 ? d.test : d.train;
-    if (set.dim() != p.nv)
+    if (set.dim() != nv)
       throw rbm::data_error(set.source + ": images have " + std::to_string(set.dim()) + " pixels but the model has " +
-                            std::to_string(p.nv) + " visible units");
+                            std::to_string(nv) + " visible units");
     const bool known = set.labels.size() == std::size_t(set.count);
     if (known)
       for (std::uint8_t y : set.labels)
         if (y >= k)
           throw rbm::data_error(set.source + ": label " + std::to_string(y) + " is outside the model's " +
                                 std::to_string(k) + " classes");
-    const auto lp = log_probs(p, model_values(set, mean, sd), set.count);
+    const auto lp = classify(model_values(set, mean, sd), set.count);
     std::string csv = "index,label,predicted";
     for (int y = 0; y < k; ++y) csv += ",p_" + std::to_string(y);
     csv += "\n";

@@ -122,13 +122,53 @@ void register_reconstruct(CLI::App& app, command_list& out) {
   });
 }
 
+struct sample_opts {
+  std::string model, out = "samples.png", from = "noise", values;
+  data_options data;
+  int chains = 20, steps = 1000, every = 100, label = -1;
+  std::uint64_t seed = 1;
+};
+
+// A stack: Gibbs chains in the top RBM (its label clamped with --class), each snapshot taken down
+// through the directed layers to pixels (rbm::down_pass).
+int sample_stack(const sample_opts& o) {
+  rbm::stack_model m = rbm::load_stack(o.model);
+  rbm::model_params top = m.layers.back();
+  if (o.label >= 0) {
+    if (!top.labeled()) throw rbm::data_error(o.model + ": --class needs a stack with label units on its top layer");
+    if (o.label >= top.classes)
+      throw rbm::precondition_error("--class " + std::to_string(o.label) + ": the stack has classes 0 to " +
+                                    std::to_string(top.classes - 1));
+    top = rbm::clamp_label(top, o.label);
+  }
+  rbm::saved_model shape_of;
+  shape_of.params = m.layers[0];
+  shape_of.metadata = rbm::read_tensors(o.model).metadata;
+  const auto [rows, cols] = image_shape(shape_of);
+  std::vector<float> start;
+  if (o.from == "data") {  // held-out images taken up to the top's visible layer
+    const rbm::dataset d = load_data(o.data);
+    const rbm::image_set& set = d.test.count > 0 ? d.test : d.train;
+    if (set.dim() != m.layers[0].nv) throw rbm::data_error(set.source + ": images do not match the stack's visible units");
+    const std::vector<float> v = rbm::model_inputs(set, false, m.data_mean, m.data_sd);
+    std::vector<float> picked;
+    for (int c = 0; c < o.chains; ++c) {
+      const std::size_t i = std::size_t(c) * set.count / o.chains;
+      picked.insert(picked.end(), v.begin() + i * m.layers[0].nv, v.begin() + (i + 1) * m.layers[0].nv);
+    }
+    start = rbm::features_at(m, picked.data(), o.chains, int(m.layers.size()) - 1);
+  }
+  auto snaps = rbm::gibbs_snapshots(top, o.chains, o.steps, o.every, start.empty() ? nullptr : start.data(), o.seed);
+  for (std::size_t k = 0; k < snaps.size(); ++k) snaps[k] = rbm::down_pass(m, snaps[k].data(), o.chains, o.seed + k);
+  rbm::write_png(o.out, rbm::snapshot_sheet(snaps, rows, cols, rbm::grey_range{}));
+  if (!o.values.empty()) rbm::write_matrix(o.values, "samples", snaps.back(), o.chains, m.layers[0].nv);
+  std::printf("wrote %s: %d chains x %d snapshots (every %d of %d sweeps in the top RBM, each taken down %d layers)\n",
+              o.out.c_str(), o.chains, int(snaps.size()), o.every, o.steps, int(m.layers.size()) - 1);
+  return 0;
+}
+
 void register_sample(CLI::App& app, command_list& out) {
-  struct opts {
-    std::string model, out = "samples.png", from = "noise", values;
-    data_options data;
-    int chains = 20, steps = 1000, every = 100, label = -1;
-    std::uint64_t seed = 1;
-  };
+  using opts = sample_opts;
   auto o = std::make_shared<opts>();
   auto* c = app.add_subcommand("sample", "Gibbs chains from the model: one row per chain, snapshots along it");
   c->add_option("--model", o->model, "model.safetensors")->required();
@@ -145,6 +185,7 @@ void register_sample(CLI::App& app, command_list& out) {
     if (o->chains <= 0 || o->steps < 0 || o->every <= 0)
       throw rbm::precondition_error("--chains and --every must be positive and --steps non-negative");
     if (o->from != "noise" && o->from != "data") throw rbm::precondition_error("--from must be noise or data");
+    if (rbm::is_stack_file(o->model)) return sample_stack(*o);
     rbm::saved_model m = rbm::load_model(o->model);
     if (o->label >= 0) {
       if (!m.params.labeled())

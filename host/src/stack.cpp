@@ -141,6 +141,25 @@ std::vector<float> propagate_up(const model_params& p, const float* values, int 
   return h;
 }
 
+std::vector<float> down_pass(const stack_model& m, const float* top, int rows, std::uint64_t seed) {
+  RBM_EXPECTS(!m.layers.empty() && top != nullptr && rows >= 0);
+  const int layers = int(m.layers.size());
+  std::vector<float> x(top, top + std::size_t(rows) * m.layers.back().nv);
+  std::vector<float> u;
+  std::uint64_t at = 0;
+  for (int l = layers - 2; l >= 0; --l) {  // x holds means of layer l's hidden units: draw, then go down
+    u.resize(x.size());
+    cpu::philox_uniforms(seed ^ propagate_seed_salt, at, u.data(), u.size());
+    at += u.size();
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = u[i] < x[i] ? 1.0f : 0.0f;
+    const model_params& p = m.layers[std::size_t(l)];
+    std::vector<float> below(std::size_t(rows) * p.nv);
+    cpu_visible_probs(p, x.data(), rows, below.data());
+    x = std::move(below);
+  }
+  return x;
+}
+
 std::vector<float> features_at(const stack_model& m, const float* values, int rows, int layer) {
   RBM_EXPECTS(layer >= 0 && layer <= int(m.layers.size()));
   std::vector<float> v(values, values + std::size_t(rows) * (m.layers.empty() ? 0 : m.layers[0].nv));
@@ -239,8 +258,10 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
   }
   if (o.on_layer) o.on_layer(layers, layers);
   if (!dir.empty()) {
-    std::map<std::string, std::string> meta{{"propagate", o.propagate_samples ? "samples" : "probabilities"},
-                                            {"dataset", data.name}};
+    std::map<std::string, std::string> meta{
+        {"propagate", o.propagate_samples ? "samples" : "probabilities"},
+        {"dataset", data.name},
+        {"config", nlohmann::json{{"image_rows", data.train.rows}, {"image_cols", data.train.cols}}.dump()}};
     save_stack((fs::path(dir) / "model.safetensors").string(), res.model, meta);
     write_file_atomic((fs::path(dir) / "metrics.csv").string(), with_layer_column(csvs));
     if (data.train.rows > 1)

@@ -62,6 +62,12 @@ stack_result train_stack(const dataset& data, const stack_options& o);
 // input), or with `sample` states drawn from them with uniforms of the Philox sequence for `seed`.
 std::vector<float> propagate_up(const model_params& p, const float* values, int rows, bool sample, std::uint64_t seed);
 
+// The down pass of a stack (Hinton et al. 2006's generation): from the top RBM's visible means `top`
+// [rows, nv of the top] (a Gibbs chain's), states drawn, then each directed layer below sampled in turn
+// (uniforms of the Philox sequence for `seed`), and the data layer's means p(v | x_1) returned [rows, nv].
+// A one-layer stack returns `top` itself.
+std::vector<float> down_pass(const stack_model& m, const float* top, int rows, std::uint64_t seed);
+
 // Layer i's input for rows of data (as layer 0 reads them) through layers 0 .. i - 1 (probabilities).
 std::vector<float> features_at(const stack_model& m, const float* values, int rows, int layer);
 
