@@ -85,6 +85,8 @@ def main():
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "quality"))
     ap.add_argument("--json", default=None)
+    ap.add_argument("--reuse-peers", default=None,
+                    help="take the scikit-learn rows from this earlier --json (same data, settings) instead of refitting")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     results = {}
@@ -92,7 +94,12 @@ def main():
         x, y = idx.load(DATA[name], "train")
         xt, yt = idx.load(DATA[name], "test")
         rows = [ours(a.rbm, name, o, a.hidden, a.epochs, a.device, a.out) for o in a.objectives.split(",")]
-        rows += peers(x, y, xt, yt, a.hidden, a.rbm_iter)
+        earlier = json.load(open(a.reuse_peers)).get(name) if a.reuse_peers else None
+        if earlier:
+            rows += [dict(r, settings=r["settings"] + " (earlier run)") for r in earlier["rows"]
+                     if r["model"].startswith("scikit")]
+        else:
+            rows += peers(x, y, xt, yt, a.hidden, a.rbm_iter)
         results[name] = {"train": int(len(y)), "test": int(len(yt)), "rows": rows}
         print(f"\n{name}: {len(y)} training, {len(yt)} test images", flush=True)
         print("| model | settings | test accuracy | training accuracy | time |\n|---|---|---|---|---|")

@@ -2,14 +2,16 @@
 
 ``rbm.BernoulliRBM`` drops in for ``sklearn.neural_network.BernoulliRBM``; ``rbm.GaussianRBM`` is the
 same estimator with Gaussian visible units, for real-valued data; ``rbm.ClassificationRBM`` is a
-classifier (an RBM with a label group, the exact p(y | x))."""
+classifier (an RBM with a label group, the exact p(y | x)); ``rbm.DBN`` stacks them into a deep belief
+network trained greedily."""
 from . import _core
 from ._bernoulli import BernoulliRBM
 from ._classification import ClassificationRBM
+from ._dbn import DBN
 from ._gaussian import GaussianRBM
 
 __version__ = _core.__version__
-__all__ = ["BernoulliRBM", "ClassificationRBM", "GaussianRBM", "load", "backends", "__version__"]
+__all__ = ["BernoulliRBM", "ClassificationRBM", "DBN", "GaussianRBM", "load", "backends", "__version__"]
 
 
 def load(path):
