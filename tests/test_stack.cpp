@@ -399,6 +399,10 @@ TEST(StackCli, ALabelledStackClassifiesAndSamplesAClass) {
   const auto smp = rbm_test::run_rbm("sample --model " + model + " --class 3 --chains 3 --steps 10 --every 5 --out " +
                                      (dir / "three.png").string());
   ASSERT_EQ(smp.code, 0) << smp.output;
+  const auto all = rbm_test::run_rbm("sample --model " + model + " --class all --chains 2 --steps 5 --out " +
+                                     (dir / "all.png").string());
+  ASSERT_EQ(all.code, 0) << all.output;
+  EXPECT_NE(all.output.find("10 classes x 2 samples"), std::string::npos) << all.output;
   const auto bad = rbm_test::run_rbm("sample --model " + model + " --class 10 --out " + (dir / "x.png").string());
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.output.find("classes 0 to 9"), std::string::npos) << bad.output;

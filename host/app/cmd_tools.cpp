@@ -126,6 +126,7 @@ struct sample_opts {
   std::string model, out = "samples.png", from = "noise", values;
   data_options data;
   int chains = 20, steps = 1000, every = 100, label = -1;
+  bool every_class = false;  // --class all: a row per class
   std::uint64_t seed = 1;
 };
 
@@ -134,6 +135,27 @@ struct sample_opts {
 int sample_stack(const sample_opts& o) {
   rbm::stack_model m = rbm::load_stack(o.model);
   rbm::model_params top = m.layers.back();
+  if (o.every_class) {  // a row per class, the last sample of each chain across (Hinton et al. 2006's figure)
+    if (!top.labeled()) throw rbm::data_error(o.model + ": --class all needs label units on the top layer");
+    if (top.gaussian()) throw rbm::data_error(o.model + ": --class all draws Bernoulli pictures");
+    rbm::saved_model shape_of;
+    shape_of.params = m.layers[0];
+    shape_of.metadata = rbm::read_tensors(o.model).metadata;
+    const auto [rows, cols] = image_shape(shape_of);
+    std::vector<std::vector<float>> columns(std::size_t(o.chains));
+    for (int y = 0; y < top.classes; ++y) {
+      const auto snaps =
+          rbm::gibbs_snapshots(rbm::clamp_label(top, y), o.chains, o.steps, o.steps, nullptr, o.seed + std::uint64_t(y));
+      const auto pixels = rbm::down_pass(m, snaps.back().data(), o.chains, o.seed + std::uint64_t(y));
+      const std::size_t nv = std::size_t(m.layers[0].nv);
+      for (int c = 0; c < o.chains; ++c)
+        columns[std::size_t(c)].insert(columns[std::size_t(c)].end(), pixels.begin() + c * nv, pixels.begin() + (c + 1) * nv);
+    }
+    rbm::write_png(o.out, rbm::snapshot_sheet(columns, rows, cols, rbm::grey_range{}));
+    std::printf("wrote %s: %d classes x %d samples (each after %d sweeps of the top RBM with its label clamped, "
+                "then the down pass)\n", o.out.c_str(), top.classes, o.chains, o.steps);
+    return 0;
+  }
   if (o.label >= 0) {
     if (!top.labeled()) throw rbm::data_error(o.model + ": --class needs a stack with label units on its top layer");
     if (o.label >= top.classes)
@@ -180,12 +202,23 @@ void register_sample(CLI::App& app, command_list& out) {
   c->add_option("--seed", o->seed, "random seed")->capture_default_str();
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
   c->add_option("--values", o->values, "also write the chains' last visible means, in data units, to FILE.npy");
-  c->add_option("--class", o->label, "a model with labels: draw pictures of this class (the label clamped)");
+  c->add_option_function<std::string>(
+      "--class",
+      [o](const std::string& v) {
+        if (v == "all") {
+          o->every_class = true;
+          return;
+        }
+        const auto n = parse_ints(v, "--class");
+        if (n.size() != 1 || n[0] < 0) throw rbm::precondition_error("--class takes a class number or 'all'");
+        o->label = n[0];
+      },
+      "a model with labels: draw pictures of this class (the label clamped); 'all': a row per class");
   out.emplace_back(c, [o] {
     if (o->chains <= 0 || o->steps < 0 || o->every <= 0)
       throw rbm::precondition_error("--chains and --every must be positive and --steps non-negative");
     if (o->from != "noise" && o->from != "data") throw rbm::precondition_error("--from must be noise or data");
-    if (rbm::is_stack_file(o->model)) return sample_stack(*o);
+    if (rbm::is_stack_file(o->model) || o->every_class) return sample_stack(*o);
     rbm::saved_model m = rbm::load_model(o->model);
     if (o->label >= 0) {
       if (!m.params.labeled())

@@ -16,6 +16,7 @@
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/thread_team.hpp"
 #include "rbm/math.hpp"
 #include "rbm/units.hpp"
 
@@ -116,29 +117,53 @@ label_step_result cpu_label_step(model_params& p, training_state& st, const floa
   ws.probs.resize(kc);
   label_step_result res;
 
-  // The discriminative gradient: G = s_y - sum_k p_k s_k per row (ws.g), the label group's terms.
+  // The discriminative gradient: G = s_y - sum_k p_k s_k per row (ws.g) and d = disc ([k = y] - p_k)
+  // (ws.d), the rows shared by the team; then the label group's sums over the rows, in row order,
+  // the columns shared (grad_u [k, j] += d_rk s_rkj, grad_c [j] += disc G_rj, grad_b [k] += d_rk).
+  const int parts = ws.team != nullptr ? std::clamp(rows / 8, 1, ws.team->size()) : 1;
   if (disc_weight > 0) {
     ws.g.resize(bh);
-    ws.sig.resize(std::size_t(kc) * nh);
+    ws.sig.resize(std::size_t(rows) * kc * nh);
+    ws.d.resize(std::size_t(rows) * kc);
+    ws.loss.resize(std::size_t(rows));
+    cpu::run_parts(ws.team, parts, [&](int t) {
+      const auto [r0, r1] = cpu::split(std::size_t(rows), parts, t);
+      std::vector<double> logits(static_cast<std::size_t>(kc)), probs(static_cast<std::size_t>(kc));
+      for (std::size_t r = r0; r < r1; ++r) {
+        const float* a = ws.a.data() + r * nh;
+        float* sig = ws.sig.data() + r * kc * nh;
+        row_logits(p, a, logits.data(), sig);
+        const double lse = softmax_units::mean(logits.data(), kc, probs.data());
+        ws.loss[r] = lse - logits[std::size_t(y[r])];
+        float* g = ws.g.data() + r * nh;
+        std::copy_n(sig + std::size_t(y[r]) * nh, nh, g);
+        for (int k = 0; k < kc; ++k) {
+          const float pk = float(probs[std::size_t(k)]);
+          const float* sk = sig + std::size_t(k) * nh;
+          for (int j = 0; j < nh; ++j) g[j] -= pk * sk[j];
+          ws.d[r * kc + k] = ((k == y[r] ? 1.0f : 0.0f) - pk) * disc_weight;
+        }
+      }
+    });
+    const int col_parts = ws.team != nullptr ? std::clamp(nh / 16, 1, ws.team->size()) : 1;
+    cpu::run_parts(ws.team, col_parts, [&](int t) {
+      const auto [j0, j1] = cpu::split(std::size_t(nh), col_parts, t);
+      for (int r = 0; r < rows; ++r) {
+        const float* sig = ws.sig.data() + std::size_t(r) * kc * nh;
+        const float* g = ws.g.data() + std::size_t(r) * nh;
+        for (int k = 0; k < kc; ++k) {
+          const float dk = ws.d[std::size_t(r) * kc + k];
+          const float* sk = sig + std::size_t(k) * nh;
+          float* gu = ws.grad_u.data() + std::size_t(k) * nh;
+          for (std::size_t j = j0; j < j1; ++j) gu[j] += dk * sk[j];
+        }
+        for (std::size_t j = j0; j < j1; ++j) ws.grad_c[j] += disc_weight * g[j];
+      }
+    });
     double loss = 0;
     for (int r = 0; r < rows; ++r) {
-      const float* a = ws.a.data() + std::size_t(r) * nh;
-      row_logits(p, a, ws.logits.data(), ws.sig.data());
-      const double lse = softmax_units::mean(ws.logits.data(), kc, ws.probs.data());
-      loss += lse - ws.logits[y[r]];
-      float* g = ws.g.data() + std::size_t(r) * nh;
-      std::copy_n(ws.sig.data() + std::size_t(y[r]) * nh, nh, g);
-      for (int k = 0; k < kc; ++k) {
-        const float pk = float(ws.probs[k]), dk = ((k == y[r] ? 1.0f : 0.0f) - pk) * disc_weight;
-        const float* sk = ws.sig.data() + std::size_t(k) * nh;
-        float* gu = ws.grad_u.data() + std::size_t(k) * nh;
-        for (int j = 0; j < nh; ++j) {
-          g[j] -= pk * sk[j];
-          gu[j] += dk * sk[j];
-        }
-        ws.grad_b[k] += dk;
-      }
-      for (int j = 0; j < nh; ++j) ws.grad_c[j] += disc_weight * g[j];
+      loss += ws.loss[std::size_t(r)];
+      for (int k = 0; k < kc; ++k) ws.grad_b[std::size_t(k)] += ws.d[std::size_t(r) * kc + k];
     }
     res.class_loss = loss / rows;
   }
@@ -155,10 +180,13 @@ label_step_result cpu_label_step(model_params& p, training_state& st, const floa
     ws.ly.resize(std::size_t(rows) * kc);
     // prob = sigmoid(pre + U_y), row by row (prob may alias pre): the hidden layer given the class.
     auto hidden_from = [&](const float* pre, const int* labels, float* prob) {
-      for (int r = 0; r < rows; ++r) {
-        const float* u = p.label_w.data() + std::size_t(labels[r]) * nh;
-        for (int j = 0; j < nh; ++j) prob[std::size_t(r) * nh + j] = sigmoid(pre[std::size_t(r) * nh + j] + u[j]);
-      }
+      cpu::run_parts(ws.team, parts, [&](int t) {
+        const auto [r0, r1] = cpu::split(std::size_t(rows), parts, t);
+        for (std::size_t r = r0; r < r1; ++r) {
+          const float* u = p.label_w.data() + std::size_t(labels[r]) * nh;
+          for (int j = 0; j < nh; ++j) prob[r * nh + j] = sigmoid(pre[r * nh + j] + u[j]);
+        }
+      });
     };
     auto sample = [&](const float* prob, std::size_t n, std::size_t offset, float* out) {
       uniforms(offset, n, ws.u.data());
@@ -197,15 +225,21 @@ label_step_result cpu_label_step(model_params& p, training_state& st, const floa
       }
       std::copy_n(ws.hs.data(), bh, st.chain_h.data());
     }
-    for (int r = 0; r < rows; ++r) {
-      float* up = ws.grad_u.data() + std::size_t(y[r]) * nh;
-      float* un = ws.grad_u.data() + std::size_t(ws.ys[r]) * nh;
-      for (int j = 0; j < nh; ++j) {
-        const float h0 = ws.h0p[std::size_t(r) * nh + j], h1 = ws.hp[std::size_t(r) * nh + j];
-        up[j] += gen_weight * h0;
-        un[j] -= gen_weight * h1;
-        ws.grad_c[j] += gen_weight * (h0 - h1);
+    const int col_parts = ws.team != nullptr ? std::clamp(nh / 16, 1, ws.team->size()) : 1;
+    cpu::run_parts(ws.team, col_parts, [&](int t) {  // the columns shared, the rows in order
+      const auto [j0, j1] = cpu::split(std::size_t(nh), col_parts, t);
+      for (int r = 0; r < rows; ++r) {
+        float* up = ws.grad_u.data() + std::size_t(y[r]) * nh;
+        float* un = ws.grad_u.data() + std::size_t(ws.ys[r]) * nh;
+        for (std::size_t j = j0; j < j1; ++j) {
+          const float h0 = ws.h0p[std::size_t(r) * nh + j], h1 = ws.hp[std::size_t(r) * nh + j];
+          up[j] += gen_weight * h0;
+          un[j] -= gen_weight * h1;
+          ws.grad_c[j] += gen_weight * (h0 - h1);
+        }
       }
+    });
+    for (int r = 0; r < rows; ++r) {
       ws.grad_b[y[r]] += gen_weight;
       ws.grad_b[ws.ys[r]] -= gen_weight;
     }

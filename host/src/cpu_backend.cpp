@@ -353,6 +353,7 @@ cpu_backend::cpu_backend(const cd_config& cfg)
     : cfg_(cfg), params_(cfg.nv, cfg.nh), team_(std::make_unique<cpu::thread_team>(openblas_get_num_threads())) {
   RBM_EXPECTS(cfg.nv > 0 && cfg.nh > 0 && cfg.k >= 1);
   ws_.team = team_.get();
+  class_ws_.team = team_.get();
 }
 
 cpu_backend::~cpu_backend() = default;

@@ -24,9 +24,16 @@ void class_log_probs(const model_params& p, const float* v, int rows, double* ou
 // of class y. Precondition: p.labeled(), 0 <= y < classes.
 model_params clamp_label(const model_params& p, int y);
 
-// Scratch of the discriminative update, grown on demand.
+namespace cpu {
+class thread_team;
+}
+
+// Scratch of the label step, grown on demand; `team` (optional) shares its row and column loops (the
+// sums keep the row order, so any team size gives the same bits).
 struct classification_workspace {
-  std::vector<float> x, a, g, sig, grad_u, grad_b, grad_c;
+  cpu::thread_team* team = nullptr;
+  std::vector<float> x, a, g, sig, d, grad_u, grad_b, grad_c;
+  std::vector<double> loss;  // per row
   std::vector<float> h0p, hs, hp, vs, u, ly;  // the joint Gibbs chain
   std::vector<int> ys;
   std::vector<double> logits, probs;
