@@ -210,6 +210,35 @@ elif fits 40 "rbm train on the GPU"; then
   rm -f "$out/run-gpu/model.safetensors"
 fi
 
+step "labels and a stack on the GPU (the label kernels under memcheck, then a 2-layer labelled DBN)"
+if [ -z "$gpu" ]; then
+  skipped "labels and stacks on the GPU" "no GPU"
+else
+  if command -v compute-sanitizer >/dev/null && fits 60 "compute-sanitizer memcheck, labels"; then
+    limit=$((deadline - SECONDS - 40))
+    [ "$limit" -gt 120 ] && limit=120
+    if timeout "$limit" compute-sanitizer --tool memcheck --error-exitcode 9 "$build/host/rbm" train --device cuda \
+         --labels --objective hybrid --alpha 0.1 --k 2 --pcd --train-limit 300 --test-limit 100 --epochs 1 --hidden 32 \
+         --batch 50 --quiet --out "$out/san-labels" >"$out/sanitizer-labels.log" 2>&1; then
+      ran "compute-sanitizer memcheck, labels" "clean"
+    else
+      status=1 && ran "compute-sanitizer memcheck, labels" "FAILED or cut off ($(grep -E 'ERROR SUMMARY' "$out/sanitizer-labels.log" | tail -1))"
+    fi
+    rm -rf "$out/san-labels"
+  fi
+  if fits 40 "a labelled stack on the GPU"; then
+    if ( time timeout $((deadline - SECONDS - 10)) "$build/host/rbm" train --device cuda --hidden 200,200 --labels \
+           --objective hybrid --alpha 0.1 --epochs 2,3 --lr 0.1,0.5 --batch 20 --out "$out/run-gpu-dbn" ) \
+         >"$out/train-gpu-dbn.log" 2>&1; then
+      ran "a labelled stack on the GPU" "ok (train-gpu-dbn.log)"
+    else
+      status=1 && ran "a labelled stack on the GPU" "FAILED or cut off (train-gpu-dbn.log)"
+    fi
+    tail -3 "$out/train-gpu-dbn.log" | tee -a "$out/summary.txt"
+    rm -rf "$out/run-gpu-dbn"
+  fi
+fi
+
 step "the Python package's GPU tests (CUDA arrays in place, MemoryError)"
 # Needs NumPy, SciPy and scikit-learn on the machine (not carried: compiled wheels are version-bound
 # and large); the build's own Python tools come as carried pure-Python wheels (bench/.deps/wheels).

@@ -19,7 +19,7 @@ __device__ __forceinline__ float hidden_input(const float* pre, const float* hb,
   return __fadd_rn(pre[i], hb[j]);
 }
 
-__global__ void label_hidden_kernel(const float* __restrict__ pre, const float* __restrict__ hb,
+__global__ void label_hidden_kernel(const float* pre, const float* __restrict__ hb,
                                     const float* __restrict__ label_w, const int* __restrict__ y,
                                     const float* __restrict__ u, float* prob, float* __restrict__ state, int rows,
                                     int nh) {
