@@ -121,7 +121,13 @@ TEST(Stack, ResumeAfterAnInterruptInTheSecondLayerIsExact) {
   o.base.on_batch = [&](const rbm::batch_report& b) {
     if (layer == 1 && b.epoch == 2 && b.batch == 5) stop = true;
   };
-  EXPECT_THROW(rbm::train_stack(d, o), rbm::interrupted);
+  try {
+    rbm::train_stack(d, o);
+    ADD_FAILURE() << "not interrupted";
+  } catch (const rbm::interrupted& e) {
+    EXPECT_EQ(e.directory(), dir.string()) << "the stack resumes from its own directory, not the layer's";
+    EXPECT_NE(std::string(e.what()).find("layer 2 of 2"), std::string::npos) << e.what();
+  }
   const auto layer1_file = rbm_test::read_bytes(dir / "layer1" / "model.safetensors");
   rbm::stack_options again;
   again.base.resume = dir.string();

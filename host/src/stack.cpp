@@ -231,7 +231,12 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     }
     if (o.on_layer) o.on_layer(i, layers);
     const dataset& input = i == 0 ? data : layer_data;
-    res.layers.push_back(train(input, t));
+    try {
+      res.layers.push_back(train(input, t));
+    } catch (const interrupted& e) {  // the stack resumes as a whole, from its own directory
+      throw interrupted("layer " + std::to_string(i + 1) + " of " + std::to_string(layers) + ": " + e.what(),
+                        dir.empty() ? std::string() : dir, e.params(), e.state());
+    }
     const train_result& r = res.layers.back();
     res.model.layers.push_back(r.params);
     if (i == 0) {
