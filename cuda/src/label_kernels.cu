@@ -144,6 +144,15 @@ __global__ void momentum_step_kernel(const float* __restrict__ grad, std::size_t
   }
 }
 
+// Shared memory of the per-row softmax kernels: logits and probabilities, K doubles each.
+std::size_t softmax_shared_bytes(int classes) {
+  const std::size_t bytes = 2 * std::size_t(classes) * sizeof(double);
+  if (bytes > 48 * 1024)
+    throw precondition_error("a label group of " + std::to_string(classes) +
+                             " classes is more than the GPU kernels take (3,072)");
+  return bytes;
+}
+
 }  // namespace
 
 void label_hidden(const float* pre, const float* hb, const float* label_w, const int* y, const float* u, float* prob,
@@ -158,9 +167,7 @@ void label_hidden(const float* pre, const float* hb, const float* label_w, const
 void label_discriminative(const float* pre, const float* hb, const float* label_w, const float* label_b, const int* y,
                           int rows, int nh, int classes, float* g, float* d, double* loss, stream_view s) {
   RBM_EXPECTS(pre && hb && label_w && label_b && y && g && d && loss && rows > 0 && nh > 0 && classes >= 2);
-  const std::size_t shared = 2 * std::size_t(classes) * sizeof(double);
-  if (shared > 48 * 1024) throw precondition_error("a label group of " + std::to_string(classes) +
-                                                   " classes is more than the GPU kernels take (3,072)");
+  const std::size_t shared = softmax_shared_bytes(classes);
   label_discriminative_kernel<<<rows, row_threads, shared, s.get()>>>(pre, hb, label_w, label_b, y, nh, classes, g, d,
                                                                      loss);
   RBM_CHECK_LAUNCH(label_discriminative_kernel);
@@ -169,9 +176,7 @@ void label_discriminative(const float* pre, const float* hb, const float* label_
 void sample_labels(const float* ly, const float* label_b, const float* u, int rows, int classes, int* y,
                    stream_view s) {
   RBM_EXPECTS(ly && label_b && u && y && rows > 0 && classes >= 2);
-  const std::size_t shared = 2 * std::size_t(classes) * sizeof(double);
-  if (shared > 48 * 1024) throw precondition_error("a label group of " + std::to_string(classes) +
-                                                   " classes is more than the GPU kernels take (3,072)");
+  const std::size_t shared = softmax_shared_bytes(classes);
   sample_labels_kernel<<<rows, 32, shared, s.get()>>>(ly, label_b, u, classes, y);
   RBM_CHECK_LAUNCH(sample_labels_kernel);
 }

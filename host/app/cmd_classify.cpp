@@ -102,7 +102,7 @@ void register_classify(CLI::App& app, command_list& out) {
     if (stacked) {
       stack = rbm::load_stack(o->model);
       m.params = stack.layers[0];
-      m.metadata = rbm::read_tensors(o->model).metadata;
+      m.metadata = stack.metadata;
     } else {
       m = rbm::load_model(o->model);
     }

@@ -135,13 +135,13 @@ struct sample_opts {
 int sample_stack(const sample_opts& o) {
   rbm::stack_model m = rbm::load_stack(o.model);
   rbm::model_params top = m.layers.back();
+  rbm::saved_model shape_of;  // the bottom layer with the file's metadata: the picture shape
+  shape_of.params = m.layers[0];
+  shape_of.metadata = m.metadata;
+  const auto [rows, cols] = image_shape(shape_of);
   if (o.every_class) {  // a row per class, the last sample of each chain across (Hinton et al. 2006's figure)
     if (!top.labeled()) throw rbm::data_error(o.model + ": --class all needs label units on the top layer");
     if (top.gaussian()) throw rbm::data_error(o.model + ": --class all draws Bernoulli pictures");
-    rbm::saved_model shape_of;
-    shape_of.params = m.layers[0];
-    shape_of.metadata = rbm::read_tensors(o.model).metadata;
-    const auto [rows, cols] = image_shape(shape_of);
     std::vector<std::vector<float>> columns(std::size_t(o.chains));
     for (int y = 0; y < top.classes; ++y) {
       const auto snaps =
@@ -163,10 +163,6 @@ int sample_stack(const sample_opts& o) {
                                     std::to_string(top.classes - 1));
     top = rbm::clamp_label(top, o.label);
   }
-  rbm::saved_model shape_of;
-  shape_of.params = m.layers[0];
-  shape_of.metadata = rbm::read_tensors(o.model).metadata;
-  const auto [rows, cols] = image_shape(shape_of);
   std::vector<float> start;
   if (o.from == "data") {  // held-out images taken up to the top's visible layer
     const rbm::dataset d = load_data(o.data);

@@ -13,6 +13,7 @@
 
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/image.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
@@ -136,7 +137,7 @@ std::vector<float> propagate_up(const model_params& p, const float* values, int 
   if (sample) {
     std::vector<float> u(h.size());
     cpu::philox_uniforms(seed ^ propagate_seed_salt, 0, u.data(), u.size());
-    for (std::size_t i = 0; i < h.size(); ++i) h[i] = u[i] < h[i] ? 1.0f : 0.0f;
+    cpu::sample(h.data(), u.data(), h.size(), h.data());
   }
   return h;
 }
@@ -151,7 +152,7 @@ std::vector<float> down_pass(const stack_model& m, const float* top, int rows, s
     u.resize(x.size());
     cpu::philox_uniforms(seed ^ propagate_seed_salt, at, u.data(), u.size());
     at += u.size();
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] = u[i] < x[i] ? 1.0f : 0.0f;
+    cpu::sample(x.data(), u.data(), x.size(), x.data());
     const model_params& p = m.layers[std::size_t(l)];
     std::vector<float> below(std::size_t(rows) * p.nv);
     cpu_visible_probs(p, x.data(), rows, below.data());
@@ -311,6 +312,7 @@ stack_model load_stack(const std::string& path) {
       s.data_sd = f.tensors["data_std"].data;
     }
   };
+  m.metadata = f.metadata;
   const auto count = f.metadata.find("layers");
   if (count == f.metadata.end()) {  // a single RBM
     stats(m);

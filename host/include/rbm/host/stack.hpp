@@ -19,6 +19,7 @@ namespace rbm {
 struct stack_model {
   std::vector<model_params> layers;
   std::vector<float> data_mean, data_sd;  // the bottom layer's standardisation (empty without it)
+  std::map<std::string, std::string> metadata;  // the file's, as load_stack read it (the image shape, ...)
 };
 
 struct stack_options {
