@@ -459,7 +459,7 @@ TEST(InMemory, AModelBeyondTheMachinesMemoryIsRefusedNamingTheBytes) {
 }
 
 // Rows in GPU memory are read by the CUDA backend alone: the CPU backend refuses them, saying so, and
-// the options that need host rows are refused by name before anything runs.
+// the options that need host rows (binarize, pixels held out) are refused by name before anything runs.
 TEST(InMemory, RowsInGpuMemoryAreRefusedByTheCpuBackend) {
   rbm::dataset d;
   d.name = "values";
@@ -472,8 +472,19 @@ TEST(InMemory, RowsInGpuMemoryAreRefusedByTheCpuBackend) {
   auto o = pcd_options("");
   o.device = "cpu";
   EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("GPU memory need the CUDA backend"), std::string::npos);
-  o.out_dir = "somewhere";
-  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("train in memory only"), std::string::npos);
+  o.out_dir = "somewhere";  // allowed (a stack's layer on the GPU writes its files), but nothing is created
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("GPU memory need the CUDA backend"), std::string::npos);
+  EXPECT_FALSE(fs::exists("somewhere"));
+  o.binarize = true;
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("read as they are, on the CUDA backend: no binarize"),
+            std::string::npos);
+  o.binarize = false;
+  d.test.count = 2;  // held-out rows must be host values
+  d.test.rows = 1;
+  d.test.cols = 4;
+  d.test.pixels.assign(8, 0);
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("the held-out rows are real values in host memory"),
+            std::string::npos);
   EXPECT_FALSE(fs::exists("somewhere"));
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
+#include "stack_helpers.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/idx.hpp"
@@ -21,18 +22,7 @@
 
 namespace {
 
-rbm::stack_options small_stack(const std::string& out) {
-  rbm::stack_options o;
-  o.base.cd.lr = 0.1f;
-  o.base.cd.momentum = 0.5f;
-  o.base.cd.seed = 21;
-  o.base.batch = 50;
-  o.base.device = "cpu";
-  o.base.out_dir = out;
-  o.hidden = {40, 30};
-  o.epochs = {2, 3};
-  return o;
-}
+using rbm_test::small_stack;
 
 std::vector<std::string> lines_of(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -57,18 +47,7 @@ TEST(Stack, EachLayerTrainsOnTheHiddenProbabilitiesOfTheOneBelow) {
   // By hand: layer 1 alone, then layer 2 on its probabilities.
   const rbm::train_result one = rbm::train(d, rbm::layer_options(o, 0));
   EXPECT_EQ(one.params.w, r.model.layers[0].w);
-  rbm::dataset up;
-  up.name = d.name + " (layer 2 input)";
-  for (int s = 0; s < 2; ++s) {
-    const rbm::image_set& from = s == 0 ? d.train : d.test;
-    const auto v = rbm::model_inputs(from, false, {}, {});
-    rbm::image_set& to = s == 0 ? up.train : up.test;
-    to.values = rbm::propagate_up(one.params, v.data(), from.count, false, 0);
-    to.count = from.count;
-    to.rows = 1;
-    to.cols = 40;
-  }
-  const rbm::train_result two = rbm::train(up, rbm::layer_options(o, 1));
+  const rbm::train_result two = rbm::train(rbm_test::second_layer_input(d, o, one.params), rbm::layer_options(o, 1));
   EXPECT_EQ(two.params.w, r.model.layers[1].w);
   EXPECT_EQ(two.history.back().test.free_energy, r.layers[1].history.back().test.free_energy);
   EXPECT_NE(rbm::layer_options(o, 0).cd.seed, rbm::layer_options(o, 1).cd.seed) << "each layer its own draws";
@@ -116,11 +95,7 @@ TEST(Stack, ResumeAfterAnInterruptInTheSecondLayerIsExact) {
   rbm::stack_options o = small_stack(dir.string());
   std::atomic<bool> stop{false};
   int layer = 0;
-  o.on_layer = [&](int l, int) { layer = l; };
-  o.base.stop = &stop;
-  o.base.on_batch = [&](const rbm::batch_report& b) {
-    if (layer == 1 && b.epoch == 2 && b.batch == 5) stop = true;
-  };
+  rbm_test::stop_in_second_layer(o, stop, layer);
   try {
     rbm::train_stack(d, o);
     ADD_FAILURE() << "not interrupted";
@@ -145,14 +120,7 @@ TEST(Stack, ResumeAfterAnInterruptInTheSecondLayerIsExact) {
 // the top RBM's p(y | h), and only the top layer has it.
 TEST(Stack, LabelsGoOnTheTopLayer) {
   const auto d = rbm_test::digits_subset(1500, 500);
-  rbm::stack_options o = small_stack("");
-  o.hidden = {100, 60};
-  o.epochs = {3, 5};
-  o.lr = {0.1f, 0.5f};
-  o.base.batch = 20;
-  o.base.labels = true;
-  o.base.objective = "hybrid";
-  o.base.alpha = 0.1f;
+  const rbm::stack_options o = rbm_test::labelled_stack();
   const auto r = rbm::train_stack(d, o);
   EXPECT_FALSE(r.model.layers[0].labeled());
   ASSERT_TRUE(r.model.layers[1].labeled());
@@ -179,6 +147,56 @@ TEST(Stack, SampledPropagationDrawsStatesFromTheProbabilities) {
     mean += p[i];
   }
   EXPECT_NEAR(on / s.size(), mean / p.size(), 0.01);  // 8,000 draws
+}
+
+// A validation split is made once, for the whole stack: every layer trains on the first rows and holds
+// out the last ones (propagated); with labels the test set is classified once, by the finished stack.
+TEST(Stack, AValidationSplitHoldsOutTheSameRowsInEveryLayer) {
+  const auto d = rbm_test::digits_subset(1500, 200);
+  rbm::stack_options o = rbm_test::labelled_stack();
+  o.base.validation = 300;
+  const auto r = rbm::train_stack(d, o);
+  EXPECT_TRUE(r.propagated_on_gpu == std::vector<bool>{false});
+  // By hand: the split, layer 1 on its first 1,200 rows, layer 2 on their probabilities.
+  rbm::dataset split;
+  split.name = d.name;
+  split.train = d.train;
+  split.test = rbm::split_tail(split.train, 300);
+  const rbm::train_result one = rbm::train(split, rbm::layer_options(o, 0));
+  EXPECT_EQ(one.params.w, r.model.layers[0].w);
+  EXPECT_EQ(r.layers[0].history.back().test.samples, 300);
+  const rbm::train_result two = rbm::train(rbm_test::second_layer_input(split, o, one.params), rbm::layer_options(o, 1));
+  EXPECT_EQ(two.params.w, r.model.layers[1].w);
+  EXPECT_EQ(two.history.back().test_accuracy, r.layers[1].history.back().test_accuracy);
+  // The test set: 200 images, classified once through both layers.
+  ASSERT_EQ(r.layers[1].test_count, 200);
+  const auto v = rbm::model_inputs(d.test, false, {}, {});
+  const auto x = rbm::features_at(r.model, v.data(), 200, 1);
+  rbm::image_set rows = d.test;
+  rows.rows = 1;
+  rows.cols = 100;
+  const auto [accuracy, class_ll] = rbm::classify_rows(r.model.layers[1], rows, x.data(), 200);
+  EXPECT_EQ(r.layers[1].test_accuracy, accuracy);
+  EXPECT_EQ(r.layers[1].test_class_ll, class_ll);
+  EXPECT_GT(accuracy, 0.5) << "validation accuracy " << r.layers[1].history.back().test_accuracy;
+  o.base.validation = 1500;
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train_stack(d, o); }).find("must leave training images"), std::string::npos);
+}
+
+// PCD per layer: one value for every layer, or a list; the plan records it.
+TEST(Stack, PcdIsSetPerLayer) {
+  rbm::stack_options o = small_stack("");
+  o.base.cd.pcd = true;
+  EXPECT_TRUE(rbm::layer_options(o, 0).cd.pcd);
+  EXPECT_TRUE(rbm::layer_options(o, 1).cd.pcd);
+  o.pcd = {0, 1};
+  EXPECT_FALSE(rbm::layer_options(o, 0).cd.pcd);
+  EXPECT_TRUE(rbm::layer_options(o, 1).cd.pcd);
+  o.pcd = {2};
+  EXPECT_NE(rbm_test::error_of([&] { rbm::layer_options(o, 0); }).find("pcd is 0 or 1 (got 2)"), std::string::npos);
+  o.pcd = {0, 1, 1};
+  EXPECT_NE(rbm_test::error_of([&] { rbm::layer_options(o, 0); }).find("pcd list has 3 values for 2 layers"),
+            std::string::npos);
 }
 
 TEST(Stack, BadPlansAndFilesAreRefusedByName) {
@@ -371,6 +389,20 @@ TEST(StackCli, TrainsAStackAndTakesFeaturesFromAnyLayer) {
   const auto bad = rbm_test::run_rbm("train --device cpu --hidden 30 --epochs 1,2 --out " + (dir / "bad").string());
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.output.find("give --hidden a list too"), std::string::npos) << bad.output;
+  const auto bad_pcd = rbm_test::run_rbm("train --device cpu --pcd 0,1 --out " + (dir / "bad").string());
+  EXPECT_NE(bad_pcd.code, 0);
+  EXPECT_NE(bad_pcd.output.find("give --hidden a list too"), std::string::npos) << bad_pcd.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+  // --pcd per layer: the plan and each layer's checkpoint say so.
+  const auto p = rbm_test::run_rbm("train --device cpu --hidden 30,20 --pcd 0,1 --epochs 1 --train-limit 300 "
+                                   "--test-limit 50 --quiet --out " + (dir / "pcd").string());
+  ASSERT_EQ(p.code, 0) << p.output;
+  std::ifstream plan(dir / "pcd" / "stack.json");
+  EXPECT_EQ(nlohmann::json::parse(plan).at("pcd"), nlohmann::json::array({0, 1}));
+  for (int layer : {1, 2}) {
+    const auto meta = rbm::read_tensors((dir / "pcd" / ("layer" + std::to_string(layer)) / "model.safetensors").string()).metadata;
+    EXPECT_EQ(nlohmann::json::parse(meta.at("config")).at("pcd").get<bool>(), layer == 2) << layer;
+  }
   const auto cls = rbm_test::run_rbm("classify --model " + model);
   EXPECT_NE(cls.code, 0);
   EXPECT_NE(cls.output.find("top layer has no label units"), std::string::npos) << cls.output;

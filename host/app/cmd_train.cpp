@@ -74,11 +74,11 @@ struct train_state {
   rbm::train_options opt;
   data_options data;
   std::string preset, gemm = "fp32", visible = "bernoulli";
-  std::string hidden, epochs, lr, k;  // one value, or one per layer of a stack
+  std::string hidden, epochs, lr, k, pcd;  // one value, or one per layer of a stack
   bool propagate_samples = false;
   int threads = 0;  // not given: OpenBLAS's own count
   bool quiet = false;
-  CLI::Option *o_epochs, *o_threads, *o_hidden, *o_lr, *o_k;
+  CLI::Option *o_epochs, *o_threads, *o_hidden, *o_lr, *o_k, *o_pcd;
 };
 
 }  // namespace
@@ -93,7 +93,10 @@ void register_train(CLI::App& app, command_list& out) {
                      ->default_str(std::to_string(s->opt.cd.nh));
   s->o_k = train->add_option("--k", s->k, "Gibbs steps per update (CD-k); a list: one per layer")
                ->default_str(std::to_string(s->opt.cd.k));
-  train->add_flag("--pcd", s->opt.cd.pcd, "persistent contrastive divergence (chains kept across batches)");
+  s->o_pcd = train->add_option("--pcd", s->pcd,
+                               "persistent contrastive divergence (chains kept across batches); a list of 0 and 1: "
+                               "one per layer of a stack (--pcd alone: every layer)")
+                ->expected(0, 1);
   s->o_epochs = train->add_option("--epochs", s->epochs, "passes over the training set; a list: one per layer")
                     ->default_str(std::to_string(s->opt.epochs));
   train->add_option("--batch", s->opt.batch, "samples per update")->capture_default_str();
@@ -222,10 +225,17 @@ void register_train(CLI::App& app, command_list& out) {
       if (v.size() == 1) s->opt.cd.lr = v[0];
       else stack.lr = v;
     }
+    if (s->o_pcd->count() > 0) {
+      const auto v = s->pcd.empty() ? std::vector<int>{1} : parse_ints(s->pcd, "--pcd");
+      for (int x : v)
+        if (x != 0 && x != 1) throw rbm::precondition_error("--pcd takes 0 or 1 per layer (got " + std::to_string(x) + ")");
+      if (v.size() == 1) s->opt.cd.pcd = v[0] == 1;
+      else stack.pcd = v;
+    }
     const bool stacked = stack.hidden.size() > 1 ||
                          (!s->opt.resume.empty() && std::filesystem::exists(std::filesystem::path(s->opt.resume) / "stack.json"));
-    if (!stacked && (!stack.epochs.empty() || !stack.k.empty() || !stack.lr.empty()))
-      throw rbm::precondition_error("lists of --epochs, --k or --lr are per layer of a stack: give --hidden a list too");
+    if (!stacked && (!stack.epochs.empty() || !stack.k.empty() || !stack.lr.empty() || !stack.pcd.empty()))
+      throw rbm::precondition_error("lists of --epochs, --k, --lr or --pcd are per layer of a stack: give --hidden a list too");
     if (!s->opt.resume.empty()) {
       s->opt.out_dir = s->opt.resume;
       if (s->o_epochs->count() == 0) s->opt.epochs = 0;  // the checkpoint's own total
@@ -264,6 +274,9 @@ void register_train(CLI::App& app, command_list& out) {
         std::printf("reconstruction error %.6f", top.history.back().train.err_sampled);
       std::printf("; wrote %s/{model.safetensors,metrics.csv,stack.json,filters-layer*.png,layer*/}\n",
                   s->opt.out_dir.c_str());
+      if (top.test_count > 0)
+        std::printf("test set (%d images, not used in training): accuracy %.4f, mean log p(y | x) %.5f\n",
+                    top.test_count, top.test_accuracy, top.test_class_ll);
       return 0;
     }
     const rbm::train_result r = rbm::train(ds, s->opt);
@@ -279,7 +292,7 @@ void register_train(CLI::App& app, command_list& out) {
     if (r.params.labeled() && r.test_count > 0)
       std::printf("test set (%d images, not used in training): accuracy %.4f, mean log p(y | x) %.5f\n", r.test_count,
                   r.test_accuracy, r.test_class_ll);
-    else
+    if (!r.params.labeled())
       std::printf("trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{%s}\n", r.params.nv, r.params.nh,
                   last.epoch, last.train.err_sampled, s->opt.out_dir.c_str(), written.c_str());
     return 0;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_backend.hpp"
@@ -17,6 +18,7 @@
 #include "rbm/host/image.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
+#include "stack_device.hpp"
 
 namespace rbm {
 namespace fs = std::filesystem;
@@ -104,8 +106,13 @@ train_options layer_options(const stack_options& o, int layer) {
   t.epochs = per_layer(o.epochs, o.base.epochs, layer, layers, "epochs");
   t.cd.k = per_layer(o.k, o.base.cd.k, layer, layers, "k");
   t.cd.lr = per_layer(o.lr, o.base.cd.lr, layer, layers, "lr");
+  const int pcd = per_layer(o.pcd, int(o.base.cd.pcd), layer, layers, "pcd");
   if (t.epochs <= 0 || t.cd.k <= 0 || !(t.cd.lr > 0))
     throw precondition_error("layer " + std::to_string(layer + 1) + " needs positive epochs, k and lr");
+  if (pcd != 0 && pcd != 1)
+    throw precondition_error("layer " + std::to_string(layer + 1) + ": pcd is 0 or 1 (got " + std::to_string(pcd) + ")");
+  t.cd.pcd = pcd == 1;
+  t.validation = 0;  // the stack splits the data once (train_stack)
   t.cd.seed = o.base.cd.seed + std::uint64_t(layer);  // each layer its own draws
   const bool top = layer == layers - 1;
   if (!top) {
@@ -183,6 +190,7 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
       o.epochs = j.at("epochs").get<std::vector<int>>();
       o.k = j.at("k").get<std::vector<int>>();
       o.lr = j.at("lr").get<std::vector<float>>();
+      if (j.contains("pcd")) o.pcd = j.at("pcd").get<std::vector<int>>();
       o.propagate_samples = j.at("propagate").get<std::string>() == "samples";
       train_options keep = in.base;
       keep.epochs = 0;  // the plan's
@@ -199,25 +207,43 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     if (ec) throw data_error(dir + ": cannot create the output directory (" + ec.message() + ")");
     nlohmann::json j;
     j["hidden"] = o.hidden;
-    std::vector<int> epochs, k;
+    std::vector<int> epochs, k, pcd;
     std::vector<float> lr;
     for (int i = 0; i < layers; ++i) {
       const train_options t = layer_options(o, i);
       epochs.push_back(t.epochs);
       k.push_back(t.cd.k);
       lr.push_back(t.cd.lr);
+      pcd.push_back(t.cd.pcd ? 1 : 0);
     }
     j["epochs"] = epochs;
     j["k"] = k;
     j["lr"] = lr;
+    j["pcd"] = pcd;
     j["propagate"] = o.propagate_samples ? "samples" : "probabilities";
     j["base"] = nlohmann::json::parse(options_json(o.base));
     write_file_atomic(plan_path.string(), j.dump(1) + "\n");
   }
 
+  // A validation split, once for the whole stack: the last N training rows are every layer's held-out set.
+  const int validation = o.base.validation;
+  if (validation < 0) throw precondition_error("validation must not be negative (got " + std::to_string(validation) + ")");
+  dataset split;
+  if (validation > 0) {
+    if (data.train.device_values != nullptr)
+      throw precondition_error("a validation split needs the training rows in host memory (not a CUDA array)");
+    if (validation >= data.train.count)
+      throw precondition_error("validation (" + std::to_string(validation) + ") must leave training images: " +
+                               data.train.source + " has " + std::to_string(data.train.count));
+    split.name = data.name;
+    split.train = data.train;
+    split.test = split_tail(split.train, validation);
+  }
+  const dataset& bottom = validation > 0 ? split : data;
+
   stack_result res;
-  dataset layer_data;  // layer i's input (for i > 0)
-  layer_data.name = data.name;
+  dataset layer_data;         // layer i's input (for i > 0)
+  detail::device_rows on_gpu;  // its training rows, when they are in GPU memory
   std::vector<std::string> csvs;
   for (int i = 0; i < layers; ++i) {
     train_options t = layer_options(o, i);
@@ -226,12 +252,13 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     t.on_epoch = o.base.on_epoch;
     t.on_epoch_params = o.base.on_epoch_params;
     t.stop = o.base.stop;
+    if (on_gpu.data() != nullptr) t.device = "cuda";  // its rows are on that GPU
     if (!dir.empty()) {
       t.out_dir = layer_dir(dir, i);
       if (resuming && fs::exists(fs::path(t.out_dir) / "model.safetensors")) t.resume = t.out_dir;
     }
     if (o.on_layer) o.on_layer(i, layers);
-    const dataset& input = i == 0 ? data : layer_data;
+    const dataset& input = i == 0 ? bottom : layer_data;
     try {
       res.layers.push_back(train(input, t));
     } catch (const interrupted& e) {  // the stack resumes as a whole, from its own directory
@@ -246,21 +273,48 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     }
     csvs.push_back(metrics_csv(r.history));
     if (i + 1 == layers) break;
-    // The next layer's input: this layer's hidden units for the training and held-out rows.
+    // The next layer's input: this layer's hidden units for the training and held-out rows, on the GPU
+    // where this layer trained there.
     const auto t0 = std::chrono::steady_clock::now();
+    const bool gpu = detail::device_rows::built() && r.backend_name.rfind("cuda", 0) == 0;
+    res.propagated_on_gpu.push_back(gpu);
     dataset next;
     next.name = data.name + " (layer " + std::to_string(i + 2) + " input)";
+    detail::device_rows next_on_gpu;
     for (int s = 0; s < 2; ++s) {
       const image_set& from = s == 0 ? input.train : input.test;
       image_set& to = s == 0 ? next.train : next.test;
       if (from.count == 0) continue;
+      const bool from_device = from.device_values != nullptr;
       const std::vector<float> v = i == 0 ? model_inputs(from, t.binarize, r.data_mean, r.data_sd) : std::vector<float>();
-      const float* x = i == 0 ? v.data() : from.value_data();
-      to = value_set(propagate_up(r.params, x, from.count, o.propagate_samples, t.cd.seed + std::uint64_t(s)), from.count,
-                     r.params.nh, from);
+      const float* x = i == 0 ? v.data() : from_device ? from.device_values : from.value_data();
+      const std::uint64_t seed = t.cd.seed + std::uint64_t(s);
+      if (!gpu) {
+        to = value_set(propagate_up(r.params, x, from.count, o.propagate_samples, seed), from.count, r.params.nh, from);
+        continue;
+      }
+      detail::device_rows rows = detail::device_rows::propagate(r.params, x, from_device, from.count, o.propagate_samples,
+                                                                seed ^ propagate_seed_salt, t.gpu);
+      if (s == 0) {  // stays on the GPU for the next layer
+        to = value_set({}, from.count, r.params.nh, from);
+        to.device_values = rows.data();
+        next_on_gpu = std::move(rows);
+      } else {
+        to = value_set(rows.to_host(), from.count, r.params.nh, from);
+      }
     }
     layer_data = std::move(next);
+    on_gpu = std::move(next_on_gpu);  // the rows the layer below read are freed only now
     res.propagate_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  // The test set, once, by the finished stack (a validation split kept it out of training).
+  train_result& top = res.layers.back();
+  if (validation > 0 && res.model.layers.back().labeled() && data.test.count > 0) {
+    const std::vector<float> v = model_inputs(data.test, layer_options(o, 0).binarize, res.model.data_mean, res.model.data_sd);
+    const std::vector<float> x = features_at(res.model, v.data(), data.test.count, layers - 1);
+    image_set rows = value_set({}, data.test.count, res.model.layers.back().nv, data.test);
+    std::tie(top.test_accuracy, top.test_class_ll) = classify_rows(res.model.layers.back(), rows, x.data(), data.test.count);
+    top.test_count = data.test.count;
   }
   if (o.on_layer) o.on_layer(layers, layers);
   if (!dir.empty()) {
@@ -345,3 +399,21 @@ stack_model load_stack(const std::string& path) {
 }
 
 }  // namespace rbm
+
+#ifndef RBM_HAVE_CUDA
+namespace rbm::detail {
+struct device_rows::impl {};
+bool device_rows::built() { return false; }
+device_rows::device_rows() = default;
+device_rows::~device_rows() = default;
+device_rows::device_rows(device_rows&&) noexcept = default;
+device_rows& device_rows::operator=(device_rows&&) noexcept = default;
+const float* device_rows::data() const { return nullptr; }
+int device_rows::rows() const { return 0; }
+int device_rows::cols() const { return 0; }
+std::vector<float> device_rows::to_host() const { return {}; }
+device_rows device_rows::propagate(const model_params&, const float*, bool, int, bool, std::uint64_t, const gpu_options&) {
+  throw precondition_error("this build has no CUDA backend: a stack propagates on the CPU");
+}
+}  // namespace rbm::detail
+#endif

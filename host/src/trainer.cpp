@@ -499,8 +499,8 @@ void standardize_sets(dataset& r, backend& be, std::vector<float>& mean, std::ve
   }
 }
 
-// Accuracy of argmax p(y | x) and the mean log p(y | x) of the first `rows` rows of a labelled set (as the
-// model sees them: pixels / 255 or the prepared real values), in chunks.
+}  // namespace
+
 std::pair<double, double> classify_rows(const model_params& p, const image_set& set, const float* values, int rows) {
   const int dim = set.dim(), chunk = 1000, k = p.classes;
   std::vector<float> v;
@@ -526,6 +526,8 @@ std::pair<double, double> classify_rows(const model_params& p, const image_set& 
   }
   return {double(right) / rows, ll / rows};
 }
+
+namespace {
 
 constexpr std::uint64_t label_seed_salt = 0x94d049bb133111ebull;  // the label weights' initial draws
 
@@ -615,16 +617,19 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
   if (gauss && !(o.cd.sigma_floor > 0))
     throw precondition_error("sigma_floor must be positive (got " + shown(o.cd.sigma_floor) + ")");
   const bool on_device = data_in.train.device_values != nullptr;
-  if (on_device && (resuming || o.binarize || o.eval_every > 0 || data_in.test.count > 0 || !o.out_dir.empty() ||
-                    o.zero_init || o.tutorial_batches))
-    throw precondition_error("training rows in GPU memory train in memory only, on the CUDA backend: no out_dir, "
-                             "held-out set, resume, binarize, eval_every, zero_init or tutorial batches");
-  if (!gauss && data_in.train.real() && !o.any_values && !on_device)
-    for (const image_set* set : {&data_in.train, &data_in.test})
+  if (on_device && (o.binarize || o.eval_every > 0))
+    throw precondition_error("training rows in GPU memory are read as they are, on the CUDA backend: no binarize "
+                             "or eval_every (AIS during training reads pixels)");
+  if (on_device && data_in.test.count > 0 && (data_in.test.device_values != nullptr || !data_in.test.real()))
+    throw precondition_error("with training rows in GPU memory, the held-out rows are real values in host memory");
+  if (!gauss && data_in.train.real() && !o.any_values)
+    for (const image_set* set : {&data_in.train, &data_in.test}) {
+      if (set->device_values != nullptr) continue;  // summarised on the device below
       for (const float *x = set->value_data(), *end = x + std::size_t(set->count) * set->dim(); x != end; ++x)
         if (!(*x >= 0.0f && *x <= 1.0f))
           throw data_error(set->source + ": holds values outside [0, 1] (" + std::to_string(*x) +
                            "), which Bernoulli visible units cannot model; train Gaussian visible units instead");
+    }
   if (!gauss && data_in.train.real() && (o.binarize || o.eval_every > 0))
     throw precondition_error("binarize and AIS during training (eval_every) read pixel data; real-valued data "
                              "for Bernoulli visible units support neither yet");
@@ -659,7 +664,6 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
         if (y >= classes)
           throw data_error(set->source + ": label " + std::to_string(y) + " is outside [0, " + std::to_string(classes) +
                            ") (the classes given)");
-    if (on_device) throw precondition_error("labels with training rows in GPU memory are not built yet");
   }
   standardization stats;
   dataset prepared = o.binarize ? binarized(data_in) : gauss ? real_valued(data_in) : dataset{};
@@ -705,6 +709,8 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
     if (gauss && o.standardize) {
       stats.mean = dev_set.mean;
       stats.sd = dev_set.sd;
+      if (prepared.test.count > 0) prepared.test.values = model_inputs(prepared.test, false, stats.mean, stats.sd);
+      prepared.test.borrowed = nullptr;
     }
   }
   const bool files = !o.out_dir.empty();  // none: train in memory (the caller keeps the result)

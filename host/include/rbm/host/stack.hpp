@@ -25,12 +25,16 @@ struct stack_model {
 struct stack_options {
   // Every layer's settings unless a list below says otherwise; out_dir (or resume) is the stack's
   // directory, each layer a run of its own in out_dir/layer1, layer2, ... . The bottom layer takes the
-  // visible units, binarize, standardize and validation as given; the layers above are Bernoulli on
-  // their input's values. labels (and objective, alpha, classes) apply to the top layer only.
+  // visible units, binarize and standardize as given; the layers above are Bernoulli on their input's
+  // values. labels (and objective, alpha, classes) apply to the top layer only. base.validation splits
+  // the data once, for the whole stack: every layer's held-out set is the validation rows propagated,
+  // and with labels the test set is classified once, by the finished stack (the top's train_result).
+  // Where a layer trains on the CUDA backend, its output for the training rows is computed on that GPU
+  // and the layer above trains on it there (the rows never visit the host; the held-out rows do).
   train_options base;
   std::vector<int> hidden;  // the layers' hidden units, bottom up (at least one)
-  // Per layer: empty = base's value, one value = every layer's, else one per layer.
-  std::vector<int> epochs, k;
+  // Per layer: empty = base's value, one value = every layer's, else one per layer (pcd: 0 or 1).
+  std::vector<int> epochs, k, pcd;
   std::vector<float> lr;
   // Layer i trains on layer i - 1's hidden probabilities, or (samples) on states drawn from them once,
   // from the run's seed.
@@ -43,6 +47,7 @@ struct stack_result {
   std::vector<train_result> layers;
   stack_model model;
   double propagate_seconds = 0;  // spent computing the layers' inputs (the rest trained)
+  std::vector<bool> propagated_on_gpu;  // per layer below the top: whether its output was computed on the GPU
 };
 
 // The options layer `layer` (0-based) trains with, out_dir and resume aside. Throws precondition_error

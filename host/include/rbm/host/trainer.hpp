@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rbm/host/backend.hpp"
@@ -159,6 +160,10 @@ std::string metrics_csv(const std::vector<epoch_metrics>& history);
 // 128 first with `binarize`) or the real values, standardised with mean / sd where they are given.
 std::vector<float> model_inputs(const image_set& s, bool binarize, const std::vector<float>& mean,
                                 const std::vector<float>& sd);
+
+// Accuracy of argmax p(y | x) and the mean log p(y | x) of the first `rows` rows of a labelled set: the
+// rows as the model reads them (`values`, or when null the set's pixels / 255), in chunks.
+std::pair<double, double> classify_rows(const model_params& p, const image_set& set, const float* values, int rows);
 
 // The options as a checkpoint records them (JSON text) and back: options_from_json takes what a resumed
 // run may change (device, epochs when positive, quiet, callbacks, ...) from `keep`.
