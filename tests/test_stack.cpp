@@ -16,6 +16,7 @@
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/idx.hpp"
+#include "rbm/host/npy.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/stack.hpp"
 #include "rbm/host/trainer.hpp"
@@ -307,6 +308,73 @@ TEST(DbnLikelihood, ExactIsNormalisedAndTheBoundIsBelowIt) {
   }
 }
 
+// A label group on the top is summed out of the prior: the exact p(v) still sums to 1, the bound stays
+// below it; a one-layer labelled "stack" gives sum_{y,h} exp(-E(v, h, y)) / Z, enumerated here in full.
+TEST(DbnLikelihood, ALabelGroupOnTheTopIsSummedOut) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  rbm::model_params top = random_rbm(5, 4, rng, 1.0f);
+  top.add_labels(3);
+  for (auto& x : top.label_w) x = n(rng);
+  for (auto& x : top.label_b) x = n(rng);
+  const auto exact_z = [](const rbm::model_params& q) { return rbm::exact_log_z(q); };
+  // By hand: -E(v, h, y) = v.vb + h.hb + v W h + b_y + U_y h over every v, h, y.
+  auto neg_energy = [](const rbm::model_params& p, int v, int h, int y) {
+    double e = p.label_b[std::size_t(y)];
+    for (int a = 0; a < p.nv; ++a) e += ((v >> a) & 1) * double(p.vb[std::size_t(a)]);
+    for (int b = 0; b < p.nh; ++b) {
+      if (!((h >> b) & 1)) continue;
+      e += double(p.hb[std::size_t(b)]) + double(p.label_w[std::size_t(y) * p.nh + b]);
+      for (int a = 0; a < p.nv; ++a) e += ((v >> a) & 1) * double(p.w[std::size_t(a) * p.nh + b]);
+    }
+    return e;
+  };
+  std::vector<double> all, per_v(32);
+  for (int v = 0; v < 32; ++v) {
+    std::vector<double> terms;
+    for (int h = 0; h < 16; ++h)
+      for (int y = 0; y < 3; ++y) terms.push_back(neg_energy(top, v, h, y));
+    per_v[std::size_t(v)] = rbm::log_sum_exp(terms);
+    all.push_back(per_v[std::size_t(v)]);
+  }
+  const double log_z = rbm::log_sum_exp(all);
+  // Each class's clamped model adds U_y to the hidden biases in float (clamp_label), this sum in double:
+  // ~1e-7 apart.
+  EXPECT_NEAR(rbm::top_log_z(top, exact_z), log_z, 1e-6);
+  rbm::stack_model one;
+  one.layers = {top};
+  const auto v5 = every_configuration(5);
+  const auto b1 = rbm::dbn_lower_bound(one, v5.data(), 32, log_z, 0, 0);
+  const auto e1 = rbm::dbn_exact_log_likelihood(one, v5.data(), 32);
+  for (int v = 0; v < 32; ++v) {
+    EXPECT_NEAR(b1[std::size_t(v)], per_v[std::size_t(v)] - log_z, 1e-6) << v;
+    EXPECT_NEAR(e1[std::size_t(v)], per_v[std::size_t(v)] - log_z, 1e-6) << v;
+  }
+  // Two layers with the labelled top: normalised, the bound below the exact value, MC around the bound.
+  rbm::stack_model m;
+  m.layers = {random_rbm(7, 5, rng, 1.0f), top};
+  const auto v7 = every_configuration(7);
+  const auto exact = rbm::dbn_exact_log_likelihood(m, v7.data(), 128);
+  const double zt = rbm::top_log_z(top, exact_z);
+  const auto bound = rbm::dbn_lower_bound(m, v7.data(), 128, zt, 0, 0);
+  const auto mc = rbm::dbn_lower_bound(m, v7.data(), 128, zt, 4000, 3);
+  double total = 0, mean_b = 0, mean_mc = 0;
+  for (int r = 0; r < 128; ++r) {
+    total += std::exp(exact[std::size_t(r)]);
+    EXPECT_LE(bound[std::size_t(r)], exact[std::size_t(r)] + 1e-9) << "v " << r;
+    mean_b += bound[std::size_t(r)] / 128;
+    mean_mc += mc[std::size_t(r)] / 128;
+  }
+  EXPECT_NEAR(total, 1.0, 1e-9);
+  EXPECT_NEAR(mean_mc, mean_b, 0.02);
+  // A label group below the top is refused.
+  rbm::stack_model wrong;
+  wrong.layers = {rbm::model_params(7, 5), rbm::model_params(5, 4)};
+  wrong.layers[0].add_labels(2);
+  EXPECT_NE(rbm_test::error_of([&] { rbm::dbn_exact_log_likelihood(wrong, v7.data(), 1); }).find("on the top only"),
+            std::string::npos);
+}
+
 // Greedy training's promise (Hinton et al. 2006): starting the second layer as the first's transpose
 // (bound = the RBM's log-likelihood) and training it on the first layer's hidden states raises the
 // bound on the training data above the single RBM's log-likelihood.
@@ -416,6 +484,34 @@ TEST(StackCli, TrainsAStackAndTakesFeaturesFromAnyLayer) {
   EXPECT_TRUE(std::filesystem::exists(dir / "s.png"));
 }
 
+// A Gaussian bottom layer (real-valued data, standardised): the stack trains, its file keeps sigma and
+// the standardisation, features go through both; evaluate refuses the bound by name.
+TEST(StackCli, AGaussianBottomLayerTrainsAndIsRefusedByTheBound) {
+  const auto dir = rbm_test::fresh_dir("stack-cli-gauss");
+  const auto t = rbm_test::run_rbm("train --device cpu --visible gaussian --standardize --lr 0.01 --hidden 30,20 "
+                                   "--epochs 1 --train-limit 300 --test-limit 50 --quiet --out " + (dir / "run").string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  const auto model = (dir / "run" / "model.safetensors").string();
+  const rbm::stack_model m = rbm::load_stack(model);
+  ASSERT_EQ(m.layers.size(), 2u);
+  EXPECT_TRUE(m.layers[0].gaussian());
+  EXPECT_FALSE(m.layers[1].gaussian());
+  ASSERT_EQ(m.data_mean.size(), 784u);
+  const auto f = rbm_test::run_rbm("features --model " + model + " --split test --test-limit 50 --out " +
+                                   (dir / "h.npy").string());
+  ASSERT_EQ(f.code, 0) << f.output;
+  // The features are the stack's on the standardised rows.
+  rbm::dataset d = rbm_test::digits_subset(1, 50);
+  const auto v = rbm::model_inputs(d.test, false, m.data_mean, m.data_sd);
+  const auto want = rbm::features_at(m, v.data(), 50, 2);
+  const auto got = rbm::read_npy_matrix((dir / "h.npy").string());
+  ASSERT_EQ(got.values.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got.values[i], want[i], 1e-6) << i;
+  const auto e = rbm_test::run_rbm("evaluate --device cpu --model " + model + " --test-limit 50");
+  EXPECT_NE(e.code, 0);
+  EXPECT_NE(e.output.find("this stack's bottom layer is Gaussian"), std::string::npos) << e.output;
+}
+
 // A stack with labels on its top layer: rbm classify goes up through the layers (the same accuracy the
 // trainer measured on the top layer's held-out rows), rbm sample --class clamps the top's label.
 TEST(StackCli, ALabelledStackClassifiesAndSamplesAClass) {
@@ -449,23 +545,27 @@ TEST(StackCli, ALabelledStackClassifiesAndSamplesAClass) {
 // `rbm evaluate` on a stack small enough to enumerate: the bound, the bottom RBM's own figure and the
 // DBN's exact log-likelihood, in the JSON; the bound below the exact value.
 TEST(StackCli, EvaluateGivesTheBoundAndTheExactLikelihoodOfATinyStack) {
-  const auto dir = rbm_test::fresh_dir("stack-cli-eval");
-  const auto t = rbm_test::run_rbm("train --device cpu --hidden 8,6 --epochs 2,2 --lr 0.1 --train-limit 1000 "
-                                   "--test-limit 200 --quiet --out " + (dir / "run").string());
-  ASSERT_EQ(t.code, 0) << t.output;
-  const auto json = (dir / "eval.json").string();
-  const auto e = rbm_test::run_rbm("evaluate --device cpu --model " + (dir / "run" / "model.safetensors").string() +
-                                   " --test-limit 100 --bound-images 100 --bound-samples 100 --json " + json);
-  ASSERT_EQ(e.code, 0) << e.output;
-  std::ifstream in(json);
-  const auto j = nlohmann::json::parse(in);
-  const double bound = j.at("dbn").at("bound"), exact = j.at("dbn").at("log_likelihood_exact"),
-               single = j.at("dbn").at("layer1_log_likelihood");
-  EXPECT_LT(bound, exact + 0.05) << e.output;  // Monte Carlo: 10,000 draws
-  EXPECT_GT(bound, exact - 30.0) << e.output;
-  EXPECT_LT(exact, 0.0);
-  EXPECT_TRUE(std::isfinite(single));
-  EXPECT_EQ(j.at("dbn").at("layers"), 2);
+  for (const std::string labels : {"", " --labels"}) {  // a label group on the top is summed out
+    SCOPED_TRACE(labels);
+    const auto dir = rbm_test::fresh_dir("stack-cli-eval");
+    const auto t = rbm_test::run_rbm("train --device cpu --hidden 8,6 --epochs 2,2 --lr 0.1 --train-limit 1000 "
+                                     "--test-limit 200 --quiet --out " + (dir / "run").string() + labels);
+    ASSERT_EQ(t.code, 0) << t.output;
+    const auto json = (dir / "eval.json").string();
+    const auto e = rbm_test::run_rbm("evaluate --device cpu --model " + (dir / "run" / "model.safetensors").string() +
+                                     " --test-limit 100 --bound-images 100 --bound-samples 100 --json " + json);
+    ASSERT_EQ(e.code, 0) << e.output;
+    std::ifstream in(json);
+    const auto j = nlohmann::json::parse(in);
+    const double bound = j.at("dbn").at("bound"), exact = j.at("dbn").at("log_likelihood_exact"),
+                 single = j.at("dbn").at("layer1_log_likelihood");
+    EXPECT_LT(bound, exact + 0.05) << e.output;  // Monte Carlo: 10,000 draws
+    EXPECT_GT(bound, exact - 30.0) << e.output;
+    EXPECT_LT(exact, 0.0);
+    EXPECT_TRUE(std::isfinite(single));
+    EXPECT_EQ(j.at("dbn").at("layers"), 2);
+    EXPECT_EQ(e.output.find("labels summed out") != std::string::npos, !labels.empty()) << e.output;
+  }
 }
 #endif
 

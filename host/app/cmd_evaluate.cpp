@@ -120,6 +120,9 @@ void evaluate_stack(const std::string& path, const rbm::dataset& d, const std::s
     throw rbm::data_error(d.train.source + ": images have " + std::to_string(d.train.dim()) +
                           " pixels but the stack has " + std::to_string(bottom.nv) + " visible units");
   if (d.train.real()) throw rbm::data_error(d.name + ": the bound of a stack is for binary pixel data");
+  if (bottom.gaussian())
+    throw rbm::precondition_error(path + ": the bound of a stack is for Bernoulli visible units, and this stack's "
+                                  "bottom layer is Gaussian (evaluate its layer1/model.safetensors alone for its density)");
   const rbm::image_set& held = d.test.count > 0 ? d.test : d.train;
   const int n = std::min(images, held.count);
   std::string shape = std::to_string(bottom.nv);
@@ -154,13 +157,16 @@ void evaluate_stack(const std::string& path, const rbm::dataset& d, const std::s
   const double ll1 = rbm::mean_log_likelihood(bottom, test_bin.data(), n, z1);
   std::printf("the bottom RBM alone (%dx%d): log-likelihood per held-out image %.4f nats\n", bottom.nv, bottom.nh, ll1);
   res["dbn"]["layer1_log_likelihood"] = ll1;
-  if (top.labeled()) {
-    std::printf("DBN bound: not computed (the top layer has a label group; the bound with labels is not built yet)\n");
-    return;
-  }
   if (layers > 1) {
     const std::vector<float> top_in = rbm::features_at(m, train_bin.data(), d.train.count, layers - 1);
-    const double zt = log_z(top, top_in, d.train.count, "top RBM");
+    // With labels on the top: the labels summed out, one partition function per class.
+    int klass = 0;
+    const double zt = rbm::top_log_z(top, [&](const rbm::model_params& q) {
+      const std::string what = top.labeled() ? "top RBM with label " + std::to_string(klass++) + " clamped" : "top RBM";
+      return log_z(q, top_in, d.train.count, what.c_str());
+    });
+    if (top.labeled())
+      std::printf("log Z of the top RBM, its %d labels summed out: %.4f\n", top.classes, zt);
     const auto b = rbm::dbn_lower_bound(m, test_bin.data(), n, zt, samples, seed);
     double bound = 0;
     for (double x : b) bound += x / n;

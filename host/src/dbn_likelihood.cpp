@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "rbm/error.hpp"
+#include "rbm/host/classification.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/stack.hpp"
@@ -48,33 +49,57 @@ double log_up(const std::vector<double>& logit, const double* h) {
   return s;
 }
 
-// -F(x) of the top RBM: x.vb + sum_j softplus(hb_j + (x W)_j).
+// -F(x) of the top RBM: x.vb + sum_j softplus(hb_j + (x W)_j); with a label group, the labels summed
+// out: log sum_y exp(x.vb + b_y + sum_j softplus(hb_j + U_yj + (x W)_j)).
 double neg_free_energy(const model_params& p, const double* x) {
   double s = 0;
   for (int a = 0; a < p.nv; ++a) s += x[a] * p.vb[std::size_t(a)];
+  std::vector<double> xw(std::size_t(p.nh));
   for (int b = 0; b < p.nh; ++b) {
-    double y = p.hb[std::size_t(b)];
+    double y = 0;
     for (int a = 0; a < p.nv; ++a) y += x[a] * double(p.w[std::size_t(a) * p.nh + b]);
-    s += softplus_d(y);
+    xw[std::size_t(b)] = y;
   }
-  return s;
+  if (!p.labeled()) {
+    for (int b = 0; b < p.nh; ++b) s += softplus_d(p.hb[std::size_t(b)] + xw[std::size_t(b)]);
+    return s;
+  }
+  // Each class's hidden biases rounded as clamp_label rounds them (in float), so that the partition
+  // functions top_log_z takes of the clamped models normalise exactly this.
+  std::vector<double> per_class(std::size_t(p.classes));
+  for (int k = 0; k < p.classes; ++k) {
+    double t = p.label_b[std::size_t(k)];
+    for (int b = 0; b < p.nh; ++b) {
+      const float c = p.hb[std::size_t(b)] + p.label_w[std::size_t(k) * p.nh + b];
+      t += softplus_d(c + xw[std::size_t(b)]);
+    }
+    per_class[std::size_t(k)] = t;
+  }
+  return s + log_sum_exp(per_class);
 }
 
 void check_stack(const stack_model& m) {
   RBM_EXPECTS(!m.layers.empty());
-  for (const auto& p : m.layers)
-    if (p.gaussian() || p.labeled())
-      throw precondition_error("the likelihood of a stack is for Bernoulli layers without a label group");
+  for (std::size_t i = 0; i < m.layers.size(); ++i)
+    if (m.layers[i].gaussian() || (m.layers[i].labeled() && i + 1 < m.layers.size()))
+      throw precondition_error("the likelihood of a stack is for Bernoulli layers (a label group on the top only)");
 }
 
 }  // namespace
+
+double top_log_z(const model_params& p, const std::function<double(const model_params&)>& log_z_of) {
+  if (!p.labeled()) return log_z_of(p);
+  std::vector<double> terms(std::size_t(p.classes));
+  for (int k = 0; k < p.classes; ++k) terms[std::size_t(k)] = double(p.label_b[std::size_t(k)]) + log_z_of(clamp_label(p, k));
+  return log_sum_exp(terms);
+}
 
 std::vector<double> dbn_exact_log_likelihood(const stack_model& m, const float* v, int rows) {
   check_stack(m);
   RBM_EXPECTS(v != nullptr && rows >= 0);
   const int top = int(m.layers.size()) - 1;
   const model_params& t = m.layers[std::size_t(top)];
-  const double log_z = exact_log_z(t, 24);
+  const double log_z = top_log_z(t, [](const model_params& q) { return exact_log_z(q, 24); });
   std::vector<double> out(static_cast<std::size_t>(rows));
   std::vector<double> x, h;
   if (top == 0) {

@@ -93,9 +93,15 @@ bool is_stack_file(const std::string& path);
 
 namespace rbm {
 
-// Likelihoods of a stack of Bernoulli layers (no label group) on binary rows v [rows, nv]. The layers
-// below the top are directed: p(x_l | x_{l+1}) = prod sigmoid(vb_l + W_l x_{l+1}); the top RBM gives the
-// prior of its visible units, exp(-F_top(x)) / Z_top.
+// Likelihoods of a stack of Bernoulli layers on binary rows v [rows, nv]. The layers below the top are
+// directed: p(x_l | x_{l+1}) = prod sigmoid(vb_l + W_l x_{l+1}); the top RBM gives the prior of its
+// visible units, exp(-F_top(x)) / Z_top, with a label group on the top summed out:
+// exp(-F_top(x)) = sum_y exp(-F_top(x, y)), Z_top = sum_y exp(b_y) Z(clamp_label(top, y)).
+//
+// log Z_top that way: log_z_of(p) itself for a top without labels, else
+// log sum_y exp(b_y + log_z_of(clamp_label(p, y))) (one partition function per class, each exact or AIS).
+double top_log_z(const model_params& p, const std::function<double(const model_params&)>& log_z_of);
+//
 //
 // The exact log p(v) of each row, every hidden layer enumerated: the top's visible layer (at most 24
 // units), each adjacent pair of hidden layers below it (at most 26 units together), the first hidden
