@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
 import idx  # noqa: E402
+from torch_epoch import cd1_batch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,15 +39,7 @@ def torch_stack(x, hidden, epochs, batch=100, lr=0.1):
         for _ in range(epochs):
             order = torch.randperm(len(data), generator=g)
             for i in range(len(data) // batch):
-                v0 = data[order[i * batch:(i + 1) * batch]]
-                h0p = torch.sigmoid(v0 @ W + hb)
-                h = (torch.rand(h0p.shape, generator=g) < h0p).float()
-                v = (torch.rand(v0.shape, generator=g) < torch.sigmoid(h @ W.T + vb)).float()
-                hp = torch.sigmoid(v @ W + hb)
-                vel.mul_(0.5).add_((v0.T @ h0p - v.T @ hp) * (lr / batch) - 2e-5 * W)
-                W.add_(vel)
-                vb.add_(lr * (v0 - v).mean(0))
-                hb.add_(lr * (h0p - hp).mean(0))
+                cd1_batch(data[order[i * batch:(i + 1) * batch]], W, vb, hb, vel, g, lr)
         seconds = time.perf_counter() - t0
         rows.append(len(data) // batch * batch * epochs / seconds)
         t0 = time.perf_counter()

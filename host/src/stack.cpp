@@ -227,18 +227,7 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
 
   // A validation split, once for the whole stack: the last N training rows are every layer's held-out set.
   const int validation = o.base.validation;
-  if (validation < 0) throw precondition_error("validation must not be negative (got " + std::to_string(validation) + ")");
-  dataset split;
-  if (validation > 0) {
-    if (data.train.device_values != nullptr)
-      throw precondition_error("a validation split needs the training rows in host memory (not a CUDA array)");
-    if (validation >= data.train.count)
-      throw precondition_error("validation (" + std::to_string(validation) + ") must leave training images: " +
-                               data.train.source + " has " + std::to_string(data.train.count));
-    split.name = data.name;
-    split.train = data.train;
-    split.test = split_tail(split.train, validation);
-  }
+  const dataset split = validation_split(data, validation);
   const dataset& bottom = validation > 0 ? split : data;
 
   stack_result res;

@@ -501,6 +501,21 @@ void standardize_sets(dataset& r, backend& be, std::vector<float>& mean, std::ve
 
 }  // namespace
 
+dataset validation_split(const dataset& d, int n) {
+  if (n < 0) throw precondition_error("validation must not be negative (got " + std::to_string(n) + ")");
+  dataset split;
+  if (n == 0) return split;
+  if (d.train.device_values != nullptr)
+    throw precondition_error("a validation split needs the training rows in host memory (not a CUDA array)");
+  if (n >= d.train.count)
+    throw precondition_error("validation (" + std::to_string(n) + ") must leave training images: " + d.train.source +
+                             " has " + std::to_string(d.train.count));
+  split.name = d.name;
+  split.train = d.train;
+  split.test = split_tail(split.train, n);
+  return split;
+}
+
 std::pair<double, double> classify_rows(const model_params& p, const image_set& set, const float* values, int rows) {
   const int dim = set.dim(), chunk = 1000, k = p.classes;
   std::vector<float> v;
@@ -594,18 +609,7 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
     start = resumed.params;
   }
   // A validation split: the last N training images become the held-out set of the whole run.
-  if (o.validation < 0) throw precondition_error("validation must not be negative (got " + std::to_string(o.validation) + ")");
-  dataset split;
-  if (o.validation > 0) {
-    if (data_given.train.device_values != nullptr)
-      throw precondition_error("a validation split needs the training rows in host memory (not a CUDA array)");
-    if (o.validation >= data_given.train.count)
-      throw precondition_error("validation (" + std::to_string(o.validation) + ") must leave training images: " +
-                               data_given.train.source + " has " + std::to_string(data_given.train.count));
-    split.name = data_given.name;
-    split.train = data_given.train;
-    split.test = split_tail(split.train, o.validation);
-  }
+  const dataset split = validation_split(data_given, o.validation);
   const dataset& data_in = o.validation > 0 ? split : data_given;
   const bool gauss = o.cd.visible == unit_kind::gaussian;
   if (gauss && o.binarize) throw precondition_error("binarize applies to Bernoulli visible units only");

@@ -161,6 +161,11 @@ std::string metrics_csv(const std::vector<epoch_metrics>& history);
 std::vector<float> model_inputs(const image_set& s, bool binarize, const std::vector<float>& mean,
                                 const std::vector<float>& sd);
 
+// train_options::validation's split of d: its training set without the last n images, and those as
+// the held-out set (n == 0: an empty dataset). Throws precondition_error for n < 0, n >= the training
+// count, or training rows in GPU memory.
+dataset validation_split(const dataset& d, int n);
+
 // Accuracy of argmax p(y | x) and the mean log p(y | x) of the first `rows` rows of a labelled set: the
 // rows as the model reads them (`values`, or when null the set's pixels / 255), in chunks.
 std::pair<double, double> classify_rows(const model_params& p, const image_set& set, const float* values, int rows);
