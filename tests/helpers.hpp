@@ -13,12 +13,17 @@
 #include <string>
 #include <vector>
 
+#include "rbm/device_info.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/backend.hpp"
 #include "rbm/host/trainer.hpp"
 
 namespace rbm_test {
+
+// Whether `--device cuda` can train here: a build with the CUDA backend and a usable GPU. The CPU
+// suite's checks that `--device cuda` is refused hold only where it is not.
+inline bool gpu_usable() { return rbm::cuda_backend_built() && !rbm::query_devices().devices.empty(); }
 
 // W, vb and hb drawn from N(0, scale^2) with the given seed.
 inline rbm::model_params random_model(int nv, int nh, float scale, unsigned seed) {

@@ -346,6 +346,39 @@ TEST(Classification, TheGenerativeStepIsCdOnTheJointInDouble) {
                 1e-6);
 }
 
+// PCD on the joint: the second batch's chain starts where the first one's ended (st.chain_h), also when
+// the batch has exactly as many rows as there are chains. Flipping every stored state must change the
+// update; a chain that restarted from the data would not see it.
+TEST(Classification, PcdContinuesTheJointChainFromTheLastBatch) {
+  const auto p0 = random_model(6, 4, 3, false, 23);
+  const int rows = 5, nv = p0.nv, nh = p0.nh;
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u01(0.0f, 1.0f);
+  std::vector<float> v(std::size_t(rows) * nv), draws(rbm::label_draw_count(rows, nv, nh, 1));
+  for (auto& x : v) x = float(u01(rng) > 0.5f);
+  for (auto& d : draws) d = u01(rng);
+  const std::vector<int> y = {2, 0, 1, 2, 1};
+  const rbm::label_uniforms uniforms = [&](std::size_t off, std::size_t n, float* out) {
+    std::copy_n(draws.begin() + off, n, out);
+  };
+  auto cfg = step_config(nv, nh, 0.1f, 0.0f, 0.0f);
+  cfg.pcd = true;
+  auto p = p0;
+  rbm::training_state st;
+  rbm::classification_workspace ws;
+  rbm::cpu_label_step(p, st, v.data(), y.data(), rows, cfg, 0.0f, 1.0f, uniforms, ws);
+  ASSERT_EQ(st.chains, rows);
+  ASSERT_EQ(st.chain_h.size(), std::size_t(rows) * nh);
+  auto kept = p, flipped = p;
+  rbm::training_state s_kept = st, s_flipped = st;
+  for (auto& h : s_flipped.chain_h) h = 1.0f - h;
+  rbm::cpu_label_step(kept, s_kept, v.data(), y.data(), rows, cfg, 0.0f, 1.0f, uniforms, ws);
+  rbm::cpu_label_step(flipped, s_flipped, v.data(), y.data(), rows, cfg, 0.0f, 1.0f, uniforms, ws);
+  double moved = 0;
+  for (std::size_t i = 0; i < kept.w.size(); ++i) moved = std::max(moved, double(std::fabs(kept.w[i] - flipped.w[i])));
+  EXPECT_GT(moved, 1e-3) << "the negative phase must start from the stored chain";
+}
+
 // Clamping the label to y gives the model of p(v | y): its distribution over every visible state,
 // enumerated, equals the joint's conditional on y, enumerated.
 TEST(Classification, TheClampedModelIsTheJointConditionalOnTheClass) {

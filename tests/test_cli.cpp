@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -117,10 +118,28 @@ TEST(Cli, BadInputFailsCleanlyWithoutOutput) {
   const auto out = dir / "never";
   expect_clean_failure("train --data " + (dir / "nowhere").string(), "nowhere: no such data directory", out);
   expect_clean_failure("train --hidden 0", "the number of hidden units (nh) must be positive (got 0)", out);
-  expect_clean_failure("train --batch 0", "the batch size must be positive (got 0)\n", out);  // an integer as one
+  expect_clean_failure("train --batch 0", "--batch: must be an integer in [1, 2147483647] (got '0')", out);
   expect_clean_failure("train --lr -1", "the learning rate (lr) must be positive (got -1)", out);
-  expect_clean_failure("train --momentum 1.5", "the momentum must be in [0, 1) (got 1.5)", out);
-  expect_clean_failure("train --device cuda", "the device cuda was asked for", out);
+  expect_clean_failure("train --momentum 1.5", "--momentum: must be a finite number in [0, 1) (got '1.5')", out);
+  // Numeric options are checked while parsing: NaN and infinities, negative counts, seeds that would
+  // wrap, sizes the files cannot hold, each naming the option and its range (issue 23, item 4).
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"train --sparsity-cost nan", "--sparsity-cost: must be a finite number in [0, inf) (got 'nan')"},
+           {"train --initial-momentum -inf", "--initial-momentum: must be a finite number in [0, 1)"},
+           {"train --initial-momentum -1", "--initial-momentum: must be a finite number in [0, 1)"},
+           {"train --sparsity-target 5", "--sparsity-target: must be a finite number in [0, 1)"},
+           {"train --sparsity-target -1", "--sparsity-target: must be a finite number in [0, 1)"},
+           {"train --momentum-epochs -1", "--momentum-epochs: must be an integer in [0, 2147483647]"},
+           {"train --train-limit -5", "--train-limit: must be an integer in [0, 2147483647]"},
+           {"train --classes 65537", "--classes: must be an integer in [0, 65536]"},
+           {"train --classes 2000000000", "--classes: must be an integer in [0, 65536]"},
+           {"train --seed -1", "--seed: must be an integer in [0, 18446744073709551615] (got '-1')"},
+           {"train --seed 18446744073709551616", "--seed: must be an integer in [0, 18446744073709551615]"},
+           {"train --eval-every 1 --ais-runs 2000000000", "--ais-runs: must be an integer in [1, 100000]"},
+           {"train --lr-decay inf", "--lr-decay: must be a finite number"}})
+    expect_clean_failure(args, message, out);
+  if (!rbm_test::gpu_usable())  // where a GPU is usable, --device cuda trains
+    expect_clean_failure("train --device cuda", "the device cuda was asked for", out);
   expect_clean_failure("train --device tpu", "the device must be auto, cpu or cuda", out);
   expect_clean_failure("train --preset nope", "unknown preset 'nope'", out);
   expect_clean_failure("train --threads 0", "--threads must be between 1 and 4096", out);
@@ -135,6 +154,57 @@ TEST(Cli, BadInputFailsCleanlyWithoutOutput) {
   const auto r = run_rbm("train --train-limit 100 --epochs 1 --out " + (dir / "a-file" / "sub").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("cannot create the output directory"), std::string::npos) << r.output;
+}
+
+// The options `rbm CMD --help` lists that take a value (a type after the name: TEXT, INT, ...).
+std::vector<std::string> value_options(const std::string& cmd) {
+  const auto help = run_rbm(cmd + " --help").output;
+  std::vector<std::string> out;
+  std::istringstream in(help);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string name, type;
+    words >> name >> type;
+    if (name.rfind("--", 0) == 0 && !type.empty() && std::all_of(type.begin(), type.end(), [](char c) {
+          return (c >= 'A' && c <= 'Z') || c == '=' || c == ':' || (c >= '0' && c <= '9') || c == '.' || c == '-';
+        }) && std::isupper(static_cast<unsigned char>(type[0])))
+      out.push_back(name);
+  }
+  return out;
+}
+
+// Every value-taking option of every command with bad values: one clean error and a non-zero exit,
+// never a signal (an option's callback once threw the library's error while CLI11 parsed, and
+// `rbm sample --class -1` aborted). Each run is given arguments that stop it right after parsing
+// (a data directory or model file that is not there), so an accepted value costs nothing.
+TEST(Cli, EveryOptionWithABadValueExitsWithoutASignal) {
+  const auto dir = rbm_test::fresh_dir();
+  const std::string none = (dir / "none.safetensors").string(), out = " --out " + (dir / "o").string();
+  const std::vector<std::pair<std::string, std::string>> commands = {
+      {"train", " --data " + (dir / "nowhere").string() + out}, {"evaluate", " --model " + none}, {"classify", " --model " + none},
+      {"reconstruct", " --model " + none + out}, {"sample", " --model " + none + out},
+      {"filters", " --model " + none + out}, {"features", " --model " + none + out},
+      {"prob", " --model " + none + " --visible 1"}, {"import", " --sklearn " + none + out}};
+  int runs = 0;
+  for (const auto& [cmd, stop] : commands) {
+    const auto options = value_options(cmd);
+    EXPECT_GE(options.size(), 2u) << cmd << ": the help lists its options";
+    for (const auto& opt : options)
+      for (const char* bad : {"x"}) {  // a number for no numeric option, a bad name for the rest (each
+                                        // run starts the program: ~0.15 s of loading the CUDA libraries)
+        const std::string args = cmd + " " + opt + " " + bad + stop;
+        const auto r = run_rbm(args);
+        ++runs;
+        EXPECT_GE(r.code, 0) << "`rbm " << args << "` ended by a signal: " << r.output;
+        EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << "`rbm " << args << "`: " << r.output;
+        EXPECT_EQ(r.output.find("Aborted"), std::string::npos) << "`rbm " << args << "`: " << r.output;
+      }
+  }
+  EXPECT_GT(runs, 80);
+  const auto r = run_rbm("sample --class -1 --model " + none);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("rbm: error: --class takes a class number or 'all'"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "o"));
 }
 
 TEST(Cli, InfoNamesBackendsAndGpus) {

@@ -135,4 +135,57 @@ TEST(CpuKernels, WeightStepRoundsLikeTheDeviceKernel) {
   EXPECT_GT(fused_would_differ, 1000);  // the inputs do tell the two roundings apart
 }
 
+
+// Step by step, each operation rounded to float on its own (volatile stores: no reassociation, no
+// FMA, no reciprocal), as the device kernels round them (__fmul_rn, __fadd_rn, IEEE division).
+float product(float a, float b) {
+  volatile float r = a * b;
+  return r;
+}
+float sum(float a, float b) {
+  volatile float r = a + b;
+  return r;
+}
+float quotient(float a, float b) {
+  volatile float r = a / b;
+  return r;
+}
+
+// The Gaussian passes are built with -ffast-math; they must still round as the device does, or the
+// CPU/GPU bit-for-bit match fails for sigma != 1. GCC once reassociated (vb + sigma x) + sigma n into
+// vb + sigma (x + n) (904 of 1961 elements differed) and vectorised v / sigma as rcpps + a Newton step
+// (694 of 1961). These inputs tell those forms apart from step-by-step rounding (checked below).
+TEST(CpuKernels, GaussianPassesRoundStepByStep) {
+  const int rows = 37, cols = 53;  // 1961 elements: vector bodies and scalar tails
+  std::mt19937 gen(29);
+  std::uniform_real_distribution<float> wide(-3.0f, 3.0f), sd(0.3f, 3.0f);
+  std::vector<float> x(std::size_t(rows) * cols), n(x.size()), vb(cols), sigma(cols);
+  for (auto& a : x) a = wide(gen);
+  for (auto& a : n) a = wide(gen);
+  for (auto& a : vb) a = wide(gen);
+  for (auto& a : sigma) a = sd(gen);
+  std::vector<float> mean = x, sample = x, scaled(x.size());
+  rbm::cpu::gaussian_visible_rows(mean.data(), vb.data(), sigma.data(), nullptr, rows, cols);
+  rbm::cpu::gaussian_visible_rows(sample.data(), vb.data(), sigma.data(), n.data(), rows, cols);
+  rbm::cpu::scale_by_sigma_rows(x.data(), sigma.data(), rows, cols, scaled.data());
+  int mean_off = 0, sample_off = 0, scaled_off = 0, reassociated = 0, reciprocal = 0;
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      const std::size_t i = std::size_t(r) * cols + c;
+      const float m = sum(vb[c], product(sigma[c], x[i]));
+      const float s = sum(m, product(sigma[c], n[i]));
+      const float q = quotient(x[i], sigma[c]);
+      mean_off += mean[i] != m;
+      sample_off += sample[i] != s;
+      scaled_off += scaled[i] != q;
+      reassociated += sum(vb[c], product(sigma[c], sum(x[i], n[i]))) != s;
+      reciprocal += product(x[i], quotient(1.0f, sigma[c])) != q;
+    }
+  EXPECT_EQ(mean_off, 0) << "of " << x.size() << " means";
+  EXPECT_EQ(sample_off, 0) << "of " << x.size() << " samples";
+  EXPECT_EQ(scaled_off, 0) << "of " << x.size() << " quotients v / sigma";
+  EXPECT_GT(reassociated, 100) << "the inputs tell (vb + sigma x) + sigma n from vb + sigma (x + n)";
+  EXPECT_GT(reciprocal, 100) << "the inputs tell v / sigma from v * (1 / sigma)";
+}
+
 }  // namespace

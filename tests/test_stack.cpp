@@ -150,6 +150,63 @@ TEST(Stack, SampledPropagationDrawsStatesFromTheProbabilities) {
   EXPECT_NEAR(on / s.size(), mean / p.size(), 0.01);  // 8,000 draws
 }
 
+// A Gaussian bottom layer's hidden units see v / sigma: the stack's propagation (and so the rows layer 2
+// trains on, and `rbm features --layer 1`) is sigmoid((v / sigma) W + c), checked in double precision
+// with sigmas far from 1 (the propagation once ignored sigma on the CPU while the GPU divided by it).
+TEST(Stack, AGaussianBottomPropagatesVOverSigma) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> w(-0.3f, 0.3f), val(-2.0f, 2.0f), sd(0.4f, 2.5f);
+  const int nv = 13, nh = 7, rows = 9;
+  rbm::model_params p(nv, nh, rbm::unit_kind::gaussian);
+  for (auto& x : p.w) x = w(rng);
+  for (auto& x : p.hb) x = w(rng);
+  for (auto& x : p.sigma) x = sd(rng);
+  std::vector<float> v(std::size_t(rows) * nv);
+  for (auto& x : v) x = val(rng);
+  rbm::stack_model m;
+  m.layers = {p};
+  const auto got = rbm::features_at(m, v.data(), rows, 1);
+  ASSERT_EQ(got.size(), std::size_t(rows) * nh);
+  double worst = 0, unscaled = 0;
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < nh; ++j) {
+      double a = p.hb[j], b = p.hb[j];
+      for (int i = 0; i < nv; ++i) {
+        a += double(v[r * nv + i]) / p.sigma[i] * p.w[std::size_t(i) * nh + j];
+        b += double(v[r * nv + i]) * p.w[std::size_t(i) * nh + j];
+      }
+      const double want = 1 / (1 + std::exp(-a)), wrong = 1 / (1 + std::exp(-b));
+      worst = std::max(worst, std::fabs(got[r * nh + j] - want));
+      unscaled = std::max(unscaled, std::fabs(wrong - want));
+    }
+  EXPECT_LT(worst, 1e-6);
+  EXPECT_GT(unscaled, 0.05) << "the inputs tell v / sigma from v";
+  EXPECT_EQ(rbm::propagate_up(p, v.data(), rows, false, 0), got);
+}
+
+// The filters of layer i are W1 ... W_{i+1} in the data's space: against the product in double for a
+// 3-layer stack whose hidden layers have equal sizes (so a product one layer short has the right shape).
+TEST(Stack, ProjectedFiltersMultiplyEveryLayerBelow) {
+  rbm::stack_model m;
+  m.layers = {rbm_test::random_model(9, 5, 0.5f, 1), rbm_test::random_model(5, 5, 0.5f, 2),
+              rbm_test::random_model(5, 5, 0.5f, 3)};
+  EXPECT_EQ(rbm::projected(m, 0).w, m.layers[0].w);
+  for (int layer = 1; layer < 3; ++layer) {
+    std::vector<double> w(m.layers[0].w.begin(), m.layers[0].w.end());  // [9, 5]
+    for (int l = 1; l <= layer; ++l) {
+      std::vector<double> next(9 * 5, 0.0);
+      for (int i = 0; i < 9; ++i)
+        for (int j = 0; j < 5; ++j)
+          for (int k = 0; k < 5; ++k) next[i * 5 + j] += w[i * 5 + k] * m.layers[std::size_t(l)].w[k * 5 + j];
+      w = next;
+    }
+    const rbm::model_params p = rbm::projected(m, layer);
+    ASSERT_EQ(p.w.size(), w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) EXPECT_NEAR(p.w[i], w[i], 1e-5) << "layer " << layer << ", " << i;
+    EXPECT_EQ(p.hb, m.layers[std::size_t(layer)].hb);
+  }
+}
+
 // A validation split is made once, for the whole stack: every layer trains on the first rows and holds
 // out the last ones (propagated); with labels the test set is classified once, by the finished stack.
 TEST(Stack, AValidationSplitHoldsOutTheSameRowsInEveryLayer) {
@@ -477,6 +534,8 @@ TEST(StackCli, TrainsAStackAndTakesFeaturesFromAnyLayer) {
   const auto refused = rbm_test::run_rbm("reconstruct --model " + model + " --out " + (dir / "r.png").string());
   EXPECT_NE(refused.code, 0);
   EXPECT_NE(refused.output.find("stack of 2 RBMs"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("this command takes a single RBM (features, classify"), std::string::npos)
+      << "the CLI, not the library, names the commands: " << refused.output;
   const auto smp = rbm_test::run_rbm("sample --model " + model + " --chains 4 --steps 20 --every 10 --out " +
                                      (dir / "s.png").string());
   ASSERT_EQ(smp.code, 0) << smp.output;
@@ -523,6 +582,22 @@ TEST(StackCli, ALabelledStackClassifiesAndSamplesAClass) {
   const auto model = (dir / "run" / "model.safetensors").string();
   const auto c = rbm_test::run_rbm("classify --model " + model + " --test-limit 300 --json " + (dir / "c.json").string());
   ASSERT_EQ(c.code, 0) << c.output;
+  // --device: as train's; the up-pass on the CPU gives the same file as the default here (no GPU)
+  // or the same accuracy within the GEMMs' rounding (a GPU).
+  const auto cpu = rbm_test::run_rbm("classify --device cpu --model " + model + " --test-limit 300 --json " +
+                                     (dir / "cpu.json").string());
+  ASSERT_EQ(cpu.code, 0) << cpu.output;
+  std::ifstream cpu_in(dir / "cpu.json");
+  EXPECT_NEAR(nlohmann::json::parse(cpu_in).at("accuracy").get<double>(),
+              nlohmann::json::parse(std::ifstream(dir / "c.json")).at("accuracy").get<double>(), 0.01);
+  const auto tpu = rbm_test::run_rbm("classify --device tpu --model " + model);
+  EXPECT_NE(tpu.code, 0);
+  EXPECT_NE(tpu.output.find("the device must be auto, cpu or cuda"), std::string::npos) << tpu.output;
+  if (!rbm_test::gpu_usable()) {
+    const auto cuda = rbm_test::run_rbm("classify --device cuda --model " + model);
+    EXPECT_NE(cuda.code, 0);
+    EXPECT_NE(cuda.output.find("the device cuda was asked for"), std::string::npos) << cuda.output;
+  }
   std::ifstream in(dir / "c.json");
   const auto j = nlohmann::json::parse(in);
   const auto csv = lines_of(dir / "run" / "layer2" / "metrics.csv");
@@ -552,8 +627,9 @@ TEST(StackCli, EvaluateGivesTheBoundAndTheExactLikelihoodOfATinyStack) {
                                      "--test-limit 200 --quiet --out " + (dir / "run").string() + labels);
     ASSERT_EQ(t.code, 0) << t.output;
     const auto json = (dir / "eval.json").string();
+    // Every held-out image by default, as a single RBM's figures (--bound-images N: the first N).
     const auto e = rbm_test::run_rbm("evaluate --device cpu --model " + (dir / "run" / "model.safetensors").string() +
-                                     " --test-limit 100 --bound-images 100 --bound-samples 100 --json " + json);
+                                     " --test-limit 100 --bound-samples 100 --json " + json);
     ASSERT_EQ(e.code, 0) << e.output;
     std::ifstream in(json);
     const auto j = nlohmann::json::parse(in);
@@ -564,6 +640,13 @@ TEST(StackCli, EvaluateGivesTheBoundAndTheExactLikelihoodOfATinyStack) {
     EXPECT_LT(exact, 0.0);
     EXPECT_TRUE(std::isfinite(single));
     EXPECT_EQ(j.at("dbn").at("layers"), 2);
+    EXPECT_EQ(j.at("dbn").at("images"), 100);
+    if (labels.empty()) {
+      const auto few = rbm_test::run_rbm("evaluate --device cpu --model " + (dir / "run" / "model.safetensors").string() +
+                                         " --test-limit 100 --bound-images 30 --bound-samples 2 --ais-runs 0 --json " + json);
+      ASSERT_EQ(few.code, 0) << few.output;
+      EXPECT_EQ(nlohmann::json::parse(std::ifstream(json)).at("dbn").at("images"), 30);
+    }
     EXPECT_EQ(e.output.find("labels summed out") != std::string::npos, !labels.empty()) << e.output;
   }
 }

@@ -5,7 +5,10 @@
 // expf and logf and the GEMMs around them.
 #include <cub/block/block_reduce.cuh>
 
+#include <string>
+
 #include "rbm/detail/launch.hpp"
+#include "rbm/error.hpp"
 #include "rbm/kernels.hpp"
 #include "rbm/math.hpp"
 #include "rbm/units.hpp"
@@ -144,12 +147,24 @@ __global__ void momentum_step_kernel(const float* __restrict__ grad, std::size_t
   }
 }
 
-// Shared memory of the per-row softmax kernels: logits and probabilities, K doubles each.
-std::size_t softmax_shared_bytes(int classes) {
+// Dynamic shared memory of a per-row softmax kernel: logits and probabilities, K doubles each. Above
+// the default 48 KiB per block (the kernel's static shared memory, CUB's temporary storage, counted:
+// 3,068 to 3,072 classes) the kernel opts in to more, as far as the device allows (64 KiB on Turing,
+// 227 KiB on Hopper).
+template <class Kernel>
+std::size_t softmax_shared_bytes(Kernel* kernel, int classes) {
   const std::size_t bytes = 2 * std::size_t(classes) * sizeof(double);
-  if (bytes > 48 * 1024)
-    throw precondition_error("a label group of " + std::to_string(classes) +
-                             " classes is more than the GPU kernels take (3,072)");
+  cudaFuncAttributes attr{};
+  RBM_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+  const std::size_t total = bytes + attr.sharedSizeBytes;
+  if (total <= 48 * 1024) return bytes;
+  int device = 0, optin = 0;
+  RBM_CUDA_CHECK(cudaGetDevice(&device));
+  RBM_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  if (total > std::size_t(optin))
+    throw precondition_error("a label group of " + std::to_string(classes) + " classes needs " + std::to_string(total) +
+                             " bytes of shared memory per block; this GPU has " + std::to_string(optin));
+  RBM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
   return bytes;
 }
 
@@ -167,7 +182,7 @@ void label_hidden(const float* pre, const float* hb, const float* label_w, const
 void label_discriminative(const float* pre, const float* hb, const float* label_w, const float* label_b, const int* y,
                           int rows, int nh, int classes, float* g, float* d, double* loss, stream_view s) {
   RBM_EXPECTS(pre && hb && label_w && label_b && y && g && d && loss && rows > 0 && nh > 0 && classes >= 2);
-  const std::size_t shared = softmax_shared_bytes(classes);
+  const std::size_t shared = softmax_shared_bytes(label_discriminative_kernel, classes);
   label_discriminative_kernel<<<rows, row_threads, shared, s.get()>>>(pre, hb, label_w, label_b, y, nh, classes, g, d,
                                                                      loss);
   RBM_CHECK_LAUNCH(label_discriminative_kernel);
@@ -176,7 +191,7 @@ void label_discriminative(const float* pre, const float* hb, const float* label_
 void sample_labels(const float* ly, const float* label_b, const float* u, int rows, int classes, int* y,
                    stream_view s) {
   RBM_EXPECTS(ly && label_b && u && y && rows > 0 && classes >= 2);
-  const std::size_t shared = softmax_shared_bytes(classes);
+  const std::size_t shared = softmax_shared_bytes(sample_labels_kernel, classes);
   sample_labels_kernel<<<rows, 32, shared, s.get()>>>(ly, label_b, u, classes, y);
   RBM_CHECK_LAUNCH(sample_labels_kernel);
 }

@@ -57,6 +57,9 @@ void model::set_sigma(const float* sigma) {
   if (one != p_->sigma_is_one) {  // the captured graphs read the other buffers
     p_->s.synchronize();
     p_->graphs.clear();
+    // The other path launches kernels (the scaling by sigma) that may never have run: each batch size
+    // runs eagerly once more, so that no kernel's first launch (module loading) is inside a capture.
+    p_->ran_eagerly.clear();
     p_->sigma_is_one = one;
   }
   RBM_CUDA_CHECK(cudaMemcpyAsync(p_->sigma.data(), sigma, p_->nv * sizeof(float), cudaMemcpyHostToDevice, p_->s.get()));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rbm/host/idx.hpp"
+#include "rbm/host/limits.hpp"
 #include "rbm/host/safetensors.hpp"
 
 namespace rbm_cli {
@@ -36,6 +37,14 @@ std::vector<float> model_values(const rbm::image_set& set, const std::vector<flo
 
 // The picture shape of a model: from its metadata when it was trained here, else square.
 std::pair<int, int> image_shape(const rbm::saved_model& m);
+
+// CLI11 validators for numeric options, checked while parsing (before any work or file), the message
+// naming the option and the range: a finite number in [lo, hi] (NaN and infinities refused), an
+// integer in [lo, hi], a seed (decimal digits alone, at most 2^64 - 1: a negative one would wrap).
+CLI::Validator finite_in(double lo, double hi, bool open_hi = false);  // open_hi: [lo, hi)
+CLI::Validator integer_in(long long lo, long long hi);
+CLI::Validator seed_value();
+constexpr long long int_max = 2147483647;
 
 // A subcommand and what runs when it was chosen; the function returns the exit code and may throw.
 using command_list = std::vector<std::pair<CLI::App*, std::function<int()>>>;

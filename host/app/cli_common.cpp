@@ -1,4 +1,5 @@
 // Data options shared by the subcommands.
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -29,8 +30,62 @@ void add_data_options(CLI::App* app, data_options& d) {
   app->add_option("--test-data", d.test_data, "real-valued held-out data (.npy, with --train-data)");
   app->add_option("--image-shape", d.image_shape,
                   "HxW: the picture shape of a --train-data sample, for filters.png (e.g. 8x8)");
-  app->add_option("--train-limit", d.train_limit, "use only the first N training images");
-  app->add_option("--test-limit", d.test_limit, "use only the first N held-out images");
+  app->add_option("--train-limit", d.train_limit, "use only the first N training images")->check(integer_in(0, int_max));
+  app->add_option("--test-limit", d.test_limit, "use only the first N held-out images")->check(integer_in(0, int_max));
+}
+
+namespace {
+std::string shown_range(double lo, double hi, bool open_hi) {
+  std::ostringstream out;
+  out << "[" << lo << ", " << hi << (open_hi || std::isinf(hi) ? ")" : "]");
+  return out.str();
+}
+}  // namespace
+
+CLI::Validator finite_in(double lo, double hi, bool open_hi) {
+  return CLI::Validator(
+      [lo, hi, open_hi](std::string& v) -> std::string {
+        std::size_t used = 0;
+        double x = 0;
+        try {
+          x = std::stod(v, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != v.size() || v.empty() || !std::isfinite(x) || x < lo || (open_hi ? x >= hi : x > hi))
+          return "must be a finite number in " + shown_range(lo, hi, open_hi) + " (got '" + v + "')";
+        return {};
+      },
+      "FLOAT in " + shown_range(lo, hi, open_hi));
+}
+
+CLI::Validator integer_in(long long lo, long long hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& v) -> std::string {
+        std::size_t used = 0;
+        long long x = 0;
+        try {
+          x = std::stoll(v, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != v.size() || v.empty() || x < lo || x > hi)
+          return "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "] (got '" + v + "')";
+        return {};
+      },
+      "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+CLI::Validator seed_value() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        const bool digits = !v.empty() && v.size() <= 20 &&
+                            std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits || (v.size() == 20 && v > "18446744073709551615"))
+          return "must be an integer in [0, 18446744073709551615] (got '" + v + "')";
+        return {};
+      },
+      "UINT64");
 }
 
 rbm::dataset load_data(const data_options& d) {

@@ -78,7 +78,7 @@ rbm::raster image_sheet(const rbm::image_set& set, const std::vector<int>& which
 
 void register_classify(CLI::App& app, command_list& out) {
   struct opts {
-    std::string model, csv, json, image, confusion_png, worst_png;
+    std::string model, csv, json, image, confusion_png, worst_png, device = "auto";
     data_options data;
     bool invert = false;
     int worst = 25;
@@ -93,8 +93,13 @@ void register_classify(CLI::App& app, command_list& out) {
   c->add_flag("--invert", o->invert, "--image: dark digits on a light background");
   c->add_option("--confusion-png", o->confusion_png, "the confusion matrix as a picture (rows: true class)");
   c->add_option("--worst-png", o->worst_png, "a sheet of the held-out images given the lowest p(true class)");
-  c->add_option("--worst", o->worst, "images on --worst-png")->capture_default_str();
+  c->add_option("--worst", o->worst, "images on --worst-png")->capture_default_str()
+      ->check(integer_in(0, 10000));
+  c->add_option("--device", o->device,
+                "auto | cpu | cuda: where a stack's up-pass runs (the class probabilities: on the CPU)")
+      ->capture_default_str();
   out.emplace_back(c, [o] {
+    rbm::gpu_chosen(o->device);  // a bad name, or cuda where no GPU is usable: refused before any work
     // A single RBM, or a stack (its top layer has the labels; the rows go up through the layers below).
     const bool stacked = rbm::is_stack_file(o->model);
     rbm::stack_model stack;
@@ -116,7 +121,7 @@ void register_classify(CLI::App& app, command_list& out) {
     if (!stacked) standardization_of(o->model, p.nv, mean, sd);
     auto classify = [&](const std::vector<float>& v, int rows) {
       if (!stacked) return log_probs(p, v, rows);
-      return log_probs(p, rbm::features_at(stack, v.data(), rows, int(stack.layers.size()) - 1), rows);
+      return log_probs(p, rbm::features_at(stack, v.data(), rows, int(stack.layers.size()) - 1, o->device), rows);
     };
     const int k = p.classes;
     nlohmann::json res = {{"model", o->model}, {"classes", k}};

@@ -124,10 +124,10 @@ void evaluate_stack(const std::string& path, const rbm::dataset& d, const std::s
     throw rbm::precondition_error(path + ": the bound of a stack is for Bernoulli visible units, and this stack's "
                                   "bottom layer is Gaussian (evaluate its layer1/model.safetensors alone for its density)");
   const rbm::image_set& held = d.test.count > 0 ? d.test : d.train;
-  const int n = std::min(images, held.count);
+  const int n = images > 0 ? std::min(images, held.count) : held.count;
   std::string shape = std::to_string(bottom.nv);
   for (const auto& p : m.layers) shape += "-" + std::to_string(p.nh);
-  std::printf("stack %s: %d layers %s; data %s (%d training, %d held-out; the bound on the first %d held-out, "
+  std::printf("stack %s: %d layers %s; data %s (%d training, %d held-out; the bound on %d held-out images, "
               "binarised at 128)\n", path.c_str(), layers, shape.c_str(), d.name.c_str(), d.train.count, d.test.count, n);
   res["dbn"] = {{"layers", layers}, {"shape", shape}, {"images", n}};
   const std::vector<float> test_bin = rbm::binarize(held.pixels.data(), std::size_t(n) * bottom.nv);
@@ -192,7 +192,7 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
     std::string model, device = "auto", json;
     data_options data;
     int ais_runs = 100, ais_steps = 14500, pll_samples = 1000, exact_max = 20, eval_limit = 10000;
-    int bound_images = 1000, bound_samples = 10;
+    int bound_images = 0, bound_samples = 10;  // 0: every held-out image, as a single RBM's figures
     std::uint64_t seed = 1;
     bool classify = false;
   };
@@ -202,25 +202,34 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
   add_data_options(c, o->data);
   c->add_option("--device", o->device, "auto | cpu | cuda (reconstruction errors, free energies, AIS)")
       ->capture_default_str();
-  c->add_option("--ais-runs", o->ais_runs, "AIS runs (0: skip AIS)")->capture_default_str();
-  c->add_option("--ais-steps", o->ais_steps, "AIS intermediate distributions")->capture_default_str();
+  c->add_option("--ais-runs", o->ais_runs, "AIS runs (0: skip AIS)")->capture_default_str()
+      ->check(integer_in(0, rbm::max_ais_runs));
+  c->add_option("--ais-steps", o->ais_steps, "AIS intermediate distributions")->capture_default_str()
+      ->check(integer_in(10, rbm::max_ais_steps));
   c->add_option("--pll-samples", o->pll_samples, "held-out images for the pseudo-log-likelihood (0: skip)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(0, int_max));
   c->add_option("--exact-max", o->exact_max, "enumerate log Z exactly when a layer has at most this many units")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(0, 30));
   c->add_option("--eval-limit", o->eval_limit, "training images used for errors and free energy")
-      ->capture_default_str();
-  c->add_option("--seed", o->seed, "random seed of the sampled reconstructions and AIS")->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(0, int_max));
+  c->add_option("--seed", o->seed, "random seed of the sampled reconstructions and AIS")->capture_default_str()
+      ->check(seed_value());
   c->add_flag("--classify", o->classify, "softmax regression on hidden features vs raw pixels (needs labels)");
   c->add_option("--json", o->json, "also write the results here");
-  c->add_option("--bound-images", o->bound_images, "a stack: held-out images its likelihood bound is averaged over")
-      ->capture_default_str();
+  c->add_option("--bound-images", o->bound_images,
+                 "a stack: the first N held-out images its likelihood bound is averaged over (0: all of them)")
+      ->capture_default_str()
+      ->check(integer_in(0, int_max));
   c->add_option("--bound-samples", o->bound_samples, "a stack: draws of the up-pass per image for the bound")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(1, 1000000));
   out.emplace_back(c, [o] {
     if (rbm::is_stack_file(o->model)) {
-      if (o->bound_images < 1 || o->bound_samples < 1)
-        throw rbm::precondition_error("--bound-images and --bound-samples must be positive");
+      if (o->bound_images < 0 || o->bound_samples < 1)
+        throw rbm::precondition_error("--bound-images must be 0 (all) or positive and --bound-samples positive");
       const rbm::dataset d = load_data(o->data);
       nlohmann::json res = {{"model", o->model}, {"dataset", d.name}};
       evaluate_stack(o->model, d, o->device, o->seed, o->exact_max, o->ais_runs, o->ais_steps, o->bound_images,

@@ -58,7 +58,8 @@ void register_reconstruct(CLI::App& app, command_list& out) {
   add_data_options(c, o->data);
   c->add_flag("--invert", o->invert, "the picture is dark on light: invert it to MNIST's light on dark");
   c->add_option("--mask", o->mask, "x0,y0,x1,y1: erase this rectangle first (to show repair)");
-  c->add_option("--zoom", o->zoom, "pixels per image pixel in the output")->capture_default_str();
+  c->add_option("--zoom", o->zoom, "pixels per image pixel in the output")->capture_default_str()
+      ->check(integer_in(1, 64));
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
   c->add_option("--values", o->values, "also write the mean-field reconstructions, in data units, to FILE.npy");
   out.emplace_back(c, [o, c] {
@@ -190,12 +191,16 @@ void register_sample(CLI::App& app, command_list& out) {
   auto o = std::make_shared<opts>();
   auto* c = app.add_subcommand("sample", "Gibbs chains from the model: one row per chain, snapshots along it");
   c->add_option("--model", o->model, "model.safetensors")->required();
-  c->add_option("--chains", o->chains, "number of chains")->capture_default_str();
-  c->add_option("--steps", o->steps, "Gibbs sweeps per chain")->capture_default_str();
-  c->add_option("--every", o->every, "sweeps between snapshots")->capture_default_str();
+  c->add_option("--chains", o->chains, "number of chains")->capture_default_str()
+      ->check(integer_in(1, 10000));
+  c->add_option("--steps", o->steps, "Gibbs sweeps per chain")->capture_default_str()
+      ->check(integer_in(0, int_max));
+  c->add_option("--every", o->every, "sweeps between snapshots")->capture_default_str()
+      ->check(integer_in(1, int_max));
   c->add_option("--from", o->from, "noise | data (held-out images)")->capture_default_str();
   add_data_options(c, o->data);
-  c->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  c->add_option("--seed", o->seed, "random seed")->capture_default_str()
+      ->check(seed_value());
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
   c->add_option("--values", o->values, "also write the chains' last visible means, in data units, to FILE.npy");
   c->add_option_function<std::string>(

@@ -99,7 +99,8 @@ void register_train(CLI::App& app, command_list& out) {
                 ->expected(0, 1);
   s->o_epochs = train->add_option("--epochs", s->epochs, "passes over the training set; a list: one per layer")
                     ->default_str(std::to_string(s->opt.epochs));
-  train->add_option("--batch", s->opt.batch, "samples per update")->capture_default_str();
+  train->add_option("--batch", s->opt.batch, "samples per update")->capture_default_str()
+      ->check(integer_in(1, int_max));
   s->o_lr = train->add_option("--lr", s->lr, "learning rate; a list: one per layer")->default_str("0.1");
   train->add_option("--propagate", [s](const CLI::results_t& r) {
         if (r[0] != "probabilities" && r[0] != "sample") return false;
@@ -107,13 +108,18 @@ void register_train(CLI::App& app, command_list& out) {
         return true;
       }, "a stack's layers train on the hidden probabilities of the layer below (probabilities) or on states "
          "drawn from them (sample)")->default_str("probabilities");
-  train->add_option("--momentum", s->opt.cd.momentum, "momentum")->capture_default_str();
-  train->add_option("--weight-decay", s->opt.cd.weight_decay, "L2 weight decay on W")->capture_default_str();
+  train->add_option("--momentum", s->opt.cd.momentum, "momentum")->capture_default_str()
+      ->check(finite_in(0, 1, true));
+  train->add_option("--weight-decay", s->opt.cd.weight_decay, "L2 weight decay on W")->capture_default_str()
+      ->check(finite_in(0, HUGE_VAL));
   train->add_option("--sparsity-target", s->opt.cd.sparsity_target,
-                    "target mean hidden activation (with --sparsity-cost)");
-  train->add_option("--sparsity-cost", s->opt.cd.sparsity_cost, "weight of the sparsity penalty (0: off)");
+                    "target mean hidden activation (with --sparsity-cost)")
+      ->check(finite_in(0, 1, true));
+  train->add_option("--sparsity-cost", s->opt.cd.sparsity_cost, "weight of the sparsity penalty (0: off)")
+      ->check(finite_in(0, HUGE_VAL));
   train->add_option("--seed", s->opt.cd.seed, "random seed (initialisation, shuffling, sampling)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(seed_value());
   train->add_option("--device", s->opt.device, "auto | cpu | cuda")->capture_default_str();
   s->o_threads = train->add_option(
       "--threads", s->threads,
@@ -126,7 +132,8 @@ void register_train(CLI::App& app, command_list& out) {
   train->add_option("--out", s->opt.out_dir, "output directory (default: runs/<timestamp>)");
   train->add_option("--init-from", s->opt.init_from, "continue training from this model.safetensors");
   train->add_option("--eval-limit", s->opt.eval_limit, "training samples evaluated after each epoch (0: all)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(0, int_max));
   train->add_option("--preset", s->preset,
                     "'seed': the tutorial's run exactly (784x50, CD-1, zero init, batch 100, "
                     "5 epochs, lr 0.01 on the summed gradient, file order)");
@@ -139,41 +146,53 @@ void register_train(CLI::App& app, command_list& out) {
                   "Gaussian visible units: learn each unit's standard deviation (through log sigma; implies "
                   "--visible-sample)");
   train->add_option("--sigma-floor", s->opt.cd.sigma_floor, "the smallest standard deviation --learn-sigma reaches")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(finite_in(0, HUGE_VAL));
   train->add_flag("--standardize", s->opt.standardize,
                   "Gaussian visible units: scale each feature to mean 0, standard deviation 1 (training set's)");
   train->add_flag("--labels", s->opt.labels,
                   "train a label group (a classification RBM) on the label file beside the training images");
-  train->add_option("--classes", s->opt.classes, "the number of classes K (default: the largest label + 1)");
+  train->add_option("--classes", s->opt.classes, "the number of classes K (default: the largest label + 1)")
+      ->check(integer_in(0, rbm::max_classes));
   train->add_option("--objective", s->opt.objective,
                     "with --labels: generative (CD on the joint of pixels and class), discriminative (the exact "
                     "gradient of log p(y | x)) or hybrid (discriminative + --alpha x generative)")
       ->capture_default_str();
-  train->add_option("--alpha", s->opt.alpha, "hybrid objective: weight of the generative term")->capture_default_str();
+  train->add_option("--alpha", s->opt.alpha, "hybrid objective: weight of the generative term")->capture_default_str()
+      ->check(finite_in(0, HUGE_VAL));
   train->add_option("--validation", s->opt.validation,
                     "hold out the last N training images as the validation set: held-out metrics and --early-stop "
                     "use it, never the test set (classified once at the end, with --labels)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->check(integer_in(0, int_max));
   train->add_flag("--binarize", s->opt.binarize,
                   "train on binary pixels (>= 128 -> 1) instead of grey values, as likelihood studies do");
   train->add_option("--initial-momentum", s->opt.initial_momentum,
-                    "momentum of the first --momentum-epochs epochs (e.g. 0.5, then --momentum 0.9)");
-  train->add_option("--momentum-epochs", s->opt.momentum_epochs, "epochs at --initial-momentum")->capture_default_str();
+                    "momentum of the first --momentum-epochs epochs (e.g. 0.5, then --momentum 0.9)")
+      ->check(finite_in(0, 1, true));
+  train->add_option("--momentum-epochs", s->opt.momentum_epochs, "epochs at --initial-momentum")->capture_default_str()
+      ->check(integer_in(0, int_max));
   train->add_option("--lr-decay", s->opt.lr_decay, "learning rate of epoch e is lr * decay^(e-1)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(finite_in(0, HUGE_VAL));
   train
       ->add_option("--early-stop", s->opt.early_stop,
                    "stop once the held-out minus training free-energy gap has grown N epochs in a row (with "
                    "--labels: once held-out accuracy has not improved for N epochs; 0: never)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(0, int_max));
   train->add_option("--snapshot-every", s->opt.snapshot_every, "write filters-epoch-NNN.png every N epochs (0: never)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(0, int_max));
   train
       ->add_option("--eval-every", s->opt.eval_every,
                    "AIS log-likelihood of the held-out set every N epochs (0: never)")
-      ->capture_default_str();
-  train->add_option("--ais-runs", s->opt.ais.runs, "AIS runs for --eval-every")->capture_default_str();
-  train->add_option("--ais-steps", s->opt.ais.steps, "AIS temperatures for --eval-every")->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(0, int_max));
+  train->add_option("--ais-runs", s->opt.ais.runs, "AIS runs for --eval-every")->capture_default_str()
+      ->check(integer_in(1, rbm::max_ais_runs));
+  train->add_option("--ais-steps", s->opt.ais.steps, "AIS temperatures for --eval-every")->capture_default_str()
+      ->check(integer_in(10, rbm::max_ais_steps));
   train->add_option(
       "--resume", s->opt.resume,
       "continue the run in this --out directory from its last checkpoint, exactly as if it had not stopped "

@@ -43,6 +43,12 @@ void visible_pre(const model_params& p, const float* h, int rows, float* out) {
 }  // namespace
 
 void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out) {
+  std::vector<float> scaled;
+  if (p.gaussian()) {  // the hidden layer sees v / sigma
+    scaled.resize(std::size_t(rows) * p.nv);
+    cpu::scale_by_sigma_rows(v, p.sigma.data(), rows, p.nv, scaled.data());
+    v = scaled.data();
+  }
   hidden_pre(p, v, rows, out);
   cpu::sigmoid_rows(out, p.hb.data(), rows, p.nh);
 }

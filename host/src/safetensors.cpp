@@ -1,5 +1,6 @@
 // safetensors writer/reader: 8-byte little-endian header length, JSON header, raw little-endian data.
 #include "rbm/host/safetensors.hpp"
+#include "rbm/host/limits.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -186,8 +187,8 @@ saved_model load_model(const std::string& path) {
   tensor_file f = read_tensors(path);
   const auto layers = f.metadata.find("layers");
   if (layers != f.metadata.end())
-    fail(path, "holds a stack of " + layers->second + " RBMs (a deep belief network); this command takes a single "
-                                                      "RBM (rbm features and rbm train --resume take stacks)");
+    throw stack_file_error(path + ": holds a stack of " + layers->second +
+                           " RBMs (a deep belief network), not the single RBM asked for");
   return model_from_tensors(path, std::move(f));
 }
 
@@ -226,8 +227,9 @@ saved_model model_from_tensors(const std::string& path, tensor_file f) {
     if (!f.tensors.count("label_W") || !f.tensors.count("label_b"))
       fail(path, "has only one of the label tensors 'label_W' and 'label_b'");
     const auto& lw = f.tensors["label_W"];
-    if (lw.shape.size() != 2 || lw.shape[1] != nh || lw.shape[0] < 2 || lw.shape[0] > 65536)
-      fail(path, "tensor 'label_W' must have shape [classes, " + std::to_string(nh) + "] with 2 to 65536 classes");
+    if (lw.shape.size() != 2 || lw.shape[1] != nh || lw.shape[0] < 2 || lw.shape[0] > max_classes)
+      fail(path, "tensor 'label_W' must have shape [classes, " + std::to_string(nh) + "] with 2 to " +
+                     std::to_string(max_classes) + " classes");
     const std::int64_t k = lw.shape[0];
     if (f.tensors["label_b"].shape != std::vector<std::int64_t>{k})
       fail(path, "tensor 'label_b' has a shape that does not fit label_W [" + std::to_string(k) + ", " + std::to_string(nh) + "]");

@@ -52,20 +52,6 @@ image_set value_set(std::vector<float> values, int count, int dim, const image_s
   return s;
 }
 
-// W1 W2 ... W_{i+1} [nv, nh_i]: layer i's hidden units seen in the data's space (for its filters).
-model_params projected(const stack_model& m, int layer) {
-  model_params p = m.layers[0];
-  for (int i = 1; i <= layer; ++i) {
-    const model_params& q = m.layers[std::size_t(i)];
-    std::vector<float> w(std::size_t(p.nv) * q.nh);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.nv, q.nh, p.nh, 1.0f, p.w.data(), p.nh, q.w.data(), q.nh,
-                0.0f, w.data(), q.nh);
-    p.nh = q.nh;
-    p.w = std::move(w);
-    p.hb = q.hb;
-  }
-  return p;
-}
 
 // The layers' metrics.csv under one header (the widest: the top's label columns come last), a
 // `layer` column first; rows with fewer columns are padded with empty fields.
@@ -97,6 +83,21 @@ void check_plan(const stack_options& o) {
 }
 
 }  // namespace
+
+model_params projected(const stack_model& m, int layer) {
+  RBM_EXPECTS(layer >= 0 && layer < int(m.layers.size()));
+  model_params p = m.layers[0];
+  for (int i = 1; i <= layer; ++i) {
+    const model_params& q = m.layers[std::size_t(i)];
+    std::vector<float> w(std::size_t(p.nv) * q.nh);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.nv, q.nh, p.nh, 1.0f, p.w.data(), p.nh, q.w.data(), q.nh,
+                0.0f, w.data(), q.nh);
+    p.nh = q.nh;
+    p.w = std::move(w);
+    p.hb = q.hb;
+  }
+  return p;
+}
 
 train_options layer_options(const stack_options& o, int layer) {
   const int layers = int(o.hidden.size());
@@ -140,7 +141,7 @@ std::vector<float> propagate_up(const model_params& p, const float* values, int 
   RBM_EXPECTS(values != nullptr && rows >= 0);
   std::vector<float> h(std::size_t(rows) * p.nh);
   if (rows == 0) return h;
-  cpu_hidden_probs(p, values, rows, h.data());
+  cpu_hidden_probs(p, values, rows, h.data());  // v / sigma for a Gaussian bottom, as propagate_rows
   if (sample) {
     std::vector<float> u(h.size());
     cpu::philox_uniforms(seed ^ propagate_seed_salt, 0, u.data(), u.size());
@@ -173,6 +174,17 @@ std::vector<float> features_at(const stack_model& m, const float* values, int ro
   std::vector<float> v(values, values + std::size_t(rows) * (m.layers.empty() ? 0 : m.layers[0].nv));
   for (int i = 0; i < layer; ++i) v = propagate_up(m.layers[std::size_t(i)], v.data(), rows, false, 0);
   return v;
+}
+
+std::vector<float> features_at(const stack_model& m, const float* values, int rows, int layer,
+                               const std::string& device) {
+  if (!gpu_chosen(device) || layer == 0 || rows == 0) return features_at(m, values, rows, layer);
+  RBM_EXPECTS(layer > 0 && layer <= int(m.layers.size()));
+  detail::device_rows x;
+  for (int i = 0; i < layer; ++i)  // the rows stay on the device between layers
+    x = detail::device_rows::propagate(m.layers[std::size_t(i)], i == 0 ? values : x.data(), i > 0, rows, false, 0,
+                                       gpu_options{});
+  return x.to_host();
 }
 
 stack_result train_stack(const dataset& data, const stack_options& in) {

@@ -83,13 +83,7 @@ std::vector<float> hidden_probabilities(const model_params& p, const std::uint8_
 
 std::vector<float> hidden_probabilities_values(const model_params& p, const float* v, int rows) {
   std::vector<float> h(std::size_t(rows) * p.nh);
-  if (!p.gaussian()) {
-    cpu_hidden_probs(p, v, rows, h.data());
-    return h;
-  }
-  std::vector<float> scaled(std::size_t(rows) * p.nv);
-  cpu::scale_by_sigma_rows(v, p.sigma.data(), rows, p.nv, scaled.data());
-  cpu_hidden_probs(p, scaled.data(), rows, h.data());
+  cpu_hidden_probs(p, v, rows, h.data());
   return h;
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rbm/device_info.hpp"
+#include "rbm/host/limits.hpp"
 #if RBM_HAVE_CUDA
 #include "rbm/host/cuda_backend.hpp"
 #endif
@@ -59,15 +61,34 @@ void validate(const dataset& data, const train_options& o) {
   positive("the batch size", o.batch);
   positive("the learning rate (lr)", o.cd.lr);
   positive("the learning-rate decay (lr_decay)", o.lr_decay);
-  if (!(o.cd.momentum >= 0 && o.cd.momentum < 1))
-    throw precondition_error("the momentum must be in [0, 1) (got " + shown(o.cd.momentum) + ")");
-  if (o.initial_momentum >= 1) throw precondition_error("the initial momentum must be in [0, 1)");
-  if (!(o.cd.weight_decay >= 0))
-    throw precondition_error("the weight decay must be non-negative (got " + shown(o.cd.weight_decay) + ")");
-  if (o.early_stop < 0 || o.snapshot_every < 0 || o.eval_every < 0)
-    throw precondition_error("early_stop, snapshot_every and eval_every must not be negative");
-  if (o.eval_every > 0 && (o.ais.runs <= 0 || o.ais.steps < 10))
-    throw precondition_error("AIS needs a positive number of runs and at least 10 steps");
+  // Every real-valued setting finite and in its range (NaN fails every comparison below; an infinite
+  // one is refused by name): a checkpoint must hold what it trained with, and JSON has no NaN.
+  auto in_range = [](const char* what, float v, float lo, float hi, bool open_hi) {
+    if (!std::isfinite(v) || v < lo || (open_hi ? v >= hi : v > hi))
+      throw precondition_error(std::string(what) + " must be a finite number in [" + shown(lo) + ", " + shown(hi) +
+                               (open_hi ? ")" : "]") + " (got " + shown(v) + ")");
+  };
+  const float inf = std::numeric_limits<float>::infinity();
+  in_range("the learning rate (lr)", o.cd.lr, 0, inf, true);
+  in_range("the learning-rate decay (lr_decay)", o.lr_decay, 0, inf, true);
+  in_range("the momentum", o.cd.momentum, 0, 1, true);
+  if (o.initial_momentum != -1)  // -1: no momentum schedule
+    in_range("the initial momentum", o.initial_momentum, 0, 1, true);
+  in_range("the weight decay", o.cd.weight_decay, 0, inf, true);
+  in_range("the sparsity target", o.cd.sparsity_target, 0, 1, true);
+  in_range("the sparsity cost", o.cd.sparsity_cost, 0, inf, true);
+  in_range("alpha", o.alpha, 0, inf, true);
+  in_range("sigma_floor", o.cd.sigma_floor, 0, inf, true);
+  if (o.early_stop < 0 || o.snapshot_every < 0 || o.eval_every < 0 || o.momentum_epochs < 0 || o.eval_limit < 0)
+    throw precondition_error("early_stop, snapshot_every, eval_every, momentum_epochs and eval_limit must not be negative");
+  if (o.classes != 0 && (o.classes < 2 || o.classes > max_classes))
+    throw precondition_error("classes must be 0 (the largest label + 1) or 2 to " + std::to_string(max_classes) +
+                             " (got " + std::to_string(o.classes) + ")");
+  if (o.eval_every > 0 && (o.ais.runs <= 0 || o.ais.runs > max_ais_runs || o.ais.steps < 10 ||
+                           o.ais.steps > max_ais_steps))
+    throw precondition_error("AIS needs 1 to " + std::to_string(max_ais_runs) + " runs and 10 to " +
+                             std::to_string(max_ais_steps) + " steps (got " + std::to_string(o.ais.runs) + " and " +
+                             std::to_string(o.ais.steps) + ")");
   if (data.train.count <= 0) throw data_error(data.name + ": the training set is empty");
   if (o.tutorial_batches && data.train.count <= o.batch)
     throw precondition_error("the tutorial's batching needs more than a batch (" + std::to_string(o.batch) +
@@ -384,10 +405,25 @@ void check_host_memory(const cd_config& cfg, int rows) {
 }
 }  // namespace
 
-std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, int max_batch,
-                                      const gpu_options& gpu, std::string& why, int cpu_rows) {
+namespace {
+void check_device_name(const std::string& device) {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw precondition_error("the device must be auto, cpu or cuda (got '" + device + "')");
+}
+}  // namespace
+
+bool gpu_chosen(const std::string& device) {
+  check_device_name(device);
+  if (device == "cpu") return false;
+  const device_report rep = query_devices();
+  if (cuda_backend_built() && !rep.devices.empty()) return true;
+  if (device == "cuda") throw error("the device cuda was asked for, but no GPU is usable (" + rep.reason + ")");
+  return false;
+}
+
+std::unique_ptr<backend> make_backend(const std::string& device, const cd_config& cfg, int max_batch,
+                                      const gpu_options& gpu, std::string& why, int cpu_rows) {
+  check_device_name(device);
   if (gpu.resident != "auto" && gpu.resident != "on" && gpu.resident != "off")
     throw precondition_error("data residency must be auto, on or off (got '" + gpu.resident + "')");
   std::string fallback;
@@ -595,7 +631,11 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
   const bool resuming = !opts_in.resume.empty();
   if (resuming) {
     resumed = load_checkpoint(opts_in.resume);
-    o = options_from_checkpoint(resumed.config, opts_in);
+    try {
+      o = options_from_checkpoint(resumed.config, opts_in);
+    } catch (const nlohmann::json::exception& e) {  // a value the options cannot hold (null, a string, ...)
+      throw data_error(opts_in.resume + ": the checkpoint's configuration cannot be read (" + e.what() + ")");
+    }
     const int given = int(resumed.config.value("train_count", -1)) + int(resumed.config.value("validation", 0));
     if (resumed.dataset != data_given.name || given != data_given.train.count)
       throw data_error(opts_in.resume + ": the checkpoint was trained on " + resumed.dataset + " (" +

@@ -3,6 +3,7 @@
 
 Each estimator (BernoulliRBM, GaussianRBM) says only what its units add: its extra configuration,
 what it keeps after training, and its verbose line."""
+import functools
 import time
 
 import numpy as np
@@ -27,7 +28,12 @@ def _dense_float32(X):
     """The rows as the C++ side reads them: dense, C-contiguous float32 (no copy when X already is)."""
     if sp.issparse(X):
         X = X.toarray()
-    return np.ascontiguousarray(X, dtype=np.float32)
+    with np.errstate(over="ignore"):  # said below, as a ValueError
+        rows = np.ascontiguousarray(X, dtype=np.float32)
+    if rows is not X and not np.isfinite(rows).all():  # finite doubles beyond float32's range became inf
+        raise ValueError("Input X contains values beyond float32's range (about 3.4e38); rbm trains and "
+                         "transforms in float32")
+    return rows
 
 
 def _rows(X):
@@ -35,12 +41,64 @@ def _rows(X):
     return X if hasattr(X, "device_pointer") else _dense_float32(X)
 
 
-def _positive_int(name, v):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+_INT_MAX = 2**31 - 1  # the C++ side's sizes are int
 
 
-class _RBMBase(BaseEstimator):
+def _positive_int(name, v, most=_INT_MAX):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not 1 <= v <= most:
+        raise ValueError(f"{name} must be an integer in [1, {most}], got {v!r}")
+
+
+def _finite_number(name, v, lo, hi=np.inf, open_hi=False, open_lo=False):
+    """v a real number in its range: finite, not NaN (every comparison with NaN is False)."""
+    ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v)
+    ok = ok and (v > lo if open_lo else v >= lo) and (v < hi if open_hi else v <= hi)
+    if not ok:
+        lo_b, hi_b = "(" if open_lo else "[", ")" if open_hi or hi == np.inf else "]"
+        raise ValueError(f"{name} must be a finite number in {lo_b}{lo}, {hi}{hi_b}, got {v!r}")
+
+
+def _sample_counts(n_samples, n_steps):
+    """sample()'s arguments, checked as fit's are."""
+    _positive_int("n_samples", n_samples)
+    if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 0:
+        raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
+
+
+def _all_or_nothing(fit):
+    """fit / partial_fit that either completes or leaves the estimator as it was before the call
+    (scikit-learn's rule: the fitted attributes change together): on any exception, Ctrl-C included,
+    the instance's whole state is put back. The one exception is a model kept on purpose: Ctrl-C
+    during this estimator's own training keeps the model of the last completed update (the
+    KeyboardInterrupt names the estimator in `rbm_model_kept`); a stack interrupted in a layer is put
+    back, as the layer is not its own."""
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = dict(self.__dict__)
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException as e:
+            if getattr(e, "rbm_model_kept", None) is not self:
+                self.__dict__.clear()
+                self.__dict__.update(before)
+            raise
+    wrapper._all_or_nothing = True
+    return wrapper
+
+
+class _AtomicFit:
+    """Every subclass's own fit and partial_fit are wrapped by _all_or_nothing, so no estimator can
+    be left half-fitted by an error (a mixin, rather than each method remembering to)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("fit", "partial_fit"):
+            f = cls.__dict__.get(name)
+            if f is not None and not getattr(f, "_all_or_nothing", False):
+                setattr(cls, name, _all_or_nothing(f))
+
+
+class _RBMBase(_AtomicFit, BaseEstimator):
     """Training and fitted state common to rbm's estimators (not for direct use)."""
 
     _visible = "bernoulli"
@@ -49,16 +107,13 @@ class _RBMBase(BaseEstimator):
     def _config(self, batch):
         for name in ("n_components", "batch_size", "n_iter", "k"):
             _positive_int(name, getattr(self, name, 1))
-        if not (isinstance(self.learning_rate, (int, float, np.number)) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
-        if not (0 <= self.momentum < 1):
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be non-negative, got {self.weight_decay!r}")
+        _finite_number("learning_rate", self.learning_rate, 0, open_lo=True)
+        _finite_number("momentum", self.momentum, 0, 1, open_hi=True)
+        _finite_number("weight_decay", self.weight_decay, 0)
         if self.device not in _DEVICES:
             raise ValueError(f"device must be one of {_DEVICES}, got {self.device!r}")
         if self.n_threads is not None:
-            _positive_int("n_threads", self.n_threads)
+            _positive_int("n_threads", self.n_threads, 4096)  # the CLI's --threads range
         config = {"nh": int(self.n_components), "lr": float(self.learning_rate), "batch": int(batch),
                   "k": int(getattr(self, "k", 1)), "pcd": bool(getattr(self, "persistent", False)),
                   "momentum": float(self.momentum),
@@ -97,7 +152,9 @@ class _RBMBase(BaseEstimator):
         r = _core.train(source, config, start, callback, y)
         self._keep(r, X.dtype, first=start is None)
         if r["keyboard_interrupt"]:
-            raise KeyboardInterrupt("rbm: training stopped after the last completed update")
+            stop = KeyboardInterrupt("rbm: training stopped after the last completed update")
+            stop.rbm_model_kept = self  # this estimator keeps that model (see _all_or_nothing)
+            raise stop
         return r
 
     def _verbose_callback(self, X):

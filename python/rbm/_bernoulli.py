@@ -11,7 +11,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
 from . import _core
-from ._base import _TransformerRBM, _dense_float32, _validate_data
+from ._base import _TransformerRBM, _dense_float32, _sample_counts, _validate_data
 
 
 def _bernoulli_free_energy(v, components, hb, vb):
@@ -78,7 +78,7 @@ class BernoulliRBM(_TransformerRBM):
 
     def gibbs(self, v):
         """One Gibbs step from v: h ~ p(h | v), then v ~ p(v | h) (booleans, as scikit-learn)."""
-        check_is_fitted(self)
+        v = self._fitted_input(v)  # the fit's feature count, finite values: scikit-learn's message
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
         h_ = self._sample_hiddens(v, self.random_state_)
@@ -132,6 +132,7 @@ class BernoulliRBM(_TransformerRBM):
     def sample(self, n_samples=10, n_steps=1000, random_state=None):
         """`n_samples` binary samples after `n_steps` Gibbs sweeps from fair coin flips."""
         check_is_fitted(self)
+        _sample_counts(n_samples, n_steps)
         rng = check_random_state(random_state if random_state is not None else self.random_state)
         v = rng.uniform(size=(int(n_samples), self.components_.shape[1])) < 0.5
         for _ in range(int(n_steps)):

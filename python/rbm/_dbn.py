@@ -12,12 +12,12 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _validate_data
+from ._base import _AtomicFit, _validate_data
 from ._bernoulli import BernoulliRBM
 from ._classification import ClassificationRBM
 
 
-class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEstimator):
     """Deep belief network: RBMs stacked and trained greedily, bottom up.
 
     ``hidden_layer_sizes`` gives each layer's hidden units, bottom up. ``learning_rate``, ``n_iter``
@@ -65,6 +65,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """Fits the layers in turn: layer 1 on X, each next one on the previous one's transform."""
         sizes = self._sizes()
         if self.labels:
+            if y is None:  # scikit-learn's words for a supervised estimator fitted without y
+                raise ValueError(f"{type(self).__name__} with labels=True requires y to be passed, but the target y is None")
             X, y = _validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32))
             check_classification_targets(y)
         else:

@@ -12,6 +12,7 @@ import numpy as np
 from . import _core
 
 _DL_CUDA, _DL_CUDA_MANAGED = 2, 13  # DLDeviceType values of GPU memory the CUDA runtime reads
+LEGACY_DEFAULT_STREAM = 1  # the stream value both protocols use for CUDA's legacy default stream
 
 
 class _DLDevice(ctypes.Structure):
@@ -59,8 +60,9 @@ def is_device_array(X):
 
 
 class device_matrix:
-    """A 2-D array in GPU memory: device_pointer, shape, typestr, strides (bytes), stream (the
-    producer's, or None), device_id; keeps the producer's object (or DLPack capsule) alive."""
+    """A 2-D array in GPU memory: device_pointer, shape, typestr, strides (bytes), stream (the one the
+    producer's work is ordered on, as the protocols number it, or None: unknown), device_id; keeps the
+    producer's object (or DLPack capsule) alive. The binding waits on `stream` before every read."""
 
     def __init__(self, X):
         self._owner = X
@@ -89,14 +91,25 @@ class device_matrix:
             strides = tuple(int(np.prod(self.shape[i + 1:], dtype=np.int64)) * itemsize for i in range(len(self.shape)))
         self.strides = tuple(int(v) for v in strides)
         self.device_pointer = int(cai["data"][0])
-        self.stream = cai.get("stream")  # version 3: the producer's stream, to be waited on
+        # Version 3 names the producer's stream (1: legacy default, 2: per-thread default, else a
+        # handle); version 2 (PyTorch) has none, and None is unknown too: the binding waits on the device.
+        self.stream = cai.get("stream")
         self.device_id = None  # the CUDA runtime finds it from the pointer
 
     def _from_dlpack(self, X):
+        # stream=1: the producer orders its work before the legacy default stream, which the binding
+        # then waits on (stream=None would mean "the legacy default stream" too, by the DLPack
+        # specification, but PyTorch synchronises nothing for it). A producer that takes no stream
+        # argument leaves the stream unknown: the binding waits on the whole device.
+        # Host memory (NumPy exports DLPack too) has no stream to name: the specification wants None.
+        dev = _dlpack_device(X)
+        ask = LEGACY_DEFAULT_STREAM if dev is not None and dev[0] in (_DL_CUDA, _DL_CUDA_MANAGED) else None
         try:
-            capsule = X.__dlpack__(stream=None)
+            capsule = X.__dlpack__(stream=ask)
+            self.stream = ask
         except TypeError:
             capsule = X.__dlpack__()
+            self.stream = None
         self._capsule = capsule  # its destructor calls the producer's deleter once we are done
         managed = _DLManagedTensor.from_address(_capsule_pointer(capsule, b"dltensor"))
         t = managed.dl_tensor
@@ -111,7 +124,6 @@ class device_matrix:
         else:
             self.strides = tuple(int(np.prod(self.shape[i + 1:], dtype=np.int64)) * itemsize for i in range(t.ndim))
         self.device_pointer = int(t.data or 0) + int(t.byte_offset)
-        self.stream = None  # __dlpack__(stream=None): the producer has synchronised its work
         self.device_id = int(t.device.device_id)
         self.device_type = int(t.device.device_type)
 

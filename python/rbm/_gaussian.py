@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _core
-from ._base import _TransformerRBM, _dense_float32
+from ._base import _TransformerRBM, _dense_float32, _sample_counts
 
 
 class GaussianRBM(_TransformerRBM):
@@ -148,7 +148,7 @@ class GaussianRBM(_TransformerRBM):
     def gibbs(self, v):
         """One Gibbs step from v (data units): h ~ p(h | v), then v ~ Normal(b + sigma (W h), sigma^2),
         returned in the data's units."""
-        check_is_fitted(self)
+        v = self._fitted_input(v)  # the fit's feature count, finite values: scikit-learn's message
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
         return self._data_units(self._step(self._z(v), self.random_state_))
@@ -162,6 +162,7 @@ class GaussianRBM(_TransformerRBM):
     def sample(self, n_samples=10, n_steps=1000, random_state=None):
         """`n_samples` samples (data units) after `n_steps` Gibbs sweeps from b + sigma N(0, 1)."""
         check_is_fitted(self)
+        _sample_counts(n_samples, n_steps)
         rng = check_random_state(random_state if random_state is not None else self.random_state)
         dt = self.components_.dtype
         z = (self.intercept_visible_ + self.sigma_ * rng.standard_normal((int(n_samples), self.n_features_in_))).astype(dt)

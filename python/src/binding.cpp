@@ -157,6 +157,35 @@ bool c_ordered(const py::object& m) {
   return shape.size() == 2 && strides.size() == 2 && strides[1] == item && (strides[0] == shape[1] * item || shape[0] == 1);
 }
 
+#if RBM_HAVE_CUDA
+// Waits (the host) for the producer's work on a CUDA array before it is read: on the stream the array
+// names (rbm._device.device_matrix.stream: 1 CUDA's legacy default stream, 2 the per-thread default
+// one, else a stream handle), else, the stream unknown (PyTorch's __cuda_array_interface__ v2 names
+// none), on the whole device. Every path that reads a CUDA array calls this first. Called without the
+// GIL, on the array's device.
+void wait_for_producer(bool named, std::uintptr_t stream) {
+  if (!named) {
+    RBM_CUDA_CHECK(cudaDeviceSynchronize());
+    return;
+  }
+  CUstream_st* s = stream == 1   ? cudaStreamLegacy
+                   : stream == 2 ? cudaStreamPerThread
+                                 : reinterpret_cast<CUstream_st*>(stream);
+  RBM_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+struct producer_stream {
+  bool named = false;
+  std::uintptr_t handle = 0;
+};
+
+producer_stream stream_of(const py::object& m) {
+  const py::object stream = m.attr("stream");
+  if (stream.is_none()) return {};
+  return {true, py::cast<std::uintptr_t>(stream)};
+}
+#endif
+
 device_rows import_device_rows(const py::object& m) {
   require_usable_gpu();
 #if RBM_HAVE_CUDA
@@ -175,14 +204,12 @@ device_rows import_device_rows(const py::object& m) {
   r.d = int(shape[1]);
   r.device = rbm::device_of(reinterpret_cast<const void*>(ptr));
   if (r.device < 0) throw py::value_error("X's CUDA array interface points outside GPU memory");
-  const py::object stream = m.attr("stream");
-  const bool has_stream = !stream.is_none(), in_place = t == rbm::element_type::f32 && c_ordered(m);
-  const std::uintptr_t stream_handle = has_stream ? py::cast<std::uintptr_t>(stream) : 0;
+  const producer_stream producer = stream_of(m);
+  const bool in_place = t == rbm::element_type::f32 && c_ordered(m);
   RBM_CUDA_CHECK(cudaSetDevice(r.device));
   {
     py::gil_scoped_release release;  // no Python objects from here to the end of the block
-    if (has_stream)  // wait for the producer's work on its stream (protocol version 3)
-      rbm::stream_view(reinterpret_cast<CUstream_st*>(stream_handle)).synchronize();
+    wait_for_producer(producer.named, producer.handle);
     if (in_place) {
       r.rows = reinterpret_cast<const float*>(ptr);  // read in place
     } else {
@@ -395,9 +422,11 @@ PYBIND11_MODULE(_core, m) {
       py::array out(py::dtype(py::cast<std::string>(mat.attr("typestr"))), std::vector<py::ssize_t>{shape[0], shape[1]});
       void* dst = out.mutable_data();
       const std::size_t bytes = out.nbytes();
+      const producer_stream producer = stream_of(mat);
       {
         py::gil_scoped_release release;  // taken back before `out` is returned
         RBM_CUDA_CHECK(cudaSetDevice(dev));
+        wait_for_producer(producer.named, producer.handle);
         RBM_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
       }
       return out;

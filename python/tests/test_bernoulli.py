@@ -350,3 +350,43 @@ def test_fit_in_a_background_thread_leaves_python_running():
     t.join()
     assert during > 0.3 * alone, (during, alone)
     assert result["m"].components_.shape == (200, 784)
+
+
+@pytest.mark.parametrize("make", [lambda: rbm.BernoulliRBM(n_components=4, n_iter=2, device="cpu", random_state=0),
+                                  lambda: rbm.GaussianRBM(n_components=4, n_iter=2, device="cpu", random_state=0)])
+def test_a_fit_that_fails_leaves_the_estimator_as_it_was(make):
+    """A refit on other data that fails (here: the model beyond memory, refused after the new data set
+    n_features_in_) keeps the previous fit whole: the old feature count, weights and transform."""
+    x, _ = digits(300)
+    m = make().fit(x[:, :12])
+    before = (m.n_features_in_, m.components_.copy(), m.transform(x[:5, :12]))
+    wide = np.random.RandomState(0).uniform(size=(20000, 20))
+    m.set_params(n_components=2**24, batch_size=20000)
+    with pytest.raises(MemoryError):
+        m.fit(wide)
+    assert m.n_features_in_ == before[0] == 12
+    np.testing.assert_array_equal(m.components_, before[1])
+    m.set_params(n_components=4, batch_size=10)
+    np.testing.assert_array_equal(m.transform(x[:5, :12]), before[2])
+
+
+def test_bad_arguments_raise_value_error_naming_the_parameter():
+    """What pybind11, NumPy or the trainer would otherwise report in their own words ("Unable to cast",
+    a matmul shape, "diverged at epoch 0", "too many values to unpack") is a ValueError naming it."""
+    x, y = digits(100)
+    for kw, name in ((dict(n_components=2**31), "n_components"), (dict(n_threads=100000), "n_threads"),
+                     (dict(learning_rate=np.inf), "learning_rate"), (dict(momentum=np.nan), "momentum"),
+                     (dict(weight_decay=np.inf), "weight_decay")):
+        with pytest.raises(ValueError, match=name):
+            rbm.BernoulliRBM(device="cpu", n_iter=1, **kw).fit(x)
+    m = rbm.BernoulliRBM(n_components=4, n_iter=1, device="cpu").fit(x)
+    with pytest.raises(ValueError, match="n_steps"):
+        m.sample(2, n_steps=-1)
+    with pytest.raises(ValueError, match="n_samples"):
+        m.sample(0)
+    with pytest.raises(ValueError, match="features"):
+        m.gibbs(x[:, :10])
+    with pytest.raises(ValueError, match="float32"):
+        rbm.GaussianRBM(n_components=4, n_iter=1, device="cpu").fit(x * 1e300)
+    with pytest.raises(ValueError, match="requires y"):
+        rbm.DBN((4, 3), labels=True, n_iter=1, device="cpu").fit(x)

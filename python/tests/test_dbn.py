@@ -50,3 +50,29 @@ def test_bad_layer_lists_are_refused():
         rbm.DBN((10, 10, 10), n_iter=(1, 2), device="cpu").fit(x)
     with pytest.raises(ValueError, match="positive integers"):
         rbm.DBN((10, 0), device="cpu").fit(x)
+
+
+def test_a_fit_interrupted_in_a_layer_leaves_the_stack_as_it_was(monkeypatch):
+    """Ctrl-C (or any error) between or inside layers: the stack keeps its previous fit whole (its
+    n_features_in_, layers_ and transform), never a new feature count over the old layers; a first fit
+    that fails leaves an unfitted estimator."""
+    from sklearn.exceptions import NotFittedError
+    x, _ = digits(300)
+    m = rbm.DBN((6, 4), n_iter=2, random_state=0, device="cpu").fit(x[:, :12])
+    layers, out = m.layers_, m.transform(x[:5, :12])
+    real = rbm.BernoulliRBM.transform
+
+    def interrupted(self, X):
+        raise KeyboardInterrupt("Ctrl-C between layers")
+    monkeypatch.setattr(rbm.BernoulliRBM, "transform", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(x[:, :200])
+    with pytest.raises(KeyboardInterrupt):
+        fresh = rbm.DBN((6, 4), n_iter=2, random_state=0, device="cpu")
+        fresh.fit(x)
+    monkeypatch.setattr(rbm.BernoulliRBM, "transform", real)
+    assert m.n_features_in_ == 12 and m.layers_ is layers
+    np.testing.assert_array_equal(m.transform(x[:5, :12]), out)
+    assert not hasattr(fresh, "n_features_in_") and not hasattr(fresh, "layers_")
+    with pytest.raises(NotFittedError):
+        fresh.transform(x[:5])

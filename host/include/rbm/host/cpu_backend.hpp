@@ -49,7 +49,9 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms, const cd_config& cfg,
                   cd_workspace& ws);
 
-// out [rows, nh] = p(h = 1 | v) = sigmoid(v W + hb) for v [rows, nv] (OpenBLAS + the shared sigmoid).
+// out [rows, nh] = p(h = 1 | v) for v [rows, nv], for every visible kind: sigmoid(v W + hb) for Bernoulli
+// visible units, sigmoid((v / sigma) W + hb) for Gaussian ones (OpenBLAS + the shared sigmoid). The one
+// CPU place that computes it: the tools, the stack's propagation and the tests call this.
 void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out);
 // out [rows, nv] = the visible means given h [rows, nh]: p(v = 1 | h) = sigmoid(h W^T + vb) for Bernoulli
 // units, E[v | h] = vb + sigma h W^T for Gaussian ones.

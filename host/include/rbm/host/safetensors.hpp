@@ -8,6 +8,7 @@
 #include <string>
 
 #include "rbm/host/backend.hpp"
+#include "rbm/host/idx.hpp"  // data_error
 
 namespace rbm {
 
@@ -16,6 +17,13 @@ struct saved_model {
   std::map<std::string, std::string> metadata;
 };
 
+
+// A stack's file (a deep belief network) where a single RBM's was expected: load_model throws it, so
+// that a program can say what takes stacks instead.
+class stack_file_error : public data_error {
+ public:
+  using data_error::data_error;
+};
 
 // Throws data_error naming the file and the problem (truncated, bad header, missing or mis-shaped tensor).
 // The unit kinds come from the metadata `visible_units` / `hidden_units` ("bernoulli" when absent, as

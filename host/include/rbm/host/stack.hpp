@@ -74,8 +74,17 @@ std::vector<float> propagate_up(const model_params& p, const float* values, int 
 // A one-layer stack returns `top` itself.
 std::vector<float> down_pass(const stack_model& m, const float* top, int rows, std::uint64_t seed);
 
+// Layer i's hidden units seen in the data's space, for its filters: W1 W2 ... W_{i+1} [nv, nh_i] as the
+// weights of a model with layer i's hidden biases (layer 0: the bottom layer itself).
+model_params projected(const stack_model& m, int layer);
+
 // Layer i's input for rows of data (as layer 0 reads them) through layers 0 .. i - 1 (probabilities).
 std::vector<float> features_at(const stack_model& m, const float* values, int rows, int layer);
+// The same on `device` ("auto", "cpu" or "cuda", as rbm::train's): on a GPU where one is chosen (each
+// layer's GEMM on the device, rbm::propagate_rows, the rows kept there between layers; equal to the
+// CPU's up to the GEMMs' summation order), else on the CPU. "cuda" without a usable GPU throws
+// rbm::error saying why.
+std::vector<float> features_at(const stack_model& m, const float* values, int rows, int layer, const std::string& device);
 
 // The stack's file: tensors layer<i>.W, layer<i>.vb, layer<i>.hb (layer<i>.sigma, the top's
 // layer<L>.label_W and layer<L>.label_b), counting from 1 at the data, with metadata `layers` and each

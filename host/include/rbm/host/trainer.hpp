@@ -135,6 +135,11 @@ struct train_result {
 // Whether this build has the CUDA backend (CMake RBM_CUDA; query_devices() then says why there is none).
 bool cuda_backend_built();
 
+// Whether `device` ("auto", "cpu", "cuda") means a GPU here: "cuda" with a usable one (else throws
+// rbm::error saying why not), "auto" where this build has the CUDA backend and a GPU is usable.
+// precondition_error for any other name.
+bool gpu_chosen(const std::string& device);
+
 // Picks and creates the backend for `device` ("auto", "cpu", "cuda") for batches up to `max_batch`;
 // `why` receives one line saying which backend was chosen and why. Throws rbm::error when "cuda" is
 // forced and cannot be used (no usable GPU, with the driver's reason; out_of_memory naming the bytes
