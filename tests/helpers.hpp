@@ -50,6 +50,10 @@ inline void write_bytes(const std::filesystem::path& p, const std::vector<std::u
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
+inline void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p, std::ios::binary) << text;
+}
+
 // The message of the rbm::error that f() throws, or "(no error)": for checking what a user would read.
 template <class F>
 std::string error_of(F&& f) {

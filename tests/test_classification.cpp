@@ -534,6 +534,14 @@ TEST(ClassificationTraining, BadLabelsAndOptionsAreRefusedByName) {
   auto plain = discriminative_options("");
   plain.labels = false;
   EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, plain); }).find("needs labels"), std::string::npos);
+  // One class present (all 3s: not "4 classes, accuracy 1.0"), and more classes than a file holds.
+  auto threes = d;
+  std::fill(threes.train.labels.begin(), threes.train.labels.end(), std::uint8_t(3));
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(threes, o); }).find("the training labels hold a single class (3)"),
+            std::string::npos);
+  o.classes = 65537;
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("classes must be 0 (the largest label + 1) or 2 to 65536"),
+            std::string::npos);
 }
 
 // Generative and hybrid training classify held-out digits through p(y | x); the hybrid one better than

@@ -2,6 +2,7 @@
 // a non-zero exit and no output.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -144,6 +145,9 @@ TEST(Cli, BadInputFailsCleanlyWithoutOutput) {
   expect_clean_failure("train --preset nope", "unknown preset 'nope'", out);
   expect_clean_failure("train --threads 0", "--threads must be between 1 and 4096", out);
 
+  expect_clean_failure("train --data " + std::string(RBM_DATA_DIR) + " --train-images x", "--train-images replaces --data",
+                       out);
+  expect_clean_failure("train --test-images x", "--test-images needs --train-images", out);
   rbm_test::write_bytes(dir / "short-images-idx3-ubyte", {0, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2});
   expect_clean_failure("train --train-images " + (dir / "short-images-idx3-ubyte").string(),
                        "short-images-idx3-ubyte: truncated", out);
@@ -205,6 +209,30 @@ TEST(Cli, EveryOptionWithABadValueExitsWithoutASignal) {
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("rbm: error: --class takes a class number or 'all'"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "o"));
+}
+
+// One writer per output directory: a live run's lock refuses a second run, naming its pid; the lock of
+// a process that is gone (a SIGKILL) is taken over; a finished run leaves none behind.
+TEST(Cli, ASecondRunOnTheSameOutputIsRefusedWhileTheFirstLives) {
+  const auto dir = rbm_test::fresh_dir();
+  const auto out = dir / "run";
+  fs::create_directories(out);
+  rbm_test::write_text(out / ".rbm.lock", std::to_string(::getpid()) + "\n");  // this test: alive
+  const std::string args = "train --hidden 8 --epochs 1 --train-limit 200 --test-limit 50 --quiet --out " + out.string();
+  const auto busy = run_rbm(args);
+  EXPECT_EQ(busy.code, 1) << busy.output;
+  EXPECT_NE(busy.output.find("another rbm process (pid " + std::to_string(::getpid()) + ") is writing this directory"),
+            std::string::npos) << busy.output;
+  EXPECT_FALSE(fs::exists(out / "model.safetensors"));
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  ASSERT_GT(gone, 0);
+  ::waitpid(gone, nullptr, 0);
+  rbm_test::write_text(out / ".rbm.lock", std::to_string(gone) + "\n");
+  const auto taken = run_rbm(args);
+  ASSERT_EQ(taken.code, 0) << taken.output;
+  EXPECT_TRUE(fs::exists(out / "model.safetensors"));
+  EXPECT_FALSE(fs::exists(out / ".rbm.lock")) << "released at the end";
 }
 
 TEST(Cli, InfoNamesBackendsAndGpus) {

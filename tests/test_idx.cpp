@@ -1,5 +1,6 @@
 // The IDX reader: the built-in digits, gzip and raw, and every kind of bad file.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -137,6 +138,53 @@ TEST(Idx, ReadsFashionMnistWhenInstalled) {
   EXPECT_EQ(d.test.count, 10000);
   EXPECT_EQ(d.train.labels.size(), 60000u);
   EXPECT_EQ(d.train.dim(), 784);
+}
+
+}  // namespace
+
+namespace {
+
+std::vector<std::uint8_t> gz_bytes(const std::vector<std::uint8_t>& bytes) {
+  const auto dir = rbm_test::fresh_dir("-gz");
+  write_gz(dir / "x.gz", bytes);
+  return rbm_test::read_bytes((dir / "x.gz").string());
+}
+
+// Sizes from the header multiplied without wrapping, gzip read as the format defines it (several
+// members; nothing after the last), and only regular files (issue 23, items 5, 7 and 10).
+TEST(Idx, HostileHeadersGzipMembersAndSpecialFilesAreHandled) {
+  const auto dir = rbm_test::fresh_dir();
+  auto path = [&](const char* n) { return (dir / n).string(); };
+  auto header = [](std::uint32_t c, std::uint32_t r, std::uint32_t k) {
+    std::vector<std::uint8_t> b;
+    for (std::uint32_t x : {0x803u, c, r, k})
+      for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<std::uint8_t>(x >> s));
+    return b;
+  };
+  // 2^22 x 2^21 x 2^21 = 2^64: a wrapped product of 0 once matched a file with no data at all.
+  rbm_test::write_bytes(dir / "wrap", header(1u << 22, 1u << 21, 1u << 21));
+  EXPECT_NE(error_of([&] { rbm::read_idx_images(path("wrap")); }).find("wrap: an image's pixel count"), std::string::npos);
+  // rows x cols wrapping a 32-bit int to 784 once trained a model.
+  rbm_test::write_bytes(dir / "int", header(8192, 2919572, 1542554740));
+  EXPECT_NE(error_of([&] { rbm::read_idx_images(path("int")); }).find("an image's pixel count (2919572 x 1542554740)"),
+            std::string::npos);
+  // gzip: two members are one stream; bytes after the last member are an error.
+  const auto img = idx_images(6, 2, 3);
+  const std::vector<std::uint8_t> first(img.begin(), img.begin() + 20), second(img.begin() + 20, img.end());
+  auto two = gz_bytes(first);
+  const auto tail = gz_bytes(second);
+  two.insert(two.end(), tail.begin(), tail.end());
+  rbm_test::write_bytes(dir / "two.gz", two);
+  EXPECT_EQ(rbm::read_idx_images(path("two.gz")).pixels, std::vector<std::uint8_t>(img.begin() + 16, img.end()));
+  auto trailing = gz_bytes(img);
+  trailing.insert(trailing.end(), {'j', 'u', 'n', 'k'});
+  rbm_test::write_bytes(dir / "trailing.gz", trailing);
+  EXPECT_NE(error_of([&] { rbm::read_idx_images(path("trailing.gz")); }).find("4 bytes of trailing data"),
+            std::string::npos);
+  // A device never ends and a named pipe blocks: refused before reading.
+  EXPECT_NE(error_of([&] { rbm::read_idx_images("/dev/zero"); }).find("/dev/zero: not a regular file"), std::string::npos);
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  EXPECT_NE(error_of([&] { rbm::read_idx_images(path("fifo")); }).find("not a regular file"), std::string::npos);
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <iterator>
+#include <sstream>
+#include <fstream>
 
 #include "helpers.hpp"
 #include "rbm/host/cpu_backend.hpp"
@@ -108,6 +110,48 @@ TEST(Resume, FinishesCompleteRunsAndRefusesOtherDataOrFewerEpochs) {
   EXPECT_THROW(rbm::train(other, again), rbm::data_error);
   again.resume = (dir / "nowhere").string();
   EXPECT_THROW(rbm::train(d, again), rbm::data_error);
+}
+
+// What a kill can leave (issue 23, item 8): temporaries of interrupted atomic writes and a metrics.csv
+// row ahead of the checkpoint. --resume removes the first and rewrites metrics.csv from the checkpoint's
+// history, so the finished run's metrics.csv is an uninterrupted run's, row for row (times aside); a
+// snapshot the kill lost is drawn again.
+TEST(Resume, RemovesAKillsLeftoversAndRewritesMetricsFromTheCheckpoint) {
+  const auto d = small_digits();
+  const auto dir = rbm_test::fresh_dir(), straight = rbm_test::fresh_dir("-straight");
+  auto o = pcd_options(dir.string());
+  o.epochs = 1;
+  o.snapshot_every = 1;  // epoch 1's snapshot: lost (a one-epoch run draws filters.png instead)
+  rbm::train(d, o);
+  ASSERT_FALSE(fs::exists(dir / "filters-epoch-001.png"));
+  for (const char* t : {".model.safetensors.tmp.4242", ".metrics.csv.tmp.17", ".filters-epoch-001.png.tmp.99"})
+    rbm_test::write_text(dir / t, "half-written");
+  rbm_test::write_text(dir / "keep.tmp.notes", "not ours");
+  { std::ofstream(dir / "metrics.csv", std::ios::app) << "2,999,1,1,0.1,0.5,9,9,9,9,9,9,9,,\n"; }  // ahead
+  rbm::train(d, resume_options(dir, 2));
+  for (const char* t : {".model.safetensors.tmp.4242", ".metrics.csv.tmp.17", ".filters-epoch-001.png.tmp.99"})
+    EXPECT_FALSE(fs::exists(dir / t)) << t;
+  EXPECT_TRUE(fs::exists(dir / "keep.tmp.notes")) << "only write_file_atomic's own temporaries go";
+  o.out_dir = straight.string();
+  o.epochs = 2;
+  rbm::train(d, o);
+  auto rows = [](const fs::path& p) {  // each row without its seconds and samples/s (columns 3 and 4)
+    std::ifstream in(p);
+    std::vector<std::string> out;
+    for (std::string l; std::getline(in, l);) {
+      std::vector<std::string> f;
+      std::stringstream ss(l);
+      for (std::string c; std::getline(ss, c, ',');) f.push_back(c);
+      if (f.size() > 4) f.erase(f.begin() + 2, f.begin() + 4);
+      std::string joined;
+      for (const auto& c : f) joined += c + ",";
+      out.push_back(joined);
+    }
+    return out;
+  };
+  EXPECT_EQ(rows(dir / "metrics.csv"), rows(straight / "metrics.csv"));
+  // The lost snapshot, drawn by the resumed run from the checkpoint: the straight run's picture.
+  EXPECT_EQ(rbm_test::read_bytes(dir / "filters-epoch-001.png"), rbm_test::read_bytes(straight / "filters-epoch-001.png"));
 }
 
 TEST(Resume, SnapshotsAndAisDuringTraining) {

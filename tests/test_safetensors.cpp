@@ -1,6 +1,8 @@
 // Model files: round trip, atomic replacement, refusal of broken files, and Python's own reader.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -98,6 +100,46 @@ TEST(Safetensors, UnwritableDestinationNamesTheFile) {
   } catch (const rbm::data_error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/m.safetensors: cannot write"), std::string::npos);
   }
+}
+
+}  // namespace
+
+namespace {
+
+// A file with this JSON header (padded to 8 bytes) over `data` bytes.
+void write_raw_safetensors(const std::filesystem::path& p, const std::string& header, std::size_t data) {
+  std::string h = header;
+  while (h.size() % 8) h += ' ';
+  std::vector<std::uint8_t> b(8 + h.size() + data, 0);
+  for (int i = 0; i < 8; ++i) b[i] = std::uint8_t(std::uint64_t(h.size()) >> (8 * i));
+  std::copy(h.begin(), h.end(), b.begin() + 8);
+  rbm_test::write_bytes(p, b);
+}
+
+// What the reference safetensors library refuses, refused here too, and nothing read without bounds
+// (issue 23, items 5 and 7): shapes whose element count wraps, non-integer shapes, overlapping
+// offsets, bytes after the last tensor, devices and pipes.
+TEST(Safetensors, HostileShapesOffsetsAndSpecialFilesAreRefused) {
+  const auto dir = rbm_test::fresh_dir();
+  auto error = [&](const std::string& header, std::size_t data) {
+    write_raw_safetensors(dir / "h.safetensors", header, data);
+    return rbm_test::error_of([&] { rbm::read_tensors((dir / "h.safetensors").string()); });
+  };
+  const std::string w = R"("W":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]})";
+  EXPECT_NE(error(R"({"W":{"dtype":"F32","shape":[2147483648,2147483648],"data_offsets":[0,0]}})", 0)
+                .find("tensor 'W' has more elements than the data holds"), std::string::npos);
+  EXPECT_NE(error("{" + w + R"(,"X":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[16,16]}})", 16)
+                .find("tensor 'X' has more elements"), std::string::npos);
+  EXPECT_NE(error(R"({"W":{"dtype":"F32","shape":[2.5,2],"data_offsets":[0,16]}})", 16).find("not a non-negative integer"),
+            std::string::npos);
+  EXPECT_NE(error("{" + w + R"(,"V":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16).find("overlap"),
+            std::string::npos);
+  EXPECT_NE(error("{" + w + "}", 20).find("4 bytes after the last tensor"), std::string::npos);
+  EXPECT_EQ(error("{" + w + "}", 16), "(no error)");
+  EXPECT_NE(rbm_test::error_of([] { rbm::read_tensors("/dev/zero"); }).find("/dev/zero: not a regular file"),
+            std::string::npos);
+  ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
+  EXPECT_NE(load_error((dir / "fifo").string()).find("not a regular file"), std::string::npos);
 }
 
 }  // namespace

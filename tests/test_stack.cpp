@@ -503,6 +503,11 @@ TEST(StackCli, TrainsAStackAndTakesFeaturesFromAnyLayer) {
   ASSERT_EQ(t.code, 0) << t.output;
   EXPECT_NE(t.output.find("layer 2 of 2"), std::string::npos) << t.output;
   EXPECT_NE(t.output.find("trained a 2-layer stack 784-30-20"), std::string::npos) << t.output;
+  // A finished stack is not extended by --resume --epochs (it once exited 0 having trained nothing).
+  const auto more = rbm_test::run_rbm("train --resume " + (dir / "run").string() + " --epochs 5 --train-limit 500 "
+                                      "--test-limit 100");
+  EXPECT_EQ(more.code, 1) << more.output;
+  EXPECT_NE(more.output.find("cannot be extended"), std::string::npos) << more.output;
   const auto model = (dir / "run" / "model.safetensors").string();
   const auto f = rbm_test::run_rbm("features --model " + model + " --layer 1 --split test --test-limit 100 --out " +
                                    (dir / "h1.npy").string());

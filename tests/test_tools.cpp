@@ -1,6 +1,9 @@
 // Tutorial tools: pictures in any format, reconstructions, sample sheets, features files, softmax.
 #include <gtest/gtest.h>
+#include <png.h>
+#include <stb/stb_image_write.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -50,6 +53,58 @@ TEST(Tools, PicturesOfAnySizeBecomeGreyDigits) {
             std::string::npos);
   EXPECT_NE(error_of([&] { rbm::load_picture((dir / "absent.png").string(), 28, 28, false); }).find("no such image file"),
             std::string::npos);
+}
+
+// Pictures decoded past their data (issue 23, item 6): only PNG, JPEG, PGM/PPM and BMP are read, the
+// pixel count bounded from the header before decoding, PNGs through libpng (CRCs checked, 16-bit read).
+TEST(Tools, PicturesAreBoundedAndReadByDecodersThatCheck) {
+  const auto dir = rbm_test::fresh_dir();
+  auto refused = [&](const std::string& name, const std::vector<std::uint8_t>& bytes) {
+    return error_of([&] { rbm::decode_picture(name, bytes, 28, 28, false); });
+  };
+  const std::string hdr = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 16384 +X 16384\n";
+  EXPECT_NE(refused("big.hdr", {hdr.begin(), hdr.end()}).find("big.hdr: not a readable image (not a PNG, JPEG"),
+            std::string::npos);
+  EXPECT_NE(refused("big.psd", {'8', 'B', 'P', 'S', 0, 1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0x40, 0, 0, 0, 0x40, 0})
+                .find("not a PNG, JPEG"), std::string::npos);
+  // A real JPEG whose frame header is patched to 16384 x 16384: refused from the header, before decoding.
+  std::vector<std::uint8_t> jpeg;
+  std::vector<std::uint8_t> grey(32 * 32, 128);
+  ASSERT_TRUE(stbi_write_jpg_to_func([](void* ctx, void* data, int n) {
+    auto* out = static_cast<std::vector<std::uint8_t>*>(ctx);
+    out->insert(out->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + n);
+  }, &jpeg, 32, 32, 1, grey.data(), 90));
+  EXPECT_EQ(rbm::decode_picture("ok.jpg", jpeg, 28, 28, false).size(), 784u);
+  bool patched = false;
+  for (std::size_t i = 0; i + 8 < jpeg.size() && !patched; ++i)
+    if (jpeg[i] == 0xff && (jpeg[i + 1] == 0xc0 || jpeg[i + 1] == 0xc2)) {  // SOF: length, precision, height, width
+      jpeg[i + 5] = 0x40, jpeg[i + 6] = 0, jpeg[i + 7] = 0x40, jpeg[i + 8] = 0;
+      patched = true;
+    }
+  ASSERT_TRUE(patched);
+  EXPECT_NE(refused("huge.jpg", jpeg).find("huge.jpg: the image is too large (16384x16384"), std::string::npos);
+  // A PNG with a damaged chunk CRC is refused; a valid 16-bit PNG is read.
+  rbm::raster img(28, 28, 1, 200);
+  rbm::write_png((dir / "ok.png").string(), img);
+  auto png = rbm_test::read_bytes(dir / "ok.png");
+  const auto idat = std::search(png.begin(), png.end(), std::begin("IDAT"), std::begin("IDAT") + 4) - png.begin();
+  ASSERT_LT(std::size_t(idat), png.size());
+  const std::size_t len = (std::size_t(png[idat - 4]) << 24) | (png[idat - 3] << 16) | (png[idat - 2] << 8) | png[idat - 1];
+  png[idat + 4 + len] ^= 0xff;  // the first byte of IDAT's CRC
+  EXPECT_NE(refused("crc.png", png).find("crc.png: "), std::string::npos);
+  EXPECT_EQ(refused("crc.png", png).find("(no error)"), std::string::npos);
+  png_image w16;
+  std::memset(&w16, 0, sizeof w16);
+  w16.version = PNG_IMAGE_VERSION;
+  w16.width = 28;
+  w16.height = 28;
+  w16.format = PNG_FORMAT_LINEAR_Y;  // 16 bits per sample
+  std::vector<std::uint16_t> linear(28 * 28, 0);
+  for (int i = 0; i < 28 * 28; ++i) linear[i] = i % 2 ? 65535 : 0;
+  ASSERT_TRUE(png_image_write_to_file(&w16, (dir / "deep.png").c_str(), 0, linear.data(), 0, nullptr));
+  const auto deep = rbm::load_picture((dir / "deep.png").string(), 28, 28, false);
+  EXPECT_EQ(deep[0], 0);
+  EXPECT_EQ(deep[1], 255);
 }
 
 TEST(Tools, ReconstructionFollowsTheTutorial) {

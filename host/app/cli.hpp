@@ -36,7 +36,7 @@ void standardization_of(const std::string& model_path, int nv, std::vector<float
 std::vector<float> model_values(const rbm::image_set& set, const std::vector<float>& mean, const std::vector<float>& sd);
 
 // The picture shape of a model: from its metadata when it was trained here, else square.
-std::pair<int, int> image_shape(const rbm::saved_model& m);
+inline std::pair<int, int> image_shape(const rbm::saved_model& m) { return rbm::picture_shape(m); }
 
 // CLI11 validators for numeric options, checked while parsing (before any work or file), the message
 // naming the option and the range: a finite number in [lo, hi] (NaN and infinities refused), an

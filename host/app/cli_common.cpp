@@ -94,6 +94,11 @@ rbm::dataset load_data(const data_options& d) {
     throw rbm::precondition_error("--test-data needs --train-data");
   if (!d.image_shape.empty() && d.train_data.empty())
     throw rbm::precondition_error("--image-shape applies to --train-data");
+  if (!d.train_images.empty() && !d.dir.empty())
+    throw rbm::precondition_error("--train-images replaces --data; give one of them");
+  if (!d.test_images.empty() && d.train_images.empty())
+    throw rbm::precondition_error("--test-images needs --train-images (with --data, the held-out images are the "
+                                  "directory's t10k-images-idx3-ubyte)");
   if (!d.train_data.empty()) {
     if (!d.dir.empty() || !d.train_images.empty())
       throw rbm::precondition_error("--train-data replaces --data and --train-images; give one of them");
@@ -140,22 +145,6 @@ std::vector<float> model_values(const rbm::image_set& set, const std::vector<flo
   if (!mean.empty())
     for (std::size_t i = 0; i < v.size(); ++i) v[i] = (v[i] - mean[i % mean.size()]) / sd[i % sd.size()];
   return v;
-}
-
-std::pair<int, int> image_shape(const rbm::saved_model& m) {
-  const auto it = m.metadata.find("config");
-  if (it != m.metadata.end()) {
-    const auto config = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
-    if (config.is_object() && config.contains("image_rows") && config.contains("image_cols")) {
-      const int rows = config["image_rows"].get<int>(), cols = config["image_cols"].get<int>();
-      if (rows * cols == m.params.nv) return {rows, cols};
-    }
-  }
-  const int side = static_cast<int>(std::lround(std::sqrt(double(m.params.nv))));
-  if (side * side != m.params.nv)
-    throw rbm::precondition_error("the model's " + std::to_string(m.params.nv) +
-                                  " visible units are not a square picture and its metadata names no shape");
-  return {side, side};
 }
 
 namespace {

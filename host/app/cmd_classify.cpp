@@ -89,7 +89,7 @@ void register_classify(CLI::App& app, command_list& out) {
   add_data_options(c, o->data);
   c->add_option("--out", o->csv, "predictions.csv: index,label,predicted,p_0,...,p_{K-1} (label empty where unknown)");
   c->add_option("--json", o->json, "also write the results here");
-  c->add_option("--image", o->image, "classify this one picture (PNG, JPEG, PGM, BMP, GIF) instead of a data set");
+  c->add_option("--image", o->image, "classify this one picture (PNG, JPEG, PGM/PPM or BMP) instead of a data set");
   c->add_flag("--invert", o->invert, "--image: dark digits on a light background");
   c->add_option("--confusion-png", o->confusion_png, "the confusion matrix as a picture (rows: true class)");
   c->add_option("--worst-png", o->worst_png, "a sheet of the held-out images given the lowest p(true class)");

@@ -53,7 +53,7 @@ void register_reconstruct(CLI::App& app, command_list& out) {
   auto o = std::make_shared<opts>();
   auto* c = app.add_subcommand("reconstruct", "input | hidden activations | reconstructions, side by side");
   c->add_option("--model", o->model, "model.safetensors")->required();
-  c->add_option("--image", o->image, "a PNG, JPEG, PGM, BMP or GIF picture (converted to grey, resized)");
+  c->add_option("--image", o->image, "a PNG, JPEG, PGM/PPM or BMP picture (converted to grey, resized)");
   c->add_option("--indices", o->indices, "with --data: comma-separated indices of held-out images")->capture_default_str();
   add_data_options(c, o->data);
   c->add_flag("--invert", o->invert, "the picture is dark on light: invert it to MNIST's light on dark");

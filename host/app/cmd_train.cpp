@@ -253,6 +253,10 @@ void register_train(CLI::App& app, command_list& out) {
     }
     const bool stacked = stack.hidden.size() > 1 ||
                          (!s->opt.resume.empty() && std::filesystem::exists(std::filesystem::path(s->opt.resume) / "stack.json"));
+    if (stacked && !s->opt.resume.empty() && s->o_epochs->count() > 0)
+      throw rbm::precondition_error("--epochs with --resume of a stack: a stack resumes its own plan (" + s->opt.resume +
+                                    "/stack.json) and cannot be extended, as each layer trained on the one below as it "
+                                    "was; train a new stack to train longer");
     if (!stacked && (!stack.epochs.empty() || !stack.k.empty() || !stack.lr.empty() || !stack.pcd.empty()))
       throw rbm::precondition_error("lists of --epochs, --k, --lr or --pcd are per layer of a stack: give --hidden a list too");
     if (!s->opt.resume.empty()) {

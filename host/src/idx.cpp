@@ -1,5 +1,6 @@
 // IDX reader: gzip or raw, strict about magic numbers, dimensions and exact file length.
 #include "rbm/host/idx.hpp"
+#include "rbm/host/read_checks.hpp"
 
 #include <zlib.h>
 
@@ -30,7 +31,16 @@ std::vector<std::uint8_t> inflate_gzip(const std::string& path, const std::vecto
   zs.avail_in = static_cast<uInt>(packed.size());
   std::uint8_t chunk[1 << 16];
   int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
+  for (;;) {
+    if (rc == Z_STREAM_END) {  // a member ended: another member (gzip allows several), or the end
+      if (zs.avail_in == 0) break;
+      if (zs.avail_in < 2 || zs.next_in[0] != 0x1f || zs.next_in[1] != 0x8b) {
+        const auto extra = zs.avail_in;
+        inflateEnd(&zs);
+        fail(path, std::to_string(extra) + " bytes of trailing data after the gzip stream");
+      }
+      inflateReset(&zs);
+    }
     zs.next_out = chunk;
     zs.avail_out = sizeof chunk;
     rc = inflate(&zs, Z_NO_FLUSH);
@@ -66,13 +76,16 @@ std::vector<std::uint32_t> idx_header(const std::string& path, const std::vector
   const std::size_t ndim = magic & 0xFF;
   if (bytes.size() < 4 + 4 * ndim) fail(path, "truncated IDX header");
   std::vector<std::uint32_t> dims(ndim);
-  std::uint64_t payload = 1;
   for (std::size_t i = 0; i < ndim; ++i) {
     dims[i] = be32(bytes.data() + 4 + 4 * i);
     if (dims[i] == 0 || dims[i] > static_cast<std::uint32_t>(std::numeric_limits<int>::max()))
       fail(path, "dimension " + std::to_string(i) + " is " + std::to_string(dims[i]) + ", must be positive");
-    payload *= dims[i];
   }
+  // Each image's pixels are counted in an int; the whole payload is bounded by the bytes there are.
+  if (ndim == 3) checked_product(path, "an image's pixel count", {dims[1], dims[2]}, std::uint64_t(std::numeric_limits<int>::max()));
+  const std::uint64_t payload =
+      checked_product(path, "the data the header describes", std::vector<std::uint64_t>(dims.begin(), dims.end()),
+                      std::uint64_t(1) << 62);  // no wrap; more than the file holds is "truncated", below
   const std::uint64_t expected = 4 + 4 * ndim + payload;
   if (bytes.size() < expected)
     fail(path, "truncated: header promises " + std::to_string(expected) + " bytes, file has " +
@@ -110,11 +123,7 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(path, "no such file");
   if (fs::is_directory(path, ec)) fail(path, "is a directory, expected a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open for reading");
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail(path, "read error");
-  return maybe_gunzip(path, std::move(bytes));
+  return maybe_gunzip(path, read_regular_file(path));
 }
 
 std::vector<std::uint8_t> maybe_gunzip(const std::string& name, std::vector<std::uint8_t> bytes) {

@@ -1,6 +1,7 @@
 // safetensors writer/reader: 8-byte little-endian header length, JSON header, raw little-endian data.
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/limits.hpp"
+#include "rbm/host/read_checks.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -120,16 +121,7 @@ void add_unit_tensors(tensor_file& f, const model_params& p) {
 }
 
 tensor_file read_tensors(const std::string& path) {
-  return parse_tensors(path, [&] {
-    std::FILE* fp = std::fopen(path.c_str(), "rb");
-    if (fp == nullptr) fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
-    std::vector<std::uint8_t> b;
-    std::uint8_t buf[1 << 16];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) b.insert(b.end(), buf, buf + n);
-    std::fclose(fp);
-    return b;
-  }());
+  return parse_tensors(path, read_regular_file(path));  // not a device or a pipe, which never end
 }
 
 tensor_file parse_tensors(const std::string& path, const std::vector<std::uint8_t>& bytes) {
@@ -145,6 +137,19 @@ tensor_file parse_tensors(const std::string& path, const std::vector<std::uint8_
   }
   const std::size_t data_start = 8 + len, data_size = bytes.size() - data_start;
   tensor_file f;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> spans;  // each tensor's [begin, end) in the data
+  // The reference safetensors library's rules: integer shapes, sizes that fit the data, and tensors
+  // that tile the data buffer exactly (no overlap, no gap, nothing after the last).
+  auto integers = [&](const nlohmann::json& a, const std::string& name, const char* what) {
+    if (!a.is_array()) fail(path, "tensor '" + name + "': " + what + " is not a list");
+    std::vector<std::uint64_t> out;
+    for (const auto& x : a) {
+      if (!x.is_number_unsigned() && !(x.is_number_integer() && x.get<std::int64_t>() >= 0))
+        fail(path, "tensor '" + name + "': " + what + " holds " + x.dump() + ", not a non-negative integer");
+      out.push_back(x.get<std::uint64_t>());
+    }
+    return out;
+  };
   try {
     for (auto it = header.begin(); it != header.end(); ++it) {
       if (it.key() == "__metadata__") {
@@ -154,15 +159,14 @@ tensor_file parse_tensors(const std::string& path, const std::vector<std::uint8_
       const auto& e = it.value();
       if (e.at("dtype") != "F32") fail(path, "tensor '" + it.key() + "' is " + e["dtype"].dump() + ", expected F32");
       tensor t;
-      t.shape = e.at("shape").get<std::vector<std::int64_t>>();
-      std::uint64_t count = 1;
-      for (auto d : t.shape) {
-        if (d < 0 || d > (std::int64_t(1) << 40)) fail(path, "tensor '" + it.key() + "' has an impossible shape");
-        count *= std::uint64_t(d);
-      }
-      const auto off = e.at("data_offsets").get<std::vector<std::uint64_t>>();
+      const std::vector<std::uint64_t> shape = integers(e.at("shape"), it.key(), "its shape");
+      const std::uint64_t count = checked_product(path, "tensor '" + it.key() + "' has more elements than the data holds",
+                                                  shape, data_size / 4);
+      for (std::uint64_t d : shape) t.shape.push_back(std::int64_t(d));
+      const auto off = integers(e.at("data_offsets"), it.key(), "its data offsets");
       if (off.size() != 2 || off[1] < off[0] || off[1] > data_size || off[1] - off[0] != count * 4)
         fail(path, "tensor '" + it.key() + "' has data offsets outside the file (truncated?)");
+      spans.emplace_back(off[0], off[1]);
       t.data.resize(count);
       std::memcpy(t.data.data(), bytes.data() + data_start + off[0], count * 4);
       for (float x : t.data)
@@ -172,6 +176,16 @@ tensor_file parse_tensors(const std::string& path, const std::vector<std::uint8_
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("malformed header (") + e.what() + ")");
   }
+  std::sort(spans.begin(), spans.end());
+  std::uint64_t at = 0;
+  for (const auto& [begin, end] : spans) {
+    if (begin != at)
+      fail(path, begin < at ? "tensors overlap in the data (offset " + std::to_string(begin) + ")"
+                            : "a gap in the data before offset " + std::to_string(begin));
+    at = end;
+  }
+  if (at != data_size)
+    fail(path, std::to_string(data_size - at) + " bytes after the last tensor: the file is longer than its header says");
   const auto crc = f.metadata.find("rbm_crc32");
   if (crc != f.metadata.end()) {
     const std::string actual = std::to_string(crc32_of(bytes.data() + data_start, data_size));
@@ -181,6 +195,25 @@ tensor_file parse_tensors(const std::string& path, const std::vector<std::uint8_
     f.metadata.erase(crc);
   }
   return f;
+}
+
+std::pair<int, int> picture_shape(const saved_model& m) {
+  const auto it = m.metadata.find("config");
+  if (it != m.metadata.end()) {
+    const auto config = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+    // Metadata outside the CRC: only positive integers whose product is the visible units count.
+    if (config.is_object() && config.contains("image_rows") && config.contains("image_cols") &&
+        config["image_rows"].is_number_integer() && config["image_cols"].is_number_integer()) {
+      const std::int64_t rows = config["image_rows"].get<std::int64_t>(), cols = config["image_cols"].get<std::int64_t>();
+      if (rows > 0 && cols > 0 && rows <= m.params.nv && cols <= m.params.nv && rows * cols == m.params.nv)
+        return {int(rows), int(cols)};
+    }
+  }
+  const int side = static_cast<int>(std::lround(std::sqrt(double(m.params.nv))));
+  if (side * side != m.params.nv)
+    throw precondition_error("the model's " + std::to_string(m.params.nv) +
+                                  " visible units are not a square picture and its metadata names no shape");
+  return {side, side};
 }
 
 saved_model load_model(const std::string& path) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <tuple>
 
@@ -16,6 +17,7 @@
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/image.hpp"
+#include "rbm/host/output_lock.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "stack_device.hpp"
@@ -213,10 +215,13 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
   }
   check_plan(o);
   const int layers = int(o.hidden.size());
+  std::optional<output_lock> lock;  // one writer per stack directory (each layer's run locks its own)
+  if (!dir.empty() && resuming) lock.emplace(dir);
   if (!dir.empty() && !resuming) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) throw data_error(dir + ": cannot create the output directory (" + ec.message() + ")");
+    lock.emplace(dir);
     nlohmann::json j;
     j["hidden"] = o.hidden;
     std::vector<int> epochs, k, pcd;

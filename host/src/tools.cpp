@@ -3,8 +3,6 @@
 
 
 #include <cblas.h>
-#include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
 
 #include <algorithm>
 #include <cmath>
@@ -24,50 +22,6 @@
 
 namespace rbm {
 
-namespace {
-constexpr int max_side = 16384;  // larger pictures are not digits; refusing them bounds the memory stb may take
-}
-
-std::vector<std::uint8_t> load_picture(const std::string& path, int rows, int cols, bool invert) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw data_error(path + ": no such image file");
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw data_error(path + ": read error");
-  return decode_picture(path, bytes, rows, cols, invert);
-}
-
-std::vector<std::uint8_t> decode_picture(const std::string& path, const std::vector<std::uint8_t>& bytes, int rows,
-                                         int cols, bool invert) {
-  RBM_EXPECTS(rows > 0 && cols > 0);
-  if (bytes.size() < 2) throw data_error(path + ": the file is empty or too short to be a picture");
-  if (bytes.size() > (std::size_t(1) << 30)) throw data_error(path + ": larger than 1 GiB; not a picture to read");
-  const int len = static_cast<int>(bytes.size());
-  int w = 0, h = 0, channels = 0;
-  if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &channels))
-    throw data_error(path + ": not a readable image (" + stbi_failure_reason() + ")");
-  if (w <= 0 || h <= 0) throw data_error(path + ": the image has no pixels");
-  if (w > max_side || h > max_side)
-    throw data_error(path + ": the image is too large (" + std::to_string(w) + "x" + std::to_string(h) + "; at most " +
-                     std::to_string(max_side) + " on a side)");
-  // Uncompressed formats must actually hold their pixels: stb_image reads past the end of a short PNM
-  // (found by tests/fuzz; regression in tests/test_fuzz_regressions.cpp).
-  if (bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6' || bytes[1] == '2' || bytes[1] == '3') &&
-      bytes.size() < std::size_t(w) * h * (bytes[1] == '6' || bytes[1] == '3' ? 3 : 1))
-    throw data_error(path + ": the PNM file is shorter than its " + std::to_string(w) + "x" + std::to_string(h) + " pixels");
-  if (channels < 1 || channels > 4)
-    throw data_error(path + ": " + std::to_string(channels) + " channels; expected grey, grey+alpha, RGB or RGBA");
-  stbi_uc* grey = stbi_load_from_memory(bytes.data(), len, &w, &h, &channels, 1);  // stb converts to luminance
-  if (grey == nullptr) throw data_error(path + ": cannot decode (" + stbi_failure_reason() + ")");
-  std::vector<std::uint8_t> out(std::size_t(rows) * cols);
-  const int ok = w == cols && h == rows ? (std::copy_n(grey, out.size(), out.begin()), 1)
-                                        : stbir_resize_uint8(grey, w, h, 0, out.data(), cols, rows, 0, 1);
-  stbi_image_free(grey);
-  if (!ok) throw data_error(path + ": cannot resize to " + std::to_string(cols) + "x" + std::to_string(rows));
-  if (invert)
-    for (auto& x : out) x = static_cast<std::uint8_t>(255 - x);
-  return out;
-}
 
 void erase_values(std::vector<float>& image, int rows, int cols, const rect& r) {
   for (int y = std::max(0, r.y0); y < std::min(rows, r.y1); ++y)

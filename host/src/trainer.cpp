@@ -9,6 +9,7 @@
 #include <limits>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <tuple>
 #include <type_traits>
@@ -16,6 +17,7 @@
 
 #include "rbm/device_info.hpp"
 #include "rbm/host/limits.hpp"
+#include "rbm/host/output_lock.hpp"
 #if RBM_HAVE_CUDA
 #include "rbm/host/cuda_backend.hpp"
 #endif
@@ -98,6 +100,19 @@ void validate(const dataset& data, const train_options& o) {
                              " weight matrix exceeds 2^31 elements");
   if (data.test.count > 0 && data.test.dim() != o.cd.nv)
     throw data_error(data.test.source + ": held-out images do not match the training images in size");
+}
+
+// Removes `.<name>.tmp.<pid>` files (write_file_atomic's temporaries) from `dir`: left by a process killed
+// mid-write. The caller holds the directory's lock.
+void remove_stale_temporaries(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const auto at = name.rfind(".tmp.");
+    const bool pid_tail = at != std::string::npos && at + 5 < name.size() &&
+                          std::all_of(name.begin() + long(at) + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (name.size() > 1 && name[0] == '.' && pid_tail) fs::remove(e.path(), ec);
+  }
 }
 
 // Creates `dir` and proves it writable before any work starts.
@@ -702,7 +717,11 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
     }
     const int top = *std::max_element(data_in.train.labels.begin(), data_in.train.labels.end());
     classes = o.classes > 0 ? o.classes : top + 1;
-    if (classes < 2) throw data_error(data_in.train.source + ": the labels hold a single class; a classifier needs two");
+    const bool one_class = std::all_of(data_in.train.labels.begin(), data_in.train.labels.end(),
+                                       [&](std::uint8_t y) { return y == data_in.train.labels.front(); });
+    if (classes < 2 || one_class)
+      throw data_error(data_in.train.source + ": the training labels hold a single class (" + std::to_string(top) +
+                       "); a classifier needs at least two");
     for (const image_set* set : {&data_in.train, &data_in.test})
       for (std::uint8_t y : set->labels)
         if (y >= classes)
@@ -758,7 +777,11 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
     }
   }
   const bool files = !o.out_dir.empty();  // none: train in memory (the caller keeps the result)
-  if (files) prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
+  std::optional<output_lock> lock;  // one writer per directory, for the whole run
+  if (files) {
+    prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
+    lock.emplace(o.out_dir);
+  }
 
   auto note = [&](const std::string& line) {
     if (o.on_note) o.on_note(line);
@@ -807,6 +830,13 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
   train_result res;
   res.backend_name = be->name();
   res.history = resumed.history;
+  if (files && resuming) {
+    // What a kill can leave behind: temporaries of interrupted atomic writes (this run holds the
+    // directory's lock, so none is another's), and a metrics.csv ahead of the checkpoint (written,
+    // then the checkpoint's write failed): rewritten from the checkpoint's own history.
+    remove_stale_temporaries(o.out_dir);
+    write_file_atomic((out / "metrics.csv").string(), metrics_csv(res.history));
+  }
   const double seconds_before = res.history.empty() ? 0.0 : res.history.back().seconds;
   const auto t0 = clock_type::now();
   long seen = resuming ? resumed.samples_seen : 0;
@@ -874,6 +904,18 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
   };
   // A run that had stopped early (and was resumed only to finish its pictures) trains no further.
   const bool stopped_before = resuming && resumed.batch == 0 && early_stopped();
+  // filters-epoch-NNN.png every snapshot_every epochs (not the last: filters.png is that). A kill after
+  // an epoch's checkpoint and before its snapshot lost it: the resumed run draws it from the checkpoint.
+  auto wants_snapshot = [&](int e) {
+    return files && o.snapshot_every > 0 && e > 0 && e % o.snapshot_every == 0 && e != o.epochs && data.train.rows > 1;
+  };
+  auto snapshot_path = [&](int e) {
+    char name[64];
+    std::snprintf(name, sizeof name, "filters-epoch-%03d.png", e);
+    return (out / name).string();
+  };
+  if (resuming && resumed.batch == 0 && wants_snapshot(resumed.epoch) && !fs::exists(snapshot_path(resumed.epoch)))
+    write_png(snapshot_path(resumed.epoch), tile_filters(be->params(), data.train.rows, data.train.cols));
   for (int e = resuming ? resumed.epoch + 1 : 1; e <= o.epochs && !stopped_before; ++e) {
     const double lr = lr_of(o, e), mom = momentum_of(o, e);
     be->set_rates(float(lr), float(mom));
@@ -925,11 +967,7 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
                         o.out_dir, be->params(), be->state());
     if (o.on_epoch) o.on_epoch(m, o.epochs);
     if (o.on_epoch_params) o.on_epoch_params(m, be->params());
-    if (files && o.snapshot_every > 0 && e % o.snapshot_every == 0 && e != o.epochs && data.train.rows > 1) {
-      char name[64];
-      std::snprintf(name, sizeof name, "filters-epoch-%03d.png", e);
-      write_png((out / name).string(), tile_filters(be->params(), data.train.rows, data.train.cols));
-    }
+    if (wants_snapshot(e)) write_png(snapshot_path(e), tile_filters(be->params(), data.train.rows, data.train.cols));
     if (early_stopped()) {
       note(labeled ? "early stop after epoch " + std::to_string(e) + ": held-out accuracy has not improved for " +
                          std::to_string(epochs_since_best_accuracy(res.history)) + " epochs (now " +

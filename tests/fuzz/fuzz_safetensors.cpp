@@ -1,4 +1,5 @@
-// libFuzzer target: the safetensors reader must accept or throw an rbm::error, never crash or leak.
+// libFuzzer target: the safetensors reader, and the model metadata read from it, must accept or throw an
+// rbm::error, never crash or leak.
 #include <cstdint>
 #include <vector>
 
@@ -13,6 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (auto d : t.shape) n *= std::size_t(d);
       if (n != t.data.size()) __builtin_trap();  // accepted means consistent
     }
+    // The metadata a model's loaders read (unit kinds, classes, the picture shape), outside the CRC.
+    const rbm::saved_model m = rbm::model_from_tensors("fuzz", f);
+    const auto [rows, cols] = rbm::picture_shape(m);
+    if (rows <= 0 || cols <= 0 || std::int64_t(rows) * cols != m.params.nv) __builtin_trap();
   } catch (const rbm::error&) {
   }
   return 0;

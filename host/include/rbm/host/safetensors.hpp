@@ -6,6 +6,7 @@
 #include <map>
 #include <vector>
 #include <string>
+#include <utility>
 
 #include "rbm/host/backend.hpp"
 #include "rbm/host/idx.hpp"  // data_error
@@ -47,6 +48,11 @@ tensor_file read_tensors(const std::string& path);
 tensor_file parse_tensors(const std::string& name, const std::vector<std::uint8_t>& bytes);
 // load_model's checks and reading on tensors already read; `path` names them in errors.
 saved_model model_from_tensors(const std::string& path, tensor_file f);
+
+// The picture shape (rows, cols) of a model's visible units: its metadata's image_rows x image_cols
+// where those are positive integers whose product is nv (metadata lies outside the CRC: anything else
+// is ignored), else a square. precondition_error when nv is not a square and no shape is recorded.
+std::pair<int, int> picture_shape(const saved_model& m);
 // Writes F32 tensors and metadata atomically.
 void write_tensors(const std::string& path, const tensor_file& f);
 
