@@ -139,6 +139,19 @@ TEST(Cli, BadInputFailsCleanlyWithoutOutput) {
            {"train --eval-every 1 --ais-runs 2000000000", "--ais-runs: must be an integer in [1, 100000]"},
            {"train --lr-decay inf", "--lr-decay: must be a finite number"}})
     expect_clean_failure(args, message, out);
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"evaluate --ais-runs -1", "--ais-runs: must be an integer in [0, 100000]"},
+           {"evaluate --pll-samples -1", "--pll-samples: must be an integer in [0, 2147483647]"},
+           {"evaluate --ais-steps 1", "--ais-steps: must be an integer in [10, 10000000]"},
+           {"classify --worst -1", "--worst: must be an integer in [0, 10000]"},
+           {"reconstruct --zoom 0", "--zoom: must be an integer in [1, 64]"},
+           {"reconstruct --zoom 100000", "--zoom: must be an integer in [1, 64]"},
+           {"sample --chains 2000000000", "--chains: must be an integer in [1, 10000]"},
+           {"sample --seed -1", "--seed: must be an integer in [0, 18446744073709551615]"}}) {
+    const auto r = run_rbm(args + " --model " + (dir / "m.safetensors").string());
+    EXPECT_EQ(r.code, 105) << args << ": CLI11's code for a value out of range; " << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << "for `" << args << "` got: " << r.output;
+  }
   if (!rbm_test::gpu_usable())  // where a GPU is usable, --device cuda trains
     expect_clean_failure("train --device cuda", "the device cuda was asked for", out);
   expect_clean_failure("train --device tpu", "the device must be auto, cpu or cuda", out);
@@ -233,6 +246,31 @@ TEST(Cli, ASecondRunOnTheSameOutputIsRefusedWhileTheFirstLives) {
   ASSERT_EQ(taken.code, 0) << taken.output;
   EXPECT_TRUE(fs::exists(out / "model.safetensors"));
   EXPECT_FALSE(fs::exists(out / ".rbm.lock")) << "released at the end";
+}
+
+// Memory that runs out after the up-front check (here an address-space limit far below the machine's
+// memory): the bytes the run needs, in one line and exit 1, and no empty output directory left.
+TEST(Cli, MemoryRunningOutLaterNamesTheBytesAndLeavesNothing) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no address-space limit fits under it";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no address-space limit fits under it";
+#endif
+#endif
+  const auto out = rbm_test::fresh_dir() / "never";
+  FILE* p = popen(("ulimit -v 3145728; " + std::string(RBM_EXE) + " train --device cpu --hidden 524288 --epochs 1 "
+                   "--train-limit 200 --test-limit 50 --out " + out.string() + " 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string output;
+  char buf[4096];
+  for (std::size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) output.append(buf, n);
+  const int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << output;
+  EXPECT_NE(output.find("rbm: error: ran out of memory (an allocation failed) training a 784x524288 model with batch "
+                        "100: it needs at least 5352559104 bytes"), std::string::npos) << output;
+  EXPECT_FALSE(fs::exists(out)) << "a run that failed before its first file leaves no directory";
 }
 
 TEST(Cli, InfoNamesBackendsAndGpus) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <optional>
 #include <sstream>
@@ -116,12 +117,33 @@ void remove_stale_temporaries(const std::string& dir) {
 }
 
 // Creates `dir` and proves it writable before any work starts.
-void prepare_out_dir(const std::string& dir) {
+// Whether it created the directory (else it was there).
+bool prepare_out_dir(const std::string& dir) {
   std::error_code ec;
+  const bool existed = fs::exists(dir, ec);
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir)) throw data_error(dir + ": cannot create the output directory (" + ec.message() + ")");
   if (::access(dir.c_str(), W_OK) != 0) throw data_error(dir + ": the output directory is not writable");
+  return !existed;
 }
+
+// Removes the output directory a failed run created, if the run left it empty (an error before the
+// first file: nothing half-written, and no empty directory either).
+class remove_if_failed_empty {
+ public:
+  remove_if_failed_empty() = default;
+  void watch(const std::string& dir) { dir_ = dir; }
+  ~remove_if_failed_empty() {
+    std::error_code ec;
+    if (!dir_.empty() && std::uncaught_exceptions() > exceptions_ && fs::is_empty(dir_, ec)) fs::remove(dir_, ec);
+  }
+  remove_if_failed_empty(const remove_if_failed_empty&) = delete;
+  remove_if_failed_empty& operator=(const remove_if_failed_empty&) = delete;
+
+ private:
+  std::string dir_;
+  int exceptions_ = std::uncaught_exceptions();
+};
 
 nlohmann::json config_json(const train_options& o, const dataset& data, const std::string& backend_name) {
   return {{"nv", o.cd.nv}, {"nh", o.cd.nh}, {"k", o.cd.k}, {"pcd", o.cd.pcd}, {"lr", o.cd.lr},
@@ -407,10 +429,17 @@ namespace {
 // Refuses up front, naming the bytes, a model the machine's memory cannot hold (W, its gradient and
 // momentum, a batch's data and reconstructed layers: a lower bound), rather than failing in an
 // allocation halfway through; `rows` is the largest batch that will run.
-void check_host_memory(const cd_config& cfg, int rows) {
-  const double need = 4.0 * (3.0 * cfg.nv * double(cfg.nh) + 2.0 * rows * double(cfg.nv + cfg.nh));
+double host_bytes_needed(int nv, int nh, int rows) {
+  return 4.0 * (3.0 * nv * double(nh) + 2.0 * rows * double(nv + nh));
+}
+
+double host_bytes_present() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  const double have = pages > 0 && page > 0 ? double(pages) * double(page) : 0.0;
+  return pages > 0 && page > 0 ? double(pages) * double(page) : 0.0;
+}
+
+void check_host_memory(const cd_config& cfg, int rows) {
+  const double need = host_bytes_needed(cfg.nv, cfg.nh, rows), have = host_bytes_present();
   if (have > 0 && need > have)
     throw host_out_of_memory("a " + std::to_string(cfg.nv) + "x" + std::to_string(cfg.nh) + " model with batch " +
                                  std::to_string(rows) + " needs at least " + std::to_string(std::llround(need)) +
@@ -639,7 +668,29 @@ train_options options_from_json(const std::string& json, const train_options& ke
   return o;
 }
 
-train_result train(const dataset& data_given, const train_options& opts_in) {
+namespace {
+train_result train_run(const dataset& data_given, const train_options& opts_in);
+}  // namespace
+
+// A failed allocation after the up-front check (memory taken by others, an address-space limit) is
+// host_out_of_memory naming what the run needs, like the check's own refusal, not a bare bad_alloc.
+train_result train(const dataset& data, const train_options& o) {
+  try {
+    return train_run(data, o);
+  } catch (const std::bad_alloc&) {
+    const int nv = data.train.dim(), rows = std::max(1, o.batch);
+    const double need = host_bytes_needed(nv, o.cd.nh, rows);
+    throw host_out_of_memory("ran out of memory (an allocation failed) training a " + std::to_string(nv) + "x" +
+                                 std::to_string(o.cd.nh) + " model with batch " + std::to_string(rows) + ": it needs at least " +
+                                 std::to_string(std::llround(need)) + " bytes (" + std::to_string(std::llround(need / 1048576.0)) +
+                                 " MiB) beside its data; this machine has " +
+                                 std::to_string(std::llround(host_bytes_present() / 1048576.0)) + " MiB",
+                             std::size_t(need));
+  }
+}
+
+namespace {
+train_result train_run(const dataset& data_given, const train_options& opts_in) {
   train_options o = opts_in;
   model_params start;
   checkpoint resumed;
@@ -777,9 +828,10 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
     }
   }
   const bool files = !o.out_dir.empty();  // none: train in memory (the caller keeps the result)
+  remove_if_failed_empty created;  // destroyed after the lock (declared first): the lock file goes first
   std::optional<output_lock> lock;  // one writer per directory, for the whole run
   if (files) {
-    prepare_out_dir(o.out_dir);  // last check: nothing is created for a run that cannot start
+    if (prepare_out_dir(o.out_dir)) created.watch(o.out_dir);  // last check before the run creates anything
     lock.emplace(o.out_dir);
   }
 
@@ -995,5 +1047,6 @@ train_result train(const dataset& data_given, const train_options& opts_in) {
   }
   return res;
 }
+}  // namespace
 
 }  // namespace rbm
