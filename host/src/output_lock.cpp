@@ -5,16 +5,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "rbm/host/idx.hpp"
 
 namespace rbm {
 
-output_lock::output_lock(const std::string& dir) : path_(dir + "/.rbm.lock") {
+output_lock::output_lock(const std::string& dir) : dir_(dir), path_(dir + "/.rbm.lock") {
   for (int attempt = 0; attempt < 2; ++attempt) {
     const int fd = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
     if (fd >= 0) {
@@ -37,5 +39,16 @@ output_lock::output_lock(const std::string& dir) : path_(dir + "/.rbm.lock") {
 }
 
 output_lock::~output_lock() { ::unlink(path_.c_str()); }
+
+void output_lock::remove_stale_temporaries() const {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+    const std::string name = e.path().filename().string();
+    const auto at = name.rfind(".tmp.");
+    const bool pid_tail = at != std::string::npos && at + 5 < name.size() &&
+                          std::all_of(name.begin() + long(at) + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (name.size() > 1 && name[0] == '.' && pid_tail) std::filesystem::remove(e.path(), ec);
+  }
+}
 
 }  // namespace rbm

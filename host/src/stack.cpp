@@ -216,7 +216,10 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
   check_plan(o);
   const int layers = int(o.hidden.size());
   std::optional<output_lock> lock;  // one writer per stack directory (each layer's run locks its own)
-  if (!dir.empty() && resuming) lock.emplace(dir);
+  if (!dir.empty() && resuming) {
+    lock.emplace(dir);
+    lock->remove_stale_temporaries();  // a kill mid-write of the stack's own files
+  }
   if (!dir.empty() && !resuming) {
     std::error_code ec;
     fs::create_directories(dir, ec);

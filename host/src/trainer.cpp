@@ -103,19 +103,6 @@ void validate(const dataset& data, const train_options& o) {
     throw data_error(data.test.source + ": held-out images do not match the training images in size");
 }
 
-// Removes `.<name>.tmp.<pid>` files (write_file_atomic's temporaries) from `dir`: left by a process killed
-// mid-write. The caller holds the directory's lock.
-void remove_stale_temporaries(const std::string& dir) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    const auto at = name.rfind(".tmp.");
-    const bool pid_tail = at != std::string::npos && at + 5 < name.size() &&
-                          std::all_of(name.begin() + long(at) + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (name.size() > 1 && name[0] == '.' && pid_tail) fs::remove(e.path(), ec);
-  }
-}
-
 // Creates `dir` and proves it writable before any work starts.
 // Whether it created the directory (else it was there).
 bool prepare_out_dir(const std::string& dir) {
@@ -886,7 +873,7 @@ train_result train_run(const dataset& data_given, const train_options& opts_in) 
     // What a kill can leave behind: temporaries of interrupted atomic writes (this run holds the
     // directory's lock, so none is another's), and a metrics.csv ahead of the checkpoint (written,
     // then the checkpoint's write failed): rewritten from the checkpoint's own history.
-    remove_stale_temporaries(o.out_dir);
+    lock->remove_stale_temporaries();
     write_file_atomic((out / "metrics.csv").string(), metrics_csv(res.history));
   }
   const double seconds_before = res.history.empty() ? 0.0 : res.history.back().seconds;

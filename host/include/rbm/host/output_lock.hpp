@@ -12,11 +12,14 @@ class output_lock {
   // Throws data_error "<dir>: another rbm process (pid N) is writing this directory".
   explicit output_lock(const std::string& dir);
   ~output_lock();
+  // Removes `.<name>.tmp.<pid>` files (write_file_atomic's temporaries) from the directory: left by a
+  // process killed mid-write. Safe because the lock holder is the directory's only writer.
+  void remove_stale_temporaries() const;
   output_lock(const output_lock&) = delete;
   output_lock& operator=(const output_lock&) = delete;
 
  private:
-  std::string path_;
+  std::string dir_, path_;
 };
 
 }  // namespace rbm
