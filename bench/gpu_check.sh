@@ -185,8 +185,9 @@ if wanted python && have host/rbm; then
   fi
   if [ -n "$pyb" ]; then
     # Its own process group (setsid), so that the summary can stop it if it is still building.
+    # Python_EXECUTABLE: the python3 that runs the tests (the GPU machine's is a venv's), not another one.
     setsid bash -c 'cmake -S python -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRBM_CUDA=ON \
-        -DCMAKE_CUDA_ARCHITECTURES="$2-real" -Dpybind11_DIR="$3" "${@:5}" &&
+        -DCMAKE_CUDA_ARCHITECTURES="$2-real" -Dpybind11_DIR="$3" -DPython_EXECUTABLE="$(command -v python3)" "${@:5}" &&
       cmake --build "$1" --parallel "$4" --target _core' _ "$root/build-gpu-python" "$arch" "$pyb" \
       "$(( $(nproc) / 2 + 1 ))" "${cmake_args[@]}" >"$logs/python-build.log" 2>&1 &
     py_pid=$!

@@ -182,9 +182,10 @@ std::vector<std::string> value_options(const std::string& cmd) {
     std::istringstream words(line);
     std::string name, type;
     words >> name >> type;
-    if (name.rfind("--", 0) == 0 && !type.empty() && std::all_of(type.begin(), type.end(), [](char c) {
-          return (c >= 'A' && c <= 'Z') || c == '=' || c == ':' || (c >= '0' && c <= '9') || c == '.' || c == '-';
-        }) && std::isupper(static_cast<unsigned char>(type[0])))
+    // The type: upper-case letters up to ':' (a validator's range), '=' (the default) or the end.
+    const std::string head = type.substr(0, type.find_first_of(":="));
+    if (name.rfind("--", 0) == 0 && !head.empty() &&
+        std::all_of(head.begin(), head.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
       out.push_back(name);
   }
   return out;

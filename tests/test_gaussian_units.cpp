@@ -44,6 +44,22 @@ double free_energy_by_definition(const rbm::model_params& p, const std::vector<d
   return -std::log(s);
 }
 
+// The unit kinds' names live in one table (rbm/units.hpp): each parses back to its kind, anything else
+// is refused (no two-way ternary turning an unknown name into Bernoulli units), and messages list them.
+TEST(UnitKinds, EachNameParsesBackAndOthersAreRefused) {
+  for (const auto& n : rbm::unit_kind_names) {
+    rbm::unit_kind k = n.kind == rbm::unit_kind::bernoulli ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli;
+    ASSERT_TRUE(rbm::parse_unit_kind(rbm::to_string(n.kind), k)) << n.name;
+    EXPECT_EQ(k, n.kind) << n.name;
+  }
+  rbm::unit_kind k = rbm::unit_kind::gaussian;
+  for (const char* other : {"poisson", "Gaussian", "", "bernoulli "}) {
+    EXPECT_FALSE(rbm::parse_unit_kind(other, k)) << other;
+    EXPECT_EQ(k, rbm::unit_kind::gaussian) << "untouched";
+  }
+  EXPECT_EQ(rbm::unit_kind_list(), "bernoulli or gaussian");
+}
+
 TEST(GaussianUnits, FreeEnergyMatchesItsDefinition) {
   const auto p = random_gaussian_model(7, 5, 3);
   std::mt19937 rng(4);

@@ -56,7 +56,7 @@ CLI::Validator finite_in(double lo, double hi, bool open_hi) {
           return "must be a finite number in " + shown_range(lo, hi, open_hi) + " (got '" + v + "')";
         return {};
       },
-      "FLOAT in " + shown_range(lo, hi, open_hi));
+      shown_range(lo, hi, open_hi));
 }
 
 CLI::Validator integer_in(long long lo, long long hi) {
@@ -73,7 +73,7 @@ CLI::Validator integer_in(long long lo, long long hi) {
           return "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "] (got '" + v + "')";
         return {};
       },
-      "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
 
 CLI::Validator seed_value() {
@@ -85,7 +85,7 @@ CLI::Validator seed_value() {
           return "must be an integer in [0, 18446744073709551615] (got '" + v + "')";
         return {};
       },
-      "UINT64");
+      "[0, 2^64-1]");
 }
 
 rbm::dataset load_data(const data_options& d) {

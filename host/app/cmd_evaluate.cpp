@@ -53,7 +53,7 @@ void evaluate_gaussian(const std::string& model_path, const rbm::saved_model& m,
               units, tr.err_sampled, tr.err_mean_field, te.err_sampled, te.err_mean_field);
   std::printf("mean free energy: training %.4f, held-out %.4f, gap (held-out - training) %.4f\n", tr.free_energy,
               te.free_energy, te.free_energy - tr.free_energy);
-  res["visible_units"] = "gaussian";
+  res["visible_units"] = rbm::to_string(rbm::unit_kind::gaussian);
   res["recon_err_sampled"] = {{"train", tr.err_sampled}, {"test", te.err_sampled}};
   res["recon_err_mean_field"] = {{"train", tr.err_mean_field}, {"test", te.err_mean_field}};
   res["free_energy"] = {{"train", tr.free_energy}, {"test", te.free_energy}, {"gap", te.free_energy - tr.free_energy}};

@@ -73,7 +73,7 @@ void request_stop(int) { stop_requested.store(true); }  // lock-free atomic: saf
 struct train_state {
   rbm::train_options opt;
   data_options data;
-  std::string preset, gemm = "fp32", visible = "bernoulli";
+  std::string preset, gemm = "fp32", visible = rbm::to_string(rbm::unit_kind::bernoulli);
   std::string hidden, epochs, lr, k, pcd;  // one value, or one per layer of a stack
   bool propagate_samples = false;
   int threads = 0;  // not given: OpenBLAS's own count
@@ -213,9 +213,8 @@ void register_train(CLI::App& app, command_list& out) {
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
     s->opt.gpu.mode = rbm::parse_gemm_mode(s->gemm.c_str());
-    if (s->visible != "bernoulli" && s->visible != "gaussian")
-      throw rbm::precondition_error("--visible must be bernoulli or gaussian (got '" + s->visible + "')");
-    s->opt.cd.visible = s->visible == "gaussian" ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli;
+    if (!rbm::parse_unit_kind(s->visible, s->opt.cd.visible))
+      throw rbm::precondition_error("--visible must be " + rbm::unit_kind_list() + " (got '" + s->visible + "')");
     if (s->opt.cd.learn_sigma) s->opt.cd.visible_sample = true;  // learning sigma needs sampled reconstructions
     if (s->o_threads->count() > 0) {
       if (s->threads < 1 || s->threads > 4096)

@@ -110,7 +110,7 @@ void save_model(const std::string& path, const model_params& p, const std::map<s
 
 void add_unit_tensors(tensor_file& f, const model_params& p) {
   f.metadata["visible_units"] = to_string(p.visible);
-  f.metadata["hidden_units"] = "bernoulli";
+  f.metadata["hidden_units"] = to_string(unit_kind::bernoulli);
   if (p.gaussian()) f.tensors["sigma"] = {{p.nv}, p.sigma};
   if (p.labeled()) {
     f.metadata["label_units"] = "softmax";
@@ -244,17 +244,17 @@ saved_model model_from_tensors(const std::string& path, tensor_file f) {
   m.params.hb = std::move(f.tensors["hb"].data);
   // The unit kinds; a file written before they were recorded is Bernoulli / Bernoulli.
   const auto kind = f.metadata.find("visible_units");
-  const std::string visible = kind == f.metadata.end() ? "bernoulli" : kind->second;
-  if (visible == "gaussian") {
-    m.params.visible = unit_kind::gaussian;
+  unit_kind visible = unit_kind::bernoulli;
+  if (kind != f.metadata.end() && !parse_unit_kind(kind->second, visible))
+    fail(path, "unknown visible unit kind '" + kind->second + "' (known: " + unit_kind_list() + ")");
+  m.params.visible = visible;
+  if (visible == unit_kind::gaussian) {
     if (!f.tensors.count("sigma")) fail(path, "has Gaussian visible units but no tensor 'sigma'");
     if (f.tensors["sigma"].shape != std::vector<std::int64_t>{nv})
       fail(path, "tensor 'sigma' has a shape that does not fit W [" + std::to_string(nv) + ", " + std::to_string(nh) + "]");
     m.params.sigma = std::move(f.tensors["sigma"].data);
     for (float x : m.params.sigma)
       if (!(x > 0)) fail(path, "tensor 'sigma' holds a standard deviation that is not positive");
-  } else if (visible != "bernoulli") {
-    fail(path, "unknown visible unit kind '" + visible + "' (known: bernoulli, gaussian)");
   }
   if (f.tensors.count("label_W") || f.tensors.count("label_b")) {  // a label group
     if (!f.tensors.count("label_W") || !f.tensors.count("label_b"))
@@ -274,8 +274,8 @@ saved_model model_from_tensors(const std::string& path, tensor_file f) {
     m.params.label_b = std::move(f.tensors["label_b"].data);
   }
   const auto hidden = f.metadata.find("hidden_units");
-  if (hidden != f.metadata.end() && hidden->second != "bernoulli")
-    fail(path, "unknown hidden unit kind '" + hidden->second + "' (known: bernoulli)");
+  if (hidden != f.metadata.end() && hidden->second != to_string(unit_kind::bernoulli))
+    fail(path, "unknown hidden unit kind '" + hidden->second + "' (known: " + to_string(unit_kind::bernoulli) + ")");
   m.metadata = std::move(f.metadata);
   return m;
 }

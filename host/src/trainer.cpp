@@ -170,7 +170,9 @@ train_options options_from_checkpoint(const nlohmann::json& c, const train_optio
   o.zero_init = c.at("zero_init");
   o.tutorial_batches = c.at("tutorial_batches");
   o.binarize = c.value("binarize", false);
-  o.cd.visible = c.value("visible", std::string("bernoulli")) == "gaussian" ? unit_kind::gaussian : unit_kind::bernoulli;
+  const std::string visible = c.value("visible", std::string(to_string(unit_kind::bernoulli)));
+  if (!parse_unit_kind(visible, o.cd.visible))
+    throw precondition_error("the configuration names visible units '" + visible + "' (known: " + unit_kind_list() + ")");
   o.cd.visible_sample = c.value("visible_sample", false);
   o.cd.learn_sigma = c.value("learn_sigma", false);
   o.cd.sigma_floor = c.value("sigma_floor", 0.05f);

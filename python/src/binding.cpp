@@ -273,9 +273,9 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   o.cd.weight_decay = get(cfg, "weight_decay", 0.0f);
   o.cd.seed = get<std::uint64_t>(cfg, "seed", 1);
   o.cd.hidden_bias_from_states = get(cfg, "hidden_bias_from_states", false);
-  const std::string visible = get<std::string>(cfg, "visible", "bernoulli");
-  if (visible != "bernoulli" && visible != "gaussian") throw py::value_error("visible must be bernoulli or gaussian");
-  o.cd.visible = visible == "gaussian" ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli;
+  const std::string visible = get<std::string>(cfg, "visible", rbm::to_string(rbm::unit_kind::bernoulli));
+  if (!rbm::parse_unit_kind(visible, o.cd.visible))
+    throw py::value_error("visible must be " + rbm::unit_kind_list() + ", got '" + visible + "'");
   o.cd.visible_sample = get(cfg, "visible_sample", false);
   o.cd.learn_sigma = get(cfg, "learn_sigma", false);
   if (o.cd.learn_sigma) o.cd.visible_sample = true;

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "rbm/math.hpp"
 
@@ -13,7 +14,37 @@ namespace rbm {
 
 enum class unit_kind : std::uint8_t { bernoulli = 0, gaussian = 1 };
 
-inline const char* to_string(unit_kind k) { return k == unit_kind::gaussian ? "gaussian" : "bernoulli"; }
+// Every unit kind's name, in this one place: to_string, parse_unit_kind and the messages that list the
+// kinds read this table (model files, checkpoints, the CLI and the Python binding all go through them).
+struct unit_kind_name {
+  unit_kind kind;
+  const char* name;
+};
+inline constexpr unit_kind_name unit_kind_names[] = {{unit_kind::bernoulli, "bernoulli"}, {unit_kind::gaussian, "gaussian"}};
+
+inline const char* to_string(unit_kind k) {
+  for (const auto& n : unit_kind_names)
+    if (n.kind == k) return n.name;
+  return "unknown";
+}
+
+// The kind called `name`; false (and `out` untouched) for a name that is none.
+inline bool parse_unit_kind(const std::string& name, unit_kind& out) {
+  for (const auto& n : unit_kind_names)
+    if (name == n.name) {
+      out = n.kind;
+      return true;
+    }
+  return false;
+}
+
+// "bernoulli or gaussian": the kinds' names, for messages.
+inline std::string unit_kind_list() {
+  std::string s;
+  const std::size_t n = sizeof unit_kind_names / sizeof unit_kind_names[0];
+  for (std::size_t i = 0; i < n; ++i) s += std::string(i == 0 ? "" : i + 1 == n ? " or " : ", ") + unit_kind_names[i].name;
+  return s;
+}
 
 // Binary units: p(s = 1 | a) = sigmoid(a) for the total input a (bias included); one uniform per unit.
 struct bernoulli_units {
