@@ -16,8 +16,8 @@
 #               in the time left (no CPU rows on device time)
 # Each step has a budget and a hard limit; a step that no longer fits is skipped, saying so. The whole
 # keeps to GPU_CHECK_SECONDS (default 540: one 9-minute device call, leaving a rerun's worth of a
-# 15-minute lease). `--plan` lists the steps and budgets and exits; naming steps runs only those
-# (`bench/gpu_check.sh build throughput` on a warm machine: an incremental build, then the tables).
+# 15-minute lease). `--plan` lists the steps and budgets and exits; naming steps runs only those (and
+# deps) (`bench/gpu_check.sh build throughput` on a warm machine: an incremental build, then the tables).
 # Without a GPU the GPU steps are skipped and the end-to-end runs use the CPU: a rehearsal anywhere.
 # Logs go to a work folder; $OUT (the device tool's folder; else bench/results) gets summary.txt,
 # table.md, the benchmark JSON and logs.tar.gz (the device tool returns at most 8 files). The summary is
@@ -68,7 +68,7 @@ if [ "$plan_only" = 1 ]; then
   exit 0
 fi
 wanted() {
-  [ ${#selected[@]} -eq 0 ] && return 0
+  [ ${#selected[@]} -eq 0 ] || [ "$1" = deps ] && return 0  # the carried libraries: always
   local s
   for s in "${selected[@]}"; do [ "$s" = "$1" ] && return 0; done
   return 1
