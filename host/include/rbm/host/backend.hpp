@@ -9,38 +9,13 @@
 
 #include "rbm/ais.hpp"
 #include "rbm/cd_config.hpp"
+#include "rbm/host/model_params.hpp"
 #include "rbm/units.hpp"
 
 namespace rbm {
 
 // Grey pixel 0..255 -> probability in [0, 1]; every backend and test converts with exactly this.
 inline float pixel_to_unit(std::uint8_t x) { return static_cast<float>(x) * (1.0f / 255.0f); }
-
-// A model apart from where it runs: its spec (sizes, the visible units' kind; hidden units are
-// Bernoulli) and its parameters in host memory. W is [nv, nh] row-major; sigma [nv] holds the
-// standard deviations of Gaussian visible units (empty for Bernoulli ones).
-// A label group (a class RBM, Larochelle & Bengio 2008): `classes` softmax units beside the visible
-// ones, one-hot, with weights label_w [classes, nh] to the hidden layer and biases label_b [classes].
-struct model_params {
-  int nv = 0, nh = 0;
-  unit_kind visible = unit_kind::bernoulli;
-  std::vector<float> w, vb, hb, sigma;
-  int classes = 0;                      // 0: no label group
-  std::vector<float> label_w, label_b;  // [classes, nh], [classes]
-
-  model_params() = default;
-  model_params(int nv_, int nh_, unit_kind visible_ = unit_kind::bernoulli)
-      : nv(nv_), nh(nh_), visible(visible_), w(std::size_t(nv_) * nh_), vb(nv_), hb(nh_),
-        sigma(visible_ == unit_kind::gaussian ? std::size_t(nv_) : 0, 1.0f) {}
-  bool gaussian() const noexcept { return visible == unit_kind::gaussian; }
-  bool labeled() const noexcept { return classes > 0; }
-  // Adds a label group of k classes, its weights and biases 0.
-  void add_labels(int k) {
-    classes = k;
-    label_w.assign(std::size_t(k) * nh, 0.0f);
-    label_b.assign(std::size_t(k), 0.0f);
-  }
-};
 
 // Averages over every pixel (errors) or every sample (free energy) of an evaluated set.
 struct eval_result {
