@@ -180,7 +180,8 @@ py_pid=""
 if wanted python && have host/rbm; then
   pyb=$(python3 -m pybind11 --cmakedir 2>/dev/null)
   if [ -z "$pyb" ] && ls bench/.deps/wheels/pybind11-*.whl >/dev/null 2>&1; then
-    python3 -m pip install --quiet --no-index --no-deps --target "$work/pybind11" bench/.deps/wheels/pybind11-*.whl &&
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-index --no-deps \
+      --target "$work/pybind11" bench/.deps/wheels/pybind11-*.whl &&
       pyb=$(PYTHONPATH=$work/pybind11 python3 -m pybind11 --cmakedir 2>/dev/null)
   fi
   if [ -n "$pyb" ]; then
