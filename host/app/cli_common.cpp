@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sstream>
+#include <type_traits>
 
 #include "cli.hpp"
 #include "rbm/host/npy.hpp"
@@ -35,46 +36,42 @@ void add_data_options(CLI::App* app, data_options& d) {
 }
 
 namespace {
-std::string shown_range(double lo, double hi, bool open_hi) {
+template <class T>
+std::string shown_range(T lo, T hi, bool open_hi) {
   std::ostringstream out;
-  out << "[" << lo << ", " << hi << (open_hi || std::isinf(hi) ? ")" : "]");
+  out << "[" << lo << ", " << hi << (open_hi || std::isinf(double(hi)) ? ")" : "]");
   return out.str();
+}
+
+// A number of type T (a double must be finite) in [lo, hi], or [lo, hi) with open_hi; `what` names the
+// kind in the message ("a finite number", "an integer").
+template <class T>
+CLI::Validator number_in(T lo, T hi, bool open_hi, const char* what) {
+  const std::string range = shown_range(lo, hi, open_hi);
+  return CLI::Validator(
+      [=](std::string& v) -> std::string {
+        std::size_t used = 0;
+        T x{};
+        try {
+          if constexpr (std::is_floating_point_v<T>)
+            x = std::stod(v, &used);
+          else
+            x = std::stoll(v, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        const bool finite = !std::is_floating_point_v<T> || std::isfinite(double(x));
+        if (v.empty() || used != v.size() || !finite || x < lo || (open_hi ? x >= hi : x > hi))
+          return std::string("must be ") + what + " in " + range + " (got '" + v + "')";
+        return {};
+      },
+      range);
 }
 }  // namespace
 
-CLI::Validator finite_in(double lo, double hi, bool open_hi) {
-  return CLI::Validator(
-      [lo, hi, open_hi](std::string& v) -> std::string {
-        std::size_t used = 0;
-        double x = 0;
-        try {
-          x = std::stod(v, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used != v.size() || v.empty() || !std::isfinite(x) || x < lo || (open_hi ? x >= hi : x > hi))
-          return "must be a finite number in " + shown_range(lo, hi, open_hi) + " (got '" + v + "')";
-        return {};
-      },
-      shown_range(lo, hi, open_hi));
-}
+CLI::Validator finite_in(double lo, double hi, bool open_hi) { return number_in(lo, hi, open_hi, "a finite number"); }
 
-CLI::Validator integer_in(long long lo, long long hi) {
-  return CLI::Validator(
-      [lo, hi](std::string& v) -> std::string {
-        std::size_t used = 0;
-        long long x = 0;
-        try {
-          x = std::stoll(v, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used != v.size() || v.empty() || x < lo || x > hi)
-          return "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "] (got '" + v + "')";
-        return {};
-      },
-      "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-}
+CLI::Validator integer_in(long long lo, long long hi) { return number_in(lo, hi, false, "an integer"); }
 
 CLI::Validator seed_value() {
   return CLI::Validator(

@@ -228,8 +228,6 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
       ->check(integer_in(1, 1000000));
   out.emplace_back(c, [o] {
     if (rbm::is_stack_file(o->model)) {
-      if (o->bound_images < 0 || o->bound_samples < 1)
-        throw rbm::precondition_error("--bound-images must be 0 (all) or positive and --bound-samples positive");
       const rbm::dataset d = load_data(o->data);
       nlohmann::json res = {{"model", o->model}, {"dataset", d.name}};
       evaluate_stack(o->model, d, o->device, o->seed, o->exact_max, o->ais_runs, o->ais_steps, o->bound_images,

@@ -163,7 +163,6 @@ void register_train(CLI::App& app, command_list& out) {
   train->add_option("--validation", s->opt.validation,
                     "hold out the last N training images as the validation set: held-out metrics and --early-stop "
                     "use it, never the test set (classified once at the end, with --labels)")
-      ->check(CLI::NonNegativeNumber)
       ->check(integer_in(0, int_max));
   train->add_flag("--binarize", s->opt.binarize,
                   "train on binary pixels (>= 128 -> 1) instead of grey values, as likelihood studies do");

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +12,7 @@
 #include <fstream>
 
 #include "rbm/host/idx.hpp"
+#include "rbm/host/safetensors.hpp"
 
 namespace rbm {
 
@@ -43,11 +43,7 @@ output_lock::~output_lock() { ::unlink(path_.c_str()); }
 void output_lock::remove_stale_temporaries() const {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
-    const std::string name = e.path().filename().string();
-    const auto at = name.rfind(".tmp.");
-    const bool pid_tail = at != std::string::npos && at + 5 < name.size() &&
-                          std::all_of(name.begin() + long(at) + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (name.size() > 1 && name[0] == '.' && pid_tail) std::filesystem::remove(e.path(), ec);
+    if (is_atomic_temporary(e.path().filename().string())) std::filesystem::remove(e.path(), ec);
   }
 }
 

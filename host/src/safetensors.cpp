@@ -35,12 +35,22 @@ std::uint32_t crc32_of(const void* p, std::size_t n) {
   return static_cast<std::uint32_t>(c);
 }
 
+constexpr const char* temporary_infix = ".tmp.";  // write_file_atomic's ".<name>.tmp.<pid>"
+
 }  // namespace
+
+bool is_atomic_temporary(const std::string& name) {
+  const auto at = name.rfind(temporary_infix);
+  const std::size_t digits = at == std::string::npos ? 0 : at + std::strlen(temporary_infix);
+  return name.size() > 1 && name[0] == '.' && at != std::string::npos && digits < name.size() &&
+         std::all_of(name.begin() + long(digits), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
 
 void write_file_atomic(const std::string& path, const std::string& content) {
   namespace fs = std::filesystem;
   const fs::path target(path);
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()));
+  const fs::path tmp =
+      target.parent_path() / ("." + target.filename().string() + temporary_infix + std::to_string(::getpid()));
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(path, std::string("cannot write (") + std::strerror(errno) + ")");
   const char* p = content.data();

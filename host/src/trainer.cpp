@@ -57,6 +57,7 @@ std::string shown(T v) {
 void validate(const dataset& data, const train_options& o) {
   auto positive = [](const char* what, auto v) {
     if (!(v > 0)) throw precondition_error(std::string(what) + " must be positive (got " + shown(v) + ")");
+    if (!std::isfinite(double(v))) throw precondition_error(std::string(what) + " must be finite (got " + shown(v) + ")");
   };
   positive("the number of hidden units (nh)", o.cd.nh);
   positive("the Gibbs steps per update (k)", o.cd.k);
@@ -72,8 +73,6 @@ void validate(const dataset& data, const train_options& o) {
                                (open_hi ? ")" : "]") + " (got " + shown(v) + ")");
   };
   const float inf = std::numeric_limits<float>::infinity();
-  in_range("the learning rate (lr)", o.cd.lr, 0, inf, true);
-  in_range("the learning-rate decay (lr_decay)", o.lr_decay, 0, inf, true);
   in_range("the momentum", o.cd.momentum, 0, 1, true);
   if (o.initial_momentum != -1)  // -1: no momentum schedule
     in_range("the initial momentum", o.initial_momentum, 0, 1, true);
@@ -436,9 +435,7 @@ void check_host_memory(const cd_config& cfg, int rows) {
                                  std::to_string(std::llround(have / 1048576.0)) + " MiB",
                              std::size_t(need));
 }
-}  // namespace
 
-namespace {
 void check_device_name(const std::string& device) {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw precondition_error("the device must be auto, cpu or cuda (got '" + device + "')");

@@ -67,5 +67,8 @@ void add_unit_tensors(tensor_file& f, const model_params& p);
 
 // Writes `content` to `path` atomically: a temporary file beside it, flushed to disk, then renamed.
 void write_file_atomic(const std::string& path, const std::string& content);
+// Whether a file name is one of write_file_atomic's temporaries (".<name>.tmp.<pid>", any pid): what a
+// process killed mid-write leaves behind.
+bool is_atomic_temporary(const std::string& filename);
 
 }  // namespace rbm
