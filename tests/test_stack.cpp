@@ -117,6 +117,65 @@ TEST(Stack, ResumeAfterAnInterruptInTheSecondLayerIsExact) {
   EXPECT_EQ(lines_of(dir / "metrics.csv").size(), 1u + 3 + 4);
 }
 
+// --fine-tune: the tuned layers in the stack's file beside the greedy ones (which stay what the greedy
+// run made), what classifies the test set, fine_tune.csv; a stop while fine-tuning resumes to exactly
+// the uninterrupted stack.
+TEST(Stack, FineTuningIsSavedBesideTheGreedyLayersAndResumesExactly) {
+  const auto d = rbm_test::digits_subset(1500, 500);
+  auto plan = [](const std::string& dir) {
+    rbm::stack_options o = rbm_test::labelled_stack();
+    o.base.out_dir = dir;
+    o.base.validation = 300;
+    o.fine_tune.epochs = 4;
+    o.fine_tune.threads = 2;
+    return o;
+  };
+  const auto straight_dir = rbm_test::fresh_dir("stack-tuned");
+  const rbm::stack_result r = rbm::train_stack(d, plan(straight_dir.string()));
+  ASSERT_EQ(r.model.tuned.size(), 2u);
+  ASSERT_EQ(r.fine_tune_history.size(), 4u);
+  EXPECT_EQ(lines_of(straight_dir / "fine_tune.csv").size(), 5u);
+  const rbm::stack_model loaded = rbm::load_stack((straight_dir / "model.safetensors").string());
+  ASSERT_EQ(loaded.tuned.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(loaded.layers[i].w, r.layers[i].params.w) << "the greedy layer " << i + 1 << " is kept";
+    EXPECT_EQ(loaded.tuned[i].w, r.model.tuned[i].w);
+    EXPECT_EQ(loaded.tuned[i].hb, r.model.tuned[i].hb);
+    EXPECT_NE(loaded.tuned[i].w, loaded.layers[i].w);
+  }
+  EXPECT_EQ(loaded.tuned[1].label_w, r.model.tuned[1].label_w);
+  EXPECT_EQ(rbm::classifier_of(loaded).layers[0].w, loaded.tuned[0].w);
+  // The test-set figure is the tuned network's.
+  const std::vector<float> v = rbm::model_inputs(d.test, false, {}, {});
+  const rbm::stack_model c = rbm::classifier_of(loaded);
+  const std::vector<float> x = rbm::features_at(c, v.data(), d.test.count, 1);
+  rbm::image_set rows = d.test;
+  const auto [acc, ll] = rbm::classify_rows(c.layers[1], rows, x.data(), d.test.count);
+  EXPECT_DOUBLE_EQ(acc, r.layers.back().test_accuracy);
+  EXPECT_GT(acc, r.layers.back().history.back().test_accuracy - 0.02);  // not worse than the greedy top
+
+  const auto dir = rbm_test::fresh_dir("stack-tuned-stopped");
+  rbm::stack_options o = plan(dir.string());
+  std::atomic<bool> stop{false};
+  o.base.stop = &stop;
+  o.fine_tune.on_epoch = [&stop](const rbm::fine_tune_epoch& e) { stop = e.epoch == 2; };
+  try {
+    rbm::train_stack(d, o);
+    ADD_FAILURE() << "not interrupted";
+  } catch (const rbm::interrupted& e) {
+    EXPECT_EQ(e.directory(), dir.string());
+    EXPECT_NE(std::string(e.what()).find("fine-tuning"), std::string::npos) << e.what();
+  }
+  rbm::stack_options again;
+  again.base.resume = dir.string();
+  again.base.device = "cpu";
+  again.fine_tune.threads = 2;
+  const rbm::stack_result resumed = rbm::train_stack(d, again);
+  ASSERT_EQ(resumed.model.tuned.size(), 2u);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(resumed.model.tuned[i].w, r.model.tuned[i].w) << "layer " << i + 1;
+  EXPECT_EQ(resumed.model.tuned[1].label_b, r.model.tuned[1].label_b);
+}
+
 // --labels puts the label group beside the top layer's visible units: the stack classifies through
 // the top RBM's p(y | h), and only the top layer has it.
 TEST(Stack, LabelsGoOnTheTopLayer) {
@@ -620,6 +679,35 @@ TEST(StackCli, ALabelledStackClassifiesAndSamplesAClass) {
   const auto bad = rbm_test::run_rbm("sample --model " + model + " --class 10 --out " + (dir / "x.png").string());
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.output.find("classes 0 to 9"), std::string::npos) << bad.output;
+}
+
+// `rbm train --fine-tune`: the tuned stack classifies the test set as the trainer said; refused for a
+// single RBM and without labels.
+TEST(StackCli, FineTuneTrainsAndClassifiesWithTheTunedStack) {
+  const auto dir = rbm_test::fresh_dir("stack-cli-tune");
+  const auto t = rbm_test::run_rbm("train --device cpu --hidden 100,60 --labels --objective hybrid --alpha 0.1 "
+                                   "--epochs 2,3 --lr 0.1,0.5 --batch 20 --train-limit 1500 --test-limit 300 "
+                                   "--validation 300 --fine-tune 3 --quiet --out " + (dir / "run").string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_NE(t.output.find("fine-tuned 3 epochs"), std::string::npos) << t.output;
+  const auto at = t.output.find("test set (300 images, not used in training): accuracy ");
+  ASSERT_NE(at, std::string::npos) << t.output;
+  const double trained = std::stod(t.output.substr(at + 54, 6));
+  const auto c = rbm_test::run_rbm("classify --model " + (dir / "run" / "model.safetensors").string() +
+                                   " --test-limit 300 --json " + (dir / "c.json").string());
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NEAR(nlohmann::json::parse(std::ifstream(dir / "c.json")).at("accuracy").get<double>(), trained, 1e-4);
+  const auto greedy = rbm_test::run_rbm("classify --greedy --model " + (dir / "run" / "model.safetensors").string() +
+                                        " --test-limit 300 --json " + (dir / "g.json").string());
+  ASSERT_EQ(greedy.code, 0) << greedy.output;
+  EXPECT_NE(nlohmann::json::parse(std::ifstream(dir / "g.json")).at("log_p_y_given_x").get<double>(),
+            nlohmann::json::parse(std::ifstream(dir / "c.json")).at("log_p_y_given_x").get<double>());
+  const auto single = rbm_test::run_rbm("train --device cpu --labels --fine-tune 3 --out " + (dir / "x").string());
+  EXPECT_NE(single.code, 0);
+  EXPECT_NE(single.output.find("--fine-tune is for a stack"), std::string::npos) << single.output;
+  const auto unlabelled = rbm_test::run_rbm("train --device cpu --hidden 10,10 --fine-tune 3 --out " + (dir / "y").string());
+  EXPECT_NE(unlabelled.code, 0);
+  EXPECT_NE(unlabelled.output.find("it needs labels"), std::string::npos) << unlabelled.output;
 }
 
 // `rbm evaluate` on a stack small enough to enumerate: the bound, the bottom RBM's own figure and the

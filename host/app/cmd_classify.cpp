@@ -80,7 +80,7 @@ void register_classify(CLI::App& app, command_list& out) {
   struct opts {
     std::string model, csv, json, image, confusion_png, worst_png, device = "auto";
     data_options data;
-    bool invert = false;
+    bool invert = false, greedy = false;
     int worst = 25;
   };
   auto o = std::make_shared<opts>();
@@ -91,6 +91,7 @@ void register_classify(CLI::App& app, command_list& out) {
   c->add_option("--json", o->json, "also write the results here");
   c->add_option("--image", o->image, "classify this one picture (PNG, JPEG, PGM/PPM or BMP) instead of a data set");
   c->add_flag("--invert", o->invert, "--image: dark digits on a light background");
+  c->add_flag("--greedy", o->greedy, "a fine-tuned stack: classify with its greedy layers instead of the tuned ones");
   c->add_option("--confusion-png", o->confusion_png, "the confusion matrix as a picture (rows: true class)");
   c->add_option("--worst-png", o->worst_png, "a sheet of the held-out images given the lowest p(true class)");
   c->add_option("--worst", o->worst, "images on --worst-png")->capture_default_str()
@@ -106,6 +107,7 @@ void register_classify(CLI::App& app, command_list& out) {
     rbm::saved_model m;  // the RBM, or the stack's bottom layer with the file's metadata (the image shape)
     if (stacked) {
       stack = rbm::load_stack(o->model);
+      if (!o->greedy) stack = rbm::classifier_of(stack);  // fine-tuned layers where the file has them
       m.params = stack.layers[0];
       m.metadata = stack.metadata;
     } else {

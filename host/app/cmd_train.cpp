@@ -76,10 +76,49 @@ struct train_state {
   std::string preset, gemm = "fp32", visible = rbm::to_string(rbm::unit_kind::bernoulli);
   std::string hidden, epochs, lr, k, pcd;  // one value, or one per layer of a stack
   bool propagate_samples = false;
+  rbm::fine_tune_options fine_tune;
   int threads = 0;  // not given: OpenBLAS's own count
   bool quiet = false;
   CLI::Option *o_epochs, *o_threads, *o_hidden, *o_lr, *o_k, *o_pcd;
 };
+
+// `rbm train` of a stack: greedy layers (and fine-tuning), the summary lines.
+int train_stack_run(const train_state& s, rbm::stack_options& stack, const rbm::dataset& ds) {
+  stack.base = s.opt;
+  stack.propagate_samples = s.propagate_samples;
+  stack.fine_tune = s.fine_tune;
+  const bool quiet = s.quiet;
+  stack.on_layer = [quiet](int layer, int layers) {
+    if (!quiet && layer < layers) std::fprintf(stderr, "layer %d of %d\n", layer + 1, layers);
+  };
+  if (!quiet)
+    stack.fine_tune.on_epoch = [](const rbm::fine_tune_epoch& e) {
+      std::fprintf(stderr, "fine-tuning epoch %d: training loss %.5f", e.epoch, e.train_loss);
+      if (std::isfinite(e.held_out_accuracy))
+        std::fprintf(stderr, ", validation accuracy %.4f, loss %.5f", e.held_out_accuracy, e.held_out_loss);
+      std::fprintf(stderr, " (%.1f s)\n", e.seconds);
+    };
+  const rbm::stack_result r = rbm::train_stack(ds, stack);
+  std::string shape = std::to_string(r.model.layers[0].nv);
+  for (const auto& p : r.model.layers) shape += "-" + std::to_string(p.nh);
+  const auto& top = r.layers.back();
+  std::printf("trained a %zu-layer stack %s (propagation %.1f s of it); the top layer: ", r.model.layers.size(),
+              shape.c_str(), r.propagate_seconds);
+  if (top.params.labeled())
+    std::printf("accuracy %.4f training, %.4f held-out", top.history.back().train_accuracy,
+                top.history.back().test_accuracy);
+  else
+    std::printf("reconstruction error %.6f", top.history.back().train.err_sampled);
+  std::printf("; wrote %s/{model.safetensors,metrics.csv,stack.json,filters-layer*.png,layer*/%s}\n",
+              s.opt.out_dir.c_str(), r.fine_tune_history.empty() ? "" : ",fine_tune.csv");
+  if (!r.fine_tune_history.empty())
+    std::printf("fine-tuned %zu epochs%s\n", r.fine_tune_history.size(),
+                s.opt.validation > 0 ? " (the best validation epoch kept)" : "");
+  if (top.test_count > 0)
+    std::printf("test set (%d images, not used in training): accuracy %.4f, mean log p(y | x) %.5f\n",
+                top.test_count, top.test_accuracy, top.test_class_ll);
+  return 0;
+}
 
 }  // namespace
 
@@ -102,6 +141,14 @@ void register_train(CLI::App& app, command_list& out) {
   train->add_option("--batch", s->opt.batch, "samples per update")->capture_default_str()
       ->check(integer_in(1, int_max));
   s->o_lr = train->add_option("--lr", s->lr, "learning rate; a list: one per layer")->default_str("0.1");
+  train->add_option("--fine-tune", s->fine_tune.epochs,
+                    "a stack with --labels: after the greedy layers, fine-tune the whole stack as a classifier by "
+                    "backpropagation for up to N epochs (the best --validation epoch kept; 0: no fine-tuning)")
+      ->capture_default_str()
+      ->check(integer_in(0, 100000));
+  train->add_option("--fine-tune-lr", s->fine_tune.lr, "fine-tuning: learning rate (Adam, batch 100)")
+      ->capture_default_str()
+      ->check(finite_in(0, HUGE_VAL));
   train->add_option("--propagate", [s](const CLI::results_t& r) {
         if (r[0] != "probabilities" && r[0] != "sample") return false;
         s->propagate_samples = r[0] == "sample";
@@ -255,6 +302,9 @@ void register_train(CLI::App& app, command_list& out) {
       throw rbm::precondition_error("--epochs with --resume of a stack: a stack resumes its own plan (" + s->opt.resume +
                                     "/stack.json) and cannot be extended, as each layer trained on the one below as it "
                                     "was; train a new stack to train longer");
+    if (!stacked && s->fine_tune.epochs > 0)
+      throw rbm::precondition_error("--fine-tune is for a stack (--hidden with a list); a single RBM trains its classifier "
+                                    "directly with --objective discriminative");
     if (!stacked && (!stack.epochs.empty() || !stack.k.empty() || !stack.lr.empty() || !stack.pcd.empty()))
       throw rbm::precondition_error("lists of --epochs, --k, --lr or --pcd are per layer of a stack: give --hidden a list too");
     if (!s->opt.resume.empty()) {
@@ -275,31 +325,7 @@ void register_train(CLI::App& app, command_list& out) {
     }
     progress prog(s->quiet);
     install_progress(prog, s->opt);
-    if (stacked) {
-      stack.base = s->opt;
-      stack.propagate_samples = s->propagate_samples;
-      const bool quiet = s->quiet;
-      stack.on_layer = [quiet](int layer, int layers) {
-        if (!quiet && layer < layers) std::fprintf(stderr, "layer %d of %d\n", layer + 1, layers);
-      };
-      const rbm::stack_result r = rbm::train_stack(ds, stack);
-      std::string shape = std::to_string(r.model.layers[0].nv);
-      for (const auto& p : r.model.layers) shape += "-" + std::to_string(p.nh);
-      const auto& top = r.layers.back();
-      std::printf("trained a %zu-layer stack %s (propagation %.1f s of it); the top layer: ", r.model.layers.size(),
-                  shape.c_str(), r.propagate_seconds);
-      if (top.params.labeled())
-        std::printf("accuracy %.4f training, %.4f held-out", top.history.back().train_accuracy,
-                    top.history.back().test_accuracy);
-      else
-        std::printf("reconstruction error %.6f", top.history.back().train.err_sampled);
-      std::printf("; wrote %s/{model.safetensors,metrics.csv,stack.json,filters-layer*.png,layer*/}\n",
-                  s->opt.out_dir.c_str());
-      if (top.test_count > 0)
-        std::printf("test set (%d images, not used in training): accuracy %.4f, mean log p(y | x) %.5f\n",
-                    top.test_count, top.test_accuracy, top.test_class_ll);
-      return 0;
-    }
+    if (stacked) return train_stack_run(*s, stack, ds);
     const rbm::train_result r = rbm::train(ds, s->opt);
     const auto& last = r.history.back();
     std::string written = "model.safetensors,metrics.csv";

@@ -24,6 +24,11 @@
 
 namespace rbm {
 namespace fs = std::filesystem;
+
+// The fine-tuning settings as a stack's plan (stack.json) records them, for its resume.
+NLOHMANN_JSON_SERIALIZE_ENUM(optimizer, {{optimizer::sgd, "sgd"}, {optimizer::adam, "adam"}})
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(fine_tune_options, epochs, batch, method, lr, momentum, weight_decay, patience)
+
 namespace {
 
 constexpr std::uint64_t propagate_seed_salt = 0x5eed5ac4ull;  // the draws of --propagate sample
@@ -82,6 +87,45 @@ void check_plan(const stack_options& o) {
   if (o.base.init_from.size() || o.base.start_params)
     throw precondition_error("a stack starts from fresh layers (init_from is for a single RBM)");
   for (int i = 0; i < int(o.hidden.size()); ++i) layer_options(o, i);  // the lists' lengths and values
+  if (o.fine_tune.epochs < 0) throw precondition_error("fine-tuning epochs must be non-negative");
+  if (o.fine_tune.epochs > 0 && !o.base.labels)
+    throw precondition_error("fine-tuning trains a classifier: it needs labels (a label group on the top layer)");
+}
+
+// The greedy stack res.model fine-tuned as a classifier into res.model.tuned, on the bottom layer's
+// training rows, early stopping on the validation rows where the stack holds some out.
+void fine_tune_stack(stack_result& res, const dataset& bottom, bool validation, const stack_options& o,
+                     const std::string& dir) {
+  if (bottom.train.device_values != nullptr)
+    throw precondition_error("fine-tuning reads the training rows in host memory (these are in GPU memory)");
+  const train_options first = layer_options(o, 0);
+  auto rows = [&](const image_set& s, std::vector<float>& x, std::vector<int>& y) {
+    x = model_inputs(s, first.binarize, res.model.data_mean, res.model.data_sd);
+    y.assign(s.labels.begin(), s.labels.end());
+    return labelled_rows{x.data(), y.data(), nullptr, s.count};
+  };
+  std::vector<float> x, hx;
+  std::vector<int> y, hy;
+  const labelled_rows train_rows = rows(bottom.train, x, y);
+  const labelled_rows held = validation ? rows(bottom.test, hx, hy) : labelled_rows{};
+  fine_tune_options f = o.fine_tune;
+  f.seed = first.cd.seed;
+  f.stop = o.base.stop;
+  res.model.tuned = res.model.layers;
+  try {
+    res.fine_tune_history = fine_tune_classifier(res.model.tuned, train_rows, held, f);
+  } catch (const interrupted& e) {  // the stack resumes as a whole: the greedy layers are done
+    throw interrupted(std::string("fine-tuning: ") + e.what(), dir);
+  }
+}
+
+std::string fine_tune_csv(const std::vector<fine_tune_epoch>& h) {
+  std::ostringstream s;
+  s << "epoch,train_loss,held_out_loss,held_out_accuracy,seconds\n";
+  s.precision(9);
+  for (const fine_tune_epoch& e : h)
+    s << e.epoch << ',' << e.train_loss << ',' << e.held_out_loss << ',' << e.held_out_accuracy << ',' << e.seconds << '\n';
+  return s.str();
 }
 
 }  // namespace
@@ -206,6 +250,7 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
       o.lr = j.at("lr").get<std::vector<float>>();
       if (j.contains("pcd")) o.pcd = j.at("pcd").get<std::vector<int>>();
       o.propagate_samples = j.at("propagate").get<std::string>() == "samples";
+      if (j.contains("fine_tune")) from_json(j.at("fine_tune"), o.fine_tune);
       train_options keep = in.base;
       keep.epochs = 0;  // the plan's
       o.base = options_from_json(j.at("base").dump(), keep);
@@ -241,6 +286,7 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     j["lr"] = lr;
     j["pcd"] = pcd;
     j["propagate"] = o.propagate_samples ? "samples" : "probabilities";
+    if (o.fine_tune.epochs > 0) j["fine_tune"] = o.fine_tune;
     j["base"] = nlohmann::json::parse(options_json(o.base));
     write_file_atomic(plan_path.string(), j.dump(1) + "\n");
   }
@@ -316,13 +362,15 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     on_gpu = std::move(next_on_gpu);  // the rows the layer below read are freed only now
     res.propagate_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
+  if (o.fine_tune.epochs > 0) fine_tune_stack(res, bottom, validation > 0, o, dir);
   // The test set, once, by the finished stack (a validation split kept it out of training).
   train_result& top = res.layers.back();
   if (validation > 0 && res.model.layers.back().labeled() && data.test.count > 0) {
     const std::vector<float> v = model_inputs(data.test, layer_options(o, 0).binarize, res.model.data_mean, res.model.data_sd);
-    const std::vector<float> x = features_at(res.model, v.data(), data.test.count, layers - 1);
-    image_set rows = value_set({}, data.test.count, res.model.layers.back().nv, data.test);
-    std::tie(top.test_accuracy, top.test_class_ll) = classify_rows(res.model.layers.back(), rows, x.data(), data.test.count);
+    const stack_model classifier = classifier_of(res.model);
+    const std::vector<float> x = features_at(classifier, v.data(), data.test.count, layers - 1);
+    image_set rows = value_set({}, data.test.count, classifier.layers.back().nv, data.test);
+    std::tie(top.test_accuracy, top.test_class_ll) = classify_rows(classifier.layers.back(), rows, x.data(), data.test.count);
     top.test_count = data.test.count;
   }
   if (o.on_layer) o.on_layer(layers, layers);
@@ -333,6 +381,8 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
         {"config", nlohmann::json{{"image_rows", data.train.rows}, {"image_cols", data.train.cols}}.dump()}};
     save_stack((fs::path(dir) / "model.safetensors").string(), res.model, meta);
     write_file_atomic((fs::path(dir) / "metrics.csv").string(), with_layer_column(csvs));
+    if (!res.fine_tune_history.empty())
+      write_file_atomic((fs::path(dir) / "fine_tune.csv").string(), fine_tune_csv(res.fine_tune_history));
     if (data.train.rows > 1)
       for (int i = 0; i < layers; ++i)
         write_png((fs::path(dir) / ("filters-layer" + std::to_string(i + 1) + ".png")).string(),
@@ -357,12 +407,49 @@ void save_stack(const std::string& path, const stack_model& m, const std::map<st
     for (auto& [name, t] : one.tensors) f.tensors[prefix + name] = std::move(t);
     for (auto& [key, value] : one.metadata) f.metadata[prefix + key] = value;
   }
+  for (std::size_t i = 0; i < m.tuned.size(); ++i) {
+    const model_params& p = m.tuned[i];
+    const std::string prefix = "tuned.layer" + std::to_string(i + 1) + ".";
+    f.tensors[prefix + "W"] = {{p.nv, p.nh}, p.w};
+    f.tensors[prefix + "hb"] = {{p.nh}, p.hb};
+    if (p.labeled()) {
+      f.tensors[prefix + "label_W"] = {{p.classes, p.nh}, p.label_w};
+      f.tensors[prefix + "label_b"] = {{p.classes}, p.label_b};
+    }
+  }
+  if (!m.tuned.empty()) f.metadata["fine_tuned"] = "classifier";
   if (!m.data_mean.empty()) {
     f.tensors["data_mean"] = {{std::int64_t(m.data_mean.size())}, m.data_mean};
     f.tensors["data_std"] = {{std::int64_t(m.data_sd.size())}, m.data_sd};
   }
   write_tensors(path, f);
 }
+
+namespace {
+
+// A fine-tuned stack's tuned layers: the greedy layers with the file's tuned W, hb and label group.
+std::vector<model_params> tuned_layers(const std::string& path, tensor_file& f, const std::vector<model_params>& greedy) {
+  std::vector<model_params> tuned = greedy;
+  for (std::size_t i = 0; i < tuned.size(); ++i) {
+    model_params& p = tuned[i];
+    const std::string prefix = "tuned.layer" + std::to_string(i + 1) + ".";
+    auto take = [&](const std::string& name, std::vector<std::int64_t> shape, std::vector<float>& to) {
+      const auto t = f.tensors.find(prefix + name);
+      if (t == f.tensors.end() || t->second.shape != shape)
+        throw data_error(path + ": a fine-tuned stack without a " + prefix + name + " tensor of the layer's shape");
+      to = t->second.data;
+    };
+    take("W", {p.nv, p.nh}, p.w);
+    take("hb", {p.nh}, p.hb);
+    if (p.labeled()) {
+      take("label_W", {p.classes, p.nh}, p.label_w);
+      take("label_b", {p.classes}, p.label_b);
+    }
+  }
+  return tuned;
+}
+
+}  // namespace
 
 bool is_stack_file(const std::string& path) { return read_tensors(path).metadata.count("layers") > 0; }
 
@@ -404,7 +491,14 @@ stack_model load_stack(const std::string& path) {
     if (i + 1 < layers && p.labeled()) throw data_error(name + ": a label group below the top layer");
     m.layers.push_back(std::move(p));
   }
+  if (f.metadata.count("fine_tuned")) m.tuned = tuned_layers(path, f, m.layers);
   return m;
+}
+
+stack_model classifier_of(const stack_model& m) {
+  stack_model c = m;
+  if (!m.tuned.empty()) c.layers = m.tuned;
+  return c;
 }
 
 }  // namespace rbm

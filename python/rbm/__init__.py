@@ -3,15 +3,16 @@
 ``rbm.BernoulliRBM`` drops in for ``sklearn.neural_network.BernoulliRBM``; ``rbm.GaussianRBM`` is the
 same estimator with Gaussian visible units, for real-valued data; ``rbm.ClassificationRBM`` is a
 classifier (an RBM with a label group, the exact p(y | x)); ``rbm.DBN`` stacks them into a deep belief
-network trained greedily."""
+network trained greedily and fine-tuned; ``rbm.DBNRegressor`` is the stack under a linear output,
+fine-tuned for regression."""
 from . import _core
 from ._bernoulli import BernoulliRBM
 from ._classification import ClassificationRBM
-from ._dbn import DBN
+from ._dbn import DBN, DBNRegressor
 from ._gaussian import GaussianRBM
 
 __version__ = _core.__version__
-__all__ = ["BernoulliRBM", "ClassificationRBM", "DBN", "GaussianRBM", "load", "backends", "__version__"]
+__all__ = ["BernoulliRBM", "ClassificationRBM", "DBN", "DBNRegressor", "GaussianRBM", "load", "backends", "__version__"]
 
 
 def load(path):

@@ -1,18 +1,23 @@
 """rbm.DBN: a deep belief network (Hinton, Osindero & Teh 2006) trained greedily by this project's C++
 code: a stack of rbm.BernoulliRBM layers, each fitted to the hidden probabilities of the one below (what
 `rbm train --hidden 500,500` does); with ``labels=True`` the top layer is an rbm.ClassificationRBM on
-the layer below's output, and the stack classifies."""
+the layer below's output, the whole stack is then fine-tuned as a classifier by backpropagation
+(`rbm train --fine-tune`), and it classifies. rbm.DBNRegressor: the same greedy stack under a linear
+output, fine-tuned on squared error."""
 import numbers
 
 import numpy as np
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin
+from sklearn.linear_model import Ridge
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _AtomicFit, _validate_data
+from . import _core
+from ._base import _AtomicFit, _dense_float32, _finite_number, _positive_int, _validate_data
 from ._bernoulli import BernoulliRBM
 from ._classification import ClassificationRBM
 
@@ -23,14 +28,21 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
     ``hidden_layer_sizes`` gives each layer's hidden units, bottom up. ``learning_rate``, ``n_iter``
     and ``k`` take one value for every layer or a sequence with one per layer; the other parameters
     are BernoulliRBM's and apply to every layer. With ``labels=True``, ``fit(X, y)`` makes the top
-    layer a ClassificationRBM (``classifier_learning_rate``, trained discriminatively) and the stack
-    gains ``predict``, ``predict_proba`` and ``score``; ``transform`` then gives the features below it.
-    Fitted: ``layers_`` (the estimators, bottom up), ``classes_`` with labels.
+    layer a ClassificationRBM (``classifier_learning_rate``, trained discriminatively), the whole stack
+    is then fine-tuned as a classifier by backpropagation (``fine_tune_iter`` epochs at most, Adam
+    on batches of 100 at ``fine_tune_learning_rate``; the network is the up-pass and the
+    top RBM's exact p(y | x)), stopped early on ``validation_fraction`` of the rows, held out from
+    the whole fit (the best epoch kept; 0: no hold-out, every epoch runs), and the stack gains
+    ``predict``, ``predict_proba`` and ``score`` (from the fine-tuned network); ``transform`` then
+    gives the greedy features below the top. ``fine_tune_iter=0``: the greedy stack classifies.
+    Fitted: ``layers_`` (the greedy estimators, bottom up), ``classes_``, ``fine_tuned_layers_`` (the
+    tuned parameters, dicts of W [n_in, n_out], hb, label_W, label_b) and ``fine_tune_history_``.
     """
 
     def __init__(self, hidden_layer_sizes=(256, 256), *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, k=1, persistent=True, momentum=0.0, weight_decay=0.0, labels=False,
-                 classifier_learning_rate=0.5, device="auto", n_threads=None):
+                 classifier_learning_rate=0.5, fine_tune_iter=30, fine_tune_learning_rate=0.001,
+                 validation_fraction=0.1, device="auto", n_threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -43,6 +55,9 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         self.weight_decay = weight_decay
         self.labels = labels
         self.classifier_learning_rate = classifier_learning_rate
+        self.fine_tune_iter = fine_tune_iter
+        self.fine_tune_learning_rate = fine_tune_learning_rate
+        self.validation_fraction = validation_fraction
         self.device = device
         self.n_threads = n_threads
 
@@ -62,7 +77,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         return value
 
     def fit(self, X, y=None):
-        """Fits the layers in turn: layer 1 on X, each next one on the previous one's transform."""
+        """Fits the layers in turn: layer 1 on X, each next one on the previous one's transform; with
+        labels, then fine-tunes the stack on (X, y)."""
         sizes = self._sizes()
         if self.labels:
             if y is None:  # scikit-learn's words for a supervised estimator fitted without y
@@ -72,23 +88,21 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         else:
             X = _validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
         rng = check_random_state(self.random_state)
-        layers, h = [], X
-        for i, n in enumerate(sizes):
-            common = dict(n_components=n, batch_size=self.batch_size, verbose=self.verbose,
-                          random_state=rng.randint(1, 2**31 - 1), momentum=self.momentum,
-                          weight_decay=self.weight_decay, device=self.device, n_threads=self.n_threads,
-                          n_iter=self._per_layer("n_iter", self.n_iter, i, len(sizes)))
-            if self.labels and i == len(sizes) - 1:
-                est = ClassificationRBM(learning_rate=self.classifier_learning_rate, **common).fit(h, y)
-            else:
-                est = BernoulliRBM(learning_rate=self._per_layer("learning_rate", self.learning_rate, i, len(sizes)),
-                                   k=self._per_layer("k", self.k, i, len(sizes)), persistent=self.persistent,
-                                   **common).fit(h)
-                h = est.transform(h)
-            layers.append(est)
-        self.layers_ = layers
+        tune = self.labels and _fine_tune_config(self) is not None
+        train, held = _split(X.shape[0], self.validation_fraction if tune else 0, rng)
+        self.layers_ = _greedy(self, X[train], y[train] if self.labels else None, sizes, rng)
         if self.labels:
-            self.classes_ = layers[-1].classes_
+            self.classes_ = self.layers_[-1].classes_
+        self.fine_tuned_layers_, self.fine_tune_history_ = None, []
+        if tune:
+            top = self.layers_[-1]
+            rows = _dense_float32(X.toarray() if sp.issparse(X) else X)
+            labels = top._labels(y)
+            tuned, _, self.fine_tune_history_ = _core.fine_tune(
+                [est._params for est in self.layers_], rows[train], labels[train], None, None,
+                rows[held] if len(held) else None, labels[held] if len(held) else None, None,
+                _fine_tune_config(self, rng))
+            self.fine_tuned_layers_ = tuned
         return self
 
     @property
@@ -128,19 +142,23 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
 
     @available_if(_labelled)
     def predict_log_proba(self, X):
-        """The exact log p(y | x) of the top RBM given the features below it."""
+        """The exact log p(y | x) of the top RBM given the features below it (the fine-tuned network's
+        where the stack was fine-tuned)."""
         top = self._classifier()
-        return top.predict_log_proba(self._up(X, self.layers_[:-1]))
+        if self.fine_tuned_layers_ is None:
+            return top.predict_log_proba(self._up(X, self.layers_[:-1]))
+        v = _validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
+        dtype = v.dtype
+        h = _up_pass(self.fine_tuned_layers_[:-1], v)
+        return _core.class_log_probs(self.fine_tuned_layers_[-1], h).astype(dtype, copy=False)
 
     @available_if(_labelled)
     def predict_proba(self, X):
-        top = self._classifier()
-        return top.predict_proba(self._up(X, self.layers_[:-1]))
+        return np.exp(self.predict_log_proba(X))
 
     @available_if(_labelled)
     def predict(self, X):
-        top = self._classifier()
-        return top.predict(self._up(X, self.layers_[:-1]))
+        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
 
     @available_if(_labelled)
     def score(self, X, y):
@@ -159,3 +177,141 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
             p = expit(v @ est.components_ + est.intercept_visible_)
             v = p if est is self.layers_[0] else (rng.uniform(size=p.shape) < p).astype(np.float64)
         return v
+
+
+def _fine_tune_config(est, rng=None):
+    """The fine-tuning settings of `est` (checked), or None where it does not fine-tune."""
+    if not isinstance(est.fine_tune_iter, numbers.Integral) or isinstance(est.fine_tune_iter, bool) \
+            or est.fine_tune_iter < 0:
+        raise ValueError(f"fine_tune_iter must be a non-negative integer, got {est.fine_tune_iter!r}")
+    _finite_number("fine_tune_learning_rate", est.fine_tune_learning_rate, 0, open_lo=True)
+    _finite_number("validation_fraction", est.validation_fraction, 0, 1, open_hi=True)
+    if est.fine_tune_iter == 0:
+        return None
+    if est.n_threads is not None:
+        _positive_int("n_threads", est.n_threads, 4096)
+    return {"epochs": int(est.fine_tune_iter), "lr": float(est.fine_tune_learning_rate), "batch": 100,
+            "patience": 10, "threads": int(est.n_threads or 0),
+            "seed": int(rng.randint(1, 2**31 - 1)) if rng is not None else 1}
+
+
+def _split(n, fraction, rng):
+    """Row indices for training and for early stopping: `fraction` of the n rows held out at random
+    (none where that leaves no training row or holds out none)."""
+    held = int(round(fraction * n))
+    if held < 1 or held >= n:
+        return np.arange(n), np.arange(0)
+    order = rng.permutation(n)
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+def _greedy(est, X, y, sizes, rng):
+    """The greedy layers of a DBN-like estimator `est` on X (the top a ClassificationRBM on y where y
+    is given), bottom up."""
+    layers, h = [], X
+    for i, n in enumerate(sizes):
+        common = dict(n_components=n, batch_size=est.batch_size, verbose=est.verbose,
+                      random_state=rng.randint(1, 2**31 - 1), momentum=est.momentum,
+                      weight_decay=est.weight_decay, device=est.device, n_threads=est.n_threads,
+                      n_iter=DBN._per_layer("n_iter", est.n_iter, i, len(sizes)))
+        if y is not None and i == len(sizes) - 1:
+            layer = ClassificationRBM(learning_rate=est.classifier_learning_rate, **common).fit(h, y)
+        else:
+            layer = BernoulliRBM(learning_rate=DBN._per_layer("learning_rate", est.learning_rate, i, len(sizes)),
+                                 k=DBN._per_layer("k", est.k, i, len(sizes)), persistent=est.persistent,
+                                 **common).fit(h)
+            h = layer.transform(h)
+        layers.append(layer)
+    return layers
+
+
+def _up_pass(layers, X):
+    """float32 rows of X through the sigmoid layers (params dicts), as the fine-tuned network reads them."""
+    h = _dense_float32(X.toarray() if sp.issparse(X) else X)
+    for p in layers:
+        h = expit(h @ p["W"] + p["hb"]).astype(np.float32)
+    return h
+
+
+class DBNRegressor(RegressorMixin, _AtomicFit, BaseEstimator):
+    """Regression by a deep belief network: RBMs stacked and trained greedily on X (as rbm.DBN without
+    labels), a linear output layer fitted to the top layer's features by ridge regression, then the
+    whole network fine-tuned by backpropagation on squared error (``fine_tune_iter`` epochs at most,
+    Adam on batches of 100 at ``fine_tune_learning_rate``), stopped early on
+    ``validation_fraction`` of the rows, held out from the whole fit (the best epoch kept). Targets are
+    standardised for training and predicted in their own units; y may be [n] or [n, n_outputs].
+    Features are Bernoulli units' inputs: scale them to [0, 1] (other values are used as they are).
+    Fitted: ``dbn_`` (the greedy DBN), ``fine_tuned_layers_``, ``coef_`` [n_outputs, n_top] and
+    ``intercept_`` of the output layer (in standardised target units), ``fine_tune_history_``.
+    """
+
+    def __init__(self, hidden_layer_sizes=(256, 256), *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
+                 random_state=None, k=1, persistent=True, momentum=0.0, weight_decay=0.0, alpha=1.0,
+                 fine_tune_iter=300, fine_tune_learning_rate=0.003, validation_fraction=0.1, device="auto",
+                 n_threads=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.random_state = random_state
+        self.k = k
+        self.persistent = persistent
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.alpha = alpha
+        self.fine_tune_iter = fine_tune_iter
+        self.fine_tune_learning_rate = fine_tune_learning_rate
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.n_threads = n_threads
+
+    def fit(self, X, y):
+        """Greedy layers on X, the ridge output layer, then fine-tuning on (X, y)."""
+        X, y = _validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32), multi_output=True,
+                              y_numeric=True)
+        _finite_number("alpha", self.alpha, 0)
+        config = _fine_tune_config(self)
+        rng = check_random_state(self.random_state)
+        train, held = _split(X.shape[0], self.validation_fraction if config else 0, rng)
+        self._single_output = y.ndim == 1
+        t = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        self.y_mean_ = t[train].mean(axis=0)
+        self.y_scale_ = t[train].std(axis=0)
+        self.y_scale_[self.y_scale_ == 0] = 1.0
+        t = ((t - self.y_mean_) / self.y_scale_).astype(np.float32)
+        params = {k: getattr(self, k) for k in ("learning_rate", "batch_size", "n_iter", "verbose", "k", "persistent",
+                                                "momentum", "weight_decay", "device", "n_threads")}
+        self.dbn_ = DBN(self.hidden_layer_sizes, random_state=rng.randint(1, 2**31 - 1), **params).fit(X[train])
+        ridge = Ridge(alpha=self.alpha).fit(self.dbn_.transform(X[train]), t[train])
+        head = {"W": np.ascontiguousarray(np.reshape(ridge.coef_, (t.shape[1], -1)).T, dtype=np.float32),
+                "b": np.asarray(ridge.intercept_, dtype=np.float32).reshape(-1)}
+        layers = [est._params for est in self.dbn_.layers_]
+        self.fine_tune_history_ = []
+        if config is not None:
+            config["seed"] = int(rng.randint(1, 2**31 - 1))
+            rows = _dense_float32(X.toarray() if sp.issparse(X) else X)
+            layers, head, self.fine_tune_history_ = _core.fine_tune(
+                layers, rows[train], None, t[train], head, rows[held] if len(held) else None, None,
+                t[held] if len(held) else None, config)
+        self.fine_tuned_layers_ = layers
+        self.coef_ = np.asarray(head["W"]).T.copy()
+        self.intercept_ = np.asarray(head["b"]).copy()
+        return self
+
+    def predict(self, X):
+        """The fitted network's outputs, in the targets' units ([n] where y was one column)."""
+        check_is_fitted(self)
+        v = _validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
+        out = (_up_pass(self.fine_tuned_layers_, v) @ self.coef_.T + self.intercept_) * self.y_scale_ + self.y_mean_
+        out = out.astype(v.dtype, copy=False)
+        return out[:, 0] if self._single_output else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multioutput": True}

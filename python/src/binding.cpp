@@ -22,6 +22,7 @@
 #include "rbm/error.hpp"
 #include "rbm/host/classification.hpp"
 #include "rbm/host/evaluation.hpp"
+#include "rbm/host/fine_tune.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/trainer.hpp"
 #include "rbm/version.hpp"
@@ -388,6 +389,105 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   return out;
 }
 
+// Rows for fine-tuning: X [rows, nv] with labels y (int) or targets t [rows, outputs]; None: no rows.
+struct tune_rows {
+  bool given = false, has_y = false, has_t = false;
+  farray x;
+  py::array_t<int, py::array::c_style | py::array::forcecast> y;
+  farray t;
+  rbm::labelled_rows view() const {
+    if (!given) return {};
+    return {x.data(), has_y ? y.data() : nullptr, has_t ? t.data() : nullptr, int(x.shape(0))};
+  }
+};
+
+tune_rows tune_rows_from(const py::object& x, const py::object& y, const py::object& t) {
+  tune_rows r;
+  if (x.is_none()) return r;
+  r.given = true;
+  r.has_y = !y.is_none();
+  r.has_t = !t.is_none();
+  r.x = py::cast<farray>(x);
+  if (r.has_y) r.y = py::cast<decltype(r.y)>(y);
+  if (r.has_t) r.t = py::cast<farray>(t);
+  const py::ssize_t rows = r.x.ndim() == 2 ? r.x.shape(0) : -1;
+  if (rows < 0 || (r.has_y && (r.y.ndim() != 1 || r.y.shape(0) != rows)) ||
+      (r.has_t && (r.t.ndim() != 2 || r.t.shape(0) != rows)))
+    throw py::value_error("fine-tuning rows: X [rows, features] with y [rows] or targets [rows, outputs]");
+  return r;
+}
+
+// Fine-tunes a stack (rbm/host/fine_tune.hpp): `layers` as params dicts, bottom up; a classifier (y given,
+// the top with a label group) or a regressor (t given, `head` {"W": [inputs, outputs], "b": [outputs]}).
+// Returns (the tuned layers, the tuned head or None, every epoch's figures). Ctrl-C stops at the end of
+// an epoch and raises KeyboardInterrupt.
+py::tuple fine_tune(const py::list& layer_dicts, const py::object& x, const py::object& y, const py::object& t,
+                    const py::object& head_dict, const py::object& x_val, const py::object& y_val,
+                    const py::object& t_val, const py::dict& cfg) {
+  std::vector<rbm::model_params> layers;
+  for (const auto& d : layer_dicts) layers.push_back(params_from(py::cast<py::dict>(d)));
+  const tune_rows train = tune_rows_from(x, y, t), held = tune_rows_from(x_val, y_val, t_val);
+  rbm::fine_tune_options o;
+  o.epochs = get(cfg, "epochs", 10);
+  o.batch = get(cfg, "batch", 100);
+  const std::string method = get(cfg, "optimizer", std::string("adam"));
+  if (method != "adam" && method != "sgd") throw py::value_error("optimizer must be 'adam' or 'sgd', got '" + method + "'");
+  o.method = method == "sgd" ? rbm::optimizer::sgd : rbm::optimizer::adam;
+  o.lr = get(cfg, "lr", 0.001f);
+  o.momentum = get(cfg, "momentum", 0.9f);
+  o.weight_decay = get(cfg, "weight_decay", 0.0f);
+  o.patience = get(cfg, "patience", 10);
+  o.seed = get(cfg, "seed", std::uint64_t(1));
+  o.threads = get(cfg, "threads", 0);
+  std::atomic<bool> stop{false};
+  bool keyboard = false;
+  o.stop = &stop;
+  o.on_epoch = [&](const rbm::fine_tune_epoch&) {
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+      PyErr_Clear();
+      keyboard = true;
+      stop.store(true);
+    }
+  };
+  const bool regressor = !head_dict.is_none();
+  rbm::linear_head head;
+  if (regressor) {
+    const farray w = py::cast<farray>(py::cast<py::dict>(head_dict)["W"]);
+    if (w.ndim() != 2) throw py::value_error("the head's W must be [inputs, outputs]");
+    head = {int(w.shape(0)), int(w.shape(1)), from_array(head_dict["W"]), from_array(head_dict["b"])};
+  }
+  std::vector<rbm::fine_tune_epoch> history;
+  try {
+    py::gil_scoped_release release;
+    history = regressor ? rbm::fine_tune_regressor(layers, head, train.view(), held.view(), o)
+                        : rbm::fine_tune_classifier(layers, train.view(), held.view(), o);
+  } catch (const rbm::interrupted&) {
+    if (!keyboard) throw;
+    PyErr_SetNone(PyExc_KeyboardInterrupt);  // the GIL is held again here
+    throw py::error_already_set();
+  }
+  py::list tuned, epochs;
+  for (const auto& p : layers) tuned.append(params_dict(p));
+  for (const auto& e : history) {
+    py::dict d;
+    d["epoch"] = e.epoch;
+    d["train_loss"] = e.train_loss;
+    d["held_out_loss"] = e.held_out_loss;
+    d["held_out_accuracy"] = e.held_out_accuracy;
+    d["seconds"] = e.seconds;
+    epochs.append(d);
+  }
+  py::object head_out = py::none();
+  if (regressor) {
+    py::dict h;
+    h["W"] = to_array(head.w, {head.inputs, head.outputs});
+    h["b"] = to_array(head.b, {head.outputs});
+    head_out = h;
+  }
+  return py::make_tuple(tuned, head_out, epochs);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -395,6 +495,8 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = rbm::version;
   m.def("train", &train, py::arg("X"), py::arg("config"), py::arg("start") = py::none(),
         py::arg("on_epoch") = py::none(), py::arg("y") = py::none());
+  m.def("fine_tune", &fine_tune, py::arg("layers"), py::arg("X"), py::arg("y"), py::arg("targets"), py::arg("head"),
+        py::arg("X_val"), py::arg("y_val"), py::arg("targets_val"), py::arg("config"));
   // log p(y | x) [rows, classes] of a model with a label group (exact, rbm/host/classification.hpp).
   m.def("class_log_probs", [](const py::dict& params, const farray& v) {
     const rbm::model_params p = params_from(params);

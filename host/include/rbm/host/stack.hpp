@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rbm/host/backend.hpp"
+#include "rbm/host/fine_tune.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/trainer.hpp"
 
@@ -20,7 +21,14 @@ struct stack_model {
   std::vector<model_params> layers;
   std::vector<float> data_mean, data_sd;  // the bottom layer's standardisation (empty without it)
   std::map<std::string, std::string> metadata;  // the file's, as load_stack read it (the image shape, ...)
+  // The stack fine-tuned as a classifier (rbm/host/fine_tune.hpp): the layers' shapes, W, hidden
+  // biases and the top's label group trained by backpropagation (visible biases and sigma as in
+  // `layers`); empty where it was not fine-tuned. `layers` stay the greedy, generative ones.
+  std::vector<model_params> tuned;
 };
+
+// The stack that classifies: its fine-tuned layers where it has them, else the greedy ones.
+stack_model classifier_of(const stack_model& m);
 
 struct stack_options {
   // Every layer's settings unless a list below says otherwise; out_dir (or resume) is the stack's
@@ -41,6 +49,10 @@ struct stack_options {
   bool propagate_samples = false;
   // Before each layer trains (0-based) and after each has finished.
   std::function<void(int layer, int layers)> on_layer;
+  // With fine_tune.epochs > 0 (labels only): after the greedy layers, the whole stack is fine-tuned as
+  // a classifier on the training rows (fine_tune_classifier), early stopping on base.validation's rows
+  // where there are some (else every epoch runs); its seed and threads are the run's.
+  fine_tune_options fine_tune;
 };
 
 struct stack_result {
@@ -48,6 +60,7 @@ struct stack_result {
   stack_model model;
   double propagate_seconds = 0;  // spent computing the layers' inputs (the rest trained)
   std::vector<bool> propagated_on_gpu;  // per layer below the top: whether its output was computed on the GPU
+  std::vector<fine_tune_epoch> fine_tune_history;  // with fine_tune.epochs > 0
 };
 
 // The options layer `layer` (0-based) trains with, out_dir and resume aside. Throws precondition_error
@@ -58,10 +71,11 @@ train_options layer_options(const stack_options& o, int layer);
 // propagated too), so per-layer checkpoints, metrics and pictures are those of a single run. With
 // base.resume the stack continues exactly where it stopped: finished layers are read back from their
 // directories, the interrupted one resumes from its checkpoint, the plan (stack.json) is the
-// original's. Writes out_dir/stack.json, the layers' directories, then model.safetensors (the stack,
-// save_stack), metrics.csv (every layer's, a `layer` column first) and filters-layer<i>.png for each
-// layer (layers above the first projected down to pixel space: W1 W2 ... Wi). With no out_dir it
-// trains in memory and writes nothing.
+// original's (a stack stopped while fine-tuning fine-tunes again from the greedy stack). Writes
+// out_dir/stack.json, the layers' directories, then model.safetensors (the stack, save_stack),
+// metrics.csv (every layer's, a `layer` column first), fine_tune.csv (with fine-tuning) and
+// filters-layer<i>.png for each layer (layers above the first projected down to pixel space: W1 W2 ...
+// Wi). With no out_dir it trains in memory and writes nothing.
 stack_result train_stack(const dataset& data, const stack_options& o);
 
 // The input of the layer above: p(h | v) of each row v of `values` [rows, p.nv] (as the layer reads its
@@ -93,7 +107,7 @@ std::vector<float> features_at(const stack_model& m, const float* values, int ro
 void save_stack(const std::string& path, const stack_model& m, const std::map<std::string, std::string>& meta);
 // Reads a stack's file, or a single RBM's as a one-layer stack. Throws data_error naming the file and
 // the layer: missing or mis-shaped tensors, layers that do not join (nv of one = nh of the one below),
-// labels below the top, Gaussian units above the bottom.
+// labels below the top, Gaussian units above the bottom, tuned tensors of the wrong shape.
 stack_model load_stack(const std::string& path);
 // Whether the file holds a stack of more than one layer (metadata `layers`).
 bool is_stack_file(const std::string& path);

@@ -1,0 +1,494 @@
+// Backpropagation through a stack's up-pass and a head (rbm/host/fine_tune.hpp).
+//
+// Forward: a_0 = the input (x / sigma at a Gaussian bottom), a_{l+1} = sigmoid(a_l W_l + hb_l). Backward,
+// from the head's dL/da_H: dz_l = dL/da_{l+1} * a_{l+1} (1 - a_{l+1}), dL/dW_l = a_l^T dz_l,
+// dL/dhb_l = sum over rows of dz_l, dL/da_l = dz_l W_l^T. The class RBM head, with A = a W + c,
+// o_kj = A_j + U_kj, logits b_k + sum_j softplus(o_kj), p = softmax, d_k = p_k - [k = y],
+// s_kj = sigmoid(o_kj), G_j = sum_k d_k s_kj: dL/dU_kj = d_k s_kj, dL/db_k = d_k, dL/dc = G,
+// dL/dW = a^T G, dL/da = G W^T. The linear head, e = a w + b - t: dL/dw = a^T e, dL/db = sum e,
+// dL/da = e w^T (L = sum e^2 / 2).
+#include "rbm/host/fine_tune.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "rbm/error.hpp"
+#include "rbm/host/shuffle.hpp"
+#include "rbm/host/thread_team.hpp"
+#include "rbm/host/trainer.hpp"
+#include "rbm/math.hpp"
+#include "rbm/units.hpp"
+
+namespace rbm {
+namespace {
+
+using cpu::run_parts;
+using cpu::split;
+
+// One trained tensor: its values (the caller's), the gradient of the batch's summed loss, momentum.
+struct slot {
+  float* value = nullptr;
+  std::size_t size = 0;
+  bool decay = false;  // weights: L2; biases: none
+  std::vector<float> grad, vel, sq;  // sq: Adam's second moment
+};
+
+slot make_slot(std::vector<float>& v, bool decay) {
+  return {v.data(), v.size(), decay, std::vector<float>(v.size()), std::vector<float>(v.size()), std::vector<float>(v.size())};
+}
+
+// out [cols] = the column sums of m [rows, cols], each in row order (the same bits on any team).
+void column_sums(cpu::thread_team& team, const float* m, int rows, int cols, float* out) {
+  const int parts = std::clamp(cols / 64, 1, team.size());
+  run_parts(&team, parts, [&](int t) {
+    const auto [c0, c1] = split(std::size_t(cols), parts, t);
+    std::fill(out + c0, out + c1, 0.0f);
+    for (int r = 0; r < rows; ++r)
+      for (std::size_t c = c0; c < c1; ++c) out[c] += m[std::size_t(r) * cols + c];
+  });
+}
+
+// Rows [0, rows) in parts over the team (at least 8 rows a part).
+void for_rows(cpu::thread_team& team, int rows, const std::function<void(std::size_t, std::size_t)>& fn) {
+  const int parts = std::clamp(rows / 8, 1, team.size());
+  run_parts(&team, parts, [&](int t) {
+    const auto [r0, r1] = split(std::size_t(rows), parts, t);
+    fn(r0, r1);
+  });
+}
+
+// c [m, n] = a [m, k] b [k, n] (+ c with beta 1), row-major; transposes as cblas takes them.
+void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta,
+          float* c) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda,
+              b, ldb, beta, c, n);
+}
+
+// The head on top of the sigmoid layers: its loss, its gradients and dL/d(input).
+class head {
+ public:
+  virtual ~head() = default;
+  virtual int inputs() const = 0;
+  virtual std::vector<slot*> slots() = 0;
+  // Summed loss of rows x [n, inputs] with targets (gathered rows); grads into the slots, dL/dx into dx.
+  virtual double backward(const float* x, int n, const labelled_rows& target, float* dx) = 0;
+  // Summed loss over rows x with targets; `correct` counts right answers (classification).
+  virtual double loss(const float* x, int n, const labelled_rows& target, double& correct) = 0;
+};
+
+class class_rbm_head final : public head {
+ public:
+  class_rbm_head(model_params& top, cpu::thread_team& team)
+      : p_(top), team_(team), w_(make_slot(top.w, true)), c_(make_slot(top.hb, false)),
+        u_(make_slot(top.label_w, true)), b_(make_slot(top.label_b, false)) {}
+  int inputs() const override { return p_.nv; }
+  std::vector<slot*> slots() override { return {&w_, &c_, &u_, &b_}; }
+
+  double backward(const float* x, int n, const labelled_rows& target, float* dx) override {
+    const int nh = p_.nh, kc = p_.classes;
+    logits(x, n, true);
+    d_.resize(std::size_t(n) * kc);
+    g_.resize(std::size_t(n) * nh);
+    for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) {
+        double* z = z_.data() + r * kc;
+        log_softmax(z, kc);  // z now holds log p(k | x)
+        loss_[r] = -z[target.y[r]];
+        float* d = d_.data() + r * kc;
+        for (int k = 0; k < kc; ++k) d[k] = float(std::exp(z[k])) - (k == target.y[r] ? 1.0f : 0.0f);
+        float* g = g_.data() + r * nh;
+        std::fill_n(g, nh, 0.0f);
+        for (int k = 0; k < kc; ++k) {
+          const float* s = s_.data() + (r * kc + k) * nh;
+          for (int j = 0; j < nh; ++j) g[j] += d[k] * s[j];
+        }
+      }
+    });
+    // Label group: dU [k, j] = sum_r d_rk s_rkj, db = sum_r d_r; columns shared, rows in order.
+    const int parts = std::clamp(nh / 64, 1, team_.size());
+    run_parts(&team_, parts, [&](int t) {
+      const auto [j0, j1] = split(std::size_t(nh), parts, t);
+      for (int k = 0; k < kc; ++k) {
+        float* gu = u_.grad.data() + std::size_t(k) * nh;
+        std::fill(gu + j0, gu + j1, 0.0f);
+        for (int r = 0; r < n; ++r) {
+          const float dk = d_[std::size_t(r) * kc + k];
+          const float* s = s_.data() + (std::size_t(r) * kc + k) * nh;
+          for (std::size_t j = j0; j < j1; ++j) gu[j] += dk * s[j];
+        }
+      }
+    });
+    column_sums(team_, d_.data(), n, kc, b_.grad.data());
+    column_sums(team_, g_.data(), n, nh, c_.grad.data());
+    gemm(true, false, p_.nv, nh, n, x, p_.nv, g_.data(), nh, 0.0f, w_.grad.data());
+    gemm(false, true, n, p_.nv, nh, g_.data(), nh, p_.w.data(), nh, 0.0f, dx);
+    double sum = 0;
+    for (int r = 0; r < n; ++r) sum += loss_[std::size_t(r)];
+    return sum;
+  }
+
+  double loss(const float* x, int n, const labelled_rows& target, double& correct) override {
+    const int kc = p_.classes;
+    logits(x, n, false);
+    double sum = 0;
+    for (int r = 0; r < n; ++r) {
+      double* z = z_.data() + std::size_t(r) * kc;
+      log_softmax(z, kc);
+      sum -= z[target.y[r]];
+      if (std::max_element(z, z + kc) - z == target.y[r]) correct += 1;
+    }
+    return sum;
+  }
+
+ private:
+  // z_ [n, K] = b_k + sum_j softplus(A_j + U_kj), A = x W + c; with `keep`, s_ [n, K, nh] the sigmoids.
+  void logits(const float* x, int n, bool keep) {
+    const int nh = p_.nh, kc = p_.classes;
+    a_.resize(std::size_t(n) * nh);
+    gemm(false, false, n, nh, p_.nv, x, p_.nv, p_.w.data(), nh, 0.0f, a_.data());
+    z_.resize(std::size_t(n) * kc);
+    loss_.resize(std::size_t(n));
+    if (keep) s_.resize(std::size_t(n) * kc * nh);
+    for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) {
+        float* a = a_.data() + r * nh;
+        for (int j = 0; j < nh; ++j) a[j] += p_.hb[j];
+        for (int k = 0; k < kc; ++k) {
+          const float* u = p_.label_w.data() + std::size_t(k) * nh;
+          float* s = keep ? s_.data() + (r * kc + k) * nh : nullptr;
+          double sum = p_.label_b[k];
+          for (int j = 0; j < nh; ++j) {
+            const float o = a[j] + u[j];
+            sum += softplus(o);
+            if (s != nullptr) s[j] = sigmoid(o);
+          }
+          z_[r * kc + k] = sum;
+        }
+      }
+    });
+  }
+  // z [K] becomes log softmax(z).
+  static void log_softmax(double* z, int kc) {
+    const double m = *std::max_element(z, z + kc);
+    double s = 0;
+    for (int k = 0; k < kc; ++k) s += std::exp(z[k] - m);
+    const double lse = m + std::log(s);
+    for (int k = 0; k < kc; ++k) z[k] -= lse;
+  }
+
+  model_params& p_;
+  cpu::thread_team& team_;
+  slot w_, c_, u_, b_;
+  std::vector<float> a_, s_, d_, g_;
+  std::vector<double> z_, loss_;
+};
+
+class linear_head_ops final : public head {
+ public:
+  linear_head_ops(linear_head& h, cpu::thread_team& team)
+      : h_(h), team_(team), w_(make_slot(h.w, true)), b_(make_slot(h.b, false)) {}
+  int inputs() const override { return h_.inputs; }
+  std::vector<slot*> slots() override { return {&w_, &b_}; }
+
+  double backward(const float* x, int n, const labelled_rows& target, float* dx) override {
+    const double sum = residuals(x, n, target);
+    gemm(true, false, h_.inputs, h_.outputs, n, x, h_.inputs, e_.data(), h_.outputs, 0.0f, w_.grad.data());
+    column_sums(team_, e_.data(), n, h_.outputs, b_.grad.data());
+    gemm(false, true, n, h_.inputs, h_.outputs, e_.data(), h_.outputs, h_.w.data(), h_.outputs, 0.0f, dx);
+    return sum;
+  }
+  double loss(const float* x, int n, const labelled_rows& target, double&) override { return residuals(x, n, target); }
+
+ private:
+  // e_ [n, outputs] = x w + b - t; returns sum e^2 / 2.
+  double residuals(const float* x, int n, const labelled_rows& target) {
+    const int m = h_.outputs;
+    e_.resize(std::size_t(n) * m);
+    gemm(false, false, n, m, h_.inputs, x, h_.inputs, h_.w.data(), m, 0.0f, e_.data());
+    double sum = 0;
+    for (int r = 0; r < n; ++r)
+      for (int o = 0; o < m; ++o) {
+        float& e = e_[std::size_t(r) * m + o];
+        e += h_.b[o] - target.t[std::size_t(r) * m + o];
+        sum += 0.5 * double(e) * e;
+      }
+    return sum;
+  }
+
+  linear_head& h_;
+  cpu::thread_team& team_;
+  slot w_, b_;
+  std::vector<float> e_;
+};
+
+// The sigmoid layers below a head, their activations and the whole update.
+class network {
+ public:
+  network(std::vector<model_params>& layers, int sigmoid_layers, head& top, cpu::thread_team& team)
+      : layers_(layers), count_(sigmoid_layers), head_(top), team_(team), act_(std::size_t(sigmoid_layers) + 1) {
+    for (int l = 0; l < count_; ++l) {
+      slots_.push_back(make_slot(layers[l].w, true));
+      slots_.push_back(make_slot(layers[l].hb, false));
+    }
+  }
+
+  // The input rows x [n, nv] up to the head's input (act_.back()).
+  const float* forward(const float* x, int n) {
+    const model_params& bottom = layers_.front();
+    std::vector<float>& a0 = act_[0];
+    a0.assign(x, x + std::size_t(n) * bottom.nv);
+    if (bottom.gaussian())
+      for (int r = 0; r < n; ++r)
+        for (int i = 0; i < bottom.nv; ++i) a0[std::size_t(r) * bottom.nv + i] /= bottom.sigma[i];
+    for (int l = 0; l < count_; ++l) {
+      const model_params& p = layers_[l];
+      std::vector<float>& out = act_[l + 1];
+      out.resize(std::size_t(n) * p.nh);
+      gemm(false, false, n, p.nh, p.nv, act_[l].data(), p.nv, p.w.data(), p.nh, 0.0f, out.data());
+      for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r)
+          for (int j = 0; j < p.nh; ++j) out[r * p.nh + j] = sigmoid(out[r * p.nh + j] + p.hb[j]);
+      });
+    }
+    return act_.back().data();
+  }
+
+  // One update on the gathered batch; returns its summed loss before the update.
+  double step(const float* x, int n, const labelled_rows& target, const fine_tune_options& o) {
+    const float* top = forward(x, n);
+    std::vector<float> d(std::size_t(n) * head_.inputs()), dz;
+    const double loss = head_.backward(top, n, target, d.data());
+    for (int l = count_ - 1; l >= 0; --l) {
+      const model_params& p = layers_[l];
+      const std::vector<float>& a = act_[l + 1];
+      for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t i = r0 * p.nh; i < r1 * p.nh; ++i) d[i] *= a[i] * (1.0f - a[i]);
+      });
+      slot& gw = slots_[2 * l];
+      gemm(true, false, p.nv, p.nh, n, act_[l].data(), p.nv, d.data(), p.nh, 0.0f, gw.grad.data());
+      column_sums(team_, d.data(), n, p.nh, slots_[2 * l + 1].grad.data());
+      if (l == 0) break;
+      dz.resize(std::size_t(n) * p.nv);
+      gemm(false, true, n, p.nv, p.nh, d.data(), p.nh, p.w.data(), p.nh, 0.0f, dz.data());
+      d.swap(dz);
+    }
+    apply(o, 1.0f / n);
+    return loss;
+  }
+
+  std::vector<slot*> all_slots() {
+    std::vector<slot*> s = head_.slots();
+    for (slot& x : slots_) s.push_back(&x);
+    return s;
+  }
+
+ private:
+  void apply(const fine_tune_options& o, float inv_rows) {
+    ++steps_;
+    const double b1 = 0.9, b2 = 0.999;
+    // Adam's bias corrections folded into the rate: lr sqrt(1 - b2^t) / (1 - b1^t).
+    const float adam_lr = float(o.lr * std::sqrt(1.0 - std::pow(b2, double(steps_))) / (1.0 - std::pow(b1, double(steps_))));
+    for (slot* s : all_slots()) {
+      const float decay = s->decay ? o.weight_decay : 0.0f;
+      for (std::size_t i = 0; i < s->size; ++i) {
+        const float g = s->grad[i] * inv_rows + decay * s->value[i];
+        if (o.method == optimizer::sgd) {
+          s->vel[i] = o.momentum * s->vel[i] - o.lr * g;
+        } else {
+          s->sq[i] = float(b2) * s->sq[i] + float(1 - b2) * g * g;
+          s->vel[i] = float(b1) * s->vel[i] + float(1 - b1) * g;  // the first moment
+        }
+        s->value[i] += o.method == optimizer::sgd ? s->vel[i] : -adam_lr * s->vel[i] / (std::sqrt(s->sq[i]) + 1e-8f);
+      }
+    }
+  }
+
+  std::vector<model_params>& layers_;
+  int count_;
+  head& head_;
+  cpu::thread_team& team_;
+  std::vector<std::vector<float>> act_;
+  std::vector<slot> slots_;
+  long steps_ = 0;
+};
+
+// Rows `idx` [n] of `from` gathered into x [n, nv] and the targets beside them.
+struct gathered {
+  std::vector<float> x, t;
+  std::vector<int> y;
+  labelled_rows view(int n) const { return {x.data(), y.empty() ? nullptr : y.data(), t.empty() ? nullptr : t.data(), n}; }
+};
+
+void gather(const labelled_rows& from, const int* idx, int n, int nv, int outputs, gathered& g) {
+  g.x.resize(std::size_t(n) * nv);
+  for (int r = 0; r < n; ++r) std::copy_n(from.x + std::size_t(idx[r]) * nv, nv, g.x.data() + std::size_t(r) * nv);
+  if (from.y != nullptr) {
+    g.y.resize(std::size_t(n));
+    for (int r = 0; r < n; ++r) g.y[r] = from.y[idx[r]];
+  }
+  if (from.t != nullptr) {
+    g.t.resize(std::size_t(n) * outputs);
+    for (int r = 0; r < n; ++r)
+      std::copy_n(from.t + std::size_t(idx[r]) * outputs, outputs, g.t.data() + std::size_t(r) * outputs);
+  }
+}
+
+// Held-out loss per row (per output for a regressor) and accuracy, in chunks.
+std::pair<double, double> held_out(network& net, head& h, const labelled_rows& rows, int nv, int outputs) {
+  double sum = 0, correct = 0;
+  constexpr int chunk = 500;
+  for (int first = 0; first < rows.rows; first += chunk) {
+    const int n = std::min(chunk, rows.rows - first);
+    const labelled_rows part{rows.x + std::size_t(first) * nv, rows.y != nullptr ? rows.y + first : nullptr,
+                             rows.t != nullptr ? rows.t + std::size_t(first) * outputs : nullptr, n};
+    sum += h.loss(net.forward(part.x, n), n, part, correct);
+  }
+  if (rows.y != nullptr) return {sum / rows.rows, correct / rows.rows};
+  return {2 * sum / (double(rows.rows) * outputs), std::nan("")};
+}
+
+void check_options(const fine_tune_options& o, const labelled_rows& train) {
+  if (o.epochs < 1) throw precondition_error("fine-tuning needs at least 1 epoch (got " + std::to_string(o.epochs) + ")");
+  if (o.batch < 1) throw precondition_error("fine-tuning batch must be at least 1 (got " + std::to_string(o.batch) + ")");
+  if (!(o.lr > 0) || !std::isfinite(o.lr)) throw precondition_error("fine-tuning lr must be positive and finite");
+  if (!(o.momentum >= 0 && o.momentum < 1)) throw precondition_error("fine-tuning momentum must be in [0, 1)");
+  if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay))
+    throw precondition_error("fine-tuning weight_decay must be non-negative and finite");
+  if (o.patience < 0) throw precondition_error("fine-tuning patience must be non-negative");
+  if (train.rows < 1 || train.x == nullptr) throw precondition_error("fine-tuning needs training rows");
+}
+
+void check_joined(const std::vector<model_params>& layers) {
+  if (layers.empty()) throw precondition_error("fine-tuning needs at least one layer");
+  for (std::size_t i = 1; i < layers.size(); ++i)
+    if (layers[i].nv != layers[i - 1].nh)
+      throw precondition_error("layer " + std::to_string(i + 1) + " has " + std::to_string(layers[i].nv) +
+                               " visible units where the layer below has " + std::to_string(layers[i - 1].nh) + " hidden");
+}
+
+// The epochs: shuffled batches, held-out figures, the best epoch kept, interruption.
+std::vector<fine_tune_epoch> run(network& net, head& h, const labelled_rows& train, const labelled_rows& held,
+                                 int nv, int outputs, const fine_tune_options& o) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<fine_tune_epoch> history;
+  std::vector<int> order;
+  gathered batch;
+  std::vector<std::vector<float>> best;
+  double best_acc = -1, best_loss = std::numeric_limits<double>::infinity();
+  int since_best = 0;
+  for (int e = 1; e <= o.epochs; ++e) {
+    order.resize(std::size_t(train.rows));  // epoch_permutation permutes as many as order holds
+    epoch_permutation(o.seed, e, order);
+    fine_tune_epoch fe;
+    fe.epoch = e;
+    for (int first = 0; first < train.rows; first += o.batch) {
+      const int n = std::min(o.batch, train.rows - first);
+      gather(train, order.data() + first, n, nv, outputs, batch);
+      fe.train_loss += net.step(batch.x.data(), n, batch.view(n), o);
+      if (o.stop != nullptr && o.stop->load())
+        throw interrupted("fine-tuning interrupted in epoch " + std::to_string(e), std::string());
+    }
+    fe.train_loss /= train.rows;
+    if (outputs > 0) fe.train_loss *= 2.0 / outputs;
+    std::tie(fe.held_out_loss, fe.held_out_accuracy) =
+        held.rows > 0 ? held_out(net, h, held, nv, outputs) : std::pair{std::nan(""), std::nan("")};
+    if (!std::isfinite(fe.train_loss))
+      throw error("fine-tuning diverged at epoch " + std::to_string(e) + " (the training loss is not finite: is the "
+                  "learning rate too large?)");
+    fe.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    history.push_back(fe);
+    if (o.on_epoch) o.on_epoch(fe);
+    if (held.rows == 0) continue;
+    const double acc = outputs > 0 ? 0.0 : fe.held_out_accuracy;
+    if (acc > best_acc || (acc == best_acc && fe.held_out_loss < best_loss)) {
+      best_acc = acc;
+      best_loss = fe.held_out_loss;
+      since_best = 0;
+      best.clear();
+      for (slot* s : net.all_slots()) best.emplace_back(s->value, s->value + s->size);
+    } else if (o.patience > 0 && ++since_best >= o.patience) {
+      break;
+    }
+  }
+  if (!best.empty()) {
+    const std::vector<slot*> s = net.all_slots();
+    for (std::size_t i = 0; i < s.size(); ++i) std::copy(best[i].begin(), best[i].end(), s[i]->value);
+  }
+  return history;
+}
+
+int team_size(const fine_tune_options& o) {
+  return o.threads > 0 ? o.threads : std::max(1, int(std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
+std::vector<fine_tune_epoch> fine_tune_classifier(std::vector<model_params>& layers, const labelled_rows& train,
+                                                  const labelled_rows& held_out_rows, const fine_tune_options& o) {
+  check_options(o, train);
+  check_joined(layers);
+  model_params& top = layers.back();
+  if (!top.labeled()) throw precondition_error("fine-tuning a classifier needs a label group on the top layer");
+  for (std::size_t i = 0; i + 1 < layers.size(); ++i)
+    if (layers[i].labeled()) throw precondition_error("a label group below the top layer");
+  for (const labelled_rows* rows : {&train, &held_out_rows})
+    for (int r = 0; r < rows->rows; ++r)
+      if (rows->y == nullptr || rows->y[r] < 0 || rows->y[r] >= top.classes)
+        throw precondition_error("fine-tuning: label " + std::to_string(rows->y ? rows->y[r] : -1) + " of row " +
+                                 std::to_string(r) + " is outside [0, " + std::to_string(top.classes) + ")");
+  cpu::thread_team team(team_size(o));
+  class_rbm_head h(top, team);
+  network net(layers, int(layers.size()) - 1, h, team);
+  return run(net, h, train, held_out_rows, layers.front().nv, 0, o);
+}
+
+std::vector<fine_tune_epoch> fine_tune_regressor(std::vector<model_params>& layers, linear_head& head_params,
+                                                 const labelled_rows& train, const labelled_rows& held_out_rows,
+                                                 const fine_tune_options& o) {
+  check_options(o, train);
+  check_joined(layers);
+  for (const model_params& p : layers)
+    if (p.labeled()) throw precondition_error("a regressor's stack has no label group");
+  if (head_params.inputs != layers.back().nh || head_params.outputs < 1 ||
+      head_params.w.size() != std::size_t(head_params.inputs) * head_params.outputs ||
+      head_params.b.size() != std::size_t(head_params.outputs))
+    throw precondition_error("the linear head must take the top layer's " + std::to_string(layers.back().nh) +
+                             " hidden units (w [inputs, outputs], b [outputs])");
+  if (train.t == nullptr || (held_out_rows.rows > 0 && held_out_rows.t == nullptr))
+    throw precondition_error("fine-tuning a regressor needs targets");
+  cpu::thread_team team(team_size(o));
+  linear_head_ops h(head_params, team);
+  network net(layers, int(layers.size()), h, team);
+  return run(net, h, train, held_out_rows, layers.front().nv, head_params.outputs, o);
+}
+
+std::vector<float> regress(const std::vector<model_params>& layers, const linear_head& head_params, const float* x,
+                           int rows) {
+  check_joined(layers);
+  RBM_EXPECTS(head_params.inputs == layers.back().nh && rows >= 0);
+  std::vector<model_params> copy = layers;  // the network's views are mutable; nothing changes here
+  linear_head h = head_params;
+  cpu::thread_team team(1);
+  linear_head_ops ops(h, team);
+  network net(copy, int(copy.size()), ops, team);
+  std::vector<float> out(std::size_t(rows) * h.outputs);
+  constexpr int chunk = 500;
+  for (int first = 0; first < rows; first += chunk) {
+    const int n = std::min(chunk, rows - first);
+    const float* a = net.forward(x + std::size_t(first) * copy.front().nv, n);
+    gemm(false, false, n, h.outputs, h.inputs, a, h.inputs, h.w.data(), h.outputs, 0.0f,
+         out.data() + std::size_t(first) * h.outputs);
+    for (int r = 0; r < n; ++r)
+      for (int o = 0; o < h.outputs; ++o) out[std::size_t(first + r) * h.outputs + o] += h.b[o];
+  }
+  return out;
+}
+
+}  // namespace rbm
