@@ -582,6 +582,34 @@ TEST(ClassificationCli, ValidationSplitIsSaidAndTheTestSetClassifiedAtTheEnd) {
   EXPECT_FALSE(std::filesystem::exists(dir / "bad" / "model.safetensors"));
 }
 
+// `--labels` alone trains with rbm::classifier_defaults; each of those options given replaces its own
+// default only; an unlabelled run keeps the general defaults.
+TEST(ClassificationCli, LabelsAloneTakeTheClassifierDefaults) {
+  const auto dir = rbm_test::fresh_dir("cls-cli-defaults");
+  auto config = [&](const std::string& name, const std::string& args) {
+    const auto t = rbm_test::run_rbm("train --device cpu --hidden 20 --epochs 1 --train-limit 200 --test-limit 50 "
+                                     "--quiet " + args + " --out " + (dir / name).string());
+    EXPECT_EQ(t.code, 0) << t.output;
+    return nlohmann::json::parse(rbm::load_model((dir / name / "model.safetensors").string()).metadata.at("config"));
+  };
+  using d = rbm::classifier_defaults;
+  const auto plain = config("plain", "--labels");
+  EXPECT_EQ(plain.at("objective"), d::objective);
+  EXPECT_EQ(plain.at("alpha").get<float>(), d::alpha);
+  EXPECT_EQ(plain.at("batch"), d::batch);
+  EXPECT_EQ(plain.at("lr").get<float>(), d::lr);
+  EXPECT_EQ(plain.at("lr_decay").get<float>(), d::lr_decay);
+  const auto given = config("given", "--labels --objective discriminative --batch 50");
+  EXPECT_EQ(given.at("objective"), "discriminative");
+  EXPECT_EQ(given.at("batch"), 50);
+  EXPECT_EQ(given.at("lr").get<float>(), d::lr);
+  const auto unlabelled = config("unlabelled", "");
+  EXPECT_EQ(unlabelled.at("objective"), "generative");
+  EXPECT_EQ(unlabelled.at("batch"), rbm::train_options().batch);
+  EXPECT_EQ(unlabelled.at("lr").get<float>(), rbm::cd_config().lr);
+  EXPECT_EQ(unlabelled.at("lr_decay").get<float>(), rbm::train_options().lr_decay);
+}
+
 // `rbm classify`: predictions.csv, the accuracy the trainer measured, the confusion matrix; a model
 // without labels is refused by name, writing nothing.
 TEST(ClassificationCli, ClassifyWritesPredictionsAndTheConfusionMatrix) {

@@ -151,6 +151,21 @@ TEST(GaussianTraining, ExactHeldOutLogDensityRisesAndBeatsIndependentGaussians) 
   EXPECT_LT(ll[2], truth + 0.2) << "a model of 3,000 samples beating their true density on held-out data";
 }
 
+// A rate far too large (values reaching +-10, rate 5): the run stops with an rbm::error naming the epoch
+// whose metrics were not finite.
+TEST(GaussianTraining, ADivergingRunStopsAndNamesTheEpoch) {
+  const auto d = clustered_set();
+  const auto dir = rbm_test::fresh_dir("diverge");
+  rbm::train_options o = gaussian_options(dir, 3);
+  o.cd.lr = 5.0f;
+  try {
+    rbm::train(d, o);
+    FAIL() << "no error";
+  } catch (const rbm::error& e) {
+    EXPECT_NE(std::string(e.what()).find("training diverged at epoch 1"), std::string::npos) << e.what();
+  }
+}
+
 // Standardised, the clusters' unit noise becomes a smaller standard deviation per feature: a model
 // with sigma fixed at 1 cannot express it, one that learns sigma (from sampled reconstructions, which
 // it needs) does: sigma falls below 1, stays at or above its floor, and the held-out density is higher.

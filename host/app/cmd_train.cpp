@@ -79,7 +79,7 @@ struct train_state {
   rbm::fine_tune_options fine_tune;
   int threads = 0;  // not given: OpenBLAS's own count
   bool quiet = false;
-  CLI::Option *o_epochs, *o_threads, *o_hidden, *o_lr, *o_k, *o_pcd;
+  CLI::Option *o_epochs, *o_threads, *o_hidden, *o_lr, *o_k, *o_pcd, *o_batch, *o_objective, *o_alpha, *o_lr_decay;
 };
 
 // `rbm train` of a stack: greedy layers (and fine-tuning), the summary lines.
@@ -138,8 +138,10 @@ void register_train(CLI::App& app, command_list& out) {
                 ->expected(0, 1);
   s->o_epochs = train->add_option("--epochs", s->epochs, "passes over the training set; a list: one per layer")
                     ->default_str(std::to_string(s->opt.epochs));
-  train->add_option("--batch", s->opt.batch, "samples per update")->capture_default_str()
-      ->check(integer_in(1, int_max));
+  s->o_batch = train->add_option("--batch", s->opt.batch, "samples per update (a single RBM with --labels: " +
+                                 std::to_string(rbm::classifier_defaults::batch) + ")")
+                   ->capture_default_str()
+                   ->check(integer_in(1, int_max));
   s->o_lr = train->add_option("--lr", s->lr, "learning rate; a list: one per layer")->default_str("0.1");
   train->add_option("--fine-tune", s->fine_tune.epochs,
                     "a stack with --labels: after the greedy layers, fine-tune the whole stack as a classifier by "
@@ -201,12 +203,14 @@ void register_train(CLI::App& app, command_list& out) {
                   "train a label group (a classification RBM) on the label file beside the training images");
   train->add_option("--classes", s->opt.classes, "the number of classes K (default: the largest label + 1)")
       ->check(integer_in(0, rbm::max_classes));
-  train->add_option("--objective", s->opt.objective,
-                    "with --labels: generative (CD on the joint of pixels and class), discriminative (the exact "
-                    "gradient of log p(y | x)) or hybrid (discriminative + --alpha x generative)")
-      ->capture_default_str();
-  train->add_option("--alpha", s->opt.alpha, "hybrid objective: weight of the generative term")->capture_default_str()
-      ->check(finite_in(0, HUGE_VAL));
+  s->o_objective = train->add_option("--objective", s->opt.objective,
+                                     "with --labels: generative (CD on the joint of pixels and class), discriminative "
+                                     "(the exact gradient of log p(y | x)) or hybrid (discriminative + --alpha x "
+                                     "generative); a single RBM's default: " +
+                                         std::string(rbm::classifier_defaults::objective) + ", a stack's top: generative");
+  s->o_alpha = train->add_option("--alpha", s->opt.alpha, "hybrid objective: weight of the generative term")
+                   ->capture_default_str()
+                   ->check(finite_in(0, HUGE_VAL));
   train->add_option("--validation", s->opt.validation,
                     "hold out the last N training images as the validation set: held-out metrics and --early-stop "
                     "use it, never the test set (classified once at the end, with --labels)")
@@ -218,7 +222,9 @@ void register_train(CLI::App& app, command_list& out) {
       ->check(finite_in(0, 1, true));
   train->add_option("--momentum-epochs", s->opt.momentum_epochs, "epochs at --initial-momentum")->capture_default_str()
       ->check(integer_in(0, int_max));
-  train->add_option("--lr-decay", s->opt.lr_decay, "learning rate of epoch e is lr * decay^(e-1)")
+  s->o_lr_decay = train->add_option("--lr-decay", s->opt.lr_decay,
+                                    "learning rate of epoch e is lr * decay^(e-1) (a single RBM with --labels: " +
+                                        std::to_string(rbm::classifier_defaults::lr_decay).substr(0, 3) + ")")
       ->capture_default_str()
       ->check(finite_in(0, HUGE_VAL));
   train
@@ -326,6 +332,13 @@ void register_train(CLI::App& app, command_list& out) {
     progress prog(s->quiet);
     install_progress(prog, s->opt);
     if (stacked) return train_stack_run(*s, stack, ds);
+    if (s->opt.labels && s->opt.resume.empty() && s->preset.empty()) {  // a classifier's own defaults, where none was given
+      if (s->o_objective->count() == 0) s->opt.objective = rbm::classifier_defaults::objective;
+      if (s->o_alpha->count() == 0) s->opt.alpha = rbm::classifier_defaults::alpha;
+      if (s->o_batch->count() == 0) s->opt.batch = rbm::classifier_defaults::batch;
+      if (s->o_lr->count() == 0) s->opt.cd.lr = rbm::classifier_defaults::lr;
+      if (s->o_lr_decay->count() == 0) s->opt.lr_decay = rbm::classifier_defaults::lr_decay;
+    }
     const rbm::train_result r = rbm::train(ds, s->opt);
     const auto& last = r.history.back();
     std::string written = "model.safetensors,metrics.csv";

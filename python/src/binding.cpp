@@ -301,6 +301,8 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
     }
     o.labels = true;
     o.objective = get<std::string>(cfg, "objective", "discriminative");
+    o.alpha = get(cfg, "alpha", o.alpha);
+    o.lr_decay = get(cfg, "lr_decay", o.lr_decay);
   }
   if (data.train.device_values != nullptr) o.gpu.device = on_gpu.device;  // train on the array's GPU
   o.initial_momentum = -1;

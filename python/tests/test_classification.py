@@ -14,7 +14,7 @@ import rbm
 from test_bernoulli import ROOT, digits
 
 
-@parametrize_with_checks([rbm.ClassificationRBM(n_components=16, n_iter=5, random_state=0, device="cpu")])
+@parametrize_with_checks([rbm.ClassificationRBM(n_components=16, random_state=0, device="cpu")])
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
