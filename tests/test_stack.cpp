@@ -176,6 +176,25 @@ TEST(Stack, FineTuningIsSavedBesideTheGreedyLayersAndResumesExactly) {
   EXPECT_EQ(resumed.model.tuned[1].label_b, r.model.tuned[1].label_b);
 }
 
+// A file whose fine-tuned layers do not have the greedy layers' shapes is refused, naming the layer.
+TEST(Stack, TunedLayersOfAnotherShapeAreRefused) {
+  rbm::stack_model m;
+  m.layers = {rbm::model_params(6, 4), rbm::model_params(4, 3)};
+  m.tuned = {rbm::model_params(6, 4), rbm::model_params(4, 2)};
+  const auto path = (rbm_test::fresh_dir("stack-tuned-shape") / "m.safetensors").string();
+  rbm::save_stack(path, m, {});
+  try {
+    rbm::load_stack(path);
+    ADD_FAILURE() << "loaded";
+  } catch (const rbm::data_error& e) {
+    EXPECT_NE(std::string(e.what()).find("(fine-tuned layer 2): not the shape of the greedy layer 2"),
+              std::string::npos) << e.what();
+  }
+  m.tuned[1] = rbm::model_params(4, 3);
+  rbm::save_stack(path, m, {});
+  EXPECT_EQ(rbm::load_stack(path).tuned.size(), 2u);
+}
+
 // --labels puts the label group beside the top layer's visible units: the stack classifies through
 // the top RBM's p(y | h), and only the top layer has it.
 TEST(Stack, LabelsGoOnTheTopLayer) {

@@ -70,13 +70,70 @@ void class_log_probs(const model_params& p, const float* v, int rows, double* ou
   if (rows == 0) return;
   classification_workspace ws;
   hidden_input(p, v, rows, ws);
+  class_log_probs_from_hidden(p, ws.a.data(), rows, out);
+}
+
+void class_log_probs_from_hidden(const model_params& p, const float* a, int rows, double* out) {
+  check_labeled(p);
+  std::vector<double> prob(p.classes);
   for (int r = 0; r < rows; ++r) {
     double* row = out + std::size_t(r) * p.classes;
-    row_logits(p, ws.a.data() + std::size_t(r) * p.nh, row, nullptr);
-    std::vector<double> prob(p.classes);
+    row_logits(p, a + std::size_t(r) * p.nh, row, nullptr);
     const double lse = softmax_units::mean(row, p.classes, prob.data());
     for (int k = 0; k < p.classes; ++k) row[k] -= lse;
   }
+}
+
+double add_class_gradient(const model_params& p, const int* y, int rows, float weight, classification_workspace& ws) {
+  check_labeled(p);
+  const int nh = p.nh, kc = p.classes;
+  RBM_EXPECTS(rows > 0 && ws.a.size() >= std::size_t(rows) * nh && ws.grad_u.size() == std::size_t(kc) * nh &&
+              ws.grad_c.size() == std::size_t(nh) && ws.grad_b.size() == std::size_t(kc));
+  ws.g.resize(std::size_t(rows) * nh);
+  ws.sig.resize(std::size_t(rows) * kc * nh);
+  ws.d.resize(std::size_t(rows) * kc);
+  ws.loss.resize(std::size_t(rows));
+  const int parts = ws.team != nullptr ? std::clamp(rows / 8, 1, ws.team->size()) : 1;
+  cpu::run_parts(ws.team, parts, [&](int t) {
+    const auto [r0, r1] = cpu::split(std::size_t(rows), parts, t);
+    std::vector<double> logits(static_cast<std::size_t>(kc)), probs(static_cast<std::size_t>(kc));
+    for (std::size_t r = r0; r < r1; ++r) {
+      const float* a = ws.a.data() + r * nh;
+      float* sig = ws.sig.data() + r * kc * nh;
+      row_logits(p, a, logits.data(), sig);
+      const double lse = softmax_units::mean(logits.data(), kc, probs.data());
+      ws.loss[r] = lse - logits[std::size_t(y[r])];
+      float* g = ws.g.data() + r * nh;
+      std::copy_n(sig + std::size_t(y[r]) * nh, nh, g);
+      for (int k = 0; k < kc; ++k) {
+        const float pk = float(probs[std::size_t(k)]);
+        const float* sk = sig + std::size_t(k) * nh;
+        for (int j = 0; j < nh; ++j) g[j] -= pk * sk[j];
+        ws.d[r * kc + k] = ((k == y[r] ? 1.0f : 0.0f) - pk) * weight;
+      }
+    }
+  });
+  const int col_parts = ws.team != nullptr ? std::clamp(nh / 16, 1, ws.team->size()) : 1;
+  cpu::run_parts(ws.team, col_parts, [&](int t) {
+    const auto [j0, j1] = cpu::split(std::size_t(nh), col_parts, t);
+    for (int r = 0; r < rows; ++r) {
+      const float* sig = ws.sig.data() + std::size_t(r) * kc * nh;
+      const float* g = ws.g.data() + std::size_t(r) * nh;
+      for (int k = 0; k < kc; ++k) {
+        const float dk = ws.d[std::size_t(r) * kc + k];
+        const float* sk = sig + std::size_t(k) * nh;
+        float* gu = ws.grad_u.data() + std::size_t(k) * nh;
+        for (std::size_t j = j0; j < j1; ++j) gu[j] += dk * sk[j];
+      }
+      for (std::size_t j = j0; j < j1; ++j) ws.grad_c[j] += weight * g[j];
+    }
+  });
+  double loss = 0;
+  for (int r = 0; r < rows; ++r) {
+    loss += ws.loss[std::size_t(r)];
+    for (int k = 0; k < kc; ++k) ws.grad_b[std::size_t(k)] += ws.d[std::size_t(r) * kc + k];
+  }
+  return loss;
 }
 
 model_params clamp_label(const model_params& p, int y) {
@@ -117,56 +174,10 @@ label_step_result cpu_label_step(model_params& p, training_state& st, const floa
   ws.probs.resize(kc);
   label_step_result res;
 
-  // The discriminative gradient: G = s_y - sum_k p_k s_k per row (ws.g) and d = disc ([k = y] - p_k)
-  // (ws.d), the rows shared by the team; then the label group's sums over the rows, in row order,
-  // the columns shared (grad_u [k, j] += d_rk s_rkj, grad_c [j] += disc G_rj, grad_b [k] += d_rk).
+  // The discriminative gradient (add_class_gradient: ws.g = G per row, disc x its sums in the label group's
+  // gradients); W's share is added below, from ws.g.
   const int parts = ws.team != nullptr ? std::clamp(rows / 8, 1, ws.team->size()) : 1;
-  if (disc_weight > 0) {
-    ws.g.resize(bh);
-    ws.sig.resize(std::size_t(rows) * kc * nh);
-    ws.d.resize(std::size_t(rows) * kc);
-    ws.loss.resize(std::size_t(rows));
-    cpu::run_parts(ws.team, parts, [&](int t) {
-      const auto [r0, r1] = cpu::split(std::size_t(rows), parts, t);
-      std::vector<double> logits(static_cast<std::size_t>(kc)), probs(static_cast<std::size_t>(kc));
-      for (std::size_t r = r0; r < r1; ++r) {
-        const float* a = ws.a.data() + r * nh;
-        float* sig = ws.sig.data() + r * kc * nh;
-        row_logits(p, a, logits.data(), sig);
-        const double lse = softmax_units::mean(logits.data(), kc, probs.data());
-        ws.loss[r] = lse - logits[std::size_t(y[r])];
-        float* g = ws.g.data() + r * nh;
-        std::copy_n(sig + std::size_t(y[r]) * nh, nh, g);
-        for (int k = 0; k < kc; ++k) {
-          const float pk = float(probs[std::size_t(k)]);
-          const float* sk = sig + std::size_t(k) * nh;
-          for (int j = 0; j < nh; ++j) g[j] -= pk * sk[j];
-          ws.d[r * kc + k] = ((k == y[r] ? 1.0f : 0.0f) - pk) * disc_weight;
-        }
-      }
-    });
-    const int col_parts = ws.team != nullptr ? std::clamp(nh / 16, 1, ws.team->size()) : 1;
-    cpu::run_parts(ws.team, col_parts, [&](int t) {
-      const auto [j0, j1] = cpu::split(std::size_t(nh), col_parts, t);
-      for (int r = 0; r < rows; ++r) {
-        const float* sig = ws.sig.data() + std::size_t(r) * kc * nh;
-        const float* g = ws.g.data() + std::size_t(r) * nh;
-        for (int k = 0; k < kc; ++k) {
-          const float dk = ws.d[std::size_t(r) * kc + k];
-          const float* sk = sig + std::size_t(k) * nh;
-          float* gu = ws.grad_u.data() + std::size_t(k) * nh;
-          for (std::size_t j = j0; j < j1; ++j) gu[j] += dk * sk[j];
-        }
-        for (std::size_t j = j0; j < j1; ++j) ws.grad_c[j] += disc_weight * g[j];
-      }
-    });
-    double loss = 0;
-    for (int r = 0; r < rows; ++r) {
-      loss += ws.loss[std::size_t(r)];
-      for (int k = 0; k < kc; ++k) ws.grad_b[std::size_t(k)] += ws.d[std::size_t(r) * kc + k];
-    }
-    res.class_loss = loss / rows;
-  }
+  if (disc_weight > 0) res.class_loss = add_class_gradient(p, y, rows, disc_weight, ws) / rows;
 
   // The generative gradient: CD-k on the joint of (x, y). h0 ~ p(h | x, y); then k times v ~ p(v | h),
   // y ~ softmax(b + h U^T) (one uniform per row), h ~ p(h | v, y).

@@ -2,10 +2,9 @@
 //
 // Forward: a_0 = the input (x / sigma at a Gaussian bottom), a_{l+1} = sigmoid(a_l W_l + hb_l). Backward,
 // from the head's dL/da_H: dz_l = dL/da_{l+1} * a_{l+1} (1 - a_{l+1}), dL/dW_l = a_l^T dz_l,
-// dL/dhb_l = sum over rows of dz_l, dL/da_l = dz_l W_l^T. The class RBM head, with A = a W + c,
-// o_kj = A_j + U_kj, logits b_k + sum_j softplus(o_kj), p = softmax, d_k = p_k - [k = y],
-// s_kj = sigmoid(o_kj), G_j = sum_k d_k s_kj: dL/dU_kj = d_k s_kj, dL/db_k = d_k, dL/dc = G,
-// dL/dW = a^T G, dL/da = G W^T. The linear head, e = a w + b - t: dL/dw = a^T e, dL/db = sum e,
+// dL/dhb_l = sum over rows of dz_l, dL/da_l = dz_l W_l^T. The class RBM head is the label step's
+// discriminative gradient (classification.hpp's add_class_gradient, G = dlog p / dA, A = a W + c) with
+// its sign turned: dL/dW = -a^T G, dL/da = -G W^T. The linear head, e = a w + b - t: dL/dw = a^T e, dL/db = sum e,
 // dL/da = e w^T (L = sum e^2 / 2).
 #include "rbm/host/fine_tune.hpp"
 
@@ -15,16 +14,15 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
-#include <memory>
 #include <string>
 #include <thread>
 
 #include "rbm/error.hpp"
+#include "rbm/host/classification.hpp"
 #include "rbm/host/shuffle.hpp"
 #include "rbm/host/thread_team.hpp"
 #include "rbm/host/trainer.hpp"
 #include "rbm/math.hpp"
-#include "rbm/units.hpp"
 
 namespace rbm {
 namespace {
@@ -64,10 +62,10 @@ void for_rows(cpu::thread_team& team, int rows, const std::function<void(std::si
   });
 }
 
-// c [m, n] = a [m, k] b [k, n] (+ c with beta 1), row-major; transposes as cblas takes them.
-void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta,
-          float* c) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda,
+// c [m, n] = alpha a [m, k] b [k, n] + beta c, row-major; transposes as cblas takes them.
+void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+          float beta, float* c) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda,
               b, ldb, beta, c, n);
 }
 
@@ -83,64 +81,41 @@ class head {
   virtual double loss(const float* x, int n, const labelled_rows& target, double& correct) = 0;
 };
 
+// The top RBM's exact p(y | x) (classification.hpp's add_class_gradient and class_log_probs_from_hidden,
+// the label step's own maths) on the layer below's output.
 class class_rbm_head final : public head {
  public:
   class_rbm_head(model_params& top, cpu::thread_team& team)
       : p_(top), team_(team), w_(make_slot(top.w, true)), c_(make_slot(top.hb, false)),
-        u_(make_slot(top.label_w, true)), b_(make_slot(top.label_b, false)) {}
+        u_(make_slot(top.label_w, true)), b_(make_slot(top.label_b, false)) {
+    ws_.team = &team;
+  }
   int inputs() const override { return p_.nv; }
   std::vector<slot*> slots() override { return {&w_, &c_, &u_, &b_}; }
 
   double backward(const float* x, int n, const labelled_rows& target, float* dx) override {
-    const int nh = p_.nh, kc = p_.classes;
-    logits(x, n, true);
-    d_.resize(std::size_t(n) * kc);
-    g_.resize(std::size_t(n) * nh);
-    for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
-      for (std::size_t r = r0; r < r1; ++r) {
-        double* z = z_.data() + r * kc;
-        log_softmax(z, kc);  // z now holds log p(k | x)
-        loss_[r] = -z[target.y[r]];
-        float* d = d_.data() + r * kc;
-        for (int k = 0; k < kc; ++k) d[k] = float(std::exp(z[k])) - (k == target.y[r] ? 1.0f : 0.0f);
-        float* g = g_.data() + r * nh;
-        std::fill_n(g, nh, 0.0f);
-        for (int k = 0; k < kc; ++k) {
-          const float* s = s_.data() + (r * kc + k) * nh;
-          for (int j = 0; j < nh; ++j) g[j] += d[k] * s[j];
-        }
-      }
-    });
-    // Label group: dU [k, j] = sum_r d_rk s_rkj, db = sum_r d_r; columns shared, rows in order.
-    const int parts = std::clamp(nh / 64, 1, team_.size());
-    run_parts(&team_, parts, [&](int t) {
-      const auto [j0, j1] = split(std::size_t(nh), parts, t);
-      for (int k = 0; k < kc; ++k) {
-        float* gu = u_.grad.data() + std::size_t(k) * nh;
-        std::fill(gu + j0, gu + j1, 0.0f);
-        for (int r = 0; r < n; ++r) {
-          const float dk = d_[std::size_t(r) * kc + k];
-          const float* s = s_.data() + (std::size_t(r) * kc + k) * nh;
-          for (std::size_t j = j0; j < j1; ++j) gu[j] += dk * s[j];
-        }
-      }
-    });
-    column_sums(team_, d_.data(), n, kc, b_.grad.data());
-    column_sums(team_, g_.data(), n, nh, c_.grad.data());
-    gemm(true, false, p_.nv, nh, n, x, p_.nv, g_.data(), nh, 0.0f, w_.grad.data());
-    gemm(false, true, n, p_.nv, nh, g_.data(), nh, p_.w.data(), nh, 0.0f, dx);
-    double sum = 0;
-    for (int r = 0; r < n; ++r) sum += loss_[std::size_t(r)];
-    return sum;
+    hidden(x, n);
+    ws_.grad_u.assign(u_.size, 0.0f);
+    ws_.grad_c.assign(c_.size, 0.0f);
+    ws_.grad_b.assign(b_.size, 0.0f);
+    const double loss = add_class_gradient(p_, target.y, n, -1.0f, ws_);  // weight -1: the loss's gradient
+    u_.grad = ws_.grad_u;
+    c_.grad = ws_.grad_c;
+    b_.grad = ws_.grad_b;
+    // ws_.g holds G, the gradient of log p(y | x) in A: the loss's is -G.
+    gemm(true, false, p_.nv, p_.nh, n, -1.0f, x, p_.nv, ws_.g.data(), p_.nh, 0.0f, w_.grad.data());
+    gemm(false, true, n, p_.nv, p_.nh, -1.0f, ws_.g.data(), p_.nh, p_.w.data(), p_.nh, 0.0f, dx);
+    return loss;
   }
 
   double loss(const float* x, int n, const labelled_rows& target, double& correct) override {
     const int kc = p_.classes;
-    logits(x, n, false);
+    hidden(x, n);
+    lp_.resize(std::size_t(n) * kc);
+    class_log_probs_from_hidden(p_, ws_.a.data(), n, lp_.data());
     double sum = 0;
     for (int r = 0; r < n; ++r) {
-      double* z = z_.data() + std::size_t(r) * kc;
-      log_softmax(z, kc);
+      const double* z = lp_.data() + std::size_t(r) * kc;
       sum -= z[target.y[r]];
       if (std::max_element(z, z + kc) - z == target.y[r]) correct += 1;
     }
@@ -148,46 +123,21 @@ class class_rbm_head final : public head {
   }
 
  private:
-  // z_ [n, K] = b_k + sum_j softplus(A_j + U_kj), A = x W + c; with `keep`, s_ [n, K, nh] the sigmoids.
-  void logits(const float* x, int n, bool keep) {
-    const int nh = p_.nh, kc = p_.classes;
-    a_.resize(std::size_t(n) * nh);
-    gemm(false, false, n, nh, p_.nv, x, p_.nv, p_.w.data(), nh, 0.0f, a_.data());
-    z_.resize(std::size_t(n) * kc);
-    loss_.resize(std::size_t(n));
-    if (keep) s_.resize(std::size_t(n) * kc * nh);
+  // ws_.a [n, nh] = x W + c: the hidden inputs (x is already as the top layer reads it).
+  void hidden(const float* x, int n) {
+    const int nh = p_.nh;
+    ws_.a.resize(std::size_t(n) * nh);
+    gemm(false, false, n, nh, p_.nv, 1.0f, x, p_.nv, p_.w.data(), nh, 0.0f, ws_.a.data());
     for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
-      for (std::size_t r = r0; r < r1; ++r) {
-        float* a = a_.data() + r * nh;
-        for (int j = 0; j < nh; ++j) a[j] += p_.hb[j];
-        for (int k = 0; k < kc; ++k) {
-          const float* u = p_.label_w.data() + std::size_t(k) * nh;
-          float* s = keep ? s_.data() + (r * kc + k) * nh : nullptr;
-          double sum = p_.label_b[k];
-          for (int j = 0; j < nh; ++j) {
-            const float o = a[j] + u[j];
-            sum += softplus(o);
-            if (s != nullptr) s[j] = sigmoid(o);
-          }
-          z_[r * kc + k] = sum;
-        }
-      }
+      for (std::size_t i = r0 * nh; i < r1 * nh; ++i) ws_.a[i] += p_.hb[i % nh];
     });
-  }
-  // z [K] becomes log softmax(z).
-  static void log_softmax(double* z, int kc) {
-    const double m = *std::max_element(z, z + kc);
-    double s = 0;
-    for (int k = 0; k < kc; ++k) s += std::exp(z[k] - m);
-    const double lse = m + std::log(s);
-    for (int k = 0; k < kc; ++k) z[k] -= lse;
   }
 
   model_params& p_;
   cpu::thread_team& team_;
   slot w_, c_, u_, b_;
-  std::vector<float> a_, s_, d_, g_;
-  std::vector<double> z_, loss_;
+  classification_workspace ws_;
+  std::vector<double> lp_;
 };
 
 class linear_head_ops final : public head {
@@ -199,9 +149,9 @@ class linear_head_ops final : public head {
 
   double backward(const float* x, int n, const labelled_rows& target, float* dx) override {
     const double sum = residuals(x, n, target);
-    gemm(true, false, h_.inputs, h_.outputs, n, x, h_.inputs, e_.data(), h_.outputs, 0.0f, w_.grad.data());
+    gemm(true, false, h_.inputs, h_.outputs, n, 1.0f, x, h_.inputs, e_.data(), h_.outputs, 0.0f, w_.grad.data());
     column_sums(team_, e_.data(), n, h_.outputs, b_.grad.data());
-    gemm(false, true, n, h_.inputs, h_.outputs, e_.data(), h_.outputs, h_.w.data(), h_.outputs, 0.0f, dx);
+    gemm(false, true, n, h_.inputs, h_.outputs, 1.0f, e_.data(), h_.outputs, h_.w.data(), h_.outputs, 0.0f, dx);
     return sum;
   }
   double loss(const float* x, int n, const labelled_rows& target, double&) override { return residuals(x, n, target); }
@@ -211,7 +161,7 @@ class linear_head_ops final : public head {
   double residuals(const float* x, int n, const labelled_rows& target) {
     const int m = h_.outputs;
     e_.resize(std::size_t(n) * m);
-    gemm(false, false, n, m, h_.inputs, x, h_.inputs, h_.w.data(), m, 0.0f, e_.data());
+    gemm(false, false, n, m, h_.inputs, 1.0f, x, h_.inputs, h_.w.data(), m, 0.0f, e_.data());
     double sum = 0;
     for (int r = 0; r < n; ++r)
       for (int o = 0; o < m; ++o) {
@@ -239,45 +189,47 @@ class network {
     }
   }
 
-  // The input rows x [n, nv] up to the head's input (act_.back()).
+  // The input rows x [n, nv] up to the head's input (returned). x itself is the first layer's input,
+  // or x / sigma in act_[0] at a Gaussian bottom.
   const float* forward(const float* x, int n) {
     const model_params& bottom = layers_.front();
-    std::vector<float>& a0 = act_[0];
-    a0.assign(x, x + std::size_t(n) * bottom.nv);
-    if (bottom.gaussian())
-      for (int r = 0; r < n; ++r)
-        for (int i = 0; i < bottom.nv; ++i) a0[std::size_t(r) * bottom.nv + i] /= bottom.sigma[i];
+    input_ = x;
+    if (bottom.gaussian()) {
+      std::vector<float>& a0 = act_[0];
+      a0.resize(std::size_t(n) * bottom.nv);
+      for (std::size_t i = 0; i < a0.size(); ++i) a0[i] = x[i] / bottom.sigma[i % bottom.nv];
+      input_ = a0.data();
+    }
     for (int l = 0; l < count_; ++l) {
       const model_params& p = layers_[l];
       std::vector<float>& out = act_[l + 1];
       out.resize(std::size_t(n) * p.nh);
-      gemm(false, false, n, p.nh, p.nv, act_[l].data(), p.nv, p.w.data(), p.nh, 0.0f, out.data());
+      gemm(false, false, n, p.nh, p.nv, 1.0f, in(l), p.nv, p.w.data(), p.nh, 0.0f, out.data());
       for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
         for (std::size_t r = r0; r < r1; ++r)
           for (int j = 0; j < p.nh; ++j) out[r * p.nh + j] = sigmoid(out[r * p.nh + j] + p.hb[j]);
       });
     }
-    return act_.back().data();
+    return in(count_);
   }
 
   // One update on the gathered batch; returns its summed loss before the update.
   double step(const float* x, int n, const labelled_rows& target, const fine_tune_options& o) {
     const float* top = forward(x, n);
-    std::vector<float> d(std::size_t(n) * head_.inputs()), dz;
-    const double loss = head_.backward(top, n, target, d.data());
-    for (int l = count_ - 1; l >= 0; --l) {
+    d_.resize(std::size_t(n) * head_.inputs());
+    const double loss = head_.backward(top, n, target, d_.data());
+    for (int l = count_ - 1; l >= 0; --l) {  // d_ holds dL/da_{l+1}, then dL/dz_l
       const model_params& p = layers_[l];
       const std::vector<float>& a = act_[l + 1];
       for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t i = r0 * p.nh; i < r1 * p.nh; ++i) d[i] *= a[i] * (1.0f - a[i]);
+        for (std::size_t i = r0 * p.nh; i < r1 * p.nh; ++i) d_[i] *= a[i] * (1.0f - a[i]);
       });
-      slot& gw = slots_[2 * l];
-      gemm(true, false, p.nv, p.nh, n, act_[l].data(), p.nv, d.data(), p.nh, 0.0f, gw.grad.data());
-      column_sums(team_, d.data(), n, p.nh, slots_[2 * l + 1].grad.data());
+      gemm(true, false, p.nv, p.nh, n, 1.0f, in(l), p.nv, d_.data(), p.nh, 0.0f, slots_[2 * l].grad.data());
+      column_sums(team_, d_.data(), n, p.nh, slots_[2 * l + 1].grad.data());
       if (l == 0) break;
-      dz.resize(std::size_t(n) * p.nv);
-      gemm(false, true, n, p.nv, p.nh, d.data(), p.nh, p.w.data(), p.nh, 0.0f, dz.data());
-      d.swap(dz);
+      below_.resize(std::size_t(n) * p.nv);
+      gemm(false, true, n, p.nv, p.nh, 1.0f, d_.data(), p.nh, p.w.data(), p.nh, 0.0f, below_.data());
+      d_.swap(below_);
     }
     apply(o, 1.0f / n);
     return loss;
@@ -301,20 +253,26 @@ class network {
         const float g = s->grad[i] * inv_rows + decay * s->value[i];
         if (o.method == optimizer::sgd) {
           s->vel[i] = o.momentum * s->vel[i] - o.lr * g;
-        } else {
+          s->value[i] += s->vel[i];
+        } else {  // vel: the first moment, sq: the second
+          s->vel[i] = float(b1) * s->vel[i] + float(1 - b1) * g;
           s->sq[i] = float(b2) * s->sq[i] + float(1 - b2) * g * g;
-          s->vel[i] = float(b1) * s->vel[i] + float(1 - b1) * g;  // the first moment
+          s->value[i] -= adam_lr * s->vel[i] / (std::sqrt(s->sq[i]) + 1e-8f);
         }
-        s->value[i] += o.method == optimizer::sgd ? s->vel[i] : -adam_lr * s->vel[i] / (std::sqrt(s->sq[i]) + 1e-8f);
       }
     }
   }
+
+  // Layer l's input: the network's input (l = 0) or layer l - 1's output.
+  const float* in(int l) const { return l == 0 ? input_ : act_[std::size_t(l)].data(); }
 
   std::vector<model_params>& layers_;
   int count_;
   head& head_;
   cpu::thread_team& team_;
-  std::vector<std::vector<float>> act_;
+  std::vector<std::vector<float>> act_;  // act_[0]: x / sigma at a Gaussian bottom; act_[l]: layer l - 1's output
+  const float* input_ = nullptr;
+  std::vector<float> d_, below_;         // the backward pass's gradients
   std::vector<slot> slots_;
   long steps_ = 0;
 };
@@ -483,7 +441,7 @@ std::vector<float> regress(const std::vector<model_params>& layers, const linear
   for (int first = 0; first < rows; first += chunk) {
     const int n = std::min(chunk, rows - first);
     const float* a = net.forward(x + std::size_t(first) * copy.front().nv, n);
-    gemm(false, false, n, h.outputs, h.inputs, a, h.inputs, h.w.data(), h.outputs, 0.0f,
+    gemm(false, false, n, h.outputs, h.inputs, 1.0f, a, h.inputs, h.w.data(), h.outputs, 0.0f,
          out.data() + std::size_t(first) * h.outputs);
     for (int r = 0; r < n; ++r)
       for (int o = 0; o < h.outputs; ++o) out[std::size_t(first + r) * h.outputs + o] += h.b[o];

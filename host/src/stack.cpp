@@ -391,32 +391,40 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
   return res;
 }
 
+namespace {
+
+// Layer `i` (from 0) of the file's greedy layers ("layer<i+1>.") or of its fine-tuned ones
+// ("tuned.layer<i+1>."): a single model's tensors and metadata under that prefix.
+std::string layer_prefix(std::size_t i, bool tuned) { return (tuned ? "tuned.layer" : "layer") + std::to_string(i + 1) + "."; }
+
+void put_layer(tensor_file& f, const std::string& prefix, const model_params& p) {
+  tensor_file one;
+  one.tensors["W"] = {{p.nv, p.nh}, p.w};
+  one.tensors["vb"] = {{p.nv}, p.vb};
+  one.tensors["hb"] = {{p.nh}, p.hb};
+  add_unit_tensors(one, p);
+  for (auto& [name, t] : one.tensors) f.tensors[prefix + name] = std::move(t);
+  for (auto& [key, value] : one.metadata) f.metadata[prefix + key] = value;
+}
+
+model_params take_layer(const tensor_file& f, const std::string& prefix, const std::string& name) {
+  tensor_file one;
+  for (const auto& [key, t] : f.tensors)
+    if (key.rfind(prefix, 0) == 0) one.tensors[key.substr(prefix.size())] = t;
+  for (const auto& [key, value] : f.metadata)
+    if (key.rfind(prefix, 0) == 0) one.metadata[key.substr(prefix.size())] = value;
+  return model_from_tensors(name, std::move(one)).params;
+}
+
+}  // namespace
+
 void save_stack(const std::string& path, const stack_model& m, const std::map<std::string, std::string>& meta) {
-  RBM_EXPECTS(!m.layers.empty());
+  RBM_EXPECTS(!m.layers.empty() && (m.tuned.empty() || m.tuned.size() == m.layers.size()));
   tensor_file f;
   f.metadata = meta;
   f.metadata["layers"] = std::to_string(m.layers.size());
-  for (std::size_t i = 0; i < m.layers.size(); ++i) {
-    const model_params& p = m.layers[i];
-    tensor_file one;
-    one.tensors["W"] = {{p.nv, p.nh}, p.w};
-    one.tensors["vb"] = {{p.nv}, p.vb};
-    one.tensors["hb"] = {{p.nh}, p.hb};
-    add_unit_tensors(one, p);
-    const std::string prefix = "layer" + std::to_string(i + 1) + ".";
-    for (auto& [name, t] : one.tensors) f.tensors[prefix + name] = std::move(t);
-    for (auto& [key, value] : one.metadata) f.metadata[prefix + key] = value;
-  }
-  for (std::size_t i = 0; i < m.tuned.size(); ++i) {
-    const model_params& p = m.tuned[i];
-    const std::string prefix = "tuned.layer" + std::to_string(i + 1) + ".";
-    f.tensors[prefix + "W"] = {{p.nv, p.nh}, p.w};
-    f.tensors[prefix + "hb"] = {{p.nh}, p.hb};
-    if (p.labeled()) {
-      f.tensors[prefix + "label_W"] = {{p.classes, p.nh}, p.label_w};
-      f.tensors[prefix + "label_b"] = {{p.classes}, p.label_b};
-    }
-  }
+  for (std::size_t i = 0; i < m.layers.size(); ++i) put_layer(f, layer_prefix(i, false), m.layers[i]);
+  for (std::size_t i = 0; i < m.tuned.size(); ++i) put_layer(f, layer_prefix(i, true), m.tuned[i]);
   if (!m.tuned.empty()) f.metadata["fine_tuned"] = "classifier";
   if (!m.data_mean.empty()) {
     f.tensors["data_mean"] = {{std::int64_t(m.data_mean.size())}, m.data_mean};
@@ -424,32 +432,6 @@ void save_stack(const std::string& path, const stack_model& m, const std::map<st
   }
   write_tensors(path, f);
 }
-
-namespace {
-
-// A fine-tuned stack's tuned layers: the greedy layers with the file's tuned W, hb and label group.
-std::vector<model_params> tuned_layers(const std::string& path, tensor_file& f, const std::vector<model_params>& greedy) {
-  std::vector<model_params> tuned = greedy;
-  for (std::size_t i = 0; i < tuned.size(); ++i) {
-    model_params& p = tuned[i];
-    const std::string prefix = "tuned.layer" + std::to_string(i + 1) + ".";
-    auto take = [&](const std::string& name, std::vector<std::int64_t> shape, std::vector<float>& to) {
-      const auto t = f.tensors.find(prefix + name);
-      if (t == f.tensors.end() || t->second.shape != shape)
-        throw data_error(path + ": a fine-tuned stack without a " + prefix + name + " tensor of the layer's shape");
-      to = t->second.data;
-    };
-    take("W", {p.nv, p.nh}, p.w);
-    take("hb", {p.nh}, p.hb);
-    if (p.labeled()) {
-      take("label_W", {p.classes, p.nh}, p.label_w);
-      take("label_b", {p.classes}, p.label_b);
-    }
-  }
-  return tuned;
-}
-
-}  // namespace
 
 bool is_stack_file(const std::string& path) { return read_tensors(path).metadata.count("layers") > 0; }
 
@@ -477,13 +459,8 @@ stack_model load_stack(const std::string& path) {
   if (layers < 1 || layers > 64) throw data_error(path + ": metadata 'layers' must be 1 to 64 (got '" + count->second + "')");
   stats(m);
   for (int i = 0; i < layers; ++i) {
-    const std::string prefix = "layer" + std::to_string(i + 1) + ".", name = path + " (layer " + std::to_string(i + 1) + ")";
-    tensor_file one;
-    for (auto& [key, t] : f.tensors)
-      if (key.rfind(prefix, 0) == 0) one.tensors[key.substr(prefix.size())] = t;
-    for (auto& [key, value] : f.metadata)
-      if (key.rfind(prefix, 0) == 0) one.metadata[key.substr(prefix.size())] = value;
-    model_params p = model_from_tensors(name, std::move(one)).params;
+    const std::string name = path + " (layer " + std::to_string(i + 1) + ")";
+    model_params p = take_layer(f, layer_prefix(std::size_t(i), false), name);
     if (i > 0 && p.nv != m.layers.back().nh)
       throw data_error(name + ": has " + std::to_string(p.nv) + " visible units but the layer below has " +
                        std::to_string(m.layers.back().nh) + " hidden units");
@@ -491,7 +468,14 @@ stack_model load_stack(const std::string& path) {
     if (i + 1 < layers && p.labeled()) throw data_error(name + ": a label group below the top layer");
     m.layers.push_back(std::move(p));
   }
-  if (f.metadata.count("fine_tuned")) m.tuned = tuned_layers(path, f, m.layers);
+  for (std::size_t i = 0; f.metadata.count("fine_tuned") && i < m.layers.size(); ++i) {
+    const std::string name = path + " (fine-tuned layer " + std::to_string(i + 1) + ")";
+    model_params p = take_layer(f, layer_prefix(i, true), name);
+    const model_params& g = m.layers[i];
+    if (p.nv != g.nv || p.nh != g.nh || p.classes != g.classes || p.visible != g.visible)
+      throw data_error(name + ": not the shape of the greedy layer " + std::to_string(i + 1));
+    m.tuned.push_back(std::move(p));
+  }
   return m;
 }
 

@@ -26,8 +26,9 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
     ``random_state``, ``momentum``, ``weight_decay``, ``device``, ``n_threads``) and
     ``learning_rate_decay`` (iteration i of a fit runs at learning_rate x decay^(i - 1)); the defaults
     (hybrid, alpha 0.01, rate 0.3 decaying by 0.8, batches of 20, 500 units) are `rbm train
-    --labels`'s, chosen on validation splits of the digits and Fashion-MNIST (README, "Labels"). Features are taken as Bernoulli units' inputs (scale them to [0, 1]; other values
-    are used as they are). Fitted: ``components_`` [n_components, n_features], ``label_components_``
+    --labels`'s, chosen on validation splits of the digits and Fashion-MNIST (README, "Labels").
+    Features are taken as Bernoulli units' inputs (scale them to [0, 1]; other values are used as
+    they are). Fitted: ``components_`` [n_components, n_features], ``label_components_``
     [n_classes, n_components], ``intercept_hidden_``, ``intercept_label_``, ``classes_``.
     """
 

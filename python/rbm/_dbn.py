@@ -88,20 +88,19 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         else:
             X = _validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
         rng = check_random_state(self.random_state)
-        tune = self.labels and _fine_tune_config(self) is not None
-        train, held = _split(X.shape[0], self.validation_fraction if tune else 0, rng)
+        config = _fine_tune_config(self) if self.labels else None
+        train, held = _split(X.shape[0], self.validation_fraction if config else 0, rng)
         self.layers_ = _greedy(self, X[train], y[train] if self.labels else None, sizes, rng)
         if self.labels:
             self.classes_ = self.layers_[-1].classes_
         self.fine_tuned_layers_, self.fine_tune_history_ = None, []
-        if tune:
-            top = self.layers_[-1]
+        if config is not None:
+            config["seed"] = int(rng.randint(1, 2**31 - 1))
             rows = _dense_float32(X.toarray() if sp.issparse(X) else X)
-            labels = top._labels(y)
+            labels = self.layers_[-1]._labels(y)
             tuned, _, self.fine_tune_history_ = _core.fine_tune(
                 [est._params for est in self.layers_], rows[train], labels[train], None, None,
-                rows[held] if len(held) else None, labels[held] if len(held) else None, None,
-                _fine_tune_config(self, rng))
+                rows[held] if len(held) else None, labels[held] if len(held) else None, None, config)
             self.fine_tuned_layers_ = tuned
         return self
 
@@ -179,8 +178,9 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         return v
 
 
-def _fine_tune_config(est, rng=None):
-    """The fine-tuning settings of `est` (checked), or None where it does not fine-tune."""
+def _fine_tune_config(est):
+    """The fine-tuning settings of `est` (checked; the caller adds the seed), or None where it does not
+    fine-tune."""
     if not isinstance(est.fine_tune_iter, numbers.Integral) or isinstance(est.fine_tune_iter, bool) \
             or est.fine_tune_iter < 0:
         raise ValueError(f"fine_tune_iter must be a non-negative integer, got {est.fine_tune_iter!r}")
@@ -190,9 +190,9 @@ def _fine_tune_config(est, rng=None):
         return None
     if est.n_threads is not None:
         _positive_int("n_threads", est.n_threads, 4096)
-    return {"epochs": int(est.fine_tune_iter), "lr": float(est.fine_tune_learning_rate), "batch": 100,
-            "patience": 10, "threads": int(est.n_threads or 0),
-            "seed": int(rng.randint(1, 2**31 - 1)) if rng is not None else 1}
+    # batches, patience and the optimiser: rbm::fine_tune_options's defaults (100, 10, Adam)
+    return {"epochs": int(est.fine_tune_iter), "lr": float(est.fine_tune_learning_rate),
+            "threads": int(est.n_threads or 0)}
 
 
 def _split(n, fraction, rng):

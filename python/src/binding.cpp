@@ -268,6 +268,7 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   rbm::train_options o;
   o.cd.nh = get(cfg, "nh", 256);
   o.cd.lr = get(cfg, "lr", 0.1f);
+  o.lr_decay = get(cfg, "lr_decay", o.lr_decay);
   o.cd.k = get(cfg, "k", 1);
   o.cd.pcd = get(cfg, "pcd", true);
   o.cd.momentum = get(cfg, "momentum", 0.0f);
@@ -302,7 +303,6 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
     o.labels = true;
     o.objective = get<std::string>(cfg, "objective", "discriminative");
     o.alpha = get(cfg, "alpha", o.alpha);
-    o.lr_decay = get(cfg, "lr_decay", o.lr_decay);
   }
   if (data.train.device_values != nullptr) o.gpu.device = on_gpu.device;  // train on the array's GPU
   o.initial_momentum = -1;
@@ -429,18 +429,18 @@ py::tuple fine_tune(const py::list& layer_dicts, const py::object& x, const py::
   std::vector<rbm::model_params> layers;
   for (const auto& d : layer_dicts) layers.push_back(params_from(py::cast<py::dict>(d)));
   const tune_rows train = tune_rows_from(x, y, t), held = tune_rows_from(x_val, y_val, t_val);
-  rbm::fine_tune_options o;
-  o.epochs = get(cfg, "epochs", 10);
-  o.batch = get(cfg, "batch", 100);
-  const std::string method = get(cfg, "optimizer", std::string("adam"));
+  rbm::fine_tune_options o;  // its defaults where the config is silent
+  o.epochs = get(cfg, "epochs", o.epochs);
+  o.batch = get(cfg, "batch", o.batch);
+  const std::string method = get(cfg, "optimizer", std::string(o.method == rbm::optimizer::sgd ? "sgd" : "adam"));
   if (method != "adam" && method != "sgd") throw py::value_error("optimizer must be 'adam' or 'sgd', got '" + method + "'");
   o.method = method == "sgd" ? rbm::optimizer::sgd : rbm::optimizer::adam;
-  o.lr = get(cfg, "lr", 0.001f);
-  o.momentum = get(cfg, "momentum", 0.9f);
-  o.weight_decay = get(cfg, "weight_decay", 0.0f);
-  o.patience = get(cfg, "patience", 10);
-  o.seed = get(cfg, "seed", std::uint64_t(1));
-  o.threads = get(cfg, "threads", 0);
+  o.lr = get(cfg, "lr", o.lr);
+  o.momentum = get(cfg, "momentum", o.momentum);
+  o.weight_decay = get(cfg, "weight_decay", o.weight_decay);
+  o.patience = get(cfg, "patience", o.patience);
+  o.seed = get(cfg, "seed", o.seed);
+  o.threads = get(cfg, "threads", o.threads);
   std::atomic<bool> stop{false};
   bool keyboard = false;
   o.stop = &stop;

@@ -19,6 +19,9 @@ namespace rbm {
 // x' = x / sigma for Gaussian units. Precondition: p.labeled().
 void class_log_probs(const model_params& p, const float* v, int rows, double* out);
 
+// The same from the rows' hidden inputs a [rows, nh] = c + x' W (what class_log_probs computes first).
+void class_log_probs_from_hidden(const model_params& p, const float* a, int rows, double* out);
+
 // The model of p(v, h | y) for a labelled model: the label clamped to class y adds U_y to the hidden
 // biases (and b_y, a constant, to the energy), so Gibbs sampling this label-free model draws pictures
 // of class y. Precondition: p.labeled(), 0 <= y < classes.
@@ -46,6 +49,15 @@ struct label_step_result {
   double reconstruction_error = 0;  // mean (v0 - v1)^2 of the first sampled reconstruction (generative term)
   double class_loss = 0;            // mean -log p(y | x) before the update (discriminative term)
 };
+
+// The discriminative term of rows y [rows] whose hidden inputs ws.a [rows, nh] = c + x' W are in
+// place: with p_k = p(k | x), s_k = sigmoid(a + U_k) and G = s_y - sum_k p_k s_k (left in ws.g
+// [rows, nh], for the caller's d/dW = x'^T G and d/dx' = G W^T), adds weight x the gradient of the
+// summed log p(y | x) to ws.grad_u ([k = y] - p_k) s_k, ws.grad_c (G) and ws.grad_b ([k = y] - p_k),
+// which the caller sizes (and zeroes). Rows and columns on ws.team, sums in row order. Returns the
+// summed -log p(y | x). cpu_label_step's discriminative term, and fine-tuning's head (weight -1: the
+// gradient of the loss).
+double add_class_gradient(const model_params& p, const int* y, int rows, float weight, classification_workspace& ws);
 
 // One update of a labelled model on rows v [rows, nv] with labels y [rows]: disc_weight x the exact
 // gradient of log p(y | x) + gen_weight x the CD-k gradient of the joint log-likelihood of (x, y)

@@ -103,7 +103,8 @@ std::vector<float> features_at(const stack_model& m, const float* values, int ro
 // The stack's file: tensors layer<i>.W, layer<i>.vb, layer<i>.hb (layer<i>.sigma, the top's
 // layer<L>.label_W and layer<L>.label_b), counting from 1 at the data, with metadata `layers` and each
 // layer's own keys prefixed likewise (layer<i>.visible_units, ...); data_mean / data_std where the
-// bottom was standardised. Written atomically.
+// bottom was standardised; a fine-tuned stack's tuned layers likewise as tuned.layer<i>.* (each layer
+// whole), metadata `fine_tuned` = "classifier". Written atomically.
 void save_stack(const std::string& path, const stack_model& m, const std::map<std::string, std::string>& meta);
 // Reads a stack's file, or a single RBM's as a one-layer stack. Throws data_error naming the file and
 // the layer: missing or mis-shaped tensors, layers that do not join (nv of one = nh of the one below),
