@@ -610,6 +610,34 @@ TEST(ClassificationCli, LabelsAloneTakeTheClassifierDefaults) {
   EXPECT_EQ(unlabelled.at("lr_decay").get<float>(), rbm::train_options().lr_decay);
 }
 
+// A model trained on binarised pixels is classified on binarised pixels: `rbm classify` gives the
+// trainer's own held-out accuracy and log p(y | x), not those of grey images.
+TEST(ClassificationCli, ABinarisedModelIsClassifiedAsItWasTrained) {
+  const auto dir = rbm_test::fresh_dir("cls-cli-bin");
+  const auto t = rbm_test::run_rbm("train --device cpu --labels --binarize --hidden 40 --epochs 2 --train-limit 1000 "
+                                   "--test-limit 300 --quiet --out " + (dir / "run").string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  const auto c = rbm_test::run_rbm("classify --model " + (dir / "run" / "model.safetensors").string() +
+                                   " --test-limit 300 --json " + (dir / "c.json").string());
+  ASSERT_EQ(c.code, 0) << c.output;
+  const auto res = nlohmann::json::parse(std::ifstream(dir / "c.json"));
+  std::ifstream m(dir / "run" / "metrics.csv");
+  std::string header, line, last;
+  std::getline(m, header);
+  while (std::getline(m, line)) last = line;
+  auto column = [](const std::string& csv_line, const std::string& name, const std::string& head) {
+    std::vector<std::string> names, cols;
+    std::stringstream h(head), r(csv_line);
+    for (std::string f; std::getline(h, f, ',');) names.push_back(f);
+    for (std::string f; std::getline(r, f, ',');) cols.push_back(f);
+    const auto at = std::find(names.begin(), names.end(), name);
+    EXPECT_NE(at, names.end()) << head;
+    return at == names.end() ? 0.0 : std::stod(cols.at(std::size_t(at - names.begin())));
+  };
+  EXPECT_NEAR(double(res["accuracy"]), column(last, "test_accuracy", header), 1e-4);
+  EXPECT_NEAR(double(res["log_p_y_given_x"]), column(last, "test_class_log_likelihood", header), 1e-4) << header;
+}
+
 // `rbm classify`: predictions.csv, the accuracy the trainer measured, the confusion matrix; a model
 // without labels is refused by name, writing nothing.
 TEST(ClassificationCli, ClassifyWritesPredictionsAndTheConfusionMatrix) {

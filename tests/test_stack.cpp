@@ -704,7 +704,8 @@ TEST(StackCli, ALabelledStackClassifiesAndSamplesAClass) {
 // single RBM and without labels.
 TEST(StackCli, FineTuneTrainsAndClassifiesWithTheTunedStack) {
   const auto dir = rbm_test::fresh_dir("stack-cli-tune");
-  const auto t = rbm_test::run_rbm("train --device cpu --hidden 100,60 --labels --objective hybrid --alpha 0.1 "
+  // binarised pixels: classify reads the stack's inputs as training did
+  const auto t = rbm_test::run_rbm("train --device cpu --binarize --hidden 100,60 --labels --objective hybrid --alpha 0.1 "
                                    "--epochs 2,3 --lr 0.1,0.5 --batch 20 --train-limit 1500 --test-limit 300 "
                                    "--validation 300 --fine-tune 3 --quiet --out " + (dir / "run").string());
   ASSERT_EQ(t.code, 0) << t.output;

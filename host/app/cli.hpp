@@ -23,6 +23,9 @@ struct data_options {
 void add_data_options(CLI::App* app, data_options& d);
 // Loads what the options name (the built-in digits by default). Throws rbm::data_error.
 rbm::dataset load_data(const data_options& d);
+// The same, read as the model whose file metadata this is was trained: its pixels binarised where it
+// was trained with binarize (rbm::trained_binarized), so every tool sees what training saw.
+rbm::dataset load_data(const data_options& d, const std::map<std::string, std::string>& model_metadata);
 
 // The standardisation a model was trained with (its data_mean / data_std tensors), or empty vectors.
 // Throws data_error when they do not fit its `nv` visible units.

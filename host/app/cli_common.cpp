@@ -119,6 +119,11 @@ rbm::dataset load_data(const data_options& d) {
   return ds;
 }
 
+rbm::dataset load_data(const data_options& d, const std::map<std::string, std::string>& model_metadata) {
+  rbm::dataset ds = load_data(d);
+  return rbm::trained_binarized(model_metadata) ? rbm::binarized(std::move(ds)) : ds;
+}
+
 void standardization_of(const std::string& model_path, int nv, std::vector<float>& mean, std::vector<float>& sd) {
   mean.clear();
   sd.clear();

@@ -134,6 +134,7 @@ void register_classify(CLI::App& app, command_list& out) {
       one.rows = rows;
       one.cols = cols;
       one.pixels = rbm::load_picture(o->image, rows, cols, o->invert);
+      if (rbm::trained_binarized(m.metadata)) rbm::binarize_pixels(one);
       const auto lp = classify(model_values(one, mean, sd), 1);
       std::vector<int> order(k);
       std::iota(order.begin(), order.end(), 0);
@@ -147,7 +148,7 @@ void register_classify(CLI::App& app, command_list& out) {
       if (!o->json.empty()) rbm::write_file_atomic(o->json, res.dump(2) + "\n");
       return 0;
     }
-    const rbm::dataset d = load_data(o->data);
+    const rbm::dataset d = load_data(o->data, m.metadata);
     const rbm::image_set& set = d.test.count > 0 ? d.test : d.train;
     if (set.dim() != nv)
       throw rbm::data_error(set.source + ": images have " + std::to_string(set.dim()) + " pixels but the model has " +

@@ -228,7 +228,7 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
       ->check(integer_in(1, 1000000));
   out.emplace_back(c, [o] {
     if (rbm::is_stack_file(o->model)) {
-      const rbm::dataset d = load_data(o->data);
+      const rbm::dataset d = load_data(o->data, rbm::read_tensors(o->model).metadata);
       nlohmann::json res = {{"model", o->model}, {"dataset", d.name}};
       evaluate_stack(o->model, d, o->device, o->seed, o->exact_max, o->ais_runs, o->ais_steps, o->bound_images,
                      o->bound_samples, res);
@@ -237,7 +237,7 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
     }
     const rbm::saved_model m = rbm::load_model(o->model);
     const auto& p = m.params;
-    const rbm::dataset d = load_data(o->data);
+    const rbm::dataset d = load_data(o->data, m.metadata);
     if (d.train.dim() != p.nv)
       throw rbm::data_error(d.train.source + ": images have " + std::to_string(d.train.dim()) +
                             " pixels but the model has " + std::to_string(p.nv) + " visible units");

@@ -70,11 +70,14 @@ void register_reconstruct(CLI::App& app, command_list& out) {
     standardization_of(o->model, nv, mean, sd);
     std::vector<std::vector<float>> inputs;  // data units: pixels / 255 for pictures and IDX sets
     if (!o->image.empty()) {
-      const std::vector<std::uint8_t> px = rbm::load_picture(o->image, rows, cols, o->invert);
+      rbm::image_set one;
+      one.count = 1;
+      one.pixels = rbm::load_picture(o->image, rows, cols, o->invert);
+      if (rbm::trained_binarized(m.metadata)) rbm::binarize_pixels(one);
       inputs.emplace_back(nv);
-      for (int i = 0; i < nv; ++i) inputs.back()[i] = rbm::pixel_to_unit(px[i]);
+      for (int i = 0; i < nv; ++i) inputs.back()[i] = rbm::pixel_to_unit(one.pixels[i]);
     } else {
-      const rbm::dataset d = load_data(o->data);
+      const rbm::dataset d = load_data(o->data, m.metadata);
       const rbm::image_set& set = applied_set(d, m);
       for (int i : parse_ints(o->indices, "--indices")) {
         if (i < 0 || i >= set.count)
@@ -166,7 +169,7 @@ int sample_stack(const sample_opts& o) {
   }
   std::vector<float> start;
   if (o.from == "data") {  // held-out images taken up to the top's visible layer
-    const rbm::dataset d = load_data(o.data);
+    const rbm::dataset d = load_data(o.data, m.metadata);
     const rbm::image_set& set = d.test.count > 0 ? d.test : d.train;
     if (set.dim() != m.layers[0].nv) throw rbm::data_error(set.source + ": images do not match the stack's visible units");
     const std::vector<float> v = rbm::model_inputs(set, false, m.data_mean, m.data_sd);
@@ -235,7 +238,7 @@ void register_sample(CLI::App& app, command_list& out) {
     standardization_of(o->model, nv, mean, sd);
     std::vector<float> start;
     if (o->from == "data") {
-      const rbm::dataset d = load_data(o->data);
+      const rbm::dataset d = load_data(o->data, m.metadata);
       const rbm::image_set& set = applied_set(d, m);
       const std::vector<float> v = model_values(set, mean, sd);
       // Spread the starting images over the set, as deeplearning.net's tutorial does.
@@ -302,7 +305,7 @@ void register_features(CLI::App& app, command_list& out) {
       const int layers = int(m.layers.size()), layer = o->layer == 0 ? layers : o->layer;
       if (layer < 1 || layer > layers)
         throw rbm::precondition_error("--layer must be 1 to " + std::to_string(layers) + " (got " + std::to_string(layer) + ")");
-      const rbm::dataset d = load_data(o->data);
+      const rbm::dataset d = load_data(o->data, m.metadata);
       const rbm::image_set& set = o->split == "train" ? d.train : d.test;
       if (set.count == 0) throw rbm::data_error(d.name + ": has no " + o->split + " images");
       if (set.dim() != m.layers[0].nv)
@@ -317,7 +320,7 @@ void register_features(CLI::App& app, command_list& out) {
     }
     if (o->layer > 1) throw rbm::precondition_error(o->model + ": a single RBM has one layer (--layer 1)");
     const rbm::saved_model m = rbm::load_model(o->model);
-    const rbm::dataset d = load_data(o->data);
+    const rbm::dataset d = load_data(o->data, m.metadata);
     const rbm::image_set& set = o->split == "train" ? d.train : d.test;
     if (set.count == 0) throw rbm::data_error(d.name + ": has no " + o->split + " images");
     if (set.dim() != m.params.nv) throw rbm::data_error(set.source + ": images do not match the model's visible units");

@@ -170,6 +170,16 @@ void truncate(image_set& s, int n) {
   if (!s.labels.empty()) s.labels.resize(n);
 }
 
+void binarize_pixels(image_set& s) {
+  for (auto& x : s.pixels) x = x >= 128 ? 255 : 0;
+}
+
+dataset binarized(dataset d) {
+  binarize_pixels(d.train);
+  binarize_pixels(d.test);
+  return d;
+}
+
 image_set split_tail(image_set& s, int n) {
   RBM_EXPECTS(n > 0 && n < s.count && s.device_values == nullptr);
   const int keep = s.count - n;

@@ -226,6 +226,14 @@ std::pair<int, int> picture_shape(const saved_model& m) {
   return {side, side};
 }
 
+bool trained_binarized(const std::map<std::string, std::string>& metadata) {
+  const auto it = metadata.find("config");
+  if (it == metadata.end()) return false;
+  const auto config = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+  return config.is_object() && config.contains("binarize") && config["binarize"].is_boolean() &&
+         config["binarize"].get<bool>();
+}
+
 saved_model load_model(const std::string& path) {
   tensor_file f = read_tensors(path);
   const auto layers = f.metadata.find("layers");

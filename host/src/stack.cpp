@@ -378,7 +378,9 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     std::map<std::string, std::string> meta{
         {"propagate", o.propagate_samples ? "samples" : "probabilities"},
         {"dataset", data.name},
-        {"config", nlohmann::json{{"image_rows", data.train.rows}, {"image_cols", data.train.cols}}.dump()}};
+        {"config", nlohmann::json{{"image_rows", data.train.rows},
+                                  {"image_cols", data.train.cols},
+                                  {"binarize", layer_options(o, 0).binarize}}.dump()}};
     save_stack((fs::path(dir) / "model.safetensors").string(), res.model, meta);
     write_file_atomic((fs::path(dir) / "metrics.csv").string(), with_layer_column(csvs));
     if (!res.fine_tune_history.empty())

@@ -620,12 +620,6 @@ int epochs_since_best_accuracy(const std::vector<epoch_metrics>& h) {
   return best < 0 ? 0 : int(h.size()) - 1 - best;
 }
 
-dataset binarized(const dataset& d) {
-  dataset b = d;
-  for (auto* set : {&b.train, &b.test})
-    for (auto& x : set->pixels) x = x >= 128 ? 255 : 0;
-  return b;
-}
 }  // namespace
 
 std::vector<float> model_inputs(const image_set& s, bool binarize, const std::vector<float>& mean,

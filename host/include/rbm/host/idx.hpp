@@ -58,11 +58,17 @@ void truncate(image_set& s, int n);
 // count - n): a validation split. Borrowed values stay borrowed (the tail points into them).
 image_set split_tail(image_set& s, int n);
 
+// Pixels thresholded as likelihood studies do: >= 128 -> 255, else 0 (real values are left alone).
+void binarize_pixels(image_set& s);
+
 struct dataset {
   image_set train;
   image_set test;   // count == 0 when there is no held-out set
   std::string name; // directory or file the data came from
 };
+
+// binarize_pixels on both sets of `d`.
+dataset binarized(dataset d);
 
 // Finds the images (and labels, when present) in `dir`: `train-images-idx3-ubyte` or
 // `train-10k-images-idx3-ubyte` and `t10k-images-idx3-ubyte`, each raw or `.gz`.

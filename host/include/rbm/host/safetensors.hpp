@@ -53,6 +53,9 @@ saved_model model_from_tensors(const std::string& path, tensor_file f);
 // where those are positive integers whose product is nv (metadata lies outside the CRC: anything else
 // is ignored), else a square. precondition_error when nv is not a square and no shape is recorded.
 std::pair<int, int> picture_shape(const saved_model& m);
+// Whether a model (or stack) file's metadata says it was trained on binarised pixels (its config's
+// "binarize": true), so that every tool reads pictures as training did. False where nothing is recorded.
+bool trained_binarized(const std::map<std::string, std::string>& metadata);
 // Writes F32 tensors and metadata atomically.
 void write_tensors(const std::string& path, const tensor_file& f);
 
