@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "rbm/error.hpp"
-#include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/cpu_maths.hpp"
+#include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/thread_team.hpp"
 #include "rbm/math.hpp"
 #include "rbm/units.hpp"

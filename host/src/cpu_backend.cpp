@@ -11,6 +11,7 @@
 #include "rbm/error.hpp"
 #include "rbm/host/classification.hpp"
 #include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/thread_team.hpp"
@@ -29,37 +30,7 @@ void grow(std::vector<float>& v, std::size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
-// A layer's pre-activations before the bias (the GEMM part of cpu_*_probs).
-void hidden_pre(const model_params& p, const float* v, int rows, float* out) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, v, p.nv, p.w.data(), p.nh, 0.0f, out,
-              p.nh);
-}
-
-void visible_pre(const model_params& p, const float* h, int rows, float* out) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, p.nv, p.nh, 1.0f, h, p.nh, p.w.data(), p.nh, 0.0f, out,
-              p.nv);
-}
-
 }  // namespace
-
-void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out) {
-  std::vector<float> scaled;
-  if (p.gaussian()) {  // the hidden layer sees v / sigma
-    scaled.resize(std::size_t(rows) * p.nv);
-    cpu::scale_by_sigma_rows(v, p.sigma.data(), rows, p.nv, scaled.data());
-    v = scaled.data();
-  }
-  hidden_pre(p, v, rows, out);
-  cpu::sigmoid_rows(out, p.hb.data(), rows, p.nh);
-}
-
-void cpu_visible_probs(const model_params& p, const float* h, int rows, float* out) {
-  visible_pre(p, h, rows, out);
-  if (p.gaussian())
-    cpu::gaussian_visible_rows(out, p.vb.data(), p.sigma.data(), nullptr, rows, p.nv);
-  else
-    cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
-}
 
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms, const cd_config& cfg,
                   cd_workspace& ws) {
@@ -173,7 +144,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
     if (learn_sigma) std::fill_n(gz, nv, 0.0f);
     auto sigma_terms = [&](const float* vv, const float* hprob, float sign) {
       float* x = ws.xs.data() + ov;
-      visible_pre(p, hprob, n, x);
+      cpu_visible_pre(p, hprob, n, x);
       for (int r = 0; r < n; ++r)
         for (int i = 0; i < nv; ++i) {
           gz[i] += sign * gaussian_units::log_sigma_gradient(vv[std::size_t(r) * nv + i], p.vb[i], p.sigma[i],
@@ -182,7 +153,7 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
     };
 
     // Positive phase.
-    hidden_pre(p, hidden_view(v, scaled ? ws.s0.data() + ov : nullptr), n, h0p);
+    cpu_hidden_pre(p, hidden_view(v, scaled ? ws.s0.data() + ov : nullptr), n, h0p);
     sample_layer(h0p, p.hb.data(), nh, lay.h0() + oh, h0s);
     if (learn_sigma) sigma_terms(v, h0p, 1.0f);
 
@@ -199,13 +170,13 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 
     double err = 0;
     for (int step = 0; step < cfg.k; ++step) {
-      visible_pre(p, hs, n, vs);
+      cpu_visible_pre(p, hs, n, vs);
       if (gauss)
         gaussian_layer(vs, lay.v(step) + ov);
       else
         sample_layer(vs, p.vb.data(), nv, lay.v(step) + ov, nullptr);
       if (step == 0) err = cpu::squared_error(v, vs, nvn);
-      hidden_pre(p, hidden_view(vs, scaled ? ws.ss.data() + ov : nullptr), n, hp);
+      cpu_hidden_pre(p, hidden_view(vs, scaled ? ws.ss.data() + ov : nullptr), n, hp);
       sample_layer(hp, p.hb.data(), nh, lay.h(step) + oh, hs);
     }
     if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);
@@ -274,39 +245,6 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   double err = 0;
   for (double e : ws.err) err += e;
   return static_cast<float>(err / double(bv));
-}
-
-namespace {
-
-// F(v) of each row from its hidden pre-activations pre = v W (without hb; v / sigma W for Gaussian
-// visible units).
-void free_energy_from_pre(const model_params& p, const float* v, const float* pre, int rows, double* out) {
-  for (int r = 0; r < rows; ++r) {
-    double f = 0;
-    const float* vr = v + std::size_t(r) * p.nv;
-    if (p.gaussian())
-      for (int i = 0; i < p.nv; ++i) f += gaussian_units::free_energy_term(vr[i], p.vb[i], p.sigma[i]);
-    else
-      for (int i = 0; i < p.nv; ++i) f += bernoulli_units::free_energy_term(vr[i], p.vb[i]);
-    const float* pr = pre + std::size_t(r) * p.nh;
-    for (int j = 0; j < p.nh; ++j) f -= softplus(pr[j] + p.hb[j]);
-    out[r] = f;
-  }
-}
-
-}  // namespace
-
-void cpu_free_energy(const model_params& p, const float* v, int rows, double* out) {
-  std::vector<float> pre(std::size_t(rows) * p.nh), scaled;
-  const float* in = v;
-  if (p.gaussian()) {  // the hidden layer sees v / sigma
-    scaled.resize(std::size_t(rows) * p.nv);
-    cpu::scale_by_sigma_rows(v, p.sigma.data(), rows, p.nv, scaled.data());
-    in = scaled.data();
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.nh, p.nv, 1.0f, in, p.nv, p.w.data(), p.nh, 0.0f,
-              pre.data(), p.nh);
-  free_energy_from_pre(p, v, pre.data(), rows, out);
 }
 
 namespace {
@@ -587,7 +525,7 @@ eval_result cpu_backend::evaluate_rows(const std::function<void(int, int, float*
       // One product v W (v / sigma W) for both the free energy and p(h | v).
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, nh, nv, 1.0f, view, nv, params_.w.data(), nh, 0.0f,
                   h.data(), nh);
-      free_energy_from_pre(params_, v.data(), h.data(), b, fe.data());
+      cpu_free_energy_from_pre(params_, v.data(), h.data(), b, fe.data());
       for (int r = 0; r < b; ++r) acc.fe += fe[r];
       cpu::sigmoid_rows(h.data(), params_.hb.data(), b, nh);
       reconstruct(h.data(), b, vr.data());

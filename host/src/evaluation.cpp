@@ -9,8 +9,10 @@
 
 #include "blas_threads.hpp"
 #include "rbm/error.hpp"
-#include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/cpu_maths.hpp"
+#include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/thread_team.hpp"
 #include "rbm/math.hpp"

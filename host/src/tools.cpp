@@ -12,8 +12,10 @@
 
 #include "rbm/error.hpp"
 #include "rbm/units.hpp"
-#include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/cpu_maths.hpp"
+#include "rbm/host/cpu_kernels.hpp"
+#include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"

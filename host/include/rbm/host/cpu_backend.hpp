@@ -11,6 +11,7 @@
 
 #include "rbm/host/backend.hpp"
 #include "rbm/host/classification.hpp"
+#include "rbm/host/cpu_maths.hpp"
 
 namespace rbm {
 
@@ -48,17 +49,6 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
 // The same with the step's draws (uniforms and normals where the layout puts them) in a buffer.
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms, const cd_config& cfg,
                   cd_workspace& ws);
-
-// out [rows, nh] = p(h = 1 | v) for v [rows, nv], for every visible kind: sigmoid(v W + hb) for Bernoulli
-// visible units, sigmoid((v / sigma) W + hb) for Gaussian ones (OpenBLAS + the shared sigmoid). The one
-// CPU place that computes it: the tools, the stack's propagation and the tests call this.
-void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out);
-// out [rows, nv] = the visible means given h [rows, nh]: p(v = 1 | h) = sigmoid(h W^T + vb) for Bernoulli
-// units, E[v | h] = vb + sigma h W^T for Gaussian ones.
-void cpu_visible_probs(const model_params& p, const float* h, int rows, float* out);
-
-// Free energy F(v) = -v.vb - sum_j softplus(hb_j + (v W)_j) of each row of v [rows, nv].
-void cpu_free_energy(const model_params& p, const float* v, int rows, double* out);
 
 class cpu_backend final : public backend {
  public:
