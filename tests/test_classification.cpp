@@ -603,6 +603,12 @@ TEST(ClassificationCli, LabelsAloneTakeTheClassifierDefaults) {
   EXPECT_EQ(given.at("objective"), "discriminative");
   EXPECT_EQ(given.at("batch"), 50);
   EXPECT_EQ(given.at("lr").get<float>(), d::lr);
+  // the generative objective keeps the general rate, batch and decay (at the classifier's it collapses)
+  const auto generative = config("generative", "--labels --objective generative");
+  EXPECT_EQ(generative.at("objective"), "generative");
+  EXPECT_EQ(generative.at("batch"), rbm::train_options().batch);
+  EXPECT_EQ(generative.at("lr").get<float>(), rbm::cd_config().lr);
+  EXPECT_EQ(generative.at("lr_decay").get<float>(), rbm::train_options().lr_decay);
   const auto unlabelled = config("unlabelled", "");
   EXPECT_EQ(unlabelled.at("objective"), "generative");
   EXPECT_EQ(unlabelled.at("batch"), rbm::train_options().batch);

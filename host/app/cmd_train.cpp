@@ -138,11 +138,13 @@ void register_train(CLI::App& app, command_list& out) {
                 ->expected(0, 1);
   s->o_epochs = train->add_option("--epochs", s->epochs, "passes over the training set; a list: one per layer")
                     ->default_str(std::to_string(s->opt.epochs));
-  s->o_batch = train->add_option("--batch", s->opt.batch, "samples per update (a single RBM with --labels: " +
+  s->o_batch = train->add_option("--batch", s->opt.batch, "samples per update (a single RBM with --labels, unless generative: " +
                                  std::to_string(rbm::classifier_defaults::batch) + ")")
                    ->capture_default_str()
                    ->check(integer_in(1, int_max));
-  s->o_lr = train->add_option("--lr", s->lr, "learning rate; a list: one per layer")->default_str("0.1");
+  s->o_lr = train->add_option("--lr", s->lr, "learning rate; a list: one per layer (a single RBM with --labels, unless "
+                              "generative: " + std::to_string(rbm::classifier_defaults::lr).substr(0, 3) + ")")
+                 ->default_str("0.1");
   train->add_option("--fine-tune", s->fine_tune.epochs,
                     "a stack with --labels: after the greedy layers, fine-tune the whole stack as a classifier by "
                     "backpropagation for up to N epochs (the best --validation epoch kept; 0: no fine-tuning)")
@@ -223,7 +225,7 @@ void register_train(CLI::App& app, command_list& out) {
   train->add_option("--momentum-epochs", s->opt.momentum_epochs, "epochs at --initial-momentum")->capture_default_str()
       ->check(integer_in(0, int_max));
   s->o_lr_decay = train->add_option("--lr-decay", s->opt.lr_decay,
-                                    "learning rate of epoch e is lr * decay^(e-1) (a single RBM with --labels: " +
+                                    "learning rate of epoch e is lr * decay^(e-1) (a single RBM with --labels, unless generative: " +
                                         std::to_string(rbm::classifier_defaults::lr_decay).substr(0, 3) + ")")
       ->capture_default_str()
       ->check(finite_in(0, HUGE_VAL));
@@ -334,10 +336,12 @@ void register_train(CLI::App& app, command_list& out) {
     if (stacked) return train_stack_run(*s, stack, ds);
     if (s->opt.labels && s->opt.resume.empty() && s->preset.empty()) {  // a classifier's own defaults, where none was given
       if (s->o_objective->count() == 0) s->opt.objective = rbm::classifier_defaults::objective;
-      if (s->o_alpha->count() == 0) s->opt.alpha = rbm::classifier_defaults::alpha;
-      if (s->o_batch->count() == 0) s->opt.batch = rbm::classifier_defaults::batch;
-      if (s->o_lr->count() == 0) s->opt.cd.lr = rbm::classifier_defaults::lr;
-      if (s->o_lr_decay->count() == 0) s->opt.lr_decay = rbm::classifier_defaults::lr_decay;
+      if (rbm::classifier_defaults::apply_to(s->opt.objective)) {
+        if (s->o_alpha->count() == 0) s->opt.alpha = rbm::classifier_defaults::alpha;
+        if (s->o_batch->count() == 0) s->opt.batch = rbm::classifier_defaults::batch;
+        if (s->o_lr->count() == 0) s->opt.cd.lr = rbm::classifier_defaults::lr;
+        if (s->o_lr_decay->count() == 0) s->opt.lr_decay = rbm::classifier_defaults::lr_decay;
+      }
     }
     const rbm::train_result r = rbm::train(ds, s->opt);
     const auto& last = r.history.back();

@@ -104,17 +104,21 @@ class _RBMBase(_AtomicFit, BaseEstimator):
     _visible = "bernoulli"
 
     # --- checks shared by fit and partial_fit
+    def _setting(self, name, default=None):
+        """A parameter's value as fitting uses it (an estimator may resolve None to its own default)."""
+        return getattr(self, name, default)
+
     def _config(self, batch):
         for name in ("n_components", "batch_size", "n_iter", "k"):
-            _positive_int(name, getattr(self, name, 1))
-        _finite_number("learning_rate", self.learning_rate, 0, open_lo=True)
+            _positive_int(name, self._setting(name, 1))
+        _finite_number("learning_rate", self._setting("learning_rate"), 0, open_lo=True)
         _finite_number("momentum", self.momentum, 0, 1, open_hi=True)
         _finite_number("weight_decay", self.weight_decay, 0)
         if self.device not in _DEVICES:
             raise ValueError(f"device must be one of {_DEVICES}, got {self.device!r}")
         if self.n_threads is not None:
             _positive_int("n_threads", self.n_threads, 4096)  # the CLI's --threads range
-        config = {"nh": int(self.n_components), "lr": float(self.learning_rate), "batch": int(batch),
+        config = {"nh": int(self.n_components), "lr": float(self._setting("learning_rate")), "batch": int(batch),
                   "k": int(getattr(self, "k", 1)), "pcd": bool(getattr(self, "persistent", False)),
                   "momentum": float(self.momentum),
                   "weight_decay": float(self.weight_decay), "device": self.device, "visible": self._visible,
@@ -182,8 +186,8 @@ class _RBMBase(_AtomicFit, BaseEstimator):
         self.intercept_hidden_ = np.asarray(p["hb"], dtype=dtype)
         self.intercept_visible_ = np.asarray(p["vb"], dtype=dtype)
         chains = st["chain_h"]
-        self.h_samples_ = np.asarray(chains if chains.shape[0] else np.zeros((self.batch_size, self.n_components)),
-                                     dtype=dtype)
+        empty = np.zeros((self._setting("batch_size"), self.n_components))
+        self.h_samples_ = np.asarray(chains if chains.shape[0] else empty, dtype=dtype)
         self._n_features_out = self.components_.shape[0]
         self.backend_ = r["backend"]
         self._keep_units(r, dtype, first)
@@ -197,7 +201,7 @@ class _RBMBase(_AtomicFit, BaseEstimator):
     def fit(self, X, y=None):
         """Fits the model to X [n_samples, n_features] (dense, sparse or a CUDA array); y is ignored."""
         X = self._check_input(X, reset=True)
-        config = self._config(self.batch_size)
+        config = self._config(self._setting("batch_size"))
         config["epochs"] = int(self.n_iter)
         config["seed"] = int(check_random_state(self.random_state).randint(1, 2**31 - 1))
         self._seed = config["seed"]  # partial_fit after fit continues this stream

@@ -25,15 +25,17 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
     BernoulliRBM's (``n_components``, ``learning_rate``, ``batch_size``, ``n_iter``, ``verbose``,
     ``random_state``, ``momentum``, ``weight_decay``, ``device``, ``n_threads``) and
     ``learning_rate_decay`` (iteration i of a fit runs at learning_rate x decay^(i - 1)); the defaults
-    (hybrid, alpha 0.01, rate 0.3 decaying by 0.8, batches of 20, 500 units) are `rbm train
+    (hybrid, alpha 0.01, 500 units; ``learning_rate``, ``batch_size`` and ``learning_rate_decay`` None:
+    rate 0.3 decaying by 0.8, batches of 20, for the hybrid and discriminative objectives, and the
+    general 0.1, 100, no decay for the generative one, which collapses at the others) are `rbm train
     --labels`'s, chosen on validation splits of the digits and Fashion-MNIST (README, "Labels").
     Features are taken as Bernoulli units' inputs (scale them to [0, 1]; other values are used as
     they are). Fitted: ``components_`` [n_components, n_features], ``label_components_``
     [n_classes, n_components], ``intercept_hidden_``, ``intercept_label_``, ``classes_``.
     """
 
-    def __init__(self, n_components=500, *, objective="hybrid", alpha=0.01, learning_rate=0.3,
-                 learning_rate_decay=0.8, batch_size=20, n_iter=10, verbose=0, random_state=None, momentum=0.5,
+    def __init__(self, n_components=500, *, objective="hybrid", alpha=0.01, learning_rate=None,
+                 learning_rate_decay=None, batch_size=None, n_iter=10, verbose=0, random_state=None, momentum=0.5,
                  weight_decay=0.0, device="auto", n_threads=None):
         self.n_components = n_components
         self.objective = objective
@@ -49,13 +51,22 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
         self.device = device
         self.n_threads = n_threads
 
+    def _setting(self, name, default=None):
+        value = getattr(self, name, default)
+        if value is None and name in ("learning_rate", "batch_size", "learning_rate_decay"):
+            if self.objective not in _OBJECTIVES:
+                raise ValueError(f"objective must be one of {_OBJECTIVES}, got {self.objective!r}")
+            return _core.training_defaults(self.objective)[name]
+        return value
+
     def _unit_config(self):
         if self.objective not in _OBJECTIVES:
             raise ValueError(f"objective must be one of {_OBJECTIVES}, got {self.objective!r}")
         _finite_number("alpha", self.alpha, 0, open_lo=True)
-        _finite_number("learning_rate_decay", self.learning_rate_decay, 0, 1, open_lo=True)
+        decay = self._setting("learning_rate_decay")
+        _finite_number("learning_rate_decay", decay, 0, 1, open_lo=True)
         return {"any_values": True, "objective": self.objective, "alpha": float(self.alpha),
-                "lr_decay": float(self.learning_rate_decay), "classes": len(self.classes_)}
+                "lr_decay": float(decay), "classes": len(self.classes_)}
 
     def _labels(self, y):
         index = np.searchsorted(self.classes_, y)
@@ -75,7 +86,7 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
         X, y = _validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32))
         check_classification_targets(y)
         self._set_classes(y)
-        config = self._config(self.batch_size)
+        config = self._config(self._setting("batch_size"))
         config["epochs"] = int(self.n_iter)
         config["seed"] = int(check_random_state(self.random_state).randint(1, 2**31 - 1))
         self._seed = config["seed"]

@@ -490,11 +490,26 @@ py::tuple fine_tune(const py::list& layer_dicts, const py::object& x, const py::
   return py::make_tuple(tuned, head_out, epochs);
 }
 
+// The rate, batch, decay and alpha a classifier with `objective` trains with where its caller chose
+// none (rbm::classifier_defaults where they apply, else the general defaults): ClassificationRBM's None.
+py::dict training_defaults(const std::string& objective) {
+  const rbm::train_options general;
+  using c = rbm::classifier_defaults;
+  const bool own = c::apply_to(objective);
+  py::dict d;
+  d["learning_rate"] = own ? c::lr : general.cd.lr;
+  d["batch_size"] = own ? c::batch : general.batch;
+  d["learning_rate_decay"] = own ? c::lr_decay : general.lr_decay;
+  d["alpha"] = c::alpha;
+  return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rbm's C++/CUDA core: the training entry point and what the build has";
   m.attr("__version__") = rbm::version;
+  m.def("training_defaults", &training_defaults, py::arg("objective"));
   m.def("train", &train, py::arg("X"), py::arg("config"), py::arg("start") = py::none(),
         py::arg("on_epoch") = py::none(), py::arg("y") = py::none());
   m.def("fine_tune", &fine_tune, py::arg("layers"), py::arg("X"), py::arg("y"), py::arg("targets"), py::arg("head"),
