@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared command for a machine with an NVIDIA GPU (README "GPU check"), correctness first:
+# One prepared command for a machine with an NVIDIA GPU (docs/gpu.md, "GPU check"), correctness first:
 #   deps        the carried .debs (bench/fetch_gpu_deps.sh, bench/.deps) unpacked, whenever they are there
 #   build       rbm, rbm_gpu_tests and rbm_bench alone, for the GPU's architecture; the Python extension
 #               starts building beside the tests, in the background

@@ -28,7 +28,7 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
     (hybrid, alpha 0.01, 500 units; ``learning_rate``, ``batch_size`` and ``learning_rate_decay`` None:
     rate 0.3 decaying by 0.8, batches of 20, for the hybrid and discriminative objectives, and the
     general 0.1, 100, no decay for the generative one, which collapses at the others) are `rbm train
-    --labels`'s, chosen on validation splits of the digits and Fashion-MNIST (README, "Labels").
+    --labels`'s, chosen on validation splits of the digits and Fashion-MNIST (docs/labels.md).
     Features are taken as Bernoulli units' inputs (scale them to [0, 1]; other values are used as
     they are). Fitted: ``components_`` [n_components, n_features], ``label_components_``
     [n_classes, n_components], ``intercept_hidden_``, ``intercept_label_``, ``classes_``.

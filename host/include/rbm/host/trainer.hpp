@@ -123,7 +123,7 @@ train_options seed_preset();
 
 // What a single RBM with a label group trains with where its caller chose none of these (the CLI's
 // `--labels` alone): the hybrid objective at alpha 0.01, batches of 20, rate 0.3 decaying by 0.8 an
-// epoch. Chosen on validation splits of the digits and Fashion-MNIST (README, "Labels"): the unlabelled
+// epoch. Chosen on validation splits of the digits and Fashion-MNIST (docs/labels.md): the unlabelled
 // defaults (generative, batches of 100) classify Fashion-MNIST below logistic regression on its pixels,
 // and without the decay the last epoch's accuracy is a draw from a +-2 point spread. The rate, batch and
 // decay are the discriminative term's: the generative objective alone keeps the general defaults (at
