@@ -187,16 +187,111 @@ void evaluate_stack(const std::string& path, const rbm::dataset& d, const std::s
   }
 }
 
+namespace {
+
+struct eval_opts {
+  std::string model, device = "auto", json;
+  data_options data;
+  int ais_runs = 100, ais_steps = 14500, pll_samples = 1000, exact_max = 20, eval_limit = 10000;
+  int bound_images = 0, bound_samples = 10;  // 0: every held-out image, as a single RBM's figures
+  std::uint64_t seed = 1;
+  bool classify = false;
+};
+
+// Reconstruction errors and free energies on the backend `device` names (training rows up to
+// --eval-limit, every held-out one); returns that backend for AIS.
+std::unique_ptr<rbm::backend> errors_and_free_energies(const eval_opts& o, const rbm::model_params& p,
+                                                       const rbm::dataset& d, const rbm::image_set& held,
+                                                       nlohmann::json& res) {
+  rbm::cd_config cfg;
+  cfg.nv = p.nv;
+  cfg.nh = p.nh;
+  cfg.seed = o.seed;
+  std::string why;
+  auto be = rbm::make_backend(o.device, cfg, 100, rbm::gpu_options{}, why);
+  std::fprintf(stderr, "%s\n", why.c_str());
+  be->set_params(p);
+  const int ntrain = o.eval_limit > 0 ? std::min(o.eval_limit, d.train.count) : d.train.count;
+  const auto tr = be->evaluate(d.train.pixels.data(), ntrain);
+  const auto te = be->evaluate(held.pixels.data(), held.count);
+  std::printf("reconstruction error (sampled / mean-field): training %.6f / %.6f, held-out %.6f / %.6f\n",
+              tr.err_sampled, tr.err_mean_field, te.err_sampled, te.err_mean_field);
+  std::printf("mean free energy: training %.4f, held-out %.4f, gap (held-out - training) %.4f\n", tr.free_energy,
+              te.free_energy, te.free_energy - tr.free_energy);
+  res["recon_err_sampled"] = {{"train", tr.err_sampled}, {"test", te.err_sampled}};
+  res["recon_err_mean_field"] = {{"train", tr.err_mean_field}, {"test", te.err_mean_field}};
+  res["free_energy"] = {
+      {"train", tr.free_energy}, {"test", te.free_energy}, {"gap", te.free_energy - tr.free_energy}};
+  return be;
+}
+
+// The pseudo-log-likelihood, the exact log Z where a layer is small enough, and AIS: likelihoods of the
+// held-out images, binarised at 128.
+void likelihoods(const eval_opts& o, rbm::backend& be, const rbm::model_params& p, const rbm::dataset& d,
+                 const rbm::image_set& held, nlohmann::json& res) {
+  const std::vector<float> test_bin = rbm::binarize(held.pixels.data(), held.pixels.size());
+  // The CPU-side measures below share a team of OpenBLAS's thread count (the cores, or as set).
+  rbm::cpu::thread_team team(openblas_get_num_threads());
+  if (o.pll_samples > 0) {
+    const int n = std::min(o.pll_samples, held.count);
+    const double pll = rbm::pseudo_log_likelihood(p, test_bin.data(), n, &team);
+    std::printf("pseudo-log-likelihood per held-out image (binarised at 128, first %d): %.4f nats\n", n, pll);
+    res["pseudo_log_likelihood"] = pll;
+  }
+  double mean_neg_f = 0;  // mean -F(v) over the binarised held-out set: LL = that - log Z
+  mean_neg_f = rbm::mean_log_likelihood(p, test_bin.data(), held.count, 0.0);
+  if (std::min(p.nv, p.nh) <= o.exact_max) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double lz = rbm::exact_log_z(p, o.exact_max, &team);
+    std::printf("log Z exact (enumerating %d units): %.4f; log-likelihood per held-out image %.4f nats (%.1fs)\n",
+                std::min(p.nv, p.nh), lz, mean_neg_f - lz, seconds_since(t0));
+    res["log_z_exact"] = lz;
+    res["log_likelihood_exact"] = mean_neg_f - lz;
+  }
+  if (o.ais_runs > 0) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<float> train_bin = rbm::binarize(d.train.pixels.data(), d.train.pixels.size());
+    rbm::ais_options ao;
+    ao.runs = o.ais_runs;
+    ao.steps = o.ais_steps;
+    ao.seed = o.seed;
+    const auto a = be.ais_log_z(rbm::base_rate_bias(train_bin.data(), d.train.count, p.nv), ao);
+    std::printf("log Z by AIS (%d runs, %d temperatures): %.4f, 3-sigma interval [%.4f, %.4f] (%.1fs)\n", a.runs,
+                a.steps, a.log_z, a.log_z_low, a.log_z_high, seconds_since(t0));
+    std::printf("log-likelihood per held-out image (AIS, binarised at 128): %.4f nats, interval [%.4f, %.4f]\n",
+                mean_neg_f - a.log_z, mean_neg_f - a.log_z_high, mean_neg_f - a.log_z_low);
+    res["ais"] = {{"log_z", a.log_z},
+                  {"log_z_low", a.log_z_low},
+                  {"log_z_high", a.log_z_high},
+                  {"runs", a.runs},
+                  {"steps", a.steps},
+                  {"log_likelihood", mean_neg_f - a.log_z},
+                  {"log_likelihood_low", mean_neg_f - a.log_z_high},
+                  {"log_likelihood_high", mean_neg_f - a.log_z_low}};
+  }
+}
+
+// --classify: softmax regression on the hidden features against one on the pixels.
+void classify_features(const rbm::model_params& p, const rbm::dataset& d, const rbm::image_set& held,
+                     nlohmann::json& res) {
+  if (d.train.labels.empty() || held.labels.empty() || d.test.count == 0)
+    throw rbm::data_error(d.name + ": --classify needs labelled training and held-out images");
+  const auto ftr = rbm::hidden_probabilities(p, d.train.pixels.data(), d.train.count);
+  const auto fte = rbm::hidden_probabilities(p, held.pixels.data(), held.count);
+  const double acc = rbm::softmax_accuracy(ftr, d.train.labels, fte, held.labels, p.nh);
+  std::vector<float> ptr(d.train.pixels.size()), pte(held.pixels.size());
+  for (std::size_t i = 0; i < ptr.size(); ++i) ptr[i] = rbm::pixel_to_unit(d.train.pixels[i]);
+  for (std::size_t i = 0; i < pte.size(); ++i) pte[i] = rbm::pixel_to_unit(held.pixels[i]);
+  const double raw = rbm::softmax_accuracy(ptr, d.train.labels, pte, held.labels, p.nv);
+  std::printf("classification (softmax regression, held-out accuracy): RBM features %.4f, raw pixels %.4f\n", acc,
+              raw);
+  res["classify"] = {{"rbm_features", acc}, {"raw_pixels", raw}};
+}
+
+}  // namespace
+
 void register_evaluate_command(CLI::App& app, command_list& out) {
-  struct opts {
-    std::string model, device = "auto", json;
-    data_options data;
-    int ais_runs = 100, ais_steps = 14500, pll_samples = 1000, exact_max = 20, eval_limit = 10000;
-    int bound_images = 0, bound_samples = 10;  // 0: every held-out image, as a single RBM's figures
-    std::uint64_t seed = 1;
-    bool classify = false;
-  };
-  auto o = std::make_shared<opts>();
+  auto o = std::make_shared<eval_opts>();
   auto* c = app.add_subcommand("evaluate", "reconstruction errors, free energies, pseudo- and AIS log-likelihood");
   c->add_option("--model", o->model, "model.safetensors")->required();
   add_data_options(c, o->data);
@@ -253,80 +348,9 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
     if (d.train.real())
       throw rbm::data_error(d.name + ": real-valued data need a model with Gaussian visible units");
 
-    rbm::cd_config cfg;
-    cfg.nv = p.nv;
-    cfg.nh = p.nh;
-    cfg.seed = o->seed;
-    std::string why;
-    auto be = rbm::make_backend(o->device, cfg, 100, rbm::gpu_options{}, why);
-    std::fprintf(stderr, "%s\n", why.c_str());
-    be->set_params(p);
-    const int ntrain = o->eval_limit > 0 ? std::min(o->eval_limit, d.train.count) : d.train.count;
-    const auto tr = be->evaluate(d.train.pixels.data(), ntrain);
-    const auto te = be->evaluate(held.pixels.data(), held.count);
-    std::printf("reconstruction error (sampled / mean-field): training %.6f / %.6f, held-out %.6f / %.6f\n",
-                tr.err_sampled, tr.err_mean_field, te.err_sampled, te.err_mean_field);
-    std::printf("mean free energy: training %.4f, held-out %.4f, gap (held-out - training) %.4f\n", tr.free_energy,
-                te.free_energy, te.free_energy - tr.free_energy);
-    res["recon_err_sampled"] = {{"train", tr.err_sampled}, {"test", te.err_sampled}};
-    res["recon_err_mean_field"] = {{"train", tr.err_mean_field}, {"test", te.err_mean_field}};
-    res["free_energy"] = {
-        {"train", tr.free_energy}, {"test", te.free_energy}, {"gap", te.free_energy - tr.free_energy}};
-
-    const std::vector<float> test_bin = rbm::binarize(held.pixels.data(), held.pixels.size());
-    // The CPU-side measures below share a team of OpenBLAS's thread count (the cores, or as set).
-    rbm::cpu::thread_team team(openblas_get_num_threads());
-    if (o->pll_samples > 0) {
-      const int n = std::min(o->pll_samples, held.count);
-      const double pll = rbm::pseudo_log_likelihood(p, test_bin.data(), n, &team);
-      std::printf("pseudo-log-likelihood per held-out image (binarised at 128, first %d): %.4f nats\n", n, pll);
-      res["pseudo_log_likelihood"] = pll;
-    }
-    double mean_neg_f = 0;  // mean -F(v) over the binarised held-out set: LL = that - log Z
-    mean_neg_f = rbm::mean_log_likelihood(p, test_bin.data(), held.count, 0.0);
-    if (std::min(p.nv, p.nh) <= o->exact_max) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const double lz = rbm::exact_log_z(p, o->exact_max, &team);
-      std::printf("log Z exact (enumerating %d units): %.4f; log-likelihood per held-out image %.4f nats (%.1fs)\n",
-                  std::min(p.nv, p.nh), lz, mean_neg_f - lz, seconds_since(t0));
-      res["log_z_exact"] = lz;
-      res["log_likelihood_exact"] = mean_neg_f - lz;
-    }
-    if (o->ais_runs > 0) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const std::vector<float> train_bin = rbm::binarize(d.train.pixels.data(), d.train.pixels.size());
-      rbm::ais_options ao;
-      ao.runs = o->ais_runs;
-      ao.steps = o->ais_steps;
-      ao.seed = o->seed;
-      const auto a = be->ais_log_z(rbm::base_rate_bias(train_bin.data(), d.train.count, p.nv), ao);
-      std::printf("log Z by AIS (%d runs, %d temperatures): %.4f, 3-sigma interval [%.4f, %.4f] (%.1fs)\n", a.runs,
-                  a.steps, a.log_z, a.log_z_low, a.log_z_high, seconds_since(t0));
-      std::printf("log-likelihood per held-out image (AIS, binarised at 128): %.4f nats, interval [%.4f, %.4f]\n",
-                  mean_neg_f - a.log_z, mean_neg_f - a.log_z_high, mean_neg_f - a.log_z_low);
-      res["ais"] = {{"log_z", a.log_z},
-                    {"log_z_low", a.log_z_low},
-                    {"log_z_high", a.log_z_high},
-                    {"runs", a.runs},
-                    {"steps", a.steps},
-                    {"log_likelihood", mean_neg_f - a.log_z},
-                    {"log_likelihood_low", mean_neg_f - a.log_z_high},
-                    {"log_likelihood_high", mean_neg_f - a.log_z_low}};
-    }
-    if (o->classify) {
-      if (d.train.labels.empty() || held.labels.empty() || d.test.count == 0)
-        throw rbm::data_error(d.name + ": --classify needs labelled training and held-out images");
-      const auto ftr = rbm::hidden_probabilities(p, d.train.pixels.data(), d.train.count);
-      const auto fte = rbm::hidden_probabilities(p, held.pixels.data(), held.count);
-      const double acc = rbm::softmax_accuracy(ftr, d.train.labels, fte, held.labels, p.nh);
-      std::vector<float> ptr(d.train.pixels.size()), pte(held.pixels.size());
-      for (std::size_t i = 0; i < ptr.size(); ++i) ptr[i] = rbm::pixel_to_unit(d.train.pixels[i]);
-      for (std::size_t i = 0; i < pte.size(); ++i) pte[i] = rbm::pixel_to_unit(held.pixels[i]);
-      const double raw = rbm::softmax_accuracy(ptr, d.train.labels, pte, held.labels, p.nv);
-      std::printf("classification (softmax regression, held-out accuracy): RBM features %.4f, raw pixels %.4f\n", acc,
-                  raw);
-      res["classify"] = {{"rbm_features", acc}, {"raw_pixels", raw}};
-    }
+    const auto be = errors_and_free_energies(*o, p, d, held, res);
+    likelihoods(*o, *be, p, d, held, res);
+    if (o->classify) classify_features(p, d, held, res);
     if (!o->json.empty()) rbm::write_file_atomic(o->json, res.dump(2) + "\n");
     return 0;
   });

@@ -120,12 +120,8 @@ int train_stack_run(const train_state& s, rbm::stack_options& stack, const rbm::
   return 0;
 }
 
-}  // namespace
-
-void register_train(CLI::App& app, command_list& out) {
-  auto s = std::make_shared<train_state>();
-  auto* train = app.add_subcommand("train", "train an RBM (on the built-in MNIST digits unless told otherwise)");
-  add_data_options(train, s->data);
+// The model: its shape, unit kinds, data reading and the label group.
+void add_model_options(CLI::App* train, const std::shared_ptr<train_state>& s) {
   s->o_hidden = train->add_option("--hidden", s->hidden,
                                   "hidden units; a list trains a stack (a deep belief network) greedily, bottom "
                                   "up, e.g. 500,500,2000")
@@ -136,6 +132,36 @@ void register_train(CLI::App& app, command_list& out) {
                                "persistent contrastive divergence (chains kept across batches); a list of 0 and 1: "
                                "one per layer of a stack (--pcd alone: every layer)")
                 ->expected(0, 1);
+  train->add_option("--visible", s->visible, "visible units: bernoulli | gaussian (real-valued data)")
+      ->capture_default_str();
+  train->add_flag("--visible-sample", s->opt.cd.visible_sample,
+                  "Gaussian visible units: sample the reconstructions instead of using their mean");
+  train->add_flag("--learn-sigma", s->opt.cd.learn_sigma,
+                  "Gaussian visible units: learn each unit's standard deviation (through log sigma; implies "
+                  "--visible-sample)");
+  train->add_option("--sigma-floor", s->opt.cd.sigma_floor, "the smallest standard deviation --learn-sigma reaches")
+      ->capture_default_str()
+      ->check(finite_in(0, HUGE_VAL));
+  train->add_flag("--standardize", s->opt.standardize,
+                  "Gaussian visible units: scale each feature to mean 0, standard deviation 1 (training set's)");
+  train->add_flag("--binarize", s->opt.binarize,
+                  "train on binary pixels (>= 128 -> 1) instead of grey values, as likelihood studies do");
+  train->add_flag("--labels", s->opt.labels,
+                  "train a label group (a classification RBM) on the label file beside the training images");
+  train->add_option("--classes", s->opt.classes, "the number of classes K (default: the largest label + 1)")
+      ->check(integer_in(0, rbm::max_classes));
+  s->o_objective = train->add_option("--objective", s->opt.objective,
+                                     "with --labels: generative (CD on the joint of pixels and class), discriminative "
+                                     "(the exact gradient of log p(y | x)) or hybrid (discriminative + --alpha x "
+                                     "generative); a single RBM's default: " +
+                                         std::string(rbm::classifier_defaults::objective) + ", a stack's top: generative");
+  s->o_alpha = train->add_option("--alpha", s->opt.alpha, "hybrid objective: weight of the generative term")
+                   ->capture_default_str()
+                   ->check(finite_in(0, HUGE_VAL));
+}
+
+// The schedule: epochs, batches, rates, regularisers, the validation split, early stopping, fine-tuning.
+void add_schedule_options(CLI::App* train, const std::shared_ptr<train_state>& s) {
   s->o_epochs = train->add_option("--epochs", s->epochs, "passes over the training set; a list: one per layer")
                     ->default_str(std::to_string(s->opt.epochs));
   s->o_batch = train->add_option("--batch", s->opt.batch, "samples per update (a single RBM with --labels, unless generative: " +
@@ -145,6 +171,38 @@ void register_train(CLI::App& app, command_list& out) {
   s->o_lr = train->add_option("--lr", s->lr, "learning rate; a list: one per layer (a single RBM with --labels, unless "
                               "generative: " + std::to_string(rbm::classifier_defaults::lr).substr(0, 3) + ")")
                  ->default_str("0.1");
+  train->add_option("--momentum", s->opt.cd.momentum, "momentum")->capture_default_str()
+      ->check(finite_in(0, 1, true));
+  train->add_option("--initial-momentum", s->opt.initial_momentum,
+                    "momentum of the first --momentum-epochs epochs (e.g. 0.5, then --momentum 0.9)")
+      ->check(finite_in(0, 1, true));
+  train->add_option("--momentum-epochs", s->opt.momentum_epochs, "epochs at --initial-momentum")->capture_default_str()
+      ->check(integer_in(0, int_max));
+  s->o_lr_decay = train->add_option("--lr-decay", s->opt.lr_decay,
+                                    "learning rate of epoch e is lr * decay^(e-1) (a single RBM with --labels, unless generative: " +
+                                        std::to_string(rbm::classifier_defaults::lr_decay).substr(0, 3) + ")")
+      ->capture_default_str()
+      ->check(finite_in(0, HUGE_VAL));
+  train->add_option("--weight-decay", s->opt.cd.weight_decay, "L2 weight decay on W")->capture_default_str()
+      ->check(finite_in(0, HUGE_VAL));
+  train->add_option("--sparsity-target", s->opt.cd.sparsity_target,
+                    "target mean hidden activation (with --sparsity-cost)")
+      ->check(finite_in(0, 1, true));
+  train->add_option("--sparsity-cost", s->opt.cd.sparsity_cost, "weight of the sparsity penalty (0: off)")
+      ->check(finite_in(0, HUGE_VAL));
+  train->add_option("--seed", s->opt.cd.seed, "random seed (initialisation, shuffling, sampling)")
+      ->capture_default_str()
+      ->check(seed_value());
+  train->add_option("--validation", s->opt.validation,
+                    "hold out the last N training images as the validation set: held-out metrics and --early-stop "
+                    "use it, never the test set (classified once at the end, with --labels)")
+      ->check(integer_in(0, int_max));
+  train
+      ->add_option("--early-stop", s->opt.early_stop,
+                   "stop once the held-out minus training free-energy gap has grown N epochs in a row (with "
+                   "--labels: once held-out accuracy has not improved for N epochs; 0: never)")
+      ->capture_default_str()
+      ->check(integer_in(0, int_max));
   train->add_option("--fine-tune", s->fine_tune.epochs,
                     "a stack with --labels: after the greedy layers, fine-tune the whole stack as a classifier by "
                     "backpropagation for up to N epochs (the best --validation epoch kept; 0: no fine-tuning)")
@@ -159,18 +217,10 @@ void register_train(CLI::App& app, command_list& out) {
         return true;
       }, "a stack's layers train on the hidden probabilities of the layer below (probabilities) or on states "
          "drawn from them (sample)")->default_str("probabilities");
-  train->add_option("--momentum", s->opt.cd.momentum, "momentum")->capture_default_str()
-      ->check(finite_in(0, 1, true));
-  train->add_option("--weight-decay", s->opt.cd.weight_decay, "L2 weight decay on W")->capture_default_str()
-      ->check(finite_in(0, HUGE_VAL));
-  train->add_option("--sparsity-target", s->opt.cd.sparsity_target,
-                    "target mean hidden activation (with --sparsity-cost)")
-      ->check(finite_in(0, 1, true));
-  train->add_option("--sparsity-cost", s->opt.cd.sparsity_cost, "weight of the sparsity penalty (0: off)")
-      ->check(finite_in(0, HUGE_VAL));
-  train->add_option("--seed", s->opt.cd.seed, "random seed (initialisation, shuffling, sampling)")
-      ->capture_default_str()
-      ->check(seed_value());
+}
+
+// The run: where it computes, what it writes and monitors, where it starts from.
+void add_run_options(CLI::App* train, const std::shared_ptr<train_state>& s) {
   train->add_option("--device", s->opt.device, "auto | cpu | cuda")->capture_default_str();
   s->o_threads = train->add_option(
       "--threads", s->threads,
@@ -182,57 +232,17 @@ void register_train(CLI::App& app, command_list& out) {
                   "launch each GPU update eagerly instead of replaying a CUDA graph");
   train->add_option("--out", s->opt.out_dir, "output directory (default: runs/<timestamp>)");
   train->add_option("--init-from", s->opt.init_from, "continue training from this model.safetensors");
-  train->add_option("--eval-limit", s->opt.eval_limit, "training samples evaluated after each epoch (0: all)")
-      ->capture_default_str()
-      ->check(integer_in(0, int_max));
+  train->add_option(
+      "--resume", s->opt.resume,
+      "continue the run in this --out directory from its last checkpoint, exactly as if it had not stopped "
+      "(its settings are kept; --epochs sets the new total)");
+
+
   train->add_option("--preset", s->preset,
                     "'seed': the tutorial's run exactly (784x50, CD-1, zero init, batch 100, "
                     "5 epochs, lr 0.01 on the summed gradient, file order)");
   train->add_flag("--quiet", s->quiet, "no progress output");
-  train->add_option("--visible", s->visible, "visible units: bernoulli | gaussian (real-valued data)")
-      ->capture_default_str();
-  train->add_flag("--visible-sample", s->opt.cd.visible_sample,
-                  "Gaussian visible units: sample the reconstructions instead of using their mean");
-  train->add_flag("--learn-sigma", s->opt.cd.learn_sigma,
-                  "Gaussian visible units: learn each unit's standard deviation (through log sigma; implies "
-                  "--visible-sample)");
-  train->add_option("--sigma-floor", s->opt.cd.sigma_floor, "the smallest standard deviation --learn-sigma reaches")
-      ->capture_default_str()
-      ->check(finite_in(0, HUGE_VAL));
-  train->add_flag("--standardize", s->opt.standardize,
-                  "Gaussian visible units: scale each feature to mean 0, standard deviation 1 (training set's)");
-  train->add_flag("--labels", s->opt.labels,
-                  "train a label group (a classification RBM) on the label file beside the training images");
-  train->add_option("--classes", s->opt.classes, "the number of classes K (default: the largest label + 1)")
-      ->check(integer_in(0, rbm::max_classes));
-  s->o_objective = train->add_option("--objective", s->opt.objective,
-                                     "with --labels: generative (CD on the joint of pixels and class), discriminative "
-                                     "(the exact gradient of log p(y | x)) or hybrid (discriminative + --alpha x "
-                                     "generative); a single RBM's default: " +
-                                         std::string(rbm::classifier_defaults::objective) + ", a stack's top: generative");
-  s->o_alpha = train->add_option("--alpha", s->opt.alpha, "hybrid objective: weight of the generative term")
-                   ->capture_default_str()
-                   ->check(finite_in(0, HUGE_VAL));
-  train->add_option("--validation", s->opt.validation,
-                    "hold out the last N training images as the validation set: held-out metrics and --early-stop "
-                    "use it, never the test set (classified once at the end, with --labels)")
-      ->check(integer_in(0, int_max));
-  train->add_flag("--binarize", s->opt.binarize,
-                  "train on binary pixels (>= 128 -> 1) instead of grey values, as likelihood studies do");
-  train->add_option("--initial-momentum", s->opt.initial_momentum,
-                    "momentum of the first --momentum-epochs epochs (e.g. 0.5, then --momentum 0.9)")
-      ->check(finite_in(0, 1, true));
-  train->add_option("--momentum-epochs", s->opt.momentum_epochs, "epochs at --initial-momentum")->capture_default_str()
-      ->check(integer_in(0, int_max));
-  s->o_lr_decay = train->add_option("--lr-decay", s->opt.lr_decay,
-                                    "learning rate of epoch e is lr * decay^(e-1) (a single RBM with --labels, unless generative: " +
-                                        std::to_string(rbm::classifier_defaults::lr_decay).substr(0, 3) + ")")
-      ->capture_default_str()
-      ->check(finite_in(0, HUGE_VAL));
-  train
-      ->add_option("--early-stop", s->opt.early_stop,
-                   "stop once the held-out minus training free-energy gap has grown N epochs in a row (with "
-                   "--labels: once held-out accuracy has not improved for N epochs; 0: never)")
+  train->add_option("--eval-limit", s->opt.eval_limit, "training samples evaluated after each epoch (0: all)")
       ->capture_default_str()
       ->check(integer_in(0, int_max));
   train->add_option("--snapshot-every", s->opt.snapshot_every, "write filters-epoch-NNN.png every N epochs (0: never)")
@@ -247,118 +257,147 @@ void register_train(CLI::App& app, command_list& out) {
       ->check(integer_in(1, rbm::max_ais_runs));
   train->add_option("--ais-steps", s->opt.ais.steps, "AIS temperatures for --eval-every")->capture_default_str()
       ->check(integer_in(10, rbm::max_ais_steps));
-  train->add_option(
-      "--resume", s->opt.resume,
-      "continue the run in this --out directory from its last checkpoint, exactly as if it had not stopped "
-      "(its settings are kept; --epochs sets the new total)");
+}
 
+// --preset: its settings come from one place, rbm::seed_preset(); every option given on the command
+// line is then applied again on top of them, so the options given next to it win.
+void apply_preset(train_state& s, CLI::App* train) {
+  if (s.preset.empty()) return;
+  if (s.preset != "seed") throw rbm::precondition_error("--preset: unknown preset '" + s.preset + "' (known: seed)");
+  s.opt = rbm::seed_preset();
+  for (CLI::Option* o : train->get_options())
+    if (o->count() > 0) o->run_callback();
+}
+
+// SIGINT / SIGTERM (finish the batch, write a checkpoint, exit 130 saying how to resume), the GEMM mode,
+// the visible kind, the thread count.
+void apply_run_settings(train_state& s) {
+  s.opt.stop = &stop_requested;
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  s.opt.gpu.mode = rbm::parse_gemm_mode(s.gemm.c_str());
+  if (!rbm::parse_unit_kind(s.visible, s.opt.cd.visible))
+    throw rbm::precondition_error("--visible must be " + rbm::unit_kind_list() + " (got '" + s.visible + "')");
+  if (s.opt.cd.learn_sigma) s.opt.cd.visible_sample = true;  // learning sigma needs sampled reconstructions
+  if (s.o_threads->count() > 0) {
+    if (s.threads < 1 || s.threads > 4096)
+      throw rbm::precondition_error("--threads must be between 1 and 4096 (got " + std::to_string(s.threads) + ")");
+    openblas_set_num_threads(s.threads);
+  }
+}
+
+// --hidden, --epochs, --k, --lr, --pcd: one value sets the option; several make a stack (one per layer).
+rbm::stack_options per_layer_lists(train_state& s) {
+  rbm::stack_options stack;
+  auto ints = [](CLI::Option* given, const std::string& text, const char* name, auto& one, std::vector<int>& each) {
+    if (given->count() == 0) return;
+    const auto v = parse_ints(text, name);
+    if (v.size() == 1) one = v[0];
+    else each = v;
+  };
+  ints(s.o_hidden, s.hidden, "--hidden", s.opt.cd.nh, stack.hidden);
+  ints(s.o_epochs, s.epochs, "--epochs", s.opt.epochs, stack.epochs);
+  ints(s.o_k, s.k, "--k", s.opt.cd.k, stack.k);
+  if (s.o_lr->count() > 0) {
+    const auto v = parse_floats(s.lr, "--lr");
+    if (v.size() == 1) s.opt.cd.lr = v[0];
+    else stack.lr = v;
+  }
+  if (s.o_pcd->count() > 0) {
+    const auto v = s.pcd.empty() ? std::vector<int>{1} : parse_ints(s.pcd, "--pcd");
+    for (int x : v)
+      if (x != 0 && x != 1) throw rbm::precondition_error("--pcd takes 0 or 1 per layer (got " + std::to_string(x) + ")");
+    if (v.size() == 1) s.opt.cd.pcd = v[0] == 1;
+    else stack.pcd = v;
+  }
+  return stack;
+}
+
+// Whether this run trains a stack (a --hidden list, or resuming one), refusing what only the other
+// takes; the output directory (--resume's, else a new timestamped one).
+bool choose_stack(train_state& s, const rbm::stack_options& stack) {
+  const bool stacked = stack.hidden.size() > 1 ||
+                       (!s.opt.resume.empty() && std::filesystem::exists(std::filesystem::path(s.opt.resume) / "stack.json"));
+  if (stacked && !s.opt.resume.empty() && s.o_epochs->count() > 0)
+    throw rbm::precondition_error("--epochs with --resume of a stack: a stack resumes its own plan (" + s.opt.resume +
+                                  "/stack.json) and cannot be extended, as each layer trained on the one below as it "
+                                  "was; train a new stack to train longer");
+  if (!stacked && s.fine_tune.epochs > 0)
+    throw rbm::precondition_error("--fine-tune is for a stack (--hidden with a list); a single RBM trains its classifier "
+                                  "directly with --objective discriminative");
+  if (!stacked && (!stack.epochs.empty() || !stack.k.empty() || !stack.lr.empty() || !stack.pcd.empty()))
+    throw rbm::precondition_error("lists of --epochs, --k, --lr or --pcd are per layer of a stack: give --hidden a list too");
+  if (!s.opt.resume.empty()) {
+    s.opt.out_dir = s.opt.resume;
+    if (s.o_epochs->count() == 0) s.opt.epochs = 0;  // the checkpoint's own total
+  }
+  if (s.opt.out_dir.empty()) s.opt.out_dir = timestamp_dir();
+  return stacked;
+}
+
+void describe_data(const train_state& s, const rbm::dataset& ds) {
+  if (s.opt.validation > 0)
+    std::fprintf(stderr, "data: %s (%d training images, the last %d of them the validation set; %d test images "
+                         "of %dx%d, not seen until the end)\n",
+                 ds.name.c_str(), ds.train.count, s.opt.validation, ds.test.count, ds.train.rows, ds.train.cols);
+  else
+    std::fprintf(stderr, "data: %s (%d training, %d held-out images of %dx%d)\n", ds.name.c_str(), ds.train.count,
+                 ds.test.count, ds.train.rows, ds.train.cols);
+}
+
+// A single RBM with labels: the classifier's own defaults (rbm::classifier_defaults) where none was given.
+void apply_classifier_defaults(train_state& s) {
+  if (!s.opt.labels || !s.opt.resume.empty() || !s.preset.empty()) return;
+  using d = rbm::classifier_defaults;
+  if (s.o_objective->count() == 0) s.opt.objective = d::objective;
+  if (!d::apply_to(s.opt.objective)) return;
+  if (s.o_alpha->count() == 0) s.opt.alpha = d::alpha;
+  if (s.o_batch->count() == 0) s.opt.batch = d::batch;
+  if (s.o_lr->count() == 0) s.opt.cd.lr = d::lr;
+  if (s.o_lr_decay->count() == 0) s.opt.lr_decay = d::lr_decay;
+}
+
+// The summary lines of a single RBM's run.
+void report_single(const train_state& s, const rbm::train_result& r) {
+  const auto& last = r.history.back();
+  std::string written = "model.safetensors,metrics.csv";
+  for (const char* f : {"filters.png", "error.png", "likelihood.png"})
+    if (std::filesystem::exists(std::filesystem::path(s.opt.out_dir) / f)) written += std::string(",") + f;
+  if (!r.params.labeled()) {
+    std::printf("trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{%s}\n", r.params.nv, r.params.nh,
+                last.epoch, last.train.err_sampled, s.opt.out_dir.c_str(), written.c_str());
+    return;
+  }
+  std::printf("trained %dx%d with %d classes for %d epochs: accuracy %.4f training, %s %s; wrote %s/{%s}\n",
+              r.params.nv, r.params.nh, r.params.classes, last.epoch, last.train_accuracy,
+              std::isfinite(last.test_accuracy) ? std::to_string(last.test_accuracy).substr(0, 6).c_str() : "no",
+              s.opt.validation > 0 ? "validation" : "held-out", s.opt.out_dir.c_str(), written.c_str());
+  if (r.test_count > 0)
+    std::printf("test set (%d images, not used in training): accuracy %.4f, mean log p(y | x) %.5f\n", r.test_count,
+                r.test_accuracy, r.test_class_ll);
+}
+
+}  // namespace
+
+void register_train(CLI::App& app, command_list& out) {
+  auto s = std::make_shared<train_state>();
+  auto* train = app.add_subcommand("train", "train an RBM (on the built-in MNIST digits unless told otherwise)");
+  add_data_options(train, s->data);
+  add_model_options(train, s);
+  add_schedule_options(train, s);
+  add_run_options(train, s);
   out.emplace_back(train, [s, train] {
-    if (!s->preset.empty()) {
-      if (s->preset != "seed")
-        throw rbm::precondition_error("--preset: unknown preset '" + s->preset + "' (known: seed)");
-      // The preset's settings come from one place, rbm::seed_preset(); every option given on the
-      // command line is then applied again on top of them, so the options given next to it win.
-      s->opt = rbm::seed_preset();
-      for (CLI::Option* o : train->get_options())
-        if (o->count() > 0) o->run_callback();
-    }
-    // SIGINT / SIGTERM: finish the batch, write a checkpoint, exit 130 saying how to resume.
-    s->opt.stop = &stop_requested;
-    std::signal(SIGINT, request_stop);
-    std::signal(SIGTERM, request_stop);
-    s->opt.gpu.mode = rbm::parse_gemm_mode(s->gemm.c_str());
-    if (!rbm::parse_unit_kind(s->visible, s->opt.cd.visible))
-      throw rbm::precondition_error("--visible must be " + rbm::unit_kind_list() + " (got '" + s->visible + "')");
-    if (s->opt.cd.learn_sigma) s->opt.cd.visible_sample = true;  // learning sigma needs sampled reconstructions
-    if (s->o_threads->count() > 0) {
-      if (s->threads < 1 || s->threads > 4096)
-        throw rbm::precondition_error("--threads must be between 1 and 4096 (got " + std::to_string(s->threads) + ")");
-      openblas_set_num_threads(s->threads);
-    }
-    // One value sets the option; several make a stack (one per layer).
-    rbm::stack_options stack;
-    if (s->o_hidden->count() > 0) {
-      const auto v = parse_ints(s->hidden, "--hidden");
-      if (v.size() == 1) s->opt.cd.nh = v[0];
-      else stack.hidden = v;
-    }
-    if (s->o_epochs->count() > 0) {
-      const auto v = parse_ints(s->epochs, "--epochs");
-      if (v.size() == 1) s->opt.epochs = v[0];
-      else stack.epochs = v;
-    }
-    if (s->o_k->count() > 0) {
-      const auto v = parse_ints(s->k, "--k");
-      if (v.size() == 1) s->opt.cd.k = v[0];
-      else stack.k = v;
-    }
-    if (s->o_lr->count() > 0) {
-      const auto v = parse_floats(s->lr, "--lr");
-      if (v.size() == 1) s->opt.cd.lr = v[0];
-      else stack.lr = v;
-    }
-    if (s->o_pcd->count() > 0) {
-      const auto v = s->pcd.empty() ? std::vector<int>{1} : parse_ints(s->pcd, "--pcd");
-      for (int x : v)
-        if (x != 0 && x != 1) throw rbm::precondition_error("--pcd takes 0 or 1 per layer (got " + std::to_string(x) + ")");
-      if (v.size() == 1) s->opt.cd.pcd = v[0] == 1;
-      else stack.pcd = v;
-    }
-    const bool stacked = stack.hidden.size() > 1 ||
-                         (!s->opt.resume.empty() && std::filesystem::exists(std::filesystem::path(s->opt.resume) / "stack.json"));
-    if (stacked && !s->opt.resume.empty() && s->o_epochs->count() > 0)
-      throw rbm::precondition_error("--epochs with --resume of a stack: a stack resumes its own plan (" + s->opt.resume +
-                                    "/stack.json) and cannot be extended, as each layer trained on the one below as it "
-                                    "was; train a new stack to train longer");
-    if (!stacked && s->fine_tune.epochs > 0)
-      throw rbm::precondition_error("--fine-tune is for a stack (--hidden with a list); a single RBM trains its classifier "
-                                    "directly with --objective discriminative");
-    if (!stacked && (!stack.epochs.empty() || !stack.k.empty() || !stack.lr.empty() || !stack.pcd.empty()))
-      throw rbm::precondition_error("lists of --epochs, --k, --lr or --pcd are per layer of a stack: give --hidden a list too");
-    if (!s->opt.resume.empty()) {
-      s->opt.out_dir = s->opt.resume;
-      if (s->o_epochs->count() == 0) s->opt.epochs = 0;  // the checkpoint's own total
-    }
-    if (s->opt.out_dir.empty()) s->opt.out_dir = timestamp_dir();
+    apply_preset(*s, train);
+    apply_run_settings(*s);
+    rbm::stack_options stack = per_layer_lists(*s);
+    const bool stacked = choose_stack(*s, stack);
     const rbm::dataset ds = load_data(s->data);
-    if (!s->quiet)
-    {
-      if (s->opt.validation > 0)
-        std::fprintf(stderr, "data: %s (%d training images, the last %d of them the validation set; %d test images "
-                             "of %dx%d, not seen until the end)\n",
-                     ds.name.c_str(), ds.train.count, s->opt.validation, ds.test.count, ds.train.rows, ds.train.cols);
-      else
-        std::fprintf(stderr, "data: %s (%d training, %d held-out images of %dx%d)\n", ds.name.c_str(), ds.train.count,
-                     ds.test.count, ds.train.rows, ds.train.cols);
-    }
+    if (!s->quiet) describe_data(*s, ds);
     progress prog(s->quiet);
     install_progress(prog, s->opt);
     if (stacked) return train_stack_run(*s, stack, ds);
-    if (s->opt.labels && s->opt.resume.empty() && s->preset.empty()) {  // a classifier's own defaults, where none was given
-      if (s->o_objective->count() == 0) s->opt.objective = rbm::classifier_defaults::objective;
-      if (rbm::classifier_defaults::apply_to(s->opt.objective)) {
-        if (s->o_alpha->count() == 0) s->opt.alpha = rbm::classifier_defaults::alpha;
-        if (s->o_batch->count() == 0) s->opt.batch = rbm::classifier_defaults::batch;
-        if (s->o_lr->count() == 0) s->opt.cd.lr = rbm::classifier_defaults::lr;
-        if (s->o_lr_decay->count() == 0) s->opt.lr_decay = rbm::classifier_defaults::lr_decay;
-      }
-    }
-    const rbm::train_result r = rbm::train(ds, s->opt);
-    const auto& last = r.history.back();
-    std::string written = "model.safetensors,metrics.csv";
-    for (const char* f : {"filters.png", "error.png", "likelihood.png"})
-      if (std::filesystem::exists(std::filesystem::path(s->opt.out_dir) / f)) written += std::string(",") + f;
-    if (r.params.labeled())
-      std::printf("trained %dx%d with %d classes for %d epochs: accuracy %.4f training, %s %s; wrote %s/{%s}\n",
-                  r.params.nv, r.params.nh, r.params.classes, last.epoch, last.train_accuracy,
-                  std::isfinite(last.test_accuracy) ? std::to_string(last.test_accuracy).substr(0, 6).c_str() : "no",
-                  s->opt.validation > 0 ? "validation" : "held-out", s->opt.out_dir.c_str(), written.c_str());
-    if (r.params.labeled() && r.test_count > 0)
-      std::printf("test set (%d images, not used in training): accuracy %.4f, mean log p(y | x) %.5f\n", r.test_count,
-                  r.test_accuracy, r.test_class_ll);
-    if (!r.params.labeled())
-      std::printf("trained %dx%d for %d epochs: reconstruction error %.6f; wrote %s/{%s}\n", r.params.nv, r.params.nh,
-                  last.epoch, last.train.err_sampled, s->opt.out_dir.c_str(), written.c_str());
+    apply_classifier_defaults(*s);
+    report_single(*s, rbm::train(ds, s->opt));
     return 0;
   });
 }
