@@ -235,31 +235,149 @@ std::vector<float> features_at(const stack_model& m, const float* values, int ro
   return x.to_host();
 }
 
-stack_result train_stack(const dataset& data, const stack_options& in) {
+namespace {
+
+// A resumed stack's plan (stack.json): the original settings, with what a resumed run may change from `in`.
+stack_options read_plan(const stack_options& in, const fs::path& plan_path, const std::string& dir) {
   stack_options o = in;
+  std::ifstream f(plan_path);
+  if (!f) throw data_error(plan_path.string() + ": no stack plan here (is " + dir + " a stack's directory?)");
+  nlohmann::json j;
+  try {
+    f >> j;
+    o.hidden = j.at("hidden").get<std::vector<int>>();
+    o.epochs = j.at("epochs").get<std::vector<int>>();
+    o.k = j.at("k").get<std::vector<int>>();
+    o.lr = j.at("lr").get<std::vector<float>>();
+    if (j.contains("pcd")) o.pcd = j.at("pcd").get<std::vector<int>>();
+    o.propagate_samples = j.at("propagate").get<std::string>() == "samples";
+    if (j.contains("fine_tune")) from_json(j.at("fine_tune"), o.fine_tune);
+    train_options keep = in.base;
+    keep.epochs = 0;  // the plan's
+    o.base = options_from_json(j.at("base").dump(), keep);
+  } catch (const nlohmann::json::exception& e) {
+    throw data_error(plan_path.string() + ": not a stack plan (" + e.what() + ")");
+  }
+  return o;
+}
+
+// stack.json: every layer's settings spelt out, the propagation, fine-tuning and the base options.
+void write_plan(const stack_options& o, const fs::path& plan_path) {
+  const int layers = int(o.hidden.size());
+  nlohmann::json j;
+  j["hidden"] = o.hidden;
+  std::vector<int> epochs, k, pcd;
+  std::vector<float> lr;
+  for (int i = 0; i < layers; ++i) {
+    const train_options t = layer_options(o, i);
+    epochs.push_back(t.epochs);
+    k.push_back(t.cd.k);
+    lr.push_back(t.cd.lr);
+    pcd.push_back(t.cd.pcd ? 1 : 0);
+  }
+  j["epochs"] = epochs;
+  j["k"] = k;
+  j["lr"] = lr;
+  j["pcd"] = pcd;
+  j["propagate"] = o.propagate_samples ? "samples" : "probabilities";
+  if (o.fine_tune.epochs > 0) j["fine_tune"] = o.fine_tune;
+  j["base"] = nlohmann::json::parse(options_json(o.base));
+  write_file_atomic(plan_path.string(), j.dump(1) + "\n");
+}
+
+// Layer i trained as a run of its own (in dir/layer<i+1>, resumed where its checkpoint is), on `input`.
+train_result train_layer(const stack_options& o, int i, const dataset& input, const std::string& dir, bool resuming,
+                         bool rows_on_gpu) {
+  const int layers = int(o.hidden.size());
+  train_options t = layer_options(o, i);
+  t.on_note = o.base.on_note;
+  t.on_batch = o.base.on_batch;
+  t.on_epoch = o.base.on_epoch;
+  t.on_epoch_params = o.base.on_epoch_params;
+  t.stop = o.base.stop;
+  if (rows_on_gpu) t.device = "cuda";  // its rows are on that GPU
+  if (!dir.empty()) {
+    t.out_dir = layer_dir(dir, i);
+    if (resuming && fs::exists(fs::path(t.out_dir) / "model.safetensors")) t.resume = t.out_dir;
+  }
+  if (o.on_layer) o.on_layer(i, layers);
+  try {
+    return train(input, t);
+  } catch (const interrupted& e) {  // the stack resumes as a whole, from its own directory
+    throw interrupted("layer " + std::to_string(i + 1) + " of " + std::to_string(layers) + ": " + e.what(),
+                      dir.empty() ? std::string() : dir, e.params(), e.state());
+  }
+}
+
+// The next layer's input: layer i's hidden units for `input`'s training and held-out rows, computed on
+// the GPU where the layer trained there (the training rows then stay there, in `on_gpu`).
+dataset propagated(const stack_options& o, int i, const dataset& input, const train_result& r, bool gpu,
+                   detail::device_rows& on_gpu) {
+  const train_options t = layer_options(o, i);
+  dataset next;  // named by the caller
+  for (int s = 0; s < 2; ++s) {
+    const image_set& from = s == 0 ? input.train : input.test;
+    image_set& to = s == 0 ? next.train : next.test;
+    if (from.count == 0) continue;
+    const bool from_device = from.device_values != nullptr;
+    const std::vector<float> v = i == 0 ? model_inputs(from, t.binarize, r.data_mean, r.data_sd) : std::vector<float>();
+    const float* x = i == 0 ? v.data() : from_device ? from.device_values : from.value_data();
+    const std::uint64_t seed = t.cd.seed + std::uint64_t(s);
+    if (!gpu) {
+      to = value_set(propagate_up(r.params, x, from.count, o.propagate_samples, seed), from.count, r.params.nh, from);
+      continue;
+    }
+    detail::device_rows rows = detail::device_rows::propagate(r.params, x, from_device, from.count, o.propagate_samples,
+                                                              seed ^ propagate_seed_salt, t.gpu);
+    if (s == 0) {  // stays on the GPU for the next layer
+      to = value_set({}, from.count, r.params.nh, from);
+      to.device_values = rows.data();
+      on_gpu = std::move(rows);
+    } else {
+      to = value_set(rows.to_host(), from.count, r.params.nh, from);
+    }
+  }
+  return next;
+}
+
+// The test set, once, by the finished stack (a validation split kept it out of training).
+void classify_test_set(stack_result& res, const dataset& data, const stack_options& o) {
+  train_result& top = res.layers.back();
+  const std::vector<float> v = model_inputs(data.test, layer_options(o, 0).binarize, res.model.data_mean, res.model.data_sd);
+  const stack_model classifier = classifier_of(res.model);
+  const std::vector<float> x = features_at(classifier, v.data(), data.test.count, int(res.model.layers.size()) - 1);
+  image_set rows = value_set({}, data.test.count, classifier.layers.back().nv, data.test);
+  std::tie(top.test_accuracy, top.test_class_ll) = classify_rows(classifier.layers.back(), rows, x.data(), data.test.count);
+  top.test_count = data.test.count;
+}
+
+// The stack's own files: model.safetensors (every layer, tuned ones too), metrics.csv with a layer
+// column, fine_tune.csv, each layer's filters projected to pixels.
+void write_stack_files(const stack_result& res, const dataset& data, const stack_options& o, const std::string& dir,
+                       const std::vector<std::string>& csvs) {
+  std::map<std::string, std::string> meta{
+      {"propagate", o.propagate_samples ? "samples" : "probabilities"},
+      {"dataset", data.name},
+      {"config", nlohmann::json{{"image_rows", data.train.rows},
+                                {"image_cols", data.train.cols},
+                                {"binarize", layer_options(o, 0).binarize}}.dump()}};
+  save_stack((fs::path(dir) / "model.safetensors").string(), res.model, meta);
+  write_file_atomic((fs::path(dir) / "metrics.csv").string(), with_layer_column(csvs));
+  if (!res.fine_tune_history.empty())
+    write_file_atomic((fs::path(dir) / "fine_tune.csv").string(), fine_tune_csv(res.fine_tune_history));
+  if (data.train.rows > 1)
+    for (int i = 0; i < int(res.model.layers.size()); ++i)
+      write_png((fs::path(dir) / ("filters-layer" + std::to_string(i + 1) + ".png")).string(),
+                tile_filters(projected(res.model, i), data.train.rows, data.train.cols));
+}
+
+}  // namespace
+
+stack_result train_stack(const dataset& data, const stack_options& in) {
   const bool resuming = !in.base.resume.empty();
   const std::string dir = resuming ? in.base.resume : in.base.out_dir;
   const fs::path plan_path = fs::path(dir) / "stack.json";
-  if (resuming) {  // the original plan; what a resumed run may change comes from `in`
-    std::ifstream f(plan_path);
-    if (!f) throw data_error(plan_path.string() + ": no stack plan here (is " + dir + " a stack's directory?)");
-    nlohmann::json j;
-    try {
-      f >> j;
-      o.hidden = j.at("hidden").get<std::vector<int>>();
-      o.epochs = j.at("epochs").get<std::vector<int>>();
-      o.k = j.at("k").get<std::vector<int>>();
-      o.lr = j.at("lr").get<std::vector<float>>();
-      if (j.contains("pcd")) o.pcd = j.at("pcd").get<std::vector<int>>();
-      o.propagate_samples = j.at("propagate").get<std::string>() == "samples";
-      if (j.contains("fine_tune")) from_json(j.at("fine_tune"), o.fine_tune);
-      train_options keep = in.base;
-      keep.epochs = 0;  // the plan's
-      o.base = options_from_json(j.at("base").dump(), keep);
-    } catch (const nlohmann::json::exception& e) {
-      throw data_error(plan_path.string() + ": not a stack plan (" + e.what() + ")");
-    }
-  }
+  const stack_options o = resuming ? read_plan(in, plan_path, dir) : in;
   check_plan(o);
   const int layers = int(o.hidden.size());
   std::optional<output_lock> lock;  // one writer per stack directory (each layer's run locks its own)
@@ -272,56 +390,20 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     fs::create_directories(dir, ec);
     if (ec) throw data_error(dir + ": cannot create the output directory (" + ec.message() + ")");
     lock.emplace(dir);
-    nlohmann::json j;
-    j["hidden"] = o.hidden;
-    std::vector<int> epochs, k, pcd;
-    std::vector<float> lr;
-    for (int i = 0; i < layers; ++i) {
-      const train_options t = layer_options(o, i);
-      epochs.push_back(t.epochs);
-      k.push_back(t.cd.k);
-      lr.push_back(t.cd.lr);
-      pcd.push_back(t.cd.pcd ? 1 : 0);
-    }
-    j["epochs"] = epochs;
-    j["k"] = k;
-    j["lr"] = lr;
-    j["pcd"] = pcd;
-    j["propagate"] = o.propagate_samples ? "samples" : "probabilities";
-    if (o.fine_tune.epochs > 0) j["fine_tune"] = o.fine_tune;
-    j["base"] = nlohmann::json::parse(options_json(o.base));
-    write_file_atomic(plan_path.string(), j.dump(1) + "\n");
+    write_plan(o, plan_path);
   }
-
   // A validation split, once for the whole stack: the last N training rows are every layer's held-out set.
   const int validation = o.base.validation;
   const dataset split = validation_split(data, validation);
   const dataset& bottom = validation > 0 ? split : data;
 
   stack_result res;
-  dataset layer_data;         // layer i's input (for i > 0)
+  dataset layer_data;          // layer i's input (for i > 0)
   detail::device_rows on_gpu;  // its training rows, when they are in GPU memory
   std::vector<std::string> csvs;
   for (int i = 0; i < layers; ++i) {
-    train_options t = layer_options(o, i);
-    t.on_note = o.base.on_note;
-    t.on_batch = o.base.on_batch;
-    t.on_epoch = o.base.on_epoch;
-    t.on_epoch_params = o.base.on_epoch_params;
-    t.stop = o.base.stop;
-    if (on_gpu.data() != nullptr) t.device = "cuda";  // its rows are on that GPU
-    if (!dir.empty()) {
-      t.out_dir = layer_dir(dir, i);
-      if (resuming && fs::exists(fs::path(t.out_dir) / "model.safetensors")) t.resume = t.out_dir;
-    }
-    if (o.on_layer) o.on_layer(i, layers);
     const dataset& input = i == 0 ? bottom : layer_data;
-    try {
-      res.layers.push_back(train(input, t));
-    } catch (const interrupted& e) {  // the stack resumes as a whole, from its own directory
-      throw interrupted("layer " + std::to_string(i + 1) + " of " + std::to_string(layers) + ": " + e.what(),
-                        dir.empty() ? std::string() : dir, e.params(), e.state());
-    }
+    res.layers.push_back(train_layer(o, i, input, dir, resuming, on_gpu.data() != nullptr));
     const train_result& r = res.layers.back();
     res.model.layers.push_back(r.params);
     if (i == 0) {
@@ -330,68 +412,20 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     }
     csvs.push_back(metrics_csv(r.history));
     if (i + 1 == layers) break;
-    // The next layer's input: this layer's hidden units for the training and held-out rows, on the GPU
-    // where this layer trained there.
     const auto t0 = std::chrono::steady_clock::now();
     const bool gpu = detail::device_rows::built() && r.backend_name.rfind("cuda", 0) == 0;
     res.propagated_on_gpu.push_back(gpu);
-    dataset next;
-    next.name = data.name + " (layer " + std::to_string(i + 2) + " input)";
     detail::device_rows next_on_gpu;
-    for (int s = 0; s < 2; ++s) {
-      const image_set& from = s == 0 ? input.train : input.test;
-      image_set& to = s == 0 ? next.train : next.test;
-      if (from.count == 0) continue;
-      const bool from_device = from.device_values != nullptr;
-      const std::vector<float> v = i == 0 ? model_inputs(from, t.binarize, r.data_mean, r.data_sd) : std::vector<float>();
-      const float* x = i == 0 ? v.data() : from_device ? from.device_values : from.value_data();
-      const std::uint64_t seed = t.cd.seed + std::uint64_t(s);
-      if (!gpu) {
-        to = value_set(propagate_up(r.params, x, from.count, o.propagate_samples, seed), from.count, r.params.nh, from);
-        continue;
-      }
-      detail::device_rows rows = detail::device_rows::propagate(r.params, x, from_device, from.count, o.propagate_samples,
-                                                                seed ^ propagate_seed_salt, t.gpu);
-      if (s == 0) {  // stays on the GPU for the next layer
-        to = value_set({}, from.count, r.params.nh, from);
-        to.device_values = rows.data();
-        next_on_gpu = std::move(rows);
-      } else {
-        to = value_set(rows.to_host(), from.count, r.params.nh, from);
-      }
-    }
+    dataset next = propagated(o, i, input, r, gpu, next_on_gpu);
+    next.name = data.name + " (layer " + std::to_string(i + 2) + " input)";
     layer_data = std::move(next);
     on_gpu = std::move(next_on_gpu);  // the rows the layer below read are freed only now
     res.propagate_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   if (o.fine_tune.epochs > 0) fine_tune_stack(res, bottom, validation > 0, o, dir);
-  // The test set, once, by the finished stack (a validation split kept it out of training).
-  train_result& top = res.layers.back();
-  if (validation > 0 && res.model.layers.back().labeled() && data.test.count > 0) {
-    const std::vector<float> v = model_inputs(data.test, layer_options(o, 0).binarize, res.model.data_mean, res.model.data_sd);
-    const stack_model classifier = classifier_of(res.model);
-    const std::vector<float> x = features_at(classifier, v.data(), data.test.count, layers - 1);
-    image_set rows = value_set({}, data.test.count, classifier.layers.back().nv, data.test);
-    std::tie(top.test_accuracy, top.test_class_ll) = classify_rows(classifier.layers.back(), rows, x.data(), data.test.count);
-    top.test_count = data.test.count;
-  }
+  if (validation > 0 && res.model.layers.back().labeled() && data.test.count > 0) classify_test_set(res, data, o);
   if (o.on_layer) o.on_layer(layers, layers);
-  if (!dir.empty()) {
-    std::map<std::string, std::string> meta{
-        {"propagate", o.propagate_samples ? "samples" : "probabilities"},
-        {"dataset", data.name},
-        {"config", nlohmann::json{{"image_rows", data.train.rows},
-                                  {"image_cols", data.train.cols},
-                                  {"binarize", layer_options(o, 0).binarize}}.dump()}};
-    save_stack((fs::path(dir) / "model.safetensors").string(), res.model, meta);
-    write_file_atomic((fs::path(dir) / "metrics.csv").string(), with_layer_column(csvs));
-    if (!res.fine_tune_history.empty())
-      write_file_atomic((fs::path(dir) / "fine_tune.csv").string(), fine_tune_csv(res.fine_tune_history));
-    if (data.train.rows > 1)
-      for (int i = 0; i < layers; ++i)
-        write_png((fs::path(dir) / ("filters-layer" + std::to_string(i + 1) + ".png")).string(),
-                  tile_filters(projected(res.model, i), data.train.rows, data.train.cols));
-  }
+  if (!dir.empty()) write_stack_files(res, data, o, dir, csvs);
   return res;
 }
 
