@@ -238,20 +238,24 @@ device_rows import_device_rows(const py::object& m) {
 //           scikit-learn's BernoulliRBM allows), threads (CPU threads; 0: OpenBLAS's own count)
 //   start: None, or dict(params=..., state=... or None) to continue from
 //   on_epoch: None or a callable(dict of the epoch's metrics, dict of the parameters after it)
-py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& start, const py::object& on_epoch,
-               const py::object& y) {
+// The rows training reads: a CUDA array where it is, or a C-ordered float32 array borrowed as it is.
+struct input_rows {
   rbm::dataset data;
+  device_rows on_gpu;
+  std::uintptr_t address = 0;  // what was read: the tests check that nothing was copied
+};
+
+void read_rows(const py::object& x_in, input_rows& in) {
+  rbm::dataset& data = in.data;
   data.name = "array";
   data.train.rows = 1;
   data.train.source = "X";
-  device_rows on_gpu;
-  std::uintptr_t address = 0;
   if (py::hasattr(x_in, "device_pointer")) {  // a CUDA array: trained where it is
-    on_gpu = import_device_rows(x_in);
-    data.train.count = on_gpu.n;
-    data.train.cols = on_gpu.d;
-    data.train.device_values = on_gpu.rows;
-    address = reinterpret_cast<std::uintptr_t>(on_gpu.rows);
+    in.on_gpu = import_device_rows(x_in);
+    data.train.count = in.on_gpu.n;
+    data.train.cols = in.on_gpu.d;
+    data.train.device_values = in.on_gpu.rows;
+    in.address = reinterpret_cast<std::uintptr_t>(in.on_gpu.rows);
   } else {
     // No forcecast: a float32 C-order array is borrowed as it is, anything else is refused (the
     // estimators convert), so a silent copy cannot creep in.
@@ -262,9 +266,12 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
     data.train.count = int(x.shape(0));
     data.train.cols = int(x.shape(1));
     data.train.borrowed = x.data();  // alive for the call: `x_in` is held by the caller's frame
-    address = reinterpret_cast<std::uintptr_t>(x.data());
+    in.address = reinterpret_cast<std::uintptr_t>(x.data());
   }
+}
 
+// The training options a config dict gives (the estimators' parameters), rbm's defaults where it is silent.
+rbm::train_options options_from(const py::dict& cfg) {
   rbm::train_options o;
   o.cd.nh = get(cfg, "nh", 256);
   o.cd.lr = get(cfg, "lr", 0.1f);
@@ -288,47 +295,62 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   o.epochs = get(cfg, "epochs", 10);
   o.eval_limit = get(cfg, "eval_limit", 1000);
   o.device = get<std::string>(cfg, "device", "auto");
-  if (!y.is_none()) {  // class indices [n] in [0, classes): a label group, trained discriminatively
-    const auto labels = py::cast<py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>>(y);
-    if (labels.ndim() != 1 || labels.shape(0) != data.train.count)
-      throw py::value_error("y must hold one class index per row of X");
-    o.classes = get(cfg, "classes", 0);
-    if (o.classes < 2 || o.classes > 256) throw py::value_error("classes must be between 2 and 256");
-    data.train.labels.resize(std::size_t(data.train.count));
-    for (py::ssize_t i = 0; i < labels.shape(0); ++i) {
-      const std::int64_t v = labels.at(i);
-      if (v < 0 || v >= o.classes) throw py::value_error("a class index outside [0, classes)");
-      data.train.labels[std::size_t(i)] = std::uint8_t(v);
-    }
-    o.labels = true;
-    o.objective = get<std::string>(cfg, "objective", "discriminative");
-    o.alpha = get(cfg, "alpha", o.alpha);
-  }
-  if (data.train.device_values != nullptr) o.gpu.device = on_gpu.device;  // train on the array's GPU
   o.initial_momentum = -1;
+  return o;
+}
 
+// Class indices y [n] in [0, classes): a label group beside the rows.
+void add_labels(const py::object& y, const py::dict& cfg, rbm::dataset& data, rbm::train_options& o) {
+  const auto labels = py::cast<py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>>(y);
+  if (labels.ndim() != 1 || labels.shape(0) != data.train.count)
+    throw py::value_error("y must hold one class index per row of X");
+  o.classes = get(cfg, "classes", 0);
+  if (o.classes < 2 || o.classes > 256) throw py::value_error("classes must be between 2 and 256");
+  data.train.labels.resize(std::size_t(data.train.count));
+  for (py::ssize_t i = 0; i < labels.shape(0); ++i) {
+    const std::int64_t v = labels.at(i);
+    if (v < 0 || v >= o.classes) throw py::value_error("a class index outside [0, classes)");
+    data.train.labels[std::size_t(i)] = std::uint8_t(v);
+  }
+  o.labels = true;
+  o.objective = get<std::string>(cfg, "objective", "discriminative");
+  o.alpha = get(cfg, "alpha", o.alpha);
+}
+
+// A partial_fit's starting point: parameters and, where given, the optimiser state and chains.
+void start_from(const py::object& start, rbm::model_params& start_params, rbm::training_state& start_state,
+                rbm::train_options& o) {
+  const py::dict s = py::cast<py::dict>(start);
+  start_params = params_from(py::cast<py::dict>(s["params"]));
+  o.start_params = &start_params;
+  if (s.contains("state") && !s["state"].is_none()) {
+    const py::dict st = py::cast<py::dict>(s["state"]);
+    start_state.vel_w = from_array(st["vel_W"]);
+    start_state.vel_vb = from_array(st["vel_vb"]);
+    start_state.vel_hb = from_array(st["vel_hb"]);
+    start_state.chain_h = from_array(st["chain_h"]);
+    start_state.chains = py::cast<int>(st["chains"]);
+    start_state.rng_position = py::cast<std::uint64_t>(st["rng_position"]);
+    if (st.contains("vel_log_sigma")) start_state.vel_log_sigma = from_array(st["vel_log_sigma"]);
+    if (st.contains("vel_label_W")) {
+      start_state.vel_label_w = from_array(st["vel_label_W"]);
+      start_state.vel_label_b = from_array(st["vel_label_b"]);
+    }
+    o.start_state = &start_state;
+  }
+}
+
+py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& start, const py::object& on_epoch,
+               const py::object& y) {
+  input_rows in;
+  read_rows(x_in, in);
+  rbm::dataset& data = in.data;
+  rbm::train_options o = options_from(cfg);
+  if (!y.is_none()) add_labels(y, cfg, data, o);
+  if (data.train.device_values != nullptr) o.gpu.device = in.on_gpu.device;  // train on the array's GPU
   rbm::model_params start_params;
   rbm::training_state start_state;
-  if (!start.is_none()) {
-    const py::dict s = py::cast<py::dict>(start);
-    start_params = params_from(py::cast<py::dict>(s["params"]));
-    o.start_params = &start_params;
-    if (s.contains("state") && !s["state"].is_none()) {
-      const py::dict st = py::cast<py::dict>(s["state"]);
-      start_state.vel_w = from_array(st["vel_W"]);
-      start_state.vel_vb = from_array(st["vel_vb"]);
-      start_state.vel_hb = from_array(st["vel_hb"]);
-      start_state.chain_h = from_array(st["chain_h"]);
-      start_state.chains = py::cast<int>(st["chains"]);
-      start_state.rng_position = py::cast<std::uint64_t>(st["rng_position"]);
-      if (st.contains("vel_log_sigma")) start_state.vel_log_sigma = from_array(st["vel_log_sigma"]);
-      if (st.contains("vel_label_W")) {
-        start_state.vel_label_w = from_array(st["vel_label_W"]);
-        start_state.vel_label_b = from_array(st["vel_label_b"]);
-      }
-      o.start_state = &start_state;
-    }
-  }
+  if (!start.is_none()) start_from(start, start_params, start_state, o);
 
   std::atomic<bool> stop{false};
   bool keyboard = false;
@@ -386,7 +408,7 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   out["keyboard_interrupt"] = keyboard;
   out["data_mean"] = to_array(r.data_mean, {py::ssize_t(r.data_mean.size())});
   out["data_sd"] = to_array(r.data_sd, {py::ssize_t(r.data_sd.size())});
-  out["data_address"] = address;  // what was read: the tests check that nothing was copied
+  out["data_address"] = in.address;  // what was read: the tests check that nothing was copied
   if (callback_error) std::rethrow_exception(callback_error);
   return out;
 }
@@ -504,6 +526,189 @@ py::dict training_defaults(const std::string& objective) {
   return d;
 }
 
+// log p(y | x) [rows, classes] of a model with a label group (exact, rbm/host/classification.hpp).
+py::array_t<double> class_log_probs_of(const py::dict& params, const farray& v) {
+  const rbm::model_params p = params_from(params);
+  if (!p.labeled()) throw py::value_error("the model has no label group");
+  if (v.ndim() != 2 || v.shape(1) != p.nv) throw py::value_error("X does not fit the model's features");
+  py::array_t<double> out({v.shape(0), py::ssize_t(p.classes)});
+  double* dst = out.mutable_data();
+  const float* src = v.data();
+  const int rows = int(v.shape(0));
+  {
+    py::gil_scoped_release release;  // taken back before `out` is returned
+    rbm::class_log_probs(p, src, rows, dst);
+  }
+  return out;
+}
+
+// A CUDA array's values in a NumPy array: its own dtype where it is C-ordered, else float32 rows.
+py::array device_to_host(const py::object& mat) {
+  require_usable_gpu();
+#if RBM_HAVE_CUDA
+  const auto shape = py::cast<std::vector<long long>>(mat.attr("shape"));
+  if (c_ordered(mat)) {  // its bytes as they are, in its dtype
+    const void* src = reinterpret_cast<const void*>(py::cast<std::uintptr_t>(mat.attr("device_pointer")));
+    const int dev = rbm::device_of(src);
+    if (dev < 0) throw py::value_error("X's CUDA array interface points outside GPU memory");
+    py::array out(py::dtype(py::cast<std::string>(mat.attr("typestr"))), std::vector<py::ssize_t>{shape[0], shape[1]});
+    void* dst = out.mutable_data();
+    const std::size_t bytes = out.nbytes();
+    const producer_stream producer = stream_of(mat);
+    {
+      py::gil_scoped_release release;  // taken back before `out` is returned
+      RBM_CUDA_CHECK(cudaSetDevice(dev));
+      wait_for_producer(producer.named, producer.handle);
+      RBM_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+    }
+    return out;
+  }
+  const device_rows r = import_device_rows(mat);  // another layout: float32 rows made on the device
+  py::array out(py::dtype("<f4"), std::vector<py::ssize_t>{r.n, r.d});
+  void* dst = out.mutable_data();
+  const std::size_t bytes = out.nbytes();
+  {
+    py::gil_scoped_release release;
+    RBM_CUDA_CHECK(cudaMemcpy(dst, r.rows, bytes, cudaMemcpyDeviceToHost));
+  }
+  return out;
+#else
+  (void)mat;
+  return py::array();
+#endif
+}
+
+// The CLI's model file (model.safetensors): a model trained by either opens in the other.
+void save_of(const std::string& path, const py::dict& params, const std::map<std::string, std::string>& meta,
+             const py::dict& extra) {
+  const rbm::model_params p = params_from(params);
+  std::map<std::string, rbm::tensor> more;
+  for (const auto& kv : extra) {
+    const farray a = py::cast<farray>(kv.second);
+    more[py::cast<std::string>(kv.first)] = {{std::int64_t(a.size())}, std::vector<float>(a.data(), a.data() + a.size())};
+  }
+  py::gil_scoped_release release;
+  rbm::save_model(path, p, meta, more);
+}
+
+py::dict load_of(const std::string& path) {
+  rbm::saved_model sm;
+  rbm::tensor_file tf;
+  {
+    py::gil_scoped_release release;
+    sm = rbm::load_model(path);
+    if (sm.params.gaussian()) tf = rbm::read_tensors(path);  // its standardisation, if any
+  }
+  py::dict out;
+  out["params"] = params_dict(sm.params);
+  out["metadata"] = sm.metadata;
+  for (const char* name : {"data_mean", "data_std"})
+    if (tf.tensors.count(name)) {
+      const rbm::tensor& t = tf.tensors.at(name);
+      if (t.data.size() != std::size_t(sm.params.nv))
+        throw rbm::data_error(path + ": " + name + " does not fit the model's " + std::to_string(sm.params.nv) +
+                              " visible units");
+      out[name] = to_array(t.data, {py::ssize_t(t.data.size())});
+    }
+  return out;
+}
+
+// log Z: exact (the smaller layer enumerated, at most max_units units) or by AIS from base-rate
+// visible biases `base_vb` (hidden 0, W 0); returns (log Z, low, high) — low == high when exact.
+py::tuple log_z_of(const py::dict& params, const std::string& method, const py::object& base_vb, int runs, int steps,
+                   std::uint64_t seed, int max_units) {
+  const rbm::model_params p = params_from(params);
+  if (method == "exact") {
+    double z;
+    {
+      py::gil_scoped_release release;  // taken back before any Python object is made
+      z = rbm::exact_log_z(p, max_units);
+    }
+    return py::make_tuple(z, z, z);
+  }
+  if (method != "ais") throw py::value_error("method must be exact or ais");
+  rbm::ais_options a;
+  a.runs = runs;
+  a.steps = steps;
+  a.seed = seed;
+  rbm::ais_result r;
+  if (p.gaussian()) {  // base: (means, standard deviations) of independent Gaussians
+    const auto pair = py::cast<py::tuple>(base_vb);
+    const std::vector<float> mean = from_array(pair[0]), sd = from_array(pair[1]);
+    if (mean.size() != std::size_t(p.nv) || sd.size() != std::size_t(p.nv))
+      throw py::value_error("the base model must have n_features means and deviations");
+    py::gil_scoped_release release;
+    r = rbm::ais_log_z_gaussian(p, mean, sd, a);
+  } else {
+    const std::vector<float> base = from_array(base_vb);
+    if (base.size() != std::size_t(p.nv)) throw py::value_error("base_vb must have n_features values");
+    py::gil_scoped_release release;
+    r = rbm::ais_log_z(p, base, a);
+  }
+  return py::make_tuple(r.log_z, r.log_z_low, r.log_z_high);
+}
+
+// The exact pseudo-log-likelihood (every feature flipped in turn), mean over the binary rows.
+double pseudo_log_likelihood_of(const py::dict& params, const farray& v) {
+  const rbm::model_params p = params_from(params);
+  if (v.ndim() != 2 || v.shape(1) != p.nv) throw py::value_error("X does not fit the model's features");
+  py::gil_scoped_release release;
+  return rbm::pseudo_log_likelihood(p, v.data(), int(v.shape(0)));
+}
+
+// Mean log density per row of real values v under a Gaussian-visible model, given log Z.
+double mean_log_likelihood_of(const py::dict& params, const farray& v, double log_z) {
+  const rbm::model_params p = params_from(params);
+  if (v.ndim() != 2 || v.shape(1) != p.nv) throw py::value_error("X does not fit the model's features");
+  py::gil_scoped_release release;
+  return rbm::mean_log_likelihood(p, v.data(), int(v.shape(0)), log_z);
+}
+
+// Per-feature mean and standard deviation (1 where a feature does not vary): the AIS base model.
+py::tuple independent_gaussians(const farray& v) {
+  if (v.ndim() != 2) throw py::value_error("X must be 2-D");
+  std::vector<float> mean, sd;
+  rbm::fit_independent_gaussians(v.data(), int(v.shape(0)), int(v.shape(1)), mean, sd);
+  return py::make_tuple(to_array(mean, {py::ssize_t(mean.size())}), to_array(sd, {py::ssize_t(sd.size())}));
+}
+
+// The base-rate model's visible biases from v binarised at `threshold` (counted in place, no copy).
+farray base_rate_bias_of(const farray& v, float threshold) {
+  if (v.ndim() != 2) throw py::value_error("X must be 2-D");
+  std::vector<float> b;
+  {
+    py::gil_scoped_release release;
+    b = rbm::base_rate_bias(v.data(), int(v.shape(0)), int(v.shape(1)), threshold);
+  }
+  return to_array(b, {py::ssize_t(b.size())});
+}
+
+// rbm::error and its family arrive as ValueError (a precondition: bad parameters or data) or
+// RuntimeError; a device out of memory as MemoryError.
+void translate_errors(std::exception_ptr p) {
+  try {
+    if (p) std::rethrow_exception(p);
+  } catch (const rbm::out_of_memory& e) {
+    PyErr_SetString(PyExc_MemoryError, e.what());
+  } catch (const rbm::host_out_of_memory& e) {
+    PyErr_SetString(PyExc_MemoryError, e.what());
+  } catch (const rbm::precondition_error& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const rbm::data_error& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const rbm::error& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+}
+
+// The GPUs this process can use, by name, and why there are none where there are none.
+py::tuple devices() {
+  const rbm::device_report rep = rbm::query_devices();
+  py::list names;
+  for (const auto& d : rep.devices) names.append(d.name);
+  return py::make_tuple(names, rep.reason);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -514,176 +719,16 @@ PYBIND11_MODULE(_core, m) {
         py::arg("on_epoch") = py::none(), py::arg("y") = py::none());
   m.def("fine_tune", &fine_tune, py::arg("layers"), py::arg("X"), py::arg("y"), py::arg("targets"), py::arg("head"),
         py::arg("X_val"), py::arg("y_val"), py::arg("targets_val"), py::arg("config"));
-  // log p(y | x) [rows, classes] of a model with a label group (exact, rbm/host/classification.hpp).
-  m.def("class_log_probs", [](const py::dict& params, const farray& v) {
-    const rbm::model_params p = params_from(params);
-    if (!p.labeled()) throw py::value_error("the model has no label group");
-    if (v.ndim() != 2 || v.shape(1) != p.nv) throw py::value_error("X does not fit the model's features");
-    py::array_t<double> out({v.shape(0), py::ssize_t(p.classes)});
-    double* dst = out.mutable_data();
-    const float* src = v.data();
-    const int rows = int(v.shape(0));
-    {
-      py::gil_scoped_release release;  // taken back before `out` is returned
-      rbm::class_log_probs(p, src, rows, dst);
-    }
-    return out;
-  });
-  // A CUDA array's values in a NumPy array: its own dtype where it is C-ordered, else float32 rows.
-  m.def("device_to_host", [](const py::object& mat) -> py::array {
-    require_usable_gpu();
-#if RBM_HAVE_CUDA
-    const auto shape = py::cast<std::vector<long long>>(mat.attr("shape"));
-    if (c_ordered(mat)) {  // its bytes as they are, in its dtype
-      const void* src = reinterpret_cast<const void*>(py::cast<std::uintptr_t>(mat.attr("device_pointer")));
-      const int dev = rbm::device_of(src);
-      if (dev < 0) throw py::value_error("X's CUDA array interface points outside GPU memory");
-      py::array out(py::dtype(py::cast<std::string>(mat.attr("typestr"))), std::vector<py::ssize_t>{shape[0], shape[1]});
-      void* dst = out.mutable_data();
-      const std::size_t bytes = out.nbytes();
-      const producer_stream producer = stream_of(mat);
-      {
-        py::gil_scoped_release release;  // taken back before `out` is returned
-        RBM_CUDA_CHECK(cudaSetDevice(dev));
-        wait_for_producer(producer.named, producer.handle);
-        RBM_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
-      }
-      return out;
-    }
-    const device_rows r = import_device_rows(mat);  // another layout: float32 rows made on the device
-    py::array out(py::dtype("<f4"), std::vector<py::ssize_t>{r.n, r.d});
-    void* dst = out.mutable_data();
-    const std::size_t bytes = out.nbytes();
-    {
-      py::gil_scoped_release release;
-      RBM_CUDA_CHECK(cudaMemcpy(dst, r.rows, bytes, cudaMemcpyDeviceToHost));
-    }
-    return out;
-#else
-    (void)mat;
-    return py::array();
-#endif
-  });
+  m.def("class_log_probs", &class_log_probs_of);
+  m.def("device_to_host", &device_to_host);
   m.def("cuda_built", &rbm::cuda_backend_built, "whether this build has the CUDA backend");
-  // The CLI's model file (model.safetensors): a model trained by either opens in the other.
-  m.def("save", [](const std::string& path, const py::dict& params, const std::map<std::string, std::string>& meta,
-                   const py::dict& extra) {
-    const rbm::model_params p = params_from(params);
-    std::map<std::string, rbm::tensor> more;
-    for (const auto& kv : extra) {
-      const farray a = py::cast<farray>(kv.second);
-      more[py::cast<std::string>(kv.first)] = {{std::int64_t(a.size())}, std::vector<float>(a.data(), a.data() + a.size())};
-    }
-    py::gil_scoped_release release;
-    rbm::save_model(path, p, meta, more);
-  }, py::arg("path"), py::arg("params"), py::arg("metadata"), py::arg("extra") = py::dict());
-  m.def("load", [](const std::string& path) {
-    rbm::saved_model sm;
-    rbm::tensor_file tf;
-    {
-      py::gil_scoped_release release;
-      sm = rbm::load_model(path);
-      if (sm.params.gaussian()) tf = rbm::read_tensors(path);  // its standardisation, if any
-    }
-    py::dict out;
-    out["params"] = params_dict(sm.params);
-    out["metadata"] = sm.metadata;
-    for (const char* name : {"data_mean", "data_std"})
-      if (tf.tensors.count(name)) {
-        const rbm::tensor& t = tf.tensors.at(name);
-        if (t.data.size() != std::size_t(sm.params.nv))
-          throw rbm::data_error(path + ": " + name + " does not fit the model's " + std::to_string(sm.params.nv) +
-                                " visible units");
-        out[name] = to_array(t.data, {py::ssize_t(t.data.size())});
-      }
-    return out;
-  });
-  // log Z: exact (the smaller layer enumerated, at most max_units units) or by AIS from base-rate
-  // visible biases `base_vb` (hidden 0, W 0); returns (log Z, low, high) — low == high when exact.
-  m.def("log_z", [](const py::dict& params, const std::string& method, const py::object& base_vb, int runs,
-                    int steps, std::uint64_t seed, int max_units) {
-    const rbm::model_params p = params_from(params);
-    if (method == "exact") {
-      double z;
-      {
-        py::gil_scoped_release release;  // taken back before any Python object is made
-        z = rbm::exact_log_z(p, max_units);
-      }
-      return py::make_tuple(z, z, z);
-    }
-    if (method != "ais") throw py::value_error("method must be exact or ais");
-    rbm::ais_options a;
-    a.runs = runs;
-    a.steps = steps;
-    a.seed = seed;
-    rbm::ais_result r;
-    if (p.gaussian()) {  // base: (means, standard deviations) of independent Gaussians
-      const auto pair = py::cast<py::tuple>(base_vb);
-      const std::vector<float> mean = from_array(pair[0]), sd = from_array(pair[1]);
-      if (mean.size() != std::size_t(p.nv) || sd.size() != std::size_t(p.nv))
-        throw py::value_error("the base model must have n_features means and deviations");
-      py::gil_scoped_release release;
-      r = rbm::ais_log_z_gaussian(p, mean, sd, a);
-    } else {
-      const std::vector<float> base = from_array(base_vb);
-      if (base.size() != std::size_t(p.nv)) throw py::value_error("base_vb must have n_features values");
-      py::gil_scoped_release release;
-      r = rbm::ais_log_z(p, base, a);
-    }
-    return py::make_tuple(r.log_z, r.log_z_low, r.log_z_high);
-  });
-  // The exact pseudo-log-likelihood (every feature flipped in turn), mean over the binary rows.
-  m.def("pseudo_log_likelihood", [](const py::dict& params, const farray& v) {
-    const rbm::model_params p = params_from(params);
-    if (v.ndim() != 2 || v.shape(1) != p.nv) throw py::value_error("X does not fit the model's features");
-    py::gil_scoped_release release;
-    return rbm::pseudo_log_likelihood(p, v.data(), int(v.shape(0)));
-  });
-  // Mean log density per row of real values v under a Gaussian-visible model, given log Z.
-  m.def("mean_log_likelihood", [](const py::dict& params, const farray& v, double log_z) {
-    const rbm::model_params p = params_from(params);
-    if (v.ndim() != 2 || v.shape(1) != p.nv) throw py::value_error("X does not fit the model's features");
-    py::gil_scoped_release release;
-    return rbm::mean_log_likelihood(p, v.data(), int(v.shape(0)), log_z);
-  });
-  // Per-feature mean and standard deviation (1 where a feature does not vary): the AIS base model.
-  m.def("independent_gaussians", [](const farray& v) {
-    if (v.ndim() != 2) throw py::value_error("X must be 2-D");
-    std::vector<float> mean, sd;
-    rbm::fit_independent_gaussians(v.data(), int(v.shape(0)), int(v.shape(1)), mean, sd);
-    return py::make_tuple(to_array(mean, {py::ssize_t(mean.size())}), to_array(sd, {py::ssize_t(sd.size())}));
-  });
-  // The base-rate model's visible biases from v binarised at `threshold` (counted in place, no copy).
-  m.def("base_rate_bias", [](const farray& v, float threshold) {
-    if (v.ndim() != 2) throw py::value_error("X must be 2-D");
-    std::vector<float> b;
-    {
-      py::gil_scoped_release release;
-      b = rbm::base_rate_bias(v.data(), int(v.shape(0)), int(v.shape(1)), threshold);
-    }
-    return to_array(b, {py::ssize_t(b.size())});
-  }, py::arg("X"), py::arg("threshold") = 0.5f);
-  m.def("devices", [] {
-    const rbm::device_report rep = rbm::query_devices();
-    py::list names;
-    for (const auto& d : rep.devices) names.append(d.name);
-    return py::make_tuple(names, rep.reason);
-  });
-  // rbm::error and its family arrive as ValueError (a precondition: bad parameters or data) or
-  // RuntimeError; a device out of memory as MemoryError.
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const rbm::out_of_memory& e) {
-      PyErr_SetString(PyExc_MemoryError, e.what());
-    } catch (const rbm::host_out_of_memory& e) {
-      PyErr_SetString(PyExc_MemoryError, e.what());
-    } catch (const rbm::precondition_error& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const rbm::data_error& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const rbm::error& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
-    }
-  });
+  m.def("save", &save_of, py::arg("path"), py::arg("params"), py::arg("metadata"), py::arg("extra") = py::dict());
+  m.def("load", &load_of);
+  m.def("log_z", &log_z_of);
+  m.def("pseudo_log_likelihood", &pseudo_log_likelihood_of);
+  m.def("mean_log_likelihood", &mean_log_likelihood_of);
+  m.def("independent_gaussians", &independent_gaussians);
+  m.def("base_rate_bias", &base_rate_bias_of, py::arg("X"), py::arg("threshold") = 0.5f);
+  m.def("devices", &devices);
+  py::register_exception_translator(&translate_errors);
 }
