@@ -40,35 +40,42 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   return cpu_cd_step(p, st, v0, rows, copy, cfg, ws, &copy);
 }
 
-float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
-                  const cd_config& cfg, cd_workspace& ws, const uniform_source* normals) {
-  RBM_EXPECTS(rows > 0 && cfg.k >= 1 && p.nv == cfg.nv && p.nh == cfg.nh);
-  const bool gauss = cfg.visible == unit_kind::gaussian;
-  RBM_EXPECTS(gauss == p.gaussian() && (!gauss || p.sigma.size() == std::size_t(p.nv)));
-  RBM_EXPECTS(!(gauss && cfg.visible_sample) || normals != nullptr);
-  const cd_draw_layout lay = make_draw_layout(rows, cfg);
-  const int nv = p.nv, nh = p.nh;
-  // v / 1 is v exactly: with every sigma 1 (the default, fixed) the hidden layer reads the visible rows
-  // themselves, and the scaling passes and their buffers are skipped.
-  const bool scaled = gauss && !std::all_of(p.sigma.begin(), p.sigma.end(), [](float x) { return x == 1.0f; });
-  const std::size_t nvh = std::size_t(nv) * nh, bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
+namespace {
+
+// One CD step's inputs and sizes, shared by its two phases (each run in parts on the team).
+struct cd_step_context {
+  model_params& p;
+  cd_state& st;
+  const float* v0;
+  int rows;
+  const uniform_source& uniforms;
+  const uniform_source* normals;
+  const cd_config& cfg;
+  cd_workspace& ws;
+  cd_draw_layout lay;
+  int nv, nh, parts, old_chains;
+  bool gauss, scaled, learn_sigma;
+};
+
+// Sizes the workspace and the optimiser state for a batch of `rows` in `parts` parts.
+void prepare_cd_step(const cd_step_context& c) {
+  cd_workspace& ws = c.ws;
+  cd_state& st = c.st;
+  const int nv = c.nv, nh = c.nh, parts = c.parts;
+  const std::size_t nvh = std::size_t(nv) * nh, bh = std::size_t(c.rows) * nh, bv = std::size_t(c.rows) * nv;
   grow(ws.h0p, bh);
   grow(ws.h0s, bh);
   grow(ws.hp, bh);
   grow(ws.hs, bh);
   grow(ws.vs, bv);
-  if (scaled) {  // the hidden layer's view of the data and of the reconstructions: v / sigma
+  if (c.scaled) {  // the hidden layer's view of the data and of the reconstructions: v / sigma
     grow(ws.s0, bv);
     grow(ws.ss, bv);
   }
-  // Parts of the work: one per thread, but at least min_rows_per_part batch rows each (a team of
-  // many threads on a small batch leaves the surplus idle); one part runs on the calling thread.
-  const int parts = ws.team != nullptr ? std::clamp(rows / min_rows_per_part, 1, ws.team->size()) : 1;
   grow(ws.grad_v, std::size_t(parts) * nv);
   grow(ws.grad_h, std::size_t(parts) * nh);
   grow(ws.act, std::size_t(parts) * nh);
-  const bool learn_sigma = gauss && cfg.learn_sigma;
-  if (learn_sigma) {
+  if (c.learn_sigma) {
     grow(ws.xs, bv);
     grow(ws.grad_z, std::size_t(parts) * nv);
     if (st.vel_log_sigma.size() != std::size_t(nv)) st.vel_log_sigma.assign(nv, 0.0f);
@@ -81,170 +88,205 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   ws.err.assign(parts, 0.0);
   ws.u.resize(parts);
   for (auto& u : ws.u) grow(u, std::max<std::size_t>(uniform_chunk, std::max(nv, nh)));
-  const int old_chains = st.chains;
-  if (cfg.pcd && st.chains < rows) st.chain_h.resize(bh);  // first batch, or a larger one
-  const cpu::blas_single_threaded blas_guard(parts > 1);
+  if (c.cfg.pcd && st.chains < c.rows) st.chain_h.resize(bh);  // first batch, or a larger one
+}
 
+// The Gibbs chain of part t's rows through all k steps (every row is independent), and that part's
+// share of the bias gradients while its rows are still in cache. (Working through a part's rows in
+// cache-sized blocks measured no faster, up to batch 4096.)
+void cd_chain_part(const cd_step_context& c, int t) {
+  model_params& p = c.p;
+  cd_state& st = c.st;
+  cd_workspace& ws = c.ws;
+  const cd_config& cfg = c.cfg;
+  const cd_draw_layout& lay = c.lay;
+  const uniform_source& uniforms = c.uniforms;
+  const uniform_source* normals = c.normals;
+  const int rows = c.rows, parts = c.parts, nv = c.nv, nh = c.nh, old_chains = c.old_chains;
+  const bool gauss = c.gauss, scaled = c.scaled, learn_sigma = c.learn_sigma;
   const float* hpos = cfg.hidden_bias_from_states ? ws.h0s.data() : ws.h0p.data();
   const float* hneg = cfg.hidden_bias_from_states ? ws.hs.data() : ws.hp.data();
-
-  // The Gibbs chain: every row is independent, so each thread runs its own rows through all k steps.
-  // (Working through a thread's rows in cache-sized blocks measured no faster, up to batch 4096.)
-  cpu::run_parts(ws.team, parts, [&](int t) {
-    const auto [r0, r1] = cpu::split(rows, parts, t);
-    const int n = int(r1 - r0);  // >= 1: parts <= rows
-    const std::size_t oh = r0 * nh, ov = r0 * nv, nhn = std::size_t(n) * nh, nvn = std::size_t(n) * nv;
-    float *h0p = ws.h0p.data() + oh, *h0s = ws.h0s.data() + oh, *hp = ws.hp.data() + oh, *hs = ws.hs.data() + oh,
-          *vs = ws.vs.data() + ov;
-    const float* v = v0 + ov;
-    // One layer's pre-activations x [n, cols] sampled in chunks of whole rows, the chunk's uniforms
-    // (from [offset, offset + n * cols) of the step) drawn into this thread's buffer right before the
-    // fused sigmoid-and-draw pass uses them, so they are never all stored. x becomes the probabilities
-    // and `states` the states, or, with no `states`, x the states.
-    float* ubuf = ws.u[t].data();
-    auto sample_layer = [&](float* x, const float* bias, int cols, std::size_t offset, float* states) {
-      const int chunk_rows = std::max<int>(1, int(uniform_chunk) / cols);
-      for (int r = 0; r < n; r += chunk_rows) {
-        const int m = std::min(chunk_rows, n - r);
-        const std::size_t o = std::size_t(r) * cols;
-        uniforms(offset + o, std::size_t(m) * cols, ubuf);
-        if (states != nullptr)
-          cpu::sigmoid_sample_rows(x + o, bias, ubuf, m, cols, states + o);
-        else
-          cpu::sample_logistic_rows(x + o, bias, ubuf, m, cols);
-      }
-    };
-
-    // Gaussian visible units: x [n, nv] = h W^T becomes the mean vb + sigma x, or a sample of
-    // Normal(mean, sigma^2) with the chunk's normals drawn into the thread's buffer like uniforms.
-    auto gaussian_layer = [&](float* x, std::size_t offset) {
-      if (!cfg.visible_sample) {
-        cpu::gaussian_visible_rows(x, p.vb.data(), p.sigma.data(), nullptr, n, nv);
-        return;
-      }
-      const int chunk_rows = std::max<int>(1, int(uniform_chunk) / nv);
-      for (int r = 0; r < n; r += chunk_rows) {
-        const int m = std::min(chunk_rows, n - r);
-        const std::size_t o = std::size_t(r) * nv;
-        (*normals)(offset + o, std::size_t(m) * nv, ubuf);
-        cpu::gaussian_visible_rows(x + o, p.vb.data(), p.sigma.data(), ubuf, m, nv);
-      }
-    };
-    // What the hidden layer sees of visible rows v [n, nv]: v itself, or v / sigma (into `scaled`).
-    auto hidden_view = [&](const float* vv, float* out) -> const float* {
-      if (!scaled) return vv;
-      cpu::scale_by_sigma_rows(vv, p.sigma.data(), n, nv, out);
-      return out;
-    };
-
-    // Learned sigma: the column sums over this thread's rows of -dE/dz_i = (v_i - b_i)^2 / sigma_i^2 -
-    // (v_i / sigma_i) x_i, x = h W^T with the hidden probabilities h, at the data (sign +1) and at the
-    // chain's end (sign -1), with the parameters before this update.
-    float* gz = learn_sigma ? ws.grad_z.data() + std::size_t(t) * nv : nullptr;
-    if (learn_sigma) std::fill_n(gz, nv, 0.0f);
-    auto sigma_terms = [&](const float* vv, const float* hprob, float sign) {
-      float* x = ws.xs.data() + ov;
-      cpu_visible_pre(p, hprob, n, x);
-      for (int r = 0; r < n; ++r)
-        for (int i = 0; i < nv; ++i) {
-          gz[i] += sign * gaussian_units::log_sigma_gradient(vv[std::size_t(r) * nv + i], p.vb[i], p.sigma[i],
-                                                             x[std::size_t(r) * nv + i]);
-        }
-    };
-
-    // Positive phase.
-    cpu_hidden_pre(p, hidden_view(v, scaled ? ws.s0.data() + ov : nullptr), n, h0p);
-    sample_layer(h0p, p.hb.data(), nh, lay.h0() + oh, h0s);
-    if (learn_sigma) sigma_terms(v, h0p, 1.0f);
-
-    // The negative chain starts at h0 (CD) or at the persistent states (PCD), missing chains seeded
-    // from the data.
-    if (cfg.pcd) {
-      float* chain = st.chain_h.data();
-      for (std::size_t r = std::max<std::size_t>(r0, old_chains); r < r1; ++r)
-        std::copy_n(ws.h0s.data() + r * nh, nh, chain + r * nh);
-      std::copy_n(chain + oh, nhn, hs);
-    } else {
-      std::copy_n(h0s, nhn, hs);
-    }
-
-    double err = 0;
-    for (int step = 0; step < cfg.k; ++step) {
-      cpu_visible_pre(p, hs, n, vs);
-      if (gauss)
-        gaussian_layer(vs, lay.v(step) + ov);
+  const auto [r0, r1] = cpu::split(rows, parts, t);
+  const int n = int(r1 - r0);  // >= 1: parts <= rows
+  const std::size_t oh = r0 * nh, ov = r0 * nv, nhn = std::size_t(n) * nh, nvn = std::size_t(n) * nv;
+  float *h0p = ws.h0p.data() + oh, *h0s = ws.h0s.data() + oh, *hp = ws.hp.data() + oh, *hs = ws.hs.data() + oh,
+        *vs = ws.vs.data() + ov;
+  const float* v = c.v0 + ov;
+  // One layer's pre-activations x [n, cols] sampled in chunks of whole rows, the chunk's uniforms
+  // (from [offset, offset + n * cols) of the step) drawn into this thread's buffer right before the
+  // fused sigmoid-and-draw pass uses them, so they are never all stored. x becomes the probabilities
+  // and `states` the states, or, with no `states`, x the states.
+  float* ubuf = ws.u[t].data();
+  auto sample_layer = [&](float* x, const float* bias, int cols, std::size_t offset, float* states) {
+    const int chunk_rows = std::max<int>(1, int(uniform_chunk) / cols);
+    for (int r = 0; r < n; r += chunk_rows) {
+      const int m = std::min(chunk_rows, n - r);
+      const std::size_t o = std::size_t(r) * cols;
+      uniforms(offset + o, std::size_t(m) * cols, ubuf);
+      if (states != nullptr)
+        cpu::sigmoid_sample_rows(x + o, bias, ubuf, m, cols, states + o);
       else
-        sample_layer(vs, p.vb.data(), nv, lay.v(step) + ov, nullptr);
-      if (step == 0) err = cpu::squared_error(v, vs, nvn);
-      cpu_hidden_pre(p, hidden_view(vs, scaled ? ws.ss.data() + ov : nullptr), n, hp);
-      sample_layer(hp, p.hb.data(), nh, lay.h(step) + oh, hs);
+        cpu::sample_logistic_rows(x + o, bias, ubuf, m, cols);
     }
-    if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);
-    ws.err[t] = err;
-    if (learn_sigma) sigma_terms(vs, hp, -1.0f);
+  };
 
-    // This thread's share of the bias gradients, while its rows are still in cache.
-    cpu::column_diff_sums(v, vs, n, nv, 0, nv, ws.grad_v.data() + std::size_t(t) * nv);
-    cpu::column_diff_sums(hpos + oh, hneg + oh, n, nh, 0, nh, ws.grad_h.data() + std::size_t(t) * nh);
-    if (cfg.sparsity_cost > 0) {
-      float* act = ws.act.data() + std::size_t(t) * nh;
-      std::fill_n(act, nh, 0.0f);
-      for (int r = 0; r < n; ++r)
-        for (int j = 0; j < nh; ++j) act[j] += h0p[std::size_t(r) * nh + j];
+  // Gaussian visible units: x [n, nv] = h W^T becomes the mean vb + sigma x, or a sample of
+  // Normal(mean, sigma^2) with the chunk's normals drawn into the thread's buffer like uniforms.
+  auto gaussian_layer = [&](float* x, std::size_t offset) {
+    if (!cfg.visible_sample) {
+      cpu::gaussian_visible_rows(x, p.vb.data(), p.sigma.data(), nullptr, n, nv);
+      return;
     }
-  });
-  if (cfg.pcd) st.chains = std::max(old_chains, rows);
+    const int chunk_rows = std::max<int>(1, int(uniform_chunk) / nv);
+    for (int r = 0; r < n; r += chunk_rows) {
+      const int m = std::min(chunk_rows, n - r);
+      const std::size_t o = std::size_t(r) * nv;
+      (*normals)(offset + o, std::size_t(m) * nv, ubuf);
+      cpu::gaussian_visible_rows(x + o, p.vb.data(), p.sigma.data(), ubuf, m, nv);
+    }
+  };
+  // What the hidden layer sees of visible rows v [n, nv]: v itself, or v / sigma (into `scaled`).
+  auto hidden_view = [&](const float* vv, float* out) -> const float* {
+    if (!scaled) return vv;
+    cpu::scale_by_sigma_rows(vv, p.sigma.data(), n, nv, out);
+    return out;
+  };
 
-  // Parameter update, each thread on its rows of W and its share of the biases: vel = momentum * vel +
-  // lr * (gradient - decay * W); W += vel. The momentum scaling rides on the first GEMM's beta, the
-  // decay and the step on one pass after the second.
+  // Learned sigma: the column sums over this thread's rows of -dE/dz_i = (v_i - b_i)^2 / sigma_i^2 -
+  // (v_i / sigma_i) x_i, x = h W^T with the hidden probabilities h, at the data (sign +1) and at the
+  // chain's end (sign -1), with the parameters before this update.
+  float* gz = learn_sigma ? ws.grad_z.data() + std::size_t(t) * nv : nullptr;
+  if (learn_sigma) std::fill_n(gz, nv, 0.0f);
+  auto sigma_terms = [&](const float* vv, const float* hprob, float sign) {
+    float* x = ws.xs.data() + ov;
+    cpu_visible_pre(p, hprob, n, x);
+    for (int r = 0; r < n; ++r)
+      for (int i = 0; i < nv; ++i) {
+        gz[i] += sign * gaussian_units::log_sigma_gradient(vv[std::size_t(r) * nv + i], p.vb[i], p.sigma[i],
+                                                           x[std::size_t(r) * nv + i]);
+      }
+  };
+
+  // Positive phase.
+  cpu_hidden_pre(p, hidden_view(v, scaled ? ws.s0.data() + ov : nullptr), n, h0p);
+  sample_layer(h0p, p.hb.data(), nh, lay.h0() + oh, h0s);
+  if (learn_sigma) sigma_terms(v, h0p, 1.0f);
+
+  // The negative chain starts at h0 (CD) or at the persistent states (PCD), missing chains seeded
+  // from the data.
+  if (cfg.pcd) {
+    float* chain = st.chain_h.data();
+    for (std::size_t r = std::max<std::size_t>(r0, old_chains); r < r1; ++r)
+      std::copy_n(ws.h0s.data() + r * nh, nh, chain + r * nh);
+    std::copy_n(chain + oh, nhn, hs);
+  } else {
+    std::copy_n(h0s, nhn, hs);
+  }
+
+  double err = 0;
+  for (int step = 0; step < cfg.k; ++step) {
+    cpu_visible_pre(p, hs, n, vs);
+    if (gauss)
+      gaussian_layer(vs, lay.v(step) + ov);
+    else
+      sample_layer(vs, p.vb.data(), nv, lay.v(step) + ov, nullptr);
+    if (step == 0) err = cpu::squared_error(v, vs, nvn);
+    cpu_hidden_pre(p, hidden_view(vs, scaled ? ws.ss.data() + ov : nullptr), n, hp);
+    sample_layer(hp, p.hb.data(), nh, lay.h(step) + oh, hs);
+  }
+  if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);
+  ws.err[t] = err;
+  if (learn_sigma) sigma_terms(vs, hp, -1.0f);
+
+  // This thread's share of the bias gradients, while its rows are still in cache.
+  cpu::column_diff_sums(v, vs, n, nv, 0, nv, ws.grad_v.data() + std::size_t(t) * nv);
+  cpu::column_diff_sums(hpos + oh, hneg + oh, n, nh, 0, nh, ws.grad_h.data() + std::size_t(t) * nh);
+  if (cfg.sparsity_cost > 0) {
+    float* act = ws.act.data() + std::size_t(t) * nh;
+    std::fill_n(act, nh, 0.0f);
+    for (int r = 0; r < n; ++r)
+      for (int j = 0; j < nh; ++j) act[j] += h0p[std::size_t(r) * nh + j];
+  }
+}
+
+// Part t's rows of W and share of the biases: vel = momentum * vel + lr * (gradient - decay * W);
+// W += vel. The momentum scaling rides on the first GEMM's beta, the decay and the step on one pass
+// after the second.
+void cd_update_part(const cd_step_context& c, int t) {
+  model_params& p = c.p;
+  cd_state& st = c.st;
+  cd_workspace& ws = c.ws;
+  const cd_config& cfg = c.cfg;
+  const int rows = c.rows, parts = c.parts, nv = c.nv, nh = c.nh;
+  const bool gauss = c.gauss, learn_sigma = c.learn_sigma;
   const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
   const float inv_rows = 1.0f / rows;
   // The weight gradient pairs the hidden layer's view of each visible row (v / sigma for Gaussian units).
-  const float* pos_v = scaled ? ws.s0.data() : v0;
-  const float* neg_v = scaled ? ws.ss.data() : ws.vs.data();
-  cpu::run_parts(ws.team, parts, [&](int t) {
-    const auto [i0, i1] = cpu::split(nv, parts, t);
-    if (i1 > i0) {
-      const int m = int(i1 - i0);
-      float* vel = st.vel_w.data() + i0 * nh;
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, scale, pos_v + i0, nv, ws.h0p.data(), nh,
-                  cfg.momentum, vel, nh);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, -scale, neg_v + i0, nv, ws.hp.data(), nh,
-                  1.0f, vel, nh);
-      cpu::apply_weight_step(p.w.data() + i0 * nh, vel, std::size_t(m) * nh, cfg.lr * cfg.weight_decay);
-      for (std::size_t i = i0; i < i1; ++i) {
-        float g = 0;
-        for (int q = 0; q < parts; ++q) g += ws.grad_v[std::size_t(q) * nv + i];
-        // dE/dvb of a Gaussian unit is -(v - vb) / sigma^2: the mean difference over sigma^2.
-        const float gv = gauss ? g * inv_rows / (p.sigma[i] * p.sigma[i]) : g * inv_rows;
-        st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * gv;
-        p.vb[i] += st.vel_vb[i];
-        if (learn_sigma) {  // log sigma moves by the mean of the two phases' terms, sigma floored
-          float gzs = 0;
-          for (int q = 0; q < parts; ++q) gzs += ws.grad_z[std::size_t(q) * nv + i];
-          st.vel_log_sigma[i] = cfg.momentum * st.vel_log_sigma[i] + cfg.lr * (gzs * inv_rows);
-          p.sigma[i] = gaussian_units::log_sigma_step(p.sigma[i], st.vel_log_sigma[i], cfg.sigma_floor);
-        }
-      }
-    }
-    const auto [j0, j1] = cpu::split(nh, parts, t);
-    for (std::size_t j = j0; j < j1; ++j) {
+  const float* pos_v = c.scaled ? ws.s0.data() : c.v0;
+  const float* neg_v = c.scaled ? ws.ss.data() : ws.vs.data();
+  const auto [i0, i1] = cpu::split(nv, parts, t);
+  if (i1 > i0) {
+    const int m = int(i1 - i0);
+    float* vel = st.vel_w.data() + i0 * nh;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, scale, pos_v + i0, nv, ws.h0p.data(), nh,
+                cfg.momentum, vel, nh);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, -scale, neg_v + i0, nv, ws.hp.data(), nh,
+                1.0f, vel, nh);
+    cpu::apply_weight_step(p.w.data() + i0 * nh, vel, std::size_t(m) * nh, cfg.lr * cfg.weight_decay);
+    for (std::size_t i = i0; i < i1; ++i) {
       float g = 0;
-      for (int q = 0; q < parts; ++q) g += ws.grad_h[std::size_t(q) * nh + j];
-      g *= inv_rows;
-      if (cfg.sparsity_cost > 0) {
-        float act = 0;
-        for (int q = 0; q < parts; ++q) act += ws.act[std::size_t(q) * nh + j];
-        g += cfg.sparsity_cost * (cfg.sparsity_target - act * inv_rows);
+      for (int q = 0; q < parts; ++q) g += ws.grad_v[std::size_t(q) * nv + i];
+      // dE/dvb of a Gaussian unit is -(v - vb) / sigma^2: the mean difference over sigma^2.
+      const float gv = gauss ? g * inv_rows / (p.sigma[i] * p.sigma[i]) : g * inv_rows;
+      st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * gv;
+      p.vb[i] += st.vel_vb[i];
+      if (learn_sigma) {  // log sigma moves by the mean of the two phases' terms, sigma floored
+        float gzs = 0;
+        for (int q = 0; q < parts; ++q) gzs += ws.grad_z[std::size_t(q) * nv + i];
+        st.vel_log_sigma[i] = cfg.momentum * st.vel_log_sigma[i] + cfg.lr * (gzs * inv_rows);
+        p.sigma[i] = gaussian_units::log_sigma_step(p.sigma[i], st.vel_log_sigma[i], cfg.sigma_floor);
       }
-      st.vel_hb[j] = cfg.momentum * st.vel_hb[j] + cfg.lr * g;
-      p.hb[j] += st.vel_hb[j];
     }
-  });
+  }
+  const auto [j0, j1] = cpu::split(nh, parts, t);
+  for (std::size_t j = j0; j < j1; ++j) {
+    float g = 0;
+    for (int q = 0; q < parts; ++q) g += ws.grad_h[std::size_t(q) * nh + j];
+    g *= inv_rows;
+    if (cfg.sparsity_cost > 0) {
+      float act = 0;
+      for (int q = 0; q < parts; ++q) act += ws.act[std::size_t(q) * nh + j];
+      g += cfg.sparsity_cost * (cfg.sparsity_target - act * inv_rows);
+    }
+    st.vel_hb[j] = cfg.momentum * st.vel_hb[j] + cfg.lr * g;
+    p.hb[j] += st.vel_hb[j];
+  }
+}
+
+}  // namespace
+
+float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
+                  const cd_config& cfg, cd_workspace& ws, const uniform_source* normals) {
+  RBM_EXPECTS(rows > 0 && cfg.k >= 1 && p.nv == cfg.nv && p.nh == cfg.nh);
+  const bool gauss = cfg.visible == unit_kind::gaussian;
+  RBM_EXPECTS(gauss == p.gaussian() && (!gauss || p.sigma.size() == std::size_t(p.nv)));
+  RBM_EXPECTS(!(gauss && cfg.visible_sample) || normals != nullptr);
+  // v / 1 is v exactly: with every sigma 1 (the default, fixed) the hidden layer reads the visible rows
+  // themselves, and the scaling passes and their buffers are skipped.
+  const bool scaled = gauss && !std::all_of(p.sigma.begin(), p.sigma.end(), [](float x) { return x == 1.0f; });
+  // Parts of the work: one per thread, but at least min_rows_per_part batch rows each (a team of
+  // many threads on a small batch leaves the surplus idle); one part runs on the calling thread.
+  const int parts = ws.team != nullptr ? std::clamp(rows / min_rows_per_part, 1, ws.team->size()) : 1;
+  const cd_step_context c{p, st, v0, rows, uniforms, normals, cfg, ws, make_draw_layout(rows, cfg), p.nv, p.nh,
+                          parts, st.chains, gauss, scaled, gauss && cfg.learn_sigma};
+  prepare_cd_step(c);
+  const cpu::blas_single_threaded blas_guard(parts > 1);
+  cpu::run_parts(ws.team, parts, [&c](int t) { cd_chain_part(c, t); });
+  if (cfg.pcd) st.chains = std::max(c.old_chains, rows);
+  cpu::run_parts(ws.team, parts, [&c](int t) { cd_update_part(c, t); });
   double err = 0;
   for (double e : ws.err) err += e;
-  return static_cast<float>(err / double(bv));
+  return static_cast<float>(err / (double(rows) * p.nv));
 }
 
 namespace {
