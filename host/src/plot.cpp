@@ -103,90 +103,98 @@ void text_at(cairo_t* cr, double x, double y, const std::string& s, double ax) {
 
 }  // namespace
 
-raster plot_curves(const std::vector<curve>& curves, const std::string& title, const std::string& xlabel,
-                   const std::string& ylabel) {
-  const int W = 800, H = 480;
-  auto xs = [](const curve& c, std::size_t i) { return c.x.empty() ? double(i) : c.x[i]; };
-  double ylo = std::numeric_limits<double>::max(), yhi = std::numeric_limits<double>::lowest();
-  double xlo = ylo, xhi = yhi;
+namespace {
+
+double x_of(const curve& c, std::size_t i) { return c.x.empty() ? double(i) : c.x[i]; }
+
+// The plot's data ranges and ticks: round y ticks spanning every finite value, x ticks whole numbers
+// where every x is (epochs).
+struct plot_scale {
+  double xlo, xhi, ylo, yhi, xstep = 1, ystep = 1;
+  std::vector<double> xt, yt;
+};
+
+plot_scale scale_of(const std::vector<curve>& curves) {
+  plot_scale sc;
+  sc.ylo = std::numeric_limits<double>::max(), sc.yhi = std::numeric_limits<double>::lowest();
+  sc.xlo = sc.ylo, sc.xhi = sc.yhi;
   bool integral_x = true;
   for (const auto& c : curves) {
     RBM_EXPECTS(c.x.empty() || c.x.size() == c.y.size());
     for (std::size_t i = 0; i < c.y.size(); ++i)
-      if (std::isfinite(c.y[i]) && std::isfinite(xs(c, i))) {
-        ylo = std::min(ylo, c.y[i]), yhi = std::max(yhi, c.y[i]);
-        xlo = std::min(xlo, xs(c, i)), xhi = std::max(xhi, xs(c, i));
-        integral_x = integral_x && xs(c, i) == std::round(xs(c, i));
+      if (std::isfinite(c.y[i]) && std::isfinite(x_of(c, i))) {
+        sc.ylo = std::min(sc.ylo, c.y[i]), sc.yhi = std::max(sc.yhi, c.y[i]);
+        sc.xlo = std::min(sc.xlo, x_of(c, i)), sc.xhi = std::max(sc.xhi, x_of(c, i));
+        integral_x = integral_x && x_of(c, i) == std::round(x_of(c, i));
       }
   }
-  if (ylo > yhi) ylo = 0, yhi = 1, xlo = 0, xhi = 1;  // nothing finite: empty axes
-  if (xhi - xlo < 1e-12) xlo -= 1, xhi += 1;
-  const std::vector<double> yt = nice_ticks(ylo, yhi, 7);
-  const double ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
-  ylo = yt.front();
-  yhi = yt.back();
-  std::vector<double> xt;
-  double xstep = 1;
-  {
-    std::vector<double> t = nice_ticks(xlo, xhi, 9);
-    xstep = t.size() > 1 ? t[1] - t[0] : 1;
-    if (integral_x && xstep < 1) {  // epochs: whole-number ticks
-      xstep = 1;
-      t.clear();
-      for (double v = std::ceil(xlo); v <= xhi; ++v) t.push_back(v);
-    }
-    for (double v : t)
-      if (v >= xlo - 1e-9 * xstep && v <= xhi + 1e-9 * xstep) xt.push_back(v);
+  if (sc.ylo > sc.yhi) sc.ylo = 0, sc.yhi = 1, sc.xlo = 0, sc.xhi = 1;  // nothing finite: empty axes
+  if (sc.xhi - sc.xlo < 1e-12) sc.xlo -= 1, sc.xhi += 1;
+  sc.yt = nice_ticks(sc.ylo, sc.yhi, 7);
+  sc.ystep = sc.yt.size() > 1 ? sc.yt[1] - sc.yt[0] : 1;
+  sc.ylo = sc.yt.front();
+  sc.yhi = sc.yt.back();
+  std::vector<double> t = nice_ticks(sc.xlo, sc.xhi, 9);
+  sc.xstep = t.size() > 1 ? t[1] - t[0] : 1;
+  if (integral_x && sc.xstep < 1) {  // epochs: whole-number ticks
+    sc.xstep = 1;
+    t.clear();
+    for (double v = std::ceil(sc.xlo); v <= sc.xhi; ++v) t.push_back(v);
   }
+  for (double v : t)
+    if (v >= sc.xlo - 1e-9 * sc.xstep && v <= sc.xhi + 1e-9 * sc.xstep) sc.xt.push_back(v);
+  return sc;
+}
 
-  cairo_canvas canvas(W, H);
-  cairo_t* cr = canvas.cr;
-  cairo_set_source_rgb(cr, 1, 1, 1);
-  cairo_paint(cr);
-  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, 13);
-  double label_w = 0;
-  for (double v : yt) label_w = std::max(label_w, text_width(cr, tick_label(v, ystep)));
-  const double left = 24 + label_w + (ylabel.empty() ? 0 : 22), right = 24, top = 44, bottom = 58;
-  const double pw = W - left - right, ph = H - top - bottom;
-  auto X = [&](double x) { return left + (x - xlo) / (xhi - xlo) * pw; };
-  auto Y = [&](double y) { return top + (yhi - y) / (yhi - ylo) * ph; };
+// Where the plot area lies on the canvas, and data to canvas coordinates.
+struct plot_area {
+  plot_scale sc;
+  double left, top, pw, ph;
+  double X(double x) const { return left + (x - sc.xlo) / (sc.xhi - sc.xlo) * pw; }
+  double Y(double y) const { return top + (sc.yhi - y) / (sc.yhi - sc.ylo) * ph; }
+};
 
-  // grid, ticks and their labels
+// Grid, ticks and their labels, the frame, the axis labels and the title.
+void draw_axes(cairo_t* cr, const plot_area& a, int H, const std::string& title, const std::string& xlabel,
+               const std::string& ylabel) {
+  const plot_scale& sc = a.sc;
   cairo_set_line_width(cr, 1);
-  for (double v : yt) {
+  for (double v : sc.yt) {
     cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
-    cairo_move_to(cr, left, std::round(Y(v)) + 0.5);
-    cairo_line_to(cr, left + pw, std::round(Y(v)) + 0.5);
+    cairo_move_to(cr, a.left, std::round(a.Y(v)) + 0.5);
+    cairo_line_to(cr, a.left + a.pw, std::round(a.Y(v)) + 0.5);
     cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-    text_at(cr, left - 8, Y(v), tick_label(v, ystep), 1.0);
+    text_at(cr, a.left - 8, a.Y(v), tick_label(v, sc.ystep), 1.0);
   }
-  for (double v : xt) {
+  for (double v : sc.xt) {
     cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
-    cairo_move_to(cr, std::round(X(v)) + 0.5, top);
-    cairo_line_to(cr, std::round(X(v)) + 0.5, top + ph);
+    cairo_move_to(cr, std::round(a.X(v)) + 0.5, a.top);
+    cairo_line_to(cr, std::round(a.X(v)) + 0.5, a.top + a.ph);
     cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-    text_at(cr, X(v), top + ph + 14, tick_label(v, xstep), 0.5);
+    text_at(cr, a.X(v), a.top + a.ph + 14, tick_label(v, sc.xstep), 0.5);
   }
   cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
-  cairo_rectangle(cr, left + 0.5, top + 0.5, pw, ph);
+  cairo_rectangle(cr, a.left + 0.5, a.top + 0.5, a.pw, a.ph);
   cairo_stroke(cr);
-  text_at(cr, left + pw / 2, H - 16, xlabel, 0.5);
+  text_at(cr, a.left + a.pw / 2, H - 16, xlabel, 0.5);
   if (!ylabel.empty()) {
     cairo_save(cr);
-    cairo_translate(cr, 16, top + ph / 2);
+    cairo_translate(cr, 16, a.top + a.ph / 2);
     cairo_rotate(cr, -pi / 2);
     text_at(cr, 0, 0, ylabel, 0.5);
     cairo_restore(cr);
   }
   cairo_set_font_size(cr, 17);
-  text_at(cr, left, top / 2, title, 0.0);
+  text_at(cr, a.left, a.top / 2, title, 0.0);
+}
 
-  // the curves, clipped to the plot area; markers where points are few
+// The curves, clipped to the plot area, with markers where points are few. Whether the upper right
+// corner holds fewer of their points than the lower right (where the legend then goes).
+bool draw_curves(cairo_t* cr, const plot_area& a, const std::vector<curve>& curves) {
   cairo_save(cr);
-  cairo_rectangle(cr, left, top, pw, ph);
+  cairo_rectangle(cr, a.left, a.top, a.pw, a.ph);
   cairo_clip(cr);
   cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
   std::size_t upper_right = 0, lower_right = 0;
@@ -199,8 +207,8 @@ raster plot_curves(const std::vector<curve>& curves, const std::string& title, c
         pen = false;
         continue;
       }
-      const double px = X(xs(c, i)), py = Y(c.y[i]);
-      if (px > left + 0.55 * pw) (py < top + 0.5 * ph ? upper_right : lower_right) += 1;
+      const double px = a.X(x_of(c, i)), py = a.Y(c.y[i]);
+      if (px > a.left + 0.55 * a.pw) (py < a.top + 0.5 * a.ph ? upper_right : lower_right) += 1;
       if (pen)
         cairo_line_to(cr, px, py);
       else
@@ -211,18 +219,21 @@ raster plot_curves(const std::vector<curve>& curves, const std::string& title, c
     if (c.y.size() <= 30)
       for (std::size_t i = 0; i < c.y.size(); ++i)
         if (std::isfinite(c.y[i])) {
-          cairo_arc(cr, X(xs(c, i)), Y(c.y[i]), 3.5, 0, 2 * pi);
+          cairo_arc(cr, a.X(x_of(c, i)), a.Y(c.y[i]), 3.5, 0, 2 * pi);
           cairo_fill(cr);
         }
   }
   cairo_restore(cr);
+  return upper_right <= lower_right;
+}
 
-  // the legend, in the right-hand corner the curves leave emptier
+// The legend, in the right-hand corner the curves leave emptier.
+void draw_legend(cairo_t* cr, const plot_area& a, const std::vector<curve>& curves, bool upper) {
   cairo_set_font_size(cr, 13);
   double lw = 0;
   for (const auto& c : curves) lw = std::max(lw, text_width(cr, c.label));
   const double row = 19, bw = lw + 52, bh = row * curves.size() + 10;
-  const double bx = left + pw - bw - 10, by = upper_right <= lower_right ? top + 10 : top + ph - bh - 10;
+  const double bx = a.left + a.pw - bw - 10, by = upper ? a.top + 10 : a.top + a.ph - bh - 10;
   if (!curves.empty()) {
     cairo_rectangle(cr, bx + 0.5, by + 0.5, bw, bh);
     cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
@@ -242,16 +253,19 @@ raster plot_curves(const std::vector<curve>& curves, const std::string& title, c
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     text_at(cr, bx + 44, y, c.label, 0.0);
   }
+}
 
+// The canvas as an RGB raster (cairo's RGB24 is native-endian 0x00RRGGBB).
+raster to_raster(const cairo_canvas& canvas, int W, int H) {
   cairo_surface_flush(canvas.surface);
-  if (cairo_status(cr) != CAIRO_STATUS_SUCCESS)
-    throw error(std::string("cairo failed to draw the plot: ") + cairo_status_to_string(cairo_status(cr)));
+  if (cairo_status(canvas.cr) != CAIRO_STATUS_SUCCESS)
+    throw error(std::string("cairo failed to draw the plot: ") + cairo_status_to_string(cairo_status(canvas.cr)));
   raster img(W, H, 3);
   const unsigned char* data = cairo_image_surface_get_data(canvas.surface);
   const int stride = cairo_image_surface_get_stride(canvas.surface);
   for (int y = 0; y < H; ++y)
     for (int x = 0; x < W; ++x) {
-      std::uint32_t px;  // CAIRO_FORMAT_RGB24: native-endian 0x00RRGGBB
+      std::uint32_t px;
       std::memcpy(&px, data + std::size_t(y) * stride + 4 * std::size_t(x), 4);
       std::uint8_t* o = &img.pixels[(std::size_t(y) * W + x) * 3];
       o[0] = (px >> 16) & 255;
@@ -259,6 +273,28 @@ raster plot_curves(const std::vector<curve>& curves, const std::string& title, c
       o[2] = px & 255;
     }
   return img;
+}
+
+}  // namespace
+
+raster plot_curves(const std::vector<curve>& curves, const std::string& title, const std::string& xlabel,
+                   const std::string& ylabel) {
+  const int W = 800, H = 480;
+  const plot_scale sc = scale_of(curves);
+  cairo_canvas canvas(W, H);
+  cairo_t* cr = canvas.cr;
+  cairo_set_source_rgb(cr, 1, 1, 1);
+  cairo_paint(cr);
+  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, 13);
+  double label_w = 0;
+  for (double v : sc.yt) label_w = std::max(label_w, text_width(cr, tick_label(v, sc.ystep)));
+  const double left = 24 + label_w + (ylabel.empty() ? 0 : 22), right = 24, top = 44, bottom = 58;
+  const plot_area area{sc, left, top, W - left - right, H - top - bottom};
+  draw_axes(cr, area, H, title, xlabel, ylabel);
+  const bool upper = draw_curves(cr, area, curves);
+  draw_legend(cr, area, curves, upper);
+  return to_raster(canvas, W, H);
 }
 
 #else
