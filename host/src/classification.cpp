@@ -149,115 +149,104 @@ model_params clamp_label(const model_params& p, int y) {
   return q;
 }
 
-label_step_result cpu_label_step(model_params& p, training_state& st, const float* v, const int* y, int rows,
-                                 const cd_config& cfg, float disc_weight, float gen_weight,
-                                 const label_uniforms& uniforms, classification_workspace& ws) {
-  check_labeled(p);
-  RBM_EXPECTS(v != nullptr && y != nullptr && rows > 0 && p.nv == cfg.nv && p.nh == cfg.nh);
-  RBM_EXPECTS(disc_weight >= 0 && gen_weight >= 0 && (disc_weight > 0 || gen_weight > 0));
-  RBM_EXPECTS(gen_weight == 0 || (!p.gaussian() && uniforms && cfg.k >= 1));
+namespace {
+
+// The generative term's Gibbs chain on the joint of (x, y): h0 ~ p(h | x, y); then k times
+// v ~ p(v | h), y ~ softmax(b + h U^T) (one uniform per row), h ~ p(h | v, y); PCD chains carried on.
+// Leaves ws.h0p, ws.vs, ws.hp, ws.ys; returns the first reconstruction's mean squared error.
+double joint_gibbs_chain(const model_params& p, training_state& st, const float* v, const int* y, int rows,
+                         const cd_config& cfg, const label_uniforms& uniforms, classification_workspace& ws,
+                         int parts) {
   const int nv = p.nv, nh = p.nh, kc = p.classes;
-  for (int r = 0; r < rows; ++r) RBM_EXPECTS(y[r] >= 0 && y[r] < kc);
-  if (st.vel_w.size() != std::size_t(nv) * nh) {
-    st.vel_w.assign(std::size_t(nv) * nh, 0.0f);
-    st.vel_vb.assign(nv, 0.0f);
-    st.vel_hb.assign(nh, 0.0f);
-  }
-  if (st.vel_label_w.size() != p.label_w.size()) {
-    st.vel_label_w.assign(p.label_w.size(), 0.0f);
-    st.vel_label_b.assign(kc, 0.0f);
-  }
   const std::size_t bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
-  const float* x = hidden_input(p, v, rows, ws);  // ws.a = c + x' W
-  ws.grad_u.assign(std::size_t(kc) * nh, 0.0f);
-  ws.grad_b.assign(kc, 0.0f);
-  ws.grad_c.assign(nh, 0.0f);
-  ws.logits.resize(kc);
-  ws.probs.resize(kc);
-  label_step_result res;
-
-  // The discriminative gradient (add_class_gradient: ws.g = G per row, disc x its sums in the label group's
-  // gradients); W's share is added below, from ws.g.
-  const int parts = ws.team != nullptr ? std::clamp(rows / 8, 1, ws.team->size()) : 1;
-  if (disc_weight > 0) res.class_loss = add_class_gradient(p, y, rows, disc_weight, ws) / rows;
-
-  // The generative gradient: CD-k on the joint of (x, y). h0 ~ p(h | x, y); then k times v ~ p(v | h),
-  // y ~ softmax(b + h U^T) (one uniform per row), h ~ p(h | v, y).
-  if (gen_weight > 0) {
-    ws.h0p.resize(bh);
-    ws.hs.resize(bh);
-    ws.hp.resize(bh);
-    ws.vs.resize(bv);
-    ws.u.resize(std::max(bh, bv));
-    ws.ys.resize(rows);
-    ws.ly.resize(std::size_t(rows) * kc);
-    // prob = sigmoid(pre + U_y), row by row (prob may alias pre): the hidden layer given the class.
-    auto hidden_from = [&](const float* pre, const int* labels, float* prob) {
-      cpu::run_parts(ws.team, parts, [&](int t) {
-        const auto [r0, r1] = cpu::split(std::size_t(rows), parts, t);
-        for (std::size_t r = r0; r < r1; ++r) {
-          const float* u = p.label_w.data() + std::size_t(labels[r]) * nh;
-          for (int j = 0; j < nh; ++j) prob[r * nh + j] = sigmoid(pre[r * nh + j] + u[j]);
-        }
-      });
-    };
-    auto sample = [&](const float* prob, std::size_t n, std::size_t offset, float* out) {
-      uniforms(offset, n, ws.u.data());
-      cpu::sample(prob, ws.u.data(), n, out);
-    };
-    hidden_from(ws.a.data(), y, ws.h0p.data());
-    sample(ws.h0p.data(), bh, 0, ws.hs.data());
-    if (cfg.pcd && st.chains >= rows) std::copy_n(st.chain_h.data(), bh, ws.hs.data());
-    for (int step = 0; step < cfg.k; ++step) {
-      const std::size_t off = bh + std::size_t(step) * (bv + rows + bh);
-      cpu_visible_probs(p, ws.hs.data(), rows, ws.vs.data());  // Bernoulli: sigmoid(vb + h W^T)
-      sample(ws.vs.data(), bv, off, ws.vs.data());
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kc, nh, 1.0f, ws.hs.data(), nh, p.label_w.data(),
-                  nh, 0.0f, ws.ly.data(), kc);
-      uniforms(off + bv, std::size_t(rows), ws.u.data());
-      for (int r = 0; r < rows; ++r) {
-        for (int k = 0; k < kc; ++k) ws.logits[k] = double(ws.ly[std::size_t(r) * kc + k]) + p.label_b[k];
-        softmax_units::mean(ws.logits.data(), kc, ws.probs.data());
-        ws.ys[r] = softmax_units::sample(ws.probs.data(), kc, ws.u[r]);
-      }
-      if (step == 0) {
-        double e = 0;
-        for (std::size_t i = 0; i < bv; ++i) e += double(v[i] - ws.vs[i]) * double(v[i] - ws.vs[i]);
-        res.reconstruction_error = e / double(bv);
-      }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nh, nv, 1.0f, ws.vs.data(), nv, p.w.data(), nh,
-                  0.0f, ws.hp.data(), nh);
-      for (std::size_t i = 0; i < bh; ++i) ws.hp[i] += p.hb[i % nh];
-      hidden_from(ws.hp.data(), ws.ys.data(), ws.hp.data());
-      sample(ws.hp.data(), bh, off + bv + rows, ws.hs.data());
-    }
-    if (cfg.pcd) {  // the chains go on (a smaller last batch updates the first of them)
-      if (st.chains < rows) {
-        st.chain_h.resize(bh);
-        st.chains = rows;
-      }
-      std::copy_n(ws.hs.data(), bh, st.chain_h.data());
-    }
-    const int col_parts = ws.team != nullptr ? std::clamp(nh / 16, 1, ws.team->size()) : 1;
-    cpu::run_parts(ws.team, col_parts, [&](int t) {  // the columns shared, the rows in order
-      const auto [j0, j1] = cpu::split(std::size_t(nh), col_parts, t);
-      for (int r = 0; r < rows; ++r) {
-        float* up = ws.grad_u.data() + std::size_t(y[r]) * nh;
-        float* un = ws.grad_u.data() + std::size_t(ws.ys[r]) * nh;
-        for (std::size_t j = j0; j < j1; ++j) {
-          const float h0 = ws.h0p[std::size_t(r) * nh + j], h1 = ws.hp[std::size_t(r) * nh + j];
-          up[j] += gen_weight * h0;
-          un[j] -= gen_weight * h1;
-          ws.grad_c[j] += gen_weight * (h0 - h1);
-        }
+  double reconstruction_error = 0;
+  ws.h0p.resize(bh);
+  ws.hs.resize(bh);
+  ws.hp.resize(bh);
+  ws.vs.resize(bv);
+  ws.u.resize(std::max(bh, bv));
+  ws.ys.resize(rows);
+  ws.ly.resize(std::size_t(rows) * kc);
+  // prob = sigmoid(pre + U_y), row by row (prob may alias pre): the hidden layer given the class.
+  auto hidden_from = [&](const float* pre, const int* labels, float* prob) {
+    cpu::run_parts(ws.team, parts, [&](int t) {
+      const auto [r0, r1] = cpu::split(std::size_t(rows), parts, t);
+      for (std::size_t r = r0; r < r1; ++r) {
+        const float* u = p.label_w.data() + std::size_t(labels[r]) * nh;
+        for (int j = 0; j < nh; ++j) prob[r * nh + j] = sigmoid(pre[r * nh + j] + u[j]);
       }
     });
+  };
+  auto sample = [&](const float* prob, std::size_t n, std::size_t offset, float* out) {
+    uniforms(offset, n, ws.u.data());
+    cpu::sample(prob, ws.u.data(), n, out);
+  };
+  hidden_from(ws.a.data(), y, ws.h0p.data());
+  sample(ws.h0p.data(), bh, 0, ws.hs.data());
+  if (cfg.pcd && st.chains >= rows) std::copy_n(st.chain_h.data(), bh, ws.hs.data());
+  for (int step = 0; step < cfg.k; ++step) {
+    const std::size_t off = bh + std::size_t(step) * (bv + rows + bh);
+    cpu_visible_probs(p, ws.hs.data(), rows, ws.vs.data());  // Bernoulli: sigmoid(vb + h W^T)
+    sample(ws.vs.data(), bv, off, ws.vs.data());
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kc, nh, 1.0f, ws.hs.data(), nh, p.label_w.data(),
+                nh, 0.0f, ws.ly.data(), kc);
+    uniforms(off + bv, std::size_t(rows), ws.u.data());
     for (int r = 0; r < rows; ++r) {
-      ws.grad_b[y[r]] += gen_weight;
-      ws.grad_b[ws.ys[r]] -= gen_weight;
+      for (int k = 0; k < kc; ++k) ws.logits[k] = double(ws.ly[std::size_t(r) * kc + k]) + p.label_b[k];
+      softmax_units::mean(ws.logits.data(), kc, ws.probs.data());
+      ws.ys[r] = softmax_units::sample(ws.probs.data(), kc, ws.u[r]);
     }
+    if (step == 0) {
+      double e = 0;
+      for (std::size_t i = 0; i < bv; ++i) e += double(v[i] - ws.vs[i]) * double(v[i] - ws.vs[i]);
+      reconstruction_error = e / double(bv);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nh, nv, 1.0f, ws.vs.data(), nv, p.w.data(), nh,
+                0.0f, ws.hp.data(), nh);
+    for (std::size_t i = 0; i < bh; ++i) ws.hp[i] += p.hb[i % nh];
+    hidden_from(ws.hp.data(), ws.ys.data(), ws.hp.data());
+    sample(ws.hp.data(), bh, off + bv + rows, ws.hs.data());
   }
+  if (cfg.pcd) {  // the chains go on (a smaller last batch updates the first of them)
+    if (st.chains < rows) {
+      st.chain_h.resize(bh);
+      st.chains = rows;
+    }
+    std::copy_n(ws.hs.data(), bh, st.chain_h.data());
+  }
+  return reconstruction_error;
+}
 
+// The generative term's gradients of the label group and hidden biases (gen_weight x (data - chain))
+// into ws.grad_u, ws.grad_c, ws.grad_b.
+void add_joint_label_gradient(const model_params& p, const int* y, int rows, float gen_weight,
+                              classification_workspace& ws) {
+  const int nh = p.nh;
+  const int col_parts = ws.team != nullptr ? std::clamp(nh / 16, 1, ws.team->size()) : 1;
+  cpu::run_parts(ws.team, col_parts, [&](int t) {  // the columns shared, the rows in order
+    const auto [j0, j1] = cpu::split(std::size_t(nh), col_parts, t);
+    for (int r = 0; r < rows; ++r) {
+      float* up = ws.grad_u.data() + std::size_t(y[r]) * nh;
+      float* un = ws.grad_u.data() + std::size_t(ws.ys[r]) * nh;
+      for (std::size_t j = j0; j < j1; ++j) {
+        const float h0 = ws.h0p[std::size_t(r) * nh + j], h1 = ws.hp[std::size_t(r) * nh + j];
+        up[j] += gen_weight * h0;
+        un[j] -= gen_weight * h1;
+        ws.grad_c[j] += gen_weight * (h0 - h1);
+      }
+    }
+  });
+  for (int r = 0; r < rows; ++r) {
+    ws.grad_b[y[r]] += gen_weight;
+    ws.grad_b[ws.ys[r]] -= gen_weight;
+  }
+}
+
+// The update from the gradients gathered (the CD step's rule): W's velocity from the discriminative
+// term's ws.g and the generative term's chain, weight decay, then every parameter moved.
+void apply_label_update(model_params& p, training_state& st, const float* v, const float* x, int rows,
+                        const cd_config& cfg, float disc_weight, float gen_weight, classification_workspace& ws) {
+  const int nv = p.nv, nh = p.nh, kc = p.classes;
   const float scale = cfg.lr / float(rows), decay = cfg.lr * cfg.weight_decay, mom = cfg.momentum;
   // W: vel = momentum vel + lr/rows (disc x'^T G + gen (x^T h0p - v^T hp)); then vel -= lr decay W;
   // W += vel (the CD step's rule).
@@ -295,6 +284,44 @@ label_step_result cpu_label_step(model_params& p, training_state& st, const floa
     st.vel_label_b[k] = mom * st.vel_label_b[k] + scale * ws.grad_b[k];
     p.label_b[k] += st.vel_label_b[k];
   }
+}
+
+}  // namespace
+
+label_step_result cpu_label_step(model_params& p, training_state& st, const float* v, const int* y, int rows,
+                                 const cd_config& cfg, float disc_weight, float gen_weight,
+                                 const label_uniforms& uniforms, classification_workspace& ws) {
+  check_labeled(p);
+  RBM_EXPECTS(v != nullptr && y != nullptr && rows > 0 && p.nv == cfg.nv && p.nh == cfg.nh);
+  RBM_EXPECTS(disc_weight >= 0 && gen_weight >= 0 && (disc_weight > 0 || gen_weight > 0));
+  RBM_EXPECTS(gen_weight == 0 || (!p.gaussian() && uniforms && cfg.k >= 1));
+  const int nv = p.nv, nh = p.nh, kc = p.classes;
+  for (int r = 0; r < rows; ++r) RBM_EXPECTS(y[r] >= 0 && y[r] < kc);
+  if (st.vel_w.size() != std::size_t(nv) * nh) {
+    st.vel_w.assign(std::size_t(nv) * nh, 0.0f);
+    st.vel_vb.assign(nv, 0.0f);
+    st.vel_hb.assign(nh, 0.0f);
+  }
+  if (st.vel_label_w.size() != p.label_w.size()) {
+    st.vel_label_w.assign(p.label_w.size(), 0.0f);
+    st.vel_label_b.assign(kc, 0.0f);
+  }
+  const float* x = hidden_input(p, v, rows, ws);  // ws.a = c + x' W
+  ws.grad_u.assign(std::size_t(kc) * nh, 0.0f);
+  ws.grad_b.assign(kc, 0.0f);
+  ws.grad_c.assign(nh, 0.0f);
+  ws.logits.resize(kc);
+  ws.probs.resize(kc);
+  label_step_result res;
+  // The discriminative gradient (add_class_gradient: ws.g = G per row, disc x its sums in the label
+  // group's gradients); W's share is added in the update, from ws.g.
+  if (disc_weight > 0) res.class_loss = add_class_gradient(p, y, rows, disc_weight, ws) / rows;
+  if (gen_weight > 0) {
+    const int parts = ws.team != nullptr ? std::clamp(rows / 8, 1, ws.team->size()) : 1;
+    res.reconstruction_error = joint_gibbs_chain(p, st, v, y, rows, cfg, uniforms, ws, parts);
+    add_joint_label_gradient(p, y, rows, gen_weight, ws);
+  }
+  apply_label_update(p, st, v, x, rows, cfg, disc_weight, gen_weight, ws);
   return res;
 }
 
