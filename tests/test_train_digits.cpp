@@ -2,6 +2,9 @@
 // model lowers the held-out error, and a seed reproduces a run bit for bit.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "helpers.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/trainer.hpp"
@@ -48,6 +51,30 @@ TEST(TrainDigits, LargerModelLowersHeldOutError) {
   EXPECT_LT(h[2].test.err_mean_field, h[1].test.err_mean_field);
   EXPECT_LT(h[2].test.err_sampled, h[0].test.err_sampled);
   EXPECT_LT(h[2].test.err_sampled, 0.11);  // 0.48 at the start; ~0.10 after two short epochs
+}
+
+// A rate far too large for the batch collapses CD without any value going non-finite: the run says in
+// its notes that epoch 1 did not learn; a good rate says nothing of the kind.
+TEST(TrainDigits, ARunThatDoesNotLearnSaysSo) {
+  rbm::dataset d = digits();
+  rbm::truncate(d.train, 1000);
+  rbm::truncate(d.test, 200);
+  for (const float lr : {5.0f, 0.1f}) {
+    SCOPED_TRACE(lr);
+    rbm::train_options o;
+    o.cd.nh = 50;
+    o.cd.lr = lr;
+    o.batch = 10;
+    o.epochs = 2;
+    o.device = "cpu";
+    std::vector<std::string> notes;
+    o.on_note = [&](const std::string& line) { notes.push_back(line); };
+    const auto r = rbm::train(d, o);
+    int said = 0;
+    for (const auto& n : notes) said += n.find("epoch 1 did not lower the training reconstruction error") != std::string::npos;
+    EXPECT_EQ(said, lr > 1 ? 1 : 0);
+    EXPECT_EQ(r.history.size(), 3u);  // either way training went on
+  }
 }
 
 TEST(TrainDigits, SameSeedSameModelOtherSeedOtherModel) {

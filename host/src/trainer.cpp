@@ -460,6 +460,25 @@ double train_batches(run& r, int e, const std::vector<int>& order, int first_bat
   return double(epoch_samples) / std::max(since(te), 1e-9);
 }
 
+// A fresh run whose first epoch did not lower the training rows' mean-field reconstruction error by 1 %
+// has not learned (CD collapsed: at a rate too large for the batch, the hidden units saturate and the
+// free energy of the data jumps up: docs/labels.md); said once, naming the epoch.
+// Training goes on: the metrics stay finite, so it is not a divergence. Objectives without a
+// generative term are not judged (they do not reconstruct).
+void note_if_not_learning(const run& r, const epoch_metrics& m) {
+  const bool fresh = !r.resuming && r.o.init_from.empty() && r.o.start_params == nullptr;
+  if (!fresh || m.epoch != 1 || r.gen_weight <= 0 || r.res.history.empty() || r.res.history.front().epoch != 0) return;
+  const double before = r.res.history.front().train.err_mean_field, after = m.train.err_mean_field;
+  if (!(after > 0.99 * before)) return;
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "epoch 1 did not lower the training reconstruction error (mean-field %.6f, %.6f before training): "
+                "the model is not learning; a learning rate too large for this batch size collapses contrastive "
+                "divergence (the rate is %g)",
+                after, before, double(r.o.cd.lr));
+  r.note(line);
+}
+
 // Epoch e: its rates, batches, evaluation, checkpoint, callbacks and snapshot. Whether training stops
 // here (early stopping); a stop request after the epoch throws `interrupted`.
 bool train_epoch(run& r, int e, std::vector<int>& order) {
@@ -474,6 +493,7 @@ bool train_epoch(run& r, int e, std::vector<int>& order) {
   const int first_batch = r.resuming && e == r.resumed.epoch + 1 ? r.resumed.batch : 0;
   const double rate = train_batches(r, e, order, first_batch);
   const epoch_metrics m = evaluate_epoch(r, e, rate, lr, mom);
+  note_if_not_learning(r, m);
   if (r.files) save(r, e, 0);
   if (o.stop != nullptr && o.stop->load() && e < o.epochs)
     throw interrupted("interrupted after epoch " + std::to_string(e) +
