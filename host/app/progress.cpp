@@ -20,6 +20,11 @@ void progress::note(const std::string& line) {
   std::fprintf(stderr, "%s\n", line.c_str());
 }
 
+void progress::warning(const std::string& line) {
+  if (drawn_) std::fputc('\n', stderr), drawn_ = false;
+  std::fprintf(stderr, "warning: %s\n", line.c_str());  // also with --quiet: it asks for action
+}
+
 bool progress::due(double elapsed_s, bool last) const {
   return !quiet_ && tty_ && (last || elapsed_s - last_draw_ >= 0.1);
 }
@@ -62,6 +67,7 @@ void progress::classified(int epoch, int epochs, double samples_per_s, double tr
 
 void install_progress(progress& p, rbm::train_options& o) {
   o.on_note = [&p](const std::string& line) { p.note(line); };
+  o.on_warning = [&p](const std::string& line) { p.warning(line); };
   o.on_batch = [&p](const rbm::batch_report& b) {
     if (p.due(b.elapsed_s, b.batch == b.batches))  // reading the error may wait for the GPU: only when shown
       p.batch(b.epoch, b.epochs, b.batch, b.batches, b.samples_per_s, b.elapsed_s, b.error());

@@ -13,6 +13,8 @@ class progress {
   explicit progress(bool quiet);
   ~progress();
   void note(const std::string& line);
+  // A line the user should act on, shown even when quiet ("warning: ...").
+  void warning(const std::string& line);
   // Whether a batch line would be drawn now (a terminal, at most 10 times a second, and the last one).
   bool due(double elapsed_s, bool last) const;
   void batch(int epoch, int epochs, int batch, int batches, double samples_per_s, double elapsed_s, double err);

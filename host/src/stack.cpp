@@ -291,6 +291,7 @@ train_result train_layer(const stack_options& o, int i, const dataset& input, co
   const int layers = int(o.hidden.size());
   train_options t = layer_options(o, i);
   t.on_note = o.base.on_note;
+  t.on_warning = o.base.on_warning;
   t.on_batch = o.base.on_batch;
   t.on_epoch = o.base.on_epoch;
   t.on_epoch_params = o.base.on_epoch_params;

@@ -5,10 +5,12 @@ Each estimator (BernoulliRBM, GaussianRBM) says only what its units add: its ext
 what it keeps after training, and its verbose line."""
 import functools
 import time
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -154,6 +156,8 @@ class _RBMBase(_AtomicFit, BaseEstimator):
         if source is None:
             source = _rows(X)
         r = _core.train(source, config, start, callback, y)
+        for line in r.get("warnings", []):  # e.g. a fit that did not learn at all
+            warnings.warn(f"{type(self).__name__}: {line}", ConvergenceWarning, stacklevel=3)
         self._keep(r, X.dtype, first=start is None)
         if r["keyboard_interrupt"]:
             stop = KeyboardInterrupt("rbm: training stopped after the last completed update")

@@ -352,6 +352,8 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   rbm::training_state start_state;
   if (!start.is_none()) start_from(start, start_params, start_state, o);
 
+  std::vector<std::string> warnings;  // raised as Python warnings by the estimator, after the fit
+  o.on_warning = [&warnings](const std::string& line) { warnings.push_back(line); };
   std::atomic<bool> stop{false};
   bool keyboard = false;
   o.stop = &stop;
@@ -408,6 +410,7 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   out["keyboard_interrupt"] = keyboard;
   out["data_mean"] = to_array(r.data_mean, {py::ssize_t(r.data_mean.size())});
   out["data_sd"] = to_array(r.data_sd, {py::ssize_t(r.data_sd.size())});
+  out["warnings"] = warnings;
   out["data_address"] = in.address;  // what was read: the tests check that nothing was copied
   if (callback_error) std::rethrow_exception(callback_error);
   return out;

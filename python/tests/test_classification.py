@@ -4,6 +4,7 @@ of any kind, partial_fit, save / load."""
 import json
 import os
 import subprocess
+import warnings
 
 import numpy as np
 import pytest
@@ -45,6 +46,20 @@ def test_each_objective_trains_well_at_its_defaults():
     m = rbm.ClassificationRBM(objective="generative", random_state=0, device="cpu").fit(x[:5000], y[:5000])
     assert m.get_params()["learning_rate"] is None and m.get_params()["batch_size"] is None
     assert m.score(x[5000:], y[5000:]) > 0.85
+
+
+def test_a_fit_that_does_not_learn_warns():
+    # a rate far too large for the batch collapses CD (finite numbers, nothing learned): a ConvergenceWarning
+    # naming the epoch; a good fit raises none
+    from sklearn.exceptions import ConvergenceWarning
+    x, _ = digits(1000)
+    with pytest.warns(ConvergenceWarning, match="epoch 1 did not lower the training reconstruction error"):
+        rbm.BernoulliRBM(n_components=50, learning_rate=5.0, batch_size=10, n_iter=2, random_state=0,
+                         persistent=False, device="cpu").fit(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        rbm.BernoulliRBM(n_components=50, learning_rate=0.1, batch_size=10, n_iter=2, random_state=0,
+                         persistent=False, device="cpu").fit(x)
 
 
 def test_any_label_values_and_partial_fit():

@@ -92,6 +92,9 @@ struct train_options {
   // line of information (the backend chosen and why, resuming, AIS results, an early stop), every
   // batch, and every epoch's metrics once evaluated (with the total epochs).
   std::function<void(const std::string&)> on_note;
+  // What the caller should act on though training goes on (a run that is not learning); where it is
+  // not set, such a line goes to on_note.
+  std::function<void(const std::string&)> on_warning;
   std::function<void(const batch_report&)> on_batch;
   std::function<void(const epoch_metrics&, int)> on_epoch;
   // Every trained epoch's metrics with the parameters after it (a copy from the device on the GPU,
