@@ -16,8 +16,6 @@
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/cpu_maths.hpp"
-#include "rbm/host/cpu_kernels.hpp"
-#include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/thread_team.hpp"
 #include "rbm/math.hpp"
 #include "rbm/units.hpp"

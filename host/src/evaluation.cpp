@@ -11,8 +11,7 @@
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/cpu_maths.hpp"
-#include "rbm/host/cpu_kernels.hpp"
-#include "rbm/host/cpu_maths.hpp"
+#include "rbm/host/idx.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/thread_team.hpp"
 #include "rbm/math.hpp"
@@ -60,7 +59,7 @@ double independent_gaussians_log_likelihood(const float* train, int train_rows, 
 
 std::vector<float> binarize(const std::uint8_t* data, std::size_t n) {
   std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = data[i] >= 128 ? 1.0f : 0.0f;
+  for (std::size_t i = 0; i < n; ++i) v[i] = binary_pixel(data[i]) != 0 ? 1.0f : 0.0f;
   return v;
 }
 

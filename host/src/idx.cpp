@@ -171,7 +171,7 @@ void truncate(image_set& s, int n) {
 }
 
 void binarize_pixels(image_set& s) {
-  for (auto& x : s.pixels) x = x >= 128 ? 255 : 0;
+  for (auto& x : s.pixels) x = binary_pixel(x);
 }
 
 dataset binarized(dataset d) {

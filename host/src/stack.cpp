@@ -16,8 +16,6 @@
 #include "rbm/error.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/cpu_maths.hpp"
-#include "rbm/host/cpu_kernels.hpp"
-#include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/image.hpp"
 #include "rbm/host/output_lock.hpp"
 #include "rbm/host/philox.hpp"

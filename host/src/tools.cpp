@@ -14,8 +14,6 @@
 #include "rbm/units.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/cpu_maths.hpp"
-#include "rbm/host/cpu_kernels.hpp"
-#include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"

@@ -93,7 +93,7 @@ std::vector<float> model_inputs(const image_set& s, bool binarize, const std::ve
     RBM_EXPECTS(s.device_values == nullptr);
     std::copy_n(s.value_data(), n, v.data());
   } else {
-    for (std::size_t i = 0; i < n; ++i) v[i] = pixel_to_unit(binarize ? (s.pixels[i] >= 128 ? 255 : 0) : s.pixels[i]);
+    for (std::size_t i = 0; i < n; ++i) v[i] = pixel_to_unit(binarize ? binary_pixel(s.pixels[i]) : s.pixels[i]);
   }
   if (!mean.empty()) {
     RBM_EXPECTS(mean.size() == dim && sd.size() == dim);

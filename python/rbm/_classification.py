@@ -51,17 +51,19 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
         self.device = device
         self.n_threads = n_threads
 
+    def _checked_objective(self):
+        if self.objective not in _OBJECTIVES:
+            raise ValueError(f"objective must be one of {_OBJECTIVES}, got {self.objective!r}")
+        return self.objective
+
     def _setting(self, name, default=None):
         value = getattr(self, name, default)
         if value is None and name in ("learning_rate", "batch_size", "learning_rate_decay"):
-            if self.objective not in _OBJECTIVES:
-                raise ValueError(f"objective must be one of {_OBJECTIVES}, got {self.objective!r}")
-            return _core.training_defaults(self.objective)[name]
+            return _core.training_defaults(self._checked_objective())[name]
         return value
 
     def _unit_config(self):
-        if self.objective not in _OBJECTIVES:
-            raise ValueError(f"objective must be one of {_OBJECTIVES}, got {self.objective!r}")
+        self._checked_objective()
         _finite_number("alpha", self.alpha, 0, open_lo=True)
         decay = self._setting("learning_rate_decay")
         _finite_number("learning_rate_decay", decay, 0, 1, open_lo=True)

@@ -58,7 +58,9 @@ void truncate(image_set& s, int n);
 // count - n): a validation split. Borrowed values stay borrowed (the tail points into them).
 image_set split_tail(image_set& s, int n);
 
-// Pixels thresholded as likelihood studies do: >= 128 -> 255, else 0 (real values are left alone).
+// A pixel thresholded as likelihood studies do: >= 128 -> 255, else 0. Every binarisation uses it.
+inline std::uint8_t binary_pixel(std::uint8_t x) { return x >= 128 ? 255 : 0; }
+// Every pixel of s so (real values are left alone).
 void binarize_pixels(image_set& s);
 
 struct dataset {
