@@ -146,17 +146,17 @@ row bench_cpu(const rbm::dataset& d, int nh, int batch, int k, bool pcd, int rep
   const std::vector<float> values = gauss ? standardised(d) : std::vector<float>();
   if (gauss) {
     be.set_params(rbm::init_gaussian_params(c.nv, nh, values.data(), d.train.count, 1, false));
-    be.attach_training_values(values.data(), d.train.count, c.nv);
+    be.attach(rbm::rows_view::of(values.data(), d.train.count, c.nv));
   } else {
     be.set_params(rbm::init_params(c.nv, nh, d.train.pixels.data(), d.train.count, 1, false));
-    be.attach_training_data(d.train.pixels.data(), d.train.count, c.nv);
+    be.attach(rbm::rows_view::of(d.train.pixels.data(), d.train.count, c.nv));
   }
   std::vector<int> order(d.train.count);
   rbm::epoch_permutation(1, 1, order);
   const int nbatches = d.train.count / batch;
   int next = 0;
   auto one = [&] {
-    be.train_indices(order.data() + (next % nbatches) * batch, batch);
+    be.step(order.data() + (next % nbatches) * batch, batch);
     ++next;
   };
   settle_openblas();

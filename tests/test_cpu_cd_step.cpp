@@ -189,7 +189,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, CpuGaussianCdStep,
                          });
 
 TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {
-  // The backend's train_batch equals cpu_cd_step fed by a host Philox generator with the same seed:
+  // The backend's update equals cpu_cd_step fed by a host Philox generator with the same seed:
   // the contract the GPU backend will be tested against.
   rbm::cd_config c;
   c.nv = 19;
@@ -201,8 +201,8 @@ TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {
   rbm::model_params p0 = rbm::init_params(19, 11, batch.data(), 7, 5, false);
   rbm::cpu_backend be(c);
   be.set_params(p0);
-  be.train_batch(batch.data(), 7);
-  be.train_batch(batch.data(), 7);
+  rbm::train_on(be, rbm::rows_view::of(batch.data(), 7, 19));
+  be.step(std::vector<int>{0, 1, 2, 3, 4, 5, 6}.data(), 7);
 
   rbm::cpu::philox_stream gen(4242);
   rbm::model_params p = p0;
@@ -222,11 +222,12 @@ TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {
   EXPECT_EQ(be.params().vb, p.vb);
   EXPECT_EQ(be.params().hb, p.hb);
   // The backend's running error is the mean over both updates' pixels of what each step returned.
-  EXPECT_NEAR(be.train_error(), err_sum / 2, 1e-7);
-  be.reset_train_error();
-  EXPECT_EQ(be.train_error(), 0.0);
+  const rbm::train_sums sums = be.take_sums();
+  EXPECT_EQ(sums.values, 2.0 * 7 * 19);
+  EXPECT_NEAR(sums.reconstruction_error(), err_sum / 2, 1e-7);
+  EXPECT_EQ(be.take_sums().values, 0.0);  // taken: the next sums start afresh
 
-  // train_indices reads exactly the rows it is given: rows 6, 0, 3 of a set equal train_batch of them.
+  // step reads exactly the rows it is given: rows 6, 0, 3, 3 of a set equal an update on a copy of them.
   std::vector<std::uint8_t> set(7 * 19);
   for (std::size_t i = 0; i < set.size(); ++i) set[i] = static_cast<std::uint8_t>((i * 101 + 7) % 256);
   const std::vector<int> idx = {6, 0, 3, 3};
@@ -235,9 +236,9 @@ TEST(CpuBackend, DrawsItsUniformsFromPhiloxWithTheGivenSeed) {
   rbm::cpu_backend by_index(c), by_rows(c);
   by_index.set_params(p0);
   by_rows.set_params(p0);
-  by_index.attach_training_data(set.data(), 7, 19);
-  by_index.train_indices(idx.data(), 4);
-  by_rows.train_batch(picked.data(), 4);
+  by_index.attach(rbm::rows_view::of(set.data(), 7, 19));
+  by_index.step(idx.data(), 4);
+  rbm::train_on(by_rows, rbm::rows_view::of(picked.data(), 4, 19));
   EXPECT_EQ(by_index.params().w, by_rows.params().w);
   EXPECT_EQ(by_index.params().vb, by_rows.params().vb);
   EXPECT_NE(by_index.params().w, p0.w);
@@ -296,7 +297,7 @@ TEST(CpuBackend, EvaluateMatchesADoubleReferenceOnAnyThreadCount) {
     openblas_set_num_threads(saved);
     ASSERT_EQ(be.threads(), threads);
     be.set_params(p);
-    results.push_back(be.evaluate(data.data(), rows));
+    results.push_back(be.evaluate(rbm::rows_view::of(data.data(), rows, nv)));
     const auto& e = results.back();
     EXPECT_EQ(e.samples, rows);
     EXPECT_NEAR(e.free_energy, fe / rows, 1e-4 * std::fabs(fe / rows)) << threads << " threads";

@@ -182,7 +182,7 @@ TEST(Evaluation, AisAgreesWithExactLogZOnATrained784x12Model) {
   rbm::cpu_backend be(c);
   be.set_params(rbm::init_params(784, 12, d.train.pixels.data(), 2000, 3, false));
   for (int e = 0; e < 2; ++e)
-    for (int b = 0; b < 20; ++b) be.train_batch(d.train.pixels.data() + std::size_t(b) * 100 * 784, 100);
+    for (int b = 0; b < 20; ++b) rbm::train_on(be, rbm::rows_view::of(d.train.pixels.data() + std::size_t(b) * 100 * 784, 100, 784));
   const auto v = rbm::binarize(d.train.pixels.data(), d.train.pixels.size());
   expect_ais_close(be.params(), rbm::base_rate_bias(v.data(), 2000, 784), 3000, "trained 784x12");
 }

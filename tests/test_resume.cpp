@@ -254,7 +254,7 @@ TEST(Training, TheBackendGetsEachEpochsRatesAndPermutedBatches) {
         const auto* row = d.train.pixels.data() + std::size_t(order[first + r]) * c.nv;
         batch.insert(batch.end(), row, row + c.nv);
       }
-      be.train_batch(batch.data(), rows);
+      rbm::train_on(be, rbm::rows_view::of(batch.data(), rows, c.nv));
     }
   }
   EXPECT_EQ(trained.params.w, be.params().w);

@@ -46,7 +46,8 @@ void evaluate_gaussian(const std::string& model_path, const rbm::saved_model& m,
   std::fprintf(stderr, "%s\n", why.c_str());
   be->set_params(p);
   const int ntrain = eval_limit > 0 ? std::min(eval_limit, d.train.count) : d.train.count;
-  const auto tr = be->evaluate_values(train.data(), ntrain), te = be->evaluate_values(test.data(), held.count);
+  const auto tr = be->evaluate(rbm::rows_view::of(train.data(), ntrain, p.nv));
+  const auto te = be->evaluate(rbm::rows_view::of(test.data(), held.count, p.nv));
   const char* units = mean.empty() ? "data units" : "standardised units";
   std::printf("reconstruction error (mean squared, %s; from sampled / mean-field hidden): training %.6f / %.6f, "
               "held-out %.6f / %.6f\n",
@@ -212,8 +213,8 @@ std::unique_ptr<rbm::backend> errors_and_free_energies(const eval_opts& o, const
   std::fprintf(stderr, "%s\n", why.c_str());
   be->set_params(p);
   const int ntrain = o.eval_limit > 0 ? std::min(o.eval_limit, d.train.count) : d.train.count;
-  const auto tr = be->evaluate(d.train.pixels.data(), ntrain);
-  const auto te = be->evaluate(held.pixels.data(), held.count);
+  const auto tr = be->evaluate(rbm::rows_view::of(d.train.pixels.data(), ntrain, p.nv));
+  const auto te = be->evaluate(rbm::rows_view::of(held.pixels.data(), held.count, p.nv));
   std::printf("reconstruction error (sampled / mean-field): training %.6f / %.6f, held-out %.6f / %.6f\n",
               tr.err_sampled, tr.err_mean_field, te.err_sampled, te.err_mean_field);
   std::printf("mean free energy: training %.4f, held-out %.4f, gap (held-out - training) %.4f\n", tr.free_energy,

@@ -358,119 +358,81 @@ void cpu_backend::set_params(const model_params& p) {
   params_ = p;
 }
 
-void backend::attach_training_data(const std::uint8_t* data, int n, int nv) {
-  RBM_EXPECTS(data != nullptr && n > 0 && nv > 0);
-  attached_ = data;
-  attached_values_ = nullptr;
-  attached_rows_ = n;
-  attached_cols_ = nv;
-}
-
-backend::device_set backend::attach_device_values(const float*, int, int, bool, int) {
-  throw precondition_error("the " + name() + " backend reads host memory: training rows in GPU memory need the CUDA backend");
-}
-
-void backend::attach_labels(const std::uint8_t* labels, int n) {
-  RBM_EXPECTS(labels != nullptr && n == attached_rows_);
-  attached_labels_ = labels;
-}
-
-void backend::train_labeled(const int*, int, float, float) {
-  throw precondition_error("the " + name() + " backend cannot train label groups yet (the CPU backend can)");
-}
-
-void backend::attach_training_values(const float* data, int n, int nv) {
-  RBM_EXPECTS(data != nullptr && n > 0 && nv > 0);
-  attached_ = nullptr;
-  attached_values_ = data;
-  attached_rows_ = n;
-  attached_cols_ = nv;
-}
-
-void backend::train_values(const float*, int) {
-  throw precondition_error(name() + " cannot train on real-valued data yet");
+void backend::check_indices(const int* idx, int rows) const {
+  RBM_EXPECTS(attached_.rows > 0 && idx != nullptr && rows > 0);
+  for (int r = 0; r < rows; ++r) RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_.rows);
 }
 
 void backend::column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd) {
   fit_independent_gaussians(data, n, d, mean, sd);
 }
 
-eval_result backend::evaluate_values(const float*, int) {
-  throw precondition_error(name() + " cannot evaluate real-valued data yet");
+void train_on(backend& be, const rows_view& rows, const step_objective& objective) {
+  std::vector<int> idx(std::size_t(std::max(rows.rows, 0)));
+  for (int r = 0; r < rows.rows; ++r) idx[r] = r;
+  be.attach(rows);
+  be.step(idx.data(), rows.rows, objective);
 }
 
-void backend::train_indices(const int* idx, int rows) {
-  RBM_EXPECTS(attached_ != nullptr && idx != nullptr && rows > 0);
-  const std::size_t nv = std::size_t(attached_cols_);
-  gathered_.resize(std::size_t(rows) * nv);
-  for (int r = 0; r < rows; ++r) {
-    RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
-    std::copy_n(attached_ + std::size_t(idx[r]) * nv, nv, gathered_.data() + std::size_t(r) * nv);
-  }
-  train_batch(gathered_.data(), rows);
+attach_summary cpu_backend::attach(const rows_view& rows, const attach_options&) {
+  if (rows.device != nullptr)
+    throw precondition_error("the " + name() + " backend reads host memory: training rows in GPU memory need the CUDA backend");
+  RBM_EXPECTS((rows.pixels != nullptr || rows.values != nullptr) && rows.rows > 0 && rows.cols == cfg_.nv);
+  attached_ = rows;
+  return {};
 }
 
-void cpu_backend::train_batch(const std::uint8_t* batch, int rows) {
-  RBM_EXPECTS(batch != nullptr && rows > 0);
-  step(
-      [&](int r, float* dst) { cpu::scale_bytes(batch + std::size_t(r) * cfg_.nv, cfg_.nv, pixel_to_unit(1), dst); },
-      rows);
-}
-
-void cpu_backend::train_values(const float* batch, int rows) {
-  RBM_EXPECTS(batch != nullptr && rows > 0);
-  step([&](int r, float* dst) { std::copy_n(batch + std::size_t(r) * cfg_.nv, cfg_.nv, dst); }, rows);
-}
-
-void cpu_backend::train_indices(const int* idx, int rows) {
-  RBM_EXPECTS(idx != nullptr && rows > 0 && attached_cols_ == cfg_.nv && (attached_ != nullptr || attached_values_));
-  for (int r = 0; r < rows; ++r) RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
-  if (attached_values_ != nullptr) {
-    step([&](int r, float* dst) { std::copy_n(attached_values_ + std::size_t(idx[r]) * cfg_.nv, cfg_.nv, dst); }, rows);
-    return;
-  }
-  step([&](int r, float* dst) { cpu::scale_bytes(attached_ + std::size_t(idx[r]) * cfg_.nv, cfg_.nv, pixel_to_unit(1), dst); },
-       rows);
-}
-
-void cpu_backend::train_labeled(const int* idx, int rows, float disc_weight, float gen_weight) {
-  RBM_EXPECTS(idx != nullptr && rows > 0 && attached_labels_ != nullptr && params_.labeled() &&
-              (attached_ != nullptr || attached_values_ != nullptr));
-  grow(v0_, std::size_t(rows) * cfg_.nv);
-  labels_.resize(rows);
-  for (int r = 0; r < rows; ++r) {
-    RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
-    const std::size_t at = std::size_t(idx[r]) * cfg_.nv;
-    float* dst = v0_.data() + std::size_t(r) * cfg_.nv;
-    if (attached_values_ != nullptr)
-      std::copy_n(attached_values_ + at, cfg_.nv, dst);
+void cpu_backend::gather(const int* idx, int rows, float* dst) const {
+  const int nv = cfg_.nv;
+  for (int r = 0; r < rows; ++r, dst += nv) {
+    const std::size_t at = std::size_t(idx[r]) * nv;
+    if (attached_.values != nullptr)
+      std::copy_n(attached_.values + at, nv, dst);
     else
-      cpu::scale_bytes(attached_ + at, cfg_.nv, pixel_to_unit(1), dst);
-    labels_[r] = attached_labels_[idx[r]];
+      cpu::scale_bytes(attached_.pixels + at, nv, pixel_to_unit(1), dst);
   }
+}
+
+void cpu_backend::step(const int* idx, int rows, const step_objective& objective) {
+  check_indices(idx, rows);
+  if (params_.labeled())
+    label_step(idx, rows, objective);
+  else if (objective.discriminative > 0)
+    throw precondition_error("a discriminative update needs a model with a label group");
+  else
+    cd_step(idx, rows);
+}
+
+void cpu_backend::label_step(const int* idx, int rows, const step_objective& objective) {
+  if (attached_.labels == nullptr) throw precondition_error("a label group's update needs the rows' labels attached");
+  grow(v0_, std::size_t(rows) * cfg_.nv);
+  gather(idx, rows, v0_.data());
+  labels_.resize(rows);
+  for (int r = 0; r < rows; ++r) labels_[r] = attached_.labels[idx[r]];
   const std::uint64_t seed = cfg_.seed, position = state_.rng_position;
   const label_uniforms uniforms = [seed, position](std::size_t offset, std::size_t n, float* out) {
     cpu::philox_uniforms(seed, position + offset, out, n);
   };
-  const label_step_result r = cpu_label_step(params_, state_, v0_.data(), labels_.data(), rows, cfg_, disc_weight,
-                                             gen_weight, uniforms, class_ws_);
-  if (gen_weight > 0) {
+  const float gen = objective.generative, disc = objective.discriminative;
+  const label_step_result r =
+      cpu_label_step(params_, state_, v0_.data(), labels_.data(), rows, cfg_, disc, gen, uniforms, class_ws_);
+  if (gen > 0) {
     state_.rng_position += label_draw_count(rows, cfg_.nv, cfg_.nh, cfg_.k);
-    err_sum_ += r.reconstruction_error * double(rows) * cfg_.nv;
-    pixels_ += double(rows) * cfg_.nv;
+    sums_.squared_error += r.reconstruction_error * double(rows) * cfg_.nv;
+    sums_.values += double(rows) * cfg_.nv;
   }
-  if (disc_weight > 0) {
-    class_loss_ += r.class_loss * rows;
-    class_rows_ += rows;
+  if (disc > 0) {
+    sums_.class_loss += r.class_loss * rows;
+    sums_.labeled_rows += rows;
   }
 }
 
-void cpu_backend::step(const std::function<void(int, float*)>& row, int rows) {
+void cpu_backend::cd_step(const int* idx, int rows) {
   const std::size_t n = std::size_t(rows) * cfg_.nv;
   grow(v0_, n);
-  team_->run([&](int t) {  // each thread converts its share of the rows
+  team_->run([&](int t) {  // each thread gathers its share of the rows
     const auto [r0, r1] = cpu::split(rows, team_->size(), t);
-    for (std::size_t r = r0; r < r1; ++r) row(int(r), v0_.data() + r * cfg_.nv);
+    gather(idx + r0, int(r1 - r0), v0_.data() + r0 * cfg_.nv);
   });
   // The threads draw their uniforms (and normals) where they use them: Philox seeks to any position.
   const std::uint64_t seed = cfg_.seed, position = state_.rng_position;
@@ -484,8 +446,14 @@ void cpu_backend::step(const std::function<void(int, float*)>& row, int rows) {
       },
       cfg_, ws_, &normals);
   state_.rng_position += make_draw_layout(rows, cfg_).total();
-  err_sum_ += double(err) * double(n);
-  pixels_ += double(n);
+  sums_.squared_error += double(err) * double(n);
+  sums_.values += double(n);
+}
+
+train_sums cpu_backend::take_sums() {
+  const train_sums s = sums_;
+  sums_ = {};
+  return s;
 }
 
 training_state cpu_backend::state() const {
@@ -516,21 +484,18 @@ ais_result cpu_backend::ais_log_z(const std::vector<float>& base_vb, const ais_o
   return rbm::ais_log_z(params_, base_vb, opt, team_.get());
 }
 
-eval_result cpu_backend::evaluate(const std::uint8_t* data, int rows) {
+eval_result cpu_backend::evaluate(const rows_view& rows) {
+  RBM_EXPECTS(rows.device == nullptr && (rows.rows <= 0 || rows.cols == cfg_.nv));
+  RBM_EXPECTS(rows.rows <= 0 || rows.pixels != nullptr || rows.values != nullptr);
   return evaluate_rows(
       [&](int start, int b, float* v) {
-        cpu::scale_bytes(data + std::size_t(start) * cfg_.nv, b * cfg_.nv, pixel_to_unit(1), v);
+        const std::size_t at = std::size_t(start) * cfg_.nv, count = std::size_t(b) * cfg_.nv;
+        if (rows.values != nullptr)
+          std::copy_n(rows.values + at, count, v);
+        else
+          cpu::scale_bytes(rows.pixels + at, int(count), pixel_to_unit(1), v);
       },
-      rows);
-}
-
-eval_result cpu_backend::evaluate_values(const float* data, int rows) {
-  RBM_EXPECTS(rows <= 0 || data != nullptr);
-  return evaluate_rows(
-      [&](int start, int b, float* v) {
-        std::copy_n(data + std::size_t(start) * cfg_.nv, std::size_t(b) * cfg_.nv, v);
-      },
-      rows);
+      rows.rows);
 }
 
 eval_result cpu_backend::evaluate_rows(const std::function<void(int, int, float*)>& fill, int rows) {

@@ -98,116 +98,79 @@ model_params cuda_backend::params() const {
   return p;
 }
 
-void cuda_backend::train_labeled(const int* idx, int rows, float disc_weight, float gen_weight) {
-  RBM_EXPECTS(idx != nullptr && rows > 0 && rows <= max_batch_ && attached_labels_ != nullptr &&
-              (attached_ != nullptr || attached_values_ != nullptr || device_rows_ != nullptr));
-  if (model_.classes() == 0) throw precondition_error("train_labeled needs a model with a label group");
-  for (int r = 0; r < rows; ++r) RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
-  const int s = slot_;
-  slot_ ^= 1;
-  if (slot_used_[s]) copied_[s].synchronize();  // the pinned buffers' previous copies are done
-  if (labels_host_[s].size() == 0) {
-    labels_host_[s] = pinned_buffer<int>(std::size_t(max_batch_));
-    labels_dev_[s] = device_buffer<int>(std::size_t(max_batch_), compute_.view());
-  }
-  std::memcpy(idx_host_[s].data(), idx, std::size_t(rows) * sizeof(int));
-  for (int r = 0; r < rows; ++r) labels_host_[s].data()[r] = attached_labels_[idx[r]];
-  RBM_CUDA_CHECK(cudaMemcpyAsync(idx_dev_[s].data(), idx_host_[s].data(), std::size_t(rows) * sizeof(int),
-                                 cudaMemcpyHostToDevice, compute_.get()));
-  RBM_CUDA_CHECK(cudaMemcpyAsync(labels_dev_[s].data(), labels_host_[s].data(), std::size_t(rows) * sizeof(int),
-                                 cudaMemcpyHostToDevice, compute_.get()));
-  copied_[s].record(compute_.view());
-  const std::size_t nv = std::size_t(cfg_.nv);
-  if (dev_values_.size() == 0) dev_values_ = device_buffer<float>(std::size_t(max_batch_) * nv, compute_.view());
-  if (device_rows_ != nullptr) {
-    gather_rows(device_rows_, idx_dev_[s].data(), rows, cfg_.nv, dev_values_.data(), compute_.view());
-  } else if (resident_data_.size() > 0) {
-    gather_to_unit(resident_data_.data(), idx_dev_[s].data(), rows, cfg_.nv, dev_values_.data(), compute_.view());
-  } else {  // gathered on the host; from pageable memory the copy has the rows when it returns
-    gathered_values_.resize(std::size_t(rows) * nv);
-    for (int r = 0; r < rows; ++r) {
-      float* dst = gathered_values_.data() + r * nv;
-      if (attached_values_ != nullptr)
-        std::memcpy(dst, attached_values_ + std::size_t(idx[r]) * nv, nv * sizeof(float));
-      else
-        for (std::size_t i = 0; i < nv; ++i) dst[i] = pixel_to_unit(attached_[std::size_t(idx[r]) * nv + i]);
-    }
-    RBM_CUDA_CHECK(cudaMemcpyAsync(dev_values_.data(), gathered_values_.data(), gathered_values_.size() * sizeof(float),
-                                   cudaMemcpyHostToDevice, compute_.get()));
-  }
-  model_.train_labeled_step(dev_values_.data(), labels_dev_[s].data(), rows, disc_weight, gen_weight);
-  slot_used_[s] = true;
+bool cuda_backend::keeps_resident(std::size_t bytes) const {
+  if (gpu_.resident != "auto") return gpu_.resident == "on";
+  std::size_t free_b = 0, total_b = 0;
+  RBM_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  return bytes <= free_b / 2;  // leave room for evaluation sets and other users of the GPU
 }
 
-double cuda_backend::train_class_loss() {
-  std::uint64_t rows = 0;
-  class_loss_ += model_.take_class_loss_sum(rows);
-  class_rows_ += double(rows);
-  return backend::train_class_loss();
-}
-
-void cuda_backend::train_values(const float* batch, int rows) {
-  RBM_EXPECTS(batch != nullptr && rows > 0 && rows <= max_batch_);
-  if (dev_values_.size() == 0) dev_values_ = device_buffer<float>(std::size_t(max_batch_) * cfg_.nv, compute_.view());
-  // From pageable memory the copy has taken the rows by the time it returns, so `batch` may be reused.
-  RBM_CUDA_CHECK(cudaMemcpyAsync(dev_values_.data(), batch, std::size_t(rows) * cfg_.nv * sizeof(float),
-                                 cudaMemcpyHostToDevice, compute_.get()));
-  model_.train_step(dev_values_.data(), rows);  // copies the rows into the model's batch before returning work
-}
-
-void cuda_backend::attach_training_values(const float* data, int n, int nv) {
-  backend::attach_training_values(data, n, nv);
+attach_summary cuda_backend::attach(const rows_view& rows, const attach_options& opt) {
+  RBM_EXPECTS(rows.rows > 0 && rows.cols == cfg_.nv);
+  resident_data_ = device_buffer<std::uint8_t>();
   resident_values_ = device_buffer<float>();
   device_rows_ = nullptr;
-  const std::size_t bytes = std::size_t(n) * nv * sizeof(float);
-  bool keep = gpu_.resident == "on";
-  if (gpu_.resident == "auto") {
-    std::size_t free_b = 0, total_b = 0;
-    RBM_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    keep = bytes <= free_b / 2;
-  }
-  if (!keep) return;
-  resident_values_ = device_buffer<float>(std::size_t(n) * nv, compute_.view());
-  RBM_CUDA_CHECK(cudaMemcpyAsync(resident_values_.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
+  attached_ = {};
+  if (rows.device != nullptr) return attach_device(rows, opt);
+  RBM_EXPECTS(rows.pixels != nullptr || rows.values != nullptr);
+  if (rows.pixels != nullptr)
+    attach_pixels(rows);
+  else
+    attach_values(rows);
+  attached_ = rows;
+  return {};
+}
+
+void cuda_backend::attach_pixels(const rows_view& rows) {
+  const std::size_t bytes = std::size_t(rows.rows) * rows.cols;
+  if (!keeps_resident(bytes)) return;
+  resident_data_ = device_buffer<std::uint8_t>(bytes, compute_.view());
+  RBM_CUDA_CHECK(cudaMemcpyAsync(resident_data_.data(), rows.pixels, bytes, cudaMemcpyHostToDevice, compute_.get()));
+  compute_.view().synchronize();  // pageable source: done before the caller may touch it
+}
+
+void cuda_backend::attach_values(const rows_view& rows) {
+  const std::size_t count = std::size_t(rows.rows) * rows.cols;
+  if (!keeps_resident(count * sizeof(float))) return;
+  resident_values_ = device_buffer<float>(count, compute_.view());
+  RBM_CUDA_CHECK(cudaMemcpyAsync(resident_values_.data(), rows.values, count * sizeof(float), cudaMemcpyHostToDevice,
+                                 compute_.get()));
   compute_.view().synchronize();
   device_rows_ = resident_values_.data();
 }
 
-backend::device_set cuda_backend::attach_device_values(const float* data, int n, int nv, bool standardize,
-                                                       int head_rows) {
-  RBM_EXPECTS(data != nullptr && n > 0 && nv == cfg_.nv && head_rows >= 0 && head_rows <= n);
-  const int where = device_of(data);
+attach_summary cuda_backend::attach_device(const rows_view& rows, const attach_options& opt) {
+  const int n = rows.rows, nv = rows.cols;
+  RBM_EXPECTS(opt.head_rows >= 0 && opt.head_rows <= n);
+  const int where = device_of(rows.device);
   if (where != gpu_.device)
     throw precondition_error(where < 0 ? std::string("the training rows are not in GPU memory")
                                        : "the training rows are on GPU " + std::to_string(where) +
                                              ", but training runs on GPU " + std::to_string(gpu_.device));
-  device_set r;
-  const value_summary v = summarize_values(data, std::size_t(n) * nv, compute_.view());
+  attach_summary r;
+  const value_summary v = summarize_values(rows.device, std::size_t(n) * nv, compute_.view());
   r.nonfinite = v.nonfinite;
   r.min = v.min;
   r.max = v.max;
   if (r.nonfinite > 0) return r;  // refused by the caller: nothing attached
   r.mean.resize(nv);
   r.sd.resize(nv);
-  column_mean_sd(data, n, nv, r.mean.data(), r.sd.data(), compute_.view());
-  resident_values_ = device_buffer<float>();
-  const float* rows = data;
-  if (standardize) {
+  column_mean_sd(rows.device, n, nv, r.mean.data(), r.sd.data(), compute_.view());
+  const float* data = rows.device;
+  if (opt.standardize) {
     resident_values_ = device_buffer<float>(std::size_t(n) * nv, compute_.view());
     standardize_columns(data, n, nv, r.mean.data(), r.sd.data(), resident_values_.data(), compute_.view());
-    rows = resident_values_.data();
+    data = resident_values_.data();
   }
-  r.head.resize(std::size_t(head_rows) * nv);
-  if (head_rows > 0) {
-    RBM_CUDA_CHECK(cudaMemcpyAsync(r.head.data(), rows, r.head.size() * sizeof(float), cudaMemcpyDeviceToHost,
+  r.head.resize(std::size_t(opt.head_rows) * nv);
+  if (opt.head_rows > 0) {
+    RBM_CUDA_CHECK(cudaMemcpyAsync(r.head.data(), data, r.head.size() * sizeof(float), cudaMemcpyDeviceToHost,
                                    compute_.get()));
     compute_.view().synchronize();
   }
-  attached_ = nullptr;
-  attached_values_ = nullptr;
-  attached_rows_ = n;
-  attached_cols_ = nv;
-  device_rows_ = rows;
+  attached_ = rows;
+  attached_.device = data;
+  device_rows_ = data;
   return r;
 }
 
@@ -225,14 +188,6 @@ void cuda_backend::column_statistics(const float* data, int n, int d, std::vecto
   mean.resize(d);
   sd.resize(d);
   column_mean_sd(dev.data(), n, d, mean.data(), sd.data(), compute_.view());  // synchronises
-}
-
-eval_result cuda_backend::evaluate_values(const float* data, int rows) {
-  // Real-valued evaluation runs on the CPU for now, on the current parameters, with the evaluation
-  // generator's draws (the same numbers a CPU backend gives); the device path is next.
-  cpu_backend cpu(cfg_);
-  cpu.set_params(params());
-  return cpu.evaluate_values(data, rows);
 }
 
 template <class Fill>
@@ -256,109 +211,126 @@ void cuda_backend::stream_batch(int rows, Fill&& fill) {
   slot_used_[s] = true;
 }
 
-void cuda_backend::train_batch(const std::uint8_t* batch, int rows) {
-  RBM_EXPECTS(batch != nullptr);
-  stream_batch(rows, [&](std::uint8_t* dst) { std::memcpy(dst, batch, std::size_t(rows) * cfg_.nv); });
-}
-
-void cuda_backend::attach_training_data(const std::uint8_t* data, int n, int nv) {
-  backend::attach_training_data(data, n, nv);
-  resident_data_ = device_buffer<std::uint8_t>();
-  device_rows_ = nullptr;
-  const std::size_t bytes = std::size_t(n) * nv;
-  bool keep = gpu_.resident == "on";
-  if (gpu_.resident == "auto") {
-    std::size_t free_b = 0, total_b = 0;
-    RBM_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    keep = bytes <= free_b / 2;  // leave room for evaluation sets and other users of the GPU
-  }
-  if (!keep) return;
-  resident_data_ = device_buffer<std::uint8_t>(bytes, compute_.view());
-  RBM_CUDA_CHECK(cudaMemcpyAsync(resident_data_.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
-  compute_.view().synchronize();  // pageable source: done before the caller may touch it
-}
-
-void cuda_backend::train_indices(const int* idx, int rows) {
-  RBM_EXPECTS((attached_ != nullptr || attached_values_ != nullptr || device_rows_ != nullptr) && idx != nullptr &&
-              rows > 0 && rows <= max_batch_);
-  for (int r = 0; r < rows; ++r) RBM_EXPECTS(idx[r] >= 0 && idx[r] < attached_rows_);
-  if (attached_values_ != nullptr || device_rows_ != nullptr) {
-    const std::size_t nv = std::size_t(cfg_.nv);
-    if (device_rows_ == nullptr) {  // gathered on the host, copied with the batch
-      gathered_values_.resize(std::size_t(rows) * nv);
-      for (int r = 0; r < rows; ++r)
-        std::memcpy(gathered_values_.data() + r * nv, attached_values_ + std::size_t(idx[r]) * nv, nv * sizeof(float));
-      train_values(gathered_values_.data(), rows);
-      return;
-    }
-    const int s = slot_;
-    slot_ ^= 1;
-    if (slot_used_[s]) copied_[s].synchronize();
-    std::memcpy(idx_host_[s].data(), idx, std::size_t(rows) * sizeof(int));
-    RBM_CUDA_CHECK(cudaMemcpyAsync(idx_dev_[s].data(), idx_host_[s].data(), std::size_t(rows) * sizeof(int),
-                                   cudaMemcpyHostToDevice, compute_.get()));
-    copied_[s].record(compute_.view());
-    if (dev_values_.size() == 0) dev_values_ = device_buffer<float>(std::size_t(max_batch_) * nv, compute_.view());
-    gather_rows(device_rows_, idx_dev_[s].data(), rows, cfg_.nv, dev_values_.data(), compute_.view());
-    model_.train_step(dev_values_.data(), rows);
-    slot_used_[s] = true;
-    return;
-  }
-  if (!resident()) {
-    const std::size_t nv = std::size_t(cfg_.nv);
-    stream_batch(rows, [&](std::uint8_t* dst) {
-      for (int r = 0; r < rows; ++r) std::memcpy(dst + r * nv, attached_ + std::size_t(idx[r]) * nv, nv);
-    });
-    return;
-  }
+int cuda_backend::stage_indices(const int* idx, int rows, bool labels) {
   const int s = slot_;
   slot_ ^= 1;
-  if (slot_used_[s]) copied_[s].synchronize();  // the pinned index buffer's previous copy is done
+  if (slot_used_[s]) copied_[s].synchronize();  // the pinned buffers' previous copies are done
   std::memcpy(idx_host_[s].data(), idx, std::size_t(rows) * sizeof(int));
   RBM_CUDA_CHECK(cudaMemcpyAsync(idx_dev_[s].data(), idx_host_[s].data(), std::size_t(rows) * sizeof(int),
                                  cudaMemcpyHostToDevice, compute_.get()));
+  if (labels) {
+    if (labels_host_[s].size() == 0) {
+      labels_host_[s] = pinned_buffer<int>(std::size_t(max_batch_));
+      labels_dev_[s] = device_buffer<int>(std::size_t(max_batch_), compute_.view());
+    }
+    for (int r = 0; r < rows; ++r) labels_host_[s].data()[r] = attached_.labels[idx[r]];
+    RBM_CUDA_CHECK(cudaMemcpyAsync(labels_dev_[s].data(), labels_host_[s].data(), std::size_t(rows) * sizeof(int),
+                                   cudaMemcpyHostToDevice, compute_.get()));
+  }
   copied_[s].record(compute_.view());
-  model_.train_step_gather(resident_data_.data(), idx_dev_[s].data(), rows);
   slot_used_[s] = true;
+  return s;
 }
 
-double cuda_backend::train_error() {
-  std::uint64_t pixels = 0;
-  err_sum_ += model_.take_error_sum(pixels);
-  pixels_ += double(pixels);
-  return pixels_ > 0 ? err_sum_ / pixels_ : 0.0;
+void cuda_backend::gather_values(const int* idx, int rows, int slot) {
+  const std::size_t nv = std::size_t(cfg_.nv);
+  if (dev_values_.size() == 0) dev_values_ = device_buffer<float>(std::size_t(max_batch_) * nv, compute_.view());
+  if (device_rows_ != nullptr) {
+    gather_rows(device_rows_, idx_dev_[slot].data(), rows, cfg_.nv, dev_values_.data(), compute_.view());
+  } else if (resident_data_.size() > 0) {
+    gather_to_unit(resident_data_.data(), idx_dev_[slot].data(), rows, cfg_.nv, dev_values_.data(), compute_.view());
+  } else {  // gathered on the host; from pageable memory the copy has the rows when it returns
+    gathered_values_.resize(std::size_t(rows) * nv);
+    for (int r = 0; r < rows; ++r) {
+      float* dst = gathered_values_.data() + r * nv;
+      const std::size_t at = std::size_t(idx[r]) * nv;
+      if (attached_.values != nullptr)
+        std::memcpy(dst, attached_.values + at, nv * sizeof(float));
+      else
+        for (std::size_t i = 0; i < nv; ++i) dst[i] = pixel_to_unit(attached_.pixels[at + i]);
+    }
+    RBM_CUDA_CHECK(cudaMemcpyAsync(dev_values_.data(), gathered_values_.data(), gathered_values_.size() * sizeof(float),
+                                   cudaMemcpyHostToDevice, compute_.get()));
+  }
 }
 
-void cuda_backend::reset_train_error() {
-  train_error();
-  train_class_loss();
-  err_sum_ = 0;
-  pixels_ = 0;
-  class_loss_ = 0;
-  class_rows_ = 0;
+void cuda_backend::step(const int* idx, int rows, const step_objective& objective) {
+  check_indices(idx, rows);
+  RBM_EXPECTS(rows <= max_batch_);
+  if (model_.classes() > 0)
+    label_step(idx, rows, objective);
+  else if (objective.discriminative > 0)
+    throw precondition_error("a discriminative update needs a model with a label group");
+  else if (attached_.pixels != nullptr)
+    pixel_step(idx, rows);
+  else
+    value_step(idx, rows);
 }
 
-eval_result cuda_backend::evaluate(const std::uint8_t* data, int rows) {
+void cuda_backend::label_step(const int* idx, int rows, const step_objective& objective) {
+  if (attached_.labels == nullptr) throw precondition_error("a label group's update needs the rows' labels attached");
+  const int s = stage_indices(idx, rows, true);
+  gather_values(idx, rows, s);
+  model_.train_labeled_step(dev_values_.data(), labels_dev_[s].data(), rows, objective.discriminative,
+                            objective.generative);
+}
+
+void cuda_backend::value_step(const int* idx, int rows) {
+  const int s = device_rows_ != nullptr ? stage_indices(idx, rows, false) : -1;  // -1: gathered on the host
+  gather_values(idx, rows, s);
+  model_.train_step(dev_values_.data(), rows);  // copies the rows into the model's batch before returning work
+}
+
+void cuda_backend::pixel_step(const int* idx, int rows) {
+  if (!resident()) {
+    const std::size_t nv = std::size_t(cfg_.nv);
+    stream_batch(rows, [&](std::uint8_t* dst) {
+      for (int r = 0; r < rows; ++r) std::memcpy(dst + r * nv, attached_.pixels + std::size_t(idx[r]) * nv, nv);
+    });
+    return;
+  }
+  const int s = stage_indices(idx, rows, false);
+  model_.train_step_gather(resident_data_.data(), idx_dev_[s].data(), rows);
+}
+
+train_sums cuda_backend::take_sums() {
+  train_sums t;
+  std::uint64_t pixels = 0, rows = 0;
+  t.squared_error = model_.take_error_sum(pixels);
+  t.values = double(pixels);
+  t.class_loss = model_.take_class_loss_sum(rows);
+  t.labeled_rows = double(rows);
+  return t;
+}
+
+eval_result cuda_backend::evaluate(const rows_view& rows) {
   eval_result res;
-  if (rows <= 0) return res;
-  RBM_EXPECTS(data != nullptr);
-  const std::size_t bytes = std::size_t(rows) * cfg_.nv;
+  if (rows.rows <= 0) return res;
+  RBM_EXPECTS(rows.device == nullptr && rows.cols == cfg_.nv && (rows.pixels != nullptr || rows.values != nullptr));
+  if (rows.pixels == nullptr) {
+    // Real-valued evaluation runs on the CPU for now, on the current parameters, with the evaluation
+    // generator's draws (the same numbers a CPU backend gives); the device path is next.
+    cpu_backend cpu(cfg_);
+    cpu.set_params(params());
+    return cpu.evaluate(rows);
+  }
+  const std::size_t bytes = std::size_t(rows.rows) * cfg_.nv;
   // The resident training set is the attached rows, copied at attach time; anything else is the
   // caller's memory, whose contents may change between calls (or whose address may be reused for
   // other data): it is uploaded afresh each time into a buffer freed after the call, never cached.
   eval_sums sums;
-  if (resident() && data == attached_ && rows <= attached_rows_) {
-    sums = model_.evaluate(resident_data_.data(), rows);
+  if (resident_data_.size() > 0 && rows.pixels == attached_.pixels && rows.rows <= attached_.rows) {
+    sums = model_.evaluate(resident_data_.data(), rows.rows);
   } else {
     device_buffer<std::uint8_t> buf(bytes, compute_.view());
-    RBM_CUDA_CHECK(cudaMemcpyAsync(buf.data(), data, bytes, cudaMemcpyHostToDevice, compute_.get()));
-    sums = model_.evaluate(buf.data(), rows);  // synchronises: buf is freed after the work that read it
+    RBM_CUDA_CHECK(cudaMemcpyAsync(buf.data(), rows.pixels, bytes, cudaMemcpyHostToDevice, compute_.get()));
+    sums = model_.evaluate(buf.data(), rows.rows);  // synchronises: buf is freed after the work that read it
   }
-  const double pixels = double(rows) * cfg_.nv;
+  const double pixels = double(rows.rows) * cfg_.nv;
   res.err_sampled = sums.err_sampled / pixels;
   res.err_mean_field = sums.err_mean_field / pixels;
-  res.free_energy = sums.free_energy / rows;
-  res.samples = rows;
+  res.free_energy = sums.free_energy / rows.rows;
+  res.samples = rows.rows;
   return res;
 }
 

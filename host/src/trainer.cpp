@@ -95,12 +95,13 @@ struct run {
   dataset prepared;              // binarised, real-valued or standardised, where training needs a copy
   const dataset* data = nullptr;  // what trains: prepared or data_in
   bool gauss = false, real = false, labeled = false, on_device = false, files = false;
-  float disc_weight = 0, gen_weight = 1;  // the objective's terms (labels)
+  step_objective objective;  // the objective's terms (labels)
   int classes = 0, n = 0, nv = 0, eval_rows = 0;
   model_params start;
   standardization stats;
   std::unique_ptr<backend> be;
-  backend::device_set dev_set;   // a CUDA array: summarised, standardised and attached on the device
+  attach_summary dev_set;        // a CUDA array: summarised, standardised and attached on the device
+  train_sums epoch_sums;         // what the epoch's updates measured so far
   const float* train_rows = nullptr;  // the rows evaluated each epoch
   nlohmann::json config;
   fs::path out;
@@ -200,8 +201,8 @@ void check_objective_and_labels(run& r) {
                              "discriminative one also takes Gaussian units)");
   if (r.labeled && o.cd.sum_weight_gradient)
     throw precondition_error("labels take the mean gradient (not the tutorial's summed one)");
-  r.disc_weight = o.objective == "generative" ? 0.0f : 1.0f;
-  r.gen_weight = o.objective == "discriminative" ? 0.0f : o.objective == "hybrid" ? o.alpha : 1.0f;
+  r.objective.discriminative = o.objective == "generative" ? 0.0f : 1.0f;
+  r.objective.generative = o.objective == "discriminative" ? 0.0f : o.objective == "hybrid" ? o.alpha : 1.0f;
   if (!r.labeled) return;
   const dataset& d = *r.data_in;
   for (const image_set* set : {&d.train, &d.test}) {
@@ -271,7 +272,8 @@ std::string open_backend(run& r) {
   r.eval_rows = o.eval_limit > 0 ? std::min(r.n, o.eval_limit) : r.n;
   if (!r.on_device) return why;
   const image_set& train = r.data->train;
-  r.dev_set = r.be->attach_device_values(train.device_values, r.n, r.nv, r.gauss && o.standardize, r.eval_rows);
+  const std::uint8_t* labels = r.labeled ? train.labels.data() : nullptr;
+  r.dev_set = r.be->attach(rows_view::in_gpu(train.device_values, r.n, r.nv, labels), {r.gauss && o.standardize, r.eval_rows});
   if (r.dev_set.nonfinite > 0)
     throw data_error(train.source + ": holds " + std::to_string(r.dev_set.nonfinite) + " NaN or infinite values");
   if (!r.gauss && !o.any_values && (r.dev_set.min < 0.0f || r.dev_set.max > 1.0f))
@@ -376,11 +378,12 @@ epoch_metrics evaluate_epoch(run& r, int epoch, double rate, double lr, double m
   m.samples_per_s = rate;
   m.lr = lr;
   m.momentum = mom;
-  m.train = r.real ? r.be->evaluate_values(r.train_rows, r.eval_rows) : r.be->evaluate(d.train.pixels.data(), r.eval_rows);
+  m.train = r.be->evaluate(r.real ? rows_view::of(r.train_rows, r.eval_rows, r.nv)
+                                  : rows_view::of(d.train.pixels.data(), r.eval_rows, r.nv));
   check_finite(m.train, epoch, "training");
   if (d.test.count > 0) {
-    m.test = r.real ? r.be->evaluate_values(d.test.value_data(), d.test.count)
-                    : r.be->evaluate(d.test.pixels.data(), d.test.count);
+    m.test = r.be->evaluate(r.real ? rows_view::of(d.test.value_data(), d.test.count, r.nv)
+                                   : rows_view::of(d.test.pixels.data(), d.test.count, r.nv));
     check_finite(m.test, epoch, "held-out");
   }
   if (r.labeled) {
@@ -431,14 +434,12 @@ double train_batches(run& r, int e, const std::vector<int>& order, int first_bat
   const int full = o.tutorial_batches ? (r.n - 1) / o.batch : r.n / o.batch;
   const int nbatches = o.tutorial_batches || r.n % o.batch == 0 ? full : full + 1;
   const auto te = clock_type::now();
-  r.be->reset_train_error();
+  r.be->take_sums();  // an interrupted epoch's, or none
+  r.epoch_sums = {};
   long epoch_samples = 0;
   for (int b = first_batch; b < nbatches; ++b) {
     const int first = b * o.batch, rows = std::min(o.batch, r.n - first);
-    if (r.labeled)
-      r.be->train_labeled(order.data() + first, rows, r.disc_weight, r.gen_weight);
-    else
-      r.be->train_indices(order.data() + first, rows);
+    r.be->step(order.data() + first, rows, r.objective);
     r.seen += rows;
     epoch_samples += rows;
     if (o.stop != nullptr && o.stop->load() && b + 1 < nbatches) {
@@ -456,11 +457,15 @@ double train_batches(run& r, int e, const std::vector<int>& order, int first_bat
       rep.batches = nbatches;
       rep.samples_per_s = epoch_samples / std::max(since(te), 1e-9);
       rep.elapsed_s = since(r.t0);
-      rep.error = [&r] { return r.labeled && r.disc_weight > 0 ? r.be->train_class_loss() : r.be->train_error(); };
+      rep.error = [&r] {
+        r.epoch_sums += r.be->take_sums();
+        return r.labeled && r.objective.discriminative > 0 ? r.epoch_sums.mean_class_loss()
+                                                           : r.epoch_sums.reconstruction_error();
+      };
       o.on_batch(rep);
     }
   }
-  r.be->train_error();  // waits for the epoch's last update, so the rate below counts all of it
+  r.epoch_sums += r.be->take_sums();  // waits for the epoch's last update, so the rate below counts all of it
   return double(epoch_samples) / std::max(since(te), 1e-9);
 }
 
@@ -475,7 +480,7 @@ constexpr long min_updates_judged = 50;  // fewer updates in an epoch may simply
 // the Python suite's stacks) and Gaussian units (a slow first epoch at a small rate looks the same).
 void note_if_not_learning(const run& r, const epoch_metrics& m) {
   const bool fresh = !r.resuming && r.o.init_from.empty() && r.o.start_params == nullptr;
-  if (!fresh || r.gauss || r.o.cd.pcd || m.epoch != 1 || r.gen_weight <= 0 || r.res.history.empty() || r.res.history.front().epoch != 0) return;
+  if (!fresh || r.gauss || r.o.cd.pcd || m.epoch != 1 || r.objective.generative <= 0 || r.res.history.empty() || r.res.history.front().epoch != 0) return;
   const double before = r.res.history.front().train.err_mean_field, after = m.train.err_mean_field;
   const long updates = (m.samples_seen + r.o.batch - 1) / r.o.batch;
   if (!(after >= before) || updates < min_updates_judged) return;
@@ -524,14 +529,10 @@ bool train_epoch(run& r, int e, std::vector<int>& order) {
 // The training rows (and labels) attached to the backend.
 void attach_rows(run& r) {
   const dataset& d = *r.data;
-  if (r.on_device) {
-    // attached when the backend opened
-  } else if (r.real) {
-    r.be->attach_training_values(d.train.value_data(), r.n, r.nv);
-  } else {
-    r.be->attach_training_data(d.train.pixels.data(), r.n, r.nv);
-  }
-  if (r.labeled) r.be->attach_labels(d.train.labels.data(), r.n);
+  const std::uint8_t* labels = r.labeled ? d.train.labels.data() : nullptr;
+  if (r.on_device) return;  // attached when the backend opened
+  r.be->attach(r.real ? rows_view::of(d.train.value_data(), r.n, r.nv, labels)
+                      : rows_view::of(d.train.pixels.data(), r.n, r.nv, labels));
 }
 
 // The result: the final parameters and state, the test set classified once after a validation split,

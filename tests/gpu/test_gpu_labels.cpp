@@ -1,5 +1,5 @@
 // The label group on the GPU (rbm::model's label step, label_kernels.cu, the CUDA backend's
-// train_labeled) against the CPU's cpu_label_step, itself checked against double references and finite
+// step with a label group) against the CPU's cpu_label_step, itself checked against double references and finite
 // differences in tests/test_classification.cpp: same data, labels and uniforms, the same update.
 #include <cuda_runtime_api.h>
 
@@ -142,19 +142,15 @@ TEST_P(GpuLabelStep, AgreesWithTheCpuBackend) {
   rbm::cuda_backend gpu(cfg, rows, go);
   for (rbm::backend* b : {static_cast<rbm::backend*>(&cpu), static_cast<rbm::backend*>(&gpu)}) {
     b->set_params(p0);
-    if (c.visible == rbm::unit_kind::gaussian)
-      b->attach_training_values(values.data(), n, nv);
-    else
-      b->attach_training_data(bytes.data(), n, nv);
-    b->attach_labels(labels.data(), n);
-    b->reset_train_error();
+    b->attach(c.visible == rbm::unit_kind::gaussian ? rbm::rows_view::of(values.data(), n, nv, labels.data())
+                                                    : rbm::rows_view::of(bytes.data(), n, nv, labels.data()));
   }
   std::vector<int> idx(n);
   std::iota(idx.begin(), idx.end(), 0);
   std::shuffle(idx.begin(), idx.end(), rng);
   for (int b = 0; b < 3; ++b) {
-    cpu.train_labeled(idx.data() + b * rows, rows, c.disc, c.gen);
-    gpu.train_labeled(idx.data() + b * rows, rows, c.disc, c.gen);
+    cpu.step(idx.data() + b * rows, rows, {c.gen, c.disc});
+    gpu.step(idx.data() + b * rows, rows, {c.gen, c.disc});
   }
   const rbm::model_params pc = cpu.params(), pg = gpu.params();
   ASSERT_EQ(pg.classes, kc);
@@ -171,14 +167,16 @@ TEST_P(GpuLabelStep, AgreesWithTheCpuBackend) {
   EXPECT_LT(max_diff(sg.chain_h, sc.chain_h), 1e-6) << "PCD chains (states)";
   EXPECT_LT(max_diff(sg.vel_label_w, sc.vel_label_w), 2e-5);
   EXPECT_LT(max_diff(sg.vel_hb, sc.vel_hb), 2e-5);
-  EXPECT_NEAR(gpu.train_class_loss(), cpu.train_class_loss(), 1e-5);
-  EXPECT_NEAR(gpu.train_error(), cpu.train_error(), 1e-6);
+  const rbm::train_sums tg = gpu.take_sums(), tc = cpu.take_sums();
+  EXPECT_EQ(tg.labeled_rows, tc.labeled_rows);
+  EXPECT_NEAR(tg.mean_class_loss(), tc.mean_class_loss(), 1e-5);
+  EXPECT_NEAR(tg.reconstruction_error(), tc.reconstruction_error(), 1e-6);
 
   // The state goes across: the GPU continues from the CPU's state as the CPU does.
   gpu.set_params(pc);
   gpu.set_state(sc);
-  cpu.train_labeled(idx.data(), rows, c.disc, c.gen);
-  gpu.train_labeled(idx.data(), rows, c.disc, c.gen);
+  cpu.step(idx.data(), rows, {c.gen, c.disc});
+  gpu.step(idx.data(), rows, {c.gen, c.disc});
   EXPECT_LT(max_diff(gpu.params().label_w, cpu.params().label_w), 2e-5) << "after set_state";
   EXPECT_EQ(gpu.state().rng_position, cpu.state().rng_position);
 }

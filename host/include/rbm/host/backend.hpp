@@ -25,6 +25,68 @@ struct eval_result {
   long samples = 0;
 };
 
+// Rows a backend reads, [rows, cols] row-major, in exactly one of three forms: grey pixels in host
+// memory (read as x / 255, so grey values act as probabilities), real values in host memory, or real
+// values in this backend's GPU memory (a CUDA array through the Python binding); with, for a model
+// with a label group, the rows' classes [rows] in [0, classes) in host memory.
+struct rows_view {
+  const std::uint8_t* pixels = nullptr;
+  const float* values = nullptr;
+  const float* device = nullptr;
+  int rows = 0, cols = 0;
+  const std::uint8_t* labels = nullptr;
+
+  static rows_view of(const std::uint8_t* pixels, int rows, int cols, const std::uint8_t* labels = nullptr) {
+    return {pixels, nullptr, nullptr, rows, cols, labels};
+  }
+  static rows_view of(const float* values, int rows, int cols, const std::uint8_t* labels = nullptr) {
+    return {nullptr, values, nullptr, rows, cols, labels};
+  }
+  static rows_view in_gpu(const float* values, int rows, int cols, const std::uint8_t* labels = nullptr) {
+    return {nullptr, nullptr, values, rows, cols, labels};
+  }
+  bool real() const { return pixels == nullptr; }
+};
+
+// What attaching GPU rows tells the trainer of them (host rows: nothing): how many values are NaN or
+// infinite (then nothing is attached), the finite range, the column means and standard deviations
+// (before any standardisation), and the first `head_rows` rows in host memory (standardised when
+// asked: then the backend trains on a standardised device copy) for the per-epoch evaluation.
+struct attach_summary {
+  long long nonfinite = 0;
+  float min = 0, max = 0;
+  std::vector<float> mean, sd, head;
+};
+struct attach_options {
+  bool standardize = false;  // GPU rows: train on a standardised copy
+  int head_rows = 0;         // GPU rows: how many to copy back for evaluation
+};
+
+// What one update follows. A model without a label group takes one CD-k (or PCD-k) step (generative
+// 1, discriminative 0: the only objective it has). A model with a label group takes discriminative x
+// the exact gradient of log p(y | x) + generative x CD-k on the joint of pixels and class
+// (rbm/host/classification.hpp, cpu_label_step), reading the attached rows' labels.
+struct step_objective {
+  float generative = 1;
+  float discriminative = 0;
+};
+
+// Sums over the updates since the last take_sums(): squared reconstruction error (v0 - v1)^2 of the
+// first sampled reconstruction over `values` visible values, and -log p(y | x) over the discriminative
+// updates' `labeled_rows`. Sums, not means, so that callers (and later ranks) add them up.
+struct train_sums {
+  double squared_error = 0, values = 0;
+  double class_loss = 0, labeled_rows = 0;
+  train_sums& operator+=(const train_sums& o) {
+    squared_error += o.squared_error, values += o.values, class_loss += o.class_loss, labeled_rows += o.labeled_rows;
+    return *this;
+  }
+  double reconstruction_error() const { return values > 0 ? squared_error / values : 0.0; }
+  double mean_class_loss() const { return labeled_rows > 0 ? class_loss / labeled_rows : 0.0; }
+};
+
+// Twelve operations: parameters and optimiser state in and out, the rates, the training rows, one
+// update on some of them, what the updates measured, evaluation, log Z, column statistics.
 class backend {
  public:
   virtual ~backend() = default;
@@ -33,67 +95,6 @@ class backend {
   virtual void set_params(const model_params& p) = 0;
   // Current parameters in host memory (waits for queued work).
   virtual model_params params() const = 0;
-
-  // One CD-k (or PCD-k) update on `rows` samples of uint8 pixels [rows, nv] in host memory, scaled
-  // by 1/255 so grey values act as probabilities. May return before the update has run (GPU); the
-  // batch memory may be reused as soon as it returns.
-  virtual void train_batch(const std::uint8_t* batch, int rows) = 0;
-
-  // One update on real values [rows, nv] in host memory (Gaussian visible units, or values in [0, 1]
-  // for Bernoulli ones). Backends that cannot yet throw precondition_error.
-  virtual void train_values(const float* batch, int rows);
-
-  // The training set [n, nv] (host memory, kept alive and unchanged by the caller while attached) that
-  // train_indices draws from. A GPU backend may copy it to the device here, and evaluate() of that
-  // same pointer then reads the copy.
-  virtual void attach_training_data(const std::uint8_t* data, int n, int nv);
-  // The same for a real-valued training set [n, nv].
-  virtual void attach_training_values(const float* data, int n, int nv);
-  // Per-feature mean and standard deviation of data [n, d] (host), a constant feature's sd 1 (what
-  // --standardize applies). By default fit_independent_gaussians on the CPU; the CUDA backend runs
-  // Thrust on the device.
-  virtual void column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd);
-  // A real-valued training set already in GPU memory [n, nv] (float32, row-major, on this backend's
-  // device; kept alive and unchanged by the caller while attached): a CUDA array through the Python
-  // binding. Attaches it for train_indices without a trip through host memory, and returns what the
-  // trainer needs of it: how many values are NaN or infinite (then nothing is attached), the finite
-  // range, the column means and standard deviations (before any standardisation), and the first
-  // `head_rows` rows in host memory (standardised when `standardize`: then the backend trains on a
-  // standardised device copy) for the per-epoch evaluation. Backends that read host memory throw
-  // precondition_error.
-  struct device_set {
-    long long nonfinite = 0;
-    float min = 0, max = 0;
-    std::vector<float> mean, sd, head;
-  };
-  virtual device_set attach_device_values(const float* data, int n, int nv, bool standardize, int head_rows);
-  // A label group (model_params::classes): the labels [n] of the attached rows, in [0, classes), kept
-  // alive by the caller while attached.
-  virtual void attach_labels(const std::uint8_t* labels, int n);
-  // One update of a label group's model on the attached rows idx [rows] and their labels:
-  // disc_weight x the exact gradient of log p(y | x) + gen_weight x CD-k on the joint of pixels and
-  // class (rbm/host/classification.hpp, cpu_label_step). Backends without label groups throw
-  // precondition_error.
-  virtual void train_labeled(const int* idx, int rows, float disc_weight, float gen_weight);
-  // Mean -log p(y | x) of the discriminative updates since reset_train_error() (their loss, the
-  // counterpart of train_error's reconstruction error).
-  virtual double train_class_loss() { return class_rows_ > 0 ? class_loss_ / class_rows_ : 0.0; }
-  // One update on the attached rows idx [rows]. By default gathers them on the host for train_batch.
-  virtual void train_indices(const int* idx, int rows);
-
-  // Mean (v0 - v1)^2 per pixel, v1 the first sampled reconstruction, over every update since the last
-  // reset_train_error(). May wait for queued work, so call it only where a number is shown.
-  virtual double train_error() = 0;
-  virtual void reset_train_error() = 0;
-
-  // Reconstruction errors and free energy of [rows, nv] uint8 samples (host memory). Deterministic:
-  // draws its uniforms from its own generator, restarted at every call, so it never disturbs training.
-  virtual eval_result evaluate(const std::uint8_t* data, int rows) = 0;
-  // The same on real values [rows, nv] (for Gaussian visible units the errors are in data units and the
-  // sampled error reconstructs with the mean given sampled hidden states). Backends that cannot yet
-  // throw precondition_error.
-  virtual eval_result evaluate_values(const float* data, int rows);
-
   // Momentum, PCD chains and the generator's position: with the parameters, everything a resumed run
   // needs to continue exactly as if it had not stopped. May wait for queued work.
   virtual training_state state() const = 0;
@@ -101,18 +102,41 @@ class backend {
   // Learning rate and momentum of later updates (schedules).
   virtual void set_rates(float lr, float momentum) = 0;
 
+  // The training rows (kept alive and unchanged by the caller while attached) that step() draws from.
+  // A GPU backend may copy host rows to the device here, and evaluate() of those same rows then reads
+  // the copy. GPU rows are summarised (and standardised when asked) on the device; backends that read
+  // host memory refuse them with precondition_error.
+  virtual attach_summary attach(const rows_view& rows, const attach_options& opt = {}) = 0;
+  // One update on the attached rows idx [rows] (at most the batch the backend was made for). May return
+  // before the update has run (GPU); idx may be reused as soon as it returns.
+  virtual void step(const int* idx, int rows, const step_objective& objective = {}) = 0;
+  // What the updates since the last call measured; may wait for queued work, so call it only where a
+  // number is shown.
+  virtual train_sums take_sums() = 0;
+
+  // Reconstruction errors and free energy of host rows (pixels or values; labels are ignored).
+  // Deterministic: draws its uniforms from its own generator, restarted at every call, so it never
+  // disturbs training. For Gaussian visible units the errors are in data units and the sampled error
+  // reconstructs with the mean given sampled hidden states.
+  virtual eval_result evaluate(const rows_view& rows) = 0;
+
   // log Z of the current parameters by annealed importance sampling (rbm/ais.hpp); both backends draw
   // the same uniforms, so they agree up to rounding.
   virtual ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) = 0;
 
+  // Per-feature mean and standard deviation of host values data [n, d], a constant feature's sd 1 (what
+  // --standardize applies). By default fit_independent_gaussians on the CPU; the CUDA backend runs
+  // Thrust on the device.
+  virtual void column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd);
+
  protected:
-  const std::uint8_t* attached_ = nullptr;
-  const float* attached_values_ = nullptr;
-  int attached_rows_ = 0, attached_cols_ = 0;
-  std::vector<std::uint8_t> gathered_;
-  const std::uint8_t* attached_labels_ = nullptr;
-  double class_loss_ = 0, class_rows_ = 0;
+  // Checks that idx [rows] are rows of the attached set (and that one is attached).
+  void check_indices(const int* idx, int rows) const;
+  rows_view attached_;
 };
+
+// Attaches `rows` and runs one update on all of them, in order: a one-off update (tests, examples).
+void train_on(backend& be, const rows_view& rows, const step_objective& objective = {});
 
 // W ~ N(0, 0.01^2), vb = log(p / (1 - p)) of the pixel means (clipped to [0.001, 0.999]), hb = 0
 // (Hinton, "A practical guide to training RBMs", section 8); all zero when `zero` is set.

@@ -59,21 +59,21 @@ class cpu_backend final : public backend {
   int threads() const;
   void set_params(const model_params& p) override;
   model_params params() const override { return params_; }
-  void train_batch(const std::uint8_t* batch, int rows) override;
-  void train_indices(const int* idx, int rows) override;  // gathers in the threads, no copy
-  void train_values(const float* batch, int rows) override;
-  void train_labeled(const int* idx, int rows, float disc_weight, float gen_weight) override;
-  double train_error() override { return pixels_ > 0 ? err_sum_ / pixels_ : 0.0; }
-  void reset_train_error() override { err_sum_ = 0, pixels_ = 0, class_loss_ = 0, class_rows_ = 0; }
-  eval_result evaluate(const std::uint8_t* data, int rows) override;
-  eval_result evaluate_values(const float* data, int rows) override;
   training_state state() const override;
   void set_state(const training_state& st) override;
   void set_rates(float lr, float momentum) override;
+  attach_summary attach(const rows_view& rows, const attach_options& opt = {}) override;
+  // The rows gathered (and pixels scaled) by the update's threads, no copy of the set.
+  void step(const int* idx, int rows, const step_objective& objective = {}) override;
+  train_sums take_sums() override;
+  eval_result evaluate(const rows_view& rows) override;
   ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) override;
 
  private:
-  void step(const std::function<void(int, float*)>& row, int rows);  // row(r, dst): batch row r as floats
+  void cd_step(const int* idx, int rows);
+  void label_step(const int* idx, int rows, const step_objective& objective);
+  // Attached row idx[r] as floats into dst, for r in [0, rows), on the calling thread.
+  void gather(const int* idx, int rows, float* dst) const;
   // fill(start, b, dst): rows start .. start + b - 1 as floats.
   eval_result evaluate_rows(const std::function<void(int, int, float*)>& fill, int rows);
 
@@ -85,7 +85,7 @@ class cpu_backend final : public backend {
   std::vector<float> v0_;
   std::vector<int> labels_;
   classification_workspace class_ws_;
-  double err_sum_ = 0, pixels_ = 0;
+  train_sums sums_;
 };
 
 }  // namespace rbm

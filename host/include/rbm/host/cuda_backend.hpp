@@ -2,10 +2,12 @@
 // on the device from a resident copy of the training set, or gathered on the host into pinned
 // buffers and copied on a second stream while the previous batch trains (double buffering).
 // Evaluation data are uploaded at each call and freed after it (only the resident training set, a copy
-// taken by attach_training_data, is evaluated in place): nothing is cached by host address.
+// taken by attach, is evaluated in place): nothing is cached by host address.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include "rbm/host/backend.hpp"
 #include "rbm/host/gpu_options.hpp"
@@ -23,32 +25,25 @@ class cuda_backend final : public backend {
   std::string name() const override;
   void set_params(const model_params& p) override;
   model_params params() const override;
-  void train_batch(const std::uint8_t* batch, int rows) override;
-  void attach_training_data(const std::uint8_t* data, int n, int nv) override;
-  void train_indices(const int* idx, int rows) override;
-  double train_error() override;
-  void reset_train_error() override;
-  eval_result evaluate(const std::uint8_t* data, int rows) override;
-  // Real values (Gaussian visible units): batches copied to the device, the set resident as floats when
-  // it fits (gathered there by index) or gathered on the host; evaluation on the CPU for now.
-  void train_values(const float* batch, int rows) override;
-  void attach_training_values(const float* data, int n, int nv) override;
-  // A CUDA array's rows, read in place (or from a standardised device copy), gathered on the device.
-  device_set attach_device_values(const float* data, int n, int nv, bool standardize, int head_rows) override;
-  // On the device (Thrust, rbm/statistics.hpp) where the data fit in half the free memory; else the CPU.
-  void column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd) override;
-  eval_result evaluate_values(const float* data, int rows) override;
-  // A label group: the labels of each batch gathered on the host beside its indices, the rows as
-  // train_indices gathers them (resident on the device, or gathered on the host and copied), the
-  // update rbm::model::train_labeled_step.
-  void train_labeled(const int* idx, int rows, float disc_weight, float gen_weight) override;
-  double train_class_loss() override;
   training_state state() const override { return model_.get_state(); }
   void set_state(const training_state& st) override { model_.set_state(st); }
   void set_rates(float lr, float momentum) override { model_.set_rates(lr, momentum); }
+  // Host rows resident on the device when they fit (gathered there by index), else gathered on the
+  // host per batch: pixels into pinned buffers copied on a second stream while the previous batch
+  // trains, real values copied with the batch. GPU rows (a CUDA array) are read in place, or from a
+  // standardised device copy.
+  attach_summary attach(const rows_view& rows, const attach_options& opt = {}) override;
+  // A label group: the labels of each batch gathered on the host beside its indices, the update
+  // rbm::model::train_labeled_step.
+  void step(const int* idx, int rows, const step_objective& objective = {}) override;
+  train_sums take_sums() override;
+  // Pixels on the device; real values on the CPU for now (the current parameters, the same draws).
+  eval_result evaluate(const rows_view& rows) override;
   ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) override {
     return model_.ais_log_z(base_vb, opt);
   }
+  // On the device (Thrust, rbm/statistics.hpp) where the data fit in half the free memory; else the CPU.
+  void column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd) override;
 
   bool resident() const noexcept {
     return resident_data_.size() > 0 || resident_values_.size() > 0 || device_rows_ != nullptr;
@@ -58,6 +53,20 @@ class cuda_backend final : public backend {
   // Stages `rows` rows into the pinned buffer of the next slot; `fill(dst)` writes them.
   template <class Fill>
   void stream_batch(int rows, Fill&& fill);
+  // Whether host rows of `bytes` stay on the device (gpu_options::resident).
+  bool keeps_resident(std::size_t bytes) const;
+  void attach_pixels(const rows_view& rows);
+  void attach_values(const rows_view& rows);
+  attach_summary attach_device(const rows_view& rows, const attach_options& opt);
+  // Takes the next slot, its indices copied to the device on the compute stream (after its previous
+  // copy finished); labels too where asked.
+  int stage_indices(const int* idx, int rows, bool labels);
+  // The batch idx [rows] as floats in dev_values_, on the compute stream: gathered on the device from
+  // the resident rows by the indices staged in `slot`, else on the host (slot unused).
+  void gather_values(const int* idx, int rows, int slot);
+  void pixel_step(const int* idx, int rows);
+  void value_step(const int* idx, int rows);
+  void label_step(const int* idx, int rows, const step_objective& objective);
 
   cd_config cfg_;
   gpu_options gpu_;
@@ -78,7 +87,6 @@ class cuda_backend final : public backend {
   device_buffer<float> resident_values_, dev_values_;  // a real-valued set; a batch of real values
   const float* device_rows_ = nullptr;                 // the attached CUDA array (or resident_values_)
   std::vector<float> gathered_values_;
-  double err_sum_ = 0, pixels_ = 0;
 };
 
 }  // namespace rbm
