@@ -74,12 +74,13 @@ struct train_state {
   rbm::train_options opt;
   data_options data;
   std::string preset, gemm = "fp32", visible = rbm::to_string(rbm::unit_kind::bernoulli);
+  std::string optimizer = rbm::to_string(rbm::optimizer::sgd);
   std::string hidden, epochs, lr, k, pcd;  // one value, or one per layer of a stack
   bool propagate_samples = false;
   rbm::fine_tune_options fine_tune;
   int threads = 0;  // not given: OpenBLAS's own count
   bool quiet = false;
-  CLI::Option *o_epochs, *o_threads, *o_hidden, *o_lr, *o_k, *o_pcd, *o_batch, *o_objective, *o_alpha, *o_lr_decay;
+  CLI::Option *o_epochs, *o_threads, *o_hidden, *o_lr, *o_k, *o_pcd, *o_batch, *o_objective, *o_alpha, *o_lr_decay, *o_optimizer;
 };
 
 // `rbm train` of a stack: greedy layers (and fine-tuning), the summary lines.
@@ -171,6 +172,13 @@ void add_schedule_options(CLI::App* train, const std::shared_ptr<train_state>& s
   s->o_lr = train->add_option("--lr", s->lr, "learning rate; a list: one per layer (a single RBM with --labels, unless "
                               "generative: " + std::to_string(rbm::classifier_defaults::lr).substr(0, 3) + ")")
                  ->default_str("0.1");
+  s->o_optimizer = train->add_option("--optimizer", s->optimizer,
+                                     "how the gradient moves the parameters: sgd (with --momentum) or adam (Kingma & Ba; "
+                                     "--lr then defaults to " + std::to_string(rbm::adam_defaults::lr).substr(0, 5) +
+                                     ", --momentum is unused, --weight-decay is decoupled; CPU backend)")
+                       ->capture_default_str()
+                       ->check(CLI::IsMember(std::vector<std::string>(std::begin(rbm::optimizer_names),
+                                                                      std::end(rbm::optimizer_names))));
   train->add_option("--momentum", s->opt.cd.momentum, "momentum")->capture_default_str()
       ->check(finite_in(0, 1, true));
   train->add_option("--initial-momentum", s->opt.initial_momentum,
@@ -279,6 +287,8 @@ void apply_run_settings(train_state& s) {
   if (!rbm::parse_unit_kind(s.visible, s.opt.cd.visible))
     throw rbm::precondition_error("--visible must be " + rbm::unit_kind_list() + " (got '" + s.visible + "')");
   if (s.opt.cd.learn_sigma) s.opt.cd.visible_sample = true;  // learning sigma needs sampled reconstructions
+  rbm::parse_optimizer(s.optimizer, s.opt.cd.update_rule);  // a name CLI::IsMember has checked
+  if (s.opt.cd.update_rule == rbm::optimizer::adam && s.o_lr->count() == 0) s.opt.cd.lr = rbm::adam_defaults::lr;
   if (s.o_threads->count() > 0) {
     if (s.threads < 1 || s.threads > 4096)
       throw rbm::precondition_error("--threads must be between 1 and 4096 (got " + std::to_string(s.threads) + ")");
@@ -353,7 +363,7 @@ void apply_classifier_defaults(train_state& s) {
   if (!d::apply_to(s.opt.objective)) return;
   if (s.o_alpha->count() == 0) s.opt.alpha = d::alpha;
   if (s.o_batch->count() == 0) s.opt.batch = d::batch;
-  if (s.o_lr->count() == 0) s.opt.cd.lr = d::lr;
+  if (s.o_lr->count() == 0 && s.opt.cd.update_rule == rbm::optimizer::sgd) s.opt.cd.lr = d::lr;
   if (s.o_lr_decay->count() == 0) s.opt.lr_decay = d::lr_decay;
 }
 

@@ -73,7 +73,10 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
   if (gpu.resident != "auto" && gpu.resident != "on" && gpu.resident != "off")
     throw precondition_error("data residency must be auto, on or off (got '" + gpu.resident + "')");
   std::string fallback;
-  if (device != "cpu") {
+  if (device != "cpu" && cfg.update_rule == optimizer::adam) {  // the device step has SGD only so far
+    if (device == "cuda") throw precondition_error("Adam updates run on the CPU backend only so far (the CUDA backend has SGD)");
+    fallback = "Adam updates run on the CPU backend only so far";
+  } else if (device != "cpu") {
     const device_report rep = query_devices();
     if (rep.devices.empty()) {
       if (device == "cuda") throw error("the device cuda was asked for, but no GPU is usable (" + rep.reason + ")");

@@ -6,6 +6,7 @@
 
 #include "rbm/error.hpp"
 #include "rbm/host/safetensors.hpp"
+#include "rbm/host/state_tensors.hpp"
 #include "rbm/version.hpp"
 #include "train_parts.hpp"
 
@@ -76,19 +77,14 @@ void save_checkpoint(const std::string& path, const backend& be, int epoch, int 
   f.tensors["W"] = {{p.nv, p.nh}, p.w};
   f.tensors["vb"] = {{p.nv}, p.vb};
   f.tensors["hb"] = {{p.nh}, p.hb};
-  f.tensors["vel_W"] = {{p.nv, p.nh}, st.vel_w};
-  f.tensors["vel_vb"] = {{p.nv}, st.vel_vb};
-  f.tensors["vel_hb"] = {{p.nh}, st.vel_hb};
-  if (!st.vel_log_sigma.empty()) f.tensors["vel_log_sigma"] = {{p.nv}, st.vel_log_sigma};
-  if (!st.vel_label_w.empty()) {
-    f.tensors["vel_label_W"] = {{p.classes, p.nh}, st.vel_label_w};
-    f.tensors["vel_label_b"] = {{p.classes}, st.vel_label_b};
-  }
+  for (const state_tensor& t : state_tensors)
+    if (t.required || !(st.*t.member).empty()) f.tensors[t.name] = {state_tensor_shape(t, p), st.*t.member};
   if (st.chains > 0) f.tensors["chain_h"] = {{st.chains, p.nh}, st.chain_h};
   f.metadata = {{"format", "rbm"}, {"config", config.dump()}, {"epoch", std::to_string(epoch)},
                 {"dataset", dataset_name}, {"rbm_version", version},
                 {"rng_position", std::to_string(st.rng_position)}, {"chains", std::to_string(st.chains)},
                 {"batch", std::to_string(batch)}, {"samples_seen", std::to_string(seen)},
+                {"updates", std::to_string(st.updates)},
                 {"history", history_json(history).dump()}};
   add_unit_tensors(f, p);
   if (!stats.mean.empty()) {
@@ -108,8 +104,9 @@ checkpoint load_checkpoint(const std::string& dir) {
   try {
     for (const char* key : {"config", "epoch", "rng_position", "chains", "history"})
       if (!f.metadata.count(key)) throw data_error(path + ": not a resumable checkpoint (no '" + key + "' in its metadata)");
-    for (const char* name : {"vel_W", "vel_vb", "vel_hb"})
-      if (!f.tensors.count(name)) throw data_error(path + ": not a resumable checkpoint (no tensor '" + name + "')");
+    for (const state_tensor& t : state_tensors)
+      if (t.required && !f.tensors.count(t.name))
+        throw data_error(path + ": not a resumable checkpoint (no tensor '" + t.name + "')");
     c.config = nlohmann::json::parse(f.metadata["config"]);
     c.epoch = std::stoi(f.metadata["epoch"]);
     c.batch = f.metadata.count("batch") ? std::stoi(f.metadata["batch"]) : 0;
@@ -118,25 +115,22 @@ checkpoint load_checkpoint(const std::string& dir) {
     c.samples_seen = f.metadata.count("samples_seen") ? std::stol(f.metadata["samples_seen"])
                      : c.history.empty()              ? 0
                                                       : c.history.back().samples_seen;
-    c.state.vel_w = f.tensors["vel_W"].data;
-    c.state.vel_vb = f.tensors["vel_vb"].data;
-    c.state.vel_hb = f.tensors["vel_hb"].data;
-    if (f.tensors.count("vel_log_sigma")) c.state.vel_log_sigma = f.tensors["vel_log_sigma"].data;
-    if (f.tensors.count("vel_label_W") && f.tensors.count("vel_label_b")) {
-      c.state.vel_label_w = f.tensors["vel_label_W"].data;
-      c.state.vel_label_b = f.tensors["vel_label_b"].data;
-      if (c.state.vel_label_w.size() != c.params.label_w.size() || c.state.vel_label_b.size() != c.params.label_b.size())
-        throw data_error(path + ": the label group's optimizer state does not fit the model's shape");
+    for (const state_tensor& t : state_tensors) {
+      if (!f.tensors.count(t.name)) continue;
+      std::vector<float>& v = c.state.*t.member;
+      v = f.tensors[t.name].data;
+      if (v.size() != (c.params.*t.param).size())
+        throw data_error(path + ": the optimizer state '" + t.name + "' does not fit the model's shape");
     }
+    if (f.metadata.count("updates")) c.state.updates = std::stoull(f.metadata["updates"]);
     c.state.chains = std::stoi(f.metadata["chains"]);
     c.state.rng_position = std::stoull(f.metadata["rng_position"]);
     if (c.state.chains > 0) {
       if (!f.tensors.count("chain_h")) throw data_error(path + ": the PCD chains are missing");
       c.state.chain_h = f.tensors["chain_h"].data;
     }
-    if (c.state.vel_w.size() != c.params.w.size() || c.state.vel_vb.size() != c.params.vb.size() ||
-        c.state.vel_hb.size() != c.params.hb.size() || c.state.chain_h.size() != std::size_t(c.state.chains) * c.params.nh)
-      throw data_error(path + ": the optimizer state does not fit the model's shape");
+    if (c.state.chain_h.size() != std::size_t(c.state.chains) * c.params.nh)
+      throw data_error(path + ": the PCD chains do not fit the model's shape");
   } catch (const nlohmann::json::exception& e) {
     throw data_error(path + ": malformed checkpoint metadata (" + e.what() + ")");
   } catch (const std::logic_error& e) {  // std::stoi / stoull

@@ -242,27 +242,40 @@ void add_joint_label_gradient(const model_params& p, const int* y, int rows, flo
 
 // The update from the gradients gathered (the CD step's rule): W's velocity from the discriminative
 // term's ws.g and the generative term's chain, weight decay, then every parameter moved.
+// out [nv, nh] = beta out + scale (disc x'^T G + gen (x^T h0p - v^T hp)): the weight gradient of a label
+// step (x' the hidden layer's view of the rows), added onto the momentum (SGD) or written alone (Adam).
+void label_weight_gradient(float* out, float beta, float scale, const float* v, const float* x, int rows, int nv,
+                           int nh, float disc_weight, float gen_weight, const classification_workspace& ws) {
+  if (disc_weight > 0) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale * disc_weight, x, nv, ws.g.data(), nh,
+                beta, out, nh);
+    beta = 1.0f;
+  }
+  if (gen_weight > 0) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale * gen_weight, v, nv, ws.h0p.data(), nh,
+                beta, out, nh);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, -scale * gen_weight, ws.vs.data(), nv,
+                ws.hp.data(), nh, 1.0f, out, nh);
+  }
+}
+
+// Visible unit i's data minus reconstruction, summed over the rows (the generative term's vb gradient).
+float visible_difference(const float* v, const classification_workspace& ws, int rows, int nv, int i) {
+  double d = 0;
+  for (int r = 0; r < rows; ++r) d += double(v[std::size_t(r) * nv + i]) - ws.vs[std::size_t(r) * nv + i];
+  return float(d);
+}
+
 void apply_label_update(model_params& p, training_state& st, const float* v, const float* x, int rows,
                         const cd_config& cfg, float disc_weight, float gen_weight, classification_workspace& ws) {
   const int nv = p.nv, nh = p.nh, kc = p.classes;
   const float scale = cfg.lr / float(rows), decay = cfg.lr * cfg.weight_decay, mom = cfg.momentum;
   // W: vel = momentum vel + lr/rows (disc x'^T G + gen (x^T h0p - v^T hp)); then vel -= lr decay W;
   // W += vel (the CD step's rule).
-  float beta = mom;
-  if (disc_weight > 0) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale * disc_weight, x, nv, ws.g.data(), nh,
-                beta, st.vel_w.data(), nh);
-    beta = 1.0f;
-  }
+  label_weight_gradient(st.vel_w.data(), mom, scale, v, x, rows, nv, nh, disc_weight, gen_weight, ws);
   if (gen_weight > 0) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale * gen_weight, v, nv, ws.h0p.data(), nh,
-                beta, st.vel_w.data(), nh);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, -scale * gen_weight, ws.vs.data(), nv,
-                ws.hp.data(), nh, 1.0f, st.vel_w.data(), nh);
     for (int i = 0; i < nv; ++i) {  // the visible biases: the generative term alone
-      double d = 0;
-      for (int r = 0; r < rows; ++r) d += double(v[std::size_t(r) * nv + i]) - ws.vs[std::size_t(r) * nv + i];
-      st.vel_vb[i] = mom * st.vel_vb[i] + scale * gen_weight * float(d);
+      st.vel_vb[i] = mom * st.vel_vb[i] + scale * gen_weight * visible_difference(v, ws, rows, nv, i);
       p.vb[i] += st.vel_vb[i];
     }
   }
@@ -282,6 +295,28 @@ void apply_label_update(model_params& p, training_state& st, const float* v, con
     st.vel_label_b[k] = mom * st.vel_label_b[k] + scale * ws.grad_b[k];
     p.label_b[k] += st.vel_label_b[k];
   }
+}
+
+// The same gradient under Adam (rbm/optimizer.hpp): W's written alone into ws.gw, then Adam's step on
+// every parameter, with the decoupled decay lr x weight_decay on W and label_W.
+void apply_label_adam(model_params& p, training_state& st, const float* v, const float* x, int rows,
+                      const cd_config& cfg, float disc_weight, float gen_weight, classification_workspace& ws) {
+  const int nv = p.nv, nh = p.nh, kc = p.classes;
+  const float scale = 1.0f / float(rows), decay = cfg.lr * cfg.weight_decay;
+  const adam_rule adam = adam_rule::at(cfg.lr, ++st.updates);
+  for (auto [sq, n] : {std::pair{&st.sq_w, p.w.size()}, {&st.sq_vb, p.vb.size()}, {&st.sq_hb, p.hb.size()},
+                       {&st.sq_label_w, p.label_w.size()}, {&st.sq_label_b, p.label_b.size()}})
+    if (sq->size() != n) sq->assign(n, 0.0f);
+  ws.gw.resize(p.w.size());
+  label_weight_gradient(ws.gw.data(), 0.0f, scale, v, x, rows, nv, nh, disc_weight, gen_weight, ws);
+  for (std::size_t i = 0; i < p.w.size(); ++i) p.w[i] += adam.step(ws.gw[i], st.vel_w[i], st.sq_w[i]) - decay * p.w[i];
+  if (gen_weight > 0)
+    for (int i = 0; i < nv; ++i)
+      p.vb[i] += adam.step(scale * gen_weight * visible_difference(v, ws, rows, nv, i), st.vel_vb[i], st.sq_vb[i]);
+  for (std::size_t i = 0; i < p.label_w.size(); ++i)
+    p.label_w[i] += adam.step(scale * ws.grad_u[i], st.vel_label_w[i], st.sq_label_w[i]) - decay * p.label_w[i];
+  for (int j = 0; j < nh; ++j) p.hb[j] += adam.step(scale * ws.grad_c[j], st.vel_hb[j], st.sq_hb[j]);
+  for (int k = 0; k < kc; ++k) p.label_b[k] += adam.step(scale * ws.grad_b[k], st.vel_label_b[k], st.sq_label_b[k]);
 }
 
 }  // namespace
@@ -319,7 +354,10 @@ label_step_result cpu_label_step(model_params& p, training_state& st, const floa
     res.reconstruction_error = joint_gibbs_chain(p, st, v, y, rows, cfg, uniforms, ws, parts);
     add_joint_label_gradient(p, y, rows, gen_weight, ws);
   }
-  apply_label_update(p, st, v, x, rows, cfg, disc_weight, gen_weight, ws);
+  if (cfg.update_rule == optimizer::adam)
+    apply_label_adam(p, st, v, x, rows, cfg, disc_weight, gen_weight, ws);
+  else
+    apply_label_update(p, st, v, x, rows, cfg, disc_weight, gen_weight, ws);
   return res;
 }
 

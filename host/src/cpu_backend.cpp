@@ -85,6 +85,15 @@ void prepare_cd_step(const cd_step_context& c) {
     st.vel_vb.assign(nv, 0.0f);
     st.vel_hb.assign(nh, 0.0f);
   }
+  if (c.cfg.update_rule == optimizer::adam) {
+    grow(ws.grad_w, nvh);
+    if (st.sq_w.size() != nvh) {
+      st.sq_w.assign(nvh, 0.0f);
+      st.sq_vb.assign(nv, 0.0f);
+      st.sq_hb.assign(nh, 0.0f);
+    }
+    if (c.learn_sigma && st.sq_log_sigma.size() != std::size_t(nv)) st.sq_log_sigma.assign(nv, 0.0f);
+  }
   ws.err.assign(parts, 0.0);
   ws.u.resize(parts);
   for (auto& u : ws.u) grow(u, std::max<std::size_t>(uniform_chunk, std::max(nv, nh)));
@@ -209,6 +218,71 @@ void cd_chain_part(const cd_step_context& c, int t) {
   }
 }
 
+// Unit i's entry of the parts' partial column sums [parts, n], added in part order.
+float summed(const std::vector<float>& partial, int parts, int n, std::size_t i) {
+  float g = 0;
+  for (int q = 0; q < parts; ++q) g += partial[std::size_t(q) * n + i];
+  return g;
+}
+
+// Visible unit i's bias gradient, the batch mean: the data's minus the reconstructions' values, over
+// sigma^2 for a Gaussian unit (dE/dvb is -(v - vb) / sigma^2).
+float visible_bias_gradient(const cd_step_context& c, std::size_t i) {
+  const float g = summed(c.ws.grad_v, c.parts, c.nv, i) * (1.0f / c.rows);
+  return c.gauss ? g / (c.p.sigma[i] * c.p.sigma[i]) : g;
+}
+
+// Hidden unit j's bias gradient, the batch mean, with the sparsity term where asked.
+float hidden_bias_gradient(const cd_step_context& c, std::size_t j) {
+  const float inv_rows = 1.0f / c.rows;
+  float g = summed(c.ws.grad_h, c.parts, c.nh, j) * inv_rows;
+  if (c.cfg.sparsity_cost > 0) g += c.cfg.sparsity_cost * (c.cfg.sparsity_target - summed(c.ws.act, c.parts, c.nh, j) * inv_rows);
+  return g;
+}
+
+// Rows [i0, i0 + m) of out [nv, nh] = beta out + scale (V0' H0p - V' Hp): the weight gradient, pairing
+// the hidden layer's view of each visible row (v / sigma for Gaussian units) with its hidden means.
+void weight_gradient_rows(const cd_step_context& c, std::size_t i0, int m, float scale, float beta, float* out) {
+  const float* pos_v = c.scaled ? c.ws.s0.data() : c.v0;
+  const float* neg_v = c.scaled ? c.ws.ss.data() : c.ws.vs.data();
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, c.nh, c.rows, scale, pos_v + i0, c.nv, c.ws.h0p.data(), c.nh,
+              beta, out, c.nh);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, c.nh, c.rows, -scale, neg_v + i0, c.nv, c.ws.hp.data(), c.nh,
+              1.0f, out, c.nh);
+}
+
+// Part t's rows of W and share of the biases under Adam: the gradient itself (two GEMMs into
+// ws.grad_w), then Adam's step, and the decoupled decay lr x weight_decay x W, on each parameter.
+void cd_adam_part(const cd_step_context& c, int t) {
+  model_params& p = c.p;
+  cd_state& st = c.st;
+  cd_workspace& ws = c.ws;
+  const cd_config& cfg = c.cfg;
+  const int rows = c.rows, parts = c.parts, nv = c.nv, nh = c.nh;
+  const adam_rule adam = adam_rule::at(cfg.lr, st.updates + 1);
+  const float scale = cfg.sum_weight_gradient ? 1.0f : 1.0f / rows, inv_rows = 1.0f / rows;
+  const float decay = cfg.lr * cfg.weight_decay;
+  const auto [i0, i1] = cpu::split(nv, parts, t);
+  if (i1 > i0) {
+    const int m = int(i1 - i0);
+    const std::size_t o = i0 * nh, n = std::size_t(m) * nh;
+    float* g = ws.grad_w.data() + o;
+    weight_gradient_rows(c, i0, m, scale, 0.0f, g);
+    float *w = p.w.data() + o, *mw = st.vel_w.data() + o, *sw = st.sq_w.data() + o;
+    for (std::size_t k = 0; k < n; ++k) w[k] += adam.step(g[k], mw[k], sw[k]) - decay * w[k];
+    for (std::size_t i = i0; i < i1; ++i) {
+      const float gv = visible_bias_gradient(c, i);
+      p.vb[i] += adam.step(gv, st.vel_vb[i], st.sq_vb[i]);
+      if (c.learn_sigma) {
+        const float z = adam.step(summed(ws.grad_z, parts, nv, i) * inv_rows, st.vel_log_sigma[i], st.sq_log_sigma[i]);
+        p.sigma[i] = gaussian_units::log_sigma_step(p.sigma[i], z, cfg.sigma_floor);
+      }
+    }
+  }
+  const auto [j0, j1] = cpu::split(nh, parts, t);
+  for (std::size_t j = j0; j < j1; ++j) p.hb[j] += adam.step(hidden_bias_gradient(c, j), st.vel_hb[j], st.sq_hb[j]);
+}
+
 // Part t's rows of W and share of the biases: vel = momentum * vel + lr * (gradient - decay * W);
 // W += vel. The momentum scaling rides on the first GEMM's beta, the decay and the step on one pass
 // after the second.
@@ -218,31 +292,21 @@ void cd_update_part(const cd_step_context& c, int t) {
   cd_workspace& ws = c.ws;
   const cd_config& cfg = c.cfg;
   const int rows = c.rows, parts = c.parts, nv = c.nv, nh = c.nh;
-  const bool gauss = c.gauss, learn_sigma = c.learn_sigma;
+  const bool learn_sigma = c.learn_sigma;
   const float scale = cfg.sum_weight_gradient ? cfg.lr : cfg.lr / rows;
   const float inv_rows = 1.0f / rows;
-  // The weight gradient pairs the hidden layer's view of each visible row (v / sigma for Gaussian units).
-  const float* pos_v = c.scaled ? ws.s0.data() : c.v0;
-  const float* neg_v = c.scaled ? ws.ss.data() : ws.vs.data();
   const auto [i0, i1] = cpu::split(nv, parts, t);
   if (i1 > i0) {
     const int m = int(i1 - i0);
     float* vel = st.vel_w.data() + i0 * nh;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, scale, pos_v + i0, nv, ws.h0p.data(), nh,
-                cfg.momentum, vel, nh);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, nh, rows, -scale, neg_v + i0, nv, ws.hp.data(), nh,
-                1.0f, vel, nh);
+    weight_gradient_rows(c, i0, m, scale, cfg.momentum, vel);
     cpu::apply_weight_step(p.w.data() + i0 * nh, vel, std::size_t(m) * nh, cfg.lr * cfg.weight_decay);
     for (std::size_t i = i0; i < i1; ++i) {
-      float g = 0;
-      for (int q = 0; q < parts; ++q) g += ws.grad_v[std::size_t(q) * nv + i];
-      // dE/dvb of a Gaussian unit is -(v - vb) / sigma^2: the mean difference over sigma^2.
-      const float gv = gauss ? g * inv_rows / (p.sigma[i] * p.sigma[i]) : g * inv_rows;
+      const float gv = visible_bias_gradient(c, i);
       st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * gv;
       p.vb[i] += st.vel_vb[i];
       if (learn_sigma) {  // log sigma moves by the mean of the two phases' terms, sigma floored
-        float gzs = 0;
-        for (int q = 0; q < parts; ++q) gzs += ws.grad_z[std::size_t(q) * nv + i];
+        const float gzs = summed(ws.grad_z, parts, nv, i);
         st.vel_log_sigma[i] = cfg.momentum * st.vel_log_sigma[i] + cfg.lr * (gzs * inv_rows);
         p.sigma[i] = gaussian_units::log_sigma_step(p.sigma[i], st.vel_log_sigma[i], cfg.sigma_floor);
       }
@@ -250,15 +314,7 @@ void cd_update_part(const cd_step_context& c, int t) {
   }
   const auto [j0, j1] = cpu::split(nh, parts, t);
   for (std::size_t j = j0; j < j1; ++j) {
-    float g = 0;
-    for (int q = 0; q < parts; ++q) g += ws.grad_h[std::size_t(q) * nh + j];
-    g *= inv_rows;
-    if (cfg.sparsity_cost > 0) {
-      float act = 0;
-      for (int q = 0; q < parts; ++q) act += ws.act[std::size_t(q) * nh + j];
-      g += cfg.sparsity_cost * (cfg.sparsity_target - act * inv_rows);
-    }
-    st.vel_hb[j] = cfg.momentum * st.vel_hb[j] + cfg.lr * g;
+    st.vel_hb[j] = cfg.momentum * st.vel_hb[j] + cfg.lr * hidden_bias_gradient(c, j);
     p.hb[j] += st.vel_hb[j];
   }
 }
@@ -283,7 +339,12 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   const cpu::blas_single_threaded blas_guard(parts > 1);
   cpu::run_parts(ws.team, parts, [&c](int t) { cd_chain_part(c, t); });
   if (cfg.pcd) st.chains = std::max(c.old_chains, rows);
-  cpu::run_parts(ws.team, parts, [&c](int t) { cd_update_part(c, t); });
+  if (cfg.update_rule == optimizer::adam) {
+    cpu::run_parts(ws.team, parts, [&c](int t) { cd_adam_part(c, t); });
+    ++st.updates;
+  } else {
+    cpu::run_parts(ws.team, parts, [&c](int t) { cd_update_part(c, t); });
+  }
   double err = 0;
   for (double e : ws.err) err += e;
   return static_cast<float>(err / (double(rows) * p.nv));

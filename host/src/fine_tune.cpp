@@ -244,9 +244,7 @@ class network {
  private:
   void apply(const fine_tune_options& o, float inv_rows) {
     ++steps_;
-    const double b1 = 0.9, b2 = 0.999;
-    // Adam's bias corrections folded into the rate: lr sqrt(1 - b2^t) / (1 - b1^t).
-    const float adam_lr = float(o.lr * std::sqrt(1.0 - std::pow(b2, double(steps_))) / (1.0 - std::pow(b1, double(steps_))));
+    const adam_rule adam = adam_rule::at(o.lr, steps_);
     for (slot* s : all_slots()) {
       const float decay = s->decay ? o.weight_decay : 0.0f;
       for (std::size_t i = 0; i < s->size; ++i) {
@@ -255,9 +253,7 @@ class network {
           s->vel[i] = o.momentum * s->vel[i] - o.lr * g;
           s->value[i] += s->vel[i];
         } else {  // vel: the first moment, sq: the second
-          s->vel[i] = float(b1) * s->vel[i] + float(1 - b1) * g;
-          s->sq[i] = float(b2) * s->sq[i] + float(1 - b2) * g * g;
-          s->value[i] -= adam_lr * s->vel[i] / (std::sqrt(s->sq[i]) + 1e-8f);
+          s->value[i] -= adam.step(g, s->vel[i], s->sq[i]);
         }
       }
     }

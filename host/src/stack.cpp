@@ -17,6 +17,7 @@
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/image.hpp"
+#include "rbm/host/optimizer_json.hpp"
 #include "rbm/host/output_lock.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
@@ -26,7 +27,6 @@ namespace rbm {
 namespace fs = std::filesystem;
 
 // The fine-tuning settings as a stack's plan (stack.json) records them, for its resume.
-NLOHMANN_JSON_SERIALIZE_ENUM(optimizer, {{optimizer::sgd, "sgd"}, {optimizer::adam, "adam"}})
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(fine_tune_options, epochs, batch, method, lr, momentum, weight_decay, patience)
 
 namespace {

@@ -7,6 +7,7 @@
 
 #include "rbm/error.hpp"
 #include "rbm/host/limits.hpp"
+#include "rbm/host/optimizer_json.hpp"
 #include "train_parts.hpp"
 
 namespace rbm {
@@ -104,6 +105,7 @@ void each_recorded_option(Options& o, F&& f) {
   f("objective", o.objective, optional);
   f("alpha", o.alpha, optional);
   f("validation", o.validation, optional);
+  f("optimizer", o.cd.update_rule, optional);
 }
 
 nlohmann::json recorded_options(const train_options& o) {

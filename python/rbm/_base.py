@@ -116,6 +116,9 @@ class _RBMBase(_AtomicFit, BaseEstimator):
         _finite_number("learning_rate", self._setting("learning_rate"), 0, open_lo=True)
         _finite_number("momentum", self.momentum, 0, 1, open_hi=True)
         _finite_number("weight_decay", self.weight_decay, 0)
+        optimizer = getattr(self, "optimizer", "sgd")
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
         if self.device not in _DEVICES:
             raise ValueError(f"device must be one of {_DEVICES}, got {self.device!r}")
         if self.n_threads is not None:
@@ -124,7 +127,7 @@ class _RBMBase(_AtomicFit, BaseEstimator):
                   "k": int(getattr(self, "k", 1)), "pcd": bool(getattr(self, "persistent", False)),
                   "momentum": float(self.momentum),
                   "weight_decay": float(self.weight_decay), "device": self.device, "visible": self._visible,
-                  "threads": int(self.n_threads or 0)}
+                  "threads": int(self.n_threads or 0), "optimizer": optimizer}
         config.update(self._unit_config())
         return config
 

@@ -25,12 +25,13 @@ class BernoulliRBM(_TransformerRBM):
     (``sklearn.neural_network.BernoulliRBM``): switching is a change of import. Beyond them, as
     keyword arguments: ``k`` (Gibbs steps per update), ``persistent`` (PCD, scikit-learn's rule, or
     plain CD), ``momentum``, ``weight_decay``, ``device`` ("auto", "cpu" or "cuda") and
-    ``n_threads`` (CPU threads; None: OpenBLAS's default).
+    ``n_threads`` (CPU threads; None: OpenBLAS's default), ``optimizer`` ("sgd", scikit-learn's rule
+    with ``momentum``, or "adam": pass a ``learning_rate`` near 0.001 with it; CPU only).
     """
 
     def __init__(self, n_components=256, *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, k=1, persistent=True, momentum=0.0, weight_decay=0.0, device="auto",
-                 n_threads=None):
+                 n_threads=None, optimizer="sgd"):
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -43,6 +44,7 @@ class BernoulliRBM(_TransformerRBM):
         self.weight_decay = weight_decay
         self.device = device
         self.n_threads = n_threads
+        self.optimizer = optimizer
 
     def _unit_config(self):
         return {"any_values": True}  # as scikit-learn's, values outside [0, 1] are taken as they are

@@ -23,7 +23,8 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
     classes)``. ``objective``: "hybrid" (the default: discriminative + ``alpha`` x generative),
     "discriminative" or "generative" (Larochelle & Bengio's three). Other parameters as
     BernoulliRBM's (``n_components``, ``learning_rate``, ``batch_size``, ``n_iter``, ``verbose``,
-    ``random_state``, ``momentum``, ``weight_decay``, ``device``, ``n_threads``) and
+    ``random_state``, ``momentum``, ``weight_decay``, ``device``, ``n_threads``, ``optimizer``: under
+    "adam" a ``learning_rate`` of None is Adam's default rate) and
     ``learning_rate_decay`` (iteration i of a fit runs at learning_rate x decay^(i - 1)); the defaults
     (hybrid, alpha 0.01, 500 units; ``learning_rate``, ``batch_size`` and ``learning_rate_decay`` None:
     rate 0.3 decaying by 0.8, batches of 20, for the hybrid and discriminative objectives, and the
@@ -36,7 +37,7 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
 
     def __init__(self, n_components=500, *, objective="hybrid", alpha=0.01, learning_rate=None,
                  learning_rate_decay=None, batch_size=None, n_iter=10, verbose=0, random_state=None, momentum=0.5,
-                 weight_decay=0.0, device="auto", n_threads=None):
+                 weight_decay=0.0, device="auto", n_threads=None, optimizer="sgd"):
         self.n_components = n_components
         self.objective = objective
         self.alpha = alpha
@@ -50,6 +51,7 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
         self.weight_decay = weight_decay
         self.device = device
         self.n_threads = n_threads
+        self.optimizer = optimizer
 
     def _checked_objective(self):
         if self.objective not in _OBJECTIVES:
@@ -59,7 +61,7 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
     def _setting(self, name, default=None):
         value = getattr(self, name, default)
         if value is None and name in ("learning_rate", "batch_size", "learning_rate_decay"):
-            return _core.training_defaults(self._checked_objective())[name]
+            return _core.training_defaults(self._checked_objective(), self.optimizer)[name]
         return value
 
     def _unit_config(self):

@@ -24,7 +24,7 @@ class GaussianRBM(_TransformerRBM):
     ``standardize`` (scale each feature to the training set's mean 0, standard deviation 1 first),
     ``learn_sigma`` (learn each visible unit's standard deviation, never below ``sigma_floor``; implies
     sampled reconstructions) and ``sample_visible`` (sample the reconstructions instead of using their
-    mean). Fitted: ``sigma_`` [n_features] in the model's units, ``mean_`` / ``scale_`` (the
+    mean) and ``optimizer`` ("sgd" or "adam", as BernoulliRBM's). Fitted: ``sigma_`` [n_features] in the model's units, ``mean_`` / ``scale_`` (the
     standardisation; None without it).
     """
 
@@ -32,7 +32,7 @@ class GaussianRBM(_TransformerRBM):
 
     def __init__(self, n_components=256, *, learning_rate=0.01, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, standardize=True, learn_sigma=False, sample_visible=False, sigma_floor=0.05,
-                 k=1, persistent=True, momentum=0.0, weight_decay=0.0, device="auto", n_threads=None):
+                 k=1, persistent=True, momentum=0.0, weight_decay=0.0, device="auto", n_threads=None, optimizer="sgd"):
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -49,6 +49,7 @@ class GaussianRBM(_TransformerRBM):
         self.weight_decay = weight_decay
         self.device = device
         self.n_threads = n_threads
+        self.optimizer = optimizer
 
     # --- training
     def _unit_config(self):

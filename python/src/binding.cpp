@@ -24,6 +24,7 @@
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/fine_tune.hpp"
 #include "rbm/host/safetensors.hpp"
+#include "rbm/host/state_tensors.hpp"
 #include "rbm/host/trainer.hpp"
 #include "rbm/version.hpp"
 
@@ -52,6 +53,14 @@ std::vector<float> from_array(const py::handle& h) {
 template <class T>
 T get(const py::dict& d, const char* key, T fallback) {
   return d.contains(key) ? py::cast<T>(d[key]) : fallback;
+}
+
+// The optimizer named by d[key] (rbm::optimizer_names), `fallback` where absent.
+rbm::optimizer optimizer_of(const py::dict& d, const char* key, rbm::optimizer fallback) {
+  const std::string name = get(d, key, std::string(rbm::to_string(fallback)));
+  if (!rbm::parse_optimizer(name, fallback))
+    throw py::value_error(std::string(key) + " must be 'sgd' or 'adam', got '" + name + "'");
+  return fallback;
 }
 
 py::dict params_dict(const rbm::model_params& p) {
@@ -90,19 +99,17 @@ rbm::model_params params_from(const py::dict& p) {
   return m;
 }
 
-py::dict state_dict(const rbm::training_state& s, int nv, int nh) {
+py::dict state_dict(const rbm::training_state& s, const rbm::model_params& p) {
   py::dict d;
-  d["vel_W"] = to_array(s.vel_w, {nv, nh});
-  d["vel_vb"] = to_array(s.vel_vb, {py::ssize_t(s.vel_vb.size())});
-  d["vel_hb"] = to_array(s.vel_hb, {py::ssize_t(s.vel_hb.size())});
-  d["chain_h"] = to_array(s.chain_h, {s.chains, nh});
+  for (const rbm::state_tensor& t : rbm::state_tensors) {
+    if (!t.required && (s.*t.member).empty()) continue;
+    const std::vector<std::int64_t> shape = rbm::state_tensor_shape(t, p);
+    d[t.name] = to_array(s.*t.member, std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  }
+  d["chain_h"] = to_array(s.chain_h, {s.chains, p.nh});
   d["chains"] = s.chains;
   d["rng_position"] = s.rng_position;
-  if (!s.vel_log_sigma.empty()) d["vel_log_sigma"] = to_array(s.vel_log_sigma, {nv});
-  if (!s.vel_label_w.empty()) {
-    d["vel_label_W"] = to_array(s.vel_label_w, {py::ssize_t(s.vel_label_w.size())});
-    d["vel_label_b"] = to_array(s.vel_label_b, {py::ssize_t(s.vel_label_b.size())});
-  }
+  d["updates"] = s.updates;
   return d;
 }
 
@@ -280,6 +287,7 @@ rbm::train_options options_from(const py::dict& cfg) {
   o.cd.pcd = get(cfg, "pcd", true);
   o.cd.momentum = get(cfg, "momentum", 0.0f);
   o.cd.weight_decay = get(cfg, "weight_decay", 0.0f);
+  o.cd.update_rule = optimizer_of(cfg, "optimizer", rbm::optimizer::sgd);
   o.cd.seed = get<std::uint64_t>(cfg, "seed", 1);
   o.cd.hidden_bias_from_states = get(cfg, "hidden_bias_from_states", false);
   const std::string visible = get<std::string>(cfg, "visible", rbm::to_string(rbm::unit_kind::bernoulli));
@@ -325,17 +333,12 @@ void start_from(const py::object& start, rbm::model_params& start_params, rbm::t
   o.start_params = &start_params;
   if (s.contains("state") && !s["state"].is_none()) {
     const py::dict st = py::cast<py::dict>(s["state"]);
-    start_state.vel_w = from_array(st["vel_W"]);
-    start_state.vel_vb = from_array(st["vel_vb"]);
-    start_state.vel_hb = from_array(st["vel_hb"]);
+    for (const rbm::state_tensor& t : rbm::state_tensors)
+      if (t.required || st.contains(t.name)) start_state.*t.member = from_array(st[t.name]);
     start_state.chain_h = from_array(st["chain_h"]);
     start_state.chains = py::cast<int>(st["chains"]);
     start_state.rng_position = py::cast<std::uint64_t>(st["rng_position"]);
-    if (st.contains("vel_log_sigma")) start_state.vel_log_sigma = from_array(st["vel_log_sigma"]);
-    if (st.contains("vel_label_W")) {
-      start_state.vel_label_w = from_array(st["vel_label_W"]);
-      start_state.vel_label_b = from_array(st["vel_label_b"]);
-    }
+    if (st.contains("updates")) start_state.updates = py::cast<std::uint64_t>(st["updates"]);
     o.start_state = &start_state;
   }
 }
@@ -401,7 +404,7 @@ py::dict train(const py::object& x_in, const py::dict& cfg, const py::object& st
   }
   py::dict out;
   out["params"] = params_dict(r.params);
-  out["state"] = state_dict(r.state, r.params.nv, r.params.nh);
+  out["state"] = state_dict(r.state, r.params);
   py::list history;
   for (const auto& m : r.history) history.append(metrics_dict(m));
   out["history"] = history;
@@ -457,9 +460,7 @@ py::tuple fine_tune(const py::list& layer_dicts, const py::object& x, const py::
   rbm::fine_tune_options o;  // its defaults where the config is silent
   o.epochs = get(cfg, "epochs", o.epochs);
   o.batch = get(cfg, "batch", o.batch);
-  const std::string method = get(cfg, "optimizer", std::string(o.method == rbm::optimizer::sgd ? "sgd" : "adam"));
-  if (method != "adam" && method != "sgd") throw py::value_error("optimizer must be 'adam' or 'sgd', got '" + method + "'");
-  o.method = method == "sgd" ? rbm::optimizer::sgd : rbm::optimizer::adam;
+  o.method = optimizer_of(cfg, "optimizer", o.method);
   o.lr = get(cfg, "lr", o.lr);
   o.momentum = get(cfg, "momentum", o.momentum);
   o.weight_decay = get(cfg, "weight_decay", o.weight_decay);
@@ -516,13 +517,16 @@ py::tuple fine_tune(const py::list& layer_dicts, const py::object& x, const py::
 }
 
 // The rate, batch, decay and alpha a classifier with `objective` trains with where its caller chose
-// none (rbm::classifier_defaults where they apply, else the general defaults): ClassificationRBM's None.
-py::dict training_defaults(const std::string& objective) {
+// none (rbm::classifier_defaults where they apply, else the general defaults; under Adam its own rate):
+// ClassificationRBM's None.
+py::dict training_defaults(const std::string& objective, const std::string& optimizer) {
   const rbm::train_options general;
   using c = rbm::classifier_defaults;
   const bool own = c::apply_to(objective);
+  rbm::optimizer rule = rbm::optimizer::sgd;
+  if (!rbm::parse_optimizer(optimizer, rule)) throw py::value_error("optimizer must be 'sgd' or 'adam', got '" + optimizer + "'");
   py::dict d;
-  d["learning_rate"] = own ? c::lr : general.cd.lr;
+  d["learning_rate"] = rule == rbm::optimizer::adam ? rbm::adam_defaults::lr : own ? c::lr : general.cd.lr;
   d["batch_size"] = own ? c::batch : general.batch;
   d["learning_rate_decay"] = own ? c::lr_decay : general.lr_decay;
   d["alpha"] = c::alpha;
@@ -717,7 +721,7 @@ py::tuple devices() {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rbm's C++/CUDA core: the training entry point and what the build has";
   m.attr("__version__") = rbm::version;
-  m.def("training_defaults", &training_defaults, py::arg("objective"));
+  m.def("training_defaults", &training_defaults, py::arg("objective"), py::arg("optimizer") = "sgd");
   m.def("train", &train, py::arg("X"), py::arg("config"), py::arg("start") = py::none(),
         py::arg("on_epoch") = py::none(), py::arg("y") = py::none());
   m.def("fine_tune", &fine_tune, py::arg("layers"), py::arg("X"), py::arg("y"), py::arg("targets"), py::arg("head"),

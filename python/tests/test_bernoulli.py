@@ -132,6 +132,22 @@ def test_partial_fit_keeps_the_optimiser_and_chains():
     assert np.abs(m._state["vel_W"]).sum() > 0  # momentum is carried
 
 
+def test_adam_keeps_its_moments_across_partial_fit_and_learns():
+    x, _ = digits(500)
+    m = rbm.BernoulliRBM(n_components=16, learning_rate=0.01, optimizer="adam", random_state=0, device="cpu")
+    m.partial_fit(x)
+    assert m._state["updates"] == 1 and np.abs(m._state["sq_W"]).sum() > 0
+    start = m.score_samples(x).mean()
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        m.partial_fit(x[rng.permutation(500)[:100]])
+    assert m._state["updates"] == 31  # the moments' bias correction counts every update
+    assert m.score_samples(x).mean() > start + 5  # pseudo-log-likelihood per digit, in nats (11 when written)
+    with pytest.raises(ValueError, match="optimizer"):
+        rbm.BernoulliRBM(optimizer="rmsprop").fit(x)
+    assert rbm.ClassificationRBM(optimizer="adam")._setting("learning_rate") == pytest.approx(0.001)
+
+
 def test_bad_input_raises_what_scikit_learn_raises():
     from sklearn.exceptions import NotFittedError
     x, _ = digits(50)

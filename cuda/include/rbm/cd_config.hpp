@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "rbm/optimizer.hpp"
 #include "rbm/units.hpp"
 
 namespace rbm {
@@ -35,17 +36,24 @@ struct cd_config {
   // rate and momentum, sigma kept at or above sigma_floor so that it cannot collapse.
   bool learn_sigma = false;
   float sigma_floor = 0.05f;
+  // How the step's gradient moves the parameters (rbm/optimizer.hpp): SGD with `momentum`, or Adam
+  // (then `momentum` is unused, `lr` is Adam's rate, and weight_decay shrinks W by lr x weight_decay
+  // x W per update, apart from the moments: decoupled, as AdamW).
+  optimizer update_rule = optimizer::sgd;
 };
 
 // Everything besides the parameters that a training run carries from one update to the next, so that a
 // run resumed from a checkpoint continues exactly as if it had never stopped.
 struct training_state {
-  std::vector<float> vel_w, vel_vb, vel_hb;  // momentum, [nv * nh], [nv], [nh]
+  std::vector<float> vel_w, vel_vb, vel_hb;  // momentum (Adam: the first moment), [nv * nh], [nv], [nh]
   std::vector<float> chain_h;                // PCD: sampled hidden states [chains, nh]
   std::vector<float> vel_log_sigma;          // learned sigma: momentum of log sigma [nv] (else empty)
   std::vector<float> vel_label_w, vel_label_b;  // a label group: momentum [classes * nh], [classes] (else empty)
+  // Adam: the second moments beside the first (vel_*), empty under SGD.
+  std::vector<float> sq_w, sq_vb, sq_hb, sq_log_sigma, sq_label_w, sq_label_b;
   int chains = 0;
   std::uint64_t rng_position = 0;            // uniforms drawn so far from the training generator
+  std::uint64_t updates = 0;                 // updates taken (Adam's bias corrections)
 };
 
 // Uniforms one CD-k step on `rows` samples consumes, in this order: h0 [rows, nh], then for each Gibbs

@@ -36,6 +36,7 @@ class thread_team;
 struct classification_workspace {
   cpu::thread_team* team = nullptr;
   std::vector<float> x, a, g, sig, d, grad_u, grad_b, grad_c;
+  std::vector<float> gw;  // Adam: the weight gradient [nv, nh]
   std::vector<double> loss;  // per row
   std::vector<float> h0p, hs, hp, vs, u, ly;  // the joint Gibbs chain
   std::vector<int> ys;

@@ -27,6 +27,7 @@ struct cd_workspace {
   std::vector<float> h0p, h0s, vs, hp, hs, grad_v, grad_h, act;
   std::vector<float> s0, ss;          // Gaussian visible units: v0 / sigma and vs / sigma
   std::vector<float> xs, grad_z;      // learned sigma: h W^T, per-part column sums of -dE/dlog sigma
+  std::vector<float> grad_w;          // Adam: the weight gradient [nv, nh], apart from its application
   std::vector<double> err;            // per thread
   std::vector<std::vector<float>> u;  // per thread: uniforms being used
   cpu::thread_team* team = nullptr;   // nullptr: the calling thread alone

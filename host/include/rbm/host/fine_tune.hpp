@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "rbm/host/model_params.hpp"
+#include "rbm/optimizer.hpp"
 
 namespace rbm {
 
@@ -28,10 +29,8 @@ struct fine_tune_epoch {
   double seconds = 0;              // since fine-tuning started
 };
 
-// How the gradient moves the parameters: SGD with momentum (vel = momentum vel - lr (g + decay w);
-// w += vel), or Adam (Kingma & Ba 2015; beta1 0.9, beta2 0.999, eps 1e-8; `momentum` unused), each on
-// the batch mean of the gradient.
-enum class optimizer { sgd, adam };
+// Fine-tuning moves the parameters by rbm::optimizer (rbm/optimizer.hpp) on the batch mean of the
+// gradient: SGD with momentum (vel = momentum vel - lr (g + decay w); w += vel), or Adam.
 
 struct fine_tune_options {
   int epochs = 0;                  // passes over the training rows (0: no fine-tuning)

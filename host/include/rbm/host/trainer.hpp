@@ -132,6 +132,11 @@ train_options seed_preset();
 // decay are the discriminative term's: the generative objective alone keeps the general defaults (at
 // rate 0.3 in batches of 20 its CD on the joint collapses in the first epoch: 80 % error on the digits,
 // measured by bench/literature.sh), so apply_to says where they hold.
+// Adam's rate where the caller chose none (measured in docs/training.md).
+struct adam_defaults {
+  static constexpr float lr = 0.001f;
+};
+
 struct classifier_defaults {
   static bool apply_to(const std::string& objective) { return objective != "generative"; }
   static constexpr const char* objective = "hybrid";
