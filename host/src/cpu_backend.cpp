@@ -24,8 +24,6 @@ constexpr std::uint64_t init_seed_salt = 0xbf58476d1ce4e5b9ull;
 constexpr std::size_t uniform_chunk = 8192;  // uniforms drawn per call: 32 KiB, stays in L1/L2
 constexpr int min_rows_per_part = 4;         // batch rows per part of an update, at least
 
-void sample(const float* prob, const float* u, std::size_t n, float* out) { cpu::sample(prob, u, n, out); }
-
 void grow(std::vector<float>& v, std::size_t n) {
   if (v.size() < n) v.resize(n);
 }
@@ -546,73 +544,8 @@ ais_result cpu_backend::ais_log_z(const std::vector<float>& base_vb, const ais_o
 }
 
 eval_result cpu_backend::evaluate(const rows_view& rows) {
-  RBM_EXPECTS(rows.device == nullptr && (rows.rows <= 0 || rows.cols == cfg_.nv));
-  RBM_EXPECTS(rows.rows <= 0 || rows.pixels != nullptr || rows.values != nullptr);
-  return evaluate_rows(
-      [&](int start, int b, float* v) {
-        const std::size_t at = std::size_t(start) * cfg_.nv, count = std::size_t(b) * cfg_.nv;
-        if (rows.values != nullptr)
-          std::copy_n(rows.values + at, count, v);
-        else
-          cpu::scale_bytes(rows.pixels + at, int(count), pixel_to_unit(1), v);
-      },
-      rows.rows);
-}
-
-eval_result cpu_backend::evaluate_rows(const std::function<void(int, int, float*)>& fill, int rows) {
-  eval_result res;
-  if (rows <= 0) return res;
-  const int nv = cfg_.nv, nh = cfg_.nh, parts = team_->size();
-  const bool gauss = params_.gaussian();
-  constexpr int chunk = eval_chunk;
-  const int chunks = (rows + chunk - 1) / chunk;
-  struct sums {
-    double err_s = 0, err_mf = 0, fe = 0;
-  };
-  std::vector<sums> part(parts);
-  const cpu::blas_single_threaded blas_guard(parts > 1);
-  // A reconstruction from hidden values h [b, nh]: p(v | h) for Bernoulli units, the mean
-  // vb + sigma h W^T for Gaussian ones (cpu_visible_probs knows the kind).
-  auto reconstruct = [&](const float* h, int b, float* out) { cpu_visible_probs(params_, h, b, out); };
-  // Chunks of rows, dealt round-robin to the threads. Chunk c always draws elements c·chunk·(nh + nv)
-  // onwards of the evaluation sequence (restarted at every call), whichever thread takes it.
-  team_->run([&](int t) {
-    std::vector<float> v(std::size_t(chunk) * nv), h(std::size_t(chunk) * nh), hs(h.size()), vr(v.size()),
-        u(std::size_t(chunk) * (nh + nv)), scaled(gauss ? v.size() : 0);
-    std::vector<double> fe(chunk);
-    sums& acc = part[t];
-    for (int c = t; c < chunks; c += parts) {
-      const int start = c * chunk, b = std::min(chunk, rows - start);
-      const std::size_t bv = std::size_t(b) * nv, bh = std::size_t(b) * nh;
-      fill(start, b, v.data());
-      const float* view = v.data();
-      if (gauss) {
-        cpu::scale_by_sigma_rows(v.data(), params_.sigma.data(), b, nv, scaled.data());
-        view = scaled.data();
-      }
-      // One product v W (v / sigma W) for both the free energy and p(h | v).
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, nh, nv, 1.0f, view, nv, params_.w.data(), nh, 0.0f,
-                  h.data(), nh);
-      cpu_free_energy_from_pre(params_, v.data(), h.data(), b, fe.data());
-      for (int r = 0; r < b; ++r) acc.fe += fe[r];
-      cpu::sigmoid_rows(h.data(), params_.hb.data(), b, nh);
-      reconstruct(h.data(), b, vr.data());
-      acc.err_mf += cpu::squared_error(v.data(), vr.data(), bv);
-      cpu::philox_uniforms(cfg_.seed ^ eval_seed_salt, std::uint64_t(start) * (nh + nv), u.data(), bh + bv);
-      sample(h.data(), u.data(), bh, hs.data());
-      reconstruct(hs.data(), b, vr.data());
-      if (!gauss) sample(vr.data(), u.data() + bh, bv, vr.data());  // Gaussian: the mean, in data units
-      acc.err_s += cpu::squared_error(v.data(), vr.data(), bv);
-    }
-  });
-  double err_s = 0, err_mf = 0, fe_sum = 0;
-  for (const sums& q : part) err_s += q.err_s, err_mf += q.err_mf, fe_sum += q.fe;
-  const double pixels = double(rows) * nv;
-  res.err_sampled = err_s / pixels;
-  res.err_mean_field = err_mf / pixels;
-  res.free_energy = fe_sum / rows;
-  res.samples = rows;
-  return res;
+  RBM_EXPECTS(rows.rows <= 0 || rows.cols == cfg_.nv);
+  return evaluate_rows(params_, cfg_.seed, rows, team_.get());
 }
 
 }  // namespace rbm

@@ -2,6 +2,7 @@
 // metrics and parameters.
 #include "rbm/host/cuda_backend.hpp"
 
+#include <cblas.h>
 #include <cuda_runtime_api.h>
 
 #include <cstring>
@@ -9,7 +10,8 @@
 #include "rbm/device_arrays.hpp"
 #include "rbm/error.hpp"
 #include "rbm/statistics.hpp"
-#include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/evaluation.hpp"
+#include "rbm/host/thread_team.hpp"
 #include "rbm/kernels.hpp"
 
 namespace rbm {
@@ -309,10 +311,10 @@ eval_result cuda_backend::evaluate(const rows_view& rows) {
   RBM_EXPECTS(rows.device == nullptr && rows.cols == cfg_.nv && (rows.pixels != nullptr || rows.values != nullptr));
   if (rows.pixels == nullptr) {
     // Real-valued evaluation runs on the CPU for now, on the current parameters, with the evaluation
-    // generator's draws (the same numbers a CPU backend gives); the device path is next.
-    cpu_backend cpu(cfg_);
-    cpu.set_params(params());
-    return cpu.evaluate(rows);
+    // generator's draws (the same numbers a CPU backend gives), on OpenBLAS's thread count; the device
+    // path is next.
+    if (!eval_team_) eval_team_ = std::make_unique<cpu::thread_team>(openblas_get_num_threads());
+    return evaluate_rows(params(), cfg_.seed, rows, eval_team_.get());
   }
   const std::size_t bytes = std::size_t(rows.rows) * cfg_.nv;
   // The resident training set is the attached rows, copied at attach time; anything else is the

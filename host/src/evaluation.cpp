@@ -347,4 +347,71 @@ ais_result ais_log_z_gaussian(const model_params& p, const std::vector<float>& b
   return ais_summarise(logw, log_z_base, int(beta.size()));
 }
 
+eval_result evaluate_rows(const model_params& p, std::uint64_t seed, const rows_view& given, cpu::thread_team* team) {
+  eval_result res;
+  const int rows = given.rows;
+  if (rows <= 0) return res;
+  RBM_EXPECTS(given.device == nullptr && given.cols == p.nv && (given.pixels != nullptr || given.values != nullptr));
+  const int nv = p.nv, nh = p.nh, parts = team != nullptr ? team->size() : 1;
+  const bool gauss = p.gaussian();
+  // Rows start .. start + b - 1 of the set as floats (pixels / 255).
+  auto fill = [&](int start, int b, float* v) {
+    const std::size_t at = std::size_t(start) * nv, count = std::size_t(b) * nv;
+    if (given.values != nullptr)
+      std::copy_n(given.values + at, count, v);
+    else
+      cpu::scale_bytes(given.pixels + at, int(count), pixel_to_unit(1), v);
+  };
+  constexpr int chunk = eval_chunk;
+  const int chunks = (rows + chunk - 1) / chunk;
+  struct sums {
+    double err_s = 0, err_mf = 0, fe = 0;
+  };
+  std::vector<sums> part(parts);
+  const cpu::blas_single_threaded blas_guard(parts > 1);
+  // A reconstruction from hidden values h [b, nh]: p(v | h) for Bernoulli units, the mean
+  // vb + sigma h W^T for Gaussian ones (cpu_visible_probs knows the kind).
+  auto reconstruct = [&](const float* h, int b, float* out) { cpu_visible_probs(p, h, b, out); };
+  // Chunks of rows, dealt round-robin to the threads. Chunk c always draws elements c·chunk·(nh + nv)
+  // onwards of the evaluation sequence (restarted at every call), whichever thread takes it.
+  cpu::run_parts(team, parts, [&](int t) {
+    std::vector<float> v(std::size_t(chunk) * nv), h(std::size_t(chunk) * nh), hs(h.size()), vr(v.size()),
+        u(std::size_t(chunk) * (nh + nv)), scaled(gauss ? v.size() : 0);
+    std::vector<double> fe(chunk);
+    sums& acc = part[t];
+    for (int c = t; c < chunks; c += parts) {
+      const int start = c * chunk, b = std::min(chunk, rows - start);
+      const std::size_t bv = std::size_t(b) * nv, bh = std::size_t(b) * nh;
+      fill(start, b, v.data());
+      const float* view = v.data();
+      if (gauss) {
+        cpu::scale_by_sigma_rows(v.data(), p.sigma.data(), b, nv, scaled.data());
+        view = scaled.data();
+      }
+      // One product v W (v / sigma W) for both the free energy and p(h | v).
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, nh, nv, 1.0f, view, nv, p.w.data(), nh, 0.0f,
+                  h.data(), nh);
+      cpu_free_energy_from_pre(p, v.data(), h.data(), b, fe.data());
+      for (int r = 0; r < b; ++r) acc.fe += fe[r];
+      cpu::sigmoid_rows(h.data(), p.hb.data(), b, nh);
+      reconstruct(h.data(), b, vr.data());
+      acc.err_mf += cpu::squared_error(v.data(), vr.data(), bv);
+      cpu::philox_uniforms(seed ^ eval_seed_salt, std::uint64_t(start) * (nh + nv), u.data(), bh + bv);
+      cpu::sample(h.data(), u.data(), bh, hs.data());
+      reconstruct(hs.data(), b, vr.data());
+      if (!gauss) cpu::sample(vr.data(), u.data() + bh, bv, vr.data());  // Gaussian: the mean, in data units
+      acc.err_s += cpu::squared_error(v.data(), vr.data(), bv);
+    }
+  });
+  double err_s = 0, err_mf = 0, fe_sum = 0;
+  for (const sums& q : part) err_s += q.err_s, err_mf += q.err_mf, fe_sum += q.fe;
+  const double pixels = double(rows) * nv;
+  res.err_sampled = err_s / pixels;
+  res.err_mean_field = err_mf / pixels;
+  res.free_energy = fe_sum / rows;
+  res.samples = rows;
+  return res;
+}
+
+
 }  // namespace rbm

@@ -75,8 +75,6 @@ class cpu_backend final : public backend {
   void label_step(const int* idx, int rows, const step_objective& objective);
   // Attached row idx[r] as floats into dst, for r in [0, rows), on the calling thread.
   void gather(const int* idx, int rows, float* dst) const;
-  // fill(start, b, dst): rows start .. start + b - 1 as floats.
-  eval_result evaluate_rows(const std::function<void(int, int, float*)>& fill, int rows);
 
   cd_config cfg_;
   model_params params_;

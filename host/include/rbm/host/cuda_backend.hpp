@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,10 @@
 #include "rbm/resources.hpp"
 
 namespace rbm {
+
+namespace cpu {
+class thread_team;
+}
 
 class cuda_backend final : public backend {
  public:
@@ -87,6 +92,7 @@ class cuda_backend final : public backend {
   device_buffer<float> resident_values_, dev_values_;  // a real-valued set; a batch of real values
   const float* device_rows_ = nullptr;                 // the attached CUDA array (or resident_values_)
   std::vector<float> gathered_values_;
+  std::unique_ptr<cpu::thread_team> eval_team_;  // real-valued evaluation on the CPU, made on first use
 };
 
 }  // namespace rbm

@@ -16,6 +16,16 @@ class thread_team;
 
 namespace rbm {
 
+namespace cpu {
+class thread_team;
+}
+
+// Reconstruction errors and free energy of host rows (pixels or values) under p, on the CPU: what
+// backend::evaluate returns. Draws its uniforms from the evaluation sequence (seed ^ eval_seed_salt),
+// restarted at every call, in chunks of eval_chunk rows dealt round-robin to the team's threads (none:
+// the calling thread), so any thread count draws alike.
+eval_result evaluate_rows(const model_params& p, std::uint64_t seed, const rows_view& rows, cpu::thread_team* team);
+
 // log sum_i exp(x_i), in double, without overflow (x not empty).
 double log_sum_exp(const std::vector<double>& x);
 
