@@ -9,22 +9,14 @@
 
 #include "rbm/device_info.hpp"
 #include "rbm/error.hpp"
-#if RBM_HAVE_CUDA
-#include "rbm/host/cuda_backend.hpp"
-#endif
+#include "backend_registry.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "train_parts.hpp"
 
 namespace rbm {
 using namespace detail;
 
-bool cuda_backend_built() {
-#if RBM_HAVE_CUDA
-  return true;
-#else
-  return false;
-#endif
-}
+bool cuda_backend_built() { return gpu_backend().built; }
 
 
 namespace detail {
@@ -78,13 +70,12 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
     fallback = "Adam updates run on the CPU backend only so far";
   } else if (device != "cpu") {
     const device_report rep = query_devices();
-    if (rep.devices.empty()) {
+    if (rep.devices.empty() || !gpu_backend().built) {
       if (device == "cuda") throw error("the device cuda was asked for, but no GPU is usable (" + rep.reason + ")");
       fallback = "no usable GPU (" + rep.reason + ")";
     } else {
-#if RBM_HAVE_CUDA
       try {
-        auto b = std::make_unique<cuda_backend>(cfg, max_batch, gpu);
+        auto b = gpu_backend().make(cfg, max_batch, gpu);
         why = "using the CUDA backend (device " + device + "): " + b->name();
         return b;
       } catch (const out_of_memory& e) {
@@ -95,7 +86,6 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
         if (device == "cuda") throw error(std::string("the device cuda was asked for, but the GPU cannot be used: ") + e.what());
         fallback = std::string("the GPU cannot be used (") + e.what() + ")";
       }
-#endif
     }
   }
   check_host_memory(cfg, cpu_rows > 0 ? cpu_rows : max_batch);

@@ -10,6 +10,7 @@
 #include "rbm/device_arrays.hpp"
 #include "rbm/error.hpp"
 #include "rbm/statistics.hpp"
+#include "backend_registry.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/thread_team.hpp"
 #include "rbm/kernels.hpp"
@@ -335,5 +336,17 @@ eval_result cuda_backend::evaluate(const rows_view& rows) {
   res.samples = rows.rows;
   return res;
 }
+
+namespace detail {
+
+// This build's GPU entry (backend_registry.hpp).
+const gpu_backend_entry& gpu_backend() {
+  static const gpu_backend_entry cuda{true, [](const cd_config& cfg, int max_batch, const gpu_options& gpu) {
+                                        return std::unique_ptr<backend>(std::make_unique<cuda_backend>(cfg, max_batch, gpu));
+                                      }};
+  return cuda;
+}
+
+}  // namespace detail
 
 }  // namespace rbm
