@@ -1,4 +1,4 @@
-// What a run writes beside its checkpoint: the output directory itself, metrics.csv, the pictures.
+// What a run writes: the output directory itself, metrics.csv, the checkpoints, the pictures (run_files).
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 
 #include "rbm/error.hpp"
 #include "rbm/host/image.hpp"
+#include "rbm/host/safetensors.hpp"
 #include "train_parts.hpp"
 
 namespace fs = std::filesystem;
@@ -60,6 +61,61 @@ std::string write_pictures(const fs::path& out, const model_params& p, const dat
     write_png((out / "likelihood.png").string(),
               plot_curves({ll}, "held-out log-likelihood", "epoch", real ? "nats per sample (density)" : "nats per image"));
   return "";
+}
+
+namespace {
+
+// filters-epoch-NNN.png every snapshot_every epochs (not the last: filters.png is that).
+bool wants_snapshot(const run_view& v, int e) {
+  return v.o.snapshot_every > 0 && e > 0 && e % v.o.snapshot_every == 0 && e != v.o.epochs && v.data.train.rows > 1;
+}
+fs::path snapshot_path(const fs::path& out, int e) {
+  char name[64];
+  std::snprintf(name, sizeof name, "filters-epoch-%03d.png", e);
+  return out / name;
+}
+void write_snapshot(const fs::path& out, const run_view& v, int e) {
+  write_png(snapshot_path(out, e).string(), tile_filters(v.be.params(), v.data.train.rows, v.data.train.cols));
+}
+
+}  // namespace
+
+run_files::run_files(const std::string& dir) : out_(dir) {
+  if (prepare_out_dir(dir)) created_.watch(dir);  // the last check before the run creates anything
+  lock_ = std::make_unique<output_lock>(dir);      // one writer per directory, for the whole run
+}
+
+run_files::~run_files() = default;
+
+void run_files::save(const run_view& v, int epoch, int batch) const {
+  save_checkpoint((out_ / "model.safetensors").string(), v.be, epoch, batch, v.seen, v.config, v.data.name, v.history,
+                  v.stats);
+}
+
+void run_files::resumed(const run_view& v, int epoch, int batch) {
+  // What a kill can leave behind: temporaries of interrupted atomic writes (this run holds the
+  // directory's lock, so none is another's), a metrics.csv ahead of the checkpoint (written, then the
+  // checkpoint's write failed: rewritten from the checkpoint's own history), and a snapshot lost between
+  // an epoch's checkpoint and its picture (drawn now from the checkpoint).
+  lock_->remove_stale_temporaries();
+  write_file_atomic((out_ / "metrics.csv").string(), metrics_csv(v.history));
+  if (batch == 0 && wants_snapshot(v, epoch) && !fs::exists(snapshot_path(out_, epoch))) write_snapshot(out_, v, epoch);
+}
+
+void run_files::evaluated(const run_view& v) {
+  write_file_atomic((out_ / "metrics.csv").string(), metrics_csv(v.history));
+}
+
+void run_files::epoch_ended(const run_view& v, int epoch) {
+  save(v, epoch, 0);
+  if (wants_snapshot(v, epoch)) write_snapshot(out_, v, epoch);
+}
+
+void run_files::stopped(const run_view& v, int epoch, int batch) { save(v, epoch - 1, batch); }
+
+void run_files::finished(const run_view& v, const model_params& p) {
+  const std::string left_out = write_pictures(out_, p, v.data, v.history);
+  if (!left_out.empty()) v.note(left_out);
 }
 
 }  // namespace detail

@@ -7,12 +7,9 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
-#include <filesystem>
-#include <optional>
 #include <tuple>
 #include <nlohmann/json.hpp>
 
-#include "rbm/host/output_lock.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/classification.hpp"
 #include "rbm/host/image.hpp"
@@ -22,7 +19,6 @@
 
 #include "train_parts.hpp"
 
-namespace fs = std::filesystem;
 
 namespace rbm {
 using namespace detail;
@@ -104,12 +100,14 @@ struct run {
   train_sums epoch_sums;         // what the epoch's updates measured so far
   const float* train_rows = nullptr;  // the rows evaluated each epoch
   nlohmann::json config;
-  fs::path out;
   std::vector<float> test_binary, base_vb, base_mean, base_sd;  // AIS during training (eval_every)
   train_result res;
   double seconds_before = 0;
   clock_type::time_point t0;
   long seen = 0;
+  std::unique_ptr<run_files> files_kept;  // the output directory's files, where there is one
+  std::vector<run_observer*> observers;
+  std::function<void(const std::string&)> note_fn = [this](const std::string& line) { note(line); };
 
   run() = default;
   run(const run&) = delete;
@@ -120,6 +118,12 @@ struct run {
   void warn(const std::string& line) const {
     if (o.on_warning) o.on_warning(line);
     else note(line);
+  }
+  run_view view() const { return {o, *be, *data, config, res.history, stats, seen, note_fn}; }
+  template <class F>
+  void tell(F&& f) const {  // f(observer, view) for each observer, in order
+    const run_view v = view();
+    for (run_observer* ob : observers) f(*ob, v);
   }
 };
 
@@ -323,12 +327,11 @@ void set_starting_point(run& r) {
 
 // What each epoch's evaluation needs (AIS's base model and binary held-out rows where it runs), the
 // history so far, and a resumed directory's leftovers cleared.
-void prepare_monitoring(run& r, output_lock* lock) {
+void prepare_monitoring(run& r) {
   const train_options& o = r.o;
   const dataset& d = *r.data;
   r.train_rows = r.on_device ? r.dev_set.head.data() : d.train.value_data();
   r.config = config_json(o, d, r.be->name());
-  r.out = fs::path(o.out_dir);
   if (o.eval_every > 0 && r.gauss) {  // AIS from independent Gaussians fitted to the training data
     fit_independent_gaussians(d.train.value_data(), r.n, r.nv, r.base_mean, r.base_sd);
   } else if (o.eval_every > 0) {
@@ -339,13 +342,6 @@ void prepare_monitoring(run& r, output_lock* lock) {
   }
   r.res.backend_name = r.be->name();
   r.res.history = r.resumed.history;
-  if (r.files && r.resuming) {
-    // What a kill can leave behind: temporaries of interrupted atomic writes (this run holds the
-    // directory's lock, so none is another's), and a metrics.csv ahead of the checkpoint (written,
-    // then the checkpoint's write failed): rewritten from the checkpoint's own history.
-    lock->remove_stale_temporaries();
-    write_file_atomic((r.out / "metrics.csv").string(), metrics_csv(r.res.history));
-  }
   r.seconds_before = r.res.history.empty() ? 0.0 : r.res.history.back().seconds;
   r.t0 = clock_type::now();
   r.seen = r.resuming ? r.resumed.samples_seen : 0;
@@ -396,13 +392,8 @@ epoch_metrics evaluate_epoch(run& r, int epoch, double rate, double lr, double m
   if (r.o.eval_every > 0 && epoch > 0 && epoch % r.o.eval_every == 0) ais_during_training(r, m);
   m.seconds = r.seconds_before + since(r.t0);
   r.res.history.push_back(m);
-  if (r.files) write_file_atomic((r.out / "metrics.csv").string(), metrics_csv(r.res.history));
+  r.tell([](run_observer& ob, const run_view& v) { ob.evaluated(v); });
   return m;
-}
-
-void save(const run& r, int epoch, int batch) {
-  save_checkpoint((r.out / "model.safetensors").string(), *r.be, epoch, batch, r.seen, r.config, r.data->name,
-                  r.res.history, r.stats);
 }
 
 // Whether the run should stop before the next epoch: held-out accuracy (labels) or the free-energy gap
@@ -411,20 +402,6 @@ bool early_stopped(const run& r) {
   if (r.o.early_stop <= 0 || r.data->test.count == 0) return false;
   return r.labeled ? epochs_since_best_accuracy(r.res.history) >= r.o.early_stop
                    : gap_growth(r.res.history) >= r.o.early_stop;
-}
-
-// filters-epoch-NNN.png every snapshot_every epochs (not the last: filters.png is that).
-bool wants_snapshot(const run& r, int e) {
-  return r.files && r.o.snapshot_every > 0 && e > 0 && e % r.o.snapshot_every == 0 && e != r.o.epochs &&
-         r.data->train.rows > 1;
-}
-std::string snapshot_path(const run& r, int e) {
-  char name[64];
-  std::snprintf(name, sizeof name, "filters-epoch-%03d.png", e);
-  return (r.out / name).string();
-}
-void write_snapshot(const run& r, int e) {
-  write_png(snapshot_path(r, e), tile_filters(r.be->params(), r.data->train.rows, r.data->train.cols));
 }
 
 // The batches of epoch e from `first_batch` on, in `order`; returns the epoch's training rate. A stop
@@ -446,7 +423,7 @@ double train_batches(run& r, int e, const std::vector<int>& order, int first_bat
       const std::string where = "interrupted in epoch " + std::to_string(e) + " after batch " + std::to_string(b + 1) +
                                 " of " + std::to_string(nbatches);
       if (!r.files) throw interrupted(where + "; the last update's parameters are kept", "", r.be->params(), r.be->state());
-      save(r, e - 1, b + 1);
+      r.tell([e, b](run_observer& ob, const run_view& v) { ob.stopped(v, e, b + 1); });
       throw interrupted(where + "; the checkpoint in " + o.out_dir + " is saved", o.out_dir, r.be->params(), r.be->state());
     }
     if (o.on_batch) {
@@ -508,14 +485,13 @@ bool train_epoch(run& r, int e, std::vector<int>& order) {
   const double rate = train_batches(r, e, order, first_batch);
   const epoch_metrics m = evaluate_epoch(r, e, rate, lr, mom);
   note_if_not_learning(r, m);
-  if (r.files) save(r, e, 0);
+  r.tell([e](run_observer& ob, const run_view& v) { ob.epoch_ended(v, e); });
   if (o.stop != nullptr && o.stop->load() && e < o.epochs)
     throw interrupted("interrupted after epoch " + std::to_string(e) +
                           (r.files ? "; the checkpoint in " + o.out_dir + " is saved" : "; its parameters are kept"),
                       o.out_dir, r.be->params(), r.be->state());
   if (o.on_epoch) o.on_epoch(m, o.epochs);
   if (o.on_epoch_params) o.on_epoch_params(m, r.be->params());
-  if (wants_snapshot(r, e)) write_snapshot(r, e);
   if (!early_stopped(r)) return false;
   r.note(r.labeled ? "early stop after epoch " + std::to_string(e) + ": held-out accuracy has not improved for " +
                          std::to_string(epochs_since_best_accuracy(r.res.history)) + " epochs (now " +
@@ -549,10 +525,7 @@ train_result finish(run& r) {
   }
   res.data_mean = r.stats.mean;
   res.data_sd = r.stats.sd;
-  if (r.files) {
-    const std::string left_out = write_pictures(r.out, res.params, *r.data, res.history);
-    if (!left_out.empty()) r.note(left_out);
-  }
+  r.tell([&res](run_observer& ob, const run_view& v) { ob.finished(v, res.params); });
   return std::move(res);
 }
 
@@ -564,26 +537,22 @@ train_result train_run(const dataset& data_given, const train_options& opts_in) 
   prepare_data_and_start(r);
   const std::string why = open_backend(r);
   r.files = !r.o.out_dir.empty();  // none: train in memory (the caller keeps the result)
-  remove_if_failed_empty created;  // destroyed after the lock (declared first): the lock file goes first
-  std::optional<output_lock> lock;  // one writer per directory, for the whole run
   if (r.files) {
-    if (prepare_out_dir(r.o.out_dir)) created.watch(r.o.out_dir);  // last check before the run creates anything
-    lock.emplace(r.o.out_dir);
+    r.files_kept = std::make_unique<run_files>(r.o.out_dir);
+    r.observers.push_back(r.files_kept.get());
   }
   r.note(why);
   set_starting_point(r);
-  prepare_monitoring(r, lock ? &*lock : nullptr);
-  if (!r.resuming) {
+  prepare_monitoring(r);
+  if (r.resuming) {
+    r.tell([&r](run_observer& ob, const run_view& v) { ob.resumed(v, r.resumed.epoch, r.resumed.batch); });
+  } else {
     evaluate_epoch(r, 0, 0.0, lr_of(r.o, 1), momentum_of(r.o, 1));
-    if (r.files) save(r, 0, 0);
+    r.tell([](run_observer& ob, const run_view& v) { ob.epoch_ended(v, 0); });
   }
   attach_rows(r);
-  // A run that had stopped early (and was resumed only to finish its pictures) trains no further. A
-  // kill after an epoch's checkpoint and before its snapshot lost it: drawn now from the checkpoint.
+  // A run that had stopped early (and was resumed only to finish its pictures) trains no further.
   const bool stopped_before = r.resuming && r.resumed.batch == 0 && early_stopped(r);
-  if (r.resuming && r.resumed.batch == 0 && wants_snapshot(r, r.resumed.epoch) &&
-      !fs::exists(snapshot_path(r, r.resumed.epoch)))
-    write_snapshot(r, r.resumed.epoch);
   std::vector<int> order(r.n);
   for (int e = r.resuming ? r.resumed.epoch + 1 : 1; e <= r.o.epochs && !stopped_before; ++e)
     if (train_epoch(r, e, order)) break;
