@@ -27,7 +27,9 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
 
     ``hidden_layer_sizes`` gives each layer's hidden units, bottom up. ``learning_rate``, ``n_iter``
     and ``k`` take one value for every layer or a sequence with one per layer; the other parameters
-    are BernoulliRBM's and apply to every layer. With ``labels=True``, ``fit(X, y)`` makes the top
+    are BernoulliRBM's and apply to every layer (``optimizer`` too: the greedy layers' updates; under
+    "adam" give ``learning_rate`` near 0.001; the top ClassificationRBM then trains
+    at Adam's default rate, ``classifier_learning_rate`` being SGD's). With ``labels=True``, ``fit(X, y)`` makes the top
     layer a ClassificationRBM (``classifier_learning_rate``, trained discriminatively), the whole stack
     is then fine-tuned as a classifier by backpropagation (``fine_tune_iter`` epochs at most, Adam
     on batches of 100 at ``fine_tune_learning_rate``; the network is the up-pass and the
@@ -42,7 +44,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
     def __init__(self, hidden_layer_sizes=(256, 256), *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, k=1, persistent=True, momentum=0.0, weight_decay=0.0, labels=False,
                  classifier_learning_rate=0.5, fine_tune_iter=30, fine_tune_learning_rate=0.001,
-                 validation_fraction=0.1, device="auto", n_threads=None):
+                 validation_fraction=0.1, device="auto", n_threads=None, optimizer="sgd"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -60,6 +62,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         self.validation_fraction = validation_fraction
         self.device = device
         self.n_threads = n_threads
+        self.optimizer = optimizer
 
     def _sizes(self):
         sizes = (self.hidden_layer_sizes,) if isinstance(self.hidden_layer_sizes, numbers.Integral) \
@@ -213,9 +216,11 @@ def _greedy(est, X, y, sizes, rng):
         common = dict(n_components=n, batch_size=est.batch_size, verbose=est.verbose,
                       random_state=rng.randint(1, 2**31 - 1), momentum=est.momentum,
                       weight_decay=est.weight_decay, device=est.device, n_threads=est.n_threads,
+                      optimizer=est.optimizer,
                       n_iter=DBN._per_layer("n_iter", est.n_iter, i, len(sizes)))
         if y is not None and i == len(sizes) - 1:
-            layer = ClassificationRBM(learning_rate=est.classifier_learning_rate, **common).fit(h, y)
+            rate = est.classifier_learning_rate if est.optimizer == "sgd" else None  # None: Adam's own
+            layer = ClassificationRBM(learning_rate=rate, **common).fit(h, y)
         else:
             layer = BernoulliRBM(learning_rate=DBN._per_layer("learning_rate", est.learning_rate, i, len(sizes)),
                                  k=DBN._per_layer("k", est.k, i, len(sizes)), persistent=est.persistent,
@@ -248,7 +253,7 @@ class DBNRegressor(RegressorMixin, _AtomicFit, BaseEstimator):
     def __init__(self, hidden_layer_sizes=(256, 256), *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, k=1, persistent=True, momentum=0.0, weight_decay=0.0, alpha=1.0,
                  fine_tune_iter=300, fine_tune_learning_rate=0.003, validation_fraction=0.1, device="auto",
-                 n_threads=None):
+                 n_threads=None, optimizer="sgd"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -265,6 +270,7 @@ class DBNRegressor(RegressorMixin, _AtomicFit, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.device = device
         self.n_threads = n_threads
+        self.optimizer = optimizer
 
     def fit(self, X, y):
         """Greedy layers on X, the ridge output layer, then fine-tuning on (X, y)."""
@@ -281,7 +287,7 @@ class DBNRegressor(RegressorMixin, _AtomicFit, BaseEstimator):
         self.y_scale_[self.y_scale_ == 0] = 1.0
         t = ((t - self.y_mean_) / self.y_scale_).astype(np.float32)
         params = {k: getattr(self, k) for k in ("learning_rate", "batch_size", "n_iter", "verbose", "k", "persistent",
-                                                "momentum", "weight_decay", "device", "n_threads")}
+                                                "momentum", "weight_decay", "device", "n_threads", "optimizer")}
         self.dbn_ = DBN(self.hidden_layer_sizes, random_state=rng.randint(1, 2**31 - 1), **params).fit(X[train])
         ridge = Ridge(alpha=self.alpha).fit(self.dbn_.transform(X[train]), t[train])
         head = {"W": np.ascontiguousarray(np.reshape(ridge.coef_, (t.shape[1], -1)).T, dtype=np.float32),

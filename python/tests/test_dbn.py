@@ -70,6 +70,15 @@ def test_each_layer_is_a_bernoulli_rbm_on_the_one_below():
     assert s.shape == (4, 784) and np.all((s > 0) & (s < 1))
 
 
+def test_the_optimizer_reaches_every_greedy_layer():
+    x, y = digits(400)
+    m = rbm.DBN((30, 20), labels=True, optimizer="adam", learning_rate=0.003, n_iter=2, fine_tune_iter=0,
+                batch_size=20, random_state=1, device="cpu").fit(x, y)
+    assert [layer.optimizer for layer in m.layers_] == ["adam", "adam"]
+    assert all("sq_W" in layer._state for layer in m.layers_)  # Adam's second moments: Adam trained them
+    assert m.layers_[1]._setting("learning_rate") == pytest.approx(0.001)  # the classifier at Adam's default
+
+
 def test_labels_on_the_top_layer_classify_the_digits():
     x, y = digits(3000)
     m = rbm.DBN((200, 100), labels=True, n_iter=(5, 10), learning_rate=0.05, batch_size=20, random_state=0,
