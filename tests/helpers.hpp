@@ -72,6 +72,23 @@ inline int count_lines(const std::filesystem::path& p) {
   return n;
 }
 
+// A .npy matrix [rows, cols] of v's values, stored as `descr` says ('<f4' for float, '<i8' for
+// std::int64_t, ...), in C order.
+template <class T>
+inline void write_npy(const std::filesystem::path& path, const std::vector<T>& v, int rows, int cols,
+                      const std::string& descr) {
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
+                       std::to_string(cols) + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const char len[2] = {char(header.size() & 0xff), char(header.size() >> 8)};
+  out.write(len, 2);
+  out.write(header.data(), std::streamsize(header.size()));
+  out.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(T)));
+}
+
 #ifdef RBM_EXE  // the test binary's define (the TSan build of scripts/sanitize.sh has none)
 // The `rbm` program run with `args`: exit code and stdout + stderr.
 struct run_result {

@@ -17,6 +17,7 @@ struct ref_model {
   std::vector<double> w, vb, hb, vel_w, vel_vb, vel_hb, chain;
   std::vector<double> sigma;  // Gaussian visible units' standard deviations; empty: Bernoulli
   std::vector<double> vel_log_sigma = {};  // learned sigma's momentum
+  int states = 0;  // categorical visible units: Q states per site (nv = sites x Q, the state fastest)
 };
 
 inline double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
@@ -83,9 +84,29 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
       for (int i = 0; i < nv; ++i) {
         double x = 0;
         for (int j = 0; j < nh; ++j) x += hs[r * nh + j] * m.w[i * nh + j];
-        vs[r * nv + i] = gauss ? m.vb[i] + m.sigma[i] * x : sig(m.vb[i] + x);
+        vs[r * nv + i] = gauss ? m.vb[i] + m.sigma[i] * x : m.states > 0 ? m.vb[i] + x : sig(m.vb[i] + x);
       }
-    if (!gauss)
+    if (m.states > 0) {  // each site: softmax over its states, one uniform picks one (cumulative)
+      const int q = m.states, sites = nv / q;
+      for (int g = 0; g < B * sites; ++g) {
+        double* a = vs.data() + std::size_t(g) * q;
+        const double top = *std::max_element(a, a + q);
+        double z = 0;
+        for (int k = 0; k < q; ++k) z += std::exp(a[k] - top);
+        const float uu = *u++;
+        double cum = 0;
+        int pick = q - 1;
+        for (int k = 0; k < q - 1; ++k) {
+          cum += std::exp(a[k] - top) / z;
+          if (std::fabs(cum - uu) < 2e-6) ++ambiguous;
+          if (uu < cum) {
+            pick = k;
+            break;
+          }
+        }
+        for (int k = 0; k < q; ++k) a[k] = k == pick ? 1.0 : 0.0;
+      }
+    } else if (!gauss)
       for (int i = 0; i < B * nv; ++i) vs[i] = draw(vs[i], *u++);
     else if (c.visible_sample)
       for (int i = 0; i < B * nv; ++i) vs[i] += m.sigma[i % nv] * *u++;

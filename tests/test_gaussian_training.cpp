@@ -245,18 +245,8 @@ TEST(GaussianTraining, SampledReconstructionsAndResumeAreExact) {
 using rbm_test::run_rbm;
 
 void write_npy(const fs::path& path, const std::vector<float>& v, int rows, int cols) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
-                       std::to_string(cols) + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream out(path, std::ios::binary);
-  out.write("\x93NUMPY\x01\x00", 8);
-  const char len[2] = {char(header.size() & 0xff), char(header.size() >> 8)};
-  out.write(len, 2);
-  out.write(header.data(), std::streamsize(header.size()));
-  out.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
+  rbm_test::write_npy(path, v, rows, cols, "<f4");
 }
-
 // reconstruct and sample on a standardised model of data far from mean 0 / scale 1: they read the data
 // as the model was trained (standardised), and what they write is back in the data's units.
 TEST(GaussianTraining, CliReconstructsAndSamplesInDataUnits) {
@@ -425,7 +415,7 @@ TEST(GaussianTraining, CliTrainsFromNpyAndEvaluatesTheExactLogDensity) {
   expect_refused("train --visible gaussian --image-shape 5x5" + data, "train.npy: samples have 12 features, not 5 x 5");
   if (!rbm_test::gpu_usable())  // where a GPU is usable, --device cuda trains
     expect_refused("train --visible gaussian --device cuda" + data, "the device cuda was asked for");
-  expect_refused("train --visible poisson" + data, "--visible must be bernoulli or gaussian");
+  expect_refused("train --visible poisson" + data, "--visible must be bernoulli, gaussian or categorical");
   expect_refused("train --visible gaussian --binarize" + data, "binarize applies to Bernoulli visible units only");
 }
 

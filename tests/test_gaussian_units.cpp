@@ -57,7 +57,7 @@ TEST(UnitKinds, EachNameParsesBackAndOthersAreRefused) {
     EXPECT_FALSE(rbm::parse_unit_kind(other, k)) << other;
     EXPECT_EQ(k, rbm::unit_kind::gaussian) << "untouched";
   }
-  EXPECT_EQ(rbm::unit_kind_list(), "bernoulli or gaussian");
+  EXPECT_EQ(rbm::unit_kind_list(), "bernoulli, gaussian or categorical");
 }
 
 TEST(GaussianUnits, FreeEnergyMatchesItsDefinition) {

@@ -55,6 +55,17 @@ TEST(Npy, ReadsEveryDtypeAndVersion) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(m.values[i], float(d[i]));
   m = rbm::parse_npy_matrix("u.npy", npy_bytes("|u1", "(1, 3)", {0, 128, 255}));
   EXPECT_EQ(m.values, (std::vector<float>{0.0f, 128.0f, 255.0f}));
+  // Integers of every width, signed (categorical states, or any values).
+  m = rbm::parse_npy_matrix("i1.npy", npy_bytes("|i1", "(1, 3)", raw(std::vector<std::int8_t>{-3, 0, 127})));
+  EXPECT_EQ(m.values, (std::vector<float>{-3.0f, 0.0f, 127.0f}));
+  m = rbm::parse_npy_matrix("i2.npy", npy_bytes("<i2", "(1, 2)", raw(std::vector<std::int16_t>{-300, 20})));
+  EXPECT_EQ(m.values, (std::vector<float>{-300.0f, 20.0f}));
+  m = rbm::parse_npy_matrix("i4.npy", npy_bytes("<i4", "(2, 1)", raw(std::vector<std::int32_t>{-70000, 5})));
+  EXPECT_EQ(m.values, (std::vector<float>{-70000.0f, 5.0f}));
+  m = rbm::parse_npy_matrix("i8.npy", npy_bytes("<i8", "(1, 2)", raw(std::vector<std::int64_t>{-1, 16777216})));
+  EXPECT_EQ(m.values, (std::vector<float>{-1.0f, 16777216.0f}));
+  const std::string e = error_of(npy_bytes("<i8", "(1, 1)", raw(std::vector<std::int64_t>{16777217})));
+  EXPECT_NE(e.find("2^24"), std::string::npos) << e;
 }
 
 TEST(Npy, RefusesBadInputNamingTheFileAndTheProblem) {
@@ -65,7 +76,7 @@ TEST(Npy, RefusesBadInputNamingTheFileAndTheProblem) {
     EXPECT_NE(e.find(what), std::string::npos) << "expected '" << what << "' in: " << e;
   };
   expect({1, 2, 3}, "not a .npy file");
-  expect(npy_bytes("<i4", "(2, 3)", raw(std::vector<int>(6, 1))), "unsupported dtype '<i4'");
+  expect(npy_bytes("<u4", "(2, 3)", raw(std::vector<unsigned>(6, 1))), "unsupported dtype '<u4'");
   expect(npy_bytes(">f4", "(2, 3)", raw(f)), "unsupported dtype '>f4'");
   expect(npy_bytes("<f4", "(2, 3)", raw(f), 1, "True"), "Fortran order");
   expect(npy_bytes("<f4", "(6,)", raw(f)), "expected a 2-D array");

@@ -85,6 +85,13 @@ CLI::Validator seed_value() {
       "[0, 2^64-1]");
 }
 
+rbm::saved_model tool_model(const std::string& path) {
+  rbm::saved_model m = rbm::load_model(path);
+  if (m.params.categorical())
+    throw rbm::data_error(path + ": categorical visible units: this tool does not read them yet (rbm evaluate does)");
+  return m;
+}
+
 rbm::dataset load_data(const data_options& d) {
   rbm::dataset ds;
   if (!d.test_data.empty() && d.train_data.empty())

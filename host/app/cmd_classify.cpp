@@ -109,7 +109,7 @@ classifier load_classifier(const classify_opts& o) {
     c.mean = c.stack.data_mean;
     c.sd = c.stack.data_sd;
   } else {
-    c.m = rbm::load_model(o.model);
+    c.m = tool_model(o.model);
     standardization_of(o.model, c.m.params.nv, c.mean, c.sd);
   }
   if (!c.top().labeled())

@@ -13,6 +13,7 @@
 #include "rbm/host/stack.hpp"
 #include "rbm/version.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/categorical_data.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/thread_team.hpp"
 #include "rbm/host/tools.hpp"
@@ -199,22 +200,34 @@ struct eval_opts {
   bool classify = false;
 };
 
+// The backend `device` names holding p, its choice said on stderr.
+std::unique_ptr<rbm::backend> backend_for(const eval_opts& o, const rbm::model_params& p) {
+  rbm::cd_config cfg;
+  cfg.nv = p.nv;
+  cfg.nh = p.nh;
+  cfg.seed = o.seed;
+  cfg.visible = p.visible;
+  cfg.states = p.states;
+  std::string why;
+  auto be = rbm::make_backend(o.device, cfg, 100, rbm::gpu_options{}, why);
+  std::fprintf(stderr, "%s\n", why.c_str());
+  be->set_params(p);
+  return be;
+}
+
 // Reconstruction errors and free energies on the backend `device` names (training rows up to
 // --eval-limit, every held-out one); returns that backend for AIS.
 std::unique_ptr<rbm::backend> errors_and_free_energies(const eval_opts& o, const rbm::model_params& p,
                                                        const rbm::dataset& d, const rbm::image_set& held,
                                                        nlohmann::json& res) {
-  rbm::cd_config cfg;
-  cfg.nv = p.nv;
-  cfg.nh = p.nh;
-  cfg.seed = o.seed;
-  std::string why;
-  auto be = rbm::make_backend(o.device, cfg, 100, rbm::gpu_options{}, why);
-  std::fprintf(stderr, "%s\n", why.c_str());
-  be->set_params(p);
+  auto be = backend_for(o, p);
   const int ntrain = o.eval_limit > 0 ? std::min(o.eval_limit, d.train.count) : d.train.count;
-  const auto tr = be->evaluate(rbm::rows_view::of(d.train.pixels.data(), ntrain, p.nv));
-  const auto te = be->evaluate(rbm::rows_view::of(held.pixels.data(), held.count, p.nv));
+  // Pixels, or one-hot values (categorical units).
+  auto rows = [&](const rbm::image_set& set, int n) {
+    return set.real() ? rbm::rows_view::of(set.value_data(), n, p.nv) : rbm::rows_view::of(set.pixels.data(), n, p.nv);
+  };
+  const auto tr = be->evaluate(rows(d.train, ntrain));
+  const auto te = be->evaluate(rows(held, held.count));
   std::printf("reconstruction error (sampled / mean-field): training %.6f / %.6f, held-out %.6f / %.6f\n",
               tr.err_sampled, tr.err_mean_field, te.err_sampled, te.err_mean_field);
   std::printf("mean free energy: training %.4f, held-out %.4f, gap (held-out - training) %.4f\n", tr.free_energy,
@@ -269,6 +282,51 @@ void likelihoods(const eval_opts& o, rbm::backend& be, const rbm::model_params& 
                   {"log_likelihood", mean_neg_f - a.log_z},
                   {"log_likelihood_low", mean_neg_f - a.log_z_high},
                   {"log_likelihood_high", mean_neg_f - a.log_z_low}};
+  }
+}
+
+// A model of categorical visible units on integer .npy rows made one-hot with its states: errors and
+// free energies (CPU), the exact log Z and held-out log-likelihood where the hidden layer is small
+// enough, beside the model of independent sites (each site's training frequencies).
+void evaluate_categorical(const eval_opts& o, const rbm::model_params& p, const rbm::dataset& raw,
+                          nlohmann::json& res) {
+  const rbm::dataset d = rbm::one_hot(raw, p.states);
+  if (d.train.dim() != p.nv)
+    throw rbm::data_error(raw.train.source + ": rows have " + std::to_string(raw.train.dim()) + " sites but the model " +
+                          std::to_string(p.sites()) + " (" + std::to_string(p.nv) + " one-hot units of " +
+                          std::to_string(p.states) + " states)");
+  const rbm::image_set& held = d.test.count > 0 ? d.test : d.train;
+  errors_and_free_energies(o, p, d, held, res);  // of the one-hot rows
+  res["visible_units"] = rbm::to_string(p.visible);
+  res["states"] = p.states;
+  // Independent sites: log p(x) = sum over sites of the log training frequency of x's state there
+  // (clipped below at 0.001 and renormalised, as the initial visible biases).
+  const int q = p.states, sites = p.sites();
+  std::vector<double> logf(std::size_t(p.nv));
+  for (int s = 0; s < sites; ++s) {
+    double z = 0;
+    for (int k = 0; k < q; ++k) {
+      double c = 0;
+      for (int r = 0; r < d.train.count; ++r) c += d.train.values[std::size_t(r) * p.nv + s * q + k];
+      z += (logf[s * q + k] = std::max(c / d.train.count, 0.001));
+    }
+    for (int k = 0; k < q; ++k) logf[s * q + k] = std::log(logf[s * q + k] / z);
+  }
+  double baseline = 0;
+  for (std::size_t i = 0; i < held.values.size(); ++i) baseline += held.values[i] * logf[i % p.nv];
+  baseline /= held.count;
+  res["baseline_independent_sites"] = baseline;
+  if (p.nh <= o.exact_max) {
+    rbm::cpu::thread_team team(openblas_get_num_threads());
+    const double lz = rbm::exact_log_z(p, o.exact_max, &team);
+    const double ll = rbm::mean_log_likelihood(p, held.values.data(), held.count, lz);
+    std::printf("log Z exact (enumerating %d hidden units): %.4f; log-likelihood per held-out row %.4f nats "
+                "(independent sites: %.4f)\n", p.nh, lz, ll, baseline);
+    res["log_z_exact"] = lz;
+    res["log_likelihood_exact"] = ll;
+  } else {
+    std::printf("log-likelihood: needs at most --exact-max %d hidden units (AIS of categorical units is not written "
+                "yet); independent sites: %.4f nats\n", o.exact_max, baseline);
   }
 }
 
@@ -334,6 +392,12 @@ void register_evaluate_command(CLI::App& app, command_list& out) {
     const rbm::saved_model m = rbm::load_model(o->model);
     const auto& p = m.params;
     const rbm::dataset d = load_data(o->data, m.metadata);
+    if (p.categorical()) {
+      nlohmann::json res = {{"model", o->model}, {"dataset", d.name}, {"nv", p.nv}, {"nh", p.nh}};
+      evaluate_categorical(*o, p, d, res);
+      if (!o->json.empty()) rbm::write_file_atomic(o->json, res.dump(2) + "\n");
+      return 0;
+    }
     if (d.train.dim() != p.nv)
       throw rbm::data_error(d.train.source + ": images have " + std::to_string(d.train.dim()) +
                             " pixels but the model has " + std::to_string(p.nv) + " visible units");

@@ -63,7 +63,7 @@ void register_reconstruct(CLI::App& app, command_list& out) {
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
   c->add_option("--values", o->values, "also write the mean-field reconstructions, in data units, to FILE.npy");
   out.emplace_back(c, [o, c] {
-    const rbm::saved_model m = rbm::load_model(o->model);
+    const rbm::saved_model m = tool_model(o->model);
     const auto [rows, cols] = image_shape(m);
     const int nv = m.params.nv;
     std::vector<float> mean, sd;
@@ -223,7 +223,7 @@ void register_sample(CLI::App& app, command_list& out) {
       throw rbm::precondition_error("--chains and --every must be positive and --steps non-negative");
     if (o->from != "noise" && o->from != "data") throw rbm::precondition_error("--from must be noise or data");
     if (rbm::is_stack_file(o->model) || o->every_class) return sample_stack(*o);
-    rbm::saved_model m = rbm::load_model(o->model);
+    rbm::saved_model m = tool_model(o->model);
     if (o->label >= 0) {
       if (!m.params.labeled())
         throw rbm::data_error(o->model + ": --class needs a model with label units (rbm train --labels)");
@@ -275,7 +275,7 @@ void register_filters(CLI::App& app, command_list& out) {
   c->add_option("--units", o->units, "comma-separated hidden units (default: all)");
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
   out.emplace_back(c, [o] {
-    const rbm::saved_model m = rbm::load_model(o->model);
+    const rbm::saved_model m = tool_model(o->model);
     const auto [rows, cols] = image_shape(m);
     const auto units = o->units.empty() ? std::vector<int>{} : parse_ints(o->units, "--units");
     rbm::write_png(o->out, rbm::tile_filters(m.params, rows, cols, units));
@@ -319,7 +319,7 @@ void register_features(CLI::App& app, command_list& out) {
       return 0;
     }
     if (o->layer > 1) throw rbm::precondition_error(o->model + ": a single RBM has one layer (--layer 1)");
-    const rbm::saved_model m = rbm::load_model(o->model);
+    const rbm::saved_model m = tool_model(o->model);
     const rbm::dataset d = load_data(o->data, m.metadata);
     const rbm::image_set& set = o->split == "train" ? d.train : d.test;
     if (set.count == 0) throw rbm::data_error(d.name + ": has no " + o->split + " images");
@@ -349,7 +349,7 @@ void register_prob(CLI::App& app, command_list& out) {
   c->add_option("--visible", o->visible, "visible configuration, e.g. 1001000")->required();
   c->add_option("--hidden", o->hidden, "hidden configuration, e.g. 11 (default: each p(h_j | v) rounded)");
   out.emplace_back(c, [o] {
-    const rbm::saved_model m = rbm::load_model(o->model);
+    const rbm::saved_model m = tool_model(o->model);
     const auto& p = m.params;
     const auto v = parse_bits(o->visible, p.nv, "--visible");
     std::printf("p(h_j = 1 | v):");

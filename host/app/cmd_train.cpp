@@ -20,6 +20,7 @@
 #include "rbm/error.hpp"
 #include "rbm/gemm.hpp"
 #include "rbm/host/stack.hpp"
+#include "rbm/host/limits.hpp"
 #include "rbm/host/trainer.hpp"
 #include "rbm/version.hpp"
 
@@ -133,8 +134,14 @@ void add_model_options(CLI::App* train, const std::shared_ptr<train_state>& s) {
                                "persistent contrastive divergence (chains kept across batches); a list of 0 and 1: "
                                "one per layer of a stack (--pcd alone: every layer)")
                 ->expected(0, 1);
-  train->add_option("--visible", s->visible, "visible units: bernoulli | gaussian (real-valued data)")
+  train->add_option("--visible", s->visible,
+                    "visible units: bernoulli | gaussian (real-valued data) | categorical (integer states per "
+                    "column of a .npy matrix, one-hot; CPU backend)")
       ->capture_default_str();
+  train->add_option("--states", s->opt.cd.states,
+                    "categorical visible units: states per site (0: the data's largest value + 1)")
+      ->capture_default_str()
+      ->check(integer_in(0, rbm::max_states));
   train->add_flag("--visible-sample", s->opt.cd.visible_sample,
                   "Gaussian visible units: sample the reconstructions instead of using their mean");
   train->add_flag("--learn-sigma", s->opt.cd.learn_sigma,

@@ -53,6 +53,7 @@ struct cd_step_context {
   cd_draw_layout lay;
   int nv, nh, parts, old_chains;
   bool gauss, scaled, learn_sigma;
+  int sites, states;  // categorical visible units: sites of `states` one-hot units (else 0)
 };
 
 // Sizes the workspace and the optimiser state for a batch of `rows` in `parts` parts.
@@ -152,6 +153,18 @@ void cd_chain_part(const cd_step_context& c, int t) {
       cpu::gaussian_visible_rows(x + o, p.vb.data(), p.sigma.data(), ubuf, m, nv);
     }
   };
+  // Categorical visible units: x [n, nv] = h W^T becomes each site's softmax, then one-hot states drawn
+  // with one uniform per site, chunk by chunk like sample_layer.
+  auto categorical_layer = [&](float* x, std::size_t offset) {
+    const int chunk_rows = std::max<int>(1, int(uniform_chunk) / c.sites);
+    for (int r = 0; r < n; r += chunk_rows) {
+      const int m = std::min(chunk_rows, n - r);
+      uniforms(offset + std::size_t(r) * c.sites, std::size_t(m) * c.sites, ubuf);
+      float* xr = x + std::size_t(r) * nv;
+      cpu::categorical_mean_rows(xr, p.vb.data(), m, c.sites, c.states);
+      cpu::categorical_draw_rows(xr, ubuf, m, c.sites, c.states);
+    }
+  };
   // What the hidden layer sees of visible rows v [n, nv]: v itself, or v / sigma (into `scaled`).
   auto hidden_view = [&](const float* vv, float* out) -> const float* {
     if (!scaled) return vv;
@@ -195,6 +208,8 @@ void cd_chain_part(const cd_step_context& c, int t) {
     cpu_visible_pre(p, hs, n, vs);
     if (gauss)
       gaussian_layer(vs, lay.v(step) + ov);
+    else if (c.states > 0)
+      categorical_layer(vs, lay.v(step) + r0 * c.sites);
     else
       sample_layer(vs, p.vb.data(), nv, lay.v(step) + ov, nullptr);
     if (step == 0) err = cpu::squared_error(v, vs, nvn);
@@ -323,7 +338,8 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
                   const cd_config& cfg, cd_workspace& ws, const uniform_source* normals) {
   RBM_EXPECTS(rows > 0 && cfg.k >= 1 && p.nv == cfg.nv && p.nh == cfg.nh);
   const bool gauss = cfg.visible == unit_kind::gaussian;
-  RBM_EXPECTS(gauss == p.gaussian() && (!gauss || p.sigma.size() == std::size_t(p.nv)));
+  RBM_EXPECTS(cfg.visible == p.visible && (!gauss || p.sigma.size() == std::size_t(p.nv)));
+  RBM_EXPECTS(!p.categorical() || (p.states >= 2 && cfg.states == p.states && p.nv % p.states == 0));
   RBM_EXPECTS(!(gauss && cfg.visible_sample) || normals != nullptr);
   // v / 1 is v exactly: with every sigma 1 (the default, fixed) the hidden layer reads the visible rows
   // themselves, and the scaling passes and their buffers are skipped.
@@ -332,7 +348,8 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   // many threads on a small batch leaves the surplus idle); one part runs on the calling thread.
   const int parts = ws.team != nullptr ? std::clamp(rows / min_rows_per_part, 1, ws.team->size()) : 1;
   const cd_step_context c{p, st, v0, rows, uniforms, normals, cfg, ws, make_draw_layout(rows, cfg), p.nv, p.nh,
-                          parts, st.chains, gauss, scaled, gauss && cfg.learn_sigma};
+                          parts, st.chains, gauss, scaled, gauss && cfg.learn_sigma,
+                          p.categorical() ? p.sites() : 0, p.categorical() ? p.states : 0};
   prepare_cd_step(c);
   const cpu::blas_single_threaded blas_guard(parts > 1);
   cpu::run_parts(ws.team, parts, [&c](int t) { cd_chain_part(c, t); });
@@ -356,9 +373,10 @@ namespace {
 // `zero`: W = 0 and, for Bernoulli units, the biases too.
 template <class Value>
 model_params initial_params(int nv, int nh, unit_kind kind, int rows, std::uint64_t seed, bool zero, double scale,
-                            Value value) {
+                            Value value, int states = 0) {
   RBM_EXPECTS(nv > 0 && nh > 0);
   model_params p(nv, nh, kind);
+  p.states = states;
   const bool gauss = kind == unit_kind::gaussian;
   if (zero && !gauss) return p;
   if (!zero) {
@@ -371,7 +389,7 @@ model_params initial_params(int nv, int nh, unit_kind kind, int rows, std::uint6
       for (int i = 0; i < nv; ++i) mean[i] += value(r, i);
     for (int i = 0; i < nv; ++i) {
       const double q = gauss ? mean[i] / (scale * rows) : std::clamp(mean[i] / (scale * rows), 0.001, 0.999);
-      p.vb[i] = static_cast<float>(gauss ? q : std::log(q / (1.0 - q)));
+      p.vb[i] = static_cast<float>(gauss ? q : states > 0 ? std::log(q) : std::log(q / (1.0 - q)));
     }
   }
   return p;
@@ -387,6 +405,13 @@ model_params init_params(int nv, int nh, const std::uint8_t* data, int rows, std
 model_params init_params_from_values(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero) {
   return initial_params(nv, nh, unit_kind::bernoulli, rows, seed, zero, 1.0,
                         [&](int r, int i) { return double(data[std::size_t(r) * nv + i]); });
+}
+
+model_params init_categorical_params(int nv, int nh, int states, const float* data, int rows, std::uint64_t seed,
+                                     bool zero) {
+  RBM_EXPECTS(states >= 2 && nv % states == 0);
+  return initial_params(nv, nh, unit_kind::categorical, rows, seed, zero, 1.0,
+                        [&](int r, int i) { return double(data[std::size_t(r) * nv + i]); }, states);
 }
 
 model_params init_gaussian_params(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "rbm/math.hpp"
 #include "rbm/units.hpp"
@@ -92,6 +93,27 @@ void sample_logistic_rows(float* x, const float* bias, const float* u, int rows,
   for (int r = 0; r < rows; ++r) {
     const std::size_t o = std::size_t(r) * cols;
     sample_logistic_row(x + o, bias, u + o, cols);
+  }
+}
+
+void categorical_mean_rows(float* x, const float* vb, int rows, int sites, int q) {
+  std::vector<double> a(static_cast<std::size_t>(q)), p(static_cast<std::size_t>(q));
+  for (std::size_t g = 0, groups = std::size_t(rows) * sites; g < groups; ++g) {
+    float* site = x + g * q;
+    const float* b = vb + (g % sites) * q;
+    for (int k = 0; k < q; ++k) a[k] = double(site[k]) + b[k];
+    softmax_units::mean(a.data(), q, p.data());
+    for (int k = 0; k < q; ++k) site[k] = float(p[k]);
+  }
+}
+
+void categorical_draw_rows(float* p, const float* u, int rows, int sites, int q) {
+  std::vector<double> d(static_cast<std::size_t>(q));
+  for (std::size_t g = 0, groups = std::size_t(rows) * sites; g < groups; ++g) {
+    float* site = p + g * q;
+    for (int k = 0; k < q; ++k) d[k] = site[k];
+    const int pick = softmax_units::sample(d.data(), q, u[g]);
+    for (int k = 0; k < q; ++k) site[k] = k == pick ? 1.0f : 0.0f;
   }
 }
 

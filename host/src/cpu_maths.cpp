@@ -35,10 +35,17 @@ void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* ou
 
 void cpu_visible_probs(const model_params& p, const float* h, int rows, float* out) {
   cpu_visible_pre(p, h, rows, out);
-  if (p.gaussian())
-    cpu::gaussian_visible_rows(out, p.vb.data(), p.sigma.data(), nullptr, rows, p.nv);
-  else
-    cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
+  switch (p.visible) {
+    case unit_kind::gaussian:
+      cpu::gaussian_visible_rows(out, p.vb.data(), p.sigma.data(), nullptr, rows, p.nv);
+      break;
+    case unit_kind::categorical:
+      cpu::categorical_mean_rows(out, p.vb.data(), rows, p.sites(), p.states);
+      break;
+    case unit_kind::bernoulli:
+      cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
+      break;
+  }
 }
 
 // F(v) of each row from its hidden pre-activations pre = v W (without hb; v / sigma W for Gaussian

@@ -129,10 +129,31 @@ double exact_log_z_gaussian(const model_params& p, int max_units, cpu::thread_te
   });
 }
 
+// Categorical visible units: the hidden states enumerated, each site's states summed out in closed
+// form (log sum over q of exp(vb + W h) at that site: softmax_units::mean's log-sum-exp).
+double exact_log_z_categorical(const model_params& p, int max_units, cpu::thread_team* team) {
+  if (p.nh > max_units)
+    throw precondition_error("exact log Z of categorical visible units needs at most " + std::to_string(max_units) +
+                             " hidden units; this model has " + std::to_string(p.nh));
+  const int m = p.nh, n = p.nv, q = p.states, sites = p.sites();
+  std::vector<double> wm(std::size_t(m) * n);  // column j of W, contiguous
+  for (int j = 0; j < m; ++j)
+    for (int i = 0; i < n; ++i) wm[std::size_t(j) * n + i] = p.w[std::size_t(i) * p.nh + j];
+  return gray_code_log_sum(m, n, p.hb, wm, std::vector<double>(p.vb.begin(), p.vb.end()), team,
+                           [q, sites](double lin, const double* pre) {
+                             thread_local std::vector<double> prob;  // each of the team's threads its own
+                             prob.resize(static_cast<std::size_t>(q));
+                             double t = lin;
+                             for (int s = 0; s < sites; ++s) t += softmax_units::mean(pre + std::size_t(s) * q, q, prob.data());
+                             return t;
+                           });
+}
+
 }  // namespace
 
 double exact_log_z(const model_params& p, int max_units, cpu::thread_team* team) {
   if (p.gaussian()) return exact_log_z_gaussian(p, max_units, team);
+  if (p.categorical()) return exact_log_z_categorical(p, max_units, team);
   const bool over_hidden = p.nh <= p.nv;
   const int m = over_hidden ? p.nh : p.nv;  // the layer enumerated
   if (m > max_units)
@@ -399,7 +420,10 @@ eval_result evaluate_rows(const model_params& p, std::uint64_t seed, const rows_
       cpu::philox_uniforms(seed ^ eval_seed_salt, std::uint64_t(start) * (nh + nv), u.data(), bh + bv);
       cpu::sample(h.data(), u.data(), bh, hs.data());
       reconstruct(hs.data(), b, vr.data());
-      if (!gauss) cpu::sample(vr.data(), u.data() + bh, bv, vr.data());  // Gaussian: the mean, in data units
+      if (p.categorical())  // one uniform per site, the first b x sites of the chunk's visible draws
+        cpu::categorical_draw_rows(vr.data(), u.data() + bh, b, p.sites(), p.states);
+      else if (!gauss)
+        cpu::sample(vr.data(), u.data() + bh, bv, vr.data());  // Gaussian: the mean, in data units
       acc.err_s += cpu::squared_error(v.data(), vr.data(), bv);
     }
   });

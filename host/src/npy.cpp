@@ -63,6 +63,17 @@ std::vector<std::int64_t> parse_shape(const std::string& name, const std::string
 
 }  // namespace
 
+namespace {
+// A little-endian integer of `width` bytes at p, signed or not, as a double.
+double integer_at(const std::uint8_t* p, std::size_t width, bool is_signed) {
+  std::uint64_t bits = 0;
+  for (std::size_t b = 0; b < width; ++b) bits |= std::uint64_t(p[b]) << (8 * b);
+  if (!is_signed) return double(bits);
+  const int shift = int(64 - 8 * width);
+  return double(std::int64_t(bits << shift) >> shift);  // sign-extended
+}
+}  // namespace
+
 npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, std::size_t size) {
   static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (size < 10 || std::memcmp(bytes, magic, 6) != 0)
@@ -86,12 +97,18 @@ npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, 
   const std::string descr = header_value(name, header, "descr");
   m.dtype = descr.size() >= 2 ? descr.substr(1, descr.size() - 2) : descr;
   std::size_t width = 0;
+  bool integer = false, is_signed = false;  // integer dtypes: categorical states (or any values)
   if (m.dtype == "<f4") width = 4;
   else if (m.dtype == "<f8") width = 8;
-  else if (m.dtype == "|u1" || m.dtype == "<u1") width = 1;
+  else if (m.dtype == "|u1" || m.dtype == "<u1") width = 1, integer = true;
+  else if (m.dtype == "|i1" || m.dtype == "<i1") width = 1, integer = is_signed = true;
+  else if (m.dtype == "<i2") width = 2, integer = is_signed = true;
+  else if (m.dtype == "<i4") width = 4, integer = is_signed = true;
+  else if (m.dtype == "<i8") width = 8, integer = is_signed = true;
   else
     throw data_error(name + ": unsupported dtype '" + m.dtype +
-                     "' (float32 '<f4', float64 '<f8' or uint8 '|u1' are read; convert with numpy.astype)");
+                     "' (float32 '<f4', float64 '<f8', uint8 '|u1' and int8/16/32/64 are read; convert with "
+                     "numpy.astype)");
   if (header_value(name, header, "fortran_order") != "False")
     throw data_error(name + ": the array is in Fortran order; save it in C order (numpy.ascontiguousarray)");
   const auto shape = parse_shape(name, header_value(name, header, "shape"));
@@ -116,18 +133,21 @@ npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, 
   const std::uint8_t* src = bytes + data;
   for (std::size_t i = 0; i < n; ++i) {
     double v = 0;
-    if (width == 4) {
+    if (integer) {
+      v = integer_at(src + width * i, width, is_signed);
+    } else if (width == 4) {
       float f;
       std::memcpy(&f, src + 4 * i, 4);
       v = f;
-    } else if (width == 8) {
-      std::memcpy(&v, src + 8 * i, 8);
     } else {
-      v = src[i];
+      std::memcpy(&v, src + 8 * i, 8);
     }
     if (!std::isfinite(v))
       throw data_error(name + ": row " + std::to_string(i / m.cols) + " (column " + std::to_string(i % m.cols) +
                        ") holds " + (std::isnan(v) ? "NaN" : "an infinity") + "; every value must be finite");
+    if (integer && std::fabs(v) > 16777216.0)  // 2^24: beyond it float32 holds integers inexactly
+      throw data_error(name + ": row " + std::to_string(i / m.cols) + " holds " + std::to_string(std::int64_t(v)) +
+                       ", beyond the integers float32 holds exactly (2^24)");
     if (width == 8 && std::fabs(v) > double(std::numeric_limits<float>::max()))
       throw data_error(name + ": row " + std::to_string(i / m.cols) + " holds " + std::to_string(v) +
                        ", beyond float32's range");

@@ -122,6 +122,7 @@ void add_unit_tensors(tensor_file& f, const model_params& p) {
   f.metadata["visible_units"] = to_string(p.visible);
   f.metadata["hidden_units"] = to_string(unit_kind::bernoulli);
   if (p.gaussian()) f.tensors["sigma"] = {{p.nv}, p.sigma};
+  if (p.categorical()) f.metadata["states"] = std::to_string(p.states);
   if (p.labeled()) {
     f.metadata["label_units"] = "softmax";
     f.metadata["classes"] = std::to_string(p.classes);
@@ -273,6 +274,19 @@ saved_model model_from_tensors(const std::string& path, tensor_file f) {
     m.params.sigma = std::move(f.tensors["sigma"].data);
     for (float x : m.params.sigma)
       if (!(x > 0)) fail(path, "tensor 'sigma' holds a standard deviation that is not positive");
+  }
+  if (visible == unit_kind::categorical) {  // W [sites * Q, nh], the state index fastest
+    const auto q = f.metadata.find("states");
+    int states = 0;
+    try {
+      states = q == f.metadata.end() ? 0 : std::stoi(q->second);
+    } catch (const std::logic_error&) {
+      states = 0;
+    }
+    if (states < 2 || states > max_states || nv % states != 0)
+      fail(path, "has categorical visible units but no valid 'states' (2 to " + std::to_string(max_states) +
+                     ", dividing W's " + std::to_string(nv) + " rows)");
+    m.params.states = states;
   }
   if (f.tensors.count("label_W") || f.tensors.count("label_b")) {  // a label group
     if (!f.tensors.count("label_W") || !f.tensors.count("label_b"))

@@ -86,6 +86,8 @@ void check_plan(const stack_options& o) {
     if (h <= 0) throw precondition_error("every layer needs a positive number of hidden units (got " + std::to_string(h) + ")");
   if (o.base.init_from.size() || o.base.start_params)
     throw precondition_error("a stack starts from fresh layers (init_from is for a single RBM)");
+  if (o.base.cd.visible == unit_kind::categorical)
+    throw precondition_error("a stack of categorical visible units is not written yet (train a single RBM)");
   for (int i = 0; i < int(o.hidden.size()); ++i) layer_options(o, i);  // the lists' lengths and values
   if (o.fine_tune.epochs < 0) throw precondition_error("fine-tuning epochs must be non-negative");
   if (o.fine_tune.epochs > 0 && !o.base.labels)
@@ -502,6 +504,7 @@ stack_model load_stack(const std::string& path) {
       throw data_error(name + ": has " + std::to_string(p.nv) + " visible units but the layer below has " +
                        std::to_string(m.layers.back().nh) + " hidden units");
     if (i > 0 && p.gaussian()) throw data_error(name + ": Gaussian visible units above the bottom layer");
+    if (p.categorical()) throw data_error(name + ": categorical visible units in a stack are not read yet");
     if (i + 1 < layers && p.labeled()) throw data_error(name + ": a label group below the top layer");
     m.layers.push_back(std::move(p));
   }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "rbm/error.hpp"
+#include "rbm/host/categorical_data.hpp"
 #include "rbm/host/classification.hpp"
 #include "train_parts.hpp"
 
@@ -42,6 +43,40 @@ void standardize_sets(dataset& r, backend& be, std::vector<float>& mean, std::ve
 
 
 }  // namespace detail
+
+int states_in(const dataset& d) {
+  float top = 0;
+  for (const image_set* set : {&d.train, &d.test}) {
+    if (set->count > 0 && !set->real())
+      throw data_error(set->source + ": categorical visible units read integer states from .npy files, not pictures");
+    for (const float *x = set->value_data(), *end = x + std::size_t(set->count) * set->dim(); x != end; ++x)
+      top = std::max(top, *x);
+  }
+  return int(top) + 1;
+}
+
+dataset one_hot(const dataset& d, int q) {
+  dataset r = d;
+  for (auto* set : {&r.train, &r.test}) {
+    if (set->count == 0) continue;
+    const int sites = set->dim();
+    const float* x = set->value_data();
+    std::vector<float> v(std::size_t(set->count) * sites * q, 0.0f);
+    for (std::size_t g = 0, n = std::size_t(set->count) * sites; g < n; ++g) {
+      const float s = x[g];
+      if (!(s >= 0 && s < float(q) && s == float(int(s))))
+        throw data_error(set->source + ": row " + std::to_string(g / sites) + ", column " + std::to_string(g % sites) +
+                         " holds " + detail::shown(s) + ", not a state in [0, " + std::to_string(q) + ")");
+      v[g * q + std::size_t(s)] = 1.0f;
+    }
+    set->values = std::move(v);
+    set->borrowed = nullptr;
+    set->rows = 1;
+    set->cols = sites * q;
+  }
+  return r;
+}
+
 
 dataset validation_split(const dataset& d, int n) {
   if (n < 0) throw precondition_error("validation must not be negative (got " + std::to_string(n) + ")");

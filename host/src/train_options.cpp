@@ -106,6 +106,7 @@ void each_recorded_option(Options& o, F&& f) {
   f("alpha", o.alpha, optional);
   f("validation", o.validation, optional);
   f("optimizer", o.cd.update_rule, optional);
+  f("states", o.cd.states, optional);
 }
 
 nlohmann::json recorded_options(const train_options& o) {

@@ -17,6 +17,7 @@
 #include <vector>
 #include <nlohmann/json.hpp>
 
+#include "rbm/host/categorical_data.hpp"
 #include "rbm/host/output_lock.hpp"
 #include "rbm/host/trainer.hpp"
 

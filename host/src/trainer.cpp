@@ -13,6 +13,7 @@
 #include "rbm/error.hpp"
 #include "rbm/host/classification.hpp"
 #include "rbm/host/image.hpp"
+#include "rbm/host/limits.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/shuffle.hpp"
@@ -90,7 +91,7 @@ struct run {
   const dataset* data_in = nullptr;  // split or given
   dataset prepared;              // binarised, real-valued or standardised, where training needs a copy
   const dataset* data = nullptr;  // what trains: prepared or data_in
-  bool gauss = false, real = false, labeled = false, on_device = false, files = false;
+  bool gauss = false, categorical = false, real = false, labeled = false, on_device = false, files = false;
   step_objective objective;  // the objective's terms (labels)
   int classes = 0, n = 0, nv = 0, eval_rows = 0;
   model_params start;
@@ -156,6 +157,7 @@ void resolve_options(run& r, const dataset& given, const train_options& in) {
   r.split = validation_split(given, r.o.validation);
   r.data_in = r.o.validation > 0 ? &r.split : &given;
   r.gauss = r.o.cd.visible == unit_kind::gaussian;
+  r.categorical = r.o.cd.visible == unit_kind::categorical;
   r.labeled = r.o.labels;
   r.on_device = r.data_in->train.device_values != nullptr;
 }
@@ -177,6 +179,12 @@ void check_units_and_values(const run& r) {
                              "or eval_every (AIS during training reads pixels)");
   if (r.on_device && d.test.count > 0 && (d.test.device_values != nullptr || !d.test.real()))
     throw precondition_error("with training rows in GPU memory, the held-out rows are real values in host memory");
+  if (r.categorical) {
+    if (r.on_device || r.labeled || o.eval_every > 0)
+      throw precondition_error("categorical visible units train from host rows, without labels or AIS during "
+                               "training (eval_every) so far");
+    return;  // the states are checked as they are made one-hot
+  }
   if (!r.gauss && d.train.real() && !o.any_values)
     for (const image_set* set : {&d.train, &d.test}) {
       if (set->device_values != nullptr) continue;  // summarised on the device later
@@ -235,7 +243,14 @@ void prepare_data_and_start(run& r) {
   train_options& o = r.o;
   if (o.binarize) r.prepared = binarized(*r.data_in);
   else if (r.gauss) r.prepared = real_valued(*r.data_in);
-  r.data = o.binarize || r.gauss ? &r.prepared : r.data_in;
+  if (r.categorical) {
+    if (o.cd.states == 0) o.cd.states = states_in(*r.data_in);
+    if (o.cd.states < 2 || o.cd.states > max_states)
+      throw data_error(r.data_in->train.source + ": categorical visible units need 2 to " + std::to_string(max_states) +
+                       " states per site (got " + std::to_string(o.cd.states) + ")");
+    r.prepared = one_hot(*r.data_in, o.cd.states);
+  }
+  r.data = o.binarize || r.gauss || r.categorical ? &r.prepared : r.data_in;
   r.real = r.data->train.real();
   o.cd.nv = r.data->train.dim();
   if (!r.resuming && !o.init_from.empty()) {
@@ -302,6 +317,8 @@ void set_starting_point(run& r) {
     r.start = r.gauss ? init_gaussian_params(r.nv, o.cd.nh, means.data(), 1, o.cd.seed, o.zero_init)
                       : init_params_from_values(r.nv, o.cd.nh, means.data(), 1, o.cd.seed, o.zero_init);
   }
+  if (r.start.nv == 0 && r.categorical)
+    r.start = init_categorical_params(r.nv, o.cd.nh, o.cd.states, d.train.value_data(), r.n, o.cd.seed, o.zero_init);
   if (r.start.nv == 0)
     r.start = r.gauss  ? init_gaussian_params(r.nv, o.cd.nh, d.train.value_data(), r.n, o.cd.seed, o.zero_init)
               : r.real ? init_params_from_values(r.nv, o.cd.nh, d.train.value_data(), r.n, o.cd.seed, o.zero_init)

@@ -31,6 +31,7 @@ struct cd_config {
   // reconstruct with their mean (Hinton's guide, section 13.2: a noise-free negative phase) unless
   // visible_sample, which draws v ~ Normal(mean, sigma^2) from the step's normals.
   unit_kind visible = unit_kind::bernoulli;
+  int states = 0;  // categorical visible units: Q states per site (nv = sites x Q); else 0
   bool visible_sample = false;
   // Gaussian units: learn sigma through z = log sigma (Cho, Ilin & Raiko 2011) with the same learning
   // rate and momentum, sigma kept at or above sigma_floor so that it cannot collapse.
@@ -65,7 +66,7 @@ inline std::size_t cd_uniform_count(int rows, int nv, int nh, int k) {
 // Where one CD-k step's draws lie in the Philox sequence, for any visible kind: segment h0 [rows, nh]
 // (uniforms), then per Gibbs step a visible segment v_i [rows, nv] (uniforms for Bernoulli units,
 // standard normals for sampled Gaussian ones, none for mean-field Gaussian ones) and h_i [rows, nh]
-// (uniforms). Normals are made from pairs of words (rbm::cpu::philox_normals), so where a step
+// (uniforms); categorical visible units draw one uniform per site ([rows, sites]). Normals are made from pairs of words (rbm::cpu::philox_normals), so where a step
 // draws any, every segment is padded to an even length: each starts at an even position. For
 // Bernoulli units this is exactly the layout of cd_uniform_count.
 struct cd_draw_layout {
@@ -86,6 +87,9 @@ inline cd_draw_layout make_draw_layout(int rows, const cd_config& c) {
   if (c.visible == unit_kind::bernoulli) {
     l.hidden = bh;
     l.visible = bv;
+  } else if (c.visible == unit_kind::categorical) {  // one uniform per site
+    l.hidden = bh;
+    l.visible = std::size_t(rows) * std::size_t(c.states > 0 ? c.nv / c.states : c.nv);
   } else {
     l.visible_normals = c.visible_sample;
     const auto even = [&](std::size_t n) { return l.visible_normals ? n + (n & 1) : n; };

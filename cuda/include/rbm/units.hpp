@@ -12,7 +12,7 @@
 
 namespace rbm {
 
-enum class unit_kind : std::uint8_t { bernoulli = 0, gaussian = 1 };
+enum class unit_kind : std::uint8_t { bernoulli = 0, gaussian = 1, categorical = 2 };
 
 // Every unit kind's name, in this one place: to_string, parse_unit_kind and the messages that list the
 // kinds read this table (model files, checkpoints, the CLI and the Python binding all go through them).
@@ -20,7 +20,8 @@ struct unit_kind_name {
   unit_kind kind;
   const char* name;
 };
-inline constexpr unit_kind_name unit_kind_names[] = {{unit_kind::bernoulli, "bernoulli"}, {unit_kind::gaussian, "gaussian"}};
+inline constexpr unit_kind_name unit_kind_names[] = {
+    {unit_kind::bernoulli, "bernoulli"}, {unit_kind::gaussian, "gaussian"}, {unit_kind::categorical, "categorical"}};
 
 inline const char* to_string(unit_kind k) {
   for (const auto& n : unit_kind_names)
@@ -102,6 +103,12 @@ struct gaussian_units {
     return b * x / sigma + 0.5 * x * x + log(2.5066282746310002 * sigma);
   }
 };
+
+// Categorical (Potts) visible units: each of `sites` variables takes one of Q states, one-hot in the
+// energy, so a layer of them is `sites` softmax groups (softmax_units below) of Q units each, stored
+// with the state index fastest (unit s * Q + q); one uniform per site; the free-energy term of a
+// one-hot v is -v.b as for Bernoulli units, and a site's log sum over its states is softmax_units::mean's
+// return value.
 
 // A group of K mutually exclusive binary units (one-hot: a class label, a category): the group's state is
 // unit y with probability softmax(a)_y of the group's total inputs a; one uniform per group picks it

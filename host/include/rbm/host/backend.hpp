@@ -143,6 +143,10 @@ void train_on(backend& be, const rows_view& rows, const step_objective& objectiv
 model_params init_params(int nv, int nh, const std::uint8_t* data, int rows, std::uint64_t seed, bool zero);
 // The same from real values in [0, 1] (Bernoulli visible units on .npy data).
 model_params init_params_from_values(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero);
+// A model of categorical visible units from one-hot rows data [rows, nv] (nv = sites x states): W as
+// above, vb the log of each state's frequency at its site (clipped to [0.001, 0.999]), hb = 0.
+model_params init_categorical_params(int nv, int nh, int states, const float* data, int rows, std::uint64_t seed,
+                                     bool zero);
 // A Gaussian-Bernoulli model for real values data [rows, nv]: W as above (the same draws), vb the
 // per-feature means, hb = 0, sigma = 1 (data standardised, Hinton's guide section 13.2); zero: W = 0.
 model_params init_gaussian_params(int nv, int nh, const float* data, int rows, std::uint64_t seed, bool zero);

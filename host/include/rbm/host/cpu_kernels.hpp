@@ -27,6 +27,13 @@ void sample_logistic_rows(float* x, const float* bias, const float* u, int rows,
 // vb[c] + sigma[c] x, plus sigma[c] normals[r * cols + c] when `normals` is not null (a sample).
 void gaussian_visible_rows(float* x, const float* vb, const float* sigma, const float* normals, int rows, int cols);
 
+// Categorical visible units (sites of q one-hot units, the state index fastest) over x [rows, sites * q]
+// holding h W^T: x becomes each site's softmax(x + vb) (softmax_units::mean, in double) ...
+void categorical_mean_rows(float* x, const float* vb, int rows, int sites, int q);
+// ... and probabilities p [rows, sites * q] become one-hot states, each site's drawn with its uniform
+// u[r * sites + s] (softmax_units::sample over the probabilities, in double).
+void categorical_draw_rows(float* p, const float* u, int rows, int sites, int q);
+
 // out[r, c] = v[r, c] / sigma[c]: what the hidden layer sees of Gaussian visible units.
 void scale_by_sigma_rows(const float* v, const float* sigma, int rows, int cols, float* out);
 

@@ -16,7 +16,8 @@ void cpu_visible_pre(const model_params& p, const float* h, int rows, float* out
 // CPU place that computes it: the tools, the stack's propagation and the tests call this.
 void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* out);
 // out [rows, nv] = the visible means given h [rows, nh]: p(v = 1 | h) = sigmoid(h W^T + vb) for Bernoulli
-// units, E[v | h] = vb + sigma h W^T for Gaussian ones.
+// units, E[v | h] = vb + sigma h W^T for Gaussian ones, each site's softmax(h W^T + vb) over its states
+// for categorical ones.
 void cpu_visible_probs(const model_params& p, const float* h, int rows, float* out);
 
 // Free energy F(v) = -v.vb - sum_j softplus(hb_j + (v W)_j) of each row of v [rows, nv].

@@ -1,0 +1,226 @@
+// Categorical (Potts) visible units: the CD step against the naive double reference, exact log Z
+// against brute-force enumeration of both layers, and CD training that learns the data's correlations
+// (exact held-out log-likelihood above the independent-sites model it starts from).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "helpers.hpp"
+#include "rbm/cd_config.hpp"
+#include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/evaluation.hpp"
+#include "rbm/host/philox.hpp"
+#include "rbm/host/safetensors.hpp"
+#include "reference_cd.hpp"
+
+namespace {
+
+rbm::model_params random_categorical(int sites, int q, int nh, float scale, unsigned seed) {
+  rbm::model_params p = rbm_test::random_model(sites * q, nh, scale, seed);
+  p.visible = rbm::unit_kind::categorical;
+  p.states = q;
+  return p;
+}
+
+// One-hot rows [rows, sites * q] of states x [rows, sites].
+std::vector<float> one_hot(const std::vector<int>& x, int sites, int q) {
+  std::vector<float> v(x.size() * q, 0.0f);
+  for (std::size_t g = 0; g < x.size(); ++g) v[g * q + x[g]] = 1.0f;
+  (void)sites;
+  return v;
+}
+
+TEST(CategoricalUnits, CdStepMatchesTheNaiveDoubleReference) {
+  const int sites = 5, q = 4, nh = 6, rows = 7;
+  rbm::cd_config c;
+  c.nv = sites * q;
+  c.nh = nh;
+  c.k = 2;
+  c.lr = 0.05f;
+  c.momentum = 0.5f;
+  c.visible = rbm::unit_kind::categorical;
+  c.states = q;
+  rbm::model_params p = random_categorical(sites, q, nh, 0.8f, 21);
+  rbm_test::ref_model m = rbm_test::ref_from(p);
+  m.states = q;
+  std::mt19937 rng(2);
+  rbm::cd_state st;
+  rbm::cd_workspace ws;
+  rbm::cpu::philox_stream gen(8);
+  int ambiguous = 0;
+  for (int batch = 0; batch < 3; ++batch) {
+    std::vector<int> x(std::size_t(rows) * sites);
+    for (auto& s : x) s = int(rng() % q);
+    const std::vector<float> v0 = one_hot(x, sites, q);
+    const rbm::cd_draw_layout lay = rbm::make_draw_layout(rows, c);
+    EXPECT_EQ(lay.visible, std::size_t(rows) * sites);  // one uniform per site
+    std::vector<float> draws(lay.total());
+    gen.uniform(draws.data(), draws.size());
+    const float err = rbm::cpu_cd_step(p, st, v0.data(), rows, draws.data(), c, ws);
+    const double ref_err = rbm_test::ref_cd_step(m, std::vector<double>(v0.begin(), v0.end()), rows, draws.data(), c,
+                                                 ambiguous);
+    EXPECT_NEAR(err, ref_err, 1e-6);
+    EXPECT_GT(ref_err, 0.01);
+  }
+  ASSERT_EQ(ambiguous, 0) << "a uniform fell within rounding of a cumulative probability; pick another seed";
+  for (std::size_t i = 0; i < p.w.size(); ++i) ASSERT_NEAR(p.w[i], m.w[i], 1e-5) << "W[" << i << "]";
+  for (int i = 0; i < p.nv; ++i) ASSERT_NEAR(p.vb[i], m.vb[i], 1e-5) << "vb[" << i << "]";
+  for (int j = 0; j < nh; ++j) ASSERT_NEAR(p.hb[j], m.hb[j], 1e-5) << "hb[" << j << "]";
+}
+
+// log Z by brute force: every visible configuration (q^sites) and hidden one (2^nh), the energy
+// -v.vb - h.hb - v W h of one-hot v, in double.
+double brute_log_z(const rbm::model_params& p) {
+  const int q = p.states, sites = p.sites(), nh = p.nh;
+  std::vector<double> terms;
+  std::vector<int> x(sites, 0);
+  for (;;) {
+    for (int h = 0; h < (1 << nh); ++h) {
+      double e = 0;
+      for (int j = 0; j < nh; ++j)
+        if ((h >> j) & 1) e += p.hb[j];
+      for (int s = 0; s < sites; ++s) {
+        const int i = s * q + x[s];
+        e += p.vb[i];
+        for (int j = 0; j < nh; ++j)
+          if ((h >> j) & 1) e += p.w[std::size_t(i) * nh + j];
+      }
+      terms.push_back(e);
+    }
+    int s = 0;
+    while (s < sites && ++x[s] == q) x[s++] = 0;
+    if (s == sites) break;
+  }
+  const double top = *std::max_element(terms.begin(), terms.end());
+  double sum = 0;
+  for (double t : terms) sum += std::exp(t - top);
+  return top + std::log(sum);
+}
+
+TEST(CategoricalUnits, ExactLogZIsTheBruteForceSumOverBothLayers) {
+  const rbm::model_params p = random_categorical(4, 3, 5, 1.0f, 5);
+  EXPECT_NEAR(rbm::exact_log_z(p), brute_log_z(p), 1e-9 * std::fabs(brute_log_z(p)));
+  // The probabilities of all q^sites visible configurations sum to one.
+  std::vector<int> x(4, 0);
+  std::vector<float> all;
+  int count = 0;
+  for (;; ++count) {
+    const auto v = one_hot(x, 4, 3);
+    all.insert(all.end(), v.begin(), v.end());
+    int s = 0;
+    while (s < 4 && ++x[s] == 3) x[s++] = 0;
+    if (s == 4) break;
+  }
+  ++count;
+  std::vector<double> f(count);
+  rbm::cpu_free_energy(p, all.data(), count, f.data());
+  double total = 0;
+  for (double fe : f) total += std::exp(-fe - rbm::exact_log_z(p));
+  EXPECT_NEAR(total, 1.0, 1e-6);
+  // mean_log_likelihood is the mean of those log p's.
+  double mean = 0;
+  for (double fe : f) mean += (-fe - rbm::exact_log_z(p)) / count;
+  EXPECT_NEAR(rbm::mean_log_likelihood(p, all.data(), count, rbm::exact_log_z(p)), mean, 1e-5);
+}
+
+// Sites that copy one another: site s + 1 equals site s with probability 0.8, else a uniform state. An
+// independent-sites model cannot see it; 8 hidden units can.
+std::vector<int> copying_chains(int rows, int sites, int q, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<int> x(std::size_t(rows) * sites);
+  for (int r = 0; r < rows; ++r)
+    for (int s = 0; s < sites; ++s)
+      x[std::size_t(r) * sites + s] = s > 0 && u(rng) < 0.8 ? x[std::size_t(r) * sites + s - 1] : int(rng() % q);
+  return x;
+}
+
+TEST(CategoricalUnits, CdTrainingLearnsCorrelationsAnIndependentModelMisses) {
+  const int sites = 6, q = 3, nh = 8, rows = 2000;
+  const auto train = one_hot(copying_chains(rows, sites, q, 1), sites, q);
+  const auto test = one_hot(copying_chains(500, sites, q, 2), sites, q);
+  rbm::cd_config c;
+  c.nv = sites * q;
+  c.nh = nh;
+  c.lr = 0.05f;
+  c.visible = rbm::unit_kind::categorical;
+  c.states = q;
+  rbm::cpu_backend be(c);
+  const rbm::model_params start = rbm::init_categorical_params(c.nv, nh, q, train.data(), rows, 3, false);
+  be.set_params(start);
+  const double independent = rbm::mean_log_likelihood(start, test.data(), 500, rbm::exact_log_z(start));
+  EXPECT_NEAR(independent, sites * std::log(1.0 / q), 0.05);  // the data's marginals are near uniform
+  std::vector<int> idx(rows);
+  for (int r = 0; r < rows; ++r) idx[r] = r;
+  be.attach(rbm::rows_view::of(train.data(), rows, c.nv));
+  for (int epoch = 0; epoch < 20; ++epoch)
+    for (int b = 0; b < rows; b += 20) be.step(idx.data() + b, 20);
+  const rbm::model_params p = be.params();
+  const double learned = rbm::mean_log_likelihood(p, test.data(), 500, rbm::exact_log_z(p));
+  // The chain's entropy per sequence, log 3 + 5 x H(0.8 + 0.2/3, 0.2/3, 0.2/3) = 3.52 nats, bounds what
+  // any model reaches on held-out rows (up to their sampling error, ~0.05); -3.92 when written.
+  EXPECT_GT(learned, independent + 2.0) << "independent " << independent << ", learned " << learned;
+  EXPECT_LT(learned, -3.45);
+}
+
+// An int64 .npy matrix [rows, cols].
+void write_states(const std::filesystem::path& path, const std::vector<int>& x, int rows, int cols) {
+  rbm_test::write_npy(path, std::vector<std::int64_t>(x.begin(), x.end()), rows, cols, "<i8");
+}
+
+TEST(CategoricalCli, TrainsFromIntegerNpyEvaluatesExactlyAndRefusesWhatItCannotRead) {
+  const auto dir = rbm_test::fresh_dir();
+  const int sites = 6, q = 3;
+  write_states(dir / "train.npy", copying_chains(2000, sites, q, 1), 2000, sites);
+  write_states(dir / "test.npy", copying_chains(500, sites, q, 2), 500, sites);
+  const std::string data = " --train-data " + (dir / "train.npy").string() + " --test-data " + (dir / "test.npy").string();
+  const auto out = dir / "run";
+  auto r = rbm_test::run_rbm("train --visible categorical --hidden 8 --epochs 10 --batch 20 --lr 0.05 --quiet" + data +
+                             " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const rbm::saved_model m = rbm::load_model((out / "model.safetensors").string());
+  EXPECT_TRUE(m.params.categorical());
+  EXPECT_EQ(m.params.states, q);  // the data's largest value + 1
+  EXPECT_EQ(m.params.nv, sites * q);
+  r = rbm_test::run_rbm("evaluate --model " + (out / "model.safetensors").string() + data + " --json " +
+                        (dir / "e.json").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream in(dir / "e.json");
+  const auto j = nlohmann::json::parse(in);
+  // The exact held-out log-likelihood is that of the library's own model, far above independent sites.
+  const double lz = rbm::exact_log_z(m.params);
+  EXPECT_NEAR(j.at("log_z_exact").get<double>(), lz, 1e-6 * std::fabs(lz));
+  EXPECT_GT(j.at("log_likelihood_exact").get<double>(), j.at("baseline_independent_sites").get<double>() + 1.5) << j.dump();
+  // The run resumes: 10 more epochs from its checkpoint.
+  r = rbm_test::run_rbm("train --resume " + out.string() + " --epochs 12 --quiet" + data);
+  EXPECT_EQ(r.code, 0) << r.output;
+
+  // Refused, each named, nothing written.
+  auto refused = [&](const std::string& args, const std::string& what) {
+    const auto never = dir / "never";
+    const auto rr = rbm_test::run_rbm(args + " --quiet --out " + never.string());
+    EXPECT_NE(rr.code, 0) << args;
+    EXPECT_NE(rr.output.find(what), std::string::npos) << "for `" << args << "` got: " << rr.output;
+    EXPECT_FALSE(std::filesystem::exists(never)) << args;
+  };
+  std::vector<int> bad = copying_chains(50, sites, q, 3);
+  bad[7 * sites + 4] = 5;  // row 7, column 4: outside the 3 states given
+  write_states(dir / "bad.npy", bad, 50, sites);
+  refused("train --visible categorical --states 3 --train-data " + (dir / "bad.npy").string(), "row 7, column 4 holds 5");
+  refused("train --visible categorical --epochs 1", "integer states from .npy files");
+  refused("train --visible categorical --device cuda" + data, "categorical visible units run on the CPU backend only");
+  refused("train --visible categorical --hidden 8,4" + data, "a stack of categorical visible units");
+  r = rbm_test::run_rbm("features --model " + (out / "model.safetensors").string() + data + " --out " +
+                        (dir / "f.npy").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("this tool does not read them yet"), std::string::npos) << r.output;
+}
+
+}  // namespace
