@@ -217,6 +217,13 @@ TEST(CategoricalCli, TrainsFromIntegerNpyEvaluatesExactlyAndRefusesWhatItCannotR
   refused("train --visible categorical --epochs 1", "integer states from .npy files");
   refused("train --visible categorical --device cuda" + data, "categorical visible units run on the CPU backend only");
   refused("train --visible categorical --hidden 8,4" + data, "a stack of categorical visible units");
+  // 9 sites of 2 states: as many one-hot units (18) as the model's 6 sites of 3, and still not its data.
+  std::vector<int> binary(50 * 9);
+  for (std::size_t i = 0; i < binary.size(); ++i) binary[i] = int(i * 7 % 3 == 0);
+  write_states(dir / "binary.npy", binary, 50, 9);
+  refused("train --visible categorical --init-from " + (out / "model.safetensors").string() + " --train-data " +
+              (dir / "binary.npy").string(),
+          "the model's sites have 3 states, the data's 2");
   r = rbm_test::run_rbm("features --model " + (out / "model.safetensors").string() + data + " --out " +
                         (dir / "f.npy").string());
   EXPECT_NE(r.code, 0);

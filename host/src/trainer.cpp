@@ -261,11 +261,15 @@ void prepare_data_and_start(run& r) {
     if (m.params.visible != o.cd.visible)
       throw data_error(o.init_from + ": the model has " + to_string(m.params.visible) + " visible units, not " +
                        to_string(o.cd.visible));
+    if (m.params.states != o.cd.states)
+      throw data_error(o.init_from + ": the model's sites have " + std::to_string(m.params.states) + " states, the data's " +
+                       std::to_string(o.cd.states));
     o.cd.nh = m.params.nh;
     r.start = std::move(m.params);
   }
   if (!r.resuming && o.start_params != nullptr) {  // in memory (a Python estimator's partial_fit)
-    if (o.start_params->nv != o.cd.nv || o.start_params->visible != o.cd.visible)
+    if (o.start_params->nv != o.cd.nv || o.start_params->visible != o.cd.visible ||
+        o.start_params->states != o.cd.states)
       throw precondition_error("start_params: a " + std::to_string(o.start_params->nv) + "-unit " +
                                to_string(o.start_params->visible) + " visible layer does not fit the data's " +
                                std::to_string(o.cd.nv) + " " + to_string(o.cd.visible) + " values");
