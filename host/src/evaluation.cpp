@@ -235,8 +235,9 @@ std::vector<float> base_rate_bias(const float* v, int rows, int nv, float thresh
 
 ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, const ais_options& opt,
                      cpu::thread_team* team) {
-  RBM_EXPECTS(opt.runs > 0 && int(base_vb.size()) == p.nv);
+  RBM_EXPECTS(opt.runs > 0 && int(base_vb.size()) == p.nv && !p.gaussian());
   const int n = opt.runs, nv = p.nv, nh = p.nh;
+  const bool categorical = p.categorical();
   const std::vector<double> beta = ais_betas(opt.steps);
   // log p*_b(v) = (1-b) v.bA + b v.vb + sum_j softplus(b x_j), x = hb + v W, up to a constant shared by
   // all b (the base model's hidden units contribute nh log 2 at b = 0, which log Z_A includes). So the
@@ -266,8 +267,25 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, nh, nv, 1.0f, v.data(), nv, p.w.data(), nh, 0.0f,
                   pre.data(), nh);
     };
+    // v ~ p_b(v | vpre) (b = 0: the base model; vpre unread): Bernoulli units by the shared kernel,
+    // categorical ones site by site from softmax((1-b) bA + b (vpre + vb)), a row's sites drawing the
+    // first uniforms of its slice of the draw.
+    const std::vector<float> no_bias(categorical ? std::size_t(nv) : 0, 0.0f);
+    auto sample_visible = [&](const float* vp, double b) {
+      if (!categorical) {
+        cpu::ais_sample_visible(vp, vp != nullptr ? p.vb.data() : nullptr, base_vb.data(), b, u.data(), m, nv, v.data());
+        return;
+      }
+      for (int r = 0; r < m; ++r) {
+        float* row = v.data() + std::size_t(r) * nv;
+        for (int i = 0; i < nv; ++i)
+          row[i] = vp == nullptr ? base_vb[i] : float(ais_visible_input(b, base_vb[i], vp[std::size_t(r) * nv + i], p.vb[i]));
+        cpu::categorical_mean_rows(row, no_bias.data(), 1, p.sites(), p.states);
+        cpu::categorical_draw_rows(row, u.data() + std::size_t(r) * nv, 1, p.sites(), p.states);
+      }
+    };
     draw(nv);  // exact samples from the base model
-    cpu::ais_sample_visible(nullptr, nullptr, base_vb.data(), 0.0, u.data(), m, nv, v.data());
+    sample_visible(nullptr, 0.0);
     hidden_pre();
     for (std::size_t k = 1; k < beta.size(); ++k) {
       const double b = beta[k];
@@ -280,12 +298,20 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nv, nh, 1.0f, h.data(), nh, p.w.data(), nh, 0.0f,
                   vpre.data(), nv);
       draw(nv);
-      cpu::ais_sample_visible(vpre.data(), p.vb.data(), base_vb.data(), b, u.data(), m, nv, v.data());
+      sample_visible(vpre.data(), b);
       hidden_pre();
     }
   };
   cpu::run_parts(team, parts, anneal);
-  return ais_summarise(logw, base_vb, nh, int(beta.size()));
+  if (!categorical) return ais_summarise(logw, base_vb, nh, int(beta.size()));
+  // The base model of independent sites: log Z_A = nh log 2 + sum over sites of log sum_q exp(bA).
+  double log_z_base = nh * std::log(2.0);
+  std::vector<double> a(static_cast<std::size_t>(p.states)), prob(a.size());
+  for (int s = 0; s < p.sites(); ++s) {
+    for (int k = 0; k < p.states; ++k) a[k] = base_vb[std::size_t(s) * p.states + k];
+    log_z_base += softmax_units::mean(a.data(), p.states, prob.data());
+  }
+  return ais_summarise(logw, log_z_base, int(beta.size()));
 }
 
 ais_result ais_log_z_gaussian(const model_params& p, const std::vector<float>& base_mean,

@@ -70,6 +70,8 @@ std::vector<float> base_rate_bias(const float* v, int rows, int nv, float thresh
 
 // Estimates log Z by AIS from the base-rate model with visible bias `base_vb` (hidden bias 0, W = 0).
 // With a team, its threads share the runs (the same uniforms for each run on any thread count).
+// Categorical visible units: the base model is independent sites with logits `base_vb` (e.g. the log
+// state frequencies), each site drawn with the first of its row's uniforms.
 ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, const ais_options& opt,
                      cpu::thread_team* team = nullptr);
 
