@@ -99,6 +99,56 @@ void prepare_cd_step(const cd_step_context& c) {
   if (c.cfg.pcd && st.chains < c.rows) st.chain_h.resize(bh);  // first batch, or a larger one
 }
 
+// Rows of one layer in chunks of whole rows: each chunk's draws (per_row a row, from offset +
+// r x per_row of the step's sequence) come into the thread's buffer right before pass(r, m, draws)
+// uses them, so they are never all stored.
+template <class Pass>
+void in_chunks(const uniform_source& source, int n, int per_row, std::size_t offset, float* buf, Pass&& pass) {
+  const int chunk_rows = std::max<int>(1, int(uniform_chunk) / per_row);
+  for (int r = 0; r < n; r += chunk_rows) {
+    const int m = std::min(chunk_rows, n - r);
+    source(offset + std::size_t(r) * per_row, std::size_t(m) * per_row, buf);
+    pass(r, m, buf);
+  }
+}
+
+// A layer's pre-activations x [n, cols] sampled by the fused sigmoid-and-draw passes: x becomes the
+// probabilities and `states` the states, or, with no `states`, x the states.
+void sample_rows(const uniform_source& uniforms, float* x, const float* bias, int n, int cols, std::size_t offset,
+                 float* buf, float* states) {
+  in_chunks(uniforms, n, cols, offset, buf, [&](int r, int m, const float* u) {
+    const std::size_t o = std::size_t(r) * cols;
+    if (states != nullptr)
+      cpu::sigmoid_sample_rows(x + o, bias, u, m, cols, states + o);
+    else
+      cpu::sample_logistic_rows(x + o, bias, u, m, cols);
+  });
+}
+
+// The visible layer of rows r0 .. r0 + n - 1, x [n, nv] = h W^T, made the reconstruction with the
+// draws of the visible segment at `segment`: Bernoulli states; Gaussian means vb + sigma x (plus sigma
+// times the segment's normals when sampled); categorical one-hot states, each site's softmax drawn
+// with one uniform.
+void sample_visible(const cd_step_context& c, int n, float* x, std::size_t segment, std::size_t r0, float* buf) {
+  const model_params& p = c.p;
+  const int nv = c.nv;
+  if (c.states > 0) {
+    in_chunks(c.uniforms, n, c.sites, segment + r0 * c.sites, buf, [&](int r, int m, const float* u) {
+      float* xr = x + std::size_t(r) * nv;
+      cpu::categorical_mean_rows(xr, p.vb.data(), m, c.sites, c.states);
+      cpu::categorical_draw_rows(xr, u, m, c.sites, c.states);
+    });
+  } else if (!c.gauss) {
+    sample_rows(c.uniforms, x, p.vb.data(), n, nv, segment + r0 * nv, buf, nullptr);
+  } else if (!c.cfg.visible_sample) {
+    cpu::gaussian_visible_rows(x, p.vb.data(), p.sigma.data(), nullptr, n, nv);
+  } else {
+    in_chunks(*c.normals, n, nv, segment + r0 * nv, buf, [&](int r, int m, const float* z) {
+      cpu::gaussian_visible_rows(x + std::size_t(r) * nv, p.vb.data(), p.sigma.data(), z, m, nv);
+    });
+  }
+}
+
 // The Gibbs chain of part t's rows through all k steps (every row is independent), and that part's
 // share of the bias gradients while its rows are still in cache. (Working through a part's rows in
 // cache-sized blocks measured no faster, up to batch 4096.)
@@ -109,9 +159,8 @@ void cd_chain_part(const cd_step_context& c, int t) {
   const cd_config& cfg = c.cfg;
   const cd_draw_layout& lay = c.lay;
   const uniform_source& uniforms = c.uniforms;
-  const uniform_source* normals = c.normals;
   const int rows = c.rows, parts = c.parts, nv = c.nv, nh = c.nh, old_chains = c.old_chains;
-  const bool gauss = c.gauss, scaled = c.scaled, learn_sigma = c.learn_sigma;
+  const bool scaled = c.scaled, learn_sigma = c.learn_sigma;
   const float* hpos = cfg.hidden_bias_from_states ? ws.h0s.data() : ws.h0p.data();
   const float* hneg = cfg.hidden_bias_from_states ? ws.hs.data() : ws.hp.data();
   const auto [r0, r1] = cpu::split(rows, parts, t);
@@ -120,50 +169,9 @@ void cd_chain_part(const cd_step_context& c, int t) {
   float *h0p = ws.h0p.data() + oh, *h0s = ws.h0s.data() + oh, *hp = ws.hp.data() + oh, *hs = ws.hs.data() + oh,
         *vs = ws.vs.data() + ov;
   const float* v = c.v0 + ov;
-  // One layer's pre-activations x [n, cols] sampled in chunks of whole rows, the chunk's uniforms
-  // (from [offset, offset + n * cols) of the step) drawn into this thread's buffer right before the
-  // fused sigmoid-and-draw pass uses them, so they are never all stored. x becomes the probabilities
-  // and `states` the states, or, with no `states`, x the states.
   float* ubuf = ws.u[t].data();
   auto sample_layer = [&](float* x, const float* bias, int cols, std::size_t offset, float* states) {
-    const int chunk_rows = std::max<int>(1, int(uniform_chunk) / cols);
-    for (int r = 0; r < n; r += chunk_rows) {
-      const int m = std::min(chunk_rows, n - r);
-      const std::size_t o = std::size_t(r) * cols;
-      uniforms(offset + o, std::size_t(m) * cols, ubuf);
-      if (states != nullptr)
-        cpu::sigmoid_sample_rows(x + o, bias, ubuf, m, cols, states + o);
-      else
-        cpu::sample_logistic_rows(x + o, bias, ubuf, m, cols);
-    }
-  };
-
-  // Gaussian visible units: x [n, nv] = h W^T becomes the mean vb + sigma x, or a sample of
-  // Normal(mean, sigma^2) with the chunk's normals drawn into the thread's buffer like uniforms.
-  auto gaussian_layer = [&](float* x, std::size_t offset) {
-    if (!cfg.visible_sample) {
-      cpu::gaussian_visible_rows(x, p.vb.data(), p.sigma.data(), nullptr, n, nv);
-      return;
-    }
-    const int chunk_rows = std::max<int>(1, int(uniform_chunk) / nv);
-    for (int r = 0; r < n; r += chunk_rows) {
-      const int m = std::min(chunk_rows, n - r);
-      const std::size_t o = std::size_t(r) * nv;
-      (*normals)(offset + o, std::size_t(m) * nv, ubuf);
-      cpu::gaussian_visible_rows(x + o, p.vb.data(), p.sigma.data(), ubuf, m, nv);
-    }
-  };
-  // Categorical visible units: x [n, nv] = h W^T becomes each site's softmax, then one-hot states drawn
-  // with one uniform per site, chunk by chunk like sample_layer.
-  auto categorical_layer = [&](float* x, std::size_t offset) {
-    const int chunk_rows = std::max<int>(1, int(uniform_chunk) / c.sites);
-    for (int r = 0; r < n; r += chunk_rows) {
-      const int m = std::min(chunk_rows, n - r);
-      uniforms(offset + std::size_t(r) * c.sites, std::size_t(m) * c.sites, ubuf);
-      float* xr = x + std::size_t(r) * nv;
-      cpu::categorical_mean_rows(xr, p.vb.data(), m, c.sites, c.states);
-      cpu::categorical_draw_rows(xr, ubuf, m, c.sites, c.states);
-    }
+    sample_rows(uniforms, x, bias, n, cols, offset, ubuf, states);
   };
   // What the hidden layer sees of visible rows v [n, nv]: v itself, or v / sigma (into `scaled`).
   auto hidden_view = [&](const float* vv, float* out) -> const float* {
@@ -206,12 +214,7 @@ void cd_chain_part(const cd_step_context& c, int t) {
   double err = 0;
   for (int step = 0; step < cfg.k; ++step) {
     cpu_visible_pre(p, hs, n, vs);
-    if (gauss)
-      gaussian_layer(vs, lay.v(step) + ov);
-    else if (c.states > 0)
-      categorical_layer(vs, lay.v(step) + r0 * c.sites);
-    else
-      sample_layer(vs, p.vb.data(), nv, lay.v(step) + ov, nullptr);
+    sample_visible(c, n, vs, lay.v(step), r0, ubuf);
     if (step == 0) err = cpu::squared_error(v, vs, nvn);
     cpu_hidden_pre(p, hidden_view(vs, scaled ? ws.ss.data() + ov : nullptr), n, hp);
     sample_layer(hp, p.hb.data(), nh, lay.h(step) + oh, hs);
