@@ -16,7 +16,9 @@
 #include "helpers.hpp"
 #include "rbm/cd_config.hpp"
 #include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/evaluation.hpp"
+#include "rbm/host/npy.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/thread_team.hpp"
@@ -253,10 +255,21 @@ TEST(CategoricalCli, TrainsFromIntegerNpyEvaluatesExactlyAndRefusesWhatItCannotR
   refused("train --visible categorical --init-from " + (out / "model.safetensors").string() + " --train-data " +
               (dir / "binary.npy").string(),
           "the model's sites have 3 states, the data's 2");
-  r = rbm_test::run_rbm("features --model " + (out / "model.safetensors").string() + data + " --out " +
-                        (dir / "f.npy").string());
+  r = rbm_test::run_rbm("sample --model " + (out / "model.safetensors").string() + " --out " + (dir / "s.png").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("this tool does not read them yet"), std::string::npos) << r.output;
+  // features reads the rows as the model does (one-hot): p(h | v) of the held-out rows.
+  r = rbm_test::run_rbm("features --model " + (out / "model.safetensors").string() + data + " --split test --out " +
+                        (dir / "f.npy").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const rbm::npy_matrix f = rbm::read_npy_matrix((dir / "f.npy").string());
+  ASSERT_EQ(f.rows, 500);
+  ASSERT_EQ(f.cols, 8);
+  const auto test_rows = one_hot(copying_chains(500, sites, q, 2), sites, q);
+  std::vector<float> want(std::size_t(500) * 8);
+  const rbm::saved_model resumed = rbm::load_model((out / "model.safetensors").string());  // after the resume
+  rbm::cpu_hidden_probs(resumed.params, test_rows.data(), 500, want.data());
+  for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(f.values[i], want[i], 1e-6) << i;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "rbm/host/stack.hpp"
 #include "rbm/host/trainer.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/categorical_data.hpp"
 #include "rbm/host/classification.hpp"
 #include "rbm/host/image.hpp"
 #include "rbm/host/tools.hpp"
@@ -319,13 +320,16 @@ void register_features(CLI::App& app, command_list& out) {
       return 0;
     }
     if (o->layer > 1) throw rbm::precondition_error(o->model + ": a single RBM has one layer (--layer 1)");
-    const rbm::saved_model m = tool_model(o->model);
-    const rbm::dataset d = load_data(o->data, m.metadata);
+    const rbm::saved_model m = rbm::load_model(o->model);  // categorical units too: their rows made one-hot
+    const rbm::dataset raw = load_data(o->data, m.metadata);
+    const rbm::dataset d = m.params.categorical() ? rbm::one_hot(raw, m.params.states) : raw;
     const rbm::image_set& set = o->split == "train" ? d.train : d.test;
     if (set.count == 0) throw rbm::data_error(d.name + ": has no " + o->split + " images");
     if (set.dim() != m.params.nv) throw rbm::data_error(set.source + ": images do not match the model's visible units");
     std::vector<float> h;
-    if (m.params.gaussian() || set.real()) {  // real values, standardised as the model was trained
+    if (m.params.categorical()) {
+      h = rbm::hidden_probabilities_values(m.params, set.values.data(), set.count);
+    } else if (m.params.gaussian() || set.real()) {  // real values, standardised as the model was trained
       std::vector<float> mean, sd;
       standardization_of(o->model, m.params.nv, mean, sd);
       const std::vector<float> v = model_values(set, mean, sd);
