@@ -88,7 +88,7 @@ CLI::Validator seed_value() {
 rbm::saved_model tool_model(const std::string& path) {
   rbm::saved_model m = rbm::load_model(path);
   if (m.params.categorical())
-    throw rbm::data_error(path + ": categorical visible units: this tool does not read them yet (rbm evaluate does)");
+    throw rbm::data_error(path + ": categorical visible units: this tool does not read them yet (rbm evaluate and rbm features do)");
   return m;
 }
 
