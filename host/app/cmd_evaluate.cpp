@@ -1,6 +1,7 @@
 // `rbm evaluate` (how good is a model) and `rbm import` (models trained elsewhere).
 #include <cblas.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -299,39 +300,29 @@ void evaluate_categorical(const eval_opts& o, const rbm::model_params& p, const 
   const auto be = errors_and_free_energies(o, p, d, held, res);  // of the one-hot rows
   res["visible_units"] = rbm::to_string(p.visible);
   res["states"] = p.states;
-  // Independent sites: log p(x) = sum over sites of the log training frequency of x's state there
-  // (clipped below at 0.001 and renormalised, as the initial visible biases).
-  const int q = p.states, sites = p.sites();
-  std::vector<double> logf(std::size_t(p.nv));
-  for (int s = 0; s < sites; ++s) {
-    double z = 0;
-    for (int k = 0; k < q; ++k) {
-      double c = 0;
-      for (int r = 0; r < d.train.count; ++r) c += d.train.values[std::size_t(r) * p.nv + s * q + k];
-      z += (logf[s * q + k] = std::max(c / d.train.count, 0.001));
-    }
-    for (int k = 0; k < q; ++k) logf[s * q + k] = std::log(logf[s * q + k] / z);
-  }
-  double baseline = 0;
-  for (std::size_t i = 0; i < held.values.size(); ++i) baseline += held.values[i] * logf[i % p.nv];
-  baseline /= held.count;
+  // Independent sites: the model training starts from (visible biases the log state frequencies of the
+  // training rows) with W = 0 and one hidden unit, its log Z exact.
+  rbm::model_params sites_model =
+      rbm::init_categorical_params(p.nv, 1, p.states, d.train.values.data(), d.train.count, o.seed, false);
+  std::fill(sites_model.w.begin(), sites_model.w.end(), 0.0f);
+  const double baseline = rbm::mean_log_likelihood(sites_model, held.values.data(), held.count,
+                                                   rbm::exact_log_z(sites_model));
   res["baseline_independent_sites"] = baseline;
+  const double neg_f = rbm::mean_log_likelihood(p, held.values.data(), held.count, 0.0);  // LL = this - log Z
   if (p.nh <= o.exact_max) {
     rbm::cpu::thread_team team(openblas_get_num_threads());
     const double lz = rbm::exact_log_z(p, o.exact_max, &team);
-    const double ll = rbm::mean_log_likelihood(p, held.values.data(), held.count, lz);
     std::printf("log Z exact (enumerating %d hidden units): %.4f; log-likelihood per held-out row %.4f nats "
-                "(independent sites: %.4f)\n", p.nh, lz, ll, baseline);
+                "(independent sites: %.4f)\n", p.nh, lz, neg_f - lz, baseline);
     res["log_z_exact"] = lz;
-    res["log_likelihood_exact"] = ll;
+    res["log_likelihood_exact"] = neg_f - lz;
   }
   if (o.ais_runs > 0) {  // from the independent-sites model
     rbm::ais_options ao;
     ao.runs = o.ais_runs;
     ao.steps = o.ais_steps;
     ao.seed = o.seed;
-    const auto a = be->ais_log_z(std::vector<float>(logf.begin(), logf.end()), ao);
-    const double neg_f = rbm::mean_log_likelihood(p, held.values.data(), held.count, 0.0);
+    const auto a = be->ais_log_z(sites_model.vb, ao);
     std::printf("log Z by AIS (%d runs, %d temperatures): %.4f, 3-sigma interval [%.4f, %.4f]; log-likelihood per "
                 "held-out row %.4f nats\n", a.runs, a.steps, a.log_z, a.log_z_low, a.log_z_high, neg_f - a.log_z);
     res["ais"] = {{"log_z", a.log_z}, {"log_z_low", a.log_z_low}, {"log_z_high", a.log_z_high},

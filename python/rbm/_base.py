@@ -116,9 +116,7 @@ class _RBMBase(_AtomicFit, BaseEstimator):
         _finite_number("learning_rate", self._setting("learning_rate"), 0, open_lo=True)
         _finite_number("momentum", self.momentum, 0, 1, open_hi=True)
         _finite_number("weight_decay", self.weight_decay, 0)
-        optimizer = getattr(self, "optimizer", "sgd")
-        if optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+        optimizer = getattr(self, "optimizer", "sgd")  # its name checked where the names live (C++: ValueError)
         if self.device not in _DEVICES:
             raise ValueError(f"device must be one of {_DEVICES}, got {self.device!r}")
         if self.n_threads is not None:
