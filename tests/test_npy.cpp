@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -66,6 +67,11 @@ TEST(Npy, ReadsEveryDtypeAndVersion) {
   EXPECT_EQ(m.values, (std::vector<float>{-1.0f, 16777216.0f}));
   const std::string e = error_of(npy_bytes("<i8", "(1, 1)", raw(std::vector<std::int64_t>{16777217})));
   EXPECT_NE(e.find("2^24"), std::string::npos) << e;
+  // int64's extremes are refused too, each value written in full.
+  const std::string top = error_of(npy_bytes("<i8", "(1, 1)", raw(std::vector<std::int64_t>{INT64_MAX})));
+  EXPECT_NE(top.find("9223372036854775808"), std::string::npos) << top;
+  const std::string bottom = error_of(npy_bytes("<i8", "(1, 1)", raw(std::vector<std::int64_t>{INT64_MIN})));
+  EXPECT_NE(bottom.find("-9223372036854775808"), std::string::npos) << bottom;
 }
 
 TEST(Npy, RefusesBadInputNamingTheFileAndTheProblem) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <cerrno>
 #include <fstream>
@@ -71,6 +72,13 @@ double integer_at(const std::uint8_t* p, std::size_t width, bool is_signed) {
   if (!is_signed) return double(bits);
   const int shift = int(64 - 8 * width);
   return double(std::int64_t(bits << shift) >> shift);  // sign-extended
+}
+// An integer held in a double, written without a conversion back to an integer type (undefined
+// beyond int64's range, which a uint64 or a rounded int64 reaches).
+std::string whole_number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.0f", v);
+  return text;
 }
 }  // namespace
 
@@ -146,7 +154,7 @@ npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, 
       throw data_error(name + ": row " + std::to_string(i / m.cols) + " (column " + std::to_string(i % m.cols) +
                        ") holds " + (std::isnan(v) ? "NaN" : "an infinity") + "; every value must be finite");
     if (integer && std::fabs(v) > 16777216.0)  // 2^24: beyond it float32 holds integers inexactly
-      throw data_error(name + ": row " + std::to_string(i / m.cols) + " holds " + std::to_string(std::int64_t(v)) +
+      throw data_error(name + ": row " + std::to_string(i / m.cols) + " holds " + whole_number(v) +
                        ", beyond the integers float32 holds exactly (2^24)");
     if (width == 8 && std::fabs(v) > double(std::numeric_limits<float>::max()))
       throw data_error(name + ": row " + std::to_string(i / m.cols) + " holds " + std::to_string(v) +
