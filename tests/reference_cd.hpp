@@ -18,9 +18,33 @@ struct ref_model {
   std::vector<double> sigma;  // Gaussian visible units' standard deviations; empty: Bernoulli
   std::vector<double> vel_log_sigma = {};  // learned sigma's momentum
   int states = 0;  // categorical visible units: Q states per site (nv = sites x Q, the state fastest)
+  rbm::unit_kind hidden = rbm::unit_kind::bernoulli;  // or gaussian, relu
 };
 
 inline double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// The standard normal's upper tail Q(z), in long double.
+inline long double upper_tail(long double z) { return 0.5L * std::erfc(z / std::sqrt(2.0L)); }
+
+// The continuous hidden units from their definitions: density proportional to exp(a h - h^2 / 2) on
+// the real line (Gaussian) or on h >= 0 (ReLU). The mean: a, or a + phi(a) / Phi(a); a draw by
+// inverting the upper tail at u by bisection (Gaussian: Q(h - a) = u; ReLU: Q(h - a) = u Q(-a)).
+inline double hidden_mean_ref(rbm::unit_kind k, double a) {
+  if (k == rbm::unit_kind::bernoulli) return sig(a);
+  if (k == rbm::unit_kind::gaussian) return a;
+  const long double phi = std::exp(-0.5L * a * a) / std::sqrt(2.0L * 3.14159265358979323846L);
+  return double(a + phi / upper_tail(-(long double)a));
+}
+inline double hidden_draw_ref(rbm::unit_kind k, double a, float u) {
+  long double lo = -60, hi = 60;  // z = h - a
+  const long double target = k == rbm::unit_kind::relu ? u * upper_tail(-(long double)a) : (long double)u;
+  if (k == rbm::unit_kind::relu) lo = -a;
+  for (int i = 0; i < 200; ++i) {
+    const long double mid = 0.5L * (lo + hi);
+    (upper_tail(mid) > target ? lo : hi) = mid;  // Q decreasing: Q(mid) > target means z lies above mid
+  }
+  return double(a + 0.5L * (lo + hi));
+}
 
 // Straight from DESIGN.md's maths (and, for Gaussian visible units, rbm/units.hpp's energy), loops
 // only. `draws` holds the step's draws where rbm::make_draw_layout puts them. `ambiguous` counts
@@ -44,13 +68,18 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
     if (std::fabs(p - uu) < 2e-6) ++ambiguous;
     return uu < p ? 1.0 : 0.0;
   };
+  std::vector<double> input(B * nh);  // the hidden units' total inputs, for their draws
   auto hidden = [&](const std::vector<double>& v, std::vector<double>& hp) {
     for (int r = 0; r < B; ++r)
       for (int j = 0; j < nh; ++j) {
         double a = m.hb[j];
         for (int i = 0; i < nv; ++i) a += v[r * nv + i] * m.w[i * nh + j];
-        hp[r * nh + j] = sig(a);
+        input[r * nh + j] = a;
+        hp[r * nh + j] = hidden_mean_ref(m.hidden, a);
       }
+  };
+  auto draw_hidden = [&](const std::vector<double>& hp, int i, float uu) {
+    return m.hidden == rbm::unit_kind::bernoulli ? draw(hp[i], uu) : hidden_draw_ref(m.hidden, input[i], uu);
   };
   std::vector<double> h0p(B * nh), h0s(B * nh), hs(B * nh), hp(B * nh), vs(B * nv);
   const std::vector<double> s0 = view(v0);
@@ -69,7 +98,7 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
       }
   };
   if (learn_sigma) sigma_terms(v0, h0p, 1.0);
-  for (int i = 0; i < B * nh; ++i) h0s[i] = draw(h0p[i], *u++);  // segment h0 starts at 0
+  for (int i = 0; i < B * nh; ++i) h0s[i] = draw_hidden(h0p, i, *u++);  // segment h0 starts at 0
   if (c.pcd) {  // persistent chains; a larger batch than before seeds the missing ones from the data
     for (std::size_t i = m.chain.size(); i < h0s.size(); ++i) m.chain.push_back(h0s[i]);
     hs.assign(m.chain.begin(), m.chain.begin() + B * nh);
@@ -115,7 +144,7 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
     ss = view(vs);
     hidden(ss, hp);
     u = draws + lay.h(step);
-    for (int i = 0; i < B * nh; ++i) hs[i] = draw(hp[i], *u++);
+    for (int i = 0; i < B * nh; ++i) hs[i] = draw_hidden(hp, i, *u++);
   }
   if (c.pcd) std::copy(hs.begin(), hs.end(), m.chain.begin());
   if (learn_sigma) sigma_terms(vs, hp, -1.0);

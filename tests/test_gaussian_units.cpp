@@ -47,17 +47,21 @@ double free_energy_by_definition(const rbm::model_params& p, const std::vector<d
 // The unit kinds' names live in one table (rbm/units.hpp): each parses back to its kind, anything else
 // is refused (no two-way ternary turning an unknown name into Bernoulli units), and messages list them.
 TEST(UnitKinds, EachNameParsesBackAndOthersAreRefused) {
-  for (const auto& n : rbm::unit_kind_names) {
-    rbm::unit_kind k = n.kind == rbm::unit_kind::bernoulli ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli;
-    ASSERT_TRUE(rbm::parse_unit_kind(rbm::to_string(n.kind), k)) << n.name;
-    EXPECT_EQ(k, n.kind) << n.name;
-  }
+  for (const auto& n : rbm::unit_kind_names)
+    for (const auto side : {rbm::layer_side::visible, rbm::layer_side::hidden}) {
+      rbm::unit_kind k = n.kind == rbm::unit_kind::bernoulli ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli;
+      const rbm::unit_kind before = k;
+      // Each kind parses on the layers it may form, and is refused (untouched) on the others.
+      EXPECT_EQ(rbm::parse_unit_kind(rbm::to_string(n.kind), k, side), rbm::allowed_on(n, side)) << n.name;
+      EXPECT_EQ(k, rbm::allowed_on(n, side) ? n.kind : before) << n.name;
+    }
   rbm::unit_kind k = rbm::unit_kind::gaussian;
   for (const char* other : {"poisson", "Gaussian", "", "bernoulli "}) {
     EXPECT_FALSE(rbm::parse_unit_kind(other, k)) << other;
     EXPECT_EQ(k, rbm::unit_kind::gaussian) << "untouched";
   }
   EXPECT_EQ(rbm::unit_kind_list(), "bernoulli, gaussian or categorical");
+  EXPECT_EQ(rbm::unit_kind_list(rbm::layer_side::hidden), "bernoulli, gaussian or relu");
 }
 
 TEST(GaussianUnits, FreeEnergyMatchesItsDefinition) {

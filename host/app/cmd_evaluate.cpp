@@ -137,7 +137,7 @@ void evaluate_stack(const std::string& path, const rbm::dataset& d, const std::s
   const std::vector<float> train_bin = rbm::binarize(d.train.pixels.data(), d.train.pixels.size());
   // log Z of one RBM exactly where a layer is small, else by AIS from the base rates of `input` [rows, nv].
   auto log_z = [&](const rbm::model_params& p, const std::vector<float>& input, int rows, const char* what) {
-    if (std::min(p.nv, p.nh) <= exact_max) return rbm::exact_log_z(p, exact_max);
+    if (rbm::exact_log_z_bits(p) <= exact_max) return rbm::exact_log_z(p, exact_max);
     if (ais_runs <= 0) throw rbm::precondition_error(std::string("log Z of the ") + what + " needs AIS (--ais-runs > 0)");
     rbm::cd_config cfg;
     cfg.nv = p.nv;
@@ -209,6 +209,7 @@ std::unique_ptr<rbm::backend> backend_for(const eval_opts& o, const rbm::model_p
   cfg.seed = o.seed;
   cfg.visible = p.visible;
   cfg.states = p.states;
+  cfg.hidden = p.hidden;
   std::string why;
   auto be = rbm::make_backend(o.device, cfg, 100, rbm::gpu_options{}, why);
   std::fprintf(stderr, "%s\n", why.c_str());
@@ -255,11 +256,11 @@ void likelihoods(const eval_opts& o, rbm::backend& be, const rbm::model_params& 
   }
   double mean_neg_f = 0;  // mean -F(v) over the binarised held-out set: LL = that - log Z
   mean_neg_f = rbm::mean_log_likelihood(p, test_bin.data(), held.count, 0.0);
-  if (std::min(p.nv, p.nh) <= o.exact_max) {
+  if (rbm::exact_log_z_bits(p) <= o.exact_max) {
     const auto t0 = std::chrono::steady_clock::now();
     const double lz = rbm::exact_log_z(p, o.exact_max, &team);
-    std::printf("log Z exact (enumerating %d units): %.4f; log-likelihood per held-out image %.4f nats (%.1fs)\n",
-                std::min(p.nv, p.nh), lz, mean_neg_f - lz, seconds_since(t0));
+    std::printf("log Z exact (a sum over 2^%g configurations): %.4f; log-likelihood per held-out image %.4f nats "
+                "(%.1fs)\n", rbm::exact_log_z_bits(p), lz, mean_neg_f - lz, seconds_since(t0));
     res["log_z_exact"] = lz;
     res["log_likelihood_exact"] = mean_neg_f - lz;
   }
@@ -309,11 +310,11 @@ void evaluate_categorical(const eval_opts& o, const rbm::model_params& p, const 
                                                    rbm::exact_log_z(sites_model));
   res["baseline_independent_sites"] = baseline;
   const double neg_f = rbm::mean_log_likelihood(p, held.values.data(), held.count, 0.0);  // LL = this - log Z
-  if (p.nh <= o.exact_max) {
+  if (rbm::exact_log_z_bits(p) <= o.exact_max) {
     rbm::cpu::thread_team team(openblas_get_num_threads());
     const double lz = rbm::exact_log_z(p, o.exact_max, &team);
-    std::printf("log Z exact (enumerating %d hidden units): %.4f; log-likelihood per held-out row %.4f nats "
-                "(independent sites: %.4f)\n", p.nh, lz, neg_f - lz, baseline);
+    std::printf("log Z exact (a sum over 2^%g configurations): %.4f; log-likelihood per held-out row %.4f nats "
+                "(independent sites: %.4f)\n", rbm::exact_log_z_bits(p), lz, neg_f - lz, baseline);
     res["log_z_exact"] = lz;
     res["log_likelihood_exact"] = neg_f - lz;
   }

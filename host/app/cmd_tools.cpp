@@ -355,6 +355,9 @@ void register_prob(CLI::App& app, command_list& out) {
   out.emplace_back(c, [o] {
     const rbm::saved_model m = tool_model(o->model);
     const auto& p = m.params;
+    if (p.hidden != rbm::unit_kind::bernoulli)
+      throw rbm::data_error(o->model + ": " + rbm::to_string(p.hidden) +
+                            " hidden units have densities, not the binary probabilities this tool prints");
     const auto v = parse_bits(o->visible, p.nv, "--visible");
     std::printf("p(h_j = 1 | v):");
     std::vector<float> ph(p.nh);

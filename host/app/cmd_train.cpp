@@ -74,7 +74,8 @@ void request_stop(int) { stop_requested.store(true); }  // lock-free atomic: saf
 struct train_state {
   rbm::train_options opt;
   data_options data;
-  std::string preset, gemm = "fp32", visible = rbm::to_string(rbm::unit_kind::bernoulli);
+  std::string preset, gemm = "fp32", visible = rbm::to_string(rbm::unit_kind::bernoulli),
+                      hidden_units = rbm::to_string(rbm::unit_kind::bernoulli);
   std::string optimizer = rbm::to_string(rbm::optimizer::sgd);
   std::string hidden, epochs, lr, k, pcd;  // one value, or one per layer of a stack
   bool propagate_samples = false;
@@ -137,6 +138,10 @@ void add_model_options(CLI::App* train, const std::shared_ptr<train_state>& s) {
   train->add_option("--visible", s->visible,
                     "visible units: bernoulli | gaussian (real-valued data) | categorical (integer states per "
                     "column of a .npy matrix, one-hot; CPU backend)")
+      ->capture_default_str();
+  train->add_option("--hidden-units", s->hidden_units,
+                    "hidden units: bernoulli | gaussian (Normal(input, 1)) | relu (the same, kept >= 0); the last "
+                    "two with Bernoulli or categorical visible units, on the CPU backend")
       ->capture_default_str();
   train->add_option("--states", s->opt.cd.states,
                     "categorical visible units: states per site (0: the data's largest value + 1)")
@@ -293,9 +298,13 @@ void apply_run_settings(train_state& s) {
   s.opt.gpu.mode = rbm::parse_gemm_mode(s.gemm.c_str());
   if (!rbm::parse_unit_kind(s.visible, s.opt.cd.visible))
     throw rbm::precondition_error("--visible must be " + rbm::unit_kind_list() + " (got '" + s.visible + "')");
+  if (!rbm::parse_unit_kind(s.hidden_units, s.opt.cd.hidden, rbm::layer_side::hidden))
+    throw rbm::precondition_error("--hidden-units must be " + rbm::unit_kind_list(rbm::layer_side::hidden) + " (got '" +
+                                  s.hidden_units + "')");
   if (s.opt.cd.learn_sigma) s.opt.cd.visible_sample = true;  // learning sigma needs sampled reconstructions
   rbm::parse_optimizer(s.optimizer, s.opt.cd.update_rule);  // a name CLI::IsMember has checked
   if (s.opt.cd.update_rule == rbm::optimizer::adam && s.o_lr->count() == 0) s.opt.cd.lr = rbm::adam_defaults::lr;
+  else if (s.opt.cd.hidden == rbm::unit_kind::gaussian && s.o_lr->count() == 0) s.opt.cd.lr = rbm::gaussian_hidden_sgd_lr;
   if (s.o_threads->count() > 0) {
     if (s.threads < 1 || s.threads > 4096)
       throw rbm::precondition_error("--threads must be between 1 and 4096 (got " + std::to_string(s.threads) + ")");

@@ -10,6 +10,7 @@
 #include "blas_threads.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/classification.hpp"
+#include "rbm/host/cpu_hidden_units.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/evaluation.hpp"
@@ -112,16 +113,11 @@ void in_chunks(const uniform_source& source, int n, int per_row, std::size_t off
   }
 }
 
-// A layer's pre-activations x [n, cols] sampled by the fused sigmoid-and-draw passes: x becomes the
-// probabilities and `states` the states, or, with no `states`, x the states.
+// Bernoulli visible pre-activations x [n, cols] made states by the fused sigmoid-and-draw pass.
 void sample_rows(const uniform_source& uniforms, float* x, const float* bias, int n, int cols, std::size_t offset,
-                 float* buf, float* states) {
+                 float* buf) {
   in_chunks(uniforms, n, cols, offset, buf, [&](int r, int m, const float* u) {
-    const std::size_t o = std::size_t(r) * cols;
-    if (states != nullptr)
-      cpu::sigmoid_sample_rows(x + o, bias, u, m, cols, states + o);
-    else
-      cpu::sample_logistic_rows(x + o, bias, u, m, cols);
+    cpu::sample_logistic_rows(x + std::size_t(r) * cols, bias, u, m, cols);
   });
 }
 
@@ -139,7 +135,7 @@ void sample_visible(const cd_step_context& c, int n, float* x, std::size_t segme
       cpu::categorical_draw_rows(xr, u, m, c.sites, c.states);
     });
   } else if (!c.gauss) {
-    sample_rows(c.uniforms, x, p.vb.data(), n, nv, segment + r0 * nv, buf, nullptr);
+    sample_rows(c.uniforms, x, p.vb.data(), n, nv, segment + r0 * nv, buf);
   } else if (!c.cfg.visible_sample) {
     cpu::gaussian_visible_rows(x, p.vb.data(), p.sigma.data(), nullptr, n, nv);
   } else {
@@ -170,8 +166,12 @@ void cd_chain_part(const cd_step_context& c, int t) {
         *vs = ws.vs.data() + ov;
   const float* v = c.v0 + ov;
   float* ubuf = ws.u[t].data();
-  auto sample_layer = [&](float* x, const float* bias, int cols, std::size_t offset, float* states) {
-    sample_rows(uniforms, x, bias, n, cols, offset, ubuf, states);
+  // Hidden pre-activations x [n, nh] become the means, `states` the draws (one uniform per unit).
+  auto sample_hidden = [&](float* x, std::size_t offset, float* states) {
+    in_chunks(uniforms, n, nh, offset, ubuf, [&](int r, int m, const float* u) {
+      const std::size_t o = std::size_t(r) * nh;
+      cpu::hidden_sample_rows(cfg.hidden, x + o, p.hb.data(), u, m, nh, states + o);
+    });
   };
   // What the hidden layer sees of visible rows v [n, nv]: v itself, or v / sigma (into `scaled`).
   auto hidden_view = [&](const float* vv, float* out) -> const float* {
@@ -197,7 +197,7 @@ void cd_chain_part(const cd_step_context& c, int t) {
 
   // Positive phase.
   cpu_hidden_pre(p, hidden_view(v, scaled ? ws.s0.data() + ov : nullptr), n, h0p);
-  sample_layer(h0p, p.hb.data(), nh, lay.h0() + oh, h0s);
+  sample_hidden(h0p, lay.h0() + oh, h0s);
   if (learn_sigma) sigma_terms(v, h0p, 1.0f);
 
   // The negative chain starts at h0 (CD) or at the persistent states (PCD), missing chains seeded
@@ -217,7 +217,7 @@ void cd_chain_part(const cd_step_context& c, int t) {
     sample_visible(c, n, vs, lay.v(step), r0, ubuf);
     if (step == 0) err = cpu::squared_error(v, vs, nvn);
     cpu_hidden_pre(p, hidden_view(vs, scaled ? ws.ss.data() + ov : nullptr), n, hp);
-    sample_layer(hp, p.hb.data(), nh, lay.h(step) + oh, hs);
+    sample_hidden(hp, lay.h(step) + oh, hs);
   }
   if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);
   ws.err[t] = err;
@@ -339,7 +339,7 @@ void cd_update_part(const cd_step_context& c, int t) {
 
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
                   const cd_config& cfg, cd_workspace& ws, const uniform_source* normals) {
-  RBM_EXPECTS(rows > 0 && cfg.k >= 1 && p.nv == cfg.nv && p.nh == cfg.nh);
+  RBM_EXPECTS(rows > 0 && cfg.k >= 1 && p.nv == cfg.nv && p.nh == cfg.nh && cfg.hidden == p.hidden);
   const bool gauss = cfg.visible == unit_kind::gaussian;
   RBM_EXPECTS(cfg.visible == p.visible && (!gauss || p.sigma.size() == std::size_t(p.nv)));
   RBM_EXPECTS(!p.categorical() || (p.states >= 2 && cfg.states == p.states && p.nv % p.states == 0));
@@ -438,7 +438,7 @@ std::string cpu_backend::name() const {
 }
 
 void cpu_backend::set_params(const model_params& p) {
-  RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh && p.visible == cfg_.visible);
+  RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh && p.visible == cfg_.visible && p.hidden == cfg_.hidden);
   RBM_EXPECTS(!p.gaussian() || p.sigma.size() == std::size_t(p.nv));
   RBM_EXPECTS(p.w.size() == std::size_t(p.nv) * p.nh && p.vb.size() == std::size_t(p.nv) &&
               p.hb.size() == std::size_t(p.nh));

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "rbm/host/cpu_hidden_units.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/math.hpp"
 #include "rbm/units.hpp"
@@ -30,7 +31,7 @@ void cpu_hidden_probs(const model_params& p, const float* v, int rows, float* ou
     v = scaled.data();
   }
   cpu_hidden_pre(p, v, rows, out);
-  cpu::sigmoid_rows(out, p.hb.data(), rows, p.nh);
+  cpu::hidden_mean_rows(p.hidden, out, p.hb.data(), rows, p.nh);
 }
 
 void cpu_visible_probs(const model_params& p, const float* h, int rows, float* out) {
@@ -43,6 +44,7 @@ void cpu_visible_probs(const model_params& p, const float* h, int rows, float* o
       cpu::categorical_mean_rows(out, p.vb.data(), rows, p.sites(), p.states);
       break;
     case unit_kind::bernoulli:
+    case unit_kind::relu:  // not a visible kind (rbm/units.hpp's table)
       cpu::sigmoid_rows(out, p.vb.data(), rows, p.nv);
       break;
   }
@@ -59,7 +61,10 @@ void cpu_free_energy_from_pre(const model_params& p, const float* v, const float
     else
       for (int i = 0; i < p.nv; ++i) f += bernoulli_units::free_energy_term(vr[i], p.vb[i]);
     const float* pr = pre + std::size_t(r) * p.nh;
-    for (int j = 0; j < p.nh; ++j) f -= softplus(pr[j] + p.hb[j]);
+    if (p.hidden == unit_kind::bernoulli)
+      for (int j = 0; j < p.nh; ++j) f -= softplus(pr[j] + p.hb[j]);
+    else
+      for (int j = 0; j < p.nh; ++j) f -= hidden_log_integral(p.hidden, double(pr[j]) + p.hb[j]);
     out[r] = f;
   }
 }

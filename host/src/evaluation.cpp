@@ -9,6 +9,7 @@
 
 #include "blas_threads.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/cpu_hidden_units.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/idx.hpp"
@@ -149,9 +150,86 @@ double exact_log_z_categorical(const model_params& p, int max_units, cpu::thread
                            });
 }
 
+// log of the sum over the q^sites configurations of `sites` categorical variables of
+// exp(lin + L(acc)), lin = the sum of each site's bias at its state, acc [n] = start + the rows (site s
+// in state x: row s q + x of `rows` [sites q, n]) of the states taken. Mixed-radix counting, each part
+// of the team from its own first configuration; a step changes the sites that carry, one row each.
+template <class Term>
+double odometer_log_sum(int sites, int q, int n, const std::vector<float>& bias, const std::vector<double>& rows,
+                        const std::vector<double>& start, cpu::thread_team* team, Term term) {
+  std::uint64_t count = 1;
+  for (int s = 0; s < sites; ++s) count *= std::uint64_t(q);
+  const int parts = team != nullptr ? int(std::min<std::uint64_t>(team->size(), count)) : 1;
+  std::vector<double> part_sums(parts);
+  cpu::run_parts(team, parts, [&](int t) {
+    const auto [i0, i1] = cpu::split(count, parts, t);
+    std::vector<int> x(sites);
+    std::vector<double> acc = start;
+    double lin = 0;
+    auto take = [&](int s, int state, double sign) {
+      const std::size_t u = std::size_t(s) * q + state;
+      lin += sign * bias[u];
+      for (int k = 0; k < n; ++k) acc[k] += sign * rows[u * n + k];
+    };
+    for (int s = 0, rest = 0; s < sites; ++s) {  // configuration i0's digits, site 0 fastest
+      std::uint64_t d = i0;
+      for (rest = 0; rest < s; ++rest) d /= std::uint64_t(q);
+      x[s] = int(d % std::uint64_t(q));
+      take(s, x[s], 1.0);
+    }
+    std::vector<double> terms;
+    terms.reserve(std::min<std::uint64_t>(i1 - i0, 1 << 20) + 1);
+    double running = -std::numeric_limits<double>::infinity();
+    for (std::uint64_t i = i0; i < i1; ++i) {
+      terms.push_back(lin + term(acc.data()));
+      if (terms.size() == (1u << 20)) {
+        terms.push_back(running);
+        running = log_sum_exp(terms);
+        terms.clear();
+      }
+      for (int s = 0; s < sites; ++s) {  // the next configuration
+        take(s, x[s], -1.0);
+        x[s] = (x[s] + 1) % q;
+        take(s, x[s], 1.0);
+        if (x[s] != 0) break;
+      }
+    }
+    terms.push_back(running);
+    part_sums[t] = log_sum_exp(terms);
+  });
+  return log_sum_exp(part_sums);
+}
+
+// Continuous hidden units (Gaussian, ReLU) cannot be enumerated: sum over the visible configurations
+// (2^nv Bernoulli, Q^sites categorical) of exp(v.vb) prod_j of the unit's integral at hb_j + (v W)_j
+// (hidden_log_integral, closed form).
+double exact_log_z_over_visible(const model_params& p, int max_units, cpu::thread_team* team) {
+  const int sites = p.sites(), q = p.categorical() ? p.states : 2;
+  const double configurations = std::pow(double(q), double(sites));
+  if (p.gaussian() || configurations > std::ldexp(1.0, max_units))
+    throw precondition_error(std::string("exact log Z of ") + to_string(p.hidden) + " hidden units sums over the " +
+                             (p.gaussian() ? "visible states, which Gaussian visible units do not have"
+                                           : "visible configurations: at most 2^" + std::to_string(max_units) +
+                                                 " of them; this model has " + std::to_string(q) + "^" +
+                                                 std::to_string(sites)));
+  std::vector<double> rows(p.w.begin(), p.w.end());  // W [nv, nh]: row u is visible unit u's weights
+  const std::vector<double> start(p.hb.begin(), p.hb.end());
+  auto term = [&p](const double* x) { return cpu::hidden_log_integral_sum(p.hidden, x, p.nh); };
+  if (p.categorical()) return odometer_log_sum(sites, q, p.nh, p.vb, rows, start, team, term);
+  return gray_code_log_sum(p.nv, p.nh, p.vb, rows, start, team,
+                           [&term](double lin, const double* x) { return lin + term(x); });
+}
+
 }  // namespace
 
+double exact_log_z_bits(const model_params& p) {
+  if (p.hidden == unit_kind::bernoulli) return p.gaussian() || p.categorical() ? p.nh : std::min(p.nv, p.nh);
+  if (p.gaussian()) return std::numeric_limits<double>::infinity();
+  return p.categorical() ? p.sites() * std::log2(double(p.states)) : p.nv;
+}
+
 double exact_log_z(const model_params& p, int max_units, cpu::thread_team* team) {
+  if (p.hidden != unit_kind::bernoulli) return exact_log_z_over_visible(p, max_units, team);
   if (p.gaussian()) return exact_log_z_gaussian(p, max_units, team);
   if (p.categorical()) return exact_log_z_categorical(p, max_units, team);
   const bool over_hidden = p.nh <= p.nv;
@@ -174,7 +252,7 @@ double exact_log_z(const model_params& p, int max_units, cpu::thread_team* team)
 
 double mean_log_likelihood(const model_params& p, const float* v, int rows, double log_z) {
   RBM_EXPECTS(rows > 0);
-  if (p.gaussian()) {  // a density: -F(v) - log Z, F with the Gaussian units' quadratic term
+  if (p.gaussian() || p.hidden != unit_kind::bernoulli) {  // -F(v) - log Z with F the units' own terms
     std::vector<double> f(rows);
     cpu_free_energy(p, v, rows, f.data());
     double total = 0;
@@ -209,7 +287,7 @@ double pseudo_log_likelihood(const model_params& p, const float* v, int rows, cp
     std::vector<double> x(p.nh);
     for (std::size_t r = r0; r < r1; ++r) {
       for (int j = 0; j < p.nh; ++j) x[j] = double(pre[r * p.nh + j]) + p.hb[j];
-      sums[t] += cpu::pseudo_log_likelihood_row(v + r * p.nv, p.w.data(), p.vb.data(), x.data(), p.nv, p.nh);
+      sums[t] += cpu::pseudo_log_likelihood_row(p.hidden, v + r * p.nv, p.w.data(), p.vb.data(), x.data(), p.nv, p.nh);
     }
   };
   cpu::run_parts(team, parts, part);
@@ -289,12 +367,12 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
     hidden_pre();
     for (std::size_t k = 1; k < beta.size(); ++k) {
       const double b = beta[k];
-      cpu::ais_add_log_weights(v.data(), dvb.data(), pre.data(), p.hb.data(), b, beta[k - 1], m, nv, nh,
-                               logw.data() + r0);
+      cpu::ais_add_hidden_log_weights(p.hidden, v.data(), dvb.data(), pre.data(), p.hb.data(), b, beta[k - 1], m, nv,
+                                      nh, logw.data() + r0);
       if (k + 1 == beta.size()) break;  // the last weight needs no further transition
       // One Gibbs transition that leaves p_beta invariant: h ~ p_b(h | v), then v ~ p_b(v | h).
       draw(nh);
-      cpu::ais_sample_hidden(pre.data(), p.hb.data(), b, u.data(), m, nh, h.data());
+      cpu::ais_hidden_rows(p.hidden, pre.data(), p.hb.data(), b, u.data(), m, nh, h.data());
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nv, nh, 1.0f, h.data(), nh, p.w.data(), nh, 0.0f,
                   vpre.data(), nv);
       draw(nv);
@@ -303,11 +381,14 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
     }
   };
   cpu::run_parts(team, parts, anneal);
-  if (!categorical) return ais_summarise(logw, base_vb, nh, int(beta.size()));
-  // The base model of independent sites: log Z_A = nh log 2 + sum over sites of log sum_q exp(bA).
-  double log_z_base = nh * std::log(2.0);
-  std::vector<double> a(static_cast<std::size_t>(p.states)), prob(a.size());
-  for (int s = 0; s < p.sites(); ++s) {
+  if (!categorical && p.hidden == unit_kind::bernoulli) return ais_summarise(logw, base_vb, nh, int(beta.size()));
+  // The base model's log Z: each hidden unit's integral at input 0 (log 2 for Bernoulli units), plus
+  // each visible unit's log(1 + exp(bA)) or each site's log sum_q exp(bA).
+  double log_z_base = nh * hidden_log_integral(p.hidden, 0.0);
+  if (!categorical)
+    for (int i = 0; i < nv; ++i) log_z_base += hidden_log_integral(unit_kind::bernoulli, base_vb[i]);
+  std::vector<double> a(static_cast<std::size_t>(std::max(p.states, 1))), prob(a.size());
+  for (int s = 0; categorical && s < p.sites(); ++s) {
     for (int k = 0; k < p.states; ++k) a[k] = base_vb[std::size_t(s) * p.states + k];
     log_z_base += softmax_units::mean(a.data(), p.states, prob.data());
   }
@@ -440,11 +521,11 @@ eval_result evaluate_rows(const model_params& p, std::uint64_t seed, const rows_
                   h.data(), nh);
       cpu_free_energy_from_pre(p, v.data(), h.data(), b, fe.data());
       for (int r = 0; r < b; ++r) acc.fe += fe[r];
-      cpu::sigmoid_rows(h.data(), p.hb.data(), b, nh);
+      // h the hidden means, hs their draws (for Bernoulli units exactly sigmoid, then sample).
+      cpu::philox_uniforms(seed ^ eval_seed_salt, std::uint64_t(start) * (nh + nv), u.data(), bh + bv);
+      cpu::hidden_sample_rows(p.hidden, h.data(), p.hb.data(), u.data(), b, nh, hs.data());
       reconstruct(h.data(), b, vr.data());
       acc.err_mf += cpu::squared_error(v.data(), vr.data(), bv);
-      cpu::philox_uniforms(seed ^ eval_seed_salt, std::uint64_t(start) * (nh + nv), u.data(), bh + bv);
-      cpu::sample(h.data(), u.data(), bh, hs.data());
       reconstruct(hs.data(), b, vr.data());
       if (p.categorical())  // one uniform per site, the first b x sites of the chunk's visible draws
         cpu::categorical_draw_rows(vr.data(), u.data() + bh, b, p.sites(), p.states);

@@ -120,7 +120,7 @@ void save_model(const std::string& path, const model_params& p, const std::map<s
 
 void add_unit_tensors(tensor_file& f, const model_params& p) {
   f.metadata["visible_units"] = to_string(p.visible);
-  f.metadata["hidden_units"] = to_string(unit_kind::bernoulli);
+  f.metadata["hidden_units"] = to_string(p.hidden);
   if (p.gaussian()) f.tensors["sigma"] = {{p.nv}, p.sigma};
   if (p.categorical()) f.metadata["states"] = std::to_string(p.states);
   if (p.labeled()) {
@@ -267,6 +267,9 @@ saved_model model_from_tensors(const std::string& path, tensor_file f) {
   if (kind != f.metadata.end() && !parse_unit_kind(kind->second, visible))
     fail(path, "unknown visible unit kind '" + kind->second + "' (known: " + unit_kind_list() + ")");
   m.params.visible = visible;
+  const auto hidden_kind = f.metadata.find("hidden_units");
+  if (hidden_kind != f.metadata.end() && !parse_unit_kind(hidden_kind->second, m.params.hidden, layer_side::hidden))
+    fail(path, "unknown hidden unit kind '" + hidden_kind->second + "' (known: " + unit_kind_list(layer_side::hidden) + ")");
   if (visible == unit_kind::gaussian) {
     if (!f.tensors.count("sigma")) fail(path, "has Gaussian visible units but no tensor 'sigma'");
     if (f.tensors["sigma"].shape != std::vector<std::int64_t>{nv})
@@ -305,9 +308,6 @@ saved_model model_from_tensors(const std::string& path, tensor_file f) {
     m.params.label_w = std::move(f.tensors["label_W"].data);
     m.params.label_b = std::move(f.tensors["label_b"].data);
   }
-  const auto hidden = f.metadata.find("hidden_units");
-  if (hidden != f.metadata.end() && hidden->second != to_string(unit_kind::bernoulli))
-    fail(path, "unknown hidden unit kind '" + hidden->second + "' (known: " + to_string(unit_kind::bernoulli) + ")");
   m.metadata = std::move(f.metadata);
   return m;
 }

@@ -88,6 +88,9 @@ void check_plan(const stack_options& o) {
     throw precondition_error("a stack starts from fresh layers (init_from is for a single RBM)");
   if (o.base.cd.visible == unit_kind::categorical)
     throw precondition_error("a stack of categorical visible units is not written yet (train a single RBM)");
+  if (o.base.cd.hidden != unit_kind::bernoulli)
+    throw precondition_error(std::string("a stack of ") + to_string(o.base.cd.hidden) +
+                             " hidden units is not written yet (train a single RBM)");
   for (int i = 0; i < int(o.hidden.size()); ++i) layer_options(o, i);  // the lists' lengths and values
   if (o.fine_tune.epochs < 0) throw precondition_error("fine-tuning epochs must be non-negative");
   if (o.fine_tune.epochs > 0 && !o.base.labels)
@@ -505,6 +508,8 @@ stack_model load_stack(const std::string& path) {
                        std::to_string(m.layers.back().nh) + " hidden units");
     if (i > 0 && p.gaussian()) throw data_error(name + ": Gaussian visible units above the bottom layer");
     if (p.categorical()) throw data_error(name + ": categorical visible units in a stack are not read yet");
+    if (p.hidden != unit_kind::bernoulli)
+      throw data_error(name + ": " + to_string(p.hidden) + " hidden units in a stack are not read yet");
     if (i + 1 < layers && p.labeled()) throw data_error(name + ": a label group below the top layer");
     m.layers.push_back(std::move(p));
   }

@@ -12,6 +12,7 @@
 
 #include "rbm/error.hpp"
 #include "rbm/units.hpp"
+#include "rbm/host/cpu_hidden_units.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/idx.hpp"
@@ -132,9 +133,16 @@ std::vector<std::vector<float>> gibbs_snapshots(const model_params& p, int chain
   std::vector<std::vector<float>> snaps{v};
   for (int step = 1; step <= steps; ++step) {
     // v is data at the start and a sample afterwards; h ~ p(h | v), v ~ p(v | h).
-    h = hidden_probabilities_values(p, v.data(), chains);
-    gen.uniform(u.data(), ch);
-    for (std::size_t i = 0; i < ch; ++i) h[i] = bernoulli(h[i], u[i]);
+    if (p.hidden == unit_kind::bernoulli) {
+      h = hidden_probabilities_values(p, v.data(), chains);
+      gen.uniform(u.data(), ch);
+      for (std::size_t i = 0; i < ch; ++i) h[i] = bernoulli(h[i], u[i]);
+    } else {  // a draw of each unit's kind from its input (Bernoulli or categorical visible units: v W)
+      std::vector<float> mean(ch);
+      cpu_hidden_pre(p, v.data(), chains, mean.data());
+      gen.uniform(u.data(), ch);
+      cpu::hidden_sample_rows(p.hidden, mean.data(), p.hb.data(), u.data(), chains, p.nh, h.data());
+    }
     vp = visible_probabilities(p, h.data(), chains);
     if (gauss) {
       gen.normal(u.data(), cv, 0.0f, 1.0f);

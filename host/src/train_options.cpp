@@ -120,6 +120,7 @@ nlohmann::json recorded_options(const train_options& o) {
 nlohmann::json config_json(const train_options& o, const dataset& data, const std::string& backend_name) {
   nlohmann::json j = recorded_options(o);
   j["visible"] = to_string(o.cd.visible);
+  j["hidden"] = to_string(o.cd.hidden);
   j["epochs"] = o.epochs;
   // What the run was, for a reader (not read back): where it trained and on what.
   j["backend"] = backend_name;
@@ -139,6 +140,10 @@ train_options options_from_checkpoint(const nlohmann::json& c, const train_optio
   const std::string visible = c.value("visible", std::string(to_string(unit_kind::bernoulli)));
   if (!parse_unit_kind(visible, o.cd.visible))
     throw precondition_error("the configuration names visible units '" + visible + "' (known: " + unit_kind_list() + ")");
+  const std::string hidden = c.value("hidden", std::string(to_string(unit_kind::bernoulli)));
+  if (!parse_unit_kind(hidden, o.cd.hidden, layer_side::hidden))
+    throw precondition_error("the configuration names hidden units '" + hidden + "' (known: " +
+                             unit_kind_list(layer_side::hidden) + ")");
   if (cli.epochs <= 0) o.epochs = c.at("epochs");  // not given on the command line: the original plan
   o.out_dir = cli.resume;
   o.init_from.clear();

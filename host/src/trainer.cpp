@@ -179,6 +179,14 @@ void check_units_and_values(const run& r) {
                              "or eval_every (AIS during training reads pixels)");
   if (r.on_device && d.test.count > 0 && (d.test.device_values != nullptr || !d.test.real()))
     throw precondition_error("with training rows in GPU memory, the held-out rows are real values in host memory");
+  if (o.cd.hidden != unit_kind::bernoulli) {
+    const std::string kind = std::string(to_string(o.cd.hidden)) + " hidden units";
+    if (r.gauss)  // the joint energy is a quadratic form, bounded below only while W is small
+      throw precondition_error(kind + " pair with Bernoulli or categorical visible units so far, not Gaussian ones");
+    if (r.labeled) throw precondition_error(kind + ": a label group needs Bernoulli hidden units so far");
+    if (o.cd.sparsity_cost > 0)
+      throw precondition_error(kind + ": the sparsity target is a Bernoulli unit's probability of being on");
+  }
   if (r.categorical) {
     if (r.on_device || r.labeled || o.eval_every > 0)
       throw precondition_error("categorical visible units train from host rows, without labels or AIS during "
@@ -264,10 +272,16 @@ void prepare_data_and_start(run& r) {
     if (m.params.states != o.cd.states)
       throw data_error(o.init_from + ": the model's sites have " + std::to_string(m.params.states) + " states, the data's " +
                        std::to_string(o.cd.states));
+    if (m.params.hidden != o.cd.hidden)
+      throw data_error(o.init_from + ": the model has " + to_string(m.params.hidden) + " hidden units, not " +
+                       to_string(o.cd.hidden));
     o.cd.nh = m.params.nh;
     r.start = std::move(m.params);
   }
   if (!r.resuming && o.start_params != nullptr) {  // in memory (a Python estimator's partial_fit)
+    if (o.start_params->hidden != o.cd.hidden)
+      throw precondition_error(std::string("start_params: the model has ") + to_string(o.start_params->hidden) +
+                               " hidden units, not " + to_string(o.cd.hidden));
     if (o.start_params->nv != o.cd.nv || o.start_params->visible != o.cd.visible ||
         o.start_params->states != o.cd.states)
       throw precondition_error("start_params: a " + std::to_string(o.start_params->nv) + "-unit " +
@@ -316,6 +330,7 @@ std::string open_backend(run& r) {
 void set_starting_point(run& r) {
   const train_options& o = r.o;
   const dataset& d = *r.data;
+  const bool made = r.start.nv == 0;  // not resumed, loaded or given: the kinds below are the options'
   if (r.start.nv == 0 && r.on_device) {  // from the column means (of the standardised rows: 0)
     const std::vector<float> means = r.gauss && o.standardize ? std::vector<float>(r.nv, 0.0f) : r.dev_set.mean;
     r.start = r.gauss ? init_gaussian_params(r.nv, o.cd.nh, means.data(), 1, o.cd.seed, o.zero_init)
@@ -327,6 +342,7 @@ void set_starting_point(run& r) {
     r.start = r.gauss  ? init_gaussian_params(r.nv, o.cd.nh, d.train.value_data(), r.n, o.cd.seed, o.zero_init)
               : r.real ? init_params_from_values(r.nv, o.cd.nh, d.train.value_data(), r.n, o.cd.seed, o.zero_init)
                        : init_params(r.nv, o.cd.nh, d.train.pixels.data(), r.n, o.cd.seed, o.zero_init);
+  if (made) r.start.hidden = o.cd.hidden;
   if (r.labeled && !r.start.labeled()) {  // label weights ~ N(0, 0.01^2) as W's (their own draws), biases 0
     r.start.add_labels(r.classes);
     if (!o.zero_init)

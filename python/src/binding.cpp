@@ -609,6 +609,9 @@ py::dict load_of(const std::string& path) {
   }
   if (sm.params.categorical())
     throw py::value_error(path + ": categorical visible units are not in the Python package yet (rbm evaluate reads them)");
+  if (sm.params.hidden != rbm::unit_kind::bernoulli)
+    throw py::value_error(path + ": " + rbm::to_string(sm.params.hidden) +
+                          " hidden units are not in the Python package yet (the rbm command reads them)");
   py::dict out;
   out["params"] = params_dict(sm.params);
   out["metadata"] = sm.metadata;

@@ -32,6 +32,9 @@ struct cd_config {
   // visible_sample, which draws v ~ Normal(mean, sigma^2) from the step's normals.
   unit_kind visible = unit_kind::bernoulli;
   int states = 0;  // categorical visible units: Q states per site (nv = sites x Q); else 0
+  // The hidden units' kind: Bernoulli, or Gaussian / ReLU (rbm/units.hpp; the CPU only for now), whose
+  // hidden segments of the draw layout are also one uniform per unit (inverse CDF).
+  unit_kind hidden = unit_kind::bernoulli;
   bool visible_sample = false;
   // Gaussian units: learn sigma through z = log sigma (Cho, Ilin & Raiko 2011) with the same learning
   // rate and momentum, sigma kept at or above sigma_floor so that it cannot collapse.
@@ -42,6 +45,12 @@ struct cd_config {
   // x W per update, apart from the moments: decoupled, as AdamW).
   optimizer update_rule = optimizer::sgd;
 };
+
+// SGD's default learning rate for Gaussian hidden units, in place of cd_config::lr's 0.1, which diverged
+// on the built-in digits within an epoch (a linear unit's input grows with W; Hinton's guide, section
+// 13.3, advises a rate 10 to 100 times smaller): 0.01 was the best of 0.01, 0.003 and 0.001 there
+// (784-100, 2 epochs, AIS held-out log-likelihood; bench/RESULTS.md, tenth session).
+inline constexpr float gaussian_hidden_sgd_lr = 0.01f;
 
 // Everything besides the parameters that a training run carries from one update to the next, so that a
 // run resumed from a checkpoint continues exactly as if it had never stopped.

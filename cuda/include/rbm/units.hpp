@@ -9,19 +9,29 @@
 #include <string>
 
 #include "rbm/math.hpp"
+#include "rbm/normal.hpp"
 
 namespace rbm {
 
-enum class unit_kind : std::uint8_t { bernoulli = 0, gaussian = 1, categorical = 2 };
+enum class unit_kind : std::uint8_t { bernoulli = 0, gaussian = 1, categorical = 2, relu = 3 };
 
-// Every unit kind's name, in this one place: to_string, parse_unit_kind and the messages that list the
-// kinds read this table (model files, checkpoints, the CLI and the Python binding all go through them).
+// The two layers of an RBM: a kind is allowed on one, the other or both.
+enum class layer_side : std::uint8_t { visible, hidden };
+
+// Every unit kind's name and the layers it may form, in this one place: to_string, parse_unit_kind
+// and the messages that list the kinds read this table (model files, checkpoints, the CLI and the
+// Python binding all go through them).
 struct unit_kind_name {
   unit_kind kind;
   const char* name;
+  bool visible, hidden;  // allowed as the visible layer, as the hidden layer
 };
-inline constexpr unit_kind_name unit_kind_names[] = {
-    {unit_kind::bernoulli, "bernoulli"}, {unit_kind::gaussian, "gaussian"}, {unit_kind::categorical, "categorical"}};
+inline constexpr unit_kind_name unit_kind_names[] = {{unit_kind::bernoulli, "bernoulli", true, true},
+                                                     {unit_kind::gaussian, "gaussian", true, true},
+                                                     {unit_kind::categorical, "categorical", true, false},
+                                                     {unit_kind::relu, "relu", false, true}};
+
+inline bool allowed_on(const unit_kind_name& n, layer_side side) { return side == layer_side::visible ? n.visible : n.hidden; }
 
 inline const char* to_string(unit_kind k) {
   for (const auto& n : unit_kind_names)
@@ -29,21 +39,26 @@ inline const char* to_string(unit_kind k) {
   return "unknown";
 }
 
-// The kind called `name`; false (and `out` untouched) for a name that is none.
-inline bool parse_unit_kind(const std::string& name, unit_kind& out) {
+// The kind called `name` that `side` may have; false (and `out` untouched) for a name that is none.
+inline bool parse_unit_kind(const std::string& name, unit_kind& out, layer_side side = layer_side::visible) {
   for (const auto& n : unit_kind_names)
-    if (name == n.name) {
+    if (name == n.name && allowed_on(n, side)) {
       out = n.kind;
       return true;
     }
   return false;
 }
 
-// "bernoulli or gaussian": the kinds' names, for messages.
-inline std::string unit_kind_list() {
+// "bernoulli, gaussian or categorical": the names of the kinds `side` may have, for messages.
+inline std::string unit_kind_list(layer_side side = layer_side::visible) {
   std::string s;
-  const std::size_t n = sizeof unit_kind_names / sizeof unit_kind_names[0];
-  for (std::size_t i = 0; i < n; ++i) s += std::string(i == 0 ? "" : i + 1 == n ? " or " : ", ") + unit_kind_names[i].name;
+  std::size_t count = 0, seen = 0;
+  for (const auto& n : unit_kind_names) count += allowed_on(n, side) ? 1 : 0;
+  for (const auto& n : unit_kind_names) {
+    if (!allowed_on(n, side)) continue;
+    s += std::string(seen == 0 ? "" : seen + 1 == count ? " or " : ", ") + n.name;
+    ++seen;
+  }
   return s;
 }
 
@@ -132,5 +147,47 @@ struct softmax_units {
     return k - 1;
   }
 };
+
+// Hidden units of each kind (`unit_kind` on the hidden side), given a unit's total input
+// x = c_j + I_j (its bias plus what the visible layer sends through W): the conditional mean, a draw
+// from one uniform u in (0, 1] (so every kind's hidden segment of the draw layout is one uniform per
+// unit) and log of the sum or integral over the unit's values of exp(x h - h^2/2 [continuous kinds]),
+// the unit's term of -F(v).
+//   Bernoulli  h in {0, 1}:            sigmoid(x), [u < sigmoid(x)],            log(1 + e^x)
+//   Gaussian   h ~ Normal(x, 1):       x,          x + z with Q(z) = u,          x^2/2 + log sqrt(2 pi)
+//   ReLU       the same, h >= 0:       x + phi(x) / Phi(x), x + z with Q(z) = u Q(-x),
+//                                      x^2/2 + log Phi(x) + log sqrt(2 pi)
+// (Q the standard normal's upper tail: both draws invert the upper tail, so they decrease in u.)
+// (Tubiana & Monasson's ReLU units with gamma = 1.) The continuous kinds compute in double.
+struct gaussian_hidden_units {
+  RBM_HD static double mean(double x) { return x; }
+  RBM_HD static double sample(double x, float u) { return x - normal_quantile(u); }
+  RBM_HD static double log_integral(double x) { return 0.5 * x * x + log_sqrt_2pi; }
+};
+
+struct relu_units {
+  // phi(x) / Phi(x) = 1 / (sqrt(2 pi) exp(log Q(-x) + x^2/2)), which neither overflows nor cancels.
+  RBM_HD static double mean(double x) { return x + 1.0 / (sqrt_2pi * exp(log_scaled_upper_tail(-x))); }
+  // h = x + z with z a draw of Z | Z >= -x, floored at 0 against rounding.
+  RBM_HD static double sample(double x, float u) {
+    const double h = x + truncated_normal_above(-x, u);
+    return h > 0.0 ? h : 0.0;
+  }
+  RBM_HD static double log_integral(double x) { return log_scaled_upper_tail(-x) + log_sqrt_2pi; }
+};
+
+RBM_HD double hidden_mean(unit_kind k, double x) {
+  return k == unit_kind::relu ? relu_units::mean(x) : k == unit_kind::gaussian ? x : double(sigmoid(float(x)));
+}
+RBM_HD double hidden_sample(unit_kind k, double x, float u) {
+  if (k == unit_kind::relu) return relu_units::sample(x, u);
+  if (k == unit_kind::gaussian) return gaussian_hidden_units::sample(x, u);
+  return bernoulli(sigmoid(float(x)), u);
+}
+RBM_HD double hidden_log_integral(unit_kind k, double x) {
+  if (k == unit_kind::relu) return relu_units::log_integral(x);
+  if (k == unit_kind::gaussian) return gaussian_hidden_units::log_integral(x);
+  return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
 
 }  // namespace rbm

@@ -38,6 +38,12 @@ std::vector<float> binarize(const std::uint8_t* data, std::size_t n);
 // out in closed form. With a team, its threads share the configurations.
 double exact_log_z(const model_params& p, int max_units = 24, cpu::thread_team* team = nullptr);
 
+// log2 of the number of configurations exact_log_z sums over for p (the smaller binary layer, the
+// hidden states beside Gaussian or categorical visible units, the visible configurations beside
+// continuous hidden units); infinity where there is no such sum (Gaussian visible and continuous
+// hidden units). exact_log_z(p, m) works where this is at most m.
+double exact_log_z_bits(const model_params& p);
+
 // Mean over rows of log p(v) = -F(v) - log Z for binary v [rows, nv] (for Gaussian visible units: real
 // v, and log p a density).
 double mean_log_likelihood(const model_params& p, const float* v, int rows, double log_z);

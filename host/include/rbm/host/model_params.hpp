@@ -9,8 +9,8 @@
 
 namespace rbm {
 
-// A model apart from where it runs: its spec (sizes, the visible units' kind; hidden units are
-// Bernoulli) and its parameters in host memory. W is [nv, nh] row-major; sigma [nv] holds the
+// A model apart from where it runs: its spec (sizes, the visible and the hidden units' kinds) and its
+// parameters in host memory. W is [nv, nh] row-major; sigma [nv] holds the
 // standard deviations of Gaussian visible units (empty for other kinds). Categorical visible units:
 // `states` Q per site, nv = sites x Q one-hot units with the state index fastest (W [sites * Q, nh]).
 // A label group (a class RBM, Larochelle & Bengio 2008): `classes` softmax units beside the visible
@@ -19,6 +19,7 @@ struct model_params {
   int nv = 0, nh = 0;
   unit_kind visible = unit_kind::bernoulli;
   int states = 0;  // categorical visible units: Q (nv a multiple of it); 0 for other kinds
+  unit_kind hidden = unit_kind::bernoulli;  // bernoulli, gaussian or relu (rbm/units.hpp)
   std::vector<float> w, vb, hb, sigma;
   int classes = 0;                      // 0: no label group
   std::vector<float> label_w, label_b;  // [classes, nh], [classes]
