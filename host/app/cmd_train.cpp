@@ -182,7 +182,10 @@ void add_schedule_options(CLI::App* train, const std::shared_ptr<train_state>& s
                    ->capture_default_str()
                    ->check(integer_in(1, int_max));
   s->o_lr = train->add_option("--lr", s->lr, "learning rate; a list: one per layer (a single RBM with --labels, unless "
-                              "generative: " + std::to_string(rbm::classifier_defaults::lr).substr(0, 3) + ")")
+                              "generative: " + std::to_string(rbm::classifier_defaults::lr).substr(0, 3) +
+                              "; --hidden-units gaussian: " +
+                              std::to_string(rbm::default_sgd_lr(rbm::unit_kind::gaussian)).substr(0, 5) + ", relu: " +
+                              std::to_string(rbm::default_sgd_lr(rbm::unit_kind::relu)).substr(0, 4) + ")")
                  ->default_str("0.1");
   s->o_optimizer = train->add_option("--optimizer", s->optimizer,
                                      "how the gradient moves the parameters: sgd (with --momentum) or adam (Kingma & Ba; "
@@ -304,7 +307,8 @@ void apply_run_settings(train_state& s) {
   if (s.opt.cd.learn_sigma) s.opt.cd.visible_sample = true;  // learning sigma needs sampled reconstructions
   rbm::parse_optimizer(s.optimizer, s.opt.cd.update_rule);  // a name CLI::IsMember has checked
   if (s.opt.cd.update_rule == rbm::optimizer::adam && s.o_lr->count() == 0) s.opt.cd.lr = rbm::adam_defaults::lr;
-  else if (s.opt.cd.hidden == rbm::unit_kind::gaussian && s.o_lr->count() == 0) s.opt.cd.lr = rbm::gaussian_hidden_sgd_lr;
+  else if (s.opt.cd.hidden != rbm::unit_kind::bernoulli && s.o_lr->count() == 0)
+    s.opt.cd.lr = rbm::default_sgd_lr(s.opt.cd.hidden);
   if (s.o_threads->count() > 0) {
     if (s.threads < 1 || s.threads > 4096)
       throw rbm::precondition_error("--threads must be between 1 and 4096 (got " + std::to_string(s.threads) + ")");

@@ -46,11 +46,14 @@ struct cd_config {
   optimizer update_rule = optimizer::sgd;
 };
 
-// SGD's default learning rate for Gaussian hidden units, in place of cd_config::lr's 0.1, which diverged
-// on the built-in digits within an epoch (a linear unit's input grows with W; Hinton's guide, section
-// 13.3, advises a rate 10 to 100 times smaller): 0.01 was the best of 0.01, 0.003 and 0.001 there
-// (784-100, 2 epochs, AIS held-out log-likelihood; bench/RESULTS.md, tenth session).
-inline constexpr float gaussian_hidden_sgd_lr = 0.01f;
+// SGD's default learning rate for each hidden unit kind (cd_config::lr's 0.1 is Bernoulli units'). The
+// free energy of a continuous unit grows as x^2 / 2 in its input (Bernoulli's as x), so its rate must be
+// smaller (Hinton's guide, section 13.3, for linear units). Chosen on the built-in digits (784-100,
+// CD-1, 10 epochs, AIS held-out log-likelihood; bench/RESULTS.md, tenth session): Gaussian 0.001 of
+// 0.0003 to 0.1 (0.1 diverged within an epoch), ReLU 0.01 of 0.003 to 0.1.
+inline float default_sgd_lr(unit_kind hidden) {
+  return hidden == unit_kind::gaussian ? 0.001f : hidden == unit_kind::relu ? 0.01f : 0.1f;
+}
 
 // Everything besides the parameters that a training run carries from one update to the next, so that a
 // run resumed from a checkpoint continues exactly as if it had never stopped.
