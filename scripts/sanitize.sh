@@ -28,7 +28,7 @@ mkdir -p build-tsan
 clang++ -std=c++17 -O2 -ffp-contract=off -DRBM_NO_CLONES -Ihost/include -Icuda/include -c host/src/cpu_kernels.cpp -o build-tsan/cpu_kernels.o
 clang++ -std=c++17 -O1 -g -fsanitize=thread -DRBM_TEST_TMP=\"build-tsan/tmp\" -Icuda/include -Ihost/include -I"$cuda/include" -I"$blas_inc" \
   tests/test_cpu_cd_step.cpp tests/test_thread_team.cpp build-tsan/cpu_kernels.o host/src/cpu_backend.cpp host/src/cpu_maths.cpp host/src/cpu_hidden_units.cpp host/src/philox.cpp \
-  host/src/thread_team.cpp host/src/evaluation.cpp host/src/classification.cpp cuda/src/error.cpp cuda/src/ais.cpp \
+  host/src/thread_team.cpp host/src/evaluation.cpp host/src/exact_log_z.cpp host/src/classification.cpp cuda/src/error.cpp cuda/src/ais.cpp \
   -L"$cuda/lib64" -Wl,-rpath,"$cuda/lib64" -lcublas -lcurand -lcudart -lopenblas -lgtest -lgtest_main -lpthread \
   -o build-tsan/cd_step_tsan
 # Without address randomisation where allowed, so that TSan's fixed memory layout fits whatever the

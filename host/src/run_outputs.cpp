@@ -80,7 +80,8 @@ void write_snapshot(const fs::path& out, const run_view& v, int e) {
 
 }  // namespace
 
-run_files::run_files(const std::string& dir) : out_(dir) {
+run_files::run_files(const std::string& dir, const nlohmann::json& config, const standardization& stats)
+    : out_(dir), config_(config), stats_(stats) {
   if (prepare_out_dir(dir)) created_.watch(dir);  // the last check before the run creates anything
   lock_ = std::make_unique<output_lock>(dir);      // one writer per directory, for the whole run
 }
@@ -88,8 +89,8 @@ run_files::run_files(const std::string& dir) : out_(dir) {
 run_files::~run_files() = default;
 
 void run_files::save(const run_view& v, int epoch, int batch) const {
-  save_checkpoint((out_ / "model.safetensors").string(), v.be, epoch, batch, v.seen, v.config, v.data.name, v.history,
-                  v.stats);
+  save_checkpoint((out_ / "model.safetensors").string(), v.be, epoch, batch, v.seen, config_, v.data.name, v.history,
+                  stats_);
 }
 
 void run_files::resumed(const run_view& v, int epoch, int batch) {

@@ -97,43 +97,15 @@ class remove_if_failed_empty {
 std::string write_pictures(const std::filesystem::path& out, const model_params& p, const dataset& data,
                            const std::vector<epoch_metrics>& history);
 
-// What a run shows those who observe it, at each point.
-struct run_view {
-  const train_options& o;
-  const backend& be;
-  const dataset& data;  // what trains (prepared)
-  const nlohmann::json& config;
-  const std::vector<epoch_metrics>& history;
-  const standardization& stats;
-  long seen;  // samples trained on so far
-  const std::function<void(const std::string&)>& note;
-};
-
-// Those who act at a run's points, so that the loop itself writes nothing: the run's files
-// (run_files, where there is an output directory) and the caller's per-epoch callbacks; a later
-// driver (MPI) adds its own. Called in the order installed.
-class run_observer {
- public:
-  virtual ~run_observer() = default;
-  // A resumed run, before it trains: `epoch` finished epochs and `batch` finished batches of the next.
-  virtual void resumed(const run_view&, int /*epoch*/, int /*batch*/) {}
-  // The history has a new row (epoch 0: the starting point).
-  virtual void evaluated(const run_view&) {}
-  // Epoch `epoch` (0: the start) is trained and evaluated; a stop request is honoured after this.
-  virtual void epoch_ended(const run_view&, int /*epoch*/) {}
-  // A stop request ended epoch `epoch` after `batch` of its batches.
-  virtual void stopped(const run_view&, int /*epoch*/, int /*batch*/) {}
-  // The run is over: `p` its final parameters.
-  virtual void finished(const run_view&, const model_params& /*p*/) {}
-};
-
 // The files of a run with an output directory: the directory (created and proved writable at
 // construction, removed again if the run fails leaving it empty) and its lock, metrics.csv after every
 // evaluation, the checkpoint after every epoch and at a stop, snapshots of the filters, the pictures
 // at the end; a resumed run first clears what a kill left behind.
 class run_files final : public run_observer {
  public:
-  explicit run_files(const std::string& dir);
+  // `config` (the checkpoint's configuration) and `stats` (the standardisation) belong to the run and
+  // outlive this observer.
+  run_files(const std::string& dir, const nlohmann::json& config, const standardization& stats);
   ~run_files() override;
   void resumed(const run_view& v, int epoch, int batch) override;
   void evaluated(const run_view& v) override;
@@ -144,6 +116,8 @@ class run_files final : public run_observer {
  private:
   void save(const run_view& v, int epoch, int batch) const;
   std::filesystem::path out_;
+  const nlohmann::json& config_;
+  const standardization& stats_;
   remove_if_failed_empty created_;  // declared before the lock: destroyed after it, the lock file gone first
   std::unique_ptr<output_lock> lock_;
 };

@@ -4,23 +4,30 @@
 same estimator with Gaussian visible units, for real-valued data; ``rbm.ClassificationRBM`` is a
 classifier (an RBM with a label group, the exact p(y | x)); ``rbm.DBN`` stacks them into a deep belief
 network trained greedily and fine-tuned; ``rbm.DBNRegressor`` is the stack under a linear output,
-fine-tuned for regression."""
+fine-tuned for regression; ``rbm.RBM`` takes any visible kind but Gaussian (Bernoulli, categorical) and
+any hidden kind (Bernoulli, Gaussian, ReLU)."""
 from . import _core
 from ._bernoulli import BernoulliRBM
 from ._classification import ClassificationRBM
 from ._dbn import DBN, DBNRegressor
 from ._gaussian import GaussianRBM
+from ._rbm import RBM
 
 __version__ = _core.__version__
-__all__ = ["BernoulliRBM", "ClassificationRBM", "DBN", "DBNRegressor", "GaussianRBM", "load", "backends", "__version__"]
+__all__ = ["BernoulliRBM", "ClassificationRBM", "DBN", "DBNRegressor", "GaussianRBM", "RBM", "load", "backends", "__version__"]
 
 
 def load(path):
     """The estimator for a model.safetensors written by `rbm train` or an estimator's save(): a
     ClassificationRBM where the model has a label group (classes_ 0 .. K-1), a GaussianRBM where the
-    visible units are Gaussian, else a BernoulliRBM."""
+    visible units are Gaussian, an RBM where they are categorical or the hidden units are not
+    Bernoulli, else a BernoulliRBM."""
     f = _core.load(str(path))
     p = f["params"]
+    if "states" in p or "hidden" in p:
+        if "label_W" in p or "sigma" in p:
+            raise ValueError(f"{path}: these unit kinds together have no estimator yet")
+        return RBM._from_file(f)
     if "label_W" in p:
         if "sigma" in p:
             raise ValueError(f"{path}: a label group beside Gaussian visible units has no estimator yet")

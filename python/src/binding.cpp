@@ -63,12 +63,24 @@ rbm::optimizer optimizer_of(const py::dict& d, const char* key, rbm::optimizer f
   return fallback;
 }
 
+// The hidden unit kind named by d[key] (bernoulli where absent); ValueError naming the kinds otherwise.
+rbm::unit_kind hidden_kind_of(const py::dict& d, const char* key) {
+  const std::string name = get(d, key, std::string(rbm::to_string(rbm::unit_kind::bernoulli)));
+  rbm::unit_kind k = rbm::unit_kind::bernoulli;
+  if (!rbm::parse_unit_kind(name, k, rbm::layer_side::hidden))
+    throw py::value_error(std::string(key) + " must be " + rbm::unit_kind_list(rbm::layer_side::hidden) + ", got '" +
+                          name + "'");
+  return k;
+}
+
 py::dict params_dict(const rbm::model_params& p) {
   py::dict d;
   d["W"] = to_array(p.w, {p.nv, p.nh});
   d["vb"] = to_array(p.vb, {p.nv});
   d["hb"] = to_array(p.hb, {p.nh});
   if (p.gaussian()) d["sigma"] = to_array(p.sigma, {p.nv});
+  if (p.categorical()) d["states"] = p.states;  // W [sites * states, nh], the state fastest
+  if (p.hidden != rbm::unit_kind::bernoulli) d["hidden"] = rbm::to_string(p.hidden);
   if (p.labeled()) {
     d["label_W"] = to_array(p.label_w, {p.classes, p.nh});
     d["label_b"] = to_array(p.label_b, {p.classes});
@@ -85,6 +97,13 @@ rbm::model_params params_from(const py::dict& p) {
   m.vb = from_array(p["vb"]);
   m.hb = from_array(p["hb"]);
   if (gauss) m.sigma = from_array(p["sigma"]);
+  if (p.contains("states")) {  // categorical visible units
+    m.visible = rbm::unit_kind::categorical;
+    m.states = py::cast<int>(p["states"]);
+    if (gauss || m.states < 2 || m.nv % m.states != 0)
+      throw py::value_error("states must be at least 2 and divide W's rows (categorical visible units)");
+  }
+  m.hidden = hidden_kind_of(p, "hidden");
   if (p.contains("label_W")) {
     const farray lw = py::cast<farray>(p["label_W"]);
     if (lw.ndim() != 2 || lw.shape(1) != m.nh) throw py::value_error("label_W must be [classes, n_components]");
@@ -291,9 +310,10 @@ rbm::train_options options_from(const py::dict& cfg) {
   o.cd.seed = get<std::uint64_t>(cfg, "seed", 1);
   o.cd.hidden_bias_from_states = get(cfg, "hidden_bias_from_states", false);
   const std::string visible = get<std::string>(cfg, "visible", rbm::to_string(rbm::unit_kind::bernoulli));
-  if (!rbm::parse_unit_kind(visible, o.cd.visible) || o.cd.visible == rbm::unit_kind::categorical)
-    throw py::value_error("visible must be bernoulli or gaussian (categorical units: the CLI for now), got '" + visible +
-                          "'");
+  if (!rbm::parse_unit_kind(visible, o.cd.visible))
+    throw py::value_error("visible must be " + rbm::unit_kind_list() + ", got '" + visible + "'");
+  o.cd.states = get(cfg, "states", 0);
+  o.cd.hidden = hidden_kind_of(cfg, "hidden");
   o.cd.visible_sample = get(cfg, "visible_sample", false);
   o.cd.learn_sigma = get(cfg, "learn_sigma", false);
   if (o.cd.learn_sigma) o.cd.visible_sample = true;
@@ -534,6 +554,46 @@ py::dict training_defaults(const std::string& objective, const std::string& opti
   return d;
 }
 
+// SGD's or Adam's default learning rate for a model of `hidden` units (rbm::default_sgd_lr).
+py::dict unit_defaults(const std::string& hidden, const std::string& optimizer) {
+  py::dict in;
+  in["hidden"] = hidden;
+  in["optimizer"] = optimizer;
+  const rbm::unit_kind k = hidden_kind_of(in, "hidden");
+  py::dict d;
+  d["learning_rate"] = optimizer_of(in, "optimizer", rbm::optimizer::sgd) == rbm::optimizer::adam
+                           ? rbm::adam_defaults::lr
+                           : rbm::default_sgd_lr(k);
+  return d;
+}
+
+// Hidden units of kind `hidden` at total inputs x (rbm/units.hpp): (means, log integrals, draws), the
+// draws (from uniforms u in (0, 1], the shape of x) None when u is.
+py::tuple hidden_units_of(const std::string& hidden, const py::array_t<double, py::array::c_style | py::array::forcecast>& x,
+                          const py::object& u_in) {
+  py::dict in;
+  in["hidden"] = hidden;
+  const rbm::unit_kind k = hidden_kind_of(in, "hidden");
+  py::array_t<double> mean(x.request().shape), log_integral(x.request().shape);
+  const double* xs = x.data();
+  double *m = mean.mutable_data(), *l = log_integral.mutable_data();
+  for (py::ssize_t i = 0; i < x.size(); ++i) {
+    m[i] = rbm::hidden_mean(k, xs[i]);
+    l[i] = rbm::hidden_log_integral(k, xs[i]);
+  }
+  if (u_in.is_none()) return py::make_tuple(mean, log_integral, py::none());
+  const farray u = py::cast<farray>(u_in);
+  if (u.size() != x.size()) throw py::value_error("u must have x's shape");
+  py::array_t<double> draws(x.request().shape);
+  double* d = draws.mutable_data();
+  for (py::ssize_t i = 0; i < x.size(); ++i) {
+    const float ui = u.data()[i];
+    if (!(ui > 0.0f && ui <= 1.0f)) throw py::value_error("the uniforms must lie in (0, 1]");
+    d[i] = rbm::hidden_sample(k, xs[i], ui);
+  }
+  return py::make_tuple(mean, log_integral, draws);
+}
+
 // log p(y | x) [rows, classes] of a model with a label group (exact, rbm/host/classification.hpp).
 py::array_t<double> class_log_probs_of(const py::dict& params, const farray& v) {
   const rbm::model_params p = params_from(params);
@@ -607,11 +667,6 @@ py::dict load_of(const std::string& path) {
     sm = rbm::load_model(path);
     if (sm.params.gaussian()) tf = rbm::read_tensors(path);  // its standardisation, if any
   }
-  if (sm.params.categorical())
-    throw py::value_error(path + ": categorical visible units are not in the Python package yet (rbm evaluate reads them)");
-  if (sm.params.hidden != rbm::unit_kind::bernoulli)
-    throw py::value_error(path + ": " + rbm::to_string(sm.params.hidden) +
-                          " hidden units are not in the Python package yet (the rbm command reads them)");
   py::dict out;
   out["params"] = params_dict(sm.params);
   out["metadata"] = sm.metadata;
@@ -738,6 +793,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("save", &save_of, py::arg("path"), py::arg("params"), py::arg("metadata"), py::arg("extra") = py::dict());
   m.def("load", &load_of);
   m.def("log_z", &log_z_of);
+  m.def("exact_log_z_bits", [](const py::dict& params) { return rbm::exact_log_z_bits(params_from(params)); });
+  m.def("unit_defaults", &unit_defaults, py::arg("hidden"), py::arg("optimizer") = "sgd");
+  m.def("hidden_units", &hidden_units_of, py::arg("hidden"), py::arg("x"), py::arg("u") = py::none());
   m.def("pseudo_log_likelihood", &pseudo_log_likelihood_of);
   m.def("mean_log_likelihood", &mean_log_likelihood_of);
   m.def("independent_gaussians", &independent_gaussians);

@@ -20,7 +20,8 @@ common=(-std=c++17 -O1 -g -fno-sanitize-recover=undefined -Icuda/include -Ihost/
 sources=(cuda/src/error.cpp host/src/idx.cpp host/src/read_checks.cpp host/src/npy.cpp host/src/safetensors.cpp
          host/src/tools.cpp host/src/picture_decode.cpp host/src/shuffle.cpp host/src/image.cpp host/src/cpu_backend.cpp host/src/cpu_maths.cpp
          host/src/cpu_kernels.cpp host/src/cpu_hidden_units.cpp
-         host/src/philox.cpp host/src/thread_team.cpp host/src/evaluation.cpp host/src/classification.cpp cuda/src/ais.cpp)
+         host/src/philox.cpp host/src/thread_team.cpp host/src/evaluation.cpp host/src/exact_log_z.cpp
+         host/src/classification.cpp cuda/src/ais.cpp)
 libs=(-L"$cuda/lib64" -Wl,-rpath,"$cuda/lib64" -lcublas -lcurand -lcudart -lopenblas -lstb -lpng -lz)
 echo "== building the sources under test (instrumented, once)"
 objects=()

@@ -14,30 +14,9 @@
 #include "rbm/host/gpu_options.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/idx.hpp"
+#include "rbm/host/run_observer.hpp"
 
 namespace rbm {
-
-// One row of metrics.csv.
-struct epoch_metrics {
-  int epoch = 0;
-  long samples_seen = 0;
-  double seconds = 0;            // wall time since training started, evaluation included
-  double samples_per_s = 0;      // training throughput of this epoch alone
-  eval_result train, test;
-  double lr = 0, momentum = 0;   // in force during this epoch
-  double ais_log_z = std::nan(""), test_log_likelihood = std::nan("");  // when AIS ran (eval_every)
-  // A label group: accuracy of argmax p(y | x) and mean log p(y | x) (training rows evaluated, held-out set)
-  double train_accuracy = std::nan(""), test_accuracy = std::nan("");
-  double train_class_ll = std::nan(""), test_class_ll = std::nan("");
-};
-
-// One batch done: where training stands, and its running reconstruction error on request (reading
-// it may wait for the GPU, so a caller asks only when it shows the number).
-struct batch_report {
-  int epoch = 0, epochs = 0, batch = 0, batches = 0;
-  double samples_per_s = 0, elapsed_s = 0;
-  std::function<double()> error;
-};
 
 struct train_options {
   cd_config cd;
@@ -100,6 +79,9 @@ struct train_options {
   // Every trained epoch's metrics with the parameters after it (a copy from the device on the GPU,
   // so set it only where they are used: scikit-learn's verbose pseudo-likelihood per iteration).
   std::function<void(const epoch_metrics&, const model_params&)> on_epoch_params;
+  // Observers the caller installs (not owned; each must outlive the call), told after the run's own
+  // (its files, the callbacks above), in this order (rbm/host/run_observer.hpp).
+  std::vector<run_observer*> observers;
 };
 
 // Training stopped on request. With an out_dir, a checkpoint of the last finished batch is in place in

@@ -1,0 +1,239 @@
+"""rbm.RBM: one estimator over the unit kinds, visible (Bernoulli or categorical) and hidden (Bernoulli,
+Gaussian or ReLU), trained by the C++ entry point `rbm train --visible ... --hidden-units ...` uses.
+
+Every hidden unit's maths (its mean, its draw and its term of the free energy) comes from the C++ unit
+table (rbm._core.hidden_units), so the estimator and the trainer cannot disagree on a kind."""
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from . import _core
+from ._base import _TransformerRBM, _dense_float32, _sample_counts
+from ._device import is_device_array
+
+_VISIBLE = ("bernoulli", "categorical")
+_STATES_MAX = 1024  # rbm/host/limits.hpp's max_states
+
+
+def _one_hot(x, q, dtype):
+    """Integer states x [n, sites] as one-hot rows [n, sites * q], the state index fastest."""
+    n, sites = x.shape
+    v = np.zeros((n, sites * q), dtype=dtype)
+    v[np.repeat(np.arange(n), sites), (np.arange(sites) * q + x.astype(np.int64)).ravel()] = 1
+    return v
+
+
+def _uniforms(rng, shape):
+    """Uniforms in (0, 1], as the C++ side draws them."""
+    return (1.0 - rng.uniform(size=shape)).astype(np.float32)
+
+
+class RBM(_TransformerRBM):
+    """Restricted Boltzmann Machine of any unit kinds rbm has on the CPU.
+
+    ``visible``: "bernoulli" (values in [0, 1], as BernoulliRBM) or "categorical" (X holds integer
+    states in [0, n_states) per column; ``n_states`` None: the training data's largest value + 1).
+    ``hidden``: "bernoulli", "gaussian" (Normal(input, 1)) or "relu" (the same kept >= 0).
+    ``learning_rate`` None: the kind's default (SGD: 0.1 Bernoulli, 0.01 ReLU, 0.001 Gaussian hidden
+    units; Adam: 0.001). The other parameters are BernoulliRBM's. Gaussian visible units: rbm.GaussianRBM.
+
+    ``transform`` gives the hidden units' conditional means; ``score_samples`` the log-likelihood per
+    sample (exact where the visible configurations or the hidden states are few enough, else AIS);
+    ``gibbs`` and ``sample`` draw visible rows (booleans, or integer states for categorical units).
+    Fitted beyond BernoulliRBM's attributes: ``n_states_`` (categorical units).
+    """
+
+    def __init__(self, n_components=256, *, visible="bernoulli", hidden="bernoulli", n_states=None,
+                 learning_rate=None, batch_size=10, n_iter=10, verbose=0, random_state=None, k=1, persistent=True,
+                 momentum=0.0, weight_decay=0.0, device="auto", n_threads=None, optimizer="sgd"):
+        self.n_components = n_components
+        self.visible = visible
+        self.hidden = hidden
+        self.n_states = n_states
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.random_state = random_state
+        self.k = k
+        self.persistent = persistent
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.device = device
+        self.n_threads = n_threads
+        self.optimizer = optimizer
+
+    @property
+    def _categorical(self):
+        return self.visible == "categorical"
+
+    # --- training
+    def _setting(self, name, default=None):
+        if name == "learning_rate" and self.learning_rate is None:
+            return _core.unit_defaults(str(self.hidden), str(self.optimizer))["learning_rate"]
+        return super()._setting(name, default)
+
+    def _unit_config(self):
+        if self.visible not in _VISIBLE:
+            raise ValueError(f"visible must be one of {_VISIBLE} (Gaussian visible units: rbm.GaussianRBM), "
+                             f"got {self.visible!r}")
+        config = {"visible": self.visible, "hidden": str(self.hidden)}
+        if self._categorical:
+            config["states"] = int(self.n_states_)
+        else:
+            config["any_values"] = True  # as BernoulliRBM: values outside [0, 1] taken as they are
+        return config
+
+    def _check_input(self, X, reset):
+        if self._categorical and is_device_array(X):
+            raise ValueError("categorical visible units train from host arrays (integer states), not CUDA arrays")
+        X = super()._check_input(X, reset)
+        if self._categorical:
+            self._check_states(X, reset)
+        return X
+
+    def _check_states(self, X, reset):
+        """X's values are integer states; at a fit, n_states_ is n_states or the largest value + 1."""
+        x = X.toarray() if sp.issparse(X) else np.asarray(X)
+        if x.size and (np.any(x < 0) or np.any(x != np.floor(x))):
+            raise ValueError("categorical visible units need non-negative integer states in X")
+        if reset:
+            q = self.n_states if self.n_states is not None else int(x.max()) + 1 if x.size else 2
+            if not isinstance(q, (int, np.integer)) or isinstance(q, bool) or not 2 <= q <= _STATES_MAX:
+                raise ValueError(f"n_states must be an integer in [2, {_STATES_MAX}], got {q!r}")
+            self.n_states_ = int(q)
+        if x.size and x.max() >= self.n_states_:
+            raise ValueError(f"X holds state {int(x.max())}, beyond n_states_ = {self.n_states_} (states 0 .. "
+                             f"{self.n_states_ - 1})")
+
+    def _prepare_fit(self, X):
+        """The AIS base model: independent visible units at the training data's frequencies."""
+        if hasattr(X, "device_pointer"):
+            self._base_vb = None
+        elif self._categorical:  # log state frequencies per site, clipped as the trainer's start
+            q = np.clip(_one_hot(_dense_float32(X), self.n_states_, np.float64).mean(axis=0), 0.001, 0.999)
+            self._base_vb = np.log(q).astype(np.float32)
+        else:
+            self._base_vb = _core.base_rate_bias(_dense_float32(X), 0.5)
+
+    def _verbose_value(self, X, metrics, params):
+        return f"reconstruction error = {metrics['train_error']:.4f}"
+
+    # --- what the fitted parameters say
+    def _model_rows(self, X):
+        """X checked against the fit, as the model's visible rows (one-hot for categorical units)."""
+        v = self._fitted_input(X)
+        v = v.toarray() if sp.issparse(v) else np.asarray(v)
+        if self._categorical:
+            self._check_states(v, reset=False)
+            return _one_hot(v, self.n_states_, v.dtype)
+        return v
+
+    def _hidden(self, v, u=None):
+        """(means, log integrals, draws or None) of the hidden units given visible rows v."""
+        x = v @ self.components_.T.astype(v.dtype) + self.intercept_hidden_
+        return _core.hidden_units(str(self.hidden), x, u)
+
+    def transform(self, X):
+        """The hidden units' conditional means [n_samples, n_components], in X's float dtype."""
+        v = self._model_rows(X)
+        return self._hidden(v)[0].astype(v.dtype)
+
+    def _free_energy(self, v):
+        return -(v @ self.intercept_visible_) - self._hidden(v)[1].sum(axis=1)
+
+    def free_energy(self, X):
+        """F(v) per sample: -v.vb - sum_j of each hidden unit's log integral at hb_j + (v W)_j."""
+        return self._free_energy(self._model_rows(X))
+
+    def log_likelihood(self, X, method="auto", ais_runs=100, ais_steps=3000, exact_max=20):
+        """log p(x) per sample (Bernoulli units: X binarised at 0.5): -F(x) - log Z, with log Z exact
+        where its sum has at most 2^exact_max terms (method "auto" or "exact"), else by AIS from the
+        training data's independent-units model. Sets log_z_ and log_z_interval_."""
+        v = self._model_rows(X)
+        if not self._categorical:
+            v = (v >= 0.5).astype(v.dtype)
+        return -self._free_energy(v) - self._model_log_z(v, method, ais_runs, ais_steps, exact_max)
+
+    def _model_log_z(self, v, method, ais_runs=100, ais_steps=3000, exact_max=20):
+        base = getattr(self, "_base_vb", None)
+        if base is None:  # a loaded model: the base from the rows given
+            base = np.log(np.clip(v.mean(axis=0), 0.001, 0.999)).astype(np.float32) if self._categorical else \
+                _core.base_rate_bias(_dense_float32(v), 0.5)
+        bits = _core.exact_log_z_bits(self._params)
+        return self._log_z(method, base, ais_runs, ais_steps, exact_max, bits, "2^n configurations")
+
+    def score_samples(self, X):
+        """The log-likelihood of each sample (log_likelihood with method "auto"; log Z once per fit)."""
+        check_is_fitted(self)
+        v = self._model_rows(X)
+        if not self._categorical:
+            v = (v >= 0.5).astype(v.dtype)
+        if getattr(self, "_score_log_z", (None, None))[0] != self._fits:
+            self._score_log_z = (self._fits, self._model_log_z(v, "auto"))
+        return -self._free_energy(v) - self._score_log_z[1]
+
+    def _visible_draw(self, h, rng):
+        """v ~ p(v | h) as model rows: Bernoulli states, or each site's state drawn from its softmax."""
+        a = h @ self.components_ + self.intercept_visible_
+        if not self._categorical:
+            return (_uniforms(rng, a.shape) < expit(a)).astype(h.dtype)
+        q = self.n_states_
+        a = a.reshape(a.shape[0], -1, q)
+        p = np.exp(a - a.max(axis=2, keepdims=True))
+        c = np.cumsum(p / p.sum(axis=2, keepdims=True), axis=2)
+        states = np.minimum((c <= _uniforms(rng, c.shape[:2])[..., None]).sum(axis=2), q - 1)
+        return _one_hot(states, q, h.dtype)
+
+    def _step(self, v, rng):
+        h = self._hidden(v, _uniforms(rng, (v.shape[0], self.n_components)))[2].astype(v.dtype)
+        return self._visible_draw(h, rng)
+
+    def _as_data(self, v):
+        """Model rows as the data's form: booleans, or integer states [n, sites]."""
+        if self._categorical:
+            return v.reshape(v.shape[0], -1, self.n_states_).argmax(axis=2)
+        return v.astype(bool)
+
+    def gibbs(self, v):
+        """One Gibbs step from v: h ~ p(h | v) (of the hidden kind), then v ~ p(v | h)."""
+        rows = self._model_rows(v)
+        if not hasattr(self, "random_state_"):
+            self.random_state_ = check_random_state(self.random_state)
+        return self._as_data(self._step(rows, self.random_state_))
+
+    def sample(self, n_samples=10, n_steps=1000, random_state=None):
+        """`n_samples` visible rows after `n_steps` Gibbs sweeps from uniformly random ones."""
+        check_is_fitted(self)
+        _sample_counts(n_samples, n_steps)
+        rng = check_random_state(random_state if random_state is not None else self.random_state)
+        dt = self.components_.dtype
+        if self._categorical:
+            sites = self.n_features_in_
+            v = _one_hot(rng.randint(0, self.n_states_, size=(int(n_samples), sites)), self.n_states_, dt)
+        else:
+            v = (rng.uniform(size=(int(n_samples), self.n_features_in_)) < 0.5).astype(dt)
+        for _ in range(int(n_steps)):
+            v = self._step(v, rng)
+        return self._as_data(v)
+
+    def _extra_tensors(self):
+        return {}
+
+    @classmethod
+    def _from_file(cls, f):
+        p = f["params"]
+        states = int(p["states"]) if "states" in p else None
+        sites = int(p["W"].shape[0]) // (states or 1)
+        m = cls(n_components=int(p["W"].shape[1]), visible="categorical" if states else "bernoulli",
+                hidden=str(p.get("hidden", "bernoulli")), n_states=states)
+        m._keep({"params": p, "state": {"chain_h": np.zeros((0, m.n_components), np.float32)}, "backend": None},
+                np.float32, first=True)
+        m._state = None
+        m.n_features_in_ = sites
+        if states:
+            m.n_states_ = states
+        m._seed = 1
+        return m
