@@ -255,9 +255,29 @@ TEST(CategoricalCli, TrainsFromIntegerNpyEvaluatesExactlyAndRefusesWhatItCannotR
   refused("train --visible categorical --init-from " + (out / "model.safetensors").string() + " --train-data " +
               (dir / "binary.npy").string(),
           "the model's sites have 3 states, the data's 2");
-  r = rbm_test::run_rbm("sample --model " + (out / "model.safetensors").string() + " --out " + (dir / "s.png").string());
+  r = rbm_test::run_rbm("reconstruct --model " + (out / "model.safetensors").string() + " --out " +
+                        (dir / "r.png").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("this tool does not read them yet"), std::string::npos) << r.output;
+  // sample draws sequences: states in [0, 3), neighbours copying one another as the data's do (0.8 +
+  // 0.2 / 3 of the time; independent sites would agree a third of the time).
+  r = rbm_test::run_rbm("sample --model " + (out / "model.safetensors").string() + " --chains 200 --steps 200 --out " +
+                        (dir / "s.png").string() + " --values " + (dir / "s.npy").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const rbm::npy_matrix s = rbm::read_npy_matrix((dir / "s.npy").string());
+  ASSERT_EQ(s.rows, 200);
+  ASSERT_EQ(s.cols, sites);
+  int same = 0;
+  for (int c = 0; c < 200; ++c)
+    for (int i = 0; i + 1 < sites; ++i) {
+      const float a = s.values[std::size_t(c) * sites + i], b = s.values[std::size_t(c) * sites + i + 1];
+      ASSERT_TRUE(a == 0.0f || a == 1.0f || a == 2.0f) << a;
+      same += a == b ? 1 : 0;
+    }
+  EXPECT_GT(same / double(200 * (sites - 1)), 0.6);
+  r = rbm_test::run_rbm("filters --model " + (out / "model.safetensors").string() + " --out " + (dir / "f.png").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("8 filters of 6x3"), std::string::npos) << r.output;  // a row per site, a column per state
   // features reads the rows as the model does (one-hot): p(h | v) of the held-out rows.
   r = rbm_test::run_rbm("features --model " + (out / "model.safetensors").string() + data + " --split test --out " +
                         (dir / "f.npy").string());

@@ -22,9 +22,10 @@ struct data_options {
 // --test-limit.
 void add_data_options(CLI::App* app, data_options& d);
 // Loads what the options name (the built-in digits by default). Throws rbm::data_error.
-// The model file a picture tool or the classifier reads (rbm::load_model), refused where the tools
-// cannot read its units yet (categorical visible units: rbm evaluate and rbm features read them).
-rbm::saved_model tool_model(const std::string& path);
+// The model file a picture tool or the classifier reads (rbm::load_model), refused where the tool
+// cannot read its units yet (categorical visible units, unless `categorical_ok`: rbm evaluate,
+// features, sample and filters read them).
+rbm::saved_model tool_model(const std::string& path, bool categorical_ok = false);
 rbm::dataset load_data(const data_options& d);
 // The same, read as the model whose file metadata this is was trained: its pixels binarised where it
 // was trained with binarize (rbm::trained_binarized), so every tool sees what training saw.

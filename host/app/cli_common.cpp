@@ -85,10 +85,11 @@ CLI::Validator seed_value() {
       "[0, 2^64-1]");
 }
 
-rbm::saved_model tool_model(const std::string& path) {
+rbm::saved_model tool_model(const std::string& path, bool categorical_ok) {
   rbm::saved_model m = rbm::load_model(path);
-  if (m.params.categorical())
-    throw rbm::data_error(path + ": categorical visible units: this tool does not read them yet (rbm evaluate and rbm features do)");
+  if (m.params.categorical() && !categorical_ok)
+    throw rbm::data_error(path + ": categorical visible units: this tool does not read them yet (rbm evaluate, "
+                                 "features, sample and filters do)");
   return m;
 }
 

@@ -190,6 +190,28 @@ int sample_stack(const sample_opts& o) {
   return 0;
 }
 
+// Chains of a model of categorical visible units: each snapshot the states drawn, a chain a row of
+// sites (grey: the state number), the last snapshot's states to --values (state numbers, float32).
+int sample_sites(const sample_opts& o, const rbm::saved_model& m) {
+  const rbm::model_params& p = m.params;
+  if (o.label >= 0) throw rbm::data_error(o.model + ": --class needs a model with label units (rbm train --labels)");
+  std::vector<float> start;
+  if (o.from == "data") {
+    const rbm::dataset d = rbm::one_hot(load_data(o.data, m.metadata), p.states);
+    const rbm::image_set& set = applied_set(d, m);
+    for (int c = 0; c < o.chains; ++c) {  // spread over the set
+      const std::size_t i = std::size_t(c) * set.count / o.chains;
+      start.insert(start.end(), set.values.begin() + i * p.nv, set.values.begin() + (i + 1) * p.nv);
+    }
+  }
+  const auto snaps = rbm::gibbs_snapshots(p, o.chains, o.steps, o.every, start.empty() ? nullptr : start.data(), o.seed);
+  rbm::write_png(o.out, rbm::snapshot_sheet(snaps, 1, p.sites(), {0.0f, float(p.states - 1)}));
+  if (!o.values.empty()) rbm::write_matrix(o.values, "samples", snaps.back(), o.chains, p.sites());
+  std::printf("wrote %s: %d chains of %d sites x %d snapshots (every %d of %d sweeps)%s\n", o.out.c_str(), o.chains,
+              p.sites(), int(snaps.size()), o.every, o.steps, o.values.empty() ? "" : (", and " + o.values).c_str());
+  return 0;
+}
+
 void register_sample(CLI::App& app, command_list& out) {
   using opts = sample_opts;
   auto o = std::make_shared<opts>();
@@ -206,7 +228,9 @@ void register_sample(CLI::App& app, command_list& out) {
   c->add_option("--seed", o->seed, "random seed")->capture_default_str()
       ->check(seed_value());
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
-  c->add_option("--values", o->values, "also write the chains' last visible means, in data units, to FILE.npy");
+  c->add_option("--values", o->values,
+                "also write the chains' last visible means, in data units, to FILE.npy (categorical units: the "
+                "states drawn, one column per site)");
   c->add_option_function<std::string>(
       "--class",
       [o](const std::string& v) {
@@ -224,7 +248,8 @@ void register_sample(CLI::App& app, command_list& out) {
       throw rbm::precondition_error("--chains and --every must be positive and --steps non-negative");
     if (o->from != "noise" && o->from != "data") throw rbm::precondition_error("--from must be noise or data");
     if (rbm::is_stack_file(o->model) || o->every_class) return sample_stack(*o);
-    rbm::saved_model m = tool_model(o->model);
+    rbm::saved_model m = tool_model(o->model, /*categorical_ok=*/true);
+    if (m.params.categorical()) return sample_sites(*o, m);
     if (o->label >= 0) {
       if (!m.params.labeled())
         throw rbm::data_error(o->model + ": --class needs a model with label units (rbm train --labels)");
@@ -276,7 +301,7 @@ void register_filters(CLI::App& app, command_list& out) {
   c->add_option("--units", o->units, "comma-separated hidden units (default: all)");
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
   out.emplace_back(c, [o] {
-    const rbm::saved_model m = tool_model(o->model);
+    const rbm::saved_model m = tool_model(o->model, /*categorical_ok=*/true);  // a row per site, a column per state
     const auto [rows, cols] = image_shape(m);
     const auto units = o->units.empty() ? std::vector<int>{} : parse_ints(o->units, "--units");
     rbm::write_png(o->out, rbm::tile_filters(m.params, rows, cols, units));

@@ -209,6 +209,7 @@ tensor_file parse_tensors(const std::string& path, const std::vector<std::uint8_
 }
 
 std::pair<int, int> picture_shape(const saved_model& m) {
+  if (m.params.categorical()) return {m.params.sites(), m.params.states};  // a row per site, a column per state
   const auto it = m.metadata.find("config");
   if (it != m.metadata.end()) {
     const auto config = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);

@@ -114,44 +114,89 @@ raster reconstruction_sheet(const std::vector<reconstruction>& rows_of, int rows
   return img;
 }
 
-std::vector<std::vector<float>> gibbs_snapshots(const model_params& p, int chains, int steps, int every,
-                                                const float* start, std::uint64_t seed) {
-  RBM_EXPECTS(chains > 0 && steps >= 0 && every > 0);
-  const bool gauss = p.gaussian();
-  cpu::philox_stream gen(seed);
-  const std::size_t cv = std::size_t(chains) * p.nv, ch = std::size_t(chains) * p.nh;
-  std::vector<float> v(cv), u(std::max(cv, ch)), h(ch), vp;
-  if (start != nullptr) {
-    std::copy_n(start, cv, v.begin());
-  } else if (gauss) {
+namespace {
+
+// Categorical rows [chains, sites * q] (one-hot) as state numbers [chains, sites].
+std::vector<float> site_states(const model_params& p, const std::vector<float>& v) {
+  const int q = p.states;
+  std::vector<float> x(v.size() / std::size_t(q));
+  for (std::size_t g = 0; g < x.size(); ++g)
+    x[g] = float(std::max_element(v.begin() + std::ptrdiff_t(g * q), v.begin() + std::ptrdiff_t((g + 1) * q)) -
+                 (v.begin() + std::ptrdiff_t(g * q)));
+  return x;
+}
+
+// The chains' starting rows from noise: fair coins, vb + sigma N(0, 1), or a uniform state per site.
+void noise_rows(const model_params& p, cpu::philox_stream& gen, std::vector<float>& v, std::vector<float>& u) {
+  const std::size_t cv = v.size();
+  if (p.gaussian()) {
     gen.normal(u.data(), cv, 0.0f, 1.0f);
     for (std::size_t i = 0; i < cv; ++i) v[i] = gaussian_units::sample(p.vb[i % p.nv], p.sigma[i % p.nv], u[i]);
+  } else if (p.categorical()) {
+    const std::size_t groups = cv / std::size_t(p.states);
+    gen.uniform(u.data(), groups);
+    std::fill(v.begin(), v.end(), 0.0f);
+    for (std::size_t g = 0; g < groups; ++g)
+      v[g * p.states + std::min(p.states - 1, int(u[g] * float(p.states)))] = 1.0f;
   } else {
     gen.uniform(u.data(), cv);
     for (std::size_t i = 0; i < cv; ++i) v[i] = bernoulli(0.5f, u[i]);
   }
-  std::vector<std::vector<float>> snaps{v};
+}
+
+// h ~ p(h | v) of the hidden units' kind, h [chains, nh].
+void draw_hidden(const model_params& p, cpu::philox_stream& gen, const std::vector<float>& v, int chains,
+                 std::vector<float>& u, std::vector<float>& h) {
+  const std::size_t ch = h.size();
+  if (p.hidden == unit_kind::bernoulli) {
+    h = hidden_probabilities_values(p, v.data(), chains);
+    gen.uniform(u.data(), ch);
+    for (std::size_t i = 0; i < ch; ++i) h[i] = bernoulli(h[i], u[i]);
+    return;
+  }
+  std::vector<float> mean(ch);  // a draw of each unit's kind from its input (v W)
+  cpu_hidden_pre(p, v.data(), chains, mean.data());
+  gen.uniform(u.data(), ch);
+  cpu::hidden_sample_rows(p.hidden, mean.data(), p.hb.data(), u.data(), chains, p.nh, h.data());
+}
+
+// v ~ p(v | h) from its means vp: a Bernoulli draw, a normal around the Gaussian mean, a state per site.
+void draw_visible(const model_params& p, cpu::philox_stream& gen, const std::vector<float>& vp, int chains,
+                  std::vector<float>& u, std::vector<float>& v) {
+  const std::size_t cv = v.size();
+  if (p.gaussian()) {
+    gen.normal(u.data(), cv, 0.0f, 1.0f);
+    for (std::size_t i = 0; i < cv; ++i) v[i] = gaussian_units::sample(vp[i], p.sigma[i % p.nv], u[i]);
+  } else if (p.categorical()) {
+    gen.uniform(u.data(), std::size_t(chains) * p.sites());
+    v = vp;
+    cpu::categorical_draw_rows(v.data(), u.data(), chains, p.sites(), p.states);
+  } else {
+    gen.uniform(u.data(), cv);
+    for (std::size_t i = 0; i < cv; ++i) v[i] = bernoulli(vp[i], u[i]);
+  }
+}
+
+}  // namespace
+
+std::vector<std::vector<float>> gibbs_snapshots(const model_params& p, int chains, int steps, int every,
+                                                const float* start, std::uint64_t seed) {
+  RBM_EXPECTS(chains > 0 && steps >= 0 && every > 0);
+  cpu::philox_stream gen(seed);
+  const std::size_t cv = std::size_t(chains) * p.nv, ch = std::size_t(chains) * p.nh;
+  std::vector<float> v(cv), u(std::max(cv, ch)), h(ch), vp;
+  if (start != nullptr)
+    std::copy_n(start, cv, v.begin());
+  else
+    noise_rows(p, gen, v, u);
+  std::vector<std::vector<float>> snaps{p.categorical() ? site_states(p, v) : v};
   for (int step = 1; step <= steps; ++step) {
     // v is data at the start and a sample afterwards; h ~ p(h | v), v ~ p(v | h).
-    if (p.hidden == unit_kind::bernoulli) {
-      h = hidden_probabilities_values(p, v.data(), chains);
-      gen.uniform(u.data(), ch);
-      for (std::size_t i = 0; i < ch; ++i) h[i] = bernoulli(h[i], u[i]);
-    } else {  // a draw of each unit's kind from its input (Bernoulli or categorical visible units: v W)
-      std::vector<float> mean(ch);
-      cpu_hidden_pre(p, v.data(), chains, mean.data());
-      gen.uniform(u.data(), ch);
-      cpu::hidden_sample_rows(p.hidden, mean.data(), p.hb.data(), u.data(), chains, p.nh, h.data());
-    }
+    draw_hidden(p, gen, v, chains, u, h);
     vp = visible_probabilities(p, h.data(), chains);
-    if (gauss) {
-      gen.normal(u.data(), cv, 0.0f, 1.0f);
-      for (std::size_t i = 0; i < cv; ++i) v[i] = gaussian_units::sample(vp[i], p.sigma[i % p.nv], u[i]);
-    } else {
-      gen.uniform(u.data(), cv);
-      for (std::size_t i = 0; i < cv; ++i) v[i] = bernoulli(vp[i], u[i]);
-    }
-    if (step % every == 0) snaps.push_back(vp);  // the visible means, as deeplearning.net shows
+    draw_visible(p, gen, vp, chains, u, v);
+    // The visible means, as deeplearning.net shows (categorical units: the states drawn).
+    if (step % every == 0) snaps.push_back(p.categorical() ? site_states(p, v) : vp);
   }
   return snaps;
 }

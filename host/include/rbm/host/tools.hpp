@@ -57,7 +57,9 @@ raster reconstruction_sheet(const std::vector<reconstruction>& rows_of, int rows
 // normal one around the Gaussian mean), and a snapshot of the visible means every `every` sweeps (and
 // the starting values first). Chains start from `start` [chains, nv] (model units) or, when it is null,
 // from noise: fair coin flips for Bernoulli units, vb + sigma N(0, 1) for Gaussian ones. Returns the
-// snapshots, each [chains, nv] in model units.
+// snapshots, each [chains, nv] in model units. Categorical visible units: start from one-hot rows (or
+// a uniformly random state per site), each site drawn from its softmax with one uniform; a snapshot is
+// the drawn states themselves, [chains, sites] (state numbers).
 std::vector<std::vector<float>> gibbs_snapshots(const model_params& p, int chains, int steps, int every,
                                                 const float* start, std::uint64_t seed);
 // One row per chain, one column per snapshot, 1-pixel gaps; values drawn through `grey`.
