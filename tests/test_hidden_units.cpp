@@ -347,7 +347,6 @@ TEST(HiddenUnitsCli, TrainsEvaluatesSamplesAndRefusesWhatItCannotDo) {
   };
   refused("train --hidden-units softmax", "--hidden-units must be bernoulli, gaussian or relu (got 'softmax')");
   refused("train --hidden-units categorical", "--hidden-units must be bernoulli, gaussian or relu");
-  refused("train --hidden-units relu --device cuda", "relu hidden units run on the CPU backend only");
   refused("train --hidden-units gaussian --visible gaussian", "pair with Bernoulli or categorical visible units");
   refused("train --hidden-units relu --labels", "a label group needs Bernoulli hidden units");
   refused("train --hidden-units relu --hidden 20,10", "a stack of relu hidden units");

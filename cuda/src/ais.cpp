@@ -29,6 +29,14 @@ ais_result ais_summarise(const std::vector<double>& logw, const std::vector<floa
   return ais_summarise(logw, log_z_base, steps);
 }
 
+ais_result ais_summarise(const std::vector<double>& logw, const std::vector<float>& base_vb, int nh, int steps,
+                         unit_kind hidden) {
+  if (hidden == unit_kind::bernoulli) return ais_summarise(logw, base_vb, nh, steps);
+  double log_z_base = nh * hidden_log_integral(hidden, 0.0);
+  for (float b : base_vb) log_z_base += hidden_log_integral(unit_kind::bernoulli, b);  // log(1 + e^b)
+  return ais_summarise(logw, log_z_base, steps);
+}
+
 ais_result ais_summarise(const std::vector<double>& logw, double log_z_base, int steps) {
   RBM_EXPECTS(!logw.empty());
   const int n = int(logw.size());

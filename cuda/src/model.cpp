@@ -188,7 +188,7 @@ void model::hidden_probs(const float* v, int rows, float* prob) {
   p_->bernoulli_only(__func__);
   RBM_EXPECTS(v && prob && rows > 0);
   p_->forward(v, rows, prob);
-  sigmoid_sample(prob, p_->hb.data(), nullptr, prob, nullptr, rows, p_->nh, p_->s);
+  hidden_sample(p_->opt.cd.hidden, prob, p_->hb.data(), nullptr, prob, nullptr, rows, p_->nh, p_->s);
 }
 
 void model::visible_probs(const float* h, int rows, float* prob) {
@@ -203,7 +203,7 @@ void model::sample_hidden(const float* v, int rows, float* prob, float* state) {
   RBM_EXPECTS(v && prob && state && rows > 0 && rows <= p_->opt.max_batch);
   p_->draw(std::size_t(rows) * p_->nh);
   p_->forward(v, rows, prob);
-  sigmoid_sample(prob, p_->hb.data(), p_->u.data(), prob, state, rows, p_->nh, p_->s);
+  hidden_sample(p_->opt.cd.hidden, prob, p_->hb.data(), p_->u.data(), prob, state, rows, p_->nh, p_->s);
 }
 
 void model::sample_visible(const float* h, int rows, float* prob, float* state) {
@@ -228,7 +228,7 @@ void model::free_energy(const float* v, int rows, float* out) {
   auto& m = *p_;
   m.forward(m.hidden_view(v, rows, m.s0.data()), rows, m.hp.data());
   rbm::free_energy(v, m.vb.data(), m.hp.data(), m.hb.data(), m.gauss ? m.sigma.data() : nullptr, rows, m.nv, m.nh, out,
-                   nullptr, m.s);
+                   nullptr, m.s, m.opt.cd.hidden);
 }
 
 ais_result model::ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) {
@@ -236,6 +236,7 @@ ais_result model::ais_log_z(const std::vector<float>& base_vb, const ais_options
   auto& m = *p_;
   RBM_EXPECTS(opt.runs > 0 && int(base_vb.size()) == m.nv);
   const int n = opt.runs, nv = m.nv, nh = m.nh;
+  const unit_kind hidden = m.opt.cd.hidden;
   stream_view s = m.s;
   const std::vector<double> beta = ais_betas(opt.steps);
   std::vector<float> dvb_host(nv), vb_host(nv);
@@ -255,10 +256,11 @@ ais_result model::ais_log_z(const std::vector<float>& base_vb, const ais_options
   m.forward(v.data(), n, pre.data());
   for (std::size_t k = 1; k < beta.size(); ++k) {
     const double b = beta[k];
-    ais_accumulate_log_weights(v.data(), dvb.data(), pre.data(), m.hb.data(), b, beta[k - 1], n, nv, nh, logw.data(), s);
+    ais_accumulate_log_weights(v.data(), dvb.data(), pre.data(), m.hb.data(), b, beta[k - 1], n, nv, nh, logw.data(), s,
+                               hidden);
     if (k + 1 == beta.size()) break;
     gen.uniform(u.data(), std::size_t(n) * nh);
-    ais_sample_hidden(pre.data(), m.hb.data(), b, u.data(), h.data(), n, nh, s);
+    ais_sample_hidden(pre.data(), m.hb.data(), b, u.data(), h.data(), n, nh, s, hidden);
     m.backward(h.data(), n, vpre.data());
     gen.uniform(u.data(), std::size_t(n) * nv);
     ais_sample_visible(vpre.data(), m.vb.data(), base.data(), b, u.data(), v.data(), n, nv, s);
@@ -267,7 +269,7 @@ ais_result model::ais_log_z(const std::vector<float>& base_vb, const ais_options
   std::vector<double> host(n);
   RBM_CUDA_CHECK(cudaMemcpyAsync(host.data(), logw.data(), n * sizeof(double), cudaMemcpyDeviceToHost, s.get()));
   s.synchronize();
-  return ais_summarise(host, base_vb, nh, int(beta.size()));
+  return ais_summarise(host, base_vb, nh, int(beta.size()), hidden);
 }
 
 eval_sums model::evaluate(const std::uint8_t* data, int rows) {
@@ -288,9 +290,10 @@ eval_sums model::evaluate(const std::uint8_t* data, int rows) {
     const std::size_t bv = std::size_t(b) * nv, bh = std::size_t(b) * nh;
     bytes_to_unit(data + std::size_t(start) * nv, v.data(), bv, s);
     m.forward(v.data(), b, pre.data());
-    rbm::free_energy(v.data(), m.vb.data(), pre.data(), m.hb.data(), b, nv, nh, nullptr, acc.data() + 2, s);
+    rbm::free_energy(v.data(), m.vb.data(), pre.data(), m.hb.data(), nullptr, b, nv, nh, nullptr, acc.data() + 2, s,
+                     m.opt.cd.hidden);
     gen.uniform(u.data(), bh + bv);
-    sigmoid_sample(pre.data(), m.hb.data(), u.data(), hprob.data(), hstate.data(), b, nh, s);
+    hidden_sample(m.opt.cd.hidden, pre.data(), m.hb.data(), u.data(), hprob.data(), hstate.data(), b, nh, s);
     m.backward(hprob.data(), b, vr.data());
     sigmoid_sample(vr.data(), m.vb.data(), nullptr, vr.data(), nullptr, b, nv, s);
     accumulate_squared_error(v.data(), vr.data(), bv, acc.data() + 1, s);

@@ -107,7 +107,7 @@ struct model::impl {
     const std::size_t bh = std::size_t(rows) * nh;
     const cd_draw_layout lay = make_draw_layout(rows, c);
     forward(hidden_view(v0.data(), rows, s0.data()), rows, h0p.data());
-    sigmoid_sample(h0p.data(), hb.data(), u.data() + lay.h0(), h0p.data(), h0s.data(), rows, nh, s);
+    hidden_sample(c.hidden, h0p.data(), hb.data(), u.data() + lay.h0(), h0p.data(), h0s.data(), rows, nh, s);
     float* h = h0s.data();
     float* hout = hs.data();
     if (c.pcd) {
@@ -128,7 +128,7 @@ struct model::impl {
         sigmoid_sample(vs.data(), vb.data(), u.data() + lay.v(step), vs.data(), vs.data(), rows, nv, s);
       if (step == 0) accumulate_squared_error(v0.data(), vs.data(), bv, err_acc.data(), s);
       forward(hidden_view(vs.data(), rows, ss.data()), rows, hp.data());
-      sigmoid_sample(hp.data(), hb.data(), u.data() + lay.h(step), hp.data(), hout, rows, nh, s);
+      hidden_sample(c.hidden, hp.data(), hb.data(), u.data() + lay.h(step), hp.data(), hout, rows, nh, s);
       h = hout;
     }
     const float scale = c.sum_weight_gradient ? c.lr : c.lr / rows;

@@ -28,7 +28,8 @@ __global__ void squared_error_kernel(const float* __restrict__ a, const float* _
 // One block per row.
 __global__ void free_energy_kernel(const float* __restrict__ v, const float* __restrict__ vb,
                                    const float* __restrict__ pre, const float* __restrict__ hb,
-                                   const float* __restrict__ sigma, int nv, int nh, float* out, double* acc) {
+                                   const float* __restrict__ sigma, int nv, int nh, unit_kind hidden, float* out,
+                                   double* acc) {
   using block_reduce = cub::BlockReduce<double, reduce_block>;
   __shared__ typename block_reduce::TempStorage tmp;
   const std::size_t r = blockIdx.x;
@@ -36,7 +37,10 @@ __global__ void free_energy_kernel(const float* __restrict__ v, const float* __r
   for (int i = threadIdx.x; i < nv; i += blockDim.x)
     local += sigma != nullptr ? gaussian_units::free_energy_term(v[r * nv + i], vb[i], sigma[i])
                               : bernoulli_units::free_energy_term(v[r * nv + i], vb[i]);
-  for (int j = threadIdx.x; j < nh; j += blockDim.x) local -= softplus(pre[r * nh + j] + hb[j]);
+  if (hidden == unit_kind::bernoulli)
+    for (int j = threadIdx.x; j < nh; j += blockDim.x) local -= softplus(pre[r * nh + j] + hb[j]);
+  else
+    for (int j = threadIdx.x; j < nh; j += blockDim.x) local -= hidden_log_integral(hidden, double(pre[r * nh + j]) + hb[j]);
   const double f = block_reduce(tmp).Sum(local);
   if (threadIdx.x == 0) {
     if (out != nullptr) out[r] = static_cast<float>(f);
@@ -59,9 +63,9 @@ void free_energy(const float* v, const float* vb, const float* pre, const float*
 }
 
 void free_energy(const float* v, const float* vb, const float* pre, const float* hb, const float* sigma, int rows,
-                 int nv, int nh, float* out, double* acc, stream_view s) {
+                 int nv, int nh, float* out, double* acc, stream_view s, unit_kind hidden) {
   RBM_EXPECTS(rows > 0 && nv > 0 && nh > 0 && v && vb && pre && hb && (out || acc));
-  free_energy_kernel<<<rows, reduce_block, 0, s.get()>>>(v, vb, pre, hb, sigma, nv, nh, out, acc);
+  free_energy_kernel<<<rows, reduce_block, 0, s.get()>>>(v, vb, pre, hb, sigma, nv, nh, hidden, out, acc);
   RBM_CHECK_LAUNCH(free_energy_kernel);
 }
 

@@ -1,4 +1,5 @@
-// Fused bias + sigmoid + Bernoulli sampling, and uint8 -> float conversion (plain and gathered).
+// Fused bias + sigmoid + Bernoulli sampling (and the continuous hidden kinds' means and draws), and
+// uint8 -> float conversion (plain and gathered).
 #include "rbm/detail/launch.hpp"
 #include "rbm/kernels.hpp"
 #include "rbm/math.hpp"
@@ -18,6 +19,17 @@ __global__ void sigmoid_sample_kernel(const float* pre, const float* __restrict_
     const float p = sigmoid(pre[i] + bias[i % cols]);
     prob[i] = p;
     if (state != nullptr) state[i] = bernoulli(p, u[i]);
+  }
+}
+
+// The continuous hidden kinds (Gaussian, ReLU): mean and draw in double, rounded once to float.
+template <class Index>
+__global__ void hidden_kind_kernel(unit_kind kind, const float* pre, const float* __restrict__ bias,
+                                   const float* __restrict__ u, float* prob, float* state, Index n, Index cols) {
+  for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x) {
+    const double a = double(pre[i]) + bias[i % cols];
+    prob[i] = float(hidden_mean(kind, a));
+    if (state != nullptr) state[i] = float(hidden_sample(kind, a, u[i]));
   }
 }
 
@@ -113,6 +125,20 @@ void sigmoid_sample(const float* pre, const float* bias, const float* u, float* 
     sigmoid_sample_kernel<std::size_t>
         <<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(pre, bias, u, prob, state, n, std::size_t(cols));
   RBM_CHECK_LAUNCH(sigmoid_sample_kernel);
+}
+
+void hidden_sample(unit_kind hidden, const float* pre, const float* bias, const float* u, float* prob, float* state,
+                   int rows, int cols, stream_view s) {
+  if (hidden == unit_kind::bernoulli) return sigmoid_sample(pre, bias, u, prob, state, rows, cols, s);
+  RBM_EXPECTS(rows > 0 && cols > 0 && pre && bias && prob && (state == nullptr || u != nullptr));
+  const std::size_t n = std::size_t(rows) * cols;
+  if (n < narrow_limit)
+    hidden_kind_kernel<unsigned><<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(
+        hidden, pre, bias, u, prob, state, unsigned(n), unsigned(cols));
+  else
+    hidden_kind_kernel<std::size_t><<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(
+        hidden, pre, bias, u, prob, state, n, std::size_t(cols));
+  RBM_CHECK_LAUNCH(hidden_kind_kernel);
 }
 
 void bytes_to_unit(const std::uint8_t* in, float* out, std::size_t n, stream_view s) {

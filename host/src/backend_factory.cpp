@@ -65,12 +65,10 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
   if (gpu.resident != "auto" && gpu.resident != "on" && gpu.resident != "off")
     throw precondition_error("data residency must be auto, on or off (got '" + gpu.resident + "')");
   std::string fallback;
-  // What the device step has not got yet: Adam, categorical visible units, continuous hidden units.
+  // What the device step has not got yet: Adam, categorical visible units.
   const std::string cpu_only = cfg.update_rule == optimizer::adam        ? "Adam updates"
                                : cfg.visible == unit_kind::categorical ? "categorical visible units"
-                               : cfg.hidden != unit_kind::bernoulli
-                                   ? std::string(to_string(cfg.hidden)) + " hidden units"
-                                   : "";
+                                                                        : "";
   if (device != "cpu" && !cpu_only.empty()) {
     if (device == "cuda")
       throw precondition_error(cpu_only + " run on the CPU backend only so far (the CUDA backend lacks them)");

@@ -79,7 +79,7 @@ std::string cuda_backend::name() const {
 }
 
 void cuda_backend::set_params(const model_params& p) {
-  RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh && p.visible == cfg_.visible && p.hidden == unit_kind::bernoulli);
+  RBM_EXPECTS(p.nv == cfg_.nv && p.nh == cfg_.nh && p.visible == cfg_.visible && p.hidden == cfg_.hidden);
   RBM_EXPECTS(!p.labeled() || (p.label_w.size() == std::size_t(p.classes) * p.nh &&
                                 p.label_b.size() == std::size_t(p.classes)));
   if (model_.classes() > 0 && p.classes != model_.classes())
@@ -92,6 +92,7 @@ void cuda_backend::set_params(const model_params& p) {
 
 model_params cuda_backend::params() const {
   model_params p(cfg_.nv, cfg_.nh, cfg_.visible);
+  p.hidden = cfg_.hidden;
   model_.get_params(p.w.data(), p.vb.data(), p.hb.data());
   if (p.gaussian()) model_.get_sigma(p.sigma.data());
   if (model_.classes() > 0) {

@@ -196,14 +196,12 @@ ais_result ais_log_z(const model_params& p, const std::vector<float>& base_vb, c
     }
   };
   cpu::run_parts(team, parts, anneal);
-  if (!categorical && p.hidden == unit_kind::bernoulli) return ais_summarise(logw, base_vb, nh, int(beta.size()));
-  // The base model's log Z: each hidden unit's integral at input 0 (log 2 for Bernoulli units), plus
-  // each visible unit's log(1 + exp(bA)) or each site's log sum_q exp(bA).
+  if (!categorical) return ais_summarise(logw, base_vb, nh, int(beta.size()), p.hidden);
+  // The base model of independent sites: log Z_A = each hidden unit's integral at input 0 (log 2 for
+  // Bernoulli units) + sum over sites of log sum_q exp(bA).
   double log_z_base = nh * hidden_log_integral(p.hidden, 0.0);
-  if (!categorical)
-    for (int i = 0; i < nv; ++i) log_z_base += hidden_log_integral(unit_kind::bernoulli, base_vb[i]);
-  std::vector<double> a(static_cast<std::size_t>(std::max(p.states, 1))), prob(a.size());
-  for (int s = 0; categorical && s < p.sites(); ++s) {
+  std::vector<double> a(static_cast<std::size_t>(p.states)), prob(a.size());
+  for (int s = 0; s < p.sites(); ++s) {
     for (int k = 0; k < p.states; ++k) a[k] = base_vb[std::size_t(s) * p.states + k];
     log_z_base += softmax_units::mean(a.data(), p.states, prob.data());
   }

@@ -7,12 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
 #include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "rbm/device_info.hpp"
+#include "rbm/host/backend.hpp"
 #include "rbm/error.hpp"
 #include "rbm/resources.hpp"
 
@@ -50,6 +53,17 @@ std::vector<T> download(const rbm::device_buffer<T>& d, rbm::stream_view s) {
 // A device buffer filled with NaN, so that any element a kernel forgets to write shows up.
 inline rbm::device_buffer<float> poisoned(std::size_t n, rbm::stream_view s) {
   return upload(std::vector<float>(n, std::nanf("")), s);
+}
+
+// `batches` batches of `rows` pixel rows (data [batches * rows, nv], in order) trained on each backend.
+inline void step_each(std::initializer_list<rbm::backend*> backends, const std::vector<std::uint8_t>& data, int nv,
+                      int rows, int batches) {
+  std::vector<int> idx(std::size_t(batches) * rows);
+  for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = int(i);
+  for (rbm::backend* be : backends) {
+    be->attach(rbm::rows_view::of(data.data(), batches * rows, nv));
+    for (int b = 0; b < batches; ++b) be->step(idx.data() + std::size_t(b) * rows, rows);
+  }
 }
 
 inline std::vector<float> random_vector(std::size_t n, std::mt19937& rng, float lo, float hi) {

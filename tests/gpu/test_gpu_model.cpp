@@ -87,12 +87,7 @@ TEST_P(GpuCdStep, ParametersAgreeWithTheCpuBackend) {
   g.resident = "off";  // the streamed path (pinned staging, two streams); run_gpu below covers the resident one
   rbm::cuda_backend gpu(c, rows, g);
   gpu.set_params(p0);
-  std::vector<int> idx(std::size_t(3) * rows);
-  std::iota(idx.begin(), idx.end(), 0);
-  for (rbm::backend* be : {static_cast<rbm::backend*>(&cpu), static_cast<rbm::backend*>(&gpu)}) {
-    be->attach(rbm::rows_view::of(data.data(), 3 * rows, nv));
-    for (int b = 0; b < 3; ++b) be->step(idx.data() + b * rows, rows);
-  }
+  step_each({&cpu, &gpu}, data, nv, rows, 3);
   const auto a = cpu.params(), d = gpu.params();
   // FP32 GEMMs in another summation order: ~1e-6 per update. A flipped sampled state would move a
   // weight by ~lr/rows = 4e-3 and fail this (none is ambiguous, above).

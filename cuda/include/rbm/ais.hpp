@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "rbm/units.hpp"
+
 namespace rbm {
 
 struct ais_options {
@@ -29,6 +31,10 @@ std::vector<double> ais_betas(int steps);
 // log Z and its interval from the runs' log weights and the base model's visible bias (W = 0, hidden
 // bias 0, so log Z_A = nh log 2 + sum_i softplus(bA_i)).
 ais_result ais_summarise(const std::vector<double>& log_weights, const std::vector<float>& base_vb, int nh, int steps);
+// The same for hidden units of any kind (rbm/units.hpp): each contributes its log integral at input 0
+// to the base model's log Z (log 2 for Bernoulli units: the overload above).
+ais_result ais_summarise(const std::vector<double>& log_weights, const std::vector<float>& base_vb, int nh, int steps,
+                         unit_kind hidden);
 // The same with the base model's log Z given.
 ais_result ais_summarise(const std::vector<double>& log_weights, double log_z_base, int steps);
 

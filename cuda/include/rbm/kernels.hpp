@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "rbm/resources.hpp"
+#include "rbm/units.hpp"
 
 namespace rbm {
 
@@ -14,6 +15,12 @@ namespace rbm {
 // state[r, c] = (u[r, c] < prob[r, c]). `prob` may alias `pre`. `bias` [cols].
 void sigmoid_sample(const float* pre, const float* bias, const float* u, float* prob, float* state, int rows,
                     int cols, stream_view s);
+
+// Hidden units of kind `hidden` (rbm/units.hpp): prob[r, c] = their conditional mean at total input
+// pre[r, c] + bias[c] and, when `state` is not null, state[r, c] = their draw from u[r, c] (one uniform
+// each, the continuous kinds in double as on the CPU). Bernoulli units: sigmoid_sample.
+void hidden_sample(unit_kind hidden, const float* pre, const float* bias, const float* u, float* prob, float* state,
+                   int rows, int cols, stream_view s);
 
 // out[i] = in[i] / 255 for n bytes.
 void bytes_to_unit(const std::uint8_t* in, float* out, std::size_t n, stream_view s);
@@ -62,9 +69,10 @@ void accumulate_squared_error(const float* a, const float* b, std::size_t n, dou
 void free_energy(const float* v, const float* vb, const float* pre, const float* hb, int rows, int nv, int nh,
                  float* out, double* acc, stream_view s);
 // The same for Gaussian visible units (sigma [nv]; null: Bernoulli): F = sum (v - vb)^2 / 2 sigma^2 -
-// sum_j softplus(pre + hb), with pre = (v / sigma) W.
+// sum_j softplus(pre + hb), with pre = (v / sigma) W; for `hidden` units of another kind, their log
+// integral (hidden_log_integral, in double) in place of softplus.
 void free_energy(const float* v, const float* vb, const float* pre, const float* hb, const float* sigma, int rows,
-                 int nv, int nh, float* out, double* acc, stream_view s);
+                 int nv, int nh, float* out, double* acc, stream_view s, unit_kind hidden = unit_kind::bernoulli);
 
 // Label groups (a classification RBM, Larochelle & Bengio 2008): `classes` softmax units beside the
 // visible ones, with weights label_w [classes, nh] and biases label_b [classes]. `pre` [rows, nh] is the
@@ -108,15 +116,18 @@ void momentum_step(const float* grad, std::size_t n, float scale, float momentum
 namespace rbm {
 
 // Annealed importance sampling at inverse temperature beta (rbm/ais.hpp), row-major [rows, n]:
-// h = [u < sigmoid(beta (pre + hb))].
+// h = [u < sigmoid(beta (pre + hb))]; for `hidden` units of another kind, their draw at input
+// beta (pre + hb) (hidden_sample).
 void ais_sample_hidden(const float* pre, const float* hb, double beta, const float* u, float* h, int rows, int nh,
-                       stream_view s);
+                       stream_view s, unit_kind hidden = unit_kind::bernoulli);
 // v = [u < sigmoid((1 - beta) bA + beta (vpre + vb))]; with beta = 0 `vpre` and `vb` are not read.
 void ais_sample_visible(const float* vpre, const float* vb, const float* base_vb, double beta, const float* u,
                         float* v, int rows, int nv, stream_view s);
 // logw[r] += (beta - beta_prev) v_r.dvb + sum_j softplus(beta x_rj) - softplus(beta_prev x_rj),
-// x = pre + hb, dvb = vb - bA. One block per row.
+// x = pre + hb, dvb = vb - bA (for `hidden` units of another kind, their log integral in place of
+// softplus). One block per row.
 void ais_accumulate_log_weights(const float* v, const float* dvb, const float* pre, const float* hb, double beta,
-                                double beta_prev, int rows, int nv, int nh, double* logw, stream_view s);
+                                double beta_prev, int rows, int nv, int nh, double* logw, stream_view s,
+                                unit_kind hidden = unit_kind::bernoulli);
 
 }  // namespace rbm

@@ -33,8 +33,9 @@ RBM_HD double log_upper_tail(double z) {
 }
 
 // The z >= 0 with log Q(z) = lp, for lp <= log(1/2): Acklam's rational approximation (relative error
-// 1.2e-9) as the start, then two Newton steps on log Q (concave, so they converge from either side;
-// each squares the error).
+// 1.2e-9 where Q is a double) as the start, then Newton steps on log Q (concave; a step squares the
+// relative error): one, or two below lp = -500, where Acklam's start is outside the range it was fitted
+// on (tests/test_hidden_units.cpp checks the inverse to 1e-12 from lp = -10^4).
 RBM_HD double upper_tail_quantile_log(double lp) {
   double z;
   if (lp < -3.7193 /* log 0.02425 */) {
@@ -51,7 +52,7 @@ RBM_HD double upper_tail_quantile_log(double lp) {
         (((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r - 1.556989798598866e+02) * r +
            6.680131188771972e+01) * r - 1.328068155288572e+01) * r + 1.0);
   }
-  for (int i = 0; i < 2; ++i) {
+  for (int i = lp < -500.0 ? 0 : 1; i < 2; ++i) {
     // f(z) = log Q(z) - lp, f'(z) = -phi(z) / Q(z) = -1 / (sqrt(2 pi) exp(log Q(z) + z^2 / 2)).
     const double l = log_scaled_upper_tail(z);
     z += (l - 0.5 * z * z - lp) * sqrt_2pi * exp(l);
