@@ -5,6 +5,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,7 @@
 
 #include "rbm/device_info.hpp"
 #include "rbm/error.hpp"
+#include "rbm/host/classification.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/backend.hpp"
 #include "rbm/host/trainer.hpp"
@@ -124,6 +126,19 @@ inline rbm::train_result train_then_resume(const rbm::dataset& d, rbm::train_opt
 inline std::vector<std::uint8_t> read_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// How many of the rows v [rows, nv] a model with a label group classifies right (argmax p(y | x)).
+inline int classified_right(const rbm::model_params& p, const std::vector<float>& v, const std::vector<std::uint8_t>& labels) {
+  const int rows = int(labels.size());
+  std::vector<double> lp(std::size_t(rows) * p.classes);
+  rbm::class_log_probs(p, v.data(), rows, lp.data());
+  int right = 0;
+  for (int r = 0; r < rows; ++r) {
+    const double* row = lp.data() + std::size_t(r) * p.classes;
+    right += int(std::max_element(row, row + p.classes) - row) == int(labels[std::size_t(r)]);
+  }
+  return right;
 }
 
 #ifdef RBM_DATA_DIR

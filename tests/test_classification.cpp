@@ -20,10 +20,12 @@
 #include "rbm/host/classification.hpp"
 #include "rbm/host/idx.hpp"
 #include "rbm/host/safetensors.hpp"
+#include "reference_cd.hpp"
 
 namespace {
 
-rbm::model_params random_model(int nv, int nh, int k, bool gaussian, unsigned seed) {
+rbm::model_params random_model(int nv, int nh, int k, bool gaussian, unsigned seed,
+                               rbm::unit_kind hidden = rbm::unit_kind::bernoulli) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> n(0.0f, 0.7f);
   std::uniform_real_distribution<float> s(0.5f, 2.0f);
@@ -32,14 +34,27 @@ rbm::model_params random_model(int nv, int nh, int k, bool gaussian, unsigned se
   if (gaussian) std::generate(p.sigma.begin(), p.sigma.end(), [&] { return s(rng); });
   p.add_labels(k);
   for (auto* v : {&p.label_w, &p.label_b}) std::generate(v->begin(), v->end(), [&] { return n(rng); });
+  p.hidden = hidden;
   return p;
 }
 
 // log p(y | x) from the definition, in double: log sum_h exp(-E(x, y, h)) over every hidden state,
 // normalised over y; E(x, y, h) = V(x) - b_y - h.c - sum_ij x'_i W_ij h_j - sum_j U_yj h_j.
-std::vector<double> enumerated_log_probs(const rbm::model_params& p, const std::vector<double>& x) {
+// Continuous hidden units: each unit's integral over its values by Simpson's rule (rbm_test::integrate),
+// or, with `closed_form` (the gradient's finite differences, many of them), the units' log integral,
+// itself checked against Simpson's rule in tests/test_hidden_units.cpp.
+std::vector<double> enumerated_log_probs(const rbm::model_params& p, const std::vector<double>& x,
+                                         bool closed_form = false) {
   std::vector<double> out(p.classes);
-  for (int y = 0; y < p.classes; ++y) {
+  for (int y = 0; p.hidden != rbm::unit_kind::bernoulli && y < p.classes; ++y) {
+    out[y] = p.label_b[y];
+    for (int j = 0; j < p.nh; ++j) {
+      double in = p.hb[j] + p.label_w[std::size_t(y) * p.nh + j];
+      for (int i = 0; i < p.nv; ++i) in += x[i] * p.w[std::size_t(i) * p.nh + j];
+      out[y] += closed_form ? rbm::hidden_log_integral(p.hidden, in) : rbm_test::integrate(p.hidden, in).log_z;
+    }
+  }
+  for (int y = 0; p.hidden == rbm::unit_kind::bernoulli && y < p.classes; ++y) {
     double top = -INFINITY;
     std::vector<double> terms;
     for (int h = 0; h < (1 << p.nh); ++h) {
@@ -76,13 +91,15 @@ rbm::cd_config step_config(int nv, int nh, float lr, float momentum, float decay
 
 double mean_log_prob(const rbm::model_params& p, const std::vector<std::vector<double>>& xs, const std::vector<int>& ys) {
   double s = 0;
-  for (std::size_t r = 0; r < xs.size(); ++r) s += enumerated_log_probs(p, xs[r])[ys[r]];
+  for (std::size_t r = 0; r < xs.size(); ++r) s += enumerated_log_probs(p, xs[r], /*closed_form=*/true)[ys[r]];
   return s / double(xs.size());
 }
 
 TEST(Classification, ClassProbabilitiesAreTheJointsEnumerated) {
-  for (const bool gaussian : {false, true}) {
-    const auto p = random_model(6, 4, 5, gaussian, 3);
+  for (const int kind : {0, 1, 2, 3}) {  // Bernoulli or Gaussian visible units; Gaussian or ReLU hidden ones
+    const bool gaussian = kind == 1;
+    const auto p = random_model(6, 4, 5, gaussian, 3,
+                                kind < 2 ? rbm::unit_kind::bernoulli : kind == 2 ? rbm::unit_kind::gaussian : rbm::unit_kind::relu);
     std::mt19937 rng(9);
     std::uniform_real_distribution<float> u(gaussian ? -2.0f : 0.0f, gaussian ? 2.0f : 1.0f);
     const int rows = 7;
@@ -95,7 +112,7 @@ TEST(Classification, ClassProbabilitiesAreTheJointsEnumerated) {
       const auto want = enumerated_log_probs(p, x);
       double total = 0;
       for (int k = 0; k < p.classes; ++k) {
-        EXPECT_NEAR(got[std::size_t(r) * p.classes + k], want[k], 2e-5) << (gaussian ? "gaussian " : "") << r << "," << k;
+        EXPECT_NEAR(got[std::size_t(r) * p.classes + k], want[k], 2e-5) << kind << ": " << r << "," << k;
         total += std::exp(got[std::size_t(r) * p.classes + k]);
       }
       EXPECT_NEAR(total, 1.0, 1e-9);
@@ -106,9 +123,11 @@ TEST(Classification, ClassProbabilitiesAreTheJointsEnumerated) {
 // lr 1, no momentum, no decay: the step moves each parameter by the batch mean of d log p(y | x) / d theta,
 // which central differences of the enumerated log-probability give in double.
 TEST(Classification, TheDiscriminativeStepIsTheExactGradient) {
-  for (const bool gaussian : {false, true}) {
-    SCOPED_TRACE(gaussian ? "gaussian" : "bernoulli");
-    const auto p0 = random_model(5, 3, 4, gaussian, 11);
+  for (const int kind : {0, 1, 2, 3}) {  // Bernoulli or Gaussian visible units; Gaussian or ReLU hidden ones
+    const bool gaussian = kind == 1;
+    SCOPED_TRACE(kind);
+    const auto p0 = random_model(5, 3, 4, gaussian, 11,
+                                 kind < 2 ? rbm::unit_kind::bernoulli : kind == 2 ? rbm::unit_kind::gaussian : rbm::unit_kind::relu);
     std::mt19937 rng(5);
     std::uniform_real_distribution<float> u(0.0f, 1.0f);
     const int rows = 6;
@@ -208,13 +227,7 @@ TEST(Classification, DiscriminativeTrainingClassifiesHeldOutDigits) {
   }
   EXPECT_LT(last_loss, 0.5 * first_loss);
   const auto test = values(d.test, 0, d.test.count);
-  std::vector<double> lp(std::size_t(d.test.count) * 10);
-  rbm::class_log_probs(p, test.data(), d.test.count, lp.data());
-  int right = 0;
-  for (int r = 0; r < d.test.count; ++r) {
-    const double* row = lp.data() + std::size_t(r) * 10;
-    right += int(std::max_element(row, row + 10) - row) == int(d.test.labels[r]);
-  }
+  const int right = rbm_test::classified_right(p, test, d.test.labels);
   EXPECT_GT(right, 870) << "of 1000 held-out digits";  // chance: 100; 894 measured
 }
 

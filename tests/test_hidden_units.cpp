@@ -18,11 +18,13 @@
 #include "helpers.hpp"
 #include "rbm/cd_config.hpp"
 #include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/classification.hpp"
 #include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/thread_team.hpp"
+#include "rbm/host/trainer.hpp"
 #include "rbm/normal.hpp"
 #include "rbm/units.hpp"
 #include "reference_cd.hpp"
@@ -66,32 +68,10 @@ TEST(NormalTail, QuantilesInvertTheTailToDoublePrecision) {
     }
 }
 
-// log of the integral of exp(x h - h^2 / 2) over the unit's values (h >= 0 for ReLU) and the mean of
-// that density, by Simpson's rule in long double around the mode.
-struct integral {
-  double log_z, mean;
-};
-integral integrate(unit_kind k, double x) {
-  const double mode = k == unit_kind::relu ? std::max(x, 0.0) : x;
-  // Where the density is above e^-30 of its top (for ReLU at x < 0: exp(x h) decays on 1 / |x|).
-  const double width = k == unit_kind::relu && x < -1 ? 30.0 / -x : 14.0;
-  const long double lo = k == unit_kind::relu ? 0.0L : mode - width, hi = mode + width;
-  const int n = 40000;
-  const long double step = (hi - lo) / n, top = x * mode - 0.5 * mode * mode;
-  long double z = 0, first = 0;
-  for (int i = 0; i <= n; ++i) {
-    const long double h = lo + i * step, f = std::exp(x * h - 0.5L * h * h - top);
-    const long double weight = i == 0 || i == n ? 1 : i % 2 == 1 ? 4 : 2;
-    z += weight * f;
-    first += weight * f * h;
-  }
-  return {double(std::log(z * step / 3) + top), double(first / z)};
-}
-
 TEST(HiddenUnits, MeanAndLogIntegralMatchNumericalIntegration) {
   for (unit_kind k : continuous)
     for (double x : {-40.0, -8.0, -1.0, 0.0, 0.7, 4.0, 30.0}) {
-      const integral want = integrate(k, x);
+      const rbm_test::integral want = rbm_test::integrate(k, x);
       EXPECT_NEAR(rbm::hidden_log_integral(k, x), want.log_z, 1e-9 * std::max(1.0, std::fabs(want.log_z)))
           << rbm::to_string(k) << " x = " << x;
       EXPECT_NEAR(rbm::hidden_mean(k, x), want.mean, 1e-8 * std::max(1.0, std::fabs(want.mean)))
@@ -182,7 +162,7 @@ double brute_log_z(const rbm::model_params& p) {
     for (int j = 0; j < p.nh; ++j) {
       double a = p.hb[j];
       for (int i = 0; i < p.nv; ++i) a += v[i] * p.w[std::size_t(i) * p.nh + j];
-      t += integrate(p.hidden, a).log_z;
+      t += rbm_test::integrate(p.hidden, a).log_z;
     }
     terms.push_back(t);
     int s = 0;
@@ -306,6 +286,59 @@ TEST(HiddenUnits, CdTrainingLearnsCorrelationsAnIndependentModelMisses) {
 
 namespace {
 
+// A classification RBM of ReLU hidden units (the exact p(y | x) with each unit's log integral, its
+// gradient with each unit's mean), trained discriminatively on 2,000 digits, classifies held-out ones;
+// the trainer takes it on the CPU backend, saying so, and the hybrid objective's joint chain (ReLU
+// draws) trains too.
+TEST(HiddenUnitsLabels, AReluClassifierLearnsTheDigits) {
+  rbm::dataset d = rbm_test::digits_subset(2000, 1000);
+  const int nv = d.train.dim(), nh = 100, batch = 20;
+  rbm::model_params p = rbm_test::random_model(nv, nh, 0.01f, 1);
+  std::fill(p.vb.begin(), p.vb.end(), 0.0f);
+  std::fill(p.hb.begin(), p.hb.end(), 0.0f);
+  p.hidden = unit_kind::relu;
+  p.add_labels(10);
+  rbm::cd_config cfg;
+  cfg.nv = nv;
+  cfg.nh = nh;
+  cfg.lr = 0.3f;
+  cfg.momentum = 0.5f;
+  cfg.weight_decay = 0.0f;
+  cfg.hidden = unit_kind::relu;
+  rbm::training_state st;
+  rbm::classification_workspace ws;
+  std::vector<float> v(std::size_t(d.train.count) * nv);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = rbm::pixel_to_unit(d.train.pixels[i]);
+  const std::vector<int> y(d.train.labels.begin(), d.train.labels.end());
+  for (int epoch = 0; epoch < 10; ++epoch)
+    for (int b = 0; b < d.train.count / batch; ++b)
+      rbm::cpu_discriminative_step(p, st, v.data() + std::size_t(b) * batch * nv, y.data() + b * batch, batch, cfg, ws);
+  std::vector<float> test(std::size_t(d.test.count) * nv);
+  for (std::size_t i = 0; i < test.size(); ++i) test[i] = rbm::pixel_to_unit(d.test.pixels[i]);
+  const int right = rbm_test::classified_right(p, test, d.test.labels);
+  EXPECT_GT(right, 850) << "of 1000 held-out digits";  // chance: 100
+  // Through the trainer: the hybrid objective on the CPU backend, said.
+  rbm::train_options o;
+  o.objective = "hybrid";
+  o.alpha = rbm::classifier_defaults::alpha;
+  o.batch = batch;
+  o.cd.nh = 50;
+  o.cd.hidden = unit_kind::relu;
+  o.cd.lr = 0.3f;
+  o.labels = true;
+  o.epochs = 3;
+  std::string notes;
+  o.on_note = [&notes](const std::string& line) { notes += line + "\n"; };
+  const rbm::train_result h = rbm::train(rbm_test::digits_subset(1000, 300), o);
+  EXPECT_NE(notes.find("trains on the CPU backend only so far"), std::string::npos) << notes;
+  EXPECT_TRUE(std::isfinite(h.history.back().train.err_sampled));
+  EXPECT_GT(h.history.back().test_accuracy, 0.5) << notes;  // ten classes: chance is 0.1
+}
+
+}  // namespace
+
+namespace {
+
 TEST(HiddenUnitsCli, TrainsEvaluatesSamplesAndRefusesWhatItCannotDo) {
   const auto dir = rbm_test::fresh_dir();
   const auto out = dir / "run";
@@ -348,7 +381,7 @@ TEST(HiddenUnitsCli, TrainsEvaluatesSamplesAndRefusesWhatItCannotDo) {
   refused("train --hidden-units softmax", "--hidden-units must be bernoulli, gaussian or relu (got 'softmax')");
   refused("train --hidden-units categorical", "--hidden-units must be bernoulli, gaussian or relu");
   refused("train --hidden-units gaussian --visible gaussian", "pair with Bernoulli or categorical visible units");
-  refused("train --hidden-units relu --labels", "a label group needs Bernoulli hidden units");
+  refused("train --hidden-units relu --labels --device cuda", "a label group with relu hidden units trains on the CPU");
   refused("train --hidden-units relu --hidden 20,10", "a stack of relu hidden units");
   refused("train --hidden-units relu --sparsity-target 0.1 --sparsity-cost 0.1", "the sparsity target");
   refused("train --init-from " + model, "the model has relu hidden units, not bernoulli");

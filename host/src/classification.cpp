@@ -2,7 +2,8 @@
 //
 // With a = c + x' W (the hidden input from the pixels) and o_y = a + U_y (from the pixels and class y),
 // F(x, y) = (visible terms) - b_y - sum_j softplus(o_yj), so log p(y | x) = b_y + sum_j softplus(o_yj)
-// - logsumexp. Its gradient, with p_k = p(k | x) and s_k = sigmoid(o_k):
+// - logsumexp (continuous hidden units: each unit's log integral L in place of softplus, and its mean
+// L' in place of sigmoid below). Its gradient, with p_k = p(k | x) and s_k = sigmoid(o_k):
 //   d/dW_ij = x'_i (s_yj - sum_k p_k s_kj),  d/dc_j = s_yj - sum_k p_k s_kj,
 //   d/dU_kj = ([k = y] - p_k) s_kj,         d/db_k = [k = y] - p_k.
 #include "rbm/host/classification.hpp"
@@ -43,15 +44,18 @@ const float* hidden_input(const model_params& p, const float* v, int rows, class
   return x;
 }
 
-// For row r: logits [K] (b_k + sum_j softplus(a_j + U_kj)) and, when `sig` is given, s_kj [K, nh].
+// For row r: logits [K] (b_k + sum_j softplus(a_j + U_kj)) and, when `sig` is given, s_kj [K, nh]
+// (sigmoid(a_j + U_kj)). Continuous hidden units: their log integral and their mean (its derivative)
+// in place of softplus and sigmoid.
 void row_logits(const model_params& p, const float* a, double* logits, float* sig) {
+  const bool bernoulli = p.hidden == unit_kind::bernoulli;
   for (int k = 0; k < p.classes; ++k) {
     const float* u = p.label_w.data() + std::size_t(k) * p.nh;
     double s = p.label_b[k];
     for (int j = 0; j < p.nh; ++j) {
       const float o = a[j] + u[j];
-      s += softplus(o);
-      if (sig != nullptr) sig[std::size_t(k) * p.nh + j] = sigmoid(o);
+      s += bernoulli ? double(softplus(o)) : hidden_log_integral(p.hidden, o);
+      if (sig != nullptr) sig[std::size_t(k) * p.nh + j] = bernoulli ? sigmoid(o) : float(hidden_mean(p.hidden, o));
     }
     logits[k] = s;
   }
@@ -165,13 +169,24 @@ double joint_gibbs_chain(const model_params& p, training_state& st, const float*
   ws.u.resize(std::max(bh, bv));
   ws.ys.resize(rows);
   ws.ly.resize(std::size_t(rows) * kc);
-  // prob = sigmoid(pre + U_y), row by row (prob may alias pre): the hidden layer given the class.
+  const bool bernoulli = p.hidden == unit_kind::bernoulli;
+  if (!bernoulli) ws.hin.resize(bh);
+  // prob = sigmoid(pre + U_y), row by row (prob may alias pre): the hidden layer given the class
+  // (continuous units: their mean, the input kept in ws.hin for the draw).
   auto hidden_from = [&](const float* pre, const int* labels, float* prob) {
     cpu::run_parts(ws.team, parts, [&](int t) {
       const auto [r0, r1] = cpu::split(std::size_t(rows), parts, t);
       for (std::size_t r = r0; r < r1; ++r) {
         const float* u = p.label_w.data() + std::size_t(labels[r]) * nh;
-        for (int j = 0; j < nh; ++j) prob[r * nh + j] = sigmoid(pre[r * nh + j] + u[j]);
+        for (std::size_t i = r * nh, j = 0; j < std::size_t(nh); ++i, ++j) {
+          const float o = pre[i] + u[j];
+          if (bernoulli) {
+            prob[i] = sigmoid(o);
+          } else {
+            ws.hin[i] = o;
+            prob[i] = float(hidden_mean(p.hidden, o));
+          }
+        }
       }
     });
   };
@@ -179,8 +194,13 @@ double joint_gibbs_chain(const model_params& p, training_state& st, const float*
     uniforms(offset, n, ws.u.data());
     cpu::sample(prob, ws.u.data(), n, out);
   };
+  auto sample_hidden = [&](const float* prob, std::size_t offset, float* out) {
+    if (bernoulli) return sample(prob, bh, offset, out);
+    uniforms(offset, bh, ws.u.data());
+    for (std::size_t i = 0; i < bh; ++i) out[i] = float(hidden_sample(p.hidden, ws.hin[i], ws.u[i]));
+  };
   hidden_from(ws.a.data(), y, ws.h0p.data());
-  sample(ws.h0p.data(), bh, 0, ws.hs.data());
+  sample_hidden(ws.h0p.data(), 0, ws.hs.data());
   if (cfg.pcd && st.chains >= rows) std::copy_n(st.chain_h.data(), bh, ws.hs.data());
   for (int step = 0; step < cfg.k; ++step) {
     const std::size_t off = bh + std::size_t(step) * (bv + rows + bh);
@@ -203,7 +223,7 @@ double joint_gibbs_chain(const model_params& p, training_state& st, const float*
                 0.0f, ws.hp.data(), nh);
     for (std::size_t i = 0; i < bh; ++i) ws.hp[i] += p.hb[i % nh];
     hidden_from(ws.hp.data(), ws.ys.data(), ws.hp.data());
-    sample(ws.hp.data(), bh, off + bv + rows, ws.hs.data());
+    sample_hidden(ws.hp.data(), off + bv + rows, ws.hs.data());
   }
   if (cfg.pcd) {  // the chains go on (a smaller last batch updates the first of them)
     if (st.chains < rows) {

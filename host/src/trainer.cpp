@@ -198,7 +198,6 @@ void check_units_and_values(const run& r) {
     const std::string kind = std::string(to_string(o.cd.hidden)) + " hidden units";
     if (r.gauss)  // the joint energy is a quadratic form, bounded below only while W is small
       throw precondition_error(kind + " pair with Bernoulli or categorical visible units so far, not Gaussian ones");
-    if (r.labeled) throw precondition_error(kind + ": a label group needs Bernoulli hidden units so far");
     if (o.cd.sparsity_cost > 0)
       throw precondition_error(kind + ": the sparsity target is a Bernoulli unit's probability of being on");
   }
@@ -316,8 +315,15 @@ void prepare_data_and_start(run& r) {
 // which are attached there and checked as they are summarised).
 std::string open_backend(run& r) {
   const train_options& o = r.o;
-  std::string why;
-  r.be = make_backend(o.device, o.cd, o.batch, o.gpu, why, std::min(o.batch, r.data->train.count));
+  std::string why, device = o.device, fallback;
+  if (r.labeled && o.cd.hidden != unit_kind::bernoulli && device != "cpu") {  // the device's label step is Bernoulli's
+    const std::string what = std::string("a label group with ") + to_string(o.cd.hidden) + " hidden units";
+    if (device == "cuda") throw precondition_error(what + " trains on the CPU backend only so far");
+    device = "cpu";
+    fallback = what + " trains on the CPU backend only so far: ";
+  }
+  r.be = make_backend(device, o.cd, o.batch, o.gpu, why, std::min(o.batch, r.data->train.count));
+  why = fallback + why;
   if (r.gauss && o.standardize && !r.on_device) standardize_sets(r.prepared, *r.be, r.stats.mean, r.stats.sd);
   r.n = r.data->train.count;
   r.nv = o.cd.nv;

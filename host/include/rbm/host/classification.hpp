@@ -39,6 +39,7 @@ struct classification_workspace {
   std::vector<float> gw;  // Adam: the weight gradient [nv, nh]
   std::vector<double> loss;  // per row
   std::vector<float> h0p, hs, hp, vs, u, ly;  // the joint Gibbs chain
+  std::vector<float> hin;  // continuous hidden units: their inputs, which their draws read
   std::vector<int> ys;
   std::vector<double> logits, probs;
 };
