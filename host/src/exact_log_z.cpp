@@ -19,11 +19,43 @@ namespace rbm {
 
 namespace {
 
+// log of a sum of exp(term) over many terms, kept as a running log-sum-exp folded every 2^20 terms to
+// bound memory.
+class log_sum_folder {
+ public:
+  explicit log_sum_folder(std::uint64_t expected) { terms_.reserve(std::min<std::uint64_t>(expected, fold) + 1); }
+  void add(double term) {
+    terms_.push_back(term);
+    if (terms_.size() == fold) {
+      terms_.push_back(running_);
+      running_ = log_sum_exp(terms_);
+      terms_.clear();
+    }
+  }
+  double result() {
+    terms_.push_back(running_);
+    return log_sum_exp(terms_);
+  }
+
+ private:
+  static constexpr std::size_t fold = std::size_t(1) << 20;
+  std::vector<double> terms_;
+  double running_ = -std::numeric_limits<double>::infinity();
+};
+
+// W's columns [nh, nv], each hidden unit's weights contiguous.
+std::vector<double> w_columns(const model_params& p) {
+  std::vector<double> wm(std::size_t(p.nh) * p.nv);
+  for (int j = 0; j < p.nh; ++j)
+    for (int i = 0; i < p.nv; ++i) wm[std::size_t(j) * p.nv + i] = p.w[std::size_t(i) * p.nh + j];
+  return wm;
+}
+
 // log of the sum over the 2^m configurations c of m binary units of exp(term(lin, acc)), where
 // lin = bias.c and acc [n] = start + the rows [m, n] (contiguous) of the units that are on. Gray-code
 // order changes one unit per configuration, so each costs one row update; the configurations split in
 // contiguous ranges among the team, each part starting from its first configuration's code and
-// log-sum-exping its own terms (folded every 2^20 to bound memory).
+// log-sum-exping its own terms.
 template <class Term>
 double gray_code_log_sum(int m, int n, const std::vector<float>& bias, const std::vector<double>& rows,
                          const std::vector<double>& start, cpu::thread_team* team, Term term) {
@@ -40,9 +72,7 @@ double gray_code_log_sum(int m, int n, const std::vector<float>& bias, const std
         lin += bias[u];
         for (int k = 0; k < n; ++k) acc[k] += rows[std::size_t(u) * n + k];
       }
-    std::vector<double> terms;
-    terms.reserve(std::min<std::uint64_t>(i1 - i0, 1 << 20) + 1);
-    double running = -std::numeric_limits<double>::infinity();
+    log_sum_folder sum(i1 - i0);
     for (std::uint64_t i = i0; i < i1; ++i) {
       if (i > i0) {
         const int bit = __builtin_ctzll(i);
@@ -52,15 +82,9 @@ double gray_code_log_sum(int m, int n, const std::vector<float>& bias, const std
         const double* row = rows.data() + std::size_t(bit) * n;
         for (int k = 0; k < n; ++k) acc[k] += sign * row[k];
       }
-      terms.push_back(term(lin, acc.data()));
-      if (terms.size() == (1u << 20)) {
-        terms.push_back(running);
-        running = log_sum_exp(terms);
-        terms.clear();
-      }
+      sum.add(term(lin, acc.data()));
     }
-    terms.push_back(running);
-    part_sums[t] = log_sum_exp(terms);
+    part_sums[t] = sum.result();
   });
   return log_sum_exp(part_sums);
 }
@@ -73,10 +97,7 @@ double exact_log_z_gaussian(const model_params& p, int max_units, cpu::thread_te
     throw precondition_error("exact log Z of Gaussian visible units needs at most " + std::to_string(max_units) +
                              " hidden units; this model has " + std::to_string(p.nh));
   const int m = p.nh, n = p.nv;
-  std::vector<double> wm(std::size_t(m) * n);  // column j of W, contiguous
-  for (int j = 0; j < m; ++j)
-    for (int i = 0; i < n; ++i) wm[std::size_t(j) * n + i] = p.w[std::size_t(i) * p.nh + j];
-  return gray_code_log_sum(m, n, p.hb, wm, std::vector<double>(n, 0.0), team, [&](double lin, const double* x) {
+  return gray_code_log_sum(m, n, p.hb, w_columns(p), std::vector<double>(n, 0.0), team, [&](double lin, const double* x) {
     double t = lin;
     for (int i = 0; i < n; ++i) t += gaussian_units::log_integral(p.vb[i], p.sigma[i], x[i]);
     return t;
@@ -90,10 +111,7 @@ double exact_log_z_categorical(const model_params& p, int max_units, cpu::thread
     throw precondition_error("exact log Z of categorical visible units needs at most " + std::to_string(max_units) +
                              " hidden units; this model has " + std::to_string(p.nh));
   const int m = p.nh, n = p.nv, q = p.states, sites = p.sites();
-  std::vector<double> wm(std::size_t(m) * n);  // column j of W, contiguous
-  for (int j = 0; j < m; ++j)
-    for (int i = 0; i < n; ++i) wm[std::size_t(j) * n + i] = p.w[std::size_t(i) * p.nh + j];
-  return gray_code_log_sum(m, n, p.hb, wm, std::vector<double>(p.vb.begin(), p.vb.end()), team,
+  return gray_code_log_sum(m, n, p.hb, w_columns(p), std::vector<double>(p.vb.begin(), p.vb.end()), team,
                            [q, sites](double lin, const double* pre) {
                              thread_local std::vector<double> prob;  // each of the team's threads its own
                              prob.resize(static_cast<std::size_t>(q));
@@ -124,22 +142,14 @@ double odometer_log_sum(int sites, int q, int n, const std::vector<float>& bias,
       lin += sign * bias[u];
       for (int k = 0; k < n; ++k) acc[k] += sign * rows[u * n + k];
     };
-    for (int s = 0, rest = 0; s < sites; ++s) {  // configuration i0's digits, site 0 fastest
-      std::uint64_t d = i0;
-      for (rest = 0; rest < s; ++rest) d /= std::uint64_t(q);
-      x[s] = int(d % std::uint64_t(q));
+    std::uint64_t digits = i0;  // configuration i0's digits, site 0 fastest
+    for (int s = 0; s < sites; ++s, digits /= std::uint64_t(q)) {
+      x[s] = int(digits % std::uint64_t(q));
       take(s, x[s], 1.0);
     }
-    std::vector<double> terms;
-    terms.reserve(std::min<std::uint64_t>(i1 - i0, 1 << 20) + 1);
-    double running = -std::numeric_limits<double>::infinity();
+    log_sum_folder sum(i1 - i0);
     for (std::uint64_t i = i0; i < i1; ++i) {
-      terms.push_back(lin + term(acc.data()));
-      if (terms.size() == (1u << 20)) {
-        terms.push_back(running);
-        running = log_sum_exp(terms);
-        terms.clear();
-      }
+      sum.add(lin + term(acc.data()));
       for (int s = 0; s < sites; ++s) {  // the next configuration
         take(s, x[s], -1.0);
         x[s] = (x[s] + 1) % q;
@@ -147,8 +157,7 @@ double odometer_log_sum(int sites, int q, int n, const std::vector<float>& bias,
         if (x[s] != 0) break;
       }
     }
-    terms.push_back(running);
-    part_sums[t] = log_sum_exp(terms);
+    part_sums[t] = sum.result();
   });
   return log_sum_exp(part_sums);
 }

@@ -109,14 +109,16 @@ class RBM(_TransformerRBM):
                              f"{self.n_states_ - 1})")
 
     def _prepare_fit(self, X):
-        """The AIS base model: independent visible units at the training data's frequencies."""
-        if hasattr(X, "device_pointer"):
-            self._base_vb = None
-        elif self._categorical:  # log state frequencies per site, clipped as the trainer's start
-            q = np.clip(_one_hot(_dense_float32(X), self.n_states_, np.float64).mean(axis=0), 0.001, 0.999)
-            self._base_vb = np.log(q).astype(np.float32)
-        else:
-            self._base_vb = _core.base_rate_bias(_dense_float32(X), 0.5)
+        self._base_vb = None if hasattr(X, "device_pointer") else self._independent_units(
+            _one_hot(_dense_float32(X), self.n_states_, np.float64) if self._categorical else _dense_float32(X))
+
+    def _independent_units(self, v):
+        """The AIS base model's visible biases from model rows v: independent units at their frequencies
+        (categorical: log state frequencies per site, clipped as the trainer's start; Bernoulli: the
+        base rates of v binarised at 0.5)."""
+        if self._categorical:
+            return np.log(np.clip(np.asarray(v, np.float64).mean(axis=0), 0.001, 0.999)).astype(np.float32)
+        return _core.base_rate_bias(_dense_float32(v), 0.5)
 
     def _verbose_value(self, X, metrics, params):
         return f"reconstruction error = {metrics['train_error']:.4f}"
@@ -160,8 +162,7 @@ class RBM(_TransformerRBM):
     def _model_log_z(self, v, method, ais_runs=100, ais_steps=3000, exact_max=20):
         base = getattr(self, "_base_vb", None)
         if base is None:  # a loaded model: the base from the rows given
-            base = np.log(np.clip(v.mean(axis=0), 0.001, 0.999)).astype(np.float32) if self._categorical else \
-                _core.base_rate_bias(_dense_float32(v), 0.5)
+            base = self._independent_units(v)
         bits = _core.exact_log_z_bits(self._params)
         return self._log_z(method, base, ais_runs, ais_steps, exact_max, bits, "2^n configurations")
 

@@ -55,22 +55,30 @@ T get(const py::dict& d, const char* key, T fallback) {
   return d.contains(key) ? py::cast<T>(d[key]) : fallback;
 }
 
-// The optimizer named by d[key] (rbm::optimizer_names), `fallback` where absent.
-rbm::optimizer optimizer_of(const py::dict& d, const char* key, rbm::optimizer fallback) {
-  const std::string name = get(d, key, std::string(rbm::to_string(fallback)));
-  if (!rbm::parse_optimizer(name, fallback))
-    throw py::value_error(std::string(key) + " must be 'sgd' or 'adam', got '" + name + "'");
-  return fallback;
+// The optimizer called `name` (rbm::optimizer_names); ValueError naming `what` otherwise.
+rbm::optimizer optimizer_named(const std::string& name, const char* what = "optimizer") {
+  rbm::optimizer rule = rbm::optimizer::sgd;
+  if (!rbm::parse_optimizer(name, rule))
+    throw py::value_error(std::string(what) + " must be 'sgd' or 'adam', got '" + name + "'");
+  return rule;
 }
 
-// The hidden unit kind named by d[key] (bernoulli where absent); ValueError naming the kinds otherwise.
-rbm::unit_kind hidden_kind_of(const py::dict& d, const char* key) {
-  const std::string name = get(d, key, std::string(rbm::to_string(rbm::unit_kind::bernoulli)));
+// The optimizer named by d[key], `fallback` where absent.
+rbm::optimizer optimizer_of(const py::dict& d, const char* key, rbm::optimizer fallback) {
+  return optimizer_named(get(d, key, std::string(rbm::to_string(fallback))), key);
+}
+
+// The hidden unit kind called `name`; ValueError naming the kinds otherwise.
+rbm::unit_kind hidden_kind_named(const std::string& name) {
   rbm::unit_kind k = rbm::unit_kind::bernoulli;
   if (!rbm::parse_unit_kind(name, k, rbm::layer_side::hidden))
-    throw py::value_error(std::string(key) + " must be " + rbm::unit_kind_list(rbm::layer_side::hidden) + ", got '" +
-                          name + "'");
+    throw py::value_error("hidden must be " + rbm::unit_kind_list(rbm::layer_side::hidden) + ", got '" + name + "'");
   return k;
+}
+
+// The hidden unit kind named by d[key] (bernoulli where absent).
+rbm::unit_kind hidden_kind_of(const py::dict& d, const char* key) {
+  return hidden_kind_named(get(d, key, std::string(rbm::to_string(rbm::unit_kind::bernoulli))));
 }
 
 py::dict params_dict(const rbm::model_params& p) {
@@ -544,8 +552,7 @@ py::dict training_defaults(const std::string& objective, const std::string& opti
   const rbm::train_options general;
   using c = rbm::classifier_defaults;
   const bool own = c::apply_to(objective);
-  rbm::optimizer rule = rbm::optimizer::sgd;
-  if (!rbm::parse_optimizer(optimizer, rule)) throw py::value_error("optimizer must be 'sgd' or 'adam', got '" + optimizer + "'");
+  const rbm::optimizer rule = optimizer_named(optimizer);
   py::dict d;
   d["learning_rate"] = rule == rbm::optimizer::adam ? rbm::adam_defaults::lr : own ? c::lr : general.cd.lr;
   d["batch_size"] = own ? c::batch : general.batch;
@@ -556,14 +563,9 @@ py::dict training_defaults(const std::string& objective, const std::string& opti
 
 // SGD's or Adam's default learning rate for a model of `hidden` units (rbm::default_sgd_lr).
 py::dict unit_defaults(const std::string& hidden, const std::string& optimizer) {
-  py::dict in;
-  in["hidden"] = hidden;
-  in["optimizer"] = optimizer;
-  const rbm::unit_kind k = hidden_kind_of(in, "hidden");
+  const rbm::unit_kind k = hidden_kind_named(hidden);
   py::dict d;
-  d["learning_rate"] = optimizer_of(in, "optimizer", rbm::optimizer::sgd) == rbm::optimizer::adam
-                           ? rbm::adam_defaults::lr
-                           : rbm::default_sgd_lr(k);
+  d["learning_rate"] = optimizer_named(optimizer) == rbm::optimizer::adam ? rbm::adam_defaults::lr : rbm::default_sgd_lr(k);
   return d;
 }
 
@@ -571,9 +573,7 @@ py::dict unit_defaults(const std::string& hidden, const std::string& optimizer) 
 // draws (from uniforms u in (0, 1], the shape of x) None when u is.
 py::tuple hidden_units_of(const std::string& hidden, const py::array_t<double, py::array::c_style | py::array::forcecast>& x,
                           const py::object& u_in) {
-  py::dict in;
-  in["hidden"] = hidden;
-  const rbm::unit_kind k = hidden_kind_of(in, "hidden");
+  const rbm::unit_kind k = hidden_kind_named(hidden);
   py::array_t<double> mean(x.request().shape), log_integral(x.request().shape);
   const double* xs = x.data();
   double *m = mean.mutable_data(), *l = log_integral.mutable_data();
