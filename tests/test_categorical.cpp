@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "rbm/host/thread_team.hpp"
+#include "rbm/host/tools.hpp"
 #include "reference_cd.hpp"
 
 namespace {
@@ -255,10 +257,33 @@ TEST(CategoricalCli, TrainsFromIntegerNpyEvaluatesExactlyAndRefusesWhatItCannotR
   refused("train --visible categorical --init-from " + (out / "model.safetensors").string() + " --train-data " +
               (dir / "binary.npy").string(),
           "the model's sites have 3 states, the data's 2");
-  r = rbm_test::run_rbm("reconstruct --model " + (out / "model.safetensors").string() + " --out " +
+  // reconstruct reads states, not pictures; from the data, each site's mean-field reconstruction is
+  // its softmax given p(h | v) (a row per site, a column per state in the picture).
+  r = rbm_test::run_rbm("reconstruct --model " + (out / "model.safetensors").string() + " --image x.png --out " +
                         (dir / "r.png").string());
   EXPECT_NE(r.code, 0);
-  EXPECT_NE(r.output.find("this tool does not read them yet"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("reconstruct integer states"), std::string::npos) << r.output;
+  r = rbm_test::run_rbm("reconstruct --model " + (out / "model.safetensors").string() + data + " --indices 3,4 --out " +
+                        (dir / "r.png").string() + " --values " + (dir / "r.npy").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  {
+    const rbm::saved_model mr = rbm::load_model((out / "model.safetensors").string());
+    const auto held = one_hot(copying_chains(500, sites, q, 2), sites, q);
+    const rbm::npy_matrix rec = rbm::read_npy_matrix((dir / "r.npy").string());
+    ASSERT_EQ(rec.rows, 2);
+    ASSERT_EQ(rec.cols, sites * q);
+    for (int k = 0; k < 2; ++k) {
+      const float* v = held.data() + std::size_t(3 + k) * sites * q;
+      const std::vector<float> h = rbm::hidden_probabilities_values(mr.params, v, 1);
+      const std::vector<float> want = rbm::visible_probabilities(mr.params, h.data(), 1);
+      for (int i = 0; i < sites * q; ++i) ASSERT_NEAR(rec.values[std::size_t(k) * sites * q + i], want[i], 1e-6);
+      for (int site = 0; site < sites; ++site) {
+        double sum = 0;
+        for (int s = 0; s < q; ++s) sum += rec.values[std::size_t(k) * sites * q + site * q + s];
+        EXPECT_NEAR(sum, 1.0, 1e-5);
+      }
+    }
+  }
   // sample draws sequences: states in [0, 3), neighbours copying one another as the data's do (0.8 +
   // 0.2 / 3 of the time; independent sites would agree a third of the time).
   r = rbm_test::run_rbm("sample --model " + (out / "model.safetensors").string() + " --chains 200 --steps 200 --out " +
@@ -290,6 +315,81 @@ TEST(CategoricalCli, TrainsFromIntegerNpyEvaluatesExactlyAndRefusesWhatItCannotR
   const rbm::saved_model resumed = rbm::load_model((out / "model.safetensors").string());  // after the resume
   rbm::cpu_hidden_probs(resumed.params, test_rows.data(), 500, want.data());
   for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(f.values[i], want[i], 1e-6) << i;
+}
+
+// Sequences of two classes: each site of a class-0 sequence is state 0 half the time and else a
+// uniform state, class 1's the same with state 2. A classification RBM on their states (labels from a
+// .npy vector) tells them apart as well as Bayes' rule nearly; prob prints each site's softmax.
+TEST(CategoricalCli, LabelledSequencesClassifyFromNpyLabels) {
+  const auto dir = rbm_test::fresh_dir();
+  const int sites = 8, q = 3;
+  auto make = [&](int rows, unsigned seed, const std::string& name) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::vector<int> x(std::size_t(rows) * sites), y(rows);
+    for (int r = 0; r < rows; ++r) {
+      y[r] = int(rng() % 2);
+      for (int s = 0; s < sites; ++s) x[std::size_t(r) * sites + s] = u(rng) < 0.5 ? 2 * y[r] : int(rng() % q);
+    }
+    write_states(dir / (name + ".npy"), x, rows, sites);
+    rbm_test::write_npy(dir / (name + "_labels.npy"), std::vector<std::int64_t>(y.begin(), y.end()), rows, 1, "<i8");
+  };
+  make(2000, 1, "train");
+  make(500, 2, "test");
+  const std::string data = " --train-data " + (dir / "train.npy").string() + " --test-data " +
+                           (dir / "test.npy").string() + " --train-labels " + (dir / "train_labels.npy").string() +
+                           " --test-labels " + (dir / "test_labels.npy").string();
+  for (const std::string objective : {"hybrid", "generative"}) {
+    const auto out = dir / objective;
+    auto r = rbm_test::run_rbm("train --visible categorical --labels --objective " + objective +
+                               " --hidden 16 --epochs 10 --quiet" + data + " --out " + out.string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    r = rbm_test::run_rbm("classify --model " + (out / "model.safetensors").string() + data + " --json " +
+                          (dir / "c.json").string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    std::ifstream in(dir / "c.json");
+    const auto j = nlohmann::json::parse(in);
+    // Bayes' rule on the counts of states 0 and 2 errs on about 2 % of sequences.
+    EXPECT_GT(j.at("accuracy").get<double>(), 0.9) << objective << ": " << j.dump();
+  }
+  // prob on a categorical model: a state per site; p(v | h) the product of the chosen states' softmax.
+  const std::string model = (dir / "hybrid" / "model.safetensors").string();
+  auto r = rbm_test::run_rbm("prob --model " + model + " --visible 0,1,2,2,2,0,0,1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const rbm::saved_model m = rbm::load_model(model);
+  std::vector<float> v(sites * q, 0.0f);
+  const int states[] = {0, 1, 2, 2, 2, 0, 0, 1};
+  for (int s = 0; s < sites; ++s) v[s * q + states[s]] = 1.0f;
+  std::vector<double> a(m.params.nh);
+  std::vector<float> h(m.params.nh);
+  for (int j = 0; j < m.params.nh; ++j) {
+    a[j] = m.params.hb[j];
+    for (int i = 0; i < sites * q; ++i) a[j] += v[i] * m.params.w[std::size_t(i) * m.params.nh + j];
+    h[j] = 1.0 / (1.0 + std::exp(-a[j])) >= 0.5 ? 1.0f : 0.0f;
+  }
+  double pv = 1;
+  for (int s = 0; s < sites; ++s) {
+    double logits[3], top = -1e300, sum = 0;
+    for (int k = 0; k < q; ++k) {
+      logits[k] = m.params.vb[s * q + k];
+      for (int j = 0; j < m.params.nh; ++j) logits[k] += h[j] * m.params.w[std::size_t(s * q + k) * m.params.nh + j];
+      top = std::max(top, logits[k]);
+    }
+    for (int k = 0; k < q; ++k) sum += std::exp(logits[k] - top);
+    pv *= std::exp(logits[states[s]] - top) / sum;
+  }
+  const auto at = r.output.find("p(v | h) for the given v: ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  EXPECT_NEAR(std::stod(r.output.substr(at + 26)), pv, 1e-5 * pv) << r.output;
+  r = rbm_test::run_rbm("prob --model " + model + " --visible 0,1,3,2,2,0,0,1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("site 2 holds 3, not a state in [0, 3)"), std::string::npos) << r.output;
+  // Labels that do not fit the data are refused, naming the file.
+  rbm_test::write_npy(dir / "short.npy", std::vector<std::int64_t>(10, 1), 10, 1, "<i8");
+  r = rbm_test::run_rbm("train --visible categorical --labels --quiet --train-data " + (dir / "train.npy").string() +
+                        " --train-labels " + (dir / "short.npy").string() + " --out " + (dir / "never").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("short.npy: 10 labels for the 2000 samples of"), std::string::npos) << r.output;
 }
 
 }  // namespace

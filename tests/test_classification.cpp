@@ -253,14 +253,24 @@ TEST(Classification, TheModelFileKeepsTheLabelGroup) {
 }
 
 // The generative step against the same Gibbs chain computed in double from the same uniforms: the joint
-// of pixels and class, the label group sampled by its cumulative softmax, then the CD-k gradient.
-TEST(Classification, TheGenerativeStepIsCdOnTheJointInDouble) {
-  const auto p0 = random_model(6, 4, 3, false, 21);
-  const int rows = 5, k = 2, nv = p0.nv, nh = p0.nh, kc = p0.classes;
+// of pixels and class, the label group sampled by its cumulative softmax, then the CD-k gradient. With
+// categorical visible units (3 sites of 2 states) each site is drawn by its cumulative softmax from the
+// first of the step's visible uniforms, one per site.
+void expect_generative_step_is_cd_on_the_joint(bool categorical) {
+  SCOPED_TRACE(categorical ? "categorical visible units" : "Bernoulli visible units");
+  const int q = 2;
+  const auto p0 = [&] {
+    auto p = random_model(6, 4, 3, false, 21);
+    if (categorical) p.visible = rbm::unit_kind::categorical, p.states = q;
+    return p;
+  }();
+  const int rows = 5, k = 2, nv = p0.nv, nh = p0.nh, kc = p0.classes, sites = nv / q;
   std::mt19937 rng(8);
   std::uniform_real_distribution<float> u01(0.0f, 1.0f);
   std::vector<float> v(std::size_t(rows) * nv);
   for (auto& x : v) x = float(u01(rng) > 0.5f);
+  if (categorical)
+    for (int g = 0; g < rows * sites; ++g) v[std::size_t(g) * q + 1] = 1.0f - v[std::size_t(g) * q];
   const std::vector<int> y = {2, 0, 1, 2, 1};
   std::vector<float> draws(rbm::label_draw_count(rows, nv, nh, k));
   for (auto& d : draws) d = u01(rng);
@@ -270,6 +280,7 @@ TEST(Classification, TheGenerativeStepIsCdOnTheJointInDouble) {
   const rbm::cd_config cfg = [&] {
     auto c = step_config(nv, nh, 0.1f, 0.0f, 0.0f);
     c.k = k;
+    if (categorical) c.visible = rbm::unit_kind::categorical, c.states = q;
     return c;
   }();
   auto p = p0;
@@ -296,12 +307,21 @@ TEST(Classification, TheGenerativeStepIsCdOnTheJointInDouble) {
   for (int r = 0; r < rows; ++r)
     for (int j = 0; j < nh; ++j) hs[r][j] = draws[at++] < h0p[r][j] ? 1.0 : 0.0;
   for (int step = 0; step < k; ++step) {
+    auto visible_pre = [&](int r, int i) {
+      double a = p0.vb[i];
+      for (int j = 0; j < nh; ++j) a += hs[r][j] * p0.w[std::size_t(i) * nh + j];
+      return a;
+    };
     for (int r = 0; r < rows; ++r)
-      for (int i = 0; i < nv; ++i) {
-        double a = p0.vb[i];
-        for (int j = 0; j < nh; ++j) a += hs[r][j] * p0.w[std::size_t(i) * nh + j];
-        vn[r][i] = draws[at++] < sig(a) ? 1.0 : 0.0;
+      for (int i = 0; i < nv && !categorical; ++i) vn[r][i] = draws[at++] < sig(visible_pre(r, i)) ? 1.0 : 0.0;
+    for (int r = 0; r < rows && categorical; ++r)
+      for (int s = 0; s < sites; ++s) {  // two states: state 0 while u < its probability
+        const double p_first = sig(visible_pre(r, s * q) - visible_pre(r, s * q + 1));
+        const bool first = draws[at + std::size_t(r) * sites + s] < p_first;
+        vn[r][s * q] = first ? 1.0 : 0.0;
+        vn[r][s * q + 1] = first ? 0.0 : 1.0;
       }
+    if (categorical) at += std::size_t(rows) * nv;  // the layout keeps a visible uniform per unit
     for (int r = 0; r < rows; ++r) {
       std::vector<double> logit(kc);
       for (int c = 0; c < kc; ++c) {
@@ -357,6 +377,11 @@ TEST(Classification, TheGenerativeStepIsCdOnTheJointInDouble) {
   for (std::size_t i = 0; i < p.label_w.size(); ++i)
     EXPECT_NEAR(h.label_w[i] - p0.label_w[i], (d.label_w[i] - p0.label_w[i]) + 0.25 * (p.label_w[i] - p0.label_w[i]),
                 1e-6);
+}
+
+TEST(Classification, TheGenerativeStepIsCdOnTheJointInDouble) {
+  expect_generative_step_is_cd_on_the_joint(false);
+  expect_generative_step_is_cd_on_the_joint(true);
 }
 
 // PCD on the joint: the second batch's chain starts where the first one's ended (st.chain_h), also when

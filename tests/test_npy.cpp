@@ -116,6 +116,28 @@ TEST(Npy, RefusesBadInputNamingTheFileAndTheProblem) {
   EXPECT_EQ(rbm::read_npy_matrix((dir / "whole.npy").string()).values, f);
 }
 
+// Class labels: a vector [N] or a column [N, 1] of whole numbers in [0, 255], of any dtype; anything
+// else refused naming the file and the row.
+TEST(Npy, ReadsLabelVectorsAndRefusesWhatIsNotAClass) {
+  auto labels = [](const std::vector<std::uint8_t>& bytes) { return rbm::parse_npy_labels("y.npy", bytes.data(), bytes.size()); };
+  EXPECT_EQ(labels(npy_bytes("<i8", "(3,)", raw(std::vector<std::int64_t>{0, 255, 7}))), (std::vector<std::uint8_t>{0, 255, 7}));
+  EXPECT_EQ(labels(npy_bytes("|u1", "(2, 1)", {4, 1})), (std::vector<std::uint8_t>{4, 1}));
+  EXPECT_EQ(labels(npy_bytes("<f8", "(2,)", raw(std::vector<double>{2.0, 9.0}))), (std::vector<std::uint8_t>{2, 9}));
+  auto refused = [&](const std::vector<std::uint8_t>& bytes, const std::string& what) {
+    const std::string e = rbm_test::error_of([&] { labels(bytes); });
+    EXPECT_NE(e.find("y.npy"), std::string::npos) << e;
+    EXPECT_NE(e.find(what), std::string::npos) << e;
+  };
+  refused(npy_bytes("<i4", "(3,)", raw(std::vector<std::int32_t>{1, -1, 2})), "row 1 holds -1, not a class label in [0, 255]");
+  refused(npy_bytes("<i4", "(2,)", raw(std::vector<std::int32_t>{1, 256})), "row 1 holds 256");
+  refused(npy_bytes("<f4", "(2,)", raw(std::vector<float>{1.5f, 2.0f})), "row 0 holds 1.5");
+  refused(npy_bytes("<i8", "(2, 2)", raw(std::vector<std::int64_t>{1, 2, 3, 4})), "expected a vector of labels [samples]");
+  refused(npy_bytes("<i8", "(1, 1, 1)", raw(std::vector<std::int64_t>{1})), "expected a vector of labels");
+  // A data matrix is still 2-D.
+  const std::string e = error_of(npy_bytes("<f4", "(2,)", raw(std::vector<float>{1, 2})));
+  EXPECT_NE(e.find("expected a 2-D array"), std::string::npos) << e;
+}
+
 TEST(Npy, ReadsWhatNumpyWrites) {
   const auto dir = rbm_test::fresh_dir();
   const std::string script = "import numpy as np; d = '" + dir.string() +

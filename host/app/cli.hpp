@@ -14,17 +14,18 @@
 namespace rbm_cli {
 
 struct data_options {
-  std::string dir, train_images, test_images, train_data, test_data, image_shape;
+  std::string dir, train_images, test_images, train_data, test_data, image_shape, train_labels, test_labels;
   int train_limit = 0, test_limit = 0;
 };
 
-// --data, --train-images, --test-images, --train-data, --test-data, --image-shape, --train-limit,
+// --data, --train-images, --test-images, --train-data, --test-data, --train-labels, --test-labels,
+// --image-shape, --train-limit,
 // --test-limit.
 void add_data_options(CLI::App* app, data_options& d);
 // Loads what the options name (the built-in digits by default). Throws rbm::data_error.
 // The model file a picture tool or the classifier reads (rbm::load_model), refused where the tool
 // cannot read its units yet (categorical visible units, unless `categorical_ok`: rbm evaluate,
-// features, sample and filters read them).
+// classify, features, reconstruct, sample and filters read them).
 rbm::saved_model tool_model(const std::string& path, bool categorical_ok = false);
 rbm::dataset load_data(const data_options& d);
 // The same, read as the model whose file metadata this is was trained: its pixels binarised where it

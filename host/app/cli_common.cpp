@@ -29,6 +29,9 @@ void add_data_options(CLI::App* app, data_options& d) {
   app->add_option("--train-data", d.train_data,
                   "real-valued training data: a .npy matrix [samples, features] (float32, float64 or uint8, C order)");
   app->add_option("--test-data", d.test_data, "real-valued held-out data (.npy, with --train-data)");
+  app->add_option("--train-labels", d.train_labels,
+                  "class labels of the --train-data samples: a .npy vector of integers in [0, 255], one per sample");
+  app->add_option("--test-labels", d.test_labels, "class labels of the --test-data samples (.npy, as --train-labels)");
   app->add_option("--image-shape", d.image_shape,
                   "HxW: the picture shape of a --train-data sample, for filters.png (e.g. 8x8)");
   app->add_option("--train-limit", d.train_limit, "use only the first N training images")->check(integer_in(0, int_max));
@@ -89,7 +92,7 @@ rbm::saved_model tool_model(const std::string& path, bool categorical_ok) {
   rbm::saved_model m = rbm::load_model(path);
   if (m.params.categorical() && !categorical_ok)
     throw rbm::data_error(path + ": categorical visible units: this tool does not read them yet (rbm evaluate, "
-                                 "features, sample and filters do)");
+                                 "classify, features, reconstruct, sample and filters do)");
   return m;
 }
 
@@ -115,6 +118,14 @@ rbm::dataset load_data(const data_options& d) {
         throw rbm::precondition_error("--image-shape must be HxW with positive sizes (got '" + d.image_shape + "')");
     }
     ds = rbm::load_npy_dataset(d.train_data, d.test_data, h, w);
+    if (!d.train_labels.empty()) rbm::attach_labels(ds.train, d.train_labels);
+    if (!d.test_labels.empty()) {
+      if (d.test_data.empty()) throw rbm::precondition_error("--test-labels needs --test-data");
+      rbm::attach_labels(ds.test, d.test_labels);
+    }
+  } else if (!d.train_labels.empty() || !d.test_labels.empty()) {
+    throw rbm::precondition_error("--train-labels and --test-labels label .npy data (--train-data, --test-data); "
+                                  "IDX sets read their label files beside the images");
   } else if (!d.train_images.empty()) {
     ds = rbm::load_dataset_files(d.train_images, d.test_images);
   } else {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "rbm/host/categorical_data.hpp"
 #include "rbm/host/stack.hpp"
 #include "rbm/error.hpp"
 #include "rbm/host/classification.hpp"
@@ -109,7 +110,7 @@ classifier load_classifier(const classify_opts& o) {
     c.mean = c.stack.data_mean;
     c.sd = c.stack.data_sd;
   } else {
-    c.m = tool_model(o.model);
+    c.m = tool_model(o.model, /*categorical_ok=*/true);  // sequences classify from .npy states, not pictures
     standardization_of(o.model, c.m.params.nv, c.mean, c.sd);
   }
   if (!c.top().labeled())
@@ -122,6 +123,9 @@ classifier load_classifier(const classify_opts& o) {
 // --image: one picture's class probabilities, most likely first.
 void classify_picture(const classify_opts& o, const classifier& c, nlohmann::json& res) {
   const int k = c.top().classes;
+  if (c.m.params.categorical())
+    throw rbm::data_error(o.model + ": categorical visible units classify integer states (--train-data/--test-data), "
+                                    "not a picture");
   const auto [rows, cols] = image_shape(c.m);
   rbm::image_set one;
   one.count = 1;
@@ -178,7 +182,9 @@ void write_worst(const classify_opts& o, const rbm::image_set& set, const std::v
 void classify_set(const classify_opts& o, const classifier& c, nlohmann::json& res) {
   const rbm::model_params& p = c.top();
   const int k = p.classes, nv = c.m.params.nv;
-  const rbm::dataset d = load_data(o.data, c.m.metadata);
+  const rbm::model_params& bottom = c.m.params;
+  const rbm::dataset raw = load_data(o.data, c.m.metadata);
+  const rbm::dataset d = bottom.categorical() ? rbm::one_hot(raw, bottom.states) : raw;  // states made one-hot
   const rbm::image_set& set = d.test.count > 0 ? d.test : d.train;
   if (set.dim() != nv)
     throw rbm::data_error(set.source + ": images have " + std::to_string(set.dim()) + " pixels but the model has " +

@@ -64,9 +64,12 @@ void register_reconstruct(CLI::App& app, command_list& out) {
   c->add_option("--out", o->out, "output PNG")->capture_default_str();
   c->add_option("--values", o->values, "also write the mean-field reconstructions, in data units, to FILE.npy");
   out.emplace_back(c, [o, c] {
-    const rbm::saved_model m = tool_model(o->model);
+    const rbm::saved_model m = tool_model(o->model, /*categorical_ok=*/true);  // a row per site, a column per state
     const auto [rows, cols] = image_shape(m);
     const int nv = m.params.nv;
+    if (m.params.categorical() && !o->image.empty())
+      throw rbm::data_error(o->model + ": categorical visible units reconstruct integer states (--train-data / "
+                                       "--test-data with --indices), not a picture");
     std::vector<float> mean, sd;
     standardization_of(o->model, nv, mean, sd);
     std::vector<std::vector<float>> inputs;  // data units: pixels / 255 for pictures and IDX sets
@@ -78,7 +81,8 @@ void register_reconstruct(CLI::App& app, command_list& out) {
       inputs.emplace_back(nv);
       for (int i = 0; i < nv; ++i) inputs.back()[i] = rbm::pixel_to_unit(one.pixels[i]);
     } else {
-      const rbm::dataset d = load_data(o->data, m.metadata);
+      const rbm::dataset raw = load_data(o->data, m.metadata);
+      const rbm::dataset d = m.params.categorical() ? rbm::one_hot(raw, m.params.states) : raw;
       const rbm::image_set& set = applied_set(d, m);
       for (int i : parse_ints(o->indices, "--indices")) {
         if (i < 0 || i >= set.count)
@@ -368,6 +372,22 @@ void register_features(CLI::App& app, command_list& out) {
   });
 }
 
+// --visible of a categorical model: a state per site ("0,2,1"), made one-hot [sites * states].
+std::vector<float> parse_states(const std::string& s, const rbm::model_params& p) {
+  std::vector<float> v(p.nv, 0.0f);
+  const auto states = parse_ints(s, "--visible");
+  if (int(states.size()) != p.sites())
+    throw rbm::precondition_error("--visible has " + std::to_string(states.size()) + " states; the model has " +
+                                  std::to_string(p.sites()) + " sites");
+  for (int site = 0; site < p.sites(); ++site) {
+    if (states[site] < 0 || states[site] >= p.states)
+      throw rbm::precondition_error("--visible: site " + std::to_string(site) + " holds " + std::to_string(states[site]) +
+                                    ", not a state in [0, " + std::to_string(p.states) + ")");
+    v[std::size_t(site) * p.states + states[site]] = 1.0f;
+  }
+  return v;
+}
+
 void register_prob(CLI::App& app, command_list& out) {
   struct opts {
     std::string model, visible, hidden;
@@ -375,15 +395,17 @@ void register_prob(CLI::App& app, command_list& out) {
   auto o = std::make_shared<opts>();
   auto* c = app.add_subcommand("prob", "the tutorial's p(h | v) and p(v | h) for one configuration");
   c->add_option("--model", o->model, "model.safetensors")->required();
-  c->add_option("--visible", o->visible, "visible configuration, e.g. 1001000")->required();
+  c->add_option("--visible", o->visible,
+                "visible configuration, e.g. 1001000 (categorical units: a state per site, e.g. 0,2,1)")->required();
   c->add_option("--hidden", o->hidden, "hidden configuration, e.g. 11 (default: each p(h_j | v) rounded)");
   out.emplace_back(c, [o] {
-    const rbm::saved_model m = tool_model(o->model);
+    const rbm::saved_model m = tool_model(o->model, /*categorical_ok=*/true);
     const auto& p = m.params;
-    if (p.hidden != rbm::unit_kind::bernoulli)
-      throw rbm::data_error(o->model + ": " + rbm::to_string(p.hidden) +
-                            " hidden units have densities, not the binary probabilities this tool prints");
-    const auto v = parse_bits(o->visible, p.nv, "--visible");
+    if (p.hidden != rbm::unit_kind::bernoulli || p.gaussian())
+      throw rbm::data_error(o->model + ": " + rbm::to_string(p.gaussian() ? p.visible : p.hidden) +
+                            " units have densities, not the discrete probabilities this tool prints");
+    const auto v = p.categorical() ? parse_states(o->visible, p) : parse_bits(o->visible, p.nv, "--visible");
+    // Pre-activations summed in double, as the tutorial's numbers were checked.
     std::printf("p(h_j = 1 | v):");
     std::vector<float> ph(p.nh);
     for (int j = 0; j < p.nh; ++j) {
@@ -404,14 +426,28 @@ void register_prob(CLI::App& app, command_list& out) {
     std::printf("p(h | v) for h = ");
     for (float x : h) std::printf("%d", int(x));
     std::printf(": %.10g\n", p_h);
-    std::printf("p(v_i = 1 | h):");
+    // Bernoulli: p(v_i = 1 | h) per unit; categorical: p(v_site = state | h), a site's states in turn.
+    std::vector<double> a(p.nv);
+    for (int i = 0; i < p.nv; ++i) {
+      a[i] = p.vb[i];
+      for (int j = 0; j < p.nh; ++j) a[i] += h[j] * p.w[std::size_t(i) * p.nh + j];
+    }
+    std::vector<float> pv(p.nv);
+    if (p.categorical()) {
+      std::vector<double> site(p.states);
+      for (int s = 0; s < p.sites(); ++s) {
+        rbm::softmax_units::mean(a.data() + std::size_t(s) * p.states, p.states, site.data());
+        for (int k = 0; k < p.states; ++k) pv[std::size_t(s) * p.states + k] = float(site[k]);
+      }
+    } else {
+      for (int i = 0; i < p.nv; ++i) pv[i] = rbm::sigmoid(float(a[i]));
+    }
+    std::printf(p.categorical() ? "p(v_site = state | h):" : "p(v_i = 1 | h):");
     double p_v = 1;
     for (int i = 0; i < p.nv; ++i) {
-      double a = p.vb[i];
-      for (int j = 0; j < p.nh; ++j) a += h[j] * p.w[std::size_t(i) * p.nh + j];
-      const float q = rbm::sigmoid(float(a));
-      std::printf(" %.8g", q);
-      p_v *= v[i] > 0 ? q : 1 - q;
+      std::printf(" %.8g", pv[i]);
+      if (v[i] > 0) p_v *= pv[i];
+      else if (!p.categorical()) p_v *= 1 - pv[i];
     }
     std::printf("\np(v | h) for the given v: %.10g\n", p_v);
     return 0;

@@ -204,8 +204,13 @@ double joint_gibbs_chain(const model_params& p, training_state& st, const float*
   if (cfg.pcd && st.chains >= rows) std::copy_n(st.chain_h.data(), bh, ws.hs.data());
   for (int step = 0; step < cfg.k; ++step) {
     const std::size_t off = bh + std::size_t(step) * (bv + rows + bh);
-    cpu_visible_probs(p, ws.hs.data(), rows, ws.vs.data());  // Bernoulli: sigmoid(vb + h W^T)
-    sample(ws.vs.data(), bv, off, ws.vs.data());
+    cpu_visible_probs(p, ws.hs.data(), rows, ws.vs.data());  // sigmoid(vb + h W^T), or each site's softmax
+    if (p.categorical()) {  // one uniform per site
+      uniforms(off, std::size_t(rows) * p.sites(), ws.u.data());
+      cpu::categorical_draw_rows(ws.vs.data(), ws.u.data(), rows, p.sites(), p.states);
+    } else {
+      sample(ws.vs.data(), bv, off, ws.vs.data());
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kc, nh, 1.0f, ws.hs.data(), nh, p.label_w.data(),
                 nh, 0.0f, ws.ly.data(), kc);
     uniforms(off + bv, std::size_t(rows), ws.u.data());

@@ -82,7 +82,9 @@ std::string whole_number(double v) {
 }
 }  // namespace
 
-npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, std::size_t size) {
+namespace {
+// parse_npy_matrix, a 1-D array [N] read as a column [N, 1] where `vector_ok`.
+npy_matrix parse_npy(const std::string& name, const std::uint8_t* bytes, std::size_t size, bool vector_ok) {
   static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (size < 10 || std::memcmp(bytes, magic, 6) != 0)
     throw data_error(name + ": not a .npy file (no \\x93NUMPY magic)");
@@ -119,9 +121,10 @@ npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, 
                      "numpy.astype)");
   if (header_value(name, header, "fortran_order") != "False")
     throw data_error(name + ": the array is in Fortran order; save it in C order (numpy.ascontiguousarray)");
-  const auto shape = parse_shape(name, header_value(name, header, "shape"));
+  auto shape = parse_shape(name, header_value(name, header, "shape"));
+  if (vector_ok && shape.size() == 1) shape.push_back(1);
   if (shape.size() != 2)
-    throw data_error(name + ": expected a 2-D array [samples, features], got " + std::to_string(shape.size()) +
+    throw data_error(name + (vector_ok ? ": expected a vector of labels [samples], got " : ": expected a 2-D array [samples, features], got ") + std::to_string(shape.size()) +
                      " dimension(s)");
   if (shape[0] <= 0 || shape[1] <= 0) throw data_error(name + ": the array is empty");
   if (shape[0] > std::numeric_limits<int>::max() || shape[1] > std::numeric_limits<int>::max() ||
@@ -162,6 +165,11 @@ npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, 
     m.values[i] = float(v);
   }
   return m;
+}
+}  // namespace
+
+npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, std::size_t size) {
+  return parse_npy(name, bytes, size, false);
 }
 
 npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint8_t>& bytes) {
@@ -214,6 +222,39 @@ npy_matrix read_npy_matrix(const std::string& path) {
   const mapped_file f(path);
   static const std::uint8_t none = 0;
   return parse_npy_matrix(path, f.data() != nullptr ? f.data() : &none, f.size());
+}
+
+std::vector<std::uint8_t> parse_npy_labels(const std::string& name, const std::uint8_t* bytes, std::size_t size) {
+  const npy_matrix m = parse_npy(name, bytes, size, true);
+  if (m.cols != 1)
+    throw data_error(name + ": expected a vector of labels [samples] (or a column [samples, 1]), got " +
+                     std::to_string(m.rows) + " x " + std::to_string(m.cols));
+  std::vector<std::uint8_t> labels(std::size_t(m.rows));
+  for (int r = 0; r < m.rows; ++r) {
+    const float y = m.values[std::size_t(r)];
+    if (!(y >= 0 && y <= float(max_label) && y == float(int(y)))) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.9g", double(y));
+      throw data_error(name + ": row " + std::to_string(r) + " holds " + text +
+                       ", not a class label in [0, " + std::to_string(max_label) + "]");
+    }
+    labels[std::size_t(r)] = std::uint8_t(y);
+  }
+  return labels;
+}
+
+std::vector<std::uint8_t> read_npy_labels(const std::string& path) {
+  const mapped_file f(path);
+  static const std::uint8_t none = 0;
+  return parse_npy_labels(path, f.data() != nullptr ? f.data() : &none, f.size());
+}
+
+void attach_labels(image_set& set, const std::string& path) {
+  std::vector<std::uint8_t> labels = read_npy_labels(path);
+  if (labels.size() != std::size_t(set.count))
+    throw data_error(path + ": " + std::to_string(labels.size()) + " labels for the " + std::to_string(set.count) +
+                     " samples of " + set.source);
+  set.labels = std::move(labels);
 }
 
 namespace {

@@ -202,9 +202,9 @@ void check_units_and_values(const run& r) {
       throw precondition_error(kind + ": the sparsity target is a Bernoulli unit's probability of being on");
   }
   if (r.categorical) {
-    if (r.on_device || r.labeled || o.eval_every > 0)
-      throw precondition_error("categorical visible units train from host rows, without labels or AIS during "
-                               "training (eval_every) so far");
+    if (r.on_device || o.eval_every > 0)
+      throw precondition_error("categorical visible units train from host rows, without AIS during training "
+                               "(eval_every) so far");
     return;  // the states are checked as they are made one-hot
   }
   if (!r.gauss && d.train.real() && !o.any_values)
@@ -231,8 +231,8 @@ void check_objective_and_labels(run& r) {
     throw precondition_error("the hybrid objective needs a positive alpha (the generative term's weight; got " +
                              shown(o.alpha) + ")");
   if (r.labeled && o.objective != "discriminative" && r.gauss)
-    throw precondition_error("the " + o.objective + " objective with labels needs Bernoulli visible units (the "
-                             "discriminative one also takes Gaussian units)");
+    throw precondition_error("the " + o.objective + " objective with labels needs Bernoulli or categorical visible "
+                             "units (the discriminative one also takes Gaussian units)");
   if (r.labeled && o.cd.sum_weight_gradient)
     throw precondition_error("labels take the mean gradient (not the tutorial's summed one)");
   r.objective.discriminative = o.objective == "generative" ? 0.0f : 1.0f;

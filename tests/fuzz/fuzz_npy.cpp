@@ -1,4 +1,5 @@
-// libFuzzer target: the .npy reader must accept or throw data_error, never crash or leak.
+// libFuzzer target: the .npy reader (matrices and label vectors) must accept or throw data_error,
+// never crash or leak.
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -11,6 +12,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (m.rows <= 0 || m.cols <= 0 || m.values.size() != std::size_t(m.rows) * m.cols) __builtin_trap();
     for (float x : m.values)
       if (!std::isfinite(x)) __builtin_trap();  // accepted means consistent and finite
+  } catch (const rbm::error&) {
+  }
+  try {  // the same bytes as class labels: a vector of whole numbers in [0, 255]
+    const std::vector<std::uint8_t> y = rbm::parse_npy_labels("fuzz", data, size);
+    if (y.empty()) __builtin_trap();
   } catch (const rbm::error&) {
   }
   return 0;

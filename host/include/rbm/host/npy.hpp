@@ -26,6 +26,14 @@ npy_matrix read_npy_matrix(const std::string& path);
 npy_matrix parse_npy_matrix(const std::string& name, const std::uint8_t* bytes, std::size_t size);
 npy_matrix parse_npy_matrix(const std::string& name, const std::vector<std::uint8_t>& bytes);
 
+// Class labels from a .npy file: a vector [N] (or a column [N, 1]) of whole numbers in [0, max_label],
+// of any dtype above; data_error naming the file and the first row that is not one.
+constexpr int max_label = 255;
+std::vector<std::uint8_t> read_npy_labels(const std::string& path);
+std::vector<std::uint8_t> parse_npy_labels(const std::string& name, const std::uint8_t* bytes, std::size_t size);
+// Those of `path` as the labels of `set`, one per sample (data_error naming the file otherwise).
+void attach_labels(image_set& set, const std::string& path);
+
 // A data set from .npy matrices: the training file and, when `test_path` is non-empty, a held-out one
 // with as many features. `image_rows` x `image_cols` (both 0: none) is the picture shape of a sample,
 // which must have that many features. Throws data_error naming the file.
