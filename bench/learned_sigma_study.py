@@ -66,6 +66,10 @@ def train(a, tr):
     W, b, c, s = rng.normal(0, .01, (nv, NH)), tr.mean(0).copy(), np.zeros(NH), np.full(nv, a.sigma0)
     vW, vb, vc, vz = np.zeros_like(W), np.zeros(nv), np.zeros(NH), np.zeros(nv)
     chain = None
+    betas = np.linspace(0, 1, a.pt) if a.pt > 1 else None
+    ptv = None  # parallel tempering: persistent (v, h) per temperature [T, chains, .]
+    swaps = [0, 0]
+    ema = None  # moment: running means of A = (v - b)^2, B = v (W p) at the data, C = b (W h) at the chains
     for _ in range(a.epochs):
         perm = rng.permutation(len(tr))
         for i0 in range(0, len(tr), 100):
@@ -78,6 +82,22 @@ def train(a, tr):
                 pk = sigmoid(c + (vs / s) @ W)
                 h = (rng.random(pk.shape) < pk) * 1.0
             chain = h
+            if betas is not None:
+                if ptv is None:
+                    ptv = np.repeat(V[None], a.pt, 0).copy()
+                    pth = (rng.random((a.pt, len(V), NH)) < 0.5) * 1.0
+                B = betas[:, None, None]
+                pth = (rng.random(pth.shape) < sigmoid(B * (c + (ptv / s) @ W))) * 1.0
+                ptv = b + B * s * (pth @ W.T) + s * rng.normal(size=ptv.shape)
+                G = (pth @ c) + ((ptv / s) @ W * pth).sum(2)  # [T, chains]
+                for t in range(a.pt - 1):
+                    acc = np.exp(np.minimum(0, (betas[t + 1] - betas[t]) * (G[t] - G[t + 1])))
+                    sw = rng.random(len(V)) < acc
+                    swaps[0] += sw.sum(); swaps[1] += len(V)
+                    ptv[t, sw], ptv[t + 1, sw] = ptv[t + 1, sw].copy(), ptv[t, sw].copy()
+                    pth[t, sw], pth[t + 1, sw] = pth[t + 1, sw].copy(), pth[t, sw].copy()
+                    G[t, sw], G[t + 1, sw] = G[t + 1, sw].copy(), G[t, sw].copy()
+                vs, pk, drew = ptv[-1], sigmoid(c + (ptv[-1] / s) @ W), pth[-1]
             data_z = (((V - b) / s) ** 2 - V / s * (p0 @ W.T)).mean(0)
             if a.mode == "exact":
                 nW, nb, nc, nz = exact_negatives(W, b, c, s)
@@ -88,7 +108,13 @@ def train(a, tr):
                 gz = {"fixed": 0 * data_z,
                       "cd": data_z - (((vs - b) / s) ** 2 - vs / s * (pk @ W.T)).mean(0),
                       "rb": data_z - (1 - (b / s) * (drew @ W.T)).mean(0),
-                      "sm": -score_matching_grad_z(W, b, c, s, V) if a.mode == "sm" else None}[a.mode]
+                      "sm": -score_matching_grad_z(W, b, c, s, V) if a.mode == "sm" else None}.get(a.mode)
+            if a.mode == "moment":  # sigma solves sigma^2 + sigma (B - C) - A = 0 for the running means
+                now = np.stack([((V - b) ** 2).mean(0), (V * (p0 @ W.T)).mean(0), (b * (drew @ W.T)).mean(0)])
+                ema = now if ema is None else a.ema * ema + (1 - a.ema) * now
+                bc = ema[1] - ema[2]
+                target = np.maximum(1e-3, (-bc + np.sqrt(bc * bc + 4 * np.maximum(ema[0], 0))) / 2)
+                gz = np.log(target / s) / a.lr  # so that the step below moves z by the momentum-smoothed gap
             vW = .5 * vW + a.lr * (gW - 2e-4 * W)
             vb, vc, vz = .5 * vb + a.lr * gb, .5 * vc + a.lr * gc, .5 * vz + a.lr * gz
             W, b, c, s = W + vW, b + vb, c + vc, np.maximum(1e-3, s * np.exp(vz))
@@ -97,11 +123,13 @@ def train(a, tr):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["fixed", "cd", "rb", "sm", "exact", "check"])
+    ap.add_argument("mode", choices=["fixed", "cd", "rb", "sm", "exact", "moment", "check"])
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--k", type=int, default=1)
     ap.add_argument("--pcd", action="store_true")
+    ap.add_argument("--pt", type=int, default=0, help="parallel tempering over this many temperatures")
+    ap.add_argument("--ema", type=float, default=0.99, help="moment: the running means' decay per batch")
     ap.add_argument("--sigma0", type=float, default=1.0)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--train", default="patches_train.npy")
@@ -109,6 +137,7 @@ def main():
     a = ap.parse_args()
     tr, te = np.load(a.train).astype(np.float64), np.load(a.test).astype(np.float64)
     mu, sd = tr.mean(0), tr.std(0)
+    sd[sd == 0] = 1  # as rbm --standardize: a constant feature is centred only
     tr, te = (tr - mu) / sd, (te - mu) / sd
     if a.mode == "check":
         rng = np.random.default_rng(0)
@@ -126,7 +155,7 @@ def main():
         print("finite difference", (J(zp) - J(zm)) / (2 * e), "closed form", score_matching_grad_z(W, b, c, np.exp(z), V)[k])
         return
     W, b, c, s = train(a, tr)
-    print(f"{a.mode},{a.lr},{a.seed},{'pcd' if a.pcd else 'cd'}-{a.k},{a.sigma0},"
+    print(f"{a.mode},{a.lr},{a.seed},{f'pt{a.pt}' if a.pt > 1 else 'pcd' if a.pcd else 'cd'}-{a.k},{a.sigma0},"
           f"{log_density(W, b, c, s, te, sd):.2f},{s.mean():.3f}")
 
 

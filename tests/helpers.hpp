@@ -107,6 +107,15 @@ inline run_result run_rbm(const std::string& args) {
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+// `rbm ARGS --out DIR/never` must fail, say `what`, and write nothing.
+inline void expect_refused(const std::string& args, const std::string& what, const std::filesystem::path& dir) {
+  const auto never = dir / "never";
+  const run_result r = run_rbm(args + " --out " + never.string());
+  EXPECT_NE(r.code, 0) << args;
+  EXPECT_NE(r.output.find(what), std::string::npos) << "for `" << args << "` got: " << r.output;
+  EXPECT_FALSE(std::filesystem::exists(never)) << args;
+}
 #endif
 
 // Trains `o` for `first` epochs into `dir`, then resumes that run (device cpu) to `total` epochs: what a

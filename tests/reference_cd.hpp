@@ -187,7 +187,8 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
     m.vb[i] += m.vel_vb[i];
     if (learn_sigma) {
       if (m.vel_log_sigma.empty()) m.vel_log_sigma.assign(nv, 0.0);
-      m.vel_log_sigma[i] = c.momentum * m.vel_log_sigma[i] + c.lr * gz[i] / B;
+      const double bound = rbm::gaussian_units::max_log_sigma_gradient;  // the step's bound on the mean
+      m.vel_log_sigma[i] = c.momentum * m.vel_log_sigma[i] + c.lr * std::clamp(gz[i] / B, -bound, bound);
       m.sigma[i] = std::max(double(c.sigma_floor), m.sigma[i] * std::exp(m.vel_log_sigma[i]));
     }
   }

@@ -169,7 +169,7 @@ struct model::impl {
       draw(lay.total());
       return;
     }
-    gen.uniform(u.data() + lay.h0(), lay.hidden);
+    gen.uniform(u.data() + lay.h0(), lay.first);
     for (int k = 0; k < lay.k; ++k) {
       gen.normal(u.data() + lay.v(k), lay.visible, 0.0f, 1.0f);
       gen.uniform(u.data() + lay.h(k), lay.hidden);

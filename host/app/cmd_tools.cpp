@@ -402,7 +402,8 @@ void register_prob(CLI::App& app, command_list& out) {
     const rbm::saved_model m = tool_model(o->model, /*categorical_ok=*/true);
     const auto& p = m.params;
     if (p.hidden != rbm::unit_kind::bernoulli || p.gaussian())
-      throw rbm::data_error(o->model + ": " + rbm::to_string(p.gaussian() ? p.visible : p.hidden) +
+      throw rbm::data_error(o->model + ": " +
+                            (p.gaussian() ? std::string("gaussian visible") : rbm::to_string(p.hidden) + std::string(" hidden")) +
                             " units have densities, not the discrete probabilities this tool prints");
     const auto v = p.categorical() ? parse_states(o->visible, p) : parse_bits(o->visible, p.nv, "--visible");
     // Pre-activations summed in double, as the tutorial's numbers were checked.

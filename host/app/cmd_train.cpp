@@ -135,6 +135,12 @@ void add_model_options(CLI::App* train, const std::shared_ptr<train_state>& s) {
                                "persistent contrastive divergence (chains kept across batches); a list of 0 and 1: "
                                "one per layer of a stack (--pcd alone: every layer)")
                 ->expected(0, 1);
+  train->add_option("--tempering", s->opt.cd.tempering,
+                    "parallel tempering: N persistent chains per batch row at inverse temperatures 0, 1/(N-1), .., 1, "
+                    "k sweeps each and neighbour swaps per update; the beta = 1 chain is the negative phase (0: "
+                    "none; instead of --pcd; CPU backend)")
+      ->capture_default_str()
+      ->check(integer_in(0, rbm::max_tempering));
   train->add_option("--visible", s->visible,
                     "visible units: bernoulli | gaussian (real-valued data) | categorical (integer states per "
                     "column of a .npy matrix, one-hot; CPU backend)")
@@ -304,7 +310,9 @@ void apply_run_settings(train_state& s) {
   if (!rbm::parse_unit_kind(s.hidden_units, s.opt.cd.hidden, rbm::layer_side::hidden))
     throw rbm::precondition_error("--hidden-units must be " + rbm::unit_kind_list(rbm::layer_side::hidden) + " (got '" +
                                   s.hidden_units + "')");
-  if (s.opt.cd.learn_sigma) s.opt.cd.visible_sample = true;  // learning sigma needs sampled reconstructions
+  // Learning sigma and tempered chains need sampled Gaussian states (a chain of means samples nothing).
+  if (s.opt.cd.learn_sigma || (rbm::replicas_of(s.opt.cd) > 1 && s.opt.cd.visible == rbm::unit_kind::gaussian))
+    s.opt.cd.visible_sample = true;
   rbm::parse_optimizer(s.optimizer, s.opt.cd.update_rule);  // a name CLI::IsMember has checked
   if (s.opt.cd.update_rule == rbm::optimizer::adam && s.o_lr->count() == 0) s.opt.cd.lr = rbm::adam_defaults::lr;
   else if (s.opt.cd.hidden != rbm::unit_kind::bernoulli && s.o_lr->count() == 0)

@@ -79,7 +79,12 @@ void save_checkpoint(const std::string& path, const backend& be, int epoch, int 
   f.tensors["hb"] = {{p.nh}, p.hb};
   for (const state_tensor& t : state_tensors)
     if (t.required || !(st.*t.member).empty()) f.tensors[t.name] = {state_tensor_shape(t, p), st.*t.member};
-  if (st.chains > 0) f.tensors["chain_h"] = {{st.chains, p.nh}, st.chain_h};
+  if (st.chains > 0 && st.tempered_v.empty()) f.tensors["chain_h"] = {{st.chains, p.nh}, st.chain_h};
+  if (!st.tempered_v.empty()) {  // parallel tempering's chains, [chains x replicas, .]
+    const auto rows = std::int64_t(st.tempered_h.size() / std::size_t(p.nh));
+    f.tensors["tempered_v"] = {{rows, p.nv}, st.tempered_v};
+    f.tensors["tempered_h"] = {{rows, p.nh}, st.tempered_h};
+  }
   f.metadata = {{"format", "rbm"}, {"config", config.dump()}, {"epoch", std::to_string(epoch)},
                 {"dataset", dataset_name}, {"rbm_version", version},
                 {"rng_position", std::to_string(st.rng_position)}, {"chains", std::to_string(st.chains)},
@@ -125,11 +130,20 @@ checkpoint load_checkpoint(const std::string& dir) {
     if (f.metadata.count("updates")) c.state.updates = std::stoull(f.metadata["updates"]);
     c.state.chains = std::stoi(f.metadata["chains"]);
     c.state.rng_position = std::stoull(f.metadata["rng_position"]);
-    if (c.state.chains > 0) {
+    const bool tempered = f.tensors.count("tempered_v") > 0 || f.tensors.count("tempered_h") > 0;
+    if (tempered) {
+      c.state.tempered_v = f.tensors["tempered_v"].data;
+      c.state.tempered_h = f.tensors["tempered_h"].data;
+      const std::size_t chains = std::size_t(std::max(c.state.chains, 0));
+      const std::size_t replicas = chains > 0 ? c.state.tempered_h.size() / (chains * c.params.nh) : 0;
+      if (replicas < 2 || c.state.tempered_h.size() != chains * replicas * c.params.nh ||
+          c.state.tempered_v.size() != chains * replicas * c.params.nv)
+        throw data_error(path + ": the tempered chains do not fit the model's shape and chain count");
+    } else if (c.state.chains > 0) {
       if (!f.tensors.count("chain_h")) throw data_error(path + ": the PCD chains are missing");
       c.state.chain_h = f.tensors["chain_h"].data;
     }
-    if (c.state.chain_h.size() != std::size_t(c.state.chains) * c.params.nh)
+    if (!tempered && c.state.chain_h.size() != std::size_t(c.state.chains) * c.params.nh)
       throw data_error(path + ": the PCD chains do not fit the model's shape");
   } catch (const nlohmann::json::exception& e) {
     throw data_error(path + ": malformed checkpoint metadata (" + e.what() + ")");

@@ -55,6 +55,7 @@ struct cd_step_context {
   int nv, nh, parts, old_chains;
   bool gauss, scaled, learn_sigma;
   int sites, states;  // categorical visible units: sites of `states` one-hot units (else 0)
+  int replicas;       // parallel tempering's chains per row (1: none)
 };
 
 // Sizes the workspace and the optimiser state for a batch of `rows` in `parts` parts.
@@ -93,6 +94,18 @@ void prepare_cd_step(const cd_step_context& c) {
       st.sq_hb.assign(nh, 0.0f);
     }
     if (c.learn_sigma && st.sq_log_sigma.size() != std::size_t(nv)) st.sq_log_sigma.assign(nv, 0.0f);
+  }
+  if (c.replicas > 1) {  // every chain's replicas: inputs, scaled inputs, views, and each one's hb.h + v' W h
+    const std::size_t rh = bh * c.replicas, rv = bv * c.replicas;
+    grow(ws.tempered_a, rh);
+    grow(ws.tempered_x, rh);
+    if (c.scaled) grow(ws.tempered_view, rv);
+    ws.tempered_g.resize(std::size_t(c.rows) * c.replicas);
+    ws.zero_h.assign(nh, 0.0f);
+    if (st.chains < c.rows) {
+      st.tempered_v.resize(rv);
+      st.tempered_h.resize(rh);
+    }
   }
   ws.err.assign(parts, 0.0);
   ws.u.resize(parts);
@@ -145,25 +158,147 @@ void sample_visible(const cd_step_context& c, int n, float* x, std::size_t segme
   }
 }
 
+// The negative chain of rows r0 .. r0 + n - 1 (CD-k from h0, or PCD-k from the persistent states,
+// missing chains seeded from the data), leaving the last reconstruction in ws.vs, its hidden means in
+// ws.hp and states in ws.hs. Returns the first reconstruction's summed squared error.
+template <class SampleHidden, class HiddenView>
+double gibbs_chain(const cd_step_context& c, std::size_t r0, int n, float* ubuf, SampleHidden&& sample_hidden,
+                   HiddenView&& hidden_view) {
+  const int nv = c.nv, nh = c.nh;
+  cd_workspace& ws = c.ws;
+  const std::size_t oh = r0 * nh, ov = r0 * nv, nhn = std::size_t(n) * nh;
+  float *hs = ws.hs.data() + oh, *hp = ws.hp.data() + oh, *vs = ws.vs.data() + ov;
+  if (c.cfg.pcd) {
+    float* chain = c.st.chain_h.data();
+    for (std::size_t r = std::max<std::size_t>(r0, c.old_chains); r < r0 + n; ++r)
+      std::copy_n(ws.h0s.data() + r * nh, nh, chain + r * nh);
+    std::copy_n(chain + oh, nhn, hs);
+  } else {
+    std::copy_n(ws.h0s.data() + oh, nhn, hs);
+  }
+  double err = 0;
+  for (int step = 0; step < c.cfg.k; ++step) {
+    cpu_visible_pre(c.p, hs, n, vs);
+    sample_visible(c, n, vs, c.lay.v(step), r0, ubuf);
+    if (step == 0) err = cpu::squared_error(c.v0 + ov, vs, std::size_t(n) * nv);
+    cpu_hidden_pre(c.p, hidden_view(vs, c.scaled ? ws.ss.data() + ov : nullptr), n, hp);
+    sample_hidden(hp, c.lay.h(step) + oh, hs);
+  }
+  if (c.cfg.pcd) std::copy_n(hs, nhn, c.st.chain_h.data() + oh);
+  return err;
+}
+
+// One Gibbs sweep of every replica of chains r0 .. r0 + n - 1 (m = n x R rows of st.tempered_*, chain-
+// major) at its own beta: v ~ p_beta(v | h) from beta h W^T, then h ~ p_beta(h | v) from beta (hb + v' W),
+// the unscaled input hb + v' W kept in ws.tempered_a, the means in ws.tempered_x.
+void tempered_sweep(const cd_step_context& c, std::size_t r0, int n, int step, float* ubuf) {
+  const model_params& p = c.p;
+  cd_workspace& ws = c.ws;
+  const int nv = c.nv, nh = c.nh, R = c.replicas, m = n * R;
+  const std::size_t q0 = r0 * R;  // first replica row
+  float *tv = c.st.tempered_v.data() + q0 * nv, *th = c.st.tempered_h.data() + q0 * nh;
+  float *a = ws.tempered_a.data() + q0 * nh, *x = ws.tempered_x.data() + q0 * nh;
+  cpu_visible_pre(p, th, m, tv);
+  for (int q = 0; q < m; ++q) {
+    const float beta = tempering_beta(q % R, R);
+    for (float *e = tv + std::size_t(q) * nv, *end = e + nv; e != end; ++e) *e *= beta;
+  }
+  sample_visible(c, m, tv, c.lay.v(step), q0, ubuf);
+  const float* view = tv;
+  if (c.scaled) {
+    cpu::scale_by_sigma_rows(tv, p.sigma.data(), m, nv, ws.tempered_view.data() + q0 * nv);
+    view = ws.tempered_view.data() + q0 * nv;
+  }
+  cpu_hidden_pre(p, view, m, a);
+  for (int q = 0; q < m; ++q) {
+    const float beta = tempering_beta(q % R, R);
+    for (int j = 0; j < nh; ++j) {
+      const std::size_t i = std::size_t(q) * nh + j;
+      a[i] += p.hb[j];
+      x[i] = beta * a[i];
+    }
+  }
+  in_chunks(c.uniforms, m, nh, c.lay.h(step) + q0 * nh, ubuf, [&](int r, int rows, const float* u) {
+    const std::size_t o = std::size_t(r) * nh;
+    cpu::hidden_sample_rows(c.cfg.hidden, x + o, ws.zero_h.data(), u, rows, nh, th + o);
+  });
+}
+
+// Metropolis swaps of neighbouring temperatures' states, chain by chain, t = 0, 1, .., R - 2 in turn
+// with the swap segment's uniform of (chain, t): accepted with probability
+// min(1, exp((beta_{t+1} - beta_t) (G_t - G_{t+1}))), G = hb.h + v' W h (the tempered part of -E).
+void tempered_swaps(const cd_step_context& c, std::size_t r0, int n, float* ubuf) {
+  cd_workspace& ws = c.ws;
+  const int nv = c.nv, nh = c.nh, R = c.replicas;
+  const std::size_t q0 = r0 * R;
+  double* g = ws.tempered_g.data() + q0;
+  for (int q = 0; q < n * R; ++q) {
+    const float *a = ws.tempered_a.data() + (q0 + q) * nh, *h = c.st.tempered_h.data() + (q0 + q) * nh;
+    double sum = 0;
+    for (int j = 0; j < nh; ++j) sum += double(a[j]) * h[j];
+    g[q] = sum;
+  }
+  in_chunks(c.uniforms, n, R - 1, c.lay.swap() + r0 * (R - 1), ubuf, [&](int r, int rows, const float* u) {
+    for (int i = 0; i < rows; ++i) {
+      const std::size_t chain = std::size_t(r + i) * R;  // within the part
+      for (int t = 0; t + 1 < R; ++t) {
+        const double d = double(tempering_beta(t + 1, R) - tempering_beta(t, R)) * (g[chain + t] - g[chain + t + 1]);
+        if (!(double(u[std::size_t(i) * (R - 1) + t]) < std::exp(std::min(0.0, d)))) continue;
+        const std::size_t lo = q0 + chain + t, hi = lo + 1;
+        std::swap_ranges(c.st.tempered_v.begin() + lo * nv, c.st.tempered_v.begin() + hi * nv,
+                         c.st.tempered_v.begin() + hi * nv);
+        std::swap_ranges(c.st.tempered_h.begin() + lo * nh, c.st.tempered_h.begin() + hi * nh,
+                         c.st.tempered_h.begin() + hi * nh);
+        std::swap(g[chain + t], g[chain + t + 1]);
+      }
+    }
+  });
+}
+
+// Parallel tempering's negative phase for chains r0 .. r0 + n - 1 (new chains seeded with their data
+// row and h0 at every temperature): k sweeps of every replica, the beta = 1 replica's state and hidden
+// means as the negative statistics (ws.vs, ws.hs, ws.hp, and ws.ss = vs / sigma where scaled), then the
+// swaps. Returns the summed squared error of the data's mean-field reconstruction (E[v | E[h | v]]).
+double tempered_chains(const cd_step_context& c, std::size_t r0, int n, float* ubuf) {
+  cd_workspace& ws = c.ws;
+  const int nv = c.nv, nh = c.nh, R = c.replicas;
+  for (std::size_t r = std::max<std::size_t>(r0, c.old_chains); r < r0 + n; ++r)
+    for (int t = 0; t < R; ++t) {
+      std::copy_n(c.v0 + r * nv, nv, c.st.tempered_v.data() + (r * R + t) * nv);
+      std::copy_n(ws.h0s.data() + r * nh, nh, c.st.tempered_h.data() + (r * R + t) * nh);
+    }
+  float *vs = ws.vs.data() + r0 * nv, *hp = ws.hp.data() + r0 * nh, *hs = ws.hs.data() + r0 * nh;
+  cpu_visible_probs(c.p, ws.h0p.data() + r0 * nh, n, vs);
+  const double err = cpu::squared_error(c.v0 + r0 * nv, vs, std::size_t(n) * nv);
+  for (int step = 0; step < c.cfg.k; ++step) tempered_sweep(c, r0, n, step, ubuf);
+  for (int r = 0; r < n; ++r) {
+    const std::size_t top = (r0 + r) * R + R - 1;  // the beta = 1 replica
+    std::copy_n(c.st.tempered_v.data() + top * nv, nv, vs + std::size_t(r) * nv);
+    std::copy_n(ws.tempered_x.data() + top * nh, nh, hp + std::size_t(r) * nh);
+    std::copy_n(c.st.tempered_h.data() + top * nh, nh, hs + std::size_t(r) * nh);
+  }
+  if (c.scaled) cpu::scale_by_sigma_rows(vs, c.p.sigma.data(), n, nv, ws.ss.data() + r0 * nv);
+  tempered_swaps(c, r0, n, ubuf);
+  return err;
+}
+
 // The Gibbs chain of part t's rows through all k steps (every row is independent), and that part's
 // share of the bias gradients while its rows are still in cache. (Working through a part's rows in
 // cache-sized blocks measured no faster, up to batch 4096.)
 void cd_chain_part(const cd_step_context& c, int t) {
   model_params& p = c.p;
-  cd_state& st = c.st;
   cd_workspace& ws = c.ws;
   const cd_config& cfg = c.cfg;
   const cd_draw_layout& lay = c.lay;
   const uniform_source& uniforms = c.uniforms;
-  const int rows = c.rows, parts = c.parts, nv = c.nv, nh = c.nh, old_chains = c.old_chains;
+  const int rows = c.rows, parts = c.parts, nv = c.nv, nh = c.nh;
   const bool scaled = c.scaled, learn_sigma = c.learn_sigma;
   const float* hpos = cfg.hidden_bias_from_states ? ws.h0s.data() : ws.h0p.data();
   const float* hneg = cfg.hidden_bias_from_states ? ws.hs.data() : ws.hp.data();
   const auto [r0, r1] = cpu::split(rows, parts, t);
   const int n = int(r1 - r0);  // >= 1: parts <= rows
-  const std::size_t oh = r0 * nh, ov = r0 * nv, nhn = std::size_t(n) * nh, nvn = std::size_t(n) * nv;
-  float *h0p = ws.h0p.data() + oh, *h0s = ws.h0s.data() + oh, *hp = ws.hp.data() + oh, *hs = ws.hs.data() + oh,
-        *vs = ws.vs.data() + ov;
+  const std::size_t oh = r0 * nh, ov = r0 * nv;
+  float *h0p = ws.h0p.data() + oh, *h0s = ws.h0s.data() + oh, *hp = ws.hp.data() + oh, *vs = ws.vs.data() + ov;
   const float* v = c.v0 + ov;
   float* ubuf = ws.u[t].data();
   // Hidden pre-activations x [n, nh] become the means, `states` the draws (one uniform per unit).
@@ -200,26 +335,11 @@ void cd_chain_part(const cd_step_context& c, int t) {
   sample_hidden(h0p, lay.h0() + oh, h0s);
   if (learn_sigma) sigma_terms(v, h0p, 1.0f);
 
-  // The negative chain starts at h0 (CD) or at the persistent states (PCD), missing chains seeded
-  // from the data.
-  if (cfg.pcd) {
-    float* chain = st.chain_h.data();
-    for (std::size_t r = std::max<std::size_t>(r0, old_chains); r < r1; ++r)
-      std::copy_n(ws.h0s.data() + r * nh, nh, chain + r * nh);
-    std::copy_n(chain + oh, nhn, hs);
-  } else {
-    std::copy_n(h0s, nhn, hs);
-  }
-
   double err = 0;
-  for (int step = 0; step < cfg.k; ++step) {
-    cpu_visible_pre(p, hs, n, vs);
-    sample_visible(c, n, vs, lay.v(step), r0, ubuf);
-    if (step == 0) err = cpu::squared_error(v, vs, nvn);
-    cpu_hidden_pre(p, hidden_view(vs, scaled ? ws.ss.data() + ov : nullptr), n, hp);
-    sample_hidden(hp, lay.h(step) + oh, hs);
-  }
-  if (cfg.pcd) std::copy_n(hs, nhn, st.chain_h.data() + oh);
+  if (c.replicas > 1)
+    err = tempered_chains(c, r0, n, ubuf);
+  else
+    err = gibbs_chain(c, r0, n, ubuf, sample_hidden, hidden_view);
   ws.err[t] = err;
   if (learn_sigma) sigma_terms(vs, hp, -1.0f);
 
@@ -323,7 +443,8 @@ void cd_update_part(const cd_step_context& c, int t) {
       p.vb[i] += st.vel_vb[i];
       if (learn_sigma) {  // log sigma moves by the mean of the two phases' terms, sigma floored
         const float gzs = summed(ws.grad_z, parts, nv, i);
-        st.vel_log_sigma[i] = cfg.momentum * st.vel_log_sigma[i] + cfg.lr * (gzs * inv_rows);
+        st.vel_log_sigma[i] =
+            cfg.momentum * st.vel_log_sigma[i] + cfg.lr * gaussian_units::bounded_log_sigma_gradient(gzs * inv_rows);
         p.sigma[i] = gaussian_units::log_sigma_step(p.sigma[i], st.vel_log_sigma[i], cfg.sigma_floor);
       }
     }
@@ -352,11 +473,11 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   const int parts = ws.team != nullptr ? std::clamp(rows / min_rows_per_part, 1, ws.team->size()) : 1;
   const cd_step_context c{p, st, v0, rows, uniforms, normals, cfg, ws, make_draw_layout(rows, cfg), p.nv, p.nh,
                           parts, st.chains, gauss, scaled, gauss && cfg.learn_sigma,
-                          p.categorical() ? p.sites() : 0, p.categorical() ? p.states : 0};
+                          p.categorical() ? p.sites() : 0, p.categorical() ? p.states : 0, replicas_of(cfg)};
   prepare_cd_step(c);
   const cpu::blas_single_threaded blas_guard(parts > 1);
   cpu::run_parts(ws.team, parts, [&c](int t) { cd_chain_part(c, t); });
-  if (cfg.pcd) st.chains = std::max(c.old_chains, rows);
+  if (cfg.pcd || c.replicas > 1) st.chains = std::max(c.old_chains, rows);
   if (cfg.update_rule == optimizer::adam) {
     cpu::run_parts(ws.team, parts, [&c](int t) { cd_adam_part(c, t); });
     ++st.updates;
@@ -555,8 +676,14 @@ training_state cpu_backend::state() const {
 
 void cpu_backend::set_state(const training_state& st) {
   RBM_EXPECTS(st.vel_w.size() == std::size_t(cfg_.nv) * cfg_.nh && st.vel_vb.size() == std::size_t(cfg_.nv) &&
-              st.vel_hb.size() == std::size_t(cfg_.nh) && st.chains >= 0 &&
-              st.chain_h.size() == std::size_t(st.chains) * cfg_.nh && (st.chains == 0 || cfg_.pcd));
+              st.vel_hb.size() == std::size_t(cfg_.nh) && st.chains >= 0);
+  const std::size_t tempered = std::size_t(st.chains) * std::size_t(replicas_of(cfg_));
+  if (replicas_of(cfg_) > 1)  // parallel tempering's chains, or none yet
+    RBM_EXPECTS(st.chain_h.empty() && st.tempered_v.size() == tempered * cfg_.nv &&
+                st.tempered_h.size() == tempered * cfg_.nh);
+  else
+    RBM_EXPECTS(st.tempered_v.empty() && st.chain_h.size() == std::size_t(st.chains) * cfg_.nh &&
+                (st.chains == 0 || cfg_.pcd));
   RBM_EXPECTS(st.vel_log_sigma.empty() || st.vel_log_sigma.size() == std::size_t(cfg_.nv));
   state_ = st;
 }

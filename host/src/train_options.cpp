@@ -51,6 +51,14 @@ void validate(const dataset& data, const train_options& o) {
     throw precondition_error("AIS needs 1 to " + std::to_string(max_ais_runs) + " runs and 10 to " +
                              std::to_string(max_ais_steps) + " steps (got " + std::to_string(o.ais.runs) + " and " +
                              std::to_string(o.ais.steps) + ")");
+  if (o.cd.tempering < 0 || o.cd.tempering > max_tempering)
+    throw precondition_error("tempering must be 0 (none) or 2 to " + std::to_string(max_tempering) +
+                             " temperatures (got " + std::to_string(o.cd.tempering) + ")");
+  if (replicas_of(o.cd) > 1 && o.cd.pcd)
+    throw precondition_error("parallel tempering keeps its own persistent chains: give tempering or pcd, not both");
+  if (replicas_of(o.cd) > 1 &&
+      std::size_t(o.batch) * replicas_of(o.cd) * std::size_t(std::max(o.cd.nv, o.cd.nh)) > (std::size_t(1) << 31))
+    throw precondition_error("the tempered chains (batch x tempering x units) exceed 2^31 values");
   if (data.train.count <= 0) throw data_error(data.name + ": the training set is empty");
   if (o.tutorial_batches && data.train.count <= o.batch)
     throw precondition_error("the tutorial's batching needs more than a batch (" + std::to_string(o.batch) +
@@ -107,6 +115,7 @@ void each_recorded_option(Options& o, F&& f) {
   f("validation", o.validation, optional);
   f("optimizer", o.cd.update_rule, optional);
   f("states", o.cd.states, optional);
+  f("tempering", o.cd.tempering, optional);
 }
 
 nlohmann::json recorded_options(const train_options& o) {

@@ -187,6 +187,9 @@ void check_units_and_values(const run& r) {
   if (o.cd.learn_sigma && !o.cd.visible_sample)
     throw precondition_error("learn_sigma needs sampled visible reconstructions (visible_sample): with their mean, "
                              "the negative phase lacks the noise, and sigma grows without bound");
+  if (r.gauss && replicas_of(o.cd) > 1 && !o.cd.visible_sample)
+    throw precondition_error("parallel tempering of Gaussian visible units needs sampled visible states "
+                             "(visible_sample): a chain of means is not a sampler");
   if (r.gauss && !(o.cd.sigma_floor > 0))
     throw precondition_error("sigma_floor must be positive (got " + shown(o.cd.sigma_floor) + ")");
   if (r.on_device && (o.binarize || o.eval_every > 0))
@@ -233,6 +236,9 @@ void check_objective_and_labels(run& r) {
   if (r.labeled && o.objective != "discriminative" && r.gauss)
     throw precondition_error("the " + o.objective + " objective with labels needs Bernoulli or categorical visible "
                              "units (the discriminative one also takes Gaussian units)");
+  if (r.labeled && o.objective != "discriminative" && replicas_of(o.cd) > 1)
+    throw precondition_error("the " + o.objective + " objective's chain on the joint with labels is CD or PCD "
+                             "(parallel tempering trains models without labels so far)");
   if (r.labeled && o.cd.sum_weight_gradient)
     throw precondition_error("labels take the mean gradient (not the tutorial's summed one)");
   r.objective.discriminative = o.objective == "generative" ? 0.0f : 1.0f;

@@ -119,13 +119,16 @@ class _RBMBase(_AtomicFit, BaseEstimator):
         optimizer = getattr(self, "optimizer", "sgd")  # its name checked where the names live (C++: ValueError)
         if self.device not in _DEVICES:
             raise ValueError(f"device must be one of {_DEVICES}, got {self.device!r}")
+        tempering = getattr(self, "tempering", 0)
+        if isinstance(tempering, bool) or not isinstance(tempering, (int, np.integer)) or not 0 <= tempering <= 1000:
+            raise ValueError(f"tempering must be an integer in [0, 1000] (0: none), got {tempering!r}")
         if self.n_threads is not None:
             _positive_int("n_threads", self.n_threads, 4096)  # the CLI's --threads range
         config = {"nh": int(self.n_components), "lr": float(self._setting("learning_rate")), "batch": int(batch),
                   "k": int(getattr(self, "k", 1)), "pcd": bool(getattr(self, "persistent", False)),
                   "momentum": float(self.momentum),
                   "weight_decay": float(self.weight_decay), "device": self.device, "visible": self._visible,
-                  "threads": int(self.n_threads or 0), "optimizer": optimizer}
+                  "threads": int(self.n_threads or 0), "optimizer": optimizer, "tempering": int(tempering)}
         config.update(self._unit_config())
         return config
 

@@ -24,7 +24,9 @@ class GaussianRBM(_TransformerRBM):
     ``standardize`` (scale each feature to the training set's mean 0, standard deviation 1 first),
     ``learn_sigma`` (learn each visible unit's standard deviation, never below ``sigma_floor``; implies
     sampled reconstructions) and ``sample_visible`` (sample the reconstructions instead of using their
-    mean) and ``optimizer`` ("sgd" or "adam", as BernoulliRBM's). Fitted: ``sigma_`` [n_features] in the model's units, ``mean_`` / ``scale_`` (the
+    mean) and ``optimizer`` ("sgd" or "adam", as BernoulliRBM's) and ``tempering`` (0: CD/PCD; N >= 2:
+    parallel tempering over N temperatures, the better estimator with ``learn_sigma``; implies sampled
+    reconstructions; the CPU backend). Fitted: ``sigma_`` [n_features] in the model's units, ``mean_`` / ``scale_`` (the
     standardisation; None without it).
     """
 
@@ -32,7 +34,8 @@ class GaussianRBM(_TransformerRBM):
 
     def __init__(self, n_components=256, *, learning_rate=0.01, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, standardize=True, learn_sigma=False, sample_visible=False, sigma_floor=0.05,
-                 k=1, persistent=True, momentum=0.0, weight_decay=0.0, device="auto", n_threads=None, optimizer="sgd"):
+                 k=1, persistent=True, momentum=0.0, weight_decay=0.0, device="auto", n_threads=None, optimizer="sgd",
+                 tempering=0):
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -43,6 +46,7 @@ class GaussianRBM(_TransformerRBM):
         self.learn_sigma = learn_sigma
         self.sample_visible = sample_visible
         self.sigma_floor = sigma_floor
+        self.tempering = tempering
         self.k = k
         self.persistent = persistent
         self.momentum = momentum
@@ -56,7 +60,8 @@ class GaussianRBM(_TransformerRBM):
         if not (isinstance(self.sigma_floor, (int, float, np.number)) and self.sigma_floor > 0):
             raise ValueError(f"sigma_floor must be a positive number, got {self.sigma_floor!r}")
         return {"standardize": bool(self.standardize), "learn_sigma": bool(self.learn_sigma),
-                "visible_sample": bool(self.sample_visible or self.learn_sigma), "sigma_floor": float(self.sigma_floor)}
+                "visible_sample": bool(self.sample_visible or self.learn_sigma or self.tempering > 1),
+                "sigma_floor": float(self.sigma_floor)}
 
     def _prepare_fit(self, X):
         # The AIS base model for log_likelihood: independent Gaussians fitted to the training data.

@@ -37,7 +37,8 @@ class RBM(_TransformerRBM):
     states in [0, n_states) per column; ``n_states`` None: the training data's largest value + 1).
     ``hidden``: "bernoulli", "gaussian" (Normal(input, 1)) or "relu" (the same kept >= 0).
     ``learning_rate`` None: the kind's default (SGD: 0.1 Bernoulli, 0.01 ReLU, 0.001 Gaussian hidden
-    units; Adam: 0.001). The other parameters are BernoulliRBM's. Gaussian visible units: rbm.GaussianRBM.
+    units; Adam: 0.001). ``tempering``: 0 for CD/PCD, N >= 2 for parallel tempering over N
+    temperatures (the CPU backend). The other parameters are BernoulliRBM's. Gaussian visible units: rbm.GaussianRBM.
 
     ``transform`` gives the hidden units' conditional means; ``score_samples`` the log-likelihood per
     sample (exact where the visible configurations or the hidden states are few enough, else AIS);
@@ -47,7 +48,7 @@ class RBM(_TransformerRBM):
 
     def __init__(self, n_components=256, *, visible="bernoulli", hidden="bernoulli", n_states=None,
                  learning_rate=None, batch_size=10, n_iter=10, verbose=0, random_state=None, k=1, persistent=True,
-                 momentum=0.0, weight_decay=0.0, device="auto", n_threads=None, optimizer="sgd"):
+                 momentum=0.0, weight_decay=0.0, device="auto", n_threads=None, optimizer="sgd", tempering=0):
         self.n_components = n_components
         self.visible = visible
         self.hidden = hidden
@@ -64,6 +65,7 @@ class RBM(_TransformerRBM):
         self.device = device
         self.n_threads = n_threads
         self.optimizer = optimizer
+        self.tempering = tempering
 
     @property
     def _categorical(self):

@@ -133,7 +133,12 @@ py::dict state_dict(const rbm::training_state& s, const rbm::model_params& p) {
     const std::vector<std::int64_t> shape = rbm::state_tensor_shape(t, p);
     d[t.name] = to_array(s.*t.member, std::vector<py::ssize_t>(shape.begin(), shape.end()));
   }
-  d["chain_h"] = to_array(s.chain_h, {s.chains, p.nh});
+  d["chain_h"] = to_array(s.chain_h, {py::ssize_t(s.chain_h.size() / std::size_t(p.nh)), p.nh});
+  if (!s.tempered_v.empty()) {  // parallel tempering's chains, [chains x replicas, .]
+    const auto rows = py::ssize_t(s.tempered_h.size() / std::size_t(p.nh));
+    d["tempered_v"] = to_array(s.tempered_v, {rows, p.nv});
+    d["tempered_h"] = to_array(s.tempered_h, {rows, p.nh});
+  }
   d["chains"] = s.chains;
   d["rng_position"] = s.rng_position;
   d["updates"] = s.updates;
@@ -266,7 +271,7 @@ device_rows import_device_rows(const py::object& m) {
 
 // train(X, config, start, on_epoch) -> dict(params, state, history, backend, interrupted, data_mean, data_sd)
 //   X: float32 [n, d], C order, read in place (the estimators convert other layouts and dtypes once)
-//   config: nh, lr, batch, epochs, k, pcd, momentum, weight_decay, seed, device, visible ("bernoulli" |
+//   config: nh, lr, batch, epochs, k, pcd, tempering, momentum, weight_decay, seed, device, visible ("bernoulli" |
 //           "gaussian"), visible_sample, learn_sigma, sigma_floor, standardize, eval_limit,
 //           hidden_bias_from_states, any_values (Bernoulli units on values outside [0, 1], as
 //           scikit-learn's BernoulliRBM allows), threads (CPU threads; 0: OpenBLAS's own count)
@@ -312,6 +317,8 @@ rbm::train_options options_from(const py::dict& cfg) {
   o.lr_decay = get(cfg, "lr_decay", o.lr_decay);
   o.cd.k = get(cfg, "k", 1);
   o.cd.pcd = get(cfg, "pcd", true);
+  o.cd.tempering = get(cfg, "tempering", 0);
+  if (o.cd.tempering > 1) o.cd.pcd = false;  // the tempered chains persist on their own
   o.cd.momentum = get(cfg, "momentum", 0.0f);
   o.cd.weight_decay = get(cfg, "weight_decay", 0.0f);
   o.cd.update_rule = optimizer_of(cfg, "optimizer", rbm::optimizer::sgd);
@@ -365,6 +372,10 @@ void start_from(const py::object& start, rbm::model_params& start_params, rbm::t
     for (const rbm::state_tensor& t : rbm::state_tensors)
       if (t.required || st.contains(t.name)) start_state.*t.member = from_array(st[t.name]);
     start_state.chain_h = from_array(st["chain_h"]);
+    if (st.contains("tempered_v")) {
+      start_state.tempered_v = from_array(st["tempered_v"]);
+      start_state.tempered_h = from_array(st["tempered_h"]);
+    }
     start_state.chains = py::cast<int>(st["chains"]);
     start_state.rng_position = py::cast<std::uint64_t>(st["rng_position"]);
     if (st.contains("updates")) start_state.updates = py::cast<std::uint64_t>(st["updates"]);

@@ -140,6 +140,23 @@ def test_partial_fit_keeps_the_first_calls_standardisation_and_the_state():
     assert m.transform(x[:3]).shape == (3, 8)
 
 
+def test_parallel_tempering_trains_learned_sigma_and_partial_fit_carries_its_chains():
+    x = real_digits()
+    m = rbm.GaussianRBM(n_components=8, n_iter=3, random_state=0, learn_sigma=True, tempering=4, device="cpu")
+    m.fit(x)
+    assert np.all(np.isfinite(m.sigma_)) and np.all(m.sigma_ >= 0.05) and np.ptp(m.sigma_) > 0.1
+    # partial_fit (its rows one batch, as scikit-learn's) continues the tempered chains, 4 per row
+    p = rbm.GaussianRBM(n_components=8, random_state=0, tempering=4, device="cpu")
+    p.partial_fit(x[:100])
+    state = p._state
+    assert state["tempered_v"].shape == (100 * 4, x.shape[1]) and "chain_h" in state
+    p.partial_fit(x[100:200])
+    assert not np.array_equal(p._state["tempered_v"], state["tempered_v"])
+    for bad in (-1, 1001, 2.5, True):
+        with pytest.raises(ValueError, match="tempering"):
+            rbm.GaussianRBM(tempering=bad, device="cpu").fit(x[:50])
+
+
 def test_save_and_load_keep_sigma_and_the_standardisation(tmp_path):
     x = real_digits()
     m = rbm.GaussianRBM(n_components=8, n_iter=3, learn_sigma=True, random_state=0, device="cpu").fit(x)

@@ -44,7 +44,19 @@ struct cd_config {
   // (then `momentum` is unused, `lr` is Adam's rate, and weight_decay shrinks W by lr x weight_decay
   // x W per update, apart from the moments: decoupled, as AdamW).
   optimizer update_rule = optimizer::sgd;
+  // Parallel tempering (the CPU backend only for now): 0 (or 1) for none, else the negative phase of
+  // each batch row runs this many persistent chains at inverse temperatures beta_t = t / (tempering - 1),
+  // t = 0 .. tempering - 1, k Gibbs sweeps each, then swaps of neighbouring temperatures' states
+  // (Metropolis, one uniform per neighbouring pair and row); the beta = 1 chain gives the negative
+  // statistics. beta scales the interaction and the hidden biases (E_beta = visible terms - beta (hb.h +
+  // v' W h), the hidden units' own potential kept), so beta = 0 is the visible biases' independent
+  // model. Exclusive with pcd (the tempered chains persist on their own).
+  int tempering = 0;
 };
+
+// Tempered chains per negative row (1 without tempering) and chain r's replica t's inverse temperature.
+inline int replicas_of(const cd_config& c) { return c.tempering > 1 ? c.tempering : 1; }
+inline float tempering_beta(int t, int replicas) { return replicas > 1 ? float(t) / float(replicas - 1) : 1.0f; }
 
 // SGD's default learning rate for each hidden unit kind (cd_config::lr's 0.1 is Bernoulli units'). The
 // free energy of a continuous unit grows as x^2 / 2 in its input (Bernoulli's as x), so its rate must be
@@ -60,6 +72,9 @@ inline float default_sgd_lr(unit_kind hidden) {
 struct training_state {
   std::vector<float> vel_w, vel_vb, vel_hb;  // momentum (Adam: the first moment), [nv * nh], [nv], [nh]
   std::vector<float> chain_h;                // PCD: sampled hidden states [chains, nh]
+  // Parallel tempering: each chain's replicas, chain-major (chain r's replica t at row r x replicas + t):
+  // visible states [chains x replicas, nv] and hidden states [chains x replicas, nh] (else empty).
+  std::vector<float> tempered_v, tempered_h;
   std::vector<float> vel_log_sigma;          // learned sigma: momentum of log sigma [nv] (else empty)
   std::vector<float> vel_label_w, vel_label_b;  // a label group: momentum [classes * nh], [classes] (else empty)
   // Adam: the second moments beside the first (vel_*), empty under SGD.
@@ -81,33 +96,39 @@ inline std::size_t cd_uniform_count(int rows, int nv, int nh, int k) {
 // (uniforms); categorical visible units draw one uniform per site ([rows, sites]). Normals are made from pairs of words (rbm::cpu::philox_normals), so where a step
 // draws any, every segment is padded to an even length: each starts at an even position. For
 // Bernoulli units this is exactly the layout of cd_uniform_count.
+// With parallel tempering (cfg.tempering = R > 1) each Gibbs step's segments cover every chain's R
+// replicas, chain-major ([rows x R, .]), and a swap segment [rows, R - 1] of uniforms follows the last
+// step (padded to even length where normals are drawn).
 struct cd_draw_layout {
-  std::size_t hidden = 0, visible = 0;  // a hidden and a visible segment, padding included
+  std::size_t first = 0;                // segment h0 [rows, nh], padding included
+  std::size_t hidden = 0, visible = 0;  // a Gibbs step's hidden and visible segments, padding included
+  std::size_t swaps = 0;                // parallel tempering's swap segment (else 0)
   bool visible_normals = false;         // the visible segments hold normals
   int k = 1;
-  // Start of segment h0, then of Gibbs step i's visible and hidden segments.
+  // Start of segment h0, then of Gibbs step i's visible and hidden segments, then of the swaps.
   std::size_t h0() const { return 0; }
-  std::size_t v(int step) const { return hidden + std::size_t(step) * (visible + hidden); }
+  std::size_t v(int step) const { return first + std::size_t(step) * (visible + hidden); }
   std::size_t h(int step) const { return v(step) + visible; }
-  std::size_t total() const { return hidden + std::size_t(k) * (visible + hidden); }
+  std::size_t swap() const { return first + std::size_t(k) * (visible + hidden); }
+  std::size_t total() const { return swap() + swaps; }
 };
 
 inline cd_draw_layout make_draw_layout(int rows, const cd_config& c) {
   cd_draw_layout l;
   l.k = c.k;
-  const std::size_t bh = std::size_t(rows) * c.nh, bv = std::size_t(rows) * c.nv;
-  if (c.visible == unit_kind::bernoulli) {
-    l.hidden = bh;
+  const std::size_t chains = std::size_t(rows) * std::size_t(replicas_of(c));  // rows of a Gibbs step
+  const std::size_t bh = chains * c.nh, bv = chains * c.nv;
+  l.visible_normals = c.visible == unit_kind::gaussian && c.visible_sample;
+  const auto even = [&](std::size_t n) { return l.visible_normals ? n + (n & 1) : n; };
+  l.first = even(std::size_t(rows) * c.nh);
+  l.hidden = even(bh);
+  if (c.visible == unit_kind::bernoulli)
     l.visible = bv;
-  } else if (c.visible == unit_kind::categorical) {  // one uniform per site
-    l.hidden = bh;
-    l.visible = std::size_t(rows) * std::size_t(c.states > 0 ? c.nv / c.states : c.nv);
-  } else {
-    l.visible_normals = c.visible_sample;
-    const auto even = [&](std::size_t n) { return l.visible_normals ? n + (n & 1) : n; };
-    l.hidden = even(bh);
+  else if (c.visible == unit_kind::categorical)  // one uniform per site
+    l.visible = chains * std::size_t(c.states > 0 ? c.nv / c.states : c.nv);
+  else
     l.visible = c.visible_sample ? even(bv) : 0;
-  }
+  if (replicas_of(c) > 1) l.swaps = even(std::size_t(rows) * std::size_t(replicas_of(c) - 1));
   return l;
 }
 

@@ -28,6 +28,10 @@ struct cd_workspace {
   std::vector<float> s0, ss;          // Gaussian visible units: v0 / sigma and vs / sigma
   std::vector<float> xs, grad_z;      // learned sigma: h W^T, per-part column sums of -dE/dlog sigma
   std::vector<float> grad_w;          // Adam: the weight gradient [nv, nh], apart from its application
+  // Parallel tempering: per replica row hb + v' W, its beta-scaled form (then the means), v / sigma, G;
+  // and nh zeros (the bias the hidden draw adds: beta scales it with the input instead).
+  std::vector<float> tempered_a, tempered_x, tempered_view, zero_h;
+  std::vector<double> tempered_g;
   std::vector<double> err;            // per thread
   std::vector<std::vector<float>> u;  // per thread: uniforms being used
   cpu::thread_team* team = nullptr;   // nullptr: the calling thread alone
