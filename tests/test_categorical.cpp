@@ -22,6 +22,7 @@
 #include "rbm/host/npy.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
+#include "rbm/host/stack.hpp"
 #include "rbm/host/thread_team.hpp"
 #include "rbm/host/tools.hpp"
 #include "reference_cd.hpp"
@@ -249,7 +250,6 @@ TEST(CategoricalCli, TrainsFromIntegerNpyEvaluatesExactlyAndRefusesWhatItCannotR
   refused("train --visible categorical --states 3 --train-data " + (dir / "bad.npy").string(), "row 7, column 4 holds 5");
   refused("train --visible categorical --epochs 1", "integer states from .npy files");
   refused("train --visible categorical --device cuda" + data, "categorical visible units run on the CPU backend only");
-  refused("train --visible categorical --hidden 8,4" + data, "a stack of categorical visible units");
   // 9 sites of 2 states: as many one-hot units (18) as the model's 6 sites of 3, and still not its data.
   std::vector<int> binary(50 * 9);
   for (std::size_t i = 0; i < binary.size(); ++i) binary[i] = int(i * 7 % 3 == 0);
@@ -317,12 +317,10 @@ TEST(CategoricalCli, TrainsFromIntegerNpyEvaluatesExactlyAndRefusesWhatItCannotR
   for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(f.values[i], want[i], 1e-6) << i;
 }
 
-// Sequences of two classes: each site of a class-0 sequence is state 0 half the time and else a
-// uniform state, class 1's the same with state 2. A classification RBM on their states (labels from a
-// .npy vector) tells them apart as well as Bayes' rule nearly; prob prints each site's softmax.
-TEST(CategoricalCli, LabelledSequencesClassifyFromNpyLabels) {
-  const auto dir = rbm_test::fresh_dir();
-  const int sites = 8, q = 3;
+// NAME.npy [rows, sites] and NAME_labels.npy [rows]: two classes, each site of a class-0 sequence state
+// 0 half the time and else a uniform state, class 1's the same with state 2; returns the data options
+// of 2,000 training and 500 held-out rows in `dir`.
+std::string labelled_sequences(const std::filesystem::path& dir, int sites, int q) {
   auto make = [&](int rows, unsigned seed, const std::string& name) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<double> u(0, 1);
@@ -336,9 +334,24 @@ TEST(CategoricalCli, LabelledSequencesClassifyFromNpyLabels) {
   };
   make(2000, 1, "train");
   make(500, 2, "test");
-  const std::string data = " --train-data " + (dir / "train.npy").string() + " --test-data " +
-                           (dir / "test.npy").string() + " --train-labels " + (dir / "train_labels.npy").string() +
-                           " --test-labels " + (dir / "test_labels.npy").string();
+  return " --train-data " + (dir / "train.npy").string() + " --test-data " + (dir / "test.npy").string() +
+         " --train-labels " + (dir / "train_labels.npy").string() + " --test-labels " +
+         (dir / "test_labels.npy").string();
+}
+
+// The accuracy `rbm train --validation` prints for the test set it classifies once at the end (-1: none).
+double test_set_accuracy(const std::string& output) {
+  const auto at = output.find("not used in training): accuracy ");
+  return at == std::string::npos ? -1.0 : std::stod(output.substr(at + 33));
+}
+
+// Sequences of two classes: each site of a class-0 sequence is state 0 half the time and else a
+// uniform state, class 1's the same with state 2. A classification RBM on their states (labels from a
+// .npy vector) tells them apart as well as Bayes' rule nearly; prob prints each site's softmax.
+TEST(CategoricalCli, LabelledSequencesClassifyFromNpyLabels) {
+  const auto dir = rbm_test::fresh_dir();
+  const int sites = 8, q = 3;
+  const std::string data = labelled_sequences(dir, sites, q);
   for (const std::string objective : {"hybrid", "generative"}) {
     const auto out = dir / objective;
     auto r = rbm_test::run_rbm("train --visible categorical --labels --objective " + objective +
@@ -352,6 +365,11 @@ TEST(CategoricalCli, LabelledSequencesClassifyFromNpyLabels) {
     // Bayes' rule on the counts of states 0 and 2 errs on about 2 % of sequences.
     EXPECT_GT(j.at("accuracy").get<double>(), 0.9) << objective << ": " << j.dump();
   }
+  // With a validation split the held-out rows are classified once at the end, read one-hot.
+  auto split = rbm_test::run_rbm("train --visible categorical --labels --validation 300 --hidden 16 --epochs 10 --quiet" +
+                             data + " --out " + (dir / "split").string());
+  ASSERT_EQ(split.code, 0) << split.output;
+  EXPECT_GT(test_set_accuracy(split.output), 0.9) << split.output;
   // prob on a categorical model: a state per site; p(v | h) the product of the chosen states' softmax.
   const std::string model = (dir / "hybrid" / "model.safetensors").string();
   auto r = rbm_test::run_rbm("prob --model " + model + " --visible 0,1,2,2,2,0,0,1");
@@ -390,6 +408,35 @@ TEST(CategoricalCli, LabelledSequencesClassifyFromNpyLabels) {
                         " --train-labels " + (dir / "short.npy").string() + " --out " + (dir / "never").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("short.npy: 10 labels for the 2000 samples of"), std::string::npos) << r.output;
+}
+
+// A deep belief network on sequences: the categorical bottom layer trains from the integer states,
+// the layers above read its hidden units; labels on the top, fine-tuned, classify the held-out rows.
+TEST(CategoricalCli, AStackOnSequencesTrainsFineTunesAndClassifies) {
+  const auto dir = rbm_test::fresh_dir();
+  const std::string data = labelled_sequences(dir, 8, 3);
+  const auto out = dir / "dbn";
+  auto r = rbm_test::run_rbm("train --visible categorical --hidden 16,8 --labels --epochs 20 --validation 300 "
+                             "--fine-tune 5 --quiet" + data + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_GT(test_set_accuracy(r.output), 0.9) << r.output;  // the held-out rows, read one-hot after the split
+  const rbm::stack_model m = rbm::load_stack((out / "model.safetensors").string());
+  ASSERT_EQ(m.layers.size(), 2u);
+  EXPECT_TRUE(m.layers[0].categorical());
+  EXPECT_EQ(m.layers[0].states, 3);
+  EXPECT_EQ(m.layers[1].nv, 16);
+  EXPECT_EQ(m.tuned.size(), 2u);
+  for (const char* greedy : {"", " --greedy"}) {
+    r = rbm_test::run_rbm("classify --model " + (out / "model.safetensors").string() + greedy + data + " --json " +
+                          (dir / "c.json").string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    std::ifstream in(dir / "c.json");
+    EXPECT_GT(nlohmann::json::parse(in).at("accuracy").get<double>(), 0.9) << greedy;
+  }
+  // The stack's likelihood bound is for Bernoulli visible units: refused by name.
+  r = rbm_test::run_rbm("evaluate --model " + (out / "model.safetensors").string() + data);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("bottom layer is categorical"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -119,13 +119,14 @@ void evaluate_stack(const std::string& path, const rbm::dataset& d, const std::s
   const int layers = int(m.layers.size());
   const rbm::model_params& bottom = m.layers[0];
   const rbm::model_params& top = m.layers.back();
+  if (bottom.gaussian() || bottom.categorical())
+    throw rbm::precondition_error(path + ": the bound of a stack is for Bernoulli visible units, and this stack's "
+                                  "bottom layer is " + (bottom.gaussian() ? "Gaussian" : "categorical") +
+                                  " (evaluate its layer1/model.safetensors alone for its likelihood)");
   if (d.train.dim() != bottom.nv)
     throw rbm::data_error(d.train.source + ": images have " + std::to_string(d.train.dim()) +
                           " pixels but the stack has " + std::to_string(bottom.nv) + " visible units");
   if (d.train.real()) throw rbm::data_error(d.name + ": the bound of a stack is for binary pixel data");
-  if (bottom.gaussian())
-    throw rbm::precondition_error(path + ": the bound of a stack is for Bernoulli visible units, and this stack's "
-                                  "bottom layer is Gaussian (evaluate its layer1/model.safetensors alone for its density)");
   const rbm::image_set& held = d.test.count > 0 ? d.test : d.train;
   const int n = images > 0 ? std::min(images, held.count) : held.count;
   std::string shape = std::to_string(bottom.nv);

@@ -81,7 +81,7 @@ double neg_free_energy(const model_params& p, const double* x) {
 void check_stack(const stack_model& m) {
   RBM_EXPECTS(!m.layers.empty());
   for (std::size_t i = 0; i < m.layers.size(); ++i)
-    if (m.layers[i].gaussian() || (m.layers[i].labeled() && i + 1 < m.layers.size()))
+    if (m.layers[i].gaussian() || m.layers[i].categorical() || (m.layers[i].labeled() && i + 1 < m.layers.size()))
       throw precondition_error("the likelihood of a stack is for Bernoulli layers (a label group on the top only)");
 }
 

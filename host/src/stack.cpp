@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "rbm/error.hpp"
+#include "rbm/host/categorical_data.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/image.hpp"
@@ -86,8 +87,6 @@ void check_plan(const stack_options& o) {
     if (h <= 0) throw precondition_error("every layer needs a positive number of hidden units (got " + std::to_string(h) + ")");
   if (o.base.init_from.size() || o.base.start_params)
     throw precondition_error("a stack starts from fresh layers (init_from is for a single RBM)");
-  if (o.base.cd.visible == unit_kind::categorical)
-    throw precondition_error("a stack of categorical visible units is not written yet (train a single RBM)");
   if (o.base.cd.hidden != unit_kind::bernoulli)
     throw precondition_error(std::string("a stack of ") + to_string(o.base.cd.hidden) +
                              " hidden units is not written yet (train a single RBM)");
@@ -405,15 +404,21 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
   dataset layer_data;          // layer i's input (for i > 0)
   detail::device_rows on_gpu;  // its training rows, when they are in GPU memory
   std::vector<std::string> csvs;
+  dataset states_one_hot;      // a categorical bottom layer's rows as it reads them (one-hot)
+  const dataset* bottom_rows = &bottom;
   for (int i = 0; i < layers; ++i) {
-    const dataset& input = i == 0 ? bottom : layer_data;
-    res.layers.push_back(train_layer(o, i, input, dir, resuming, on_gpu.data() != nullptr));
+    res.layers.push_back(train_layer(o, i, i == 0 ? bottom : layer_data, dir, resuming, on_gpu.data() != nullptr));
     const train_result& r = res.layers.back();
     res.model.layers.push_back(r.params);
     if (i == 0) {
       res.model.data_mean = r.data_mean;
       res.model.data_sd = r.data_sd;
+      if (r.params.categorical()) {  // trained from the integer states: the layers above read them one-hot
+        states_one_hot = one_hot(bottom, r.params.states);
+        bottom_rows = &states_one_hot;
+      }
     }
+    const dataset& input = i == 0 ? *bottom_rows : layer_data;
     csvs.push_back(metrics_csv(r.history));
     if (i + 1 == layers) break;
     const auto t0 = std::chrono::steady_clock::now();
@@ -426,8 +431,9 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     on_gpu = std::move(next_on_gpu);  // the rows the layer below read are freed only now
     res.propagate_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  if (o.fine_tune.epochs > 0) fine_tune_stack(res, bottom, validation > 0, o, dir);
-  if (validation > 0 && res.model.layers.back().labeled() && data.test.count > 0) classify_test_set(res, data, o);
+  if (o.fine_tune.epochs > 0) fine_tune_stack(res, *bottom_rows, validation > 0, o, dir);
+  if (validation > 0 && res.model.layers.back().labeled() && data.test.count > 0)
+    classify_test_set(res, res.model.layers.front().categorical() ? one_hot(data, res.model.layers.front().states) : data, o);
   if (o.on_layer) o.on_layer(layers, layers);
   if (!dir.empty()) write_stack_files(res, data, o, dir, csvs);
   return res;
@@ -507,7 +513,7 @@ stack_model load_stack(const std::string& path) {
       throw data_error(name + ": has " + std::to_string(p.nv) + " visible units but the layer below has " +
                        std::to_string(m.layers.back().nh) + " hidden units");
     if (i > 0 && p.gaussian()) throw data_error(name + ": Gaussian visible units above the bottom layer");
-    if (p.categorical()) throw data_error(name + ": categorical visible units in a stack are not read yet");
+    if (i > 0 && p.categorical()) throw data_error(name + ": categorical visible units above the bottom layer");
     if (p.hidden != unit_kind::bernoulli)
       throw data_error(name + ": " + to_string(p.hidden) + " hidden units in a stack are not read yet");
     if (i + 1 < layers && p.labeled()) throw data_error(name + ": a label group below the top layer");

@@ -583,8 +583,11 @@ train_result finish(run& r) {
   res.state = r.be->state();
   const dataset& given = *r.given;
   if (r.o.validation > 0 && r.labeled && given.test.count > 0) {  // the test set, once, by the final model
-    const std::vector<float> v = model_inputs(given.test, r.o.binarize, r.stats.mean, r.stats.sd);
-    std::tie(res.test_accuracy, res.test_class_ll) = classify_rows(res.params, given.test, v.data(), given.test.count);
+    dataset held;
+    held.test = given.test;
+    if (r.categorical) held = one_hot(held, r.o.cd.states);  // integer states, read one-hot
+    const std::vector<float> v = model_inputs(held.test, r.o.binarize, r.stats.mean, r.stats.sd);
+    std::tie(res.test_accuracy, res.test_class_ll) = classify_rows(res.params, held.test, v.data(), given.test.count);
     res.test_count = given.test.count;
   }
   res.data_mean = r.stats.mean;
