@@ -174,18 +174,23 @@ std::vector<int> copying_chains(int rows, int sites, int q, unsigned seed) {
   return x;
 }
 
-TEST(CategoricalUnits, CdTrainingLearnsCorrelationsAnIndependentModelMisses) {
+// CD (tempering 0) or parallel tempering's beta = 1 chain, with `hidden` units, learns the copying.
+void expect_training_learns_correlations(int tempering, rbm::unit_kind hidden, float lr) {
+  SCOPED_TRACE("tempering " + std::to_string(tempering) + ", " + rbm::to_string(hidden) + " hidden units");
   const int sites = 6, q = 3, nh = 8, rows = 2000;
   const auto train = one_hot(copying_chains(rows, sites, q, 1), sites, q);
   const auto test = one_hot(copying_chains(500, sites, q, 2), sites, q);
   rbm::cd_config c;
   c.nv = sites * q;
   c.nh = nh;
-  c.lr = 0.05f;
+  c.lr = lr;
   c.visible = rbm::unit_kind::categorical;
   c.states = q;
+  c.hidden = hidden;
+  c.tempering = tempering;
   rbm::cpu_backend be(c);
-  const rbm::model_params start = rbm::init_categorical_params(c.nv, nh, q, train.data(), rows, 3, false);
+  rbm::model_params start = rbm::init_categorical_params(c.nv, nh, q, train.data(), rows, 3, false);
+  start.hidden = hidden;
   be.set_params(start);
   const double independent = rbm::mean_log_likelihood(start, test.data(), 500, rbm::exact_log_z(start));
   EXPECT_NEAR(independent, sites * std::log(1.0 / q), 0.05);  // the data's marginals are near uniform
@@ -200,6 +205,17 @@ TEST(CategoricalUnits, CdTrainingLearnsCorrelationsAnIndependentModelMisses) {
   // any model reaches on held-out rows (up to their sampling error, ~0.05); -3.92 when written.
   EXPECT_GT(learned, independent + 2.0) << "independent " << independent << ", learned " << learned;
   EXPECT_LT(learned, -3.45);
+}
+
+TEST(CategoricalUnits, CdTrainingLearnsCorrelationsAnIndependentModelMisses) {
+  expect_training_learns_correlations(0, rbm::unit_kind::bernoulli, 0.05f);
+}
+
+// The tempered sweep draws each site from softmax(vb + beta (W h)) and continuous hidden units from their
+// tempered input: every kind learns under it too.
+TEST(CategoricalUnits, ParallelTemperingLearnsCorrelationsWithEveryHiddenKind) {
+  expect_training_learns_correlations(4, rbm::unit_kind::bernoulli, 0.05f);
+  expect_training_learns_correlations(4, rbm::unit_kind::relu, 0.01f);
 }
 
 // An int64 .npy matrix [rows, cols].
