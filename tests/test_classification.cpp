@@ -252,50 +252,60 @@ TEST(Classification, TheModelFileKeepsTheLabelGroup) {
   EXPECT_EQ(rbm::load_model(path).params.classes, 0);
 }
 
-// The generative step against the same Gibbs chain computed in double from the same uniforms: the joint
+// The generative step against the same Gibbs chain computed in double from the same draws: the joint
 // of pixels and class, the label group sampled by its cumulative softmax, then the CD-k gradient. With
 // categorical visible units (3 sites of 2 states) each site is drawn by its cumulative softmax from the
-// first of the step's visible uniforms, one per site.
-void expect_generative_step_is_cd_on_the_joint(bool categorical) {
-  SCOPED_TRACE(categorical ? "categorical visible units" : "Bernoulli visible units");
+// first of the step's visible uniforms, one per site; Gaussian ones (sampled) are their mean plus sigma
+// times the visible segment's normal, and the hidden layer and the gradient read v / sigma.
+void expect_generative_step_is_cd_on_the_joint(rbm::unit_kind kind) {
+  SCOPED_TRACE(rbm::to_string(kind));
+  const bool categorical = kind == rbm::unit_kind::categorical, gaussian = kind == rbm::unit_kind::gaussian;
   const int q = 2;
   const auto p0 = [&] {
-    auto p = random_model(6, 4, 3, false, 21);
+    auto p = random_model(6, 4, 3, gaussian, 21);
     if (categorical) p.visible = rbm::unit_kind::categorical, p.states = q;
     return p;
   }();
   const int rows = 5, k = 2, nv = p0.nv, nh = p0.nh, kc = p0.classes, sites = nv / q;
   std::mt19937 rng(8);
   std::uniform_real_distribution<float> u01(0.0f, 1.0f);
+  std::normal_distribution<float> n01(0.0f, 1.0f);
   std::vector<float> v(std::size_t(rows) * nv);
-  for (auto& x : v) x = float(u01(rng) > 0.5f);
+  for (auto& x : v) x = gaussian ? 2.0f * n01(rng) : float(u01(rng) > 0.5f);
   if (categorical)
     for (int g = 0; g < rows * sites; ++g) v[std::size_t(g) * q + 1] = 1.0f - v[std::size_t(g) * q];
   const std::vector<int> y = {2, 0, 1, 2, 1};
-  std::vector<float> draws(rbm::label_draw_count(rows, nv, nh, k));
+  const rbm::label_draw_layout lay = rbm::make_label_draw_layout(rows, nv, nh, k, gaussian);
+  std::vector<float> draws(lay.total()), normals(lay.total());
   for (auto& d : draws) d = u01(rng);
+  for (auto& d : normals) d = n01(rng);
   const rbm::label_uniforms uniforms = [&](std::size_t off, std::size_t n, float* out) {
     std::copy_n(draws.begin() + off, n, out);
+  };
+  const rbm::label_uniforms normal_source = [&](std::size_t off, std::size_t n, float* out) {
+    std::copy_n(normals.begin() + off, n, out);
   };
   const rbm::cd_config cfg = [&] {
     auto c = step_config(nv, nh, 0.1f, 0.0f, 0.0f);
     c.k = k;
-    if (categorical) c.visible = rbm::unit_kind::categorical, c.states = q;
+    c.visible = kind;
+    c.visible_sample = gaussian;
+    if (categorical) c.states = q;
     return c;
   }();
   auto p = p0;
   rbm::training_state st;
   rbm::classification_workspace ws;
-  rbm::cpu_label_step(p, st, v.data(), y.data(), rows, cfg, 0.0f, 1.0f, uniforms, ws);
+  rbm::cpu_label_step(p, st, v.data(), y.data(), rows, cfg, 0.0f, 1.0f, uniforms, ws, &normal_source);
 
   // the reference, in double
   auto sig = [](double a) { return 1.0 / (1.0 + std::exp(-a)); };
+  auto sd = [&](int i) { return gaussian ? double(p0.sigma[i]) : 1.0; };
   std::vector<double> gw(std::size_t(nv) * nh, 0), gvb(nv, 0), ghb(nh, 0), gu(std::size_t(kc) * nh, 0), gb(kc, 0);
-  std::size_t at = 0;
   std::vector<std::vector<double>> h0p(rows, std::vector<double>(nh)), hs(rows, std::vector<double>(nh));
   auto hidden = [&](const std::vector<double>& x, int label, int j) {
     double a = p0.hb[j] + p0.label_w[std::size_t(label) * nh + j];
-    for (int i = 0; i < nv; ++i) a += x[i] * p0.w[std::size_t(i) * nh + j];
+    for (int i = 0; i < nv; ++i) a += x[i] / sd(i) * p0.w[std::size_t(i) * nh + j];
     return sig(a);
   };
   std::vector<std::vector<double>> x0(rows), vn(rows, std::vector<double>(nv)), hn(rows, std::vector<double>(nh));
@@ -305,23 +315,27 @@ void expect_generative_step_is_cd_on_the_joint(bool categorical) {
     for (int j = 0; j < nh; ++j) h0p[r][j] = hidden(x0[r], y[r], j);
   }
   for (int r = 0; r < rows; ++r)
-    for (int j = 0; j < nh; ++j) hs[r][j] = draws[at++] < h0p[r][j] ? 1.0 : 0.0;
+    for (int j = 0; j < nh; ++j) hs[r][j] = draws[std::size_t(r) * nh + j] < h0p[r][j] ? 1.0 : 0.0;
   for (int step = 0; step < k; ++step) {
-    auto visible_pre = [&](int r, int i) {
-      double a = p0.vb[i];
+    auto wh = [&](int r, int i) {
+      double a = 0;
       for (int j = 0; j < nh; ++j) a += hs[r][j] * p0.w[std::size_t(i) * nh + j];
       return a;
     };
+    const std::size_t at = lay.v(step);
     for (int r = 0; r < rows; ++r)
-      for (int i = 0; i < nv && !categorical; ++i) vn[r][i] = draws[at++] < sig(visible_pre(r, i)) ? 1.0 : 0.0;
+      for (int i = 0; i < nv && !categorical; ++i) {
+        const std::size_t u = at + std::size_t(r) * nv + i;
+        vn[r][i] = gaussian ? p0.vb[i] + sd(i) * wh(r, i) + sd(i) * normals[u]
+                            : (draws[u] < sig(p0.vb[i] + wh(r, i)) ? 1.0 : 0.0);
+      }
     for (int r = 0; r < rows && categorical; ++r)
       for (int s = 0; s < sites; ++s) {  // two states: state 0 while u < its probability
-        const double p_first = sig(visible_pre(r, s * q) - visible_pre(r, s * q + 1));
+        const double p_first = sig(p0.vb[s * q] + wh(r, s * q) - p0.vb[s * q + 1] - wh(r, s * q + 1));
         const bool first = draws[at + std::size_t(r) * sites + s] < p_first;
         vn[r][s * q] = first ? 1.0 : 0.0;
         vn[r][s * q + 1] = first ? 0.0 : 1.0;
       }
-    if (categorical) at += std::size_t(rows) * nv;  // the layout keeps a visible uniform per unit
     for (int r = 0; r < rows; ++r) {
       std::vector<double> logit(kc);
       for (int c = 0; c < kc; ++c) {
@@ -331,7 +345,7 @@ void expect_generative_step_is_cd_on_the_joint(bool categorical) {
       const double top = *std::max_element(logit.begin(), logit.end());
       double z = 0;
       for (double l : logit) z += std::exp(l - top);
-      const double u = draws[at++];
+      const double u = draws[lay.y(step) + r];
       double cum = 0;
       yn[r] = kc - 1;
       for (int c = 0; c < kc - 1; ++c)
@@ -343,14 +357,14 @@ void expect_generative_step_is_cd_on_the_joint(bool categorical) {
     for (int r = 0; r < rows; ++r)
       for (int j = 0; j < nh; ++j) {
         hn[r][j] = hidden(vn[r], yn[r], j);
-        hs[r][j] = draws[at++] < hn[r][j] ? 1.0 : 0.0;
+        hs[r][j] = draws[lay.h(step) + std::size_t(r) * nh + j] < hn[r][j] ? 1.0 : 0.0;
       }
   }
-  ASSERT_EQ(at, draws.size());
   for (int r = 0; r < rows; ++r) {
     for (int i = 0; i < nv; ++i) {
-      gvb[i] += x0[r][i] - vn[r][i];
-      for (int j = 0; j < nh; ++j) gw[std::size_t(i) * nh + j] += x0[r][i] * h0p[r][j] - vn[r][i] * hn[r][j];
+      gvb[i] += (x0[r][i] - vn[r][i]) / (sd(i) * sd(i));
+      for (int j = 0; j < nh; ++j)
+        gw[std::size_t(i) * nh + j] += (x0[r][i] * h0p[r][j] - vn[r][i] * hn[r][j]) / sd(i);
     }
     for (int j = 0; j < nh; ++j) {
       ghb[j] += h0p[r][j] - hn[r][j];
@@ -360,18 +374,18 @@ void expect_generative_step_is_cd_on_the_joint(bool categorical) {
     gb[y[r]] += 1;
     gb[yn[r]] -= 1;
   }
-  const double scale = 0.1 / rows;
-  for (std::size_t i = 0; i < gw.size(); ++i) EXPECT_NEAR(p.w[i] - p0.w[i], scale * gw[i], 1e-6) << "W " << i;
-  for (int i = 0; i < nv; ++i) EXPECT_NEAR(p.vb[i] - p0.vb[i], scale * gvb[i], 1e-6) << "vb " << i;
-  for (int j = 0; j < nh; ++j) EXPECT_NEAR(p.hb[j] - p0.hb[j], scale * ghb[j], 1e-6) << "hb " << j;
-  for (std::size_t i = 0; i < gu.size(); ++i) EXPECT_NEAR(p.label_w[i] - p0.label_w[i], scale * gu[i], 1e-6) << "U " << i;
-  for (int c = 0; c < kc; ++c) EXPECT_NEAR(p.label_b[c] - p0.label_b[c], scale * gb[c], 1e-6) << "b " << c;
+  const double scale = 0.1 / rows, tol = gaussian ? 1e-5 : 1e-6;
+  for (std::size_t i = 0; i < gw.size(); ++i) EXPECT_NEAR(p.w[i] - p0.w[i], scale * gw[i], tol) << "W " << i;
+  for (int i = 0; i < nv; ++i) EXPECT_NEAR(p.vb[i] - p0.vb[i], scale * gvb[i], tol) << "vb " << i;
+  for (int j = 0; j < nh; ++j) EXPECT_NEAR(p.hb[j] - p0.hb[j], scale * ghb[j], tol) << "hb " << j;
+  for (std::size_t i = 0; i < gu.size(); ++i) EXPECT_NEAR(p.label_w[i] - p0.label_w[i], scale * gu[i], tol) << "U " << i;
+  for (int c = 0; c < kc; ++c) EXPECT_NEAR(p.label_b[c] - p0.label_b[c], scale * gb[c], tol) << "b " << c;
 
   // hybrid = discriminative + alpha x generative, update for update (no momentum: the steps add)
   auto d = p0, h = p0;
-  rbm::training_state sd, sh;
-  rbm::cpu_label_step(d, sd, v.data(), y.data(), rows, cfg, 1.0f, 0.0f, uniforms, ws);
-  rbm::cpu_label_step(h, sh, v.data(), y.data(), rows, cfg, 1.0f, 0.25f, uniforms, ws);
+  rbm::training_state s_d, s_h;
+  rbm::cpu_label_step(d, s_d, v.data(), y.data(), rows, cfg, 1.0f, 0.0f, uniforms, ws, &normal_source);
+  rbm::cpu_label_step(h, s_h, v.data(), y.data(), rows, cfg, 1.0f, 0.25f, uniforms, ws, &normal_source);
   for (std::size_t i = 0; i < p.w.size(); ++i)
     EXPECT_NEAR(h.w[i] - p0.w[i], (d.w[i] - p0.w[i]) + 0.25 * (p.w[i] - p0.w[i]), 1e-6) << "hybrid W " << i;
   for (std::size_t i = 0; i < p.label_w.size(); ++i)
@@ -380,8 +394,8 @@ void expect_generative_step_is_cd_on_the_joint(bool categorical) {
 }
 
 TEST(Classification, TheGenerativeStepIsCdOnTheJointInDouble) {
-  expect_generative_step_is_cd_on_the_joint(false);
-  expect_generative_step_is_cd_on_the_joint(true);
+  for (auto kind : {rbm::unit_kind::bernoulli, rbm::unit_kind::categorical, rbm::unit_kind::gaussian})
+    expect_generative_step_is_cd_on_the_joint(kind);
 }
 
 // PCD on the joint: the second batch's chain starts where the first one's ended (st.chain_h), also when

@@ -446,4 +446,37 @@ TEST(GaussianTraining, CliTrainsFromNpyAndEvaluatesTheExactLogDensity) {
   expect_refused("train --visible gaussian --binarize" + data, "binarize applies to Bernoulli visible units only");
 }
 
+// Labels with Gaussian visible units under the hybrid objective: its joint chain samples each unit as
+// its mean plus sigma times a normal and reads v / sigma. Two classes apart by 2 standard deviations on
+// one of five features (Bayes' rule: 84 % right); labels from a .npy vector.
+TEST(GaussianTraining, TheHybridObjectiveClassifiesRealValuesFromNpyLabels) {
+  const auto dir = rbm_test::fresh_dir();
+  std::mt19937 rng(4);
+  std::normal_distribution<float> n01(0.0f, 1.0f);
+  for (auto [name, rows] : {std::pair{"train", 1500}, std::pair{"test", 500}}) {
+    std::vector<float> x(std::size_t(rows) * 5);
+    std::vector<std::int64_t> y(rows);
+    for (int r = 0; r < rows; ++r) {
+      y[r] = r % 2;
+      for (int i = 0; i < 5; ++i) x[std::size_t(r) * 5 + i] = n01(rng) + (i == 0 ? 2.0f * y[r] : 0.0f);
+    }
+    rbm_test::write_npy(dir / (std::string(name) + ".npy"), x, rows, 5, "<f4");
+    rbm_test::write_npy(dir / (std::string(name) + "_y.npy"), y, rows, 1, "<i8");
+  }
+  const std::string data = " --train-data " + (dir / "train.npy").string() + " --test-data " +
+                           (dir / "test.npy").string() + " --train-labels " + (dir / "train_y.npy").string() +
+                           " --test-labels " + (dir / "test_y.npy").string();
+  const auto out = dir / "run";
+  auto r = rbm_test::run_rbm("train --visible gaussian --standardize --visible-sample --labels --objective hybrid "
+                             "--hidden 8 --epochs 10 --quiet" + data + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = rbm_test::run_rbm("classify --model " + (out / "model.safetensors").string() + data + " --json " +
+                        (dir / "c.json").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream in(dir / "c.json");
+  EXPECT_GT(nlohmann::json::parse(in).at("accuracy").get<double>(), 0.75);
+  rbm_test::expect_refused("train --visible gaussian --labels --objective generative --device cuda --epochs 1" + data,
+                           "the generative objective with Gaussian visible units trains on the CPU backend only", dir);
+}
+
 }  // namespace

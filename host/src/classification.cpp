@@ -153,12 +153,37 @@ model_params clamp_label(const model_params& p, int y) {
 
 namespace {
 
+// ws.vs [rows, nv] ~ p(v | h = ws.hs) from the visible segment at `off`: Bernoulli states (a uniform
+// each), a state per categorical site (a uniform each), or Gaussian means vb + sigma h W^T plus, with
+// `normal_draws`, sigma times the segment's normals.
+void draw_joint_visible(const model_params& p, int rows, std::size_t off, bool normal_draws,
+                        const label_uniforms& uniforms, const label_uniforms* normals, classification_workspace& ws) {
+  const std::size_t bv = std::size_t(rows) * p.nv;
+  if (p.gaussian()) {
+    cpu_visible_pre(p, ws.hs.data(), rows, ws.vs.data());
+    if (normal_draws) (*normals)(off, bv, ws.u.data());
+    cpu::gaussian_visible_rows(ws.vs.data(), p.vb.data(), p.sigma.data(), normal_draws ? ws.u.data() : nullptr, rows,
+                               p.nv);
+    return;
+  }
+  cpu_visible_probs(p, ws.hs.data(), rows, ws.vs.data());  // sigmoid(vb + h W^T), or each site's softmax
+  if (p.categorical()) {
+    uniforms(off, std::size_t(rows) * p.sites(), ws.u.data());
+    cpu::categorical_draw_rows(ws.vs.data(), ws.u.data(), rows, p.sites(), p.states);
+  } else {
+    uniforms(off, bv, ws.u.data());
+    cpu::sample(ws.vs.data(), ws.u.data(), bv, ws.vs.data());
+  }
+}
+
 // The generative term's Gibbs chain on the joint of (x, y): h0 ~ p(h | x, y); then k times
 // v ~ p(v | h), y ~ softmax(b + h U^T) (one uniform per row), h ~ p(h | v, y); PCD chains carried on.
 // Leaves ws.h0p, ws.vs, ws.hp, ws.ys; returns the first reconstruction's mean squared error.
 double joint_gibbs_chain(const model_params& p, training_state& st, const float* v, const int* y, int rows,
-                         const cd_config& cfg, const label_uniforms& uniforms, classification_workspace& ws,
-                         int parts) {
+                         const cd_config& cfg, const label_uniforms& uniforms, const label_uniforms* normals,
+                         classification_workspace& ws, int parts) {
+  const bool normal_draws = p.gaussian() && cfg.visible_sample;
+  const label_draw_layout lay = make_label_draw_layout(rows, p.nv, p.nh, cfg.k, normal_draws);
   const int nv = p.nv, nh = p.nh, kc = p.classes;
   const std::size_t bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
   double reconstruction_error = 0;
@@ -203,17 +228,10 @@ double joint_gibbs_chain(const model_params& p, training_state& st, const float*
   sample_hidden(ws.h0p.data(), 0, ws.hs.data());
   if (cfg.pcd && st.chains >= rows) std::copy_n(st.chain_h.data(), bh, ws.hs.data());
   for (int step = 0; step < cfg.k; ++step) {
-    const std::size_t off = bh + std::size_t(step) * (bv + rows + bh);
-    cpu_visible_probs(p, ws.hs.data(), rows, ws.vs.data());  // sigmoid(vb + h W^T), or each site's softmax
-    if (p.categorical()) {  // one uniform per site
-      uniforms(off, std::size_t(rows) * p.sites(), ws.u.data());
-      cpu::categorical_draw_rows(ws.vs.data(), ws.u.data(), rows, p.sites(), p.states);
-    } else {
-      sample(ws.vs.data(), bv, off, ws.vs.data());
-    }
+    draw_joint_visible(p, rows, lay.v(step), normal_draws, uniforms, normals, ws);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kc, nh, 1.0f, ws.hs.data(), nh, p.label_w.data(),
                 nh, 0.0f, ws.ly.data(), kc);
-    uniforms(off + bv, std::size_t(rows), ws.u.data());
+    uniforms(lay.y(step), std::size_t(rows), ws.u.data());
     for (int r = 0; r < rows; ++r) {
       for (int k = 0; k < kc; ++k) ws.logits[k] = double(ws.ly[std::size_t(r) * kc + k]) + p.label_b[k];
       softmax_units::mean(ws.logits.data(), kc, ws.probs.data());
@@ -224,11 +242,17 @@ double joint_gibbs_chain(const model_params& p, training_state& st, const float*
       for (std::size_t i = 0; i < bv; ++i) e += double(v[i] - ws.vs[i]) * double(v[i] - ws.vs[i]);
       reconstruction_error = e / double(bv);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nh, nv, 1.0f, ws.vs.data(), nv, p.w.data(), nh,
-                0.0f, ws.hp.data(), nh);
+    const float* seen = ws.vs.data();  // what the hidden layer reads: v, or v / sigma
+    if (p.gaussian()) {
+      ws.vx.resize(bv);
+      cpu::scale_by_sigma_rows(ws.vs.data(), p.sigma.data(), rows, nv, ws.vx.data());
+      seen = ws.vx.data();
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nh, nv, 1.0f, seen, nv, p.w.data(), nh, 0.0f,
+                ws.hp.data(), nh);
     for (std::size_t i = 0; i < bh; ++i) ws.hp[i] += p.hb[i % nh];
     hidden_from(ws.hp.data(), ws.ys.data(), ws.hp.data());
-    sample_hidden(ws.hp.data(), off + bv + rows, ws.hs.data());
+    sample_hidden(ws.hp.data(), lay.h(step), ws.hs.data());
   }
   if (cfg.pcd) {  // the chains go on (a smaller last batch updates the first of them)
     if (st.chains < rows) {
@@ -269,26 +293,28 @@ void add_joint_label_gradient(const model_params& p, const int* y, int rows, flo
 // term's ws.g and the generative term's chain, weight decay, then every parameter moved.
 // out [nv, nh] = beta out + scale (disc x'^T G + gen (x^T h0p - v^T hp)): the weight gradient of a label
 // step (x' the hidden layer's view of the rows), added onto the momentum (SGD) or written alone (Adam).
-void label_weight_gradient(float* out, float beta, float scale, const float* v, const float* x, int rows, int nv,
-                           int nh, float disc_weight, float gen_weight, const classification_workspace& ws) {
+void label_weight_gradient(float* out, float beta, float scale, const float* x, int rows, int nv, int nh,
+                           float disc_weight, float gen_weight, const classification_workspace& ws, bool gauss) {
   if (disc_weight > 0) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale * disc_weight, x, nv, ws.g.data(), nh,
                 beta, out, nh);
     beta = 1.0f;
   }
   if (gen_weight > 0) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale * gen_weight, v, nv, ws.h0p.data(), nh,
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, scale * gen_weight, x, nv, ws.h0p.data(), nh,
                 beta, out, nh);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, -scale * gen_weight, ws.vs.data(), nv,
-                ws.hp.data(), nh, 1.0f, out, nh);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, nh, rows, -scale * gen_weight,
+                gauss ? ws.vx.data() : ws.vs.data(), nv, ws.hp.data(), nh, 1.0f, out, nh);
   }
 }
 
-// Visible unit i's data minus reconstruction, summed over the rows (the generative term's vb gradient).
-float visible_difference(const float* v, const classification_workspace& ws, int rows, int nv, int i) {
+// Visible unit i's data minus reconstruction, summed over the rows (the generative term's vb gradient;
+// over sigma^2 for a Gaussian unit).
+float visible_difference(const model_params& p, const float* v, const classification_workspace& ws, int rows, int i) {
+  const int nv = p.nv;
   double d = 0;
   for (int r = 0; r < rows; ++r) d += double(v[std::size_t(r) * nv + i]) - ws.vs[std::size_t(r) * nv + i];
-  return float(d);
+  return p.gaussian() ? float(d / (double(p.sigma[i]) * p.sigma[i])) : float(d);
 }
 
 void apply_label_update(model_params& p, training_state& st, const float* v, const float* x, int rows,
@@ -297,10 +323,10 @@ void apply_label_update(model_params& p, training_state& st, const float* v, con
   const float scale = cfg.lr / float(rows), decay = cfg.lr * cfg.weight_decay, mom = cfg.momentum;
   // W: vel = momentum vel + lr/rows (disc x'^T G + gen (x^T h0p - v^T hp)); then vel -= lr decay W;
   // W += vel (the CD step's rule).
-  label_weight_gradient(st.vel_w.data(), mom, scale, v, x, rows, nv, nh, disc_weight, gen_weight, ws);
+  label_weight_gradient(st.vel_w.data(), mom, scale, x, rows, nv, nh, disc_weight, gen_weight, ws, p.gaussian());
   if (gen_weight > 0) {
     for (int i = 0; i < nv; ++i) {  // the visible biases: the generative term alone
-      st.vel_vb[i] = mom * st.vel_vb[i] + scale * gen_weight * visible_difference(v, ws, rows, nv, i);
+      st.vel_vb[i] = mom * st.vel_vb[i] + scale * gen_weight * visible_difference(p, v, ws, rows, i);
       p.vb[i] += st.vel_vb[i];
     }
   }
@@ -333,11 +359,11 @@ void apply_label_adam(model_params& p, training_state& st, const float* v, const
                        {&st.sq_label_w, p.label_w.size()}, {&st.sq_label_b, p.label_b.size()}})
     if (sq->size() != n) sq->assign(n, 0.0f);
   ws.gw.resize(p.w.size());
-  label_weight_gradient(ws.gw.data(), 0.0f, scale, v, x, rows, nv, nh, disc_weight, gen_weight, ws);
+  label_weight_gradient(ws.gw.data(), 0.0f, scale, x, rows, nv, nh, disc_weight, gen_weight, ws, p.gaussian());
   for (std::size_t i = 0; i < p.w.size(); ++i) p.w[i] += adam.step(ws.gw[i], st.vel_w[i], st.sq_w[i]) - decay * p.w[i];
   if (gen_weight > 0)
     for (int i = 0; i < nv; ++i)
-      p.vb[i] += adam.step(scale * gen_weight * visible_difference(v, ws, rows, nv, i), st.vel_vb[i], st.sq_vb[i]);
+      p.vb[i] += adam.step(scale * gen_weight * visible_difference(p, v, ws, rows, i), st.vel_vb[i], st.sq_vb[i]);
   for (std::size_t i = 0; i < p.label_w.size(); ++i)
     p.label_w[i] += adam.step(scale * ws.grad_u[i], st.vel_label_w[i], st.sq_label_w[i]) - decay * p.label_w[i];
   for (int j = 0; j < nh; ++j) p.hb[j] += adam.step(scale * ws.grad_c[j], st.vel_hb[j], st.sq_hb[j]);
@@ -348,11 +374,12 @@ void apply_label_adam(model_params& p, training_state& st, const float* v, const
 
 label_step_result cpu_label_step(model_params& p, training_state& st, const float* v, const int* y, int rows,
                                  const cd_config& cfg, float disc_weight, float gen_weight,
-                                 const label_uniforms& uniforms, classification_workspace& ws) {
+                                 const label_uniforms& uniforms, classification_workspace& ws,
+                                 const label_uniforms* normals) {
   check_labeled(p);
   RBM_EXPECTS(v != nullptr && y != nullptr && rows > 0 && p.nv == cfg.nv && p.nh == cfg.nh);
   RBM_EXPECTS(disc_weight >= 0 && gen_weight >= 0 && (disc_weight > 0 || gen_weight > 0));
-  RBM_EXPECTS(gen_weight == 0 || (!p.gaussian() && uniforms && cfg.k >= 1));
+  RBM_EXPECTS(gen_weight == 0 || (uniforms && cfg.k >= 1 && (!p.gaussian() || !cfg.visible_sample || normals)));
   const int nv = p.nv, nh = p.nh, kc = p.classes;
   for (int r = 0; r < rows; ++r) RBM_EXPECTS(y[r] >= 0 && y[r] < kc);
   if (st.vel_w.size() != std::size_t(nv) * nh) {
@@ -376,7 +403,7 @@ label_step_result cpu_label_step(model_params& p, training_state& st, const floa
   if (disc_weight > 0) res.class_loss = add_class_gradient(p, y, rows, disc_weight, ws) / rows;
   if (gen_weight > 0) {
     const int parts = ws.team != nullptr ? std::clamp(rows / 8, 1, ws.team->size()) : 1;
-    res.reconstruction_error = joint_gibbs_chain(p, st, v, y, rows, cfg, uniforms, ws, parts);
+    res.reconstruction_error = joint_gibbs_chain(p, st, v, y, rows, cfg, uniforms, normals, ws, parts);
     add_joint_label_gradient(p, y, rows, gen_weight, ws);
   }
   if (cfg.update_rule == optimizer::adam)

@@ -621,11 +621,15 @@ void cpu_backend::label_step(const int* idx, int rows, const step_objective& obj
   const label_uniforms uniforms = [seed, position](std::size_t offset, std::size_t n, float* out) {
     cpu::philox_uniforms(seed, position + offset, out, n);
   };
+  const label_uniforms normals = [seed, position](std::size_t offset, std::size_t n, float* out) {
+    cpu::philox_normals(seed, position + offset, out, n);
+  };
   const float gen = objective.generative, disc = objective.discriminative;
-  const label_step_result r =
-      cpu_label_step(params_, state_, v0_.data(), labels_.data(), rows, cfg_, disc, gen, uniforms, class_ws_);
+  const label_step_result r = cpu_label_step(params_, state_, v0_.data(), labels_.data(), rows, cfg_, disc, gen,
+                                             uniforms, class_ws_, &normals);
   if (gen > 0) {
-    state_.rng_position += label_draw_count(rows, cfg_.nv, cfg_.nh, cfg_.k);
+    const bool normal_draws = cfg_.visible == unit_kind::gaussian && cfg_.visible_sample;
+    state_.rng_position += make_label_draw_layout(rows, cfg_.nv, cfg_.nh, cfg_.k, normal_draws).total();
     sums_.squared_error += r.reconstruction_error * double(rows) * cfg_.nv;
     sums_.values += double(rows) * cfg_.nv;
   }

@@ -233,9 +233,6 @@ void check_objective_and_labels(run& r) {
   if (r.labeled && o.objective == "hybrid" && !(o.alpha > 0))
     throw precondition_error("the hybrid objective needs a positive alpha (the generative term's weight; got " +
                              shown(o.alpha) + ")");
-  if (r.labeled && o.objective != "discriminative" && r.gauss)
-    throw precondition_error("the " + o.objective + " objective with labels needs Bernoulli or categorical visible "
-                             "units (the discriminative one also takes Gaussian units)");
   if (r.labeled && o.objective != "discriminative" && replicas_of(o.cd) > 1)
     throw precondition_error("the " + o.objective + " objective's chain on the joint with labels is CD or PCD "
                              "(parallel tempering trains models without labels so far)");
@@ -322,8 +319,11 @@ void prepare_data_and_start(run& r) {
 std::string open_backend(run& r) {
   const train_options& o = r.o;
   std::string why, device = o.device, fallback;
-  if (r.labeled && o.cd.hidden != unit_kind::bernoulli && device != "cpu") {  // the device's label step is Bernoulli's
-    const std::string what = std::string("a label group with ") + to_string(o.cd.hidden) + " hidden units";
+  // The device's label step is Bernoulli's (Gaussian visible units: its discriminative term only).
+  const bool gauss_joint = r.gauss && r.objective.generative > 0;
+  if (r.labeled && (o.cd.hidden != unit_kind::bernoulli || gauss_joint) && device != "cpu") {
+    const std::string what = gauss_joint ? "the " + o.objective + " objective with Gaussian visible units"
+                                         : std::string("a label group with ") + to_string(o.cd.hidden) + " hidden units";
     if (device == "cuda") throw precondition_error(what + " trains on the CPU backend only so far");
     device = "cpu";
     fallback = what + " trains on the CPU backend only so far: ";

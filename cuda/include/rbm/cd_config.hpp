@@ -135,8 +135,29 @@ inline cd_draw_layout make_draw_layout(int rows, const cd_config& c) {
 // Uniforms one generative (or hybrid) step of a model with a label group draws on `rows` rows, in the
 // same layout on both backends: h0 [rows, nh], then per Gibbs step v [rows, nv], y [rows] (one per
 // row: the label group, softmax_units) and h [rows, nh].
+// Where sampled Gaussian visible units draw normals in the visible segments (the CPU's label step),
+// every segment is padded to an even length, as in cd_draw_layout.
+struct label_draw_layout {
+  std::size_t first = 0, visible = 0, labels = 0, hidden = 0;  // h0, then per step v, y and h
+  int k = 1;
+  std::size_t v(int step) const { return first + std::size_t(step) * (visible + labels + hidden); }
+  std::size_t y(int step) const { return v(step) + visible; }
+  std::size_t h(int step) const { return y(step) + labels; }
+  std::size_t total() const { return v(k); }
+};
+
+inline label_draw_layout make_label_draw_layout(int rows, int nv, int nh, int k, bool visible_normals = false) {
+  const auto even = [&](std::size_t n) { return visible_normals ? n + (n & 1) : n; };
+  label_draw_layout l;
+  l.k = k;
+  l.first = l.hidden = even(std::size_t(rows) * nh);
+  l.visible = even(std::size_t(rows) * nv);
+  l.labels = even(std::size_t(rows));
+  return l;
+}
+
 inline std::size_t label_draw_count(int rows, int nv, int nh, int k) {
-  return std::size_t(rows) * (std::size_t(nh) + std::size_t(k) * (std::size_t(nv) + 1 + nh));
+  return make_label_draw_layout(rows, nv, nh, k).total();
 }
 
 // Evaluation draws from its own generator, seeded from the training seed with this salt and restarted

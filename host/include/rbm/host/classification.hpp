@@ -39,6 +39,7 @@ struct classification_workspace {
   std::vector<float> gw;  // Adam: the weight gradient [nv, nh]
   std::vector<double> loss;  // per row
   std::vector<float> h0p, hs, hp, vs, u, ly;  // the joint Gibbs chain
+  std::vector<float> vx;   // Gaussian visible units: the chain's vs / sigma, as the hidden layer reads it
   std::vector<float> hin;  // continuous hidden units: their inputs, which their draws read
   std::vector<int> ys;
   std::vector<double> logits, probs;
@@ -64,14 +65,16 @@ double add_class_gradient(const model_params& p, const int* y, int rows, float w
 // One update of a labelled model on rows v [rows, nv] with labels y [rows]: disc_weight x the exact
 // gradient of log p(y | x) + gen_weight x the CD-k gradient of the joint log-likelihood of (x, y)
 // (Larochelle & Bengio's objectives: discriminative (1, 0), generative (0, 1), hybrid (1, alpha)),
-// applied with the CD step's momentum and decay. The generative term (Bernoulli visible units) runs
-// the Gibbs chain on the joint: h0 ~ p(h | x, y), then k times v ~ p(v | h), y ~ softmax(b + h U^T)
-// (softmax_units::sample, one uniform per row), h ~ p(h | v, y), drawing label_draw_count uniforms
-// from `uniforms`; with cfg.pcd the chain goes on from st.chain_h. The visible biases move with the
-// generative term only.
+// applied with the CD step's momentum and decay. The generative term runs the Gibbs chain on the
+// joint: h0 ~ p(h | x, y), then k times v ~ p(v | h), y ~ softmax(b + h U^T) (softmax_units::sample,
+// one uniform per row), h ~ p(h | v, y), drawing make_label_draw_layout's uniforms from `uniforms`
+// (a categorical site one uniform, a Gaussian unit its mean, or with cfg.visible_sample its mean plus
+// sigma times the visible segment's normal from `normals`); with cfg.pcd the chain goes on from
+// st.chain_h. The visible biases move with the generative term only.
 label_step_result cpu_label_step(model_params& p, training_state& st, const float* v, const int* y, int rows,
                                  const cd_config& cfg, float disc_weight, float gen_weight,
-                                 const label_uniforms& uniforms, classification_workspace& ws);
+                                 const label_uniforms& uniforms, classification_workspace& ws,
+                                 const label_uniforms* normals = nullptr);
 
 // One discriminative update on rows v [rows, nv] with labels y [rows] in [0, classes): the batch mean of
 // the exact gradient of log p(y | x) (W, hidden biases, label_W, label_b; the visible biases and sigma
