@@ -108,6 +108,15 @@ inline run_result run_rbm(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+// `rbm classify ARGS`'s accuracy on the rows it classified (-1, and a failure, where it did not run or
+// printed none).
+inline double classify_accuracy(const std::string& args) {
+  const run_result r = run_rbm("classify " + args);
+  const auto at = r.output.find("\naccuracy ");
+  EXPECT_TRUE(r.code == 0 && at != std::string::npos) << r.output;
+  return r.code == 0 && at != std::string::npos ? std::stod(r.output.substr(at + 10)) : -1.0;
+}
+
 // `rbm ARGS --out DIR/never` must fail, say `what`, and write nothing.
 inline void expect_refused(const std::string& args, const std::string& what, const std::filesystem::path& dir) {
   const auto never = dir / "never";

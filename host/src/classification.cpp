@@ -182,8 +182,7 @@ void draw_joint_visible(const model_params& p, int rows, std::size_t off, bool n
 double joint_gibbs_chain(const model_params& p, training_state& st, const float* v, const int* y, int rows,
                          const cd_config& cfg, const label_uniforms& uniforms, const label_uniforms* normals,
                          classification_workspace& ws, int parts) {
-  const bool normal_draws = p.gaussian() && cfg.visible_sample;
-  const label_draw_layout lay = make_label_draw_layout(rows, p.nv, p.nh, cfg.k, normal_draws);
+  const label_draw_layout lay = make_label_draw_layout(rows, cfg);
   const int nv = p.nv, nh = p.nh, kc = p.classes;
   const std::size_t bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
   double reconstruction_error = 0;
@@ -228,7 +227,7 @@ double joint_gibbs_chain(const model_params& p, training_state& st, const float*
   sample_hidden(ws.h0p.data(), 0, ws.hs.data());
   if (cfg.pcd && st.chains >= rows) std::copy_n(st.chain_h.data(), bh, ws.hs.data());
   for (int step = 0; step < cfg.k; ++step) {
-    draw_joint_visible(p, rows, lay.v(step), normal_draws, uniforms, normals, ws);
+    draw_joint_visible(p, rows, lay.v(step), lay.visible_normals, uniforms, normals, ws);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kc, nh, 1.0f, ws.hs.data(), nh, p.label_w.data(),
                 nh, 0.0f, ws.ly.data(), kc);
     uniforms(lay.y(step), std::size_t(rows), ws.u.data());

@@ -628,8 +628,7 @@ void cpu_backend::label_step(const int* idx, int rows, const step_objective& obj
   const label_step_result r = cpu_label_step(params_, state_, v0_.data(), labels_.data(), rows, cfg_, disc, gen,
                                              uniforms, class_ws_, &normals);
   if (gen > 0) {
-    const bool normal_draws = cfg_.visible == unit_kind::gaussian && cfg_.visible_sample;
-    state_.rng_position += make_label_draw_layout(rows, cfg_.nv, cfg_.nh, cfg_.k, normal_draws).total();
+    state_.rng_position += make_label_draw_layout(rows, cfg_).total();
     sums_.squared_error += r.reconstruction_error * double(rows) * cfg_.nv;
     sums_.values += double(rows) * cfg_.nv;
   }

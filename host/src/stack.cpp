@@ -23,6 +23,7 @@
 #include "rbm/host/philox.hpp"
 #include "rbm/host/safetensors.hpp"
 #include "stack_device.hpp"
+#include "train_parts.hpp"
 
 namespace rbm {
 namespace fs = std::filesystem;
@@ -91,9 +92,7 @@ void check_plan(const stack_options& o) {
     throw precondition_error(std::string("a stack of ") + to_string(o.base.cd.hidden) +
                              " hidden units is not written yet (train a single RBM)");
   for (int i = 0; i < int(o.hidden.size()); ++i) layer_options(o, i);  // the lists' lengths and values
-  if (o.base.labels && replicas_of(o.base.cd) > 1 && o.base.objective != "discriminative")
-    throw precondition_error("the " + o.base.objective + " objective's chain on the joint with labels is CD or PCD "
-                             "(parallel tempering trains models without labels so far)");
+  detail::check_tempering(layer_options(o, int(o.hidden.size()) - 1));  // the top's, before any layer trains
   if (o.fine_tune.epochs < 0) throw precondition_error("fine-tuning epochs must be non-negative");
   if (o.fine_tune.epochs > 0 && !o.base.labels)
     throw precondition_error("fine-tuning trains a classifier: it needs labels (a label group on the top layer)");

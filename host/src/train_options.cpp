@@ -14,6 +14,17 @@ namespace rbm {
 using namespace detail;
 namespace detail {
 
+void check_tempering(const train_options& o) {
+  if (o.cd.tempering < 0 || o.cd.tempering > max_tempering)
+    throw precondition_error("tempering must be in [0, " + std::to_string(max_tempering) + "] (0 or 1: none; got " +
+                             std::to_string(o.cd.tempering) + ")");
+  if (replicas_of(o.cd) > 1 && o.cd.pcd)
+    throw precondition_error("parallel tempering keeps its own persistent chains: give tempering or pcd, not both");
+  if (replicas_of(o.cd) > 1 && o.labels && o.objective != "discriminative")
+    throw precondition_error("the " + o.objective + " objective's chain on the joint with labels is CD or PCD "
+                             "(parallel tempering trains models without labels so far)");
+}
+
 void validate(const dataset& data, const train_options& o) {
   auto positive = [](const char* what, auto v) {
     if (!(v > 0)) throw precondition_error(std::string(what) + " must be positive (got " + shown(v) + ")");
@@ -51,11 +62,7 @@ void validate(const dataset& data, const train_options& o) {
     throw precondition_error("AIS needs 1 to " + std::to_string(max_ais_runs) + " runs and 10 to " +
                              std::to_string(max_ais_steps) + " steps (got " + std::to_string(o.ais.runs) + " and " +
                              std::to_string(o.ais.steps) + ")");
-  if (o.cd.tempering < 0 || o.cd.tempering > max_tempering)
-    throw precondition_error("tempering must be 0 (none) or 2 to " + std::to_string(max_tempering) +
-                             " temperatures (got " + std::to_string(o.cd.tempering) + ")");
-  if (replicas_of(o.cd) > 1 && o.cd.pcd)
-    throw precondition_error("parallel tempering keeps its own persistent chains: give tempering or pcd, not both");
+  check_tempering(o);
   if (replicas_of(o.cd) > 1 &&
       std::size_t(o.batch) * replicas_of(o.cd) * std::size_t(std::max(o.cd.nv, o.cd.nh)) > (std::size_t(1) << 31))
     throw precondition_error("the tempered chains (batch x tempering x units) exceed 2^31 values");

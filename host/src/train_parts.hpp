@@ -37,6 +37,9 @@ std::string shown(T v) {
 
 // Options: every setting's range (precondition_error naming the option's parameter, never a flag).
 void validate(const dataset& data, const train_options& o);
+// Tempering's range and what it excludes (pcd; the label objectives' joint chain): validate's part that
+// a stack's plan checks for its top layer before any layer trains.
+void check_tempering(const train_options& o);
 // The run's configuration as a checkpoint records it, and the options read back from one (what the
 // user may change on resume is kept from `cli`).
 nlohmann::json config_json(const train_options& o, const dataset& data, const std::string& backend_name);

@@ -233,9 +233,6 @@ void check_objective_and_labels(run& r) {
   if (r.labeled && o.objective == "hybrid" && !(o.alpha > 0))
     throw precondition_error("the hybrid objective needs a positive alpha (the generative term's weight; got " +
                              shown(o.alpha) + ")");
-  if (r.labeled && o.objective != "discriminative" && replicas_of(o.cd) > 1)
-    throw precondition_error("the " + o.objective + " objective's chain on the joint with labels is CD or PCD "
-                             "(parallel tempering trains models without labels so far)");
   if (r.labeled && o.cd.sum_weight_gradient)
     throw precondition_error("labels take the mean gradient (not the tutorial's summed one)");
   r.objective.discriminative = o.objective == "generative" ? 0.0f : 1.0f;

@@ -120,8 +120,8 @@ class _RBMBase(_AtomicFit, BaseEstimator):
         if self.device not in _DEVICES:
             raise ValueError(f"device must be one of {_DEVICES}, got {self.device!r}")
         tempering = getattr(self, "tempering", 0)
-        if isinstance(tempering, bool) or not isinstance(tempering, (int, np.integer)) or not 0 <= tempering <= 1000:
-            raise ValueError(f"tempering must be an integer in [0, 1000] (0: none), got {tempering!r}")
+        if isinstance(tempering, bool) or not isinstance(tempering, (int, np.integer)):  # its range: C++'s check
+            raise ValueError(f"tempering must be an integer, got {tempering!r}")
         if self.n_threads is not None:
             _positive_int("n_threads", self.n_threads, 4096)  # the CLI's --threads range
         config = {"nh": int(self.n_components), "lr": float(self._setting("learning_rate")), "batch": int(batch),

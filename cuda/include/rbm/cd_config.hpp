@@ -139,6 +139,7 @@ inline cd_draw_layout make_draw_layout(int rows, const cd_config& c) {
 // every segment is padded to an even length, as in cd_draw_layout.
 struct label_draw_layout {
   std::size_t first = 0, visible = 0, labels = 0, hidden = 0;  // h0, then per step v, y and h
+  bool visible_normals = false;                                 // the visible segments hold normals
   int k = 1;
   std::size_t v(int step) const { return first + std::size_t(step) * (visible + labels + hidden); }
   std::size_t y(int step) const { return v(step) + visible; }
@@ -150,10 +151,16 @@ inline label_draw_layout make_label_draw_layout(int rows, int nv, int nh, int k,
   const auto even = [&](std::size_t n) { return visible_normals ? n + (n & 1) : n; };
   label_draw_layout l;
   l.k = k;
+  l.visible_normals = visible_normals;
   l.first = l.hidden = even(std::size_t(rows) * nh);
   l.visible = even(std::size_t(rows) * nv);
   l.labels = even(std::size_t(rows));
   return l;
+}
+
+// The layout a label step of `c` draws: normals in the visible segments for sampled Gaussian units.
+inline label_draw_layout make_label_draw_layout(int rows, const cd_config& c) {
+  return make_label_draw_layout(rows, c.nv, c.nh, c.k, c.visible == unit_kind::gaussian && c.visible_sample);
 }
 
 inline std::size_t label_draw_count(int rows, int nv, int nh, int k) {
