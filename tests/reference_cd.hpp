@@ -26,10 +26,10 @@ inline double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 // The standard normal's upper tail Q(z), in long double.
 inline long double upper_tail(long double z) { return 0.5L * std::erfc(z / std::sqrt(2.0L)); }
 
-// log of the integral of exp(x h - h^2 / 2) over the unit's values (h >= 0 for ReLU) and the mean of
-// that density, by Simpson's rule in long double around the mode.
+// log of the integral of exp(x h - h^2 / 2) over the unit's values (h >= 0 for ReLU), the mean and the
+// variance of that density, by Simpson's rule in long double around the mode.
 struct integral {
-  double log_z, mean;
+  double log_z, mean, variance;
 };
 inline integral integrate(rbm::unit_kind k, double x) {
   const double mode = k == rbm::unit_kind::relu ? std::max(x, 0.0) : x;
@@ -38,14 +38,16 @@ inline integral integrate(rbm::unit_kind k, double x) {
   const long double lo = k == rbm::unit_kind::relu ? 0.0L : mode - width, hi = mode + width;
   const int n = 40000;
   const long double step = (hi - lo) / n, top = x * mode - 0.5 * mode * mode;
-  long double z = 0, first = 0;
+  long double z = 0, first = 0, second = 0;
   for (int i = 0; i <= n; ++i) {
     const long double h = lo + i * step, f = std::exp(x * h - 0.5L * h * h - top);
     const long double weight = i == 0 || i == n ? 1 : i % 2 == 1 ? 4 : 2;
     z += weight * f;
     first += weight * f * h;
+    second += weight * f * h * h;
   }
-  return {double(std::log(z * step / 3) + top), double(first / z)};
+  const long double mean = first / z;
+  return {double(std::log(z * step / 3) + top), double(mean), double(second / z - mean * mean)};
 }
 
 // The continuous hidden units from their definitions: density proportional to exp(a h - h^2 / 2) on

@@ -13,18 +13,24 @@
 #include "rbm/host/classification.hpp"
 #include "rbm/host/fine_tune.hpp"
 #include "rbm/host/stack.hpp"
+#include "reference_cd.hpp"
 #include "stack_helpers.hpp"
 
 namespace {
 
 using params = std::vector<rbm::model_params>;
 
-params random_stack(const std::vector<int>& sizes, int classes, float scale, unsigned seed) {
+// Layer i has hidden units kinds[i] (Bernoulli where not given) and, above continuous ones, Gaussian
+// visible units with sigma 1, as a stack trains them.
+params random_stack(const std::vector<int>& sizes, int classes, float scale, unsigned seed,
+                    const std::vector<rbm::unit_kind>& kinds = {}) {
   std::mt19937 gen(seed);
   std::normal_distribution<float> n(0.0f, scale);
   params layers;
   for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
-    rbm::model_params p(sizes[i], sizes[i + 1]);
+    const bool over_continuous = i > 0 && i - 1 < kinds.size() && kinds[i - 1] != rbm::unit_kind::bernoulli;
+    rbm::model_params p(sizes[i], sizes[i + 1], over_continuous ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli);
+    if (i < kinds.size()) p.hidden = kinds[i];
     for (float& w : p.w) w = n(gen);
     for (float& b : p.hb) b = n(gen);
     layers.push_back(p);
@@ -37,7 +43,16 @@ params random_stack(const std::vector<int>& sizes, int classes, float scale, uns
   return layers;
 }
 
-// The up-pass in double through the first `count` layers.
+// A hidden unit's log integral in long double from its definition (rbm/units.hpp's table): softplus,
+// x^2/2 + log sqrt(2 pi), and for ReLU units + log Phi(x) with Phi by erfc.
+double log_integral_ref(rbm::unit_kind k, double x) {
+  if (k == rbm::unit_kind::bernoulli) return std::log1p(std::exp(x));
+  const long double base = 0.5L * x * x + 0.5L * std::log(2.0L * 3.14159265358979323846L);
+  if (k == rbm::unit_kind::gaussian) return double(base);
+  return double(base + std::log(0.5L * std::erfc(-x / std::sqrt(2.0L))));
+}
+
+// The up-pass in double through the first `count` layers (each layer's hidden means).
 std::vector<double> up(const params& l, int count, const std::vector<double>& x) {
   std::vector<double> a = x;
   for (int k = 0; k < count; ++k) {
@@ -46,7 +61,7 @@ std::vector<double> up(const params& l, int count, const std::vector<double>& x)
     for (int j = 0; j < p.nh; ++j) {
       double z = p.hb[j];
       for (int i = 0; i < p.nv; ++i) z += a[i] * double(p.w[std::size_t(i) * p.nh + j]);
-      next[j] = 1.0 / (1.0 + std::exp(-z));
+      next[j] = rbm_test::hidden_mean_ref(p.hidden, z);
     }
     a = next;
   }
@@ -66,7 +81,7 @@ double class_loss(const params& l, const std::vector<float>& x, const std::vecto
       for (int j = 0; j < t.nh; ++j) {
         double o = t.hb[j] + t.label_w[std::size_t(k) * t.nh + j];
         for (int i = 0; i < t.nv; ++i) o += a[i] * double(t.w[std::size_t(i) * t.nh + j]);
-        z[k] += std::log1p(std::exp(o));
+        z[k] += log_integral_ref(t.hidden, o);
       }
     }
     double m = z[0], s = 0;
@@ -91,6 +106,14 @@ double regression_loss(const params& l, const rbm::linear_head& h, const std::ve
     }
   }
   return sum / rows;
+}
+
+// n values uniform in [0, 1) from generator `gen`.
+std::vector<float> uniform_values(std::size_t n, std::mt19937& gen) {
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(gen);
+  return v;
 }
 
 // One full-batch step with lr 1 and no momentum moves each parameter by minus the mean gradient.
@@ -122,37 +145,39 @@ void expect_steps_are_gradients(std::vector<float>& before, const std::vector<fl
   }
 }
 
+// One classifier step on rows x, labels y moves every weight, hidden bias and label parameter by the
+// gradient of class_loss, and no visible bias.
+void expect_classifier_step_is_gradient(params& layers, const std::vector<float>& x, const std::vector<int>& y) {
+  const int rows = int(y.size());
+  params tuned = layers;
+  rbm::fine_tune_classifier(tuned, {x.data(), y.data(), nullptr, rows}, {}, one_step(rows));
+  auto loss = [&] { return class_loss(layers, x, y); };
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    expect_steps_are_gradients(layers[l].w, tuned[l].w, loss, "W");
+    expect_steps_are_gradients(layers[l].hb, tuned[l].hb, loss, "hb");
+    EXPECT_EQ(layers[l].vb, tuned[l].vb);  // the visible biases are not in the network
+  }
+  expect_steps_are_gradients(layers.back().label_w, tuned.back().label_w, loss, "label_W");
+  expect_steps_are_gradients(layers.back().label_b, tuned.back().label_b, loss, "label_b");
+}
+
 }  // namespace
 
 TEST(FineTune, AClassifierStepIsTheGradientOfCrossEntropy) {
   params layers = random_stack({6, 5, 4}, 3, 0.8f, 3);
   std::mt19937 gen(5);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
   const int rows = 7;
-  std::vector<float> x(std::size_t(rows) * 6);
-  for (float& v : x) v = u(gen);
+  const std::vector<float> x = uniform_values(std::size_t(rows) * 6, gen);
   const std::vector<int> y{0, 2, 1, 1, 0, 2, 2};
-  params tuned = layers;
-  rbm::fine_tune_classifier(tuned, {x.data(), y.data(), nullptr, rows}, {}, one_step(rows));
-  auto loss = [&] { return class_loss(layers, x, y); };
-  for (int l = 0; l < 2; ++l) {
-    expect_steps_are_gradients(layers[l].w, tuned[l].w, loss, "W");
-    expect_steps_are_gradients(layers[l].hb, tuned[l].hb, loss, "hb");
-    EXPECT_EQ(layers[l].vb, tuned[l].vb);  // the visible biases are not in the network
-  }
-  expect_steps_are_gradients(layers[1].label_w, tuned[1].label_w, loss, "label_W");
-  expect_steps_are_gradients(layers[1].label_b, tuned[1].label_b, loss, "label_b");
+  expect_classifier_step_is_gradient(layers, x, y);
 }
 
 TEST(FineTune, ARegressorStepIsTheGradientOfSquaredError) {
   params layers = random_stack({5, 4, 3}, 0, 0.8f, 8);
   rbm::linear_head h{3, 2, {0.3f, -0.2f, 0.5f, 0.1f, -0.4f, 0.6f}, {0.1f, -0.3f}};
   std::mt19937 gen(9);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
   const int rows = 6;
-  std::vector<float> x(std::size_t(rows) * 5), t(std::size_t(rows) * 2);
-  for (float& v : x) v = u(gen);
-  for (float& v : t) v = u(gen);
+  const std::vector<float> x = uniform_values(std::size_t(rows) * 5, gen), t = uniform_values(std::size_t(rows) * 2, gen);
   params tuned = layers;
   rbm::linear_head th = h;
   rbm::fine_tune_regressor(tuned, th, {x.data(), nullptr, t.data(), rows}, {}, one_step(rows));
@@ -163,6 +188,37 @@ TEST(FineTune, ARegressorStepIsTheGradientOfSquaredError) {
   }
   expect_steps_are_gradients(h.w, th.w, loss, "head w");
   expect_steps_are_gradients(h.b, th.b, loss, "head b");
+}
+
+// Continuous hidden units in the up-pass (their means, and their variances as the slope) and on the top
+// under the class head (their log integral in place of softplus), against the double reference.
+TEST(FineTune, StepsAreTheGradientsThroughEveryHiddenKind) {
+  using rbm::unit_kind;
+  std::mt19937 gen(15);
+  const int rows = 7;
+  const std::vector<float> x = uniform_values(std::size_t(rows) * 6, gen), t = uniform_values(std::size_t(rows) * 2, gen);
+  const std::vector<int> y{0, 2, 1, 1, 0, 2, 2};
+  for (const auto& kinds : {std::vector<unit_kind>{unit_kind::relu, unit_kind::bernoulli},
+                            std::vector<unit_kind>{unit_kind::gaussian, unit_kind::bernoulli},
+                            std::vector<unit_kind>{unit_kind::bernoulli, unit_kind::relu}}) {
+    SCOPED_TRACE(std::string(rbm::to_string(kinds[0])) + "," + rbm::to_string(kinds[1]));
+    params layers = random_stack({6, 5, 4}, 3, 0.8f, 3, kinds);
+    ASSERT_EQ(layers[1].gaussian(), kinds[0] != unit_kind::bernoulli);
+    expect_classifier_step_is_gradient(layers, x, y);
+
+    params reg = random_stack({6, 5, 4}, 0, 0.8f, 4, kinds);  // a regressor over both layers' kinds
+    rbm::linear_head h{4, 2, {0.3f, -0.2f, 0.5f, 0.1f, -0.4f, 0.6f, 0.2f, 0.1f}, {0.1f, -0.3f}};
+    params reg_tuned = reg;
+    rbm::linear_head th = h;
+    rbm::fine_tune_regressor(reg_tuned, th, {x.data(), nullptr, t.data(), rows}, {}, one_step(rows));
+    auto reg_loss = [&] { return regression_loss(reg, h, x, t); };
+    for (int l = 0; l < 2; ++l) expect_steps_are_gradients(reg[l].w, reg_tuned[l].w, reg_loss, "regressor W");
+  }
+  // A Gaussian layer above the bottom is read as it is: with sigma 1 only.
+  params off = random_stack({6, 5, 4}, 3, 0.8f, 3, {unit_kind::relu, unit_kind::bernoulli});
+  off[1].sigma[2] = 0.5f;
+  EXPECT_THROW(rbm::fine_tune_classifier(off, {x.data(), y.data(), nullptr, rows}, {}, one_step(rows)),
+               rbm::precondition_error);
 }
 
 TEST(FineTune, AdamsFirstStepIsTheRateAgainstTheGradientsSign) {

@@ -68,7 +68,7 @@ TEST(NormalTail, QuantilesInvertTheTailToDoublePrecision) {
     }
 }
 
-TEST(HiddenUnits, MeanAndLogIntegralMatchNumericalIntegration) {
+TEST(HiddenUnits, MeanVarianceAndLogIntegralMatchNumericalIntegration) {
   for (unit_kind k : continuous)
     for (double x : {-40.0, -8.0, -1.0, 0.0, 0.7, 4.0, 30.0}) {
       const rbm_test::integral want = rbm_test::integrate(k, x);
@@ -76,10 +76,19 @@ TEST(HiddenUnits, MeanAndLogIntegralMatchNumericalIntegration) {
           << rbm::to_string(k) << " x = " << x;
       EXPECT_NEAR(rbm::hidden_mean(k, x), want.mean, 1e-8 * std::max(1.0, std::fabs(want.mean)))
           << rbm::to_string(k) << " x = " << x;
+      // The variance, which is also the mean's slope (fine-tuning backpropagates through it).
+      EXPECT_NEAR(rbm::hidden_variance(k, x), want.variance, 1e-7 * want.variance + 1e-10)
+          << rbm::to_string(k) << " x = " << x;
+      const double h = 1e-4 * std::max(1.0, std::fabs(x));
+      EXPECT_NEAR(rbm::hidden_variance(k, x), (rbm::hidden_mean(k, x + h) - rbm::hidden_mean(k, x - h)) / (2 * h),
+                  1e-6 * want.variance + 1e-9)
+          << rbm::to_string(k) << " x = " << x;
     }
-  // Bernoulli units: sigmoid and softplus.
+  // Bernoulli units: sigmoid, its slope and softplus.
   EXPECT_NEAR(rbm::hidden_log_integral(unit_kind::bernoulli, 0.3), std::log1p(std::exp(0.3)), 1e-15);
   EXPECT_NEAR(rbm::hidden_mean(unit_kind::bernoulli, 0.3), 1 / (1 + std::exp(-0.3)), 1e-7);
+  const double s = 1 / (1 + std::exp(-0.3));
+  EXPECT_NEAR(rbm::hidden_variance(unit_kind::bernoulli, 0.3), s * (1 - s), 1e-7);
 }
 
 TEST(HiddenUnits, DrawsFromAGridOfUniformsHaveTheUnitsMean) {
@@ -374,11 +383,11 @@ TEST(HiddenUnitsCli, TrainsEvaluatesSamplesAndRefusesWhatItCannotDo) {
   auto refused = [&](const std::string& args, const std::string& what) {
     rbm_test::expect_refused(args + " --epochs 1 --quiet", what, dir);
   };
-  refused("train --hidden-units softmax", "--hidden-units must be bernoulli, gaussian or relu (got 'softmax')");
+  refused("train --hidden-units softmax", "--hidden-units must be bernoulli, gaussian or relu, or one per layer of a stack (got 'softmax')");
   refused("train --hidden-units categorical", "--hidden-units must be bernoulli, gaussian or relu");
   refused("train --hidden-units gaussian --visible gaussian", "pair with Bernoulli or categorical visible units");
   refused("train --hidden-units relu --labels --device cuda", "a label group with relu hidden units trains on the CPU");
-  refused("train --hidden-units relu --hidden 20,10", "a stack of relu hidden units");
+  refused("train --hidden-units relu --hidden 20,10", "Gaussian, which take Bernoulli hidden units (not relu)");
   refused("train --hidden-units relu --sparsity-target 0.1 --sparsity-cost 0.1", "the sparsity target");
   refused("train --init-from " + model, "the model has relu hidden units, not bernoulli");
 }

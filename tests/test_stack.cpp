@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
+#include "reference_cd.hpp"
 #include "stack_helpers.hpp"
 #include "rbm/host/cpu_backend.hpp"
 #include "rbm/host/evaluation.hpp"
@@ -354,6 +355,121 @@ TEST(Stack, BadPlansAndFilesAreRefusedByName) {
   const auto file = (rbm_test::fresh_dir("stack-bad") / "m.safetensors").string();
   rbm::save_stack(file, m, {});
   EXPECT_NE(rbm_test::error_of([&] { rbm::load_stack(file); }).find("(layer 2): has 30 visible units but the layer below has 40"),
+            std::string::npos);
+}
+
+// Hidden kinds per layer: above ReLU hidden units the layer's visible units are Gaussian with sigma 1
+// (their own conditional variance) and its hidden units Bernoulli; layer 2 is exactly rbm::train on
+// layer 1's ReLU means; the file keeps the kinds; sampled propagation draws truncated normals.
+TEST(Stack, ContinuousHiddenUnitsHaveAGaussianLayerAboveThem) {
+  using rbm::unit_kind;
+  const auto d = rbm_test::digits_subset(600, 100);
+  const auto dir = rbm_test::fresh_dir("stack-relu");
+  rbm::stack_options o = small_stack(dir.string());
+  o.hidden_units = {unit_kind::relu, unit_kind::bernoulli};
+  o.lr = {0.01f, 0.1f};
+  const rbm::train_options two = rbm::layer_options(o, 1);
+  EXPECT_EQ(rbm::layer_options(o, 0).cd.hidden, unit_kind::relu);
+  EXPECT_EQ(two.cd.visible, unit_kind::gaussian);
+  EXPECT_EQ(two.cd.hidden, unit_kind::bernoulli);
+  EXPECT_FALSE(two.cd.learn_sigma);
+  const rbm::stack_result r = rbm::train_stack(d, o);
+  ASSERT_EQ(r.model.layers.size(), 2u);
+  EXPECT_EQ(r.model.layers[0].hidden, unit_kind::relu);
+  ASSERT_TRUE(r.model.layers[1].gaussian());
+  for (float sd : r.model.layers[1].sigma) ASSERT_EQ(sd, 1.0f);
+
+  // By hand: layer 1, its ReLU means (against the double reference), layer 2 on them.
+  const rbm::train_result one = rbm::train(d, rbm::layer_options(o, 0));
+  EXPECT_EQ(one.params.w, r.model.layers[0].w);
+  const rbm::dataset up = rbm_test::second_layer_input(d, o, one.params);
+  const auto v = rbm::model_inputs(d.train, false, {}, {});
+  for (int row : {0, 17, 599})
+    for (int j : {0, 11, 39}) {
+      double x = one.params.hb[std::size_t(j)];
+      for (int i = 0; i < one.params.nv; ++i) x += double(v[std::size_t(row) * 784 + i]) * one.params.w[std::size_t(i) * 40 + j];
+      EXPECT_NEAR(up.train.values[std::size_t(row) * 40 + j], rbm_test::hidden_mean_ref(unit_kind::relu, x), 2e-5);
+    }
+  const rbm::train_result second = rbm::train(up, two);
+  EXPECT_EQ(second.params.w, r.model.layers[1].w);
+
+  // The file and the plan keep the kinds; the stack loads as it was trained.
+  const rbm::stack_model m = rbm::load_stack((dir / "model.safetensors").string());
+  EXPECT_EQ(m.layers[0].hidden, unit_kind::relu);
+  EXPECT_TRUE(m.layers[1].gaussian());
+  EXPECT_EQ(rbm::features_at(m, v.data(), 600, 2), rbm::features_at(r.model, v.data(), 600, 2));
+  std::ifstream plan(dir / "stack.json");
+  EXPECT_EQ(nlohmann::json::parse(plan).at("hidden_units"), nlohmann::json::array({"relu", "bernoulli"}));
+
+  // Sampled propagation: truncated normal draws, >= 0, averaging to the means; the same seed, the same draws.
+  const auto s = rbm::propagate_up(one.params, v.data(), 600, true, 5);
+  EXPECT_EQ(s, rbm::propagate_up(one.params, v.data(), 600, true, 5));
+  double drawn = 0, mean = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    ASSERT_GE(s[i], 0.0f);
+    drawn += s[i];
+    mean += up.train.values[i];
+  }
+  EXPECT_NEAR(drawn / s.size(), mean / s.size(), 0.02);  // 24,000 draws of variance below 1
+  EXPECT_NE(s, up.train.values);
+}
+
+// The down pass draws a Gaussian layer's states as mean + sigma z: one visible unit of sigma 2 over a
+// ReLU unit, a bottom of weight 1 and no bias, so the pixels' logits are the draws themselves.
+TEST(Stack, TheDownPassDrawsGaussianStatesWithTheirSigma) {
+  rbm::model_params bottom(1, 1);
+  bottom.hidden = rbm::unit_kind::relu;
+  bottom.w = {1.0f};
+  rbm::model_params top(1, 1, rbm::unit_kind::gaussian);
+  top.sigma = {2.0f};
+  rbm::stack_model m;
+  m.layers = {bottom, top};
+  const int rows = 20000;
+  const std::vector<float> means(rows, 0.5f);
+  const auto p = rbm::down_pass(m, means.data(), rows, 3);
+  double sum = 0, sq = 0;
+  for (float x : p) {
+    const double logit = std::log(double(x) / (1.0 - double(x)));
+    sum += logit;
+    sq += logit * logit;
+  }
+  const double mu = sum / rows, var = sq / rows - mu * mu;
+  EXPECT_NEAR(mu, 0.5, 0.05);   // standard error 0.014
+  EXPECT_NEAR(var, 4.0, 0.25);  // standard error 0.04
+  EXPECT_NE(rbm::down_pass(m, means.data(), rows, 4), p);
+}
+
+TEST(Stack, HiddenKindsThatDoNotJoinAreRefused) {
+  using rbm::unit_kind;
+  const auto d = rbm_test::digits_subset(100, 0);
+  rbm::stack_options o = small_stack("");
+  o.hidden_units = {unit_kind::relu};  // every layer: Gaussian visible over ReLU with ReLU hidden units
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train_stack(d, o); }).find("layer 2: above layer 1's relu hidden units its "
+                                                                       "visible units are Gaussian, which take Bernoulli"),
+            std::string::npos);
+  o.hidden_units = {unit_kind::relu, unit_kind::bernoulli, unit_kind::relu};
+  EXPECT_NE(rbm_test::error_of([&] { rbm::train_stack(d, o); }).find("hidden units list has 3 values for 2 layers"),
+            std::string::npos);
+  // Files: Bernoulli visible units over ReLU ones, Gaussian visible units with ReLU ones.
+  const auto dir = rbm_test::fresh_dir("stack-kinds-bad");
+  rbm::stack_model m;
+  m.layers = {rbm::model_params(784, 40), rbm::model_params(40, 20)};
+  m.layers[0].hidden = unit_kind::relu;
+  rbm::save_stack((dir / "a.safetensors").string(), m, {});
+  EXPECT_NE(rbm_test::error_of([&] { rbm::load_stack((dir / "a.safetensors").string()); })
+                .find("(layer 2): bernoulli visible units above the relu hidden units of the layer below"),
+            std::string::npos);
+  m.layers[1] = rbm::model_params(40, 20, unit_kind::gaussian);
+  m.layers[1].hidden = unit_kind::gaussian;
+  rbm::save_stack((dir / "b.safetensors").string(), m, {});
+  EXPECT_NE(rbm_test::error_of([&] { rbm::load_stack((dir / "b.safetensors").string()); })
+                .find("(layer 2): Gaussian visible units with gaussian hidden units"),
+            std::string::npos);
+  m.layers[0].hidden = unit_kind::bernoulli;
+  m.layers[1].hidden = unit_kind::bernoulli;
+  rbm::save_stack((dir / "c.safetensors").string(), m, {});
+  EXPECT_NE(rbm_test::error_of([&] { rbm::load_stack((dir / "c.safetensors").string()); })
+                .find("(layer 2): gaussian visible units above the bernoulli hidden units"),
             std::string::npos);
 }
 
@@ -728,6 +844,40 @@ TEST(StackCli, FineTuneTrainsAndClassifiesWithTheTunedStack) {
   const auto unlabelled = rbm_test::run_rbm("train --device cpu --hidden 10,10 --fine-tune 3 --out " + (dir / "y").string());
   EXPECT_NE(unlabelled.code, 0);
   EXPECT_NE(unlabelled.output.find("it needs labels"), std::string::npos) << unlabelled.output;
+}
+
+// A stack of ReLU units under Bernoulli ones from the CLI: each kind's own default rate, fine-tuning,
+// classify agreeing with the trainer, the bound refused by name, sampling every class.
+TEST(StackCli, ReluUnitsUnderBernoulliOnesTrainFineTuneAndClassify) {
+  const auto dir = rbm_test::fresh_dir("stack-cli-relu");
+  const auto t = rbm_test::run_rbm("train --device cpu --hidden 100,60 --hidden-units relu,bernoulli --labels "
+                                   "--epochs 3,5 --batch 20 --train-limit 1500 --test-limit 300 --validation 300 "
+                                   "--fine-tune 5 --quiet --out " + (dir / "run").string());
+  ASSERT_EQ(t.code, 0) << t.output;
+  std::ifstream plan(dir / "run" / "stack.json");
+  const auto j = nlohmann::json::parse(plan);
+  EXPECT_EQ(j.at("hidden_units"), nlohmann::json::array({"relu", "bernoulli"}));
+  EXPECT_NEAR(j.at("lr")[0].get<double>(), rbm::default_sgd_lr(rbm::unit_kind::relu), 1e-9);
+  EXPECT_NEAR(j.at("lr")[1].get<double>(), 0.1, 1e-7);
+  const auto at = t.output.find("test set (300 images, not used in training): accuracy ");
+  ASSERT_NE(at, std::string::npos) << t.output;
+  const double trained = std::stod(t.output.substr(at + 54, 6));
+  const auto model = (dir / "run" / "model.safetensors").string();
+  EXPECT_NEAR(rbm_test::classify_accuracy("--model " + model + " --test-limit 300"), trained, 1e-4);
+  // 1,200 training digits, a generative top, 5 epochs of fine-tuning (measured: 0.63 greedy, 0.72 tuned).
+  EXPECT_GT(trained, rbm_test::classify_accuracy("--greedy --model " + model + " --test-limit 300") + 0.04);
+  EXPECT_GT(trained, 0.65);
+  const auto e = rbm_test::run_rbm("evaluate --device cpu --model " + model + " --test-limit 50");
+  EXPECT_NE(e.code, 0);
+  EXPECT_NE(e.output.find("the bound of a stack is for Bernoulli hidden units, and layer 1's are relu"),
+            std::string::npos) << e.output;
+  const auto all = rbm_test::run_rbm("sample --model " + model + " --class all --chains 2 --steps 5 --out " +
+                                     (dir / "all.png").string());
+  ASSERT_EQ(all.code, 0) << all.output;
+  rbm_test::expect_refused("train --device cpu --hidden 30,20 --hidden-units relu --epochs 1",
+                           "visible units are Gaussian, which take Bernoulli hidden units", dir);
+  rbm_test::expect_refused("train --device cpu --hidden 30 --hidden-units relu,bernoulli", "give --hidden a list too", dir);
+  rbm_test::expect_refused("train --device cpu --hidden 30,20 --hidden-units relu,tanh", "--hidden-units must be", dir);
 }
 
 // `rbm evaluate` on a stack small enough to enumerate: the bound, the bottom RBM's own figure and the

@@ -123,6 +123,11 @@ void evaluate_stack(const std::string& path, const rbm::dataset& d, const std::s
     throw rbm::precondition_error(path + ": the bound of a stack is for Bernoulli visible units, and this stack's "
                                   "bottom layer is " + (bottom.gaussian() ? "Gaussian" : "categorical") +
                                   " (evaluate its layer1/model.safetensors alone for its likelihood)");
+  for (int i = 0; i < layers; ++i)  // (Gaussian units above the bottom come only over continuous ones)
+    if (m.layers[std::size_t(i)].hidden != rbm::unit_kind::bernoulli)
+      throw rbm::precondition_error(path + ": the bound of a stack is for Bernoulli hidden units, and layer " +
+                                    std::to_string(i + 1) + "'s are " + rbm::to_string(m.layers[std::size_t(i)].hidden) +
+                                    " (evaluate a layer's model.safetensors alone for its likelihood)");
   if (d.train.dim() != bottom.nv)
     throw rbm::data_error(d.train.source + ": images have " + std::to_string(d.train.dim()) +
                           " pixels but the stack has " + std::to_string(bottom.nv) + " visible units");
@@ -143,6 +148,7 @@ void evaluate_stack(const std::string& path, const rbm::dataset& d, const std::s
     rbm::cd_config cfg;
     cfg.nv = p.nv;
     cfg.nh = p.nh;
+    cfg.hidden = p.hidden;
     cfg.seed = seed;
     std::string why;
     auto be = rbm::make_backend(device, cfg, 100, rbm::gpu_options{}, why);

@@ -150,7 +150,7 @@ int sample_stack(const sample_opts& o) {
   const auto [rows, cols] = image_shape(shape_of);
   if (o.every_class) {  // a row per class, the last sample of each chain across (Hinton et al. 2006's figure)
     if (!top.labeled()) throw rbm::data_error(o.model + ": --class all needs label units on the top layer");
-    if (top.gaussian()) throw rbm::data_error(o.model + ": --class all draws Bernoulli pictures");
+    if (m.layers[0].gaussian()) throw rbm::data_error(o.model + ": --class all draws Bernoulli pictures");
     std::vector<std::vector<float>> columns(std::size_t(o.chains));
     for (int y = 0; y < top.classes; ++y) {
       const auto snaps =

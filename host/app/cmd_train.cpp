@@ -13,6 +13,9 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "cli.hpp"
 #include "progress.hpp"
@@ -78,6 +81,7 @@ struct train_state {
                       hidden_units = rbm::to_string(rbm::unit_kind::bernoulli);
   std::string optimizer = rbm::to_string(rbm::optimizer::sgd);
   std::string hidden, epochs, lr, k, pcd;  // one value, or one per layer of a stack
+  std::vector<rbm::unit_kind> hidden_kinds;  // --hidden-units: one kind, or one per layer of a stack
   bool propagate_samples = false;
   rbm::fine_tune_options fine_tune;
   int threads = 0;  // not given: OpenBLAS's own count
@@ -147,7 +151,8 @@ void add_model_options(CLI::App* train, const std::shared_ptr<train_state>& s) {
       ->capture_default_str();
   train->add_option("--hidden-units", s->hidden_units,
                     "hidden units: bernoulli | gaussian (Normal(input, 1)) | relu (the same, kept >= 0); the last "
-                    "two with Bernoulli or categorical visible units, on the CPU backend")
+                    "two with Bernoulli or categorical visible units; a list: one per layer of a stack (a layer "
+                    "above gaussian or relu units has Gaussian visible units and Bernoulli hidden units)")
       ->capture_default_str();
   train->add_option("--states", s->opt.cd.states,
                     "categorical visible units: states per site (0: the data's largest value + 1)")
@@ -307,9 +312,14 @@ void apply_run_settings(train_state& s) {
   s.opt.gpu.mode = rbm::parse_gemm_mode(s.gemm.c_str());
   if (!rbm::parse_unit_kind(s.visible, s.opt.cd.visible))
     throw rbm::precondition_error("--visible must be " + rbm::unit_kind_list() + " (got '" + s.visible + "')");
-  if (!rbm::parse_unit_kind(s.hidden_units, s.opt.cd.hidden, rbm::layer_side::hidden))
-    throw rbm::precondition_error("--hidden-units must be " + rbm::unit_kind_list(rbm::layer_side::hidden) + " (got '" +
-                                  s.hidden_units + "')");
+  s.hidden_kinds.clear();
+  std::stringstream kinds(s.hidden_units);
+  for (std::string name; std::getline(kinds, name, ',');)
+    if (!rbm::parse_unit_kind(name, s.hidden_kinds.emplace_back(), rbm::layer_side::hidden))
+      throw rbm::precondition_error("--hidden-units must be " + rbm::unit_kind_list(rbm::layer_side::hidden) +
+                                    ", or one per layer of a stack (got '" + s.hidden_units + "')");
+  if (s.hidden_kinds.empty()) throw rbm::precondition_error("--hidden-units: no kind given");
+  s.opt.cd.hidden = s.hidden_kinds.front();  // a list: per_layer_lists
   // Learning sigma and tempered chains need sampled Gaussian states (a chain of means samples nothing).
   if (s.opt.cd.learn_sigma || (rbm::replicas_of(s.opt.cd) > 1 && s.opt.cd.visible == rbm::unit_kind::gaussian))
     s.opt.cd.visible_sample = true;
@@ -341,6 +351,11 @@ rbm::stack_options per_layer_lists(train_state& s) {
     if (v.size() == 1) s.opt.cd.lr = v[0];
     else stack.lr = v;
   }
+  if (s.hidden_kinds.size() > 1) {
+    stack.hidden_units = s.hidden_kinds;
+    if (s.o_lr->count() == 0 && s.opt.cd.update_rule == rbm::optimizer::sgd)
+      for (rbm::unit_kind k : s.hidden_kinds) stack.lr.push_back(rbm::default_sgd_lr(k));  // each kind's own
+  }
   if (s.o_pcd->count() > 0) {
     const auto v = s.pcd.empty() ? std::vector<int>{1} : parse_ints(s.pcd, "--pcd");
     for (int x : v)
@@ -363,8 +378,10 @@ bool choose_stack(train_state& s, const rbm::stack_options& stack) {
   if (!stacked && s.fine_tune.epochs > 0)
     throw rbm::precondition_error("--fine-tune is for a stack (--hidden with a list); a single RBM trains its classifier "
                                   "directly with --objective discriminative");
-  if (!stacked && (!stack.epochs.empty() || !stack.k.empty() || !stack.lr.empty() || !stack.pcd.empty()))
-    throw rbm::precondition_error("lists of --epochs, --k, --lr or --pcd are per layer of a stack: give --hidden a list too");
+  if (!stacked && (!stack.epochs.empty() || !stack.k.empty() || !stack.lr.empty() || !stack.pcd.empty() ||
+                   !stack.hidden_units.empty()))
+    throw rbm::precondition_error("lists of --epochs, --k, --lr, --pcd or --hidden-units are per layer of a stack: "
+                                  "give --hidden a list too");
   if (!s.opt.resume.empty()) {
     s.opt.out_dir = s.opt.resume;
     if (s.o_epochs->count() == 0) s.opt.epochs = 0;  // the checkpoint's own total

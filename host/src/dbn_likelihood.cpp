@@ -81,8 +81,10 @@ double neg_free_energy(const model_params& p, const double* x) {
 void check_stack(const stack_model& m) {
   RBM_EXPECTS(!m.layers.empty());
   for (std::size_t i = 0; i < m.layers.size(); ++i)
-    if (m.layers[i].gaussian() || m.layers[i].categorical() || (m.layers[i].labeled() && i + 1 < m.layers.size()))
-      throw precondition_error("the likelihood of a stack is for Bernoulli layers (a label group on the top only)");
+    if (m.layers[i].gaussian() || m.layers[i].categorical() || m.layers[i].hidden != unit_kind::bernoulli ||
+        (m.layers[i].labeled() && i + 1 < m.layers.size()))
+      throw precondition_error("the likelihood of a stack is for Bernoulli layers (Bernoulli visible and hidden "
+                               "units; a label group on the top only)");
 }
 
 }  // namespace

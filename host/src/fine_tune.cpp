@@ -1,7 +1,9 @@
 // Backpropagation through a stack's up-pass and a head (rbm/host/fine_tune.hpp).
 //
-// Forward: a_0 = the input (x / sigma at a Gaussian bottom), a_{l+1} = sigmoid(a_l W_l + hb_l). Backward,
-// from the head's dL/da_H: dz_l = dL/da_{l+1} * a_{l+1} (1 - a_{l+1}), dL/dW_l = a_l^T dz_l,
+// Forward: a_0 = the input (x / sigma at a Gaussian bottom), a_{l+1} = m_l(a_l W_l + hb_l) with m_l the
+// conditional mean of layer l's hidden kind (sigmoid for Bernoulli units; rbm/units.hpp). Backward,
+// from the head's dL/da_H: dz_l = dL/da_{l+1} * m_l'(z_l) (Bernoulli: a_{l+1} (1 - a_{l+1}); every kind:
+// its conditional variance, hidden_variance), dL/dW_l = a_l^T dz_l,
 // dL/dhb_l = sum over rows of dz_l, dL/da_l = dz_l W_l^T. The class RBM head is the label step's
 // discriminative gradient (classification.hpp's add_class_gradient, G = dlog p / dA, A = a W + c) with
 // its sign turned: dL/dW = -a^T G, dL/da = -G W^T. The linear head, e = a w + b - t: dL/dw = a^T e, dL/db = sum e,
@@ -69,7 +71,7 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, in
               b, ldb, beta, c, n);
 }
 
-// The head on top of the sigmoid layers: its loss, its gradients and dL/d(input).
+// The head on top of the up-pass's layers: its loss, its gradients and dL/d(input).
 class head {
  public:
   virtual ~head() = default;
@@ -178,11 +180,12 @@ class linear_head_ops final : public head {
   std::vector<float> e_;
 };
 
-// The sigmoid layers below a head, their activations and the whole update.
+// The up-pass's layers below a head, their activations and the whole update.
 class network {
  public:
   network(std::vector<model_params>& layers, int sigmoid_layers, head& top, cpu::thread_team& team)
-      : layers_(layers), count_(sigmoid_layers), head_(top), team_(team), act_(std::size_t(sigmoid_layers) + 1) {
+      : layers_(layers), count_(sigmoid_layers), head_(top), team_(team), act_(std::size_t(sigmoid_layers) + 1),
+        pre_(std::size_t(sigmoid_layers)) {
     for (int l = 0; l < count_; ++l) {
       slots_.push_back(make_slot(layers[l].w, true));
       slots_.push_back(make_slot(layers[l].hb, false));
@@ -205,9 +208,21 @@ class network {
       std::vector<float>& out = act_[l + 1];
       out.resize(std::size_t(n) * p.nh);
       gemm(false, false, n, p.nh, p.nv, 1.0f, in(l), p.nv, p.w.data(), p.nh, 0.0f, out.data());
+      if (p.hidden == unit_kind::bernoulli) {
+        for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
+          for (std::size_t r = r0; r < r1; ++r)
+            for (int j = 0; j < p.nh; ++j) out[r * p.nh + j] = sigmoid(out[r * p.nh + j] + p.hb[j]);
+        });
+        continue;
+      }
+      std::vector<float>& z = pre_[std::size_t(l)];  // kept for the backward pass's slope
+      z.resize(out.size());
       for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t r = r0; r < r1; ++r)
-          for (int j = 0; j < p.nh; ++j) out[r * p.nh + j] = sigmoid(out[r * p.nh + j] + p.hb[j]);
+        for (std::size_t i = r0 * p.nh; i < r1 * p.nh; ++i) {
+          const double zi = double(out[i]) + p.hb[i % std::size_t(p.nh)];  // as cpu::hidden_mean_rows
+          z[i] = float(zi);
+          out[i] = float(hidden_mean(p.hidden, zi));
+        }
       });
     }
     return in(count_);
@@ -221,8 +236,12 @@ class network {
     for (int l = count_ - 1; l >= 0; --l) {  // d_ holds dL/da_{l+1}, then dL/dz_l
       const model_params& p = layers_[l];
       const std::vector<float>& a = act_[l + 1];
+      const std::vector<float>& z = pre_[std::size_t(l)];
       for_rows(team_, n, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t i = r0 * p.nh; i < r1 * p.nh; ++i) d_[i] *= a[i] * (1.0f - a[i]);
+        if (p.hidden == unit_kind::bernoulli)
+          for (std::size_t i = r0 * p.nh; i < r1 * p.nh; ++i) d_[i] *= a[i] * (1.0f - a[i]);
+        else
+          for (std::size_t i = r0 * p.nh; i < r1 * p.nh; ++i) d_[i] *= float(hidden_variance(p.hidden, z[i]));
       });
       gemm(true, false, p.nv, p.nh, n, 1.0f, in(l), p.nv, d_.data(), p.nh, 0.0f, slots_[2 * l].grad.data());
       column_sums(team_, d_.data(), n, p.nh, slots_[2 * l + 1].grad.data());
@@ -267,6 +286,7 @@ class network {
   head& head_;
   cpu::thread_team& team_;
   std::vector<std::vector<float>> act_;  // act_[0]: x / sigma at a Gaussian bottom; act_[l]: layer l - 1's output
+  std::vector<std::vector<float>> pre_;  // pre_[l]: layer l's total inputs z_l (continuous hidden kinds only)
   const float* input_ = nullptr;
   std::vector<float> d_, below_;         // the backward pass's gradients
   std::vector<slot> slots_;
@@ -321,10 +341,15 @@ void check_options(const fine_tune_options& o, const labelled_rows& train) {
 
 void check_joined(const std::vector<model_params>& layers) {
   if (layers.empty()) throw precondition_error("fine-tuning needs at least one layer");
-  for (std::size_t i = 1; i < layers.size(); ++i)
+  for (std::size_t i = 1; i < layers.size(); ++i) {
     if (layers[i].nv != layers[i - 1].nh)
       throw precondition_error("layer " + std::to_string(i + 1) + " has " + std::to_string(layers[i].nv) +
                                " visible units where the layer below has " + std::to_string(layers[i - 1].nh) + " hidden");
+    for (float s : layers[i].sigma)  // the network reads a layer's input as it is, i.e. with sigma 1
+      if (s != 1.0f)
+        throw precondition_error("layer " + std::to_string(i + 1) + ": Gaussian units above the bottom layer need "
+                                 "sigma 1 to be fine-tuned");
+  }
 }
 
 // The epochs: shuffled batches, held-out figures, the best epoch kept, interruption.

@@ -15,6 +15,7 @@
 
 #include "rbm/error.hpp"
 #include "rbm/host/categorical_data.hpp"
+#include "rbm/host/cpu_hidden_units.hpp"
 #include "rbm/host/cpu_kernels.hpp"
 #include "rbm/host/cpu_maths.hpp"
 #include "rbm/host/image.hpp"
@@ -34,6 +35,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(fine_tune_options, epochs, batch, method, lr,
 namespace {
 
 constexpr std::uint64_t propagate_seed_salt = 0x5eed5ac4ull;  // the draws of --propagate sample
+constexpr std::uint64_t down_normals_salt = 0x6a055ull;      // a down pass's normals, apart from its uniforms
+
+// Whether layers [0, count) all have Bernoulli hidden units (the GPU's propagation computes sigmoids).
+bool bernoulli_below(const stack_model& m, int count) {
+  for (int i = 0; i < count; ++i)
+    if (m.layers[std::size_t(i)].hidden != unit_kind::bernoulli) return false;
+  return true;
+}
 
 template <class T>
 T per_layer(const std::vector<T>& list, T base, int layer, int layers, const char* what) {
@@ -88,10 +97,14 @@ void check_plan(const stack_options& o) {
     if (h <= 0) throw precondition_error("every layer needs a positive number of hidden units (got " + std::to_string(h) + ")");
   if (o.base.init_from.size() || o.base.start_params)
     throw precondition_error("a stack starts from fresh layers (init_from is for a single RBM)");
-  if (o.base.cd.hidden != unit_kind::bernoulli)
-    throw precondition_error(std::string("a stack of ") + to_string(o.base.cd.hidden) +
-                             " hidden units is not written yet (train a single RBM)");
-  for (int i = 0; i < int(o.hidden.size()); ++i) layer_options(o, i);  // the lists' lengths and values
+  for (int i = 0; i < int(o.hidden.size()); ++i) {  // the lists' lengths and values, the kinds' joins
+    const train_options t = layer_options(o, i);
+    if (i > 0 && t.cd.visible == unit_kind::gaussian && t.cd.hidden != unit_kind::bernoulli)
+      throw precondition_error("layer " + std::to_string(i + 1) + ": above layer " + std::to_string(i) + "'s " +
+                               to_string(layer_options(o, i - 1).cd.hidden) + " hidden units its visible units are "
+                               "Gaussian, which take Bernoulli hidden units (not " + to_string(t.cd.hidden) +
+                               "): a continuous hidden layer has a Bernoulli one above it");
+  }
   detail::check_tempering(layer_options(o, int(o.hidden.size()) - 1));  // the top's, before any layer trains
   if (o.fine_tune.epochs < 0) throw precondition_error("fine-tuning epochs must be non-negative");
   if (o.fine_tune.epochs > 0 && !o.base.labels)
@@ -167,6 +180,7 @@ train_options layer_options(const stack_options& o, int layer) {
   t.cd.pcd = pcd == 1;
   t.validation = 0;  // the stack splits the data once (train_stack)
   t.cd.seed = o.base.cd.seed + std::uint64_t(layer);  // each layer its own draws
+  t.cd.hidden = per_layer(o.hidden_units, o.base.cd.hidden, layer, layers, "hidden units");
   const bool top = layer == layers - 1;
   if (!top) {
     t.labels = false;
@@ -174,9 +188,10 @@ train_options layer_options(const stack_options& o, int layer) {
     t.classes = 0;
     t.early_stop = o.base.labels ? 0 : o.base.early_stop;  // accuracy is the top's to watch
   }
-  if (layer > 0) {
-    t.cd.visible = unit_kind::bernoulli;
-    t.cd.visible_sample = false;
+  if (layer > 0) {  // the hidden units below as data: Bernoulli ones, or Gaussian with their variance 1
+    const unit_kind below = per_layer(o.hidden_units, o.base.cd.hidden, layer - 1, layers, "hidden units");
+    t.cd.visible = below == unit_kind::bernoulli ? unit_kind::bernoulli : unit_kind::gaussian;
+    t.cd.visible_sample = t.cd.visible == unit_kind::gaussian && replicas_of(t.cd) > 1;  // tempering draws states
     t.cd.learn_sigma = false;
     t.standardize = false;
     t.binarize = false;
@@ -193,6 +208,14 @@ std::vector<float> propagate_up(const model_params& p, const float* values, int 
   RBM_EXPECTS(values != nullptr && rows >= 0);
   std::vector<float> h(std::size_t(rows) * p.nh);
   if (rows == 0) return h;
+  if (sample && p.hidden != unit_kind::bernoulli) {  // the kind's draw at each unit's total input
+    RBM_EXPECTS(!p.gaussian());  // continuous hidden units have no Gaussian visible units (stack_model)
+    std::vector<float> u(h.size()), means(h.size());
+    cpu::philox_uniforms(seed ^ propagate_seed_salt, 0, u.data(), u.size());
+    cpu_hidden_pre(p, values, rows, means.data());
+    cpu::hidden_sample_rows(p.hidden, means.data(), p.hb.data(), u.data(), rows, p.nh, h.data());
+    return h;
+  }
   cpu_hidden_probs(p, values, rows, h.data());  // v / sigma for a Gaussian bottom, as propagate_rows
   if (sample) {
     std::vector<float> u(h.size());
@@ -210,9 +233,15 @@ std::vector<float> down_pass(const stack_model& m, const float* top, int rows, s
   std::uint64_t at = 0;
   for (int l = layers - 2; l >= 0; --l) {  // x holds means of layer l's hidden units: draw, then go down
     u.resize(x.size());
-    cpu::philox_uniforms(seed ^ propagate_seed_salt, at, u.data(), u.size());
+    const model_params& above = m.layers[std::size_t(l) + 1];
+    if (above.gaussian()) {  // over continuous hidden units: mean + sigma z
+      cpu::philox_normals(seed ^ propagate_seed_salt ^ down_normals_salt, at, u.data(), u.size());
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] += above.sigma[i % std::size_t(above.nv)] * u[i];
+    } else {
+      cpu::philox_uniforms(seed ^ propagate_seed_salt, at, u.data(), u.size());
+      cpu::sample(x.data(), u.data(), x.size(), x.data());
+    }
     at += u.size();
-    cpu::sample(x.data(), u.data(), x.size(), x.data());
     const model_params& p = m.layers[std::size_t(l)];
     std::vector<float> below(std::size_t(rows) * p.nv);
     cpu_visible_probs(p, x.data(), rows, below.data());
@@ -230,7 +259,8 @@ std::vector<float> features_at(const stack_model& m, const float* values, int ro
 
 std::vector<float> features_at(const stack_model& m, const float* values, int rows, int layer,
                                const std::string& device) {
-  if (!gpu_chosen(device) || layer == 0 || rows == 0) return features_at(m, values, rows, layer);
+  if (!gpu_chosen(device) || layer == 0 || rows == 0 || !bernoulli_below(m, layer))
+    return features_at(m, values, rows, layer);
   RBM_EXPECTS(layer > 0 && layer <= int(m.layers.size()));
   detail::device_rows x;
   for (int i = 0; i < layer; ++i)  // the rows stay on the device between layers
@@ -254,6 +284,12 @@ stack_options read_plan(const stack_options& in, const fs::path& plan_path, cons
     o.k = j.at("k").get<std::vector<int>>();
     o.lr = j.at("lr").get<std::vector<float>>();
     if (j.contains("pcd")) o.pcd = j.at("pcd").get<std::vector<int>>();
+    o.hidden_units.clear();  // a plan from before hidden kinds: base's (Bernoulli)
+    for (const std::string& name : j.value("hidden_units", std::vector<std::string>())) {
+      unit_kind k;
+      if (!parse_unit_kind(name, k, layer_side::hidden)) throw data_error(plan_path.string() + ": hidden units '" + name + "'");
+      o.hidden_units.push_back(k);
+    }
     o.propagate_samples = j.at("propagate").get<std::string>() == "samples";
     if (j.contains("fine_tune")) from_json(j.at("fine_tune"), o.fine_tune);
     train_options keep = in.base;
@@ -272,17 +308,20 @@ void write_plan(const stack_options& o, const fs::path& plan_path) {
   j["hidden"] = o.hidden;
   std::vector<int> epochs, k, pcd;
   std::vector<float> lr;
+  std::vector<std::string> kinds;
   for (int i = 0; i < layers; ++i) {
     const train_options t = layer_options(o, i);
     epochs.push_back(t.epochs);
     k.push_back(t.cd.k);
     lr.push_back(t.cd.lr);
     pcd.push_back(t.cd.pcd ? 1 : 0);
+    kinds.push_back(to_string(t.cd.hidden));
   }
   j["epochs"] = epochs;
   j["k"] = k;
   j["lr"] = lr;
   j["pcd"] = pcd;
+  j["hidden_units"] = kinds;
   j["propagate"] = o.propagate_samples ? "samples" : "probabilities";
   if (o.fine_tune.epochs > 0) j["fine_tune"] = o.fine_tune;
   j["base"] = nlohmann::json::parse(options_json(o.base));
@@ -315,9 +354,10 @@ train_result train_layer(const stack_options& o, int i, const dataset& input, co
 }
 
 // The next layer's input: layer i's hidden units for `input`'s training and held-out rows, computed on
-// the GPU where the layer trained there (the training rows then stay there, in `on_gpu`).
+// the GPU where `gpu` says (the training rows then stay there, in `on_gpu`), else on the CPU (training
+// rows that are in GPU memory, `input_on_gpu`, copied back first).
 dataset propagated(const stack_options& o, int i, const dataset& input, const train_result& r, bool gpu,
-                   detail::device_rows& on_gpu) {
+                   const detail::device_rows& input_on_gpu, detail::device_rows& on_gpu) {
   const train_options t = layer_options(o, i);
   dataset next;  // named by the caller
   for (int s = 0; s < 2; ++s) {
@@ -325,8 +365,10 @@ dataset propagated(const stack_options& o, int i, const dataset& input, const tr
     image_set& to = s == 0 ? next.train : next.test;
     if (from.count == 0) continue;
     const bool from_device = from.device_values != nullptr;
-    const std::vector<float> v = i == 0 ? model_inputs(from, t.binarize, r.data_mean, r.data_sd) : std::vector<float>();
-    const float* x = i == 0 ? v.data() : from_device ? from.device_values : from.value_data();
+    const std::vector<float> v = i == 0             ? model_inputs(from, t.binarize, r.data_mean, r.data_sd)
+                                 : from_device && !gpu ? input_on_gpu.to_host()
+                                                       : std::vector<float>();
+    const float* x = i == 0 || (from_device && !gpu) ? v.data() : from_device ? from.device_values : from.value_data();
     const std::uint64_t seed = t.cd.seed + std::uint64_t(s);
     if (!gpu) {
       to = value_set(propagate_up(r.params, x, from.count, o.propagate_samples, seed), from.count, r.params.nh, from);
@@ -424,10 +466,11 @@ stack_result train_stack(const dataset& data, const stack_options& in) {
     csvs.push_back(metrics_csv(r.history));
     if (i + 1 == layers) break;
     const auto t0 = std::chrono::steady_clock::now();
-    const bool gpu = detail::device_rows::built() && r.backend_name.rfind("cuda", 0) == 0;
+    const bool gpu = detail::device_rows::built() && r.backend_name.rfind("cuda", 0) == 0 &&
+                     r.params.hidden == unit_kind::bernoulli;  // the GPU's propagation computes sigmoids
     res.propagated_on_gpu.push_back(gpu);
     detail::device_rows next_on_gpu;
-    dataset next = propagated(o, i, input, r, gpu, next_on_gpu);
+    dataset next = propagated(o, i, input, r, gpu, on_gpu, next_on_gpu);
     next.name = data.name + " (layer " + std::to_string(i + 2) + " input)";
     layer_data = std::move(next);
     on_gpu = std::move(next_on_gpu);  // the rows the layer below read are freed only now
@@ -514,10 +557,13 @@ stack_model load_stack(const std::string& path) {
     if (i > 0 && p.nv != m.layers.back().nh)
       throw data_error(name + ": has " + std::to_string(p.nv) + " visible units but the layer below has " +
                        std::to_string(m.layers.back().nh) + " hidden units");
-    if (i > 0 && p.gaussian()) throw data_error(name + ": Gaussian visible units above the bottom layer");
     if (i > 0 && p.categorical()) throw data_error(name + ": categorical visible units above the bottom layer");
-    if (p.hidden != unit_kind::bernoulli)
-      throw data_error(name + ": " + to_string(p.hidden) + " hidden units in a stack are not read yet");
+    if (i > 0 && p.gaussian() != (m.layers.back().hidden != unit_kind::bernoulli))
+      throw data_error(name + ": " + to_string(p.visible) + " visible units above the " +
+                       to_string(m.layers.back().hidden) + " hidden units of the layer below (a layer above Bernoulli "
+                       "hidden units has Bernoulli visible units, above Gaussian or ReLU ones Gaussian visible units)");
+    if (p.gaussian() && p.hidden != unit_kind::bernoulli)
+      throw data_error(name + ": Gaussian visible units with " + to_string(p.hidden) + " hidden units (unbounded below)");
     if (i + 1 < layers && p.labeled()) throw data_error(name + ": a label group below the top layer");
     m.layers.push_back(std::move(p));
   }

@@ -16,7 +16,11 @@
 namespace rbm {
 
 // The layers bottom up: layers[0] models the data, layers[i] the hidden units of layers[i - 1] (its nv
-// is their nh). Only the bottom layer may have Gaussian visible units, only the top one a label group.
+// is their nh). Above the bottom, a layer's visible units are Bernoulli over Bernoulli hidden units
+// below and Gaussian (sigma 1, the continuous kinds' own conditional variance) over Gaussian or ReLU
+// ones, so a continuous hidden layer has Bernoulli hidden units above it (Gaussian visible units with
+// continuous hidden units are refused: their energy is unbounded below). Only the bottom layer may
+// have categorical visible units, only the top one a label group.
 struct stack_model {
   std::vector<model_params> layers;
   std::vector<float> data_mean, data_sd;  // the bottom layer's standardisation (empty without it)
@@ -33,17 +37,21 @@ stack_model classifier_of(const stack_model& m);
 struct stack_options {
   // Every layer's settings unless a list below says otherwise; out_dir (or resume) is the stack's
   // directory, each layer a run of its own in out_dir/layer1, layer2, ... . The bottom layer takes the
-  // visible units, binarize and standardize as given; the layers above are Bernoulli on their input's
-  // values. labels (and objective, alpha, classes) apply to the top layer only. base.validation splits
-  // the data once, for the whole stack: every layer's held-out set is the validation rows propagated,
-  // and with labels the test set is classified once, by the finished stack (the top's train_result).
-  // Where a layer trains on the CUDA backend, its output for the training rows is computed on that GPU
-  // and the layer above trains on it there (the rows never visit the host; the held-out rows do).
+  // visible units, binarize and standardize as given; the layers above take their visible kind from
+  // the hidden kind below (stack_model) on their input's values, sigma fixed at 1. labels (and
+  // objective, alpha, classes) apply to the top layer only. base.validation splits the data once, for
+  // the whole stack: every layer's held-out set is the validation rows propagated, and with labels the
+  // test set is classified once, by the finished stack (the top's train_result). Where a layer of
+  // Bernoulli hidden units trains on the CUDA backend, its output for the training rows is computed on
+  // that GPU and the layer above trains on it there (the rows never visit the host; the held-out rows
+  // do); continuous hidden units propagate on the CPU.
   train_options base;
   std::vector<int> hidden;  // the layers' hidden units, bottom up (at least one)
-  // Per layer: empty = base's value, one value = every layer's, else one per layer (pcd: 0 or 1).
+  // Per layer: empty = base's value, one value = every layer's, else one per layer (pcd: 0 or 1;
+  // hidden_units: base.cd.hidden's kinds).
   std::vector<int> epochs, k, pcd;
   std::vector<float> lr;
+  std::vector<unit_kind> hidden_units;  // the hidden kinds
   // Layer i trains on layer i - 1's hidden probabilities, or (samples) on states drawn from them once,
   // from the run's seed.
   bool propagate_samples = false;
@@ -78,13 +86,16 @@ train_options layer_options(const stack_options& o, int layer);
 // Wi). With no out_dir it trains in memory and writes nothing.
 stack_result train_stack(const dataset& data, const stack_options& o);
 
-// The input of the layer above: p(h | v) of each row v of `values` [rows, p.nv] (as the layer reads its
-// input), or with `sample` states drawn from them with uniforms of the Philox sequence for `seed`.
+// The input of the layer above: the hidden means E[h | v] of each row v of `values` [rows, p.nv] (as the
+// layer reads its input), or with `sample` states drawn from p(h | v) (one uniform of the Philox
+// sequence for `seed` per unit, as every hidden kind draws).
 std::vector<float> propagate_up(const model_params& p, const float* values, int rows, bool sample, std::uint64_t seed);
 
 // The down pass of a stack (Hinton et al. 2006's generation): from the top RBM's visible means `top`
 // [rows, nv of the top] (a Gibbs chain's), states drawn, then each directed layer below sampled in turn
-// (uniforms of the Philox sequence for `seed`), and the data layer's means p(v | x_1) returned [rows, nv].
+// (Bernoulli states from uniforms of the Philox sequence for `seed`; Gaussian ones, over continuous
+// hidden units, mean + sigma z with normals of that seed's sequence salted apart), and the data
+// layer's means p(v | x_1) returned [rows, nv].
 // A one-layer stack returns `top` itself.
 std::vector<float> down_pass(const stack_model& m, const float* top, int rows, std::uint64_t seed);
 
@@ -108,7 +119,8 @@ std::vector<float> features_at(const stack_model& m, const float* values, int ro
 void save_stack(const std::string& path, const stack_model& m, const std::map<std::string, std::string>& meta);
 // Reads a stack's file, or a single RBM's as a one-layer stack. Throws data_error naming the file and
 // the layer: missing or mis-shaped tensors, layers that do not join (nv of one = nh of the one below),
-// labels below the top, Gaussian units above the bottom, tuned tensors of the wrong shape.
+// labels below the top, a visible kind above the bottom that is not the one its hidden units below
+// call for (stack_model), tuned tensors of the wrong shape.
 stack_model load_stack(const std::string& path);
 // Whether the file holds a stack of more than one layer (metadata `layers`).
 bool is_stack_file(const std::string& path);
