@@ -400,6 +400,21 @@ TEST(Stack, ContinuousHiddenUnitsHaveAGaussianLayerAboveThem) {
   EXPECT_EQ(rbm::features_at(m, v.data(), 600, 2), rbm::features_at(r.model, v.data(), 600, 2));
   std::ifstream plan(dir / "stack.json");
   EXPECT_EQ(nlohmann::json::parse(plan).at("hidden_units"), nlohmann::json::array({"relu", "bernoulli"}));
+  {  // stopped in layer 1, resumed from the plan alone: layer 2 takes its kinds from it, bit for bit
+    const auto stopped = rbm_test::fresh_dir("stack-relu-stopped");
+    rbm::stack_options s2 = o;
+    s2.base.out_dir = stopped.string();
+    std::atomic<bool> stop{false};
+    s2.base.stop = &stop;
+    s2.base.on_batch = [&stop](const rbm::batch_report& b) { stop = stop || (b.epoch == 2 && b.batch == 3); };
+    EXPECT_THROW(rbm::train_stack(d, s2), rbm::interrupted);
+    rbm::stack_options again;
+    again.base.resume = stopped.string();
+    again.base.device = "cpu";
+    const rbm::stack_result resumed = rbm::train_stack(d, again);
+    EXPECT_EQ(resumed.model.layers[0].hidden, unit_kind::relu);
+    EXPECT_EQ(resumed.model.layers[1].w, r.model.layers[1].w);
+  }
 
   // Sampled propagation: truncated normal draws, >= 0, averaging to the means; the same seed, the same draws.
   const auto s = rbm::propagate_up(one.params, v.data(), 600, true, 5);
