@@ -3,6 +3,8 @@
 // the step as a CUDA graph.
 #include "rbm/model.hpp"
 
+#include <utility>
+
 #include "model_impl.hpp"
 
 namespace rbm {
@@ -14,6 +16,9 @@ std::size_t model::required_bytes(const model_options& o) {
                              + (o.cd.pcd ? b * nh : 0)            // chains
                              + (o.cd.visible == unit_kind::gaussian ? nv + 2 * b * nv : 0)  // sigma, v / sigma
                              + (o.cd.learn_sigma ? b * nv + 2 * nv : 0)  // h W^T, gradient, momentum of log sigma
+                             + (o.cd.update_rule == optimizer::adam ? 2 * nv * nh + nv + nh + 1 +  // Adam's gradient, moments
+                                                                          (o.cd.learn_sigma ? nv : 0)
+                                                                    : 0)
                              + make_draw_layout(o.max_batch, o.cd).total();
   return floats * sizeof(float) + sizeof(double) + (std::size_t(32) << 20);  // + error accumulator, cuBLAS
 }
@@ -105,6 +110,14 @@ training_state model::get_state() const {
   st.vel_label_b.resize(m.vel_label_b.size());
   down(st.vel_label_w.data(), m.vel_label_w.data(), st.vel_label_w.size());
   down(st.vel_label_b.data(), m.vel_label_b.data(), st.vel_label_b.size());
+  if (m.adam) {  // the second moments and the update count (the first moments are vel_*)
+    for (auto [to, from] : {std::pair{&st.sq_w, &m.sq_w}, std::pair{&st.sq_vb, &m.sq_vb}, std::pair{&st.sq_hb, &m.sq_hb},
+                            std::pair{&st.sq_log_sigma, &m.sq_log_sigma}}) {
+      to->resize(from->size());
+      down(to->data(), from->data(), to->size());
+    }
+    RBM_CUDA_CHECK(cudaMemcpyAsync(&st.updates, m.adam_t.data(), sizeof(std::uint64_t), cudaMemcpyDeviceToHost, m.s.get()));
+  }
   m.s.synchronize();
   return st;
 }
@@ -138,6 +151,21 @@ void model::set_state(const training_state& st) {
       up(m.vel_label_w.data(), st.vel_label_w.data(), st.vel_label_w.size());
       up(m.vel_label_b.data(), st.vel_label_b.data(), st.vel_label_b.size());
     }
+  }
+  if (m.adam) {  // a state without the moments (none taken yet, or an SGD run's) starts Adam from rest
+    const bool moments = !st.sq_w.empty();
+    RBM_EXPECTS(!moments || (st.sq_w.size() == m.sq_w.size() && st.sq_vb.size() == m.sq_vb.size() &&
+                             st.sq_hb.size() == m.sq_hb.size()));
+    for (auto [from, to] : {std::pair{&st.sq_w, &m.sq_w}, std::pair{&st.sq_vb, &m.sq_vb}, std::pair{&st.sq_hb, &m.sq_hb},
+                            std::pair{&st.sq_log_sigma, &m.sq_log_sigma}}) {
+      if (to->size() == 0) continue;
+      if (from->size() == to->size())
+        up(to->data(), from->data(), to->size());
+      else
+        RBM_CUDA_CHECK(cudaMemsetAsync(to->data(), 0, to->size() * sizeof(float), m.s.get()));
+    }
+    const std::uint64_t t = moments ? st.updates : 0;
+    RBM_CUDA_CHECK(cudaMemcpyAsync(m.adam_t.data(), &t, sizeof t, cudaMemcpyHostToDevice, m.s.get()));
   }
   m.chains = st.chains;
   m.gen.set_offset(st.rng_position);

@@ -25,6 +25,11 @@ struct model::impl {
   device_buffer<float> v0, h0p, h0s, vs, hp, hs, chain, u;
   device_buffer<float> sigma, s0, ss;  // Gaussian visible units: sigma [nv]; v0 / sigma, vs / sigma
   device_buffer<float> xsig, gsig, vel_log_sigma;  // learned sigma: h W^T [b, nv], its gradient [nv], momentum [nv]
+  // Adam (cd.update_rule): the gradient of W [nv, nh], the second moments beside vel_* (the first),
+  // the update count and this update's rate in device memory (adam_advance), so a captured step stays valid.
+  bool adam;
+  device_buffer<float> grad_w, sq_w, sq_vb, sq_hb, sq_log_sigma, adam_rate;
+  device_buffer<std::uint64_t> adam_t;
   bool gauss, learn_sigma;
   bool sigma_is_one;  // every sigma 1 and fixed (as until set_sigma): v / sigma is v, no scaling pass
   device_buffer<double> err_acc;  // [1]
@@ -58,11 +63,15 @@ struct model::impl {
         s0(o.cd.visible == unit_kind::gaussian ? std::size_t(o.max_batch) * nv : 0, st),
         ss(o.cd.visible == unit_kind::gaussian ? std::size_t(o.max_batch) * nv : 0, st),
         xsig(o.cd.learn_sigma ? std::size_t(o.max_batch) * nv : 0, st), gsig(o.cd.learn_sigma ? nv : 0, st),
-        vel_log_sigma(o.cd.learn_sigma ? nv : 0, st), gauss(o.cd.visible == unit_kind::gaussian),
+        vel_log_sigma(o.cd.learn_sigma ? nv : 0, st), adam(o.cd.update_rule == optimizer::adam),
+        grad_w(adam ? std::size_t(nv) * nh : 0, st), sq_w(adam ? std::size_t(nv) * nh : 0, st), sq_vb(adam ? nv : 0, st),
+        sq_hb(adam ? nh : 0, st), sq_log_sigma(adam && o.cd.learn_sigma ? nv : 0, st), adam_rate(adam ? 1 : 0, st),
+        adam_t(adam ? 1 : 0, st), gauss(o.cd.visible == unit_kind::gaussian),
         learn_sigma(o.cd.learn_sigma), sigma_is_one(!o.cd.learn_sigma), err_acc(1, st), blas(st),
         gen(philox_generator::where::device, o.cd.seed, 0, st.get()) {
-    for (auto* b : {&w, &vb, &hb, &vel_w, &vel_vb, &vel_hb, &vel_log_sigma})
+    for (auto* b : {&w, &vb, &hb, &vel_w, &vel_vb, &vel_hb, &vel_log_sigma, &sq_w, &sq_vb, &sq_hb, &sq_log_sigma})
       if (b->size() > 0) RBM_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->size() * sizeof(float), s.get()));
+    if (adam) RBM_CUDA_CHECK(cudaMemsetAsync(adam_t.data(), 0, sizeof(std::uint64_t), s.get()));
     if (gauss) {  // sigma = 1 until set_sigma
       const std::vector<float> ones(nv, 1.0f);
       RBM_CUDA_CHECK(cudaMemcpyAsync(sigma.data(), ones.data(), nv * sizeof(float), cudaMemcpyHostToDevice, s.get()));
@@ -131,28 +140,52 @@ struct model::impl {
       hidden_sample(c.hidden, hp.data(), hb.data(), u.data() + lay.h(step), hp.data(), hout, rows, nh, s);
       h = hout;
     }
-    const float scale = c.sum_weight_gradient ? c.lr : c.lr / rows;
+    enqueue_update(rows, h);
+  }
+
+  // The update after the chain of enqueue_step: W, the biases (and sigma) moved by SGD with momentum
+  // or by Adam; h the chain's last hidden states.
+  void enqueue_update(int rows, const float* h) {
+    const cd_config& c = opt.cd;
+    const float scale = (c.sum_weight_gradient ? 1.0f : 1.0f / rows) * (adam ? 1.0f : c.lr);
     const std::size_t nw = std::size_t(nv) * nh;
-    // The weight gradient pairs the hidden layer's view of each visible row (v / sigma for Gaussian units).
+    // The weight gradient pairs the hidden layer's view of each visible row (v / sigma for Gaussian
+    // units); SGD accumulates it onto the momentum (vel = momentum * vel + scale * V0^T H0p - ...), Adam
+    // writes it alone.
     const float* pos_v = gauss && !sigma_is_one ? s0.data() : v0.data();
     const float* neg_v = gauss && !sigma_is_one ? ss.data() : vs.data();
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, pos_v, nv, h0p.data(), nh, c.momentum,
-                   vel_w.data(), nh);  // vel = momentum * vel + scale * V0^T H0p
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, neg_v, nv, hp.data(), nh, 1.0f,
-                   vel_w.data(), nh);
+    float* into = adam ? grad_w.data() : vel_w.data();
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, pos_v, nv, h0p.data(), nh,
+                   adam ? 0.0f : c.momentum, into, nh);
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, neg_v, nv, hp.data(), nh, 1.0f, into, nh);
     if (learn_sigma) {  // both phases' terms with the parameters before this update, as the CPU
       backward(h0p.data(), rows, xsig.data());
       sigma_gradient(v0.data(), xsig.data(), vb.data(), sigma.data(), rows, nv, 1.0f, false, gsig.data(), s);
       backward(hp.data(), rows, xsig.data());
       sigma_gradient(vs.data(), xsig.data(), vb.data(), sigma.data(), rows, nv, -1.0f, true, gsig.data(), s);
     }
+    const float* hpos = c.hidden_bias_from_states ? h0s.data() : h0p.data();
+    const float* hneg = c.hidden_bias_from_states ? h : hp.data();
+    if (adam) {
+      adam_advance(c.lr, adam_t.data(), adam_rate.data(), s);
+      adam_weight_step(w.data(), grad_w.data(), vel_w.data(), sq_w.data(), nw, adam_rate.data(),
+                       c.lr * c.weight_decay, s);
+      adam_bias_update(v0.data(), vs.data(), nullptr, rows, nv, 0.0f, 0.0f, gauss ? sigma.data() : nullptr,
+                       adam_rate.data(), vel_vb.data(), sq_vb.data(), vb.data(), s);
+      if (learn_sigma)  // after vb's step, which divides by the old sigma
+        adam_log_sigma_step(gsig.data(), nv, rows, adam_rate.data(), c.sigma_floor, vel_log_sigma.data(),
+                            sq_log_sigma.data(), sigma.data(), s);
+      adam_bias_update(hpos, hneg, h0p.data(), rows, nh, c.sparsity_target, c.sparsity_cost, nullptr,
+                       adam_rate.data(), vel_hb.data(), sq_hb.data(), hb.data(), s);
+      return;
+    }
     apply_weight_step(w.data(), vel_w.data(), nw, c.lr * c.weight_decay, s);
     bias_update(v0.data(), vs.data(), nullptr, rows, nv, c.lr, c.momentum, 0.0f, 0.0f, gauss ? sigma.data() : nullptr,
                 vel_vb.data(), vb.data(), s);
     if (learn_sigma)  // after vb's step, which divides by the old sigma
       log_sigma_step(gsig.data(), nv, rows, c.lr, c.momentum, c.sigma_floor, vel_log_sigma.data(), sigma.data(), s);
-    bias_update(c.hidden_bias_from_states ? h0s.data() : h0p.data(), c.hidden_bias_from_states ? h : hp.data(),
-                h0p.data(), rows, nh, c.lr, c.momentum, c.sparsity_target, c.sparsity_cost, vel_hb.data(), hb.data(), s);
+    bias_update(hpos, hneg, h0p.data(), rows, nh, c.lr, c.momentum, c.sparsity_target, c.sparsity_cost,
+                vel_hb.data(), hb.data(), s);
   }
 
   // v0 is filled; draw the uniforms and run the rest, replaying a graph where possible.

@@ -17,6 +17,8 @@ void model::set_label_group(int classes, const float* label_w, const float* labe
   if (classes < 2 || classes > 3072)
     throw precondition_error("a label group needs 2 to 3,072 classes on the GPU (got " + std::to_string(classes) + ")");
   RBM_EXPECTS(label_w != nullptr && label_b != nullptr);
+  if (m.adam)  // the label step moves its parameters by SGD with momentum alone so far
+    throw precondition_error("a label group under Adam updates trains on the CPU backend only so far");
   if (m.classes != classes) {
     m.s.synchronize();  // nothing queued reads the old group when it goes
     const std::size_t b = std::size_t(m.opt.max_batch), nh = std::size_t(m.nh), k = std::size_t(classes);

@@ -1,8 +1,9 @@
-// Parameter updates: the fused bias step (column reduction + momentum + sparsity), learned sigma's
-// gradient and step, and the one element-wise pass after the weight-gradient GEMMs.
+// Parameter updates: the fused bias step (column reduction + momentum or Adam + sparsity), learned
+// sigma's gradient and step, the one element-wise pass after the weight-gradient GEMMs, and Adam's.
 #include "rbm/detail/launch.hpp"
 #include "rbm/kernels.hpp"
 #include "rbm/math.hpp"
+#include "rbm/optimizer.hpp"
 #include "rbm/units.hpp"
 
 namespace rbm {
@@ -15,10 +16,12 @@ constexpr int bias_tile = 32;   // columns per block, one per lane
 constexpr int bias_lanes = 32;  // row stripes per block, one per warp
 constexpr int bias_threads = bias_tile * bias_lanes;
 
+// Adam's moments where `adam_rate` is given (vel the first, sq the second), else SGD with momentum.
 __global__ void __launch_bounds__(bias_threads)
     bias_update_kernel(const float* __restrict__ pos, const float* __restrict__ neg, const float* __restrict__ act,
                        int rows, int cols, float lr, float momentum, float target, float cost,
-                       const float* __restrict__ sigma, float* __restrict__ vel, float* __restrict__ bias) {
+                       const float* __restrict__ sigma, const float* __restrict__ adam_rate, float* __restrict__ vel,
+                       float* __restrict__ sq, float* __restrict__ bias) {
   __shared__ float gs[bias_lanes][bias_tile], qs[bias_lanes][bias_tile];
   const int x = threadIdx.x, y = threadIdx.y, c = blockIdx.x * bias_tile + x;
   float g = 0.0f, q = 0.0f;
@@ -40,6 +43,10 @@ __global__ void __launch_bounds__(bias_threads)
   const float inv = 1.0f / rows;
   g = sigma != nullptr ? g * inv / (sigma[c] * sigma[c]) : g * inv;  // Gaussian units: over sigma^2, as the CPU
   if (cost > 0.0f) g += cost * (target - q * inv);
+  if (adam_rate != nullptr) {
+    bias[c] += adam_rule{*adam_rate}.step(g, vel[c], sq[c]);
+    return;
+  }
   const float v = momentum * vel[c] + lr * g;
   vel[c] = v;
   bias[c] += v;
@@ -77,6 +84,29 @@ __global__ void log_sigma_step_kernel(const float* __restrict__ g, int cols, flo
   sigma[c] = gaussian_units::log_sigma_step(sigma[c], v, floor);
 }
 
+__global__ void adam_log_sigma_step_kernel(const float* __restrict__ g, int cols, float inv_rows,
+                                           const float* __restrict__ rate, float floor, float* __restrict__ m,
+                                           float* __restrict__ sq, float* __restrict__ sigma) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= cols) return;
+  const float z = adam_rule{*rate}.step(g[c] * inv_rows, m[c], sq[c]);
+  sigma[c] = gaussian_units::log_sigma_step(sigma[c], z, floor);
+}
+
+__global__ void adam_advance_kernel(double lr, std::uint64_t* t, float* rate) {
+  *t += 1;
+  *rate = adam_rule::at(lr, *t).rate;
+}
+
+__global__ void adam_weight_step_kernel(float* __restrict__ w, const float* __restrict__ g, float* __restrict__ m,
+                                        float* __restrict__ sq, std::size_t n, const float* __restrict__ rate,
+                                        float decay) {
+  const adam_rule adam{*rate};
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x)
+    w[i] += adam.step(g[i], m[i], sq[i]) - decay * w[i];
+}
+
 __global__ void apply_weight_step_kernel(float* __restrict__ w, float* __restrict__ vel, std::size_t n, float decay) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x) {
@@ -99,8 +129,40 @@ void bias_update(const float* pos, const float* neg, const float* act, int rows,
   const dim3 block(bias_tile, bias_lanes);
   bias_update_kernel<<<(cols + bias_tile - 1) / bias_tile, block, 0, s.get()>>>(
       pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, lr, momentum, sparsity_target, sparsity_cost, sigma,
-      vel, bias);
+      nullptr, vel, nullptr, bias);
   RBM_CHECK_LAUNCH(bias_update_kernel);
+}
+
+void adam_bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float sparsity_target,
+                      float sparsity_cost, const float* sigma, const float* rate, float* m, float* sq, float* bias,
+                      stream_view s) {
+  RBM_EXPECTS(rows > 0 && cols > 0 && pos && neg && rate && m && sq && bias && (sparsity_cost <= 0.0f || act != nullptr));
+  const dim3 block(bias_tile, bias_lanes);
+  bias_update_kernel<<<(cols + bias_tile - 1) / bias_tile, block, 0, s.get()>>>(
+      pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, 0.0f, 0.0f, sparsity_target, sparsity_cost, sigma,
+      rate, m, sq, bias);
+  RBM_CHECK_LAUNCH(bias_update_kernel);
+}
+
+void adam_advance(double lr, std::uint64_t* t, float* rate, stream_view s) {
+  RBM_EXPECTS(lr > 0 && t && rate);
+  adam_advance_kernel<<<1, 1, 0, s.get()>>>(lr, t, rate);
+  RBM_CHECK_LAUNCH(adam_advance_kernel);
+}
+
+void adam_weight_step(float* w, const float* g, float* m, float* sq, std::size_t n, const float* rate, float decay,
+                      stream_view s) {
+  RBM_EXPECTS(n > 0 && w && g && m && sq && rate);
+  adam_weight_step_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(w, g, m, sq, n, rate, decay);
+  RBM_CHECK_LAUNCH(adam_weight_step_kernel);
+}
+
+void adam_log_sigma_step(const float* g, int cols, int rows, const float* rate, float floor, float* m, float* sq,
+                         float* sigma, stream_view s) {
+  RBM_EXPECTS(cols > 0 && rows > 0 && g && rate && m && sq && sigma && floor > 0);
+  adam_log_sigma_step_kernel<<<(cols + detail::block_size - 1) / detail::block_size, detail::block_size, 0, s.get()>>>(
+      g, cols, 1.0f / rows, rate, floor, m, sq, sigma);
+  RBM_CHECK_LAUNCH(adam_log_sigma_step_kernel);
 }
 
 void sigma_gradient(const float* v, const float* x, const float* vb, const float* sigma, int rows, int cols, float sign,

@@ -56,6 +56,7 @@ struct cd_step_context {
   bool gauss, scaled, learn_sigma;
   int sites, states;  // categorical visible units: sites of `states` one-hot units (else 0)
   int replicas;       // parallel tempering's chains per row (1: none)
+  const gradient_hook* hook;  // sees (and may change) the gradient before it is applied; null: none
 };
 
 // Sizes the workspace and the optimiser state for a batch of `rows` in `parts` parts.
@@ -86,8 +87,13 @@ void prepare_cd_step(const cd_step_context& c) {
     st.vel_vb.assign(nv, 0.0f);
     st.vel_hb.assign(nh, 0.0f);
   }
-  if (c.cfg.update_rule == optimizer::adam) {
+  if (c.cfg.update_rule == optimizer::adam || c.hook != nullptr) {  // the gradient apart from its application
     grow(ws.grad_w, nvh);
+    grow(ws.grad_vb, nv);
+    grow(ws.grad_hb, nh);
+    if (c.learn_sigma) grow(ws.grad_log_sigma, nv);
+  }
+  if (c.cfg.update_rule == optimizer::adam) {
     if (st.sq_w.size() != nvh) {
       st.sq_w.assign(nvh, 0.0f);
       st.sq_vb.assign(nv, 0.0f);
@@ -387,36 +393,61 @@ void weight_gradient_rows(const cd_step_context& c, std::size_t i0, int m, float
               1.0f, out, c.nh);
 }
 
-// Part t's rows of W and share of the biases under Adam: the gradient itself (two GEMMs into
-// ws.grad_w), then Adam's step, and the decoupled decay lr x weight_decay x W, on each parameter.
-void cd_adam_part(const cd_step_context& c, int t) {
-  model_params& p = c.p;
-  cd_state& st = c.st;
+// Part t's rows of the gradient apart from its application (Adam, or a gradient hook): W's rows in
+// ws.grad_w (two GEMMs, beta 0), the biases' batch means in ws.grad_vb / grad_hb, log sigma's mean in
+// ws.grad_log_sigma (before any bound).
+void cd_gradient_part(const cd_step_context& c, int t) {
   cd_workspace& ws = c.ws;
-  const cd_config& cfg = c.cfg;
   const int rows = c.rows, parts = c.parts, nv = c.nv, nh = c.nh;
-  const adam_rule adam = adam_rule::at(cfg.lr, st.updates + 1);
-  const float scale = cfg.sum_weight_gradient ? 1.0f : 1.0f / rows, inv_rows = 1.0f / rows;
-  const float decay = cfg.lr * cfg.weight_decay;
   const auto [i0, i1] = cpu::split(nv, parts, t);
-  if (i1 > i0) {
-    const int m = int(i1 - i0);
-    const std::size_t o = i0 * nh, n = std::size_t(m) * nh;
-    float* g = ws.grad_w.data() + o;
-    weight_gradient_rows(c, i0, m, scale, 0.0f, g);
-    float *w = p.w.data() + o, *mw = st.vel_w.data() + o, *sw = st.sq_w.data() + o;
-    for (std::size_t k = 0; k < n; ++k) w[k] += adam.step(g[k], mw[k], sw[k]) - decay * w[k];
-    for (std::size_t i = i0; i < i1; ++i) {
-      const float gv = visible_bias_gradient(c, i);
-      p.vb[i] += adam.step(gv, st.vel_vb[i], st.sq_vb[i]);
-      if (c.learn_sigma) {
-        const float z = adam.step(summed(ws.grad_z, parts, nv, i) * inv_rows, st.vel_log_sigma[i], st.sq_log_sigma[i]);
-        p.sigma[i] = gaussian_units::log_sigma_step(p.sigma[i], z, cfg.sigma_floor);
-      }
-    }
+  if (i1 > i0)
+    weight_gradient_rows(c, i0, int(i1 - i0), c.cfg.sum_weight_gradient ? 1.0f : 1.0f / rows, 0.0f,
+                         ws.grad_w.data() + i0 * nh);
+  for (std::size_t i = i0; i < i1; ++i) {
+    ws.grad_vb[i] = visible_bias_gradient(c, i);
+    if (c.learn_sigma) ws.grad_log_sigma[i] = summed(ws.grad_z, parts, nv, i) * (1.0f / rows);
   }
   const auto [j0, j1] = cpu::split(nh, parts, t);
-  for (std::size_t j = j0; j < j1; ++j) p.hb[j] += adam.step(hidden_bias_gradient(c, j), st.vel_hb[j], st.sq_hb[j]);
+  for (std::size_t j = j0; j < j1; ++j) ws.grad_hb[j] = hidden_bias_gradient(c, j);
+}
+
+// Part t's share of the stored gradient applied: Adam's step, with the decoupled decay
+// lr x weight_decay x W; or SGD's vel = momentum * vel + lr * g, then the decay and the step on W.
+void cd_apply_part(const cd_step_context& c, int t) {
+  model_params& p = c.p;
+  cd_state& st = c.st;
+  const cd_workspace& ws = c.ws;
+  const cd_config& cfg = c.cfg;
+  const int nh = c.nh;
+  const bool adam_rule_on = cfg.update_rule == optimizer::adam;
+  const adam_rule adam = adam_rule::at(cfg.lr, st.updates + 1);
+  const float decay = cfg.lr * cfg.weight_decay;
+  auto move = [&](float& value, float g, float& m, float* sq) {  // a bias or log sigma (its own step)
+    if (adam_rule_on) return void(value += adam.step(g, m, *sq));
+    m = cfg.momentum * m + cfg.lr * g;
+    value += m;
+  };
+  const auto [i0, i1] = cpu::split(c.nv, c.parts, t);
+  const std::size_t o = i0 * nh, n = (i1 - i0) * nh;
+  const float* g = ws.grad_w.data() + o;
+  float *w = p.w.data() + o, *mw = st.vel_w.data() + o;
+  if (adam_rule_on) {
+    float* sw = st.sq_w.data() + o;
+    for (std::size_t k = 0; k < n; ++k) w[k] += adam.step(g[k], mw[k], sw[k]) - decay * w[k];
+  } else if (n > 0) {
+    for (std::size_t k = 0; k < n; ++k) mw[k] = cfg.momentum * mw[k] + cfg.lr * g[k];
+    cpu::apply_weight_step(w, mw, n, decay);
+  }
+  for (std::size_t i = i0; i < i1; ++i) {
+    move(p.vb[i], ws.grad_vb[i], st.vel_vb[i], adam_rule_on ? &st.sq_vb[i] : nullptr);
+    if (!c.learn_sigma) continue;
+    float z = 0;  // log sigma's step: Adam's, or SGD's on the bounded gradient
+    const float gz = adam_rule_on ? ws.grad_log_sigma[i] : gaussian_units::bounded_log_sigma_gradient(ws.grad_log_sigma[i]);
+    move(z, gz, st.vel_log_sigma[i], adam_rule_on ? &st.sq_log_sigma[i] : nullptr);
+    p.sigma[i] = gaussian_units::log_sigma_step(p.sigma[i], adam_rule_on ? z : st.vel_log_sigma[i], cfg.sigma_floor);
+  }
+  const auto [j0, j1] = cpu::split(nh, c.parts, t);
+  for (std::size_t j = j0; j < j1; ++j) move(p.hb[j], ws.grad_hb[j], st.vel_hb[j], adam_rule_on ? &st.sq_hb[j] : nullptr);
 }
 
 // Part t's rows of W and share of the biases: vel = momentum * vel + lr * (gradient - decay * W);
@@ -459,7 +490,7 @@ void cd_update_part(const cd_step_context& c, int t) {
 }  // namespace
 
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
-                  const cd_config& cfg, cd_workspace& ws, const uniform_source* normals) {
+                  const cd_config& cfg, cd_workspace& ws, const uniform_source* normals, const gradient_hook* hook) {
   RBM_EXPECTS(rows > 0 && cfg.k >= 1 && p.nv == cfg.nv && p.nh == cfg.nh && cfg.hidden == p.hidden);
   const bool gauss = cfg.visible == unit_kind::gaussian;
   RBM_EXPECTS(cfg.visible == p.visible && (!gauss || p.sigma.size() == std::size_t(p.nv)));
@@ -473,15 +504,22 @@ float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, cons
   const int parts = ws.team != nullptr ? std::clamp(rows / min_rows_per_part, 1, ws.team->size()) : 1;
   const cd_step_context c{p, st, v0, rows, uniforms, normals, cfg, ws, make_draw_layout(rows, cfg), p.nv, p.nh,
                           parts, st.chains, gauss, scaled, gauss && cfg.learn_sigma,
-                          p.categorical() ? p.sites() : 0, p.categorical() ? p.states : 0, replicas_of(cfg)};
+                          p.categorical() ? p.sites() : 0, p.categorical() ? p.states : 0, replicas_of(cfg),
+                          hook != nullptr && *hook ? hook : nullptr};
   prepare_cd_step(c);
   const cpu::blas_single_threaded blas_guard(parts > 1);
   cpu::run_parts(ws.team, parts, [&c](int t) { cd_chain_part(c, t); });
   if (cfg.pcd || c.replicas > 1) st.chains = std::max(c.old_chains, rows);
-  if (cfg.update_rule == optimizer::adam) {
-    cpu::run_parts(ws.team, parts, [&c](int t) { cd_adam_part(c, t); });
-    ++st.updates;
-  } else {
+  if (cfg.update_rule == optimizer::adam || c.hook != nullptr) {  // the gradient, the hook, then the update
+    cpu::run_parts(ws.team, parts, [&c](int t) { cd_gradient_part(c, t); });
+    if (c.hook != nullptr) {
+      gradient_view g{ws.grad_w.data(), ws.grad_vb.data(), ws.grad_hb.data(),
+                      c.learn_sigma ? ws.grad_log_sigma.data() : nullptr, p.nv, p.nh, rows};
+      (*c.hook)(g);
+    }
+    cpu::run_parts(ws.team, parts, [&c](int t) { cd_apply_part(c, t); });
+    if (cfg.update_rule == optimizer::adam) ++st.updates;
+  } else {  // SGD fused: the momentum rides on the first GEMM's beta
     cpu::run_parts(ws.team, parts, [&c](int t) { cd_update_part(c, t); });
   }
   double err = 0;
@@ -608,11 +646,13 @@ void cpu_backend::step(const int* idx, int rows, const step_objective& objective
   else if (objective.discriminative > 0)
     throw precondition_error("a discriminative update needs a model with a label group");
   else
-    cd_step(idx, rows);
+    cd_step(idx, rows, objective.on_gradient);
 }
 
 void cpu_backend::label_step(const int* idx, int rows, const step_objective& objective) {
   if (attached_.labels == nullptr) throw precondition_error("a label group's update needs the rows' labels attached");
+  if (objective.on_gradient)
+    throw precondition_error("a gradient hook sees the CD step's gradient; a label group's update has none yet");
   grow(v0_, std::size_t(rows) * cfg_.nv);
   gather(idx, rows, v0_.data());
   labels_.resize(rows);
@@ -638,7 +678,7 @@ void cpu_backend::label_step(const int* idx, int rows, const step_objective& obj
   }
 }
 
-void cpu_backend::cd_step(const int* idx, int rows) {
+void cpu_backend::cd_step(const int* idx, int rows, const gradient_hook& on_gradient) {
   const std::size_t n = std::size_t(rows) * cfg_.nv;
   grow(v0_, n);
   team_->run([&](int t) {  // each thread gathers its share of the rows
@@ -655,7 +695,7 @@ void cpu_backend::cd_step(const int* idx, int rows) {
       [seed, position](std::size_t offset, std::size_t count, float* out) {
         cpu::philox_uniforms(seed, position + offset, out, count);
       },
-      cfg_, ws_, &normals);
+      cfg_, ws_, &normals, &on_gradient);
   state_.rng_position += make_draw_layout(rows, cfg_).total();
   sums_.squared_error += double(err) * double(n);
   sums_.values += double(n);

@@ -261,6 +261,8 @@ void cuda_backend::gather_values(const int* idx, int rows, int slot) {
 void cuda_backend::step(const int* idx, int rows, const step_objective& objective) {
   check_indices(idx, rows);
   RBM_EXPECTS(rows <= max_batch_);
+  if (objective.on_gradient)  // the device step applies its gradient where it computes it
+    throw precondition_error("a gradient hook runs on the CPU backend only so far");
   if (model_.classes() > 0)
     label_step(idx, rows, objective);
   else if (objective.discriminative > 0)

@@ -235,6 +235,9 @@ void check_objective_and_labels(run& r) {
                              shown(o.alpha) + ")");
   if (r.labeled && o.cd.sum_weight_gradient)
     throw precondition_error("labels take the mean gradient (not the tutorial's summed one)");
+  if (r.labeled && o.on_gradient)
+    throw precondition_error("a gradient hook sees the CD step's gradient; a label group's update has none yet");
+  r.objective.on_gradient = o.on_gradient;
   r.objective.discriminative = o.objective == "generative" ? 0.0f : 1.0f;
   r.objective.generative = o.objective == "discriminative" ? 0.0f : o.objective == "hybrid" ? o.alpha : 1.0f;
   if (!r.labeled) return;
@@ -316,14 +319,22 @@ void prepare_data_and_start(run& r) {
 std::string open_backend(run& r) {
   const train_options& o = r.o;
   std::string why, device = o.device, fallback;
-  // The device's label step is Bernoulli's (Gaussian visible units: its discriminative term only).
+  // The device's label step is Bernoulli's (Gaussian visible units: its discriminative term only),
+  // with SGD.
   const bool gauss_joint = r.gauss && r.objective.generative > 0;
-  if (r.labeled && (o.cd.hidden != unit_kind::bernoulli || gauss_joint) && device != "cpu") {
+  const bool adam = o.cd.update_rule == optimizer::adam;
+  if (r.labeled && (o.cd.hidden != unit_kind::bernoulli || gauss_joint || adam) && device != "cpu") {
     const std::string what = gauss_joint ? "the " + o.objective + " objective with Gaussian visible units"
+                             : adam      ? std::string("a label group under Adam")
                                          : std::string("a label group with ") + to_string(o.cd.hidden) + " hidden units";
     if (device == "cuda") throw precondition_error(what + " trains on the CPU backend only so far");
     device = "cpu";
     fallback = what + " trains on the CPU backend only so far: ";
+  }
+  if (o.on_gradient && device != "cpu") {  // the device step applies its gradient where it computes it
+    if (device == "cuda") throw precondition_error("a gradient hook runs on the CPU backend only so far");
+    device = "cpu";
+    fallback = "a gradient hook runs on the CPU backend only so far: ";
   }
   r.be = make_backend(device, o.cd, o.batch, o.gpu, why, std::min(o.batch, r.data->train.count));
   why = fallback + why;

@@ -26,7 +26,7 @@ class BernoulliRBM(_TransformerRBM):
     keyword arguments: ``k`` (Gibbs steps per update), ``persistent`` (PCD, scikit-learn's rule, or
     plain CD), ``momentum``, ``weight_decay``, ``device`` ("auto", "cpu" or "cuda") and
     ``n_threads`` (CPU threads; None: OpenBLAS's default), ``optimizer`` ("sgd", scikit-learn's rule
-    with ``momentum``, or "adam": pass a ``learning_rate`` near 0.001 with it; CPU only).
+    with ``momentum``, or "adam": pass a ``learning_rate`` near 0.001 with it).
     """
 
     def __init__(self, n_components=256, *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,

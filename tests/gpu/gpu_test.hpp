@@ -16,6 +16,7 @@
 
 #include "rbm/device_info.hpp"
 #include "rbm/host/backend.hpp"
+#include "rbm/host/philox.hpp"
 #include "rbm/error.hpp"
 #include "rbm/resources.hpp"
 
@@ -64,6 +65,18 @@ inline void step_each(std::initializer_list<rbm::backend*> backends, const std::
     be->attach(rbm::rows_view::of(data.data(), batches * rows, nv));
     for (int b = 0; b < batches; ++b) be->step(idx.data() + std::size_t(b) * rows, rows);
   }
+}
+
+// One CD step's draws from the training generator's sequence at `position` (uniforms, and normals
+// where make_draw_layout puts them), as the device model draws them; position moves past them.
+inline std::vector<float> step_draws(const rbm::cd_config& c, int rows, std::uint64_t& position) {
+  const rbm::cd_draw_layout lay = rbm::make_draw_layout(rows, c);
+  std::vector<float> draws(lay.total());
+  rbm::cpu::philox_uniforms(c.seed, position, draws.data(), draws.size());
+  if (lay.visible_normals)
+    for (int s = 0; s < c.k; ++s) rbm::cpu::philox_normals(c.seed, position + lay.v(s), draws.data() + lay.v(s), lay.visible);
+  position += lay.total();
+  return draws;
 }
 
 inline std::vector<float> random_vector(std::size_t n, std::mt19937& rng, float lo, float hi) {

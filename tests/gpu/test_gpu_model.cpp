@@ -449,13 +449,7 @@ TEST_P(GpuGaussianCdStep, ParametersAgreeWithTheCpu) {
   int ambiguous = 0;
   std::uint64_t position = 0;
   for (int b = 0; b < 3; ++b) {
-    const rbm::cd_draw_layout lay = rbm::make_draw_layout(rows, c);
-    std::vector<float> draws(lay.total());
-    rbm::cpu::philox_uniforms(c.seed, position, draws.data(), draws.size());
-    if (c.visible_sample)
-      for (int s = 0; s < c.k; ++s)
-        rbm::cpu::philox_normals(c.seed, position + lay.v(s), draws.data() + lay.v(s), lay.visible);
-    position += lay.total();
+    const std::vector<float> draws = step_draws(c, rows, position);
     const float* v0 = data.data() + std::size_t(b) * rows * nv;
     rbm::cpu_cd_step(cpu, st, v0, rows, draws.data(), c, ws);
     rbm_test::ref_cd_step(ref, std::vector<double>(v0, v0 + std::size_t(rows) * nv), rows, draws.data(), c, ambiguous);

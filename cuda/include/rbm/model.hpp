@@ -71,8 +71,9 @@ class model {
   void set_sigma(const float* sigma);
   void get_sigma(float* sigma) const;
 
-  // Momentum (the label group's too), PCD chains and the generator's position. get_state synchronises
-  // the stream; set_state copies and synchronises too.
+  // Momentum (the label group's too; under cd.update_rule adam: Adam's first moments, with the second
+  // moments sq_* and the update count), PCD chains and the generator's position. get_state
+  // synchronises the stream; set_state copies and synchronises too.
   training_state get_state() const;
   void set_state(const training_state& st);
   // Changes the learning rate and momentum of later updates (schedules); re-captures the graphs.
@@ -81,7 +82,9 @@ class model {
   // One CD-k (PCD-k when cd.pcd) update on v0 [rows, nv] (device; in [0, 1] for Bernoulli visible
   // units, real values for Gaussian ones), rows <= max_batch. Gaussian visible units draw the step's
   // normals with the device generator where make_draw_layout puts them; with cd.learn_sigma, sigma
-  // moves too (log sigma with momentum, floored at cd.sigma_floor; get_sigma reads it). The rest of this interface below train_step (the uint8 steps,
+  // moves too (log sigma with momentum, floored at cd.sigma_floor; get_sigma reads it). Under
+  // cd.update_rule adam the parameters move by Adam (rbm/optimizer.hpp; a label group refuses it so
+  // far). The rest of this interface below train_step (the uint8 steps,
   // probabilities, sampling, Gibbs, AIS, evaluate) is Bernoulli-only so far and throws
   // precondition_error for a Gaussian model; free_energy serves both.
   void train_step(const float* v0, int rows);

@@ -36,8 +36,8 @@ struct adam_rule {
   static constexpr float eps = 1e-8f;
   float rate = 0;
 
-  static adam_rule at(double lr, std::uint64_t t) {
-    return {float(lr * std::sqrt(1.0 - std::pow(beta2, double(t))) / (1.0 - std::pow(beta1, double(t))))};
+  RBM_HD static adam_rule at(double lr, std::uint64_t t) {  // also on the device (adam_advance)
+    return {float(lr * sqrt(1.0 - pow(beta2, double(t))) / (1.0 - pow(beta1, double(t))))};
   }
   RBM_HD float step(float g, float& m, float& s) const {
     m = float(beta1) * m + float(1 - beta1) * g;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,9 +67,26 @@ struct attach_options {
 // 1, discriminative 0: the only objective it has). A model with a label group takes discriminative x
 // the exact gradient of log p(y | x) + generative x CD-k on the joint of pixels and class
 // (rbm/host/classification.hpp, cpu_label_step), reading the attached rows' labels.
+// One update's mean gradient before it moves the parameters, in host memory and writable: the CD
+// estimate of the log-likelihood's ascent direction, as the update will apply it. A data-parallel
+// driver combines the workers' gradients here (averages them across ranks, say), so that every worker
+// applies the same one.
+struct gradient_view {
+  float* w = nullptr;          // [nv, nh]
+  float* vb = nullptr;         // [nv] (Gaussian units: divided by sigma^2, as the update uses it)
+  float* hb = nullptr;         // [nh] (with the sparsity term where there is one)
+  float* log_sigma = nullptr;  // [nv] with learned sigma (before SGD's bound), else null
+  int nv = 0, nh = 0;
+  int rows = 0;                // the batch rows it averages
+};
+using gradient_hook = std::function<void(gradient_view&)>;
+
 struct step_objective {
   float generative = 1;
   float discriminative = 0;
+  // Called once per update with its gradient before the update applies it (the CPU backend's CD and
+  // PCD steps, tempering included; a label group's step and the CUDA backend refuse one so far).
+  gradient_hook on_gradient;
 };
 
 // Sums over the updates since the last take_sums(): squared reconstruction error (v0 - v1)^2 of the

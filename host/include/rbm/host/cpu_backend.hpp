@@ -27,7 +27,9 @@ struct cd_workspace {
   std::vector<float> h0p, h0s, vs, hp, hs, grad_v, grad_h, act;
   std::vector<float> s0, ss;          // Gaussian visible units: v0 / sigma and vs / sigma
   std::vector<float> xs, grad_z;      // learned sigma: h W^T, per-part column sums of -dE/dlog sigma
-  std::vector<float> grad_w;          // Adam: the weight gradient [nv, nh], apart from its application
+  // The gradient apart from its application (Adam, a gradient hook): W [nv, nh], the biases' batch
+  // means [nv], [nh], log sigma's [nv] (learned sigma).
+  std::vector<float> grad_w, grad_vb, grad_hb, grad_log_sigma;
   // Parallel tempering: per replica row hb + v' W, its beta-scaled form (then the means), v / sigma, G;
   // and nh zeros (the bias the hidden draw adds: beta scales it with the input instead).
   std::vector<float> tempered_a, tempered_x, tempered_view, zero_h;
@@ -48,9 +50,13 @@ using uniform_source = std::function<void(std::size_t offset, std::size_t n, flo
 // Returns mean (v0 - v1)^2 of the first reconstruction. With a team of T threads the work is split in
 // P = min(T, rows / 4) parts (at least 1): each part runs the Gibbs chain of its P-th of the rows and
 // then updates its P-th of W's rows and of the biases, calling OpenBLAS on one thread each (set for the
-// update's duration, then restored). Bit-reproducible for a fixed thread count.
+// update's duration, then restored). Bit-reproducible for a fixed thread count. With a `hook` (not
+// empty), the whole gradient is computed first, handed to it (it may change it: a data-parallel
+// driver averages it across workers), and then applied; SGD's W step is then the unfused
+// vel = momentum vel + lr g (the same update up to rounding), Adam's unchanged.
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const uniform_source& uniforms,
-                  const cd_config& cfg, cd_workspace& ws, const uniform_source* normals = nullptr);
+                  const cd_config& cfg, cd_workspace& ws, const uniform_source* normals = nullptr,
+                  const gradient_hook* hook = nullptr);
 // The same with the step's draws (uniforms and normals where the layout puts them) in a buffer.
 float cpu_cd_step(model_params& p, cd_state& st, const float* v0, int rows, const float* uniforms, const cd_config& cfg,
                   cd_workspace& ws);
@@ -75,7 +81,7 @@ class cpu_backend final : public backend {
   ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) override;
 
  private:
-  void cd_step(const int* idx, int rows);
+  void cd_step(const int* idx, int rows, const gradient_hook& on_gradient);
   void label_step(const int* idx, int rows, const step_objective& objective);
   // Attached row idx[r] as floats into dst, for r in [0, rows), on the calling thread.
   void gather(const int* idx, int rows, float* dst) const;

@@ -79,6 +79,10 @@ struct train_options {
   // Every trained epoch's metrics with the parameters after it (a copy from the device on the GPU,
   // so set it only where they are used: scikit-learn's verbose pseudo-likelihood per iteration).
   std::function<void(const epoch_metrics&, const model_params&)> on_epoch_params;
+  // Sees (and may change) each update's gradient before the update applies it (rbm/host/backend.hpp's
+  // gradient_view): where a data-parallel driver averages it across workers. The CPU backend's CD and
+  // PCD steps only: a run with one trains on the CPU ("auto"; "cuda" refuses), a label group refuses it.
+  gradient_hook on_gradient;
   // Observers the caller installs (not owned; each must outlive the call), told after the run's own
   // (its files, the callbacks above), in this order (rbm/host/run_observer.hpp).
   std::vector<run_observer*> observers;
