@@ -19,19 +19,17 @@ __all__ = ["BernoulliRBM", "ClassificationRBM", "DBN", "DBNRegressor", "Gaussian
 
 def load(path):
     """The estimator for a model.safetensors written by `rbm train` or an estimator's save(): a
-    ClassificationRBM where the model has a label group (classes_ 0 .. K-1), a GaussianRBM where the
-    visible units are Gaussian, an RBM where they are categorical or the hidden units are not
-    Bernoulli, else a BernoulliRBM."""
+    ClassificationRBM where the model has a label group (classes_ 0 .. K-1; any unit kinds), a
+    GaussianRBM where the visible units are Gaussian, an RBM where they are categorical or the hidden
+    units are not Bernoulli, else a BernoulliRBM."""
     f = _core.load(str(path))
     p = f["params"]
+    if "label_W" in p:
+        return ClassificationRBM._from_file(f)
     if "states" in p or "hidden" in p:
-        if "label_W" in p or "sigma" in p:
+        if "sigma" in p:
             raise ValueError(f"{path}: these unit kinds together have no estimator yet")
         return RBM._from_file(f)
-    if "label_W" in p:
-        if "sigma" in p:
-            raise ValueError(f"{path}: a label group beside Gaussian visible units has no estimator yet")
-        return ClassificationRBM._from_file(f)
     return (GaussianRBM if "sigma" in p else BernoulliRBM)._from_file(f)
 
 

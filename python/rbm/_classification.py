@@ -11,11 +11,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _core
 from ._base import _RBMBase, _dense_float32, _finite_number, _validate_data
+from ._kinds import _UnitKinds
 
 _OBJECTIVES = ("hybrid", "discriminative", "generative")
 
 
-class ClassificationRBM(ClassifierMixin, _RBMBase):
+class ClassificationRBM(_UnitKinds, ClassifierMixin, _RBMBase):
     """Classification RBM: binary hidden units joined to the features and to a one-hot class group.
 
     ``fit(X, y)`` with any label values (``classes_``, at most 256 of them), ``predict``,
@@ -30,14 +31,21 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
     rate 0.3 decaying by 0.8, batches of 20, for the hybrid and discriminative objectives, and the
     general 0.1, 100, no decay for the generative one, which collapses at the others) are `rbm train
     --labels`'s, chosen on validation splits of the digits and Fashion-MNIST (docs/labels.md).
-    Features are taken as Bernoulli units' inputs (scale them to [0, 1]; other values are used as
-    they are). Fitted: ``components_`` [n_components, n_features], ``label_components_``
+    Features are taken as Bernoulli units' inputs by default (scale them to [0, 1]; other values are
+    used as they are). ``visible``: "bernoulli", "gaussian" (real values, sigma fixed at 1: standardise
+    them first) or "categorical" (integer states per column, ``n_states`` as rbm.RBM's); ``hidden``:
+    "bernoulli", "gaussian" or "relu" (p(y | x) then sums each unit's log integral in place of softplus).
+    The kinds other than Bernoulli train on the CPU backend. Fitted: ``components_`` [n_components,
+    n_features] ([n_components, n_features * n_states_] for categorical units), ``label_components_``
     [n_classes, n_components], ``intercept_hidden_``, ``intercept_label_``, ``classes_``.
     """
 
+    _visible_kinds = ("bernoulli", "gaussian", "categorical")
+
     def __init__(self, n_components=500, *, objective="hybrid", alpha=0.01, learning_rate=None,
                  learning_rate_decay=None, batch_size=None, n_iter=10, verbose=0, random_state=None, momentum=0.5,
-                 weight_decay=0.0, device="auto", n_threads=None, optimizer="sgd"):
+                 weight_decay=0.0, device="auto", n_threads=None, optimizer="sgd", visible="bernoulli",
+                 hidden="bernoulli", n_states=None):
         self.n_components = n_components
         self.objective = objective
         self.alpha = alpha
@@ -52,6 +60,9 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
         self.device = device
         self.n_threads = n_threads
         self.optimizer = optimizer
+        self.visible = visible
+        self.hidden = hidden
+        self.n_states = n_states
 
     def _checked_objective(self):
         if self.objective not in _OBJECTIVES:
@@ -69,8 +80,10 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
         _finite_number("alpha", self.alpha, 0, open_lo=True)
         decay = self._setting("learning_rate_decay")
         _finite_number("learning_rate_decay", decay, 0, 1, open_lo=True)
-        return {"any_values": True, "objective": self.objective, "alpha": float(self.alpha),
-                "lr_decay": float(decay), "classes": len(self.classes_)}
+        config = self._kind_config()
+        config.update(objective=self.objective, alpha=float(self.alpha), lr_decay=float(decay),
+                      classes=len(self.classes_))
+        return config
 
     def _labels(self, y):
         index = np.searchsorted(self.classes_, y)
@@ -89,6 +102,8 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
         """Fits p(y | x) to the rows of X [n_samples, n_features] (dense or sparse) and their labels y."""
         X, y = _validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32))
         check_classification_targets(y)
+        if self._categorical:
+            self._check_states(X, reset=True)
         self._set_classes(y)
         config = self._config(self._setting("batch_size"))
         config["epochs"] = int(self.n_iter)
@@ -103,6 +118,8 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
         first = not hasattr(self, "components_")
         X, y = _validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32), reset=first)
         check_classification_targets(y)
+        if self._categorical:
+            self._check_states(X, reset=first)
         if first:
             if classes is None:
                 raise ValueError("classes must be given on the first call to partial_fit")
@@ -124,11 +141,8 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
 
     def predict_log_proba(self, X):
         """log p(y | x) [n_samples, n_classes], exact (the label group's free energies)."""
-        check_is_fitted(self)
-        v = _validate_data(self, X, accept_sparse="csr", reset=False, dtype=(np.float64, np.float32))
-        dtype = v.dtype
-        v = _dense_float32(v.toarray() if sp.issparse(v) else v)
-        return _core.class_log_probs(self._params, v).astype(dtype, copy=False)
+        v = self._model_rows(X)  # checked against the fit; one-hot for categorical units
+        return _core.class_log_probs(self._params, _dense_float32(v)).astype(v.dtype, copy=False)
 
     def predict_proba(self, X):
         """p(y | x) [n_samples, n_classes], exact; each row sums to 1."""
@@ -145,5 +159,11 @@ class ClassificationRBM(ClassifierMixin, _RBMBase):
     @classmethod
     def _from_file(cls, f):
         m = super()._from_file(f)
+        p = f["params"]
+        m.visible = "categorical" if "states" in p else "gaussian" if "sigma" in p else "bernoulli"
+        m.hidden = str(p.get("hidden", "bernoulli"))
+        if "states" in p:
+            m.n_states = m.n_states_ = int(p["states"])
+            m.n_features_in_ = int(p["W"].shape[0]) // m.n_states_
         m.classes_ = np.arange(m.label_components_.shape[0])
         return m

@@ -20,16 +20,24 @@ from . import _core
 from ._base import _AtomicFit, _dense_float32, _finite_number, _positive_int, _validate_data
 from ._bernoulli import BernoulliRBM
 from ._classification import ClassificationRBM
+from ._gaussian import GaussianRBM
+from ._kinds import _one_hot
+from ._rbm import RBM
 
 
 class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEstimator):
     """Deep belief network: RBMs stacked and trained greedily, bottom up.
 
-    ``hidden_layer_sizes`` gives each layer's hidden units, bottom up. ``learning_rate``, ``n_iter``
-    and ``k`` take one value for every layer or a sequence with one per layer; the other parameters
-    are BernoulliRBM's and apply to every layer (``optimizer`` too: the greedy layers' updates; under
-    "adam" give ``learning_rate`` near 0.001; the top ClassificationRBM then trains
-    at Adam's default rate, ``classifier_learning_rate`` being SGD's). With ``labels=True``, ``fit(X, y)`` makes the top
+    ``hidden_layer_sizes`` gives each layer's hidden units, bottom up. ``learning_rate``, ``n_iter``,
+    ``k`` and ``hidden_units`` take one value for every layer or a sequence with one per layer; the
+    other parameters are BernoulliRBM's and apply to every layer (``optimizer`` too: the greedy
+    layers' updates; the top ClassificationRBM then trains at Adam's default rate under "adam",
+    ``classifier_learning_rate`` being SGD's). ``learning_rate`` None: each layer's hidden kind's own
+    default (SGD: 0.1 Bernoulli, 0.01 ReLU, 0.001 Gaussian units; Adam: 0.001). ``hidden_units``:
+    "bernoulli", "gaussian" or "relu" per layer, as `rbm train --hidden-units`: the layer above
+    Gaussian or ReLU units has Gaussian visible units with sigma 1 (a GaussianRBM without
+    standardisation) and Bernoulli hidden units. ``visible``: "bernoulli" or "categorical" (integer
+    states per column, ``n_states`` as rbm.RBM's) for the bottom layer. With ``labels=True``, ``fit(X, y)`` makes the top
     layer a ClassificationRBM (``classifier_learning_rate``, trained discriminatively), the whole stack
     is then fine-tuned as a classifier by backpropagation (``fine_tune_iter`` epochs at most, Adam
     on batches of 100 at ``fine_tune_learning_rate``; the network is the up-pass and the
@@ -41,10 +49,11 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
     tuned parameters, dicts of W [n_in, n_out], hb, label_W, label_b) and ``fine_tune_history_``.
     """
 
-    def __init__(self, hidden_layer_sizes=(256, 256), *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
+    def __init__(self, hidden_layer_sizes=(256, 256), *, learning_rate=None, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, k=1, persistent=True, momentum=0.0, weight_decay=0.0, labels=False,
                  classifier_learning_rate=0.5, fine_tune_iter=30, fine_tune_learning_rate=0.001,
-                 validation_fraction=0.1, device="auto", n_threads=None, optimizer="sgd"):
+                 validation_fraction=0.1, device="auto", n_threads=None, optimizer="sgd", hidden_units="bernoulli",
+                 visible="bernoulli", n_states=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -63,6 +72,9 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         self.device = device
         self.n_threads = n_threads
         self.optimizer = optimizer
+        self.hidden_units = hidden_units
+        self.visible = visible
+        self.n_states = n_states
 
     def _sizes(self):
         sizes = (self.hidden_layer_sizes,) if isinstance(self.hidden_layer_sizes, numbers.Integral) \
@@ -73,7 +85,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
 
     @staticmethod
     def _per_layer(name, value, layer, layers):
-        if isinstance(value, (list, tuple, np.ndarray)):
+        if isinstance(value, (list, tuple, np.ndarray)) and not isinstance(value, str):
             if len(value) != layers:
                 raise ValueError(f"{name} has {len(value)} values for {layers} layers (give one, or one per layer)")
             return value[layer]
@@ -99,7 +111,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         self.fine_tuned_layers_, self.fine_tune_history_ = None, []
         if config is not None:
             config["seed"] = int(rng.randint(1, 2**31 - 1))
-            rows = _dense_float32(X.toarray() if sp.issparse(X) else X)
+            rows = _bottom_rows(self.layers_, X)
             labels = self.layers_[-1]._labels(y)
             tuned, _, self.fine_tune_history_ = _core.fine_tune(
                 [est._params for est in self.layers_], rows[train], labels[train], None, None,
@@ -151,7 +163,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
             return top.predict_log_proba(self._up(X, self.layers_[:-1]))
         v = _validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
         dtype = v.dtype
-        h = _up_pass(self.fine_tuned_layers_[:-1], v)
+        h = _up_pass(self.fine_tuned_layers_[:-1], _bottom_rows(self.layers_, v))
         return _core.class_log_probs(self.fine_tuned_layers_[-1], h).astype(dtype, copy=False)
 
     @available_if(_labelled)
@@ -173,6 +185,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         check_is_fitted(self)
         if self.labels:
             raise AttributeError("sample is for DBNs without labels so far (rbm sample --class does it for the CLI)")
+        if any(not isinstance(est, BernoulliRBM) for est in self.layers_):
+            raise AttributeError("sample is for DBNs of Bernoulli layers so far (rbm sample takes any stack)")
         rng = check_random_state(random_state if random_state is not None else self.random_state)
         v = self.layers_[-1].sample(n_samples, n_steps, rng).astype(np.float64)
         for est in reversed(self.layers_[:-1]):
@@ -208,33 +222,72 @@ def _split(n, fraction, rng):
     return np.sort(order[held:]), np.sort(order[:held])
 
 
+def _layer_kinds(est, layers):
+    """Each layer's (visible, hidden) unit kinds: the hidden ones as given, the visible ones the
+    bottom's `est.visible`, above it Bernoulli over Bernoulli units and Gaussian over continuous ones."""
+    hidden = [str(DBN._per_layer("hidden_units", est.hidden_units, i, layers)) for i in range(layers)]
+    visible = [str(getattr(est, "visible", "bernoulli"))] + \
+        ["bernoulli" if h == "bernoulli" else "gaussian" for h in hidden[:-1]]
+    if visible[0] not in ("bernoulli", "categorical"):
+        raise ValueError(f"visible must be 'bernoulli' or 'categorical', got {visible[0]!r}")
+    for i in range(1, layers):
+        if visible[i] == "gaussian" and hidden[i] != "bernoulli":
+            raise ValueError(f"layer {i + 1}: above layer {i}'s {hidden[i - 1]} units its visible units are Gaussian, "
+                             f"which take Bernoulli hidden units (not {hidden[i]}): a continuous hidden layer has "
+                             "a Bernoulli one above it")
+    return list(zip(visible, hidden))
+
+
 def _greedy(est, X, y, sizes, rng):
     """The greedy layers of a DBN-like estimator `est` on X (the top a ClassificationRBM on y where y
-    is given), bottom up."""
+    is given), bottom up, each layer's unit kinds from _layer_kinds."""
     layers, h = [], X
+    kinds = _layer_kinds(est, len(sizes))
     for i, n in enumerate(sizes):
+        visible, hidden = kinds[i]
         common = dict(n_components=n, batch_size=est.batch_size, verbose=est.verbose,
                       random_state=rng.randint(1, 2**31 - 1), momentum=est.momentum,
                       weight_decay=est.weight_decay, device=est.device, n_threads=est.n_threads,
                       optimizer=est.optimizer,
                       n_iter=DBN._per_layer("n_iter", est.n_iter, i, len(sizes)))
+        states = getattr(est, "n_states", None) if visible == "categorical" else None
         if y is not None and i == len(sizes) - 1:
             rate = est.classifier_learning_rate if est.optimizer == "sgd" else None  # None: Adam's own
-            layer = ClassificationRBM(learning_rate=rate, **common).fit(h, y)
+            layer = ClassificationRBM(learning_rate=rate, visible=visible, hidden=hidden, n_states=states,
+                                      **common).fit(h, y)
         else:
-            layer = BernoulliRBM(learning_rate=DBN._per_layer("learning_rate", est.learning_rate, i, len(sizes)),
-                                 k=DBN._per_layer("k", est.k, i, len(sizes)), persistent=est.persistent,
-                                 **common).fit(h)
+            rate = DBN._per_layer("learning_rate", est.learning_rate, i, len(sizes))
+            if rate is None:
+                rate = _core.unit_defaults(hidden, str(est.optimizer))["learning_rate"]
+            chain = dict(k=DBN._per_layer("k", est.k, i, len(sizes)), persistent=est.persistent)
+            if visible == "gaussian":  # sigma 1 on the continuous units below, as they are
+                layer = GaussianRBM(learning_rate=rate, standardize=False, **chain, **common)
+            elif visible == "bernoulli" and hidden == "bernoulli":
+                layer = BernoulliRBM(learning_rate=rate, **chain, **common)
+            else:
+                layer = RBM(learning_rate=rate, visible=visible, hidden=hidden, n_states=states, **chain, **common)
+            layer.fit(h)
             h = layer.transform(h)
         layers.append(layer)
     return layers
 
 
+def _bottom_rows(layers, X):
+    """float32 rows of X as the bottom layer reads them (one-hot for categorical units)."""
+    if getattr(layers[0], "visible", "bernoulli") == "categorical":
+        x = X.toarray() if sp.issparse(X) else np.asarray(X)
+        return _one_hot(x, layers[0].n_states_, np.float32)
+    return _dense_float32(X.toarray() if sp.issparse(X) else X)
+
+
 def _up_pass(layers, X):
-    """float32 rows of X through the sigmoid layers (params dicts), as the fine-tuned network reads them."""
+    """float32 rows of X (as the bottom layer reads them) through the layers (params dicts), as the
+    fine-tuned network reads them: each layer's hidden means (sigmoids for Bernoulli units)."""
     h = _dense_float32(X.toarray() if sp.issparse(X) else X)
     for p in layers:
-        h = expit(h @ p["W"] + p["hb"]).astype(np.float32)
+        x = (h / p["sigma"] if "sigma" in p else h) @ p["W"] + p["hb"]
+        kind = str(p.get("hidden", "bernoulli"))
+        h = (expit(x) if kind == "bernoulli" else _core.hidden_units(kind, x)[0]).astype(np.float32)
     return h
 
 
@@ -246,14 +299,14 @@ class DBNRegressor(RegressorMixin, _AtomicFit, BaseEstimator):
     ``validation_fraction`` of the rows, held out from the whole fit (the best epoch kept). Targets are
     standardised for training and predicted in their own units; y may be [n] or [n, n_outputs].
     Features are Bernoulli units' inputs: scale them to [0, 1] (other values are used as they are).
-    Fitted: ``dbn_`` (the greedy DBN), ``fine_tuned_layers_``, ``coef_`` [n_outputs, n_top] and
+    ``hidden_units`` and ``learning_rate`` (None: each kind's default) as rbm.DBN's. Fitted: ``dbn_`` (the greedy DBN), ``fine_tuned_layers_``, ``coef_`` [n_outputs, n_top] and
     ``intercept_`` of the output layer (in standardised target units), ``fine_tune_history_``.
     """
 
-    def __init__(self, hidden_layer_sizes=(256, 256), *, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
+    def __init__(self, hidden_layer_sizes=(256, 256), *, learning_rate=None, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, k=1, persistent=True, momentum=0.0, weight_decay=0.0, alpha=1.0,
                  fine_tune_iter=300, fine_tune_learning_rate=0.003, validation_fraction=0.1, device="auto",
-                 n_threads=None, optimizer="sgd"):
+                 n_threads=None, optimizer="sgd", hidden_units="bernoulli"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -271,6 +324,7 @@ class DBNRegressor(RegressorMixin, _AtomicFit, BaseEstimator):
         self.device = device
         self.n_threads = n_threads
         self.optimizer = optimizer
+        self.hidden_units = hidden_units
 
     def fit(self, X, y):
         """Greedy layers on X, the ridge output layer, then fine-tuning on (X, y)."""
@@ -287,7 +341,8 @@ class DBNRegressor(RegressorMixin, _AtomicFit, BaseEstimator):
         self.y_scale_[self.y_scale_ == 0] = 1.0
         t = ((t - self.y_mean_) / self.y_scale_).astype(np.float32)
         params = {k: getattr(self, k) for k in ("learning_rate", "batch_size", "n_iter", "verbose", "k", "persistent",
-                                                "momentum", "weight_decay", "device", "n_threads", "optimizer")}
+                                                "momentum", "weight_decay", "device", "n_threads", "optimizer",
+                                                "hidden_units")}
         self.dbn_ = DBN(self.hidden_layer_sizes, random_state=rng.randint(1, 2**31 - 1), **params).fit(X[train])
         ridge = Ridge(alpha=self.alpha).fit(self.dbn_.transform(X[train]), t[train])
         head = {"W": np.ascontiguousarray(np.reshape(ridge.coef_, (t.shape[1], -1)).T, dtype=np.float32),

@@ -4,25 +4,13 @@ Gaussian or ReLU), trained by the C++ entry point `rbm train --visible ... --hid
 Every hidden unit's maths (its mean, its draw and its term of the free energy) comes from the C++ unit
 table (rbm._core.hidden_units), so the estimator and the trainer cannot disagree on a kind."""
 import numpy as np
-import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _core
 from ._base import _TransformerRBM, _dense_float32, _sample_counts
-from ._device import is_device_array
-
-_VISIBLE = ("bernoulli", "categorical")
-_STATES_MAX = 1024  # rbm/host/limits.hpp's max_states
-
-
-def _one_hot(x, q, dtype):
-    """Integer states x [n, sites] as one-hot rows [n, sites * q], the state index fastest."""
-    n, sites = x.shape
-    v = np.zeros((n, sites * q), dtype=dtype)
-    v[np.repeat(np.arange(n), sites), (np.arange(sites) * q + x.astype(np.int64)).ravel()] = 1
-    return v
+from ._kinds import _UnitKinds, _one_hot
 
 
 def _uniforms(rng, shape):
@@ -30,7 +18,7 @@ def _uniforms(rng, shape):
     return (1.0 - rng.uniform(size=shape)).astype(np.float32)
 
 
-class RBM(_TransformerRBM):
+class RBM(_UnitKinds, _TransformerRBM):
     """Restricted Boltzmann Machine of any unit kinds rbm has on the CPU.
 
     ``visible``: "bernoulli" (values in [0, 1], as BernoulliRBM) or "categorical" (X holds integer
@@ -67,9 +55,7 @@ class RBM(_TransformerRBM):
         self.optimizer = optimizer
         self.tempering = tempering
 
-    @property
-    def _categorical(self):
-        return self.visible == "categorical"
+    _visible_elsewhere = " (Gaussian visible units: rbm.GaussianRBM)"
 
     # --- training
     def _setting(self, name, default=None):
@@ -78,37 +64,7 @@ class RBM(_TransformerRBM):
         return super()._setting(name, default)
 
     def _unit_config(self):
-        if self.visible not in _VISIBLE:
-            raise ValueError(f"visible must be one of {_VISIBLE} (Gaussian visible units: rbm.GaussianRBM), "
-                             f"got {self.visible!r}")
-        config = {"visible": self.visible, "hidden": str(self.hidden)}
-        if self._categorical:
-            config["states"] = int(self.n_states_)
-        else:
-            config["any_values"] = True  # as BernoulliRBM: values outside [0, 1] taken as they are
-        return config
-
-    def _check_input(self, X, reset):
-        if self._categorical and is_device_array(X):
-            raise ValueError("categorical visible units train from host arrays (integer states), not CUDA arrays")
-        X = super()._check_input(X, reset)
-        if self._categorical:
-            self._check_states(X, reset)
-        return X
-
-    def _check_states(self, X, reset):
-        """X's values are integer states; at a fit, n_states_ is n_states or the largest value + 1."""
-        x = X.toarray() if sp.issparse(X) else np.asarray(X)
-        if x.size and (np.any(x < 0) or np.any(x != np.floor(x))):
-            raise ValueError("categorical visible units need non-negative integer states in X")
-        if reset:
-            q = self.n_states if self.n_states is not None else int(x.max()) + 1 if x.size else 2
-            if not isinstance(q, (int, np.integer)) or isinstance(q, bool) or not 2 <= q <= _STATES_MAX:
-                raise ValueError(f"n_states must be an integer in [2, {_STATES_MAX}], got {q!r}")
-            self.n_states_ = int(q)
-        if x.size and x.max() >= self.n_states_:
-            raise ValueError(f"X holds state {int(x.max())}, beyond n_states_ = {self.n_states_} (states 0 .. "
-                             f"{self.n_states_ - 1})")
+        return self._kind_config()
 
     def _prepare_fit(self, X):
         self._base_vb = None if hasattr(X, "device_pointer") else self._independent_units(
@@ -126,15 +82,6 @@ class RBM(_TransformerRBM):
         return f"reconstruction error = {metrics['train_error']:.4f}"
 
     # --- what the fitted parameters say
-    def _model_rows(self, X):
-        """X checked against the fit, as the model's visible rows (one-hot for categorical units)."""
-        v = self._fitted_input(X)
-        v = v.toarray() if sp.issparse(v) else np.asarray(v)
-        if self._categorical:
-            self._check_states(v, reset=False)
-            return _one_hot(v, self.n_states_, v.dtype)
-        return v
-
     def _hidden(self, v, u=None):
         """(means, log integrals, draws or None) of the hidden units given visible rows v."""
         x = v @ self.components_.T.astype(v.dtype) + self.intercept_hidden_

@@ -103,3 +103,46 @@ def test_the_cli_classifies_the_estimators_model_alike(tmp_path):
     assert res["accuracy"] == pytest.approx(m.score(xt[:500], yt[:500]), abs=1e-9)
     csv = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(csv[:, 3:], m.predict_proba(xt[:500]), rtol=1e-4, atol=1e-6)
+
+
+def _labelled_sequences(rows, seed, sites=8, q=3):
+    """Two classes of integer sequences: each site of a class-0 row is state 0 half the time and else
+    uniform, class 1's the same with state 2 (tests/test_categorical.cpp's data)."""
+    r = np.random.default_rng(seed)
+    y = r.integers(0, 2, rows)
+    x = np.where(r.uniform(size=(rows, sites)) < 0.5, 2 * y[:, None], r.integers(0, q, size=(rows, sites)))
+    return x, y
+
+
+def test_every_unit_kind_classifies_with_the_exact_class_probabilities(tmp_path):
+    """ReLU and Gaussian hidden units, Gaussian and categorical visible units: each classifies above
+    what its data allow a guess, p(y | x) is softmax_y(b_y + sum_j L(c_j + U_yj + (x W)_j)) with L the
+    kind's log integral (computed here from scipy's log Phi), and the model saves and loads whole."""
+    from scipy.special import log_ndtr, logsumexp
+    x, y = digits(3000)
+    relu = rbm.ClassificationRBM(100, hidden="relu", random_state=0, device="cpu").fit(x[:2000], y[:2000])
+    assert relu.score(x[2000:], y[2000:]) > 0.88  # 0.912 when written
+    a = x[2000:2020] @ relu.components_.T + relu.intercept_hidden_
+    o = a[:, None, :] + relu.label_components_[None, :, :]  # [rows, classes, hidden]
+    logits = relu.intercept_label_ + (0.5 * o ** 2 + log_ndtr(o) + 0.5 * np.log(2 * np.pi)).sum(axis=2)
+    np.testing.assert_allclose(relu.predict_log_proba(x[2000:2020]), logits - logsumexp(logits, axis=1, keepdims=True),
+                               atol=1e-4)
+    sd = x[:2000].std(axis=0) + 1e-6
+    xs = (x - x[:2000].mean(axis=0)) / sd
+    gauss = rbm.ClassificationRBM(100, visible="gaussian", random_state=0, device="cpu").fit(xs[:2000], y[:2000])
+    assert gauss.score(xs[2000:], y[2000:]) > 0.88  # 0.912
+    s, ys = _labelled_sequences(2000, 1)
+    st, yt = _labelled_sequences(500, 2)
+    cat = rbm.ClassificationRBM(16, visible="categorical", random_state=0, device="cpu").fit(s, ys)
+    assert cat.n_states_ == 3 and cat.components_.shape == (16, 8 * 3)
+    assert cat.score(st, yt) > 0.9  # 0.95; Bayes' rule errs on about 2 %
+    with pytest.raises(ValueError, match="beyond n_states_"):
+        cat.predict(np.full((1, 8), 3))
+    for m, rows in [(relu, x[2000:2050]), (gauss, xs[2000:2050]), (cat, st[:50])]:
+        path = tmp_path / f"{m.visible}-{m.hidden}.safetensors"
+        m.save(path)
+        back = rbm.load(path)
+        assert isinstance(back, rbm.ClassificationRBM) and (back.visible, back.hidden) == (m.visible, m.hidden)
+        np.testing.assert_allclose(back.predict_proba(rows), m.predict_proba(rows), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="visible must be one of"):
+        rbm.ClassificationRBM(4, visible="softmax", device="cpu").fit(x[:50], y[:50])

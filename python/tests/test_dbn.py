@@ -125,3 +125,44 @@ def test_a_fit_interrupted_in_a_layer_leaves_the_stack_as_it_was(monkeypatch):
     assert not hasattr(fresh, "n_features_in_") and not hasattr(fresh, "layers_")
     with pytest.raises(NotFittedError):
         fresh.transform(x[:5])
+
+
+def test_hidden_kinds_per_layer_and_a_categorical_bottom():
+    """hidden_units=("relu", "bernoulli"): the bottom an RBM of ReLU units at that kind's default rate,
+    the top a ClassificationRBM of Gaussian visible units (sigma 1) on its means; fine-tuning goes
+    through the ReLU means (the network's held-out accuracy, computed in C++, is what predict gives
+    on those rows) and beats the greedy stack. A categorical bottom reads integer states."""
+    x, y = digits(3000)
+    common = dict(labels=True, n_iter=(3, 5), batch_size=20, random_state=0, device="cpu")
+    greedy = rbm.DBN((100, 60), hidden_units=("relu", "bernoulli"), fine_tune_iter=0, **common).fit(x[:2000], y[:2000])
+    tuned = rbm.DBN((100, 60), hidden_units=("relu", "bernoulli"), fine_tune_iter=15, **common).fit(x[:2000], y[:2000])
+    bottom, top = tuned.layers_
+    assert isinstance(bottom, rbm.RBM) and bottom.hidden == "relu" and bottom._setting("learning_rate") == pytest.approx(0.01)
+    assert isinstance(top, rbm.ClassificationRBM) and top.visible == "gaussian" and "sigma" in top._params
+    np.testing.assert_array_equal(tuned.transform(x[:5]), bottom.transform(x[:5]))
+    before, after = greedy.score(x[2000:], y[2000:]), tuned.score(x[2000:], y[2000:])
+    assert after > before + 0.1 and after > 0.84, (before, after)  # 0.652 -> 0.877 when written
+    rng = check_random_state(0)
+    held = np.sort(rng.permutation(2000)[:200])
+    history = tuned.fine_tune_history_
+    assert tuned.score(x[held], y[held]) == pytest.approx(max(h["held_out_accuracy"] for h in history), abs=1e-12)
+    with pytest.raises(ValueError, match="which take Bernoulli hidden units"):
+        rbm.DBN((10, 10), hidden_units="relu", n_iter=1, device="cpu").fit(x[:100])
+    with pytest.raises(AttributeError, match="Bernoulli layers"):
+        rbm.DBN((10, 10), hidden_units=("relu", "bernoulli"), n_iter=1, device="cpu").fit(x[:100]).sample(2)
+
+    from test_classification import _labelled_sequences
+    s, ys = _labelled_sequences(2000, 1)
+    st, yt = _labelled_sequences(500, 2)
+    seq = rbm.DBN((16, 8), visible="categorical", labels=True, n_iter=10, random_state=0, device="cpu").fit(s, ys)
+    assert seq.layers_[0].n_states_ == 3 and seq.score(st, yt) > 0.9  # 0.946 when written
+
+
+def test_the_regressor_takes_hidden_kinds():
+    rng = np.random.default_rng(0)
+    z = rng.uniform(size=(3000, 8))
+    x = np.clip(np.repeat(z, 4, axis=1) + 0.05 * rng.normal(size=(3000, 32)), 0, 1)
+    y = np.sin(2 * np.pi * z[:, 0]) * z[:, 1] + z[:, 2] ** 2 + 0.05 * rng.normal(size=3000)
+    m = rbm.DBNRegressor((64, 32), hidden_units=("relu", "bernoulli"), random_state=0, device="cpu").fit(x[:2500], y[:2500])
+    assert m.dbn_.layers_[0].hidden == "relu"
+    assert m.score(x[2500:], y[2500:]) > 0.9  # 0.962 when written
