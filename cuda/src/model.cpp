@@ -112,7 +112,8 @@ training_state model::get_state() const {
   down(st.vel_label_b.data(), m.vel_label_b.data(), st.vel_label_b.size());
   if (m.adam) {  // the second moments and the update count (the first moments are vel_*)
     for (auto [to, from] : {std::pair{&st.sq_w, &m.sq_w}, std::pair{&st.sq_vb, &m.sq_vb}, std::pair{&st.sq_hb, &m.sq_hb},
-                            std::pair{&st.sq_log_sigma, &m.sq_log_sigma}}) {
+                            std::pair{&st.sq_log_sigma, &m.sq_log_sigma}, std::pair{&st.sq_label_w, &m.sq_label_w},
+                            std::pair{&st.sq_label_b, &m.sq_label_b}}) {
       to->resize(from->size());
       down(to->data(), from->data(), to->size());
     }
@@ -157,7 +158,8 @@ void model::set_state(const training_state& st) {
     RBM_EXPECTS(!moments || (st.sq_w.size() == m.sq_w.size() && st.sq_vb.size() == m.sq_vb.size() &&
                              st.sq_hb.size() == m.sq_hb.size()));
     for (auto [from, to] : {std::pair{&st.sq_w, &m.sq_w}, std::pair{&st.sq_vb, &m.sq_vb}, std::pair{&st.sq_hb, &m.sq_hb},
-                            std::pair{&st.sq_log_sigma, &m.sq_log_sigma}}) {
+                            std::pair{&st.sq_log_sigma, &m.sq_log_sigma}, std::pair{&st.sq_label_w, &m.sq_label_w},
+                            std::pair{&st.sq_label_b, &m.sq_label_b}}) {
       if (to->size() == 0) continue;
       if (from->size() == to->size())
         up(to->data(), from->data(), to->size());

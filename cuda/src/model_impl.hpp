@@ -44,6 +44,7 @@ struct model::impl {
   // workspace, allocated when it is first set.
   int classes = 0;
   device_buffer<float> label_w, label_b, vel_label_w, vel_label_b;  // [classes, nh], [classes]
+  device_buffer<float> sq_label_w, sq_label_b;                      // Adam's second moments (else empty)
   device_buffer<float> lpre, lh0p, lg, ld, lly, lu;                 // x W, h0 probs, disc terms, h U^T, uniforms
   device_buffer<float> lgrad_w, lgrad_b, lgrad_c;                   // the gradient sums
   device_buffer<int> lys;                                           // the chain's labels
@@ -168,14 +169,14 @@ struct model::impl {
     const float* hneg = c.hidden_bias_from_states ? h : hp.data();
     if (adam) {
       adam_advance(c.lr, adam_t.data(), adam_rate.data(), s);
-      adam_weight_step(w.data(), grad_w.data(), vel_w.data(), sq_w.data(), nw, adam_rate.data(),
+      adam_weight_step(w.data(), grad_w.data(), vel_w.data(), sq_w.data(), nw, 1.0f, adam_rate.data(),
                        c.lr * c.weight_decay, s);
-      adam_bias_update(v0.data(), vs.data(), nullptr, rows, nv, 0.0f, 0.0f, gauss ? sigma.data() : nullptr,
+      adam_bias_update(v0.data(), vs.data(), nullptr, rows, nv, 0.0f, 0.0f, gauss ? sigma.data() : nullptr, 1.0f,
                        adam_rate.data(), vel_vb.data(), sq_vb.data(), vb.data(), s);
       if (learn_sigma)  // after vb's step, which divides by the old sigma
         adam_log_sigma_step(gsig.data(), nv, rows, adam_rate.data(), c.sigma_floor, vel_log_sigma.data(),
                             sq_log_sigma.data(), sigma.data(), s);
-      adam_bias_update(hpos, hneg, h0p.data(), rows, nh, c.sparsity_target, c.sparsity_cost, nullptr,
+      adam_bias_update(hpos, hneg, h0p.data(), rows, nh, c.sparsity_target, c.sparsity_cost, nullptr, 1.0f,
                        adam_rate.data(), vel_hb.data(), sq_hb.data(), hb.data(), s);
       return;
     }
@@ -186,6 +187,58 @@ struct model::impl {
       log_sigma_step(gsig.data(), nv, rows, c.lr, c.momentum, c.sigma_floor, vel_log_sigma.data(), sigma.data(), s);
     bias_update(hpos, hneg, h0p.data(), rows, nh, c.lr, c.momentum, c.sparsity_target, c.sparsity_cost,
                 vel_hb.data(), hb.data(), s);
+  }
+
+  // The joint chain's visible rows as the hidden layer read them: vs, or vs / sigma (written by the
+  // chain's hidden_view into ss) for Gaussian units.
+  const float* chain_view() const { return gauss && !sigma_is_one ? ss.data() : vs.data(); }
+
+  // A label step's draws where `lay` puts them: one call of uniforms, or segment by segment with
+  // normals in the visible segments (sampled Gaussian units), in sequence order, as the CPU reads them.
+  void draw_label_step(const label_draw_layout& lay) {
+    if (!lay.visible_normals) {
+      gen.uniform(lu.data(), lay.total());
+    } else {
+      gen.uniform(lu.data(), lay.first);
+      for (int k = 0; k < lay.k; ++k) {
+        gen.normal(lu.data() + lay.v(k), lay.visible, 0.0f, 1.0f);
+        gen.uniform(lu.data() + lay.y(k), lay.labels + lay.hidden);
+      }
+    }
+    rng_position += lay.total();
+  }
+
+  // The label step's update under Adam (model_labels.cpp has the gradient sums): W's gradient
+  // 1/rows (disc x^T G + gen (v0^T h0p - vs^T hp)) into grad_w, then each parameter's Adam step (W and
+  // the label weights with the decoupled decay, the visible biases with the generative term alone),
+  // as the CPU's apply_label_adam.
+  void apply_label_adam(const float* x, int rows, float disc_weight, float gen_weight) {
+    const cd_config& c = opt.cd;
+    const float inv = 1.0f / float(rows), decay = c.lr * c.weight_decay;
+    const std::size_t k = std::size_t(classes);
+    adam_advance(c.lr, adam_t.data(), adam_rate.data(), s);
+    float beta = 0.0f;
+    if (disc_weight > 0) {
+      gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, inv * disc_weight, x, nv, lg.data(), nh, beta,
+                     grad_w.data(), nh);
+      beta = 1.0f;
+    }
+    if (gen_weight > 0) {
+      gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, inv * gen_weight, x, nv, lh0p.data(), nh, beta,
+                     grad_w.data(), nh);
+      gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -inv * gen_weight, chain_view(), nv, hp.data(), nh,
+                     1.0f, grad_w.data(), nh);
+      adam_bias_update(v0.data(), vs.data(), nullptr, rows, nv, 0.0f, 0.0f, gauss ? sigma.data() : nullptr, gen_weight,
+                       adam_rate.data(), vel_vb.data(), sq_vb.data(), vb.data(), s);
+    }
+    adam_weight_step(w.data(), grad_w.data(), vel_w.data(), sq_w.data(), std::size_t(nv) * nh, 1.0f, adam_rate.data(),
+                     decay, s);
+    adam_weight_step(label_w.data(), lgrad_w.data(), vel_label_w.data(), sq_label_w.data(), k * nh, inv,
+                     adam_rate.data(), decay, s);
+    adam_weight_step(hb.data(), lgrad_c.data(), vel_hb.data(), sq_hb.data(), std::size_t(nh), inv, adam_rate.data(), 0.0f,
+                     s);
+    adam_weight_step(label_b.data(), lgrad_b.data(), vel_label_b.data(), sq_label_b.data(), k, inv, adam_rate.data(),
+                     0.0f, s);
   }
 
   // v0 is filled; draw the uniforms and run the rest, replaying a graph where possible.

@@ -17,8 +17,6 @@ void model::set_label_group(int classes, const float* label_w, const float* labe
   if (classes < 2 || classes > 3072)
     throw precondition_error("a label group needs 2 to 3,072 classes on the GPU (got " + std::to_string(classes) + ")");
   RBM_EXPECTS(label_w != nullptr && label_b != nullptr);
-  if (m.adam)  // the label step moves its parameters by SGD with momentum alone so far
-    throw precondition_error("a label group under Adam updates trains on the CPU backend only so far");
   if (m.classes != classes) {
     m.s.synchronize();  // nothing queued reads the old group when it goes
     const std::size_t b = std::size_t(m.opt.max_batch), nh = std::size_t(m.nh), k = std::size_t(classes);
@@ -31,7 +29,7 @@ void model::set_label_group(int classes, const float* label_w, const float* labe
     m.lg = device_buffer<float>(b * nh, m.s);
     m.ld = device_buffer<float>(b * k, m.s);
     m.lly = device_buffer<float>(b * k, m.s);
-    m.lu = device_buffer<float>(label_draw_count(m.opt.max_batch, m.nv, m.nh, m.opt.cd.k), m.s);
+    m.lu = device_buffer<float>(make_label_draw_layout(m.opt.max_batch, m.opt.cd).total(), m.s);
     m.lgrad_w = device_buffer<float>(k * nh, m.s);
     m.lgrad_b = device_buffer<float>(k, m.s);
     m.lgrad_c = device_buffer<float>(nh, m.s);
@@ -39,6 +37,12 @@ void model::set_label_group(int classes, const float* label_w, const float* labe
     m.loss_acc = device_buffer<double>(1, m.s);
     zero(m.vel_label_w, m.s);
     zero(m.vel_label_b, m.s);
+    if (m.adam) {
+      m.sq_label_w = device_buffer<float>(k * nh, m.s);
+      m.sq_label_b = device_buffer<float>(k, m.s);
+      zero(m.sq_label_w, m.s);
+      zero(m.sq_label_b, m.s);
+    }
     RBM_CUDA_CHECK(cudaMemsetAsync(m.loss_acc.data(), 0, sizeof(double), m.s.get()));
     m.classes = classes;
     m.class_rows = 0;
@@ -69,9 +73,6 @@ void model::train_labeled_step(const float* v0, const int* y, int rows, float di
   if (m.classes == 0) throw precondition_error("train_labeled_step needs a label group (set_label_group)");
   RBM_EXPECTS(v0 != nullptr && y != nullptr && rows > 0 && rows <= m.opt.max_batch);
   RBM_EXPECTS(disc_weight >= 0 && gen_weight >= 0 && (disc_weight > 0 || gen_weight > 0));
-  if (gen_weight > 0 && m.gauss)
-    throw precondition_error("the generative term of a label group needs Bernoulli visible units (this model's are "
-                             "Gaussian; the discriminative objective takes them)");
   if (c.sum_weight_gradient) throw precondition_error("a label group takes the mean gradient (not the summed one)");
   const int nv = m.nv, nh = m.nh, kc = m.classes;
   const std::size_t bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
@@ -86,24 +87,26 @@ void model::train_labeled_step(const float* v0, const int* y, int rows, float di
     m.class_rows += std::uint64_t(rows);
   }
   if (gen) {  // CD-k on the joint: h0 ~ p(h | x, y); k times v ~ p(v | h), y ~ softmax, h ~ p(h | v, y)
-    const std::size_t draws = label_draw_count(rows, nv, nh, c.k);
-    m.gen.uniform(m.lu.data(), draws);
-    m.rng_position += draws;
+    const label_draw_layout lay = make_label_draw_layout(rows, c);
+    m.draw_label_step(lay);
     const float* u = m.lu.data();
     label_hidden(m.lpre.data(), m.hb.data(), m.label_w.data(), y, u, m.lh0p.data(), m.hs.data(), rows, nh, m.s);
     if (c.pcd && m.chains >= rows)
       RBM_CUDA_CHECK(cudaMemcpyAsync(m.hs.data(), m.chain.data(), bh * sizeof(float), cudaMemcpyDeviceToDevice,
                                      m.s.get()));
     for (int step = 0; step < c.k; ++step) {
-      const std::size_t off = bh + std::size_t(step) * (bv + rows + bh);
       m.backward(m.hs.data(), rows, m.vs.data());
-      sigmoid_sample(m.vs.data(), m.vb.data(), u + off, m.vs.data(), m.vs.data(), rows, nv, m.s);
+      if (m.gauss)  // the mean, or mean + sigma z with the layout's normals
+        gaussian_visible(m.vs.data(), m.vb.data(), m.sigma.data(), lay.visible_normals ? u + lay.v(step) : nullptr,
+                         rows, nv, m.s);
+      else
+        sigmoid_sample(m.vs.data(), m.vb.data(), u + lay.v(step), m.vs.data(), m.vs.data(), rows, nv, m.s);
       gemm_row_major(m.blas, m.opt.mode, false, true, rows, kc, nh, 1.0f, m.hs.data(), nh, m.label_w.data(), nh, 0.0f,
                      m.lly.data(), kc);  // h U^T
-      sample_labels(m.lly.data(), m.label_b.data(), u + off + bv, rows, kc, m.lys.data(), m.s);
+      sample_labels(m.lly.data(), m.label_b.data(), u + lay.y(step), rows, kc, m.lys.data(), m.s);
       if (step == 0) accumulate_squared_error(m.v0.data(), m.vs.data(), bv, m.err_acc.data(), m.s);
-      m.forward(m.vs.data(), rows, m.hp.data());
-      label_hidden(m.hp.data(), m.hb.data(), m.label_w.data(), m.lys.data(), u + off + bv + rows, m.hp.data(),
+      m.forward(m.hidden_view(m.vs.data(), rows, m.ss.data()), rows, m.hp.data());  // vs / sigma for Gaussian units
+      label_hidden(m.hp.data(), m.hb.data(), m.label_w.data(), m.lys.data(), u + lay.h(step), m.hp.data(),
                    m.hs.data(), rows, nh, m.s);
     }
     if (c.pcd) {  // the chains go on (a smaller last batch updates the first of them)
@@ -120,6 +123,7 @@ void model::train_labeled_step(const float* v0, const int* y, int rows, float di
                  m.lgrad_w.data(), m.lgrad_b.data(), m.s);
   label_hidden_gradient(disc ? m.lg.data() : nullptr, gen ? m.lh0p.data() : nullptr, m.hp.data(), rows, nh,
                         disc_weight, gen_weight, m.lgrad_c.data(), m.s);
+  if (m.adam) return m.apply_label_adam(x, rows, disc_weight, gen_weight);
   const float scale = c.lr / float(rows), decay = c.lr * c.weight_decay, mom = c.momentum;
   // W: vel = momentum vel + lr/rows (disc x^T G + gen (v0^T h0p - vs^T hp)); vel -= lr decay W; W += vel.
   float beta = mom;
@@ -128,14 +132,14 @@ void model::train_labeled_step(const float* v0, const int* y, int rows, float di
                    m.vel_w.data(), nh);
     beta = 1.0f;
   }
-  if (gen) {
-    gemm_row_major(m.blas, m.opt.mode, true, false, nv, nh, rows, scale * gen_weight, m.v0.data(), nv, m.lh0p.data(),
-                   nh, beta, m.vel_w.data(), nh);
-    gemm_row_major(m.blas, m.opt.mode, true, false, nv, nh, rows, -scale * gen_weight, m.vs.data(), nv, m.hp.data(), nh,
-                   1.0f, m.vel_w.data(), nh);
-    // The visible biases move with the generative term alone.
-    bias_update(m.v0.data(), m.vs.data(), nullptr, rows, nv, c.lr * gen_weight, mom, 0.0f, 0.0f, m.vel_vb.data(),
-                m.vb.data(), m.s);
+  if (gen) {  // the hidden layer's views of the rows (v / sigma for Gaussian units)
+    gemm_row_major(m.blas, m.opt.mode, true, false, nv, nh, rows, scale * gen_weight, x, nv, m.lh0p.data(), nh, beta,
+                   m.vel_w.data(), nh);
+    gemm_row_major(m.blas, m.opt.mode, true, false, nv, nh, rows, -scale * gen_weight, m.chain_view(), nv,
+                   m.hp.data(), nh, 1.0f, m.vel_w.data(), nh);
+    // The visible biases move with the generative term alone (over sigma^2 for Gaussian units).
+    bias_update(m.v0.data(), m.vs.data(), nullptr, rows, nv, c.lr * gen_weight, mom, 0.0f, 0.0f,
+                m.gauss ? m.sigma.data() : nullptr, m.vel_vb.data(), m.vb.data(), m.s);
   }
   apply_weight_step(m.w.data(), m.vel_w.data(), std::size_t(nv) * nh, decay, m.s);
   momentum_step(m.lgrad_w.data(), std::size_t(kc) * nh, scale, mom, decay, m.vel_label_w.data(), m.label_w.data(), m.s);

@@ -16,7 +16,8 @@ constexpr int bias_tile = 32;   // columns per block, one per lane
 constexpr int bias_lanes = 32;  // row stripes per block, one per warp
 constexpr int bias_threads = bias_tile * bias_lanes;
 
-// Adam's moments where `adam_rate` is given (vel the first, sq the second), else SGD with momentum.
+// Adam's moments where `adam_rate` is given (vel the first, sq the second; `lr` then weights the
+// gradient), else SGD with momentum.
 __global__ void __launch_bounds__(bias_threads)
     bias_update_kernel(const float* __restrict__ pos, const float* __restrict__ neg, const float* __restrict__ act,
                        int rows, int cols, float lr, float momentum, float target, float cost,
@@ -44,7 +45,7 @@ __global__ void __launch_bounds__(bias_threads)
   g = sigma != nullptr ? g * inv / (sigma[c] * sigma[c]) : g * inv;  // Gaussian units: over sigma^2, as the CPU
   if (cost > 0.0f) g += cost * (target - q * inv);
   if (adam_rate != nullptr) {
-    bias[c] += adam_rule{*adam_rate}.step(g, vel[c], sq[c]);
+    bias[c] += adam_rule{*adam_rate}.step(lr * g, vel[c], sq[c]);
     return;
   }
   const float v = momentum * vel[c] + lr * g;
@@ -99,12 +100,12 @@ __global__ void adam_advance_kernel(double lr, std::uint64_t* t, float* rate) {
 }
 
 __global__ void adam_weight_step_kernel(float* __restrict__ w, const float* __restrict__ g, float* __restrict__ m,
-                                        float* __restrict__ sq, std::size_t n, const float* __restrict__ rate,
-                                        float decay) {
+                                        float* __restrict__ sq, std::size_t n, float scale,
+                                        const float* __restrict__ rate, float decay) {
   const adam_rule adam{*rate};
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x)
-    w[i] += adam.step(g[i], m[i], sq[i]) - decay * w[i];
+    w[i] += adam.step(scale * g[i], m[i], sq[i]) - decay * w[i];
 }
 
 __global__ void apply_weight_step_kernel(float* __restrict__ w, float* __restrict__ vel, std::size_t n, float decay) {
@@ -134,12 +135,12 @@ void bias_update(const float* pos, const float* neg, const float* act, int rows,
 }
 
 void adam_bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float sparsity_target,
-                      float sparsity_cost, const float* sigma, const float* rate, float* m, float* sq, float* bias,
-                      stream_view s) {
+                      float sparsity_cost, const float* sigma, float weight, const float* rate, float* m, float* sq,
+                      float* bias, stream_view s) {
   RBM_EXPECTS(rows > 0 && cols > 0 && pos && neg && rate && m && sq && bias && (sparsity_cost <= 0.0f || act != nullptr));
   const dim3 block(bias_tile, bias_lanes);
   bias_update_kernel<<<(cols + bias_tile - 1) / bias_tile, block, 0, s.get()>>>(
-      pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, 0.0f, 0.0f, sparsity_target, sparsity_cost, sigma,
+      pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, weight, 0.0f, sparsity_target, sparsity_cost, sigma,
       rate, m, sq, bias);
   RBM_CHECK_LAUNCH(bias_update_kernel);
 }
@@ -150,10 +151,10 @@ void adam_advance(double lr, std::uint64_t* t, float* rate, stream_view s) {
   RBM_CHECK_LAUNCH(adam_advance_kernel);
 }
 
-void adam_weight_step(float* w, const float* g, float* m, float* sq, std::size_t n, const float* rate, float decay,
-                      stream_view s) {
+void adam_weight_step(float* w, const float* g, float* m, float* sq, std::size_t n, float scale, const float* rate,
+                      float decay, stream_view s) {
   RBM_EXPECTS(n > 0 && w && g && m && sq && rate);
-  adam_weight_step_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(w, g, m, sq, n, rate, decay);
+  adam_weight_step_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(w, g, m, sq, n, scale, rate, decay);
   RBM_CHECK_LAUNCH(adam_weight_step_kernel);
 }
 

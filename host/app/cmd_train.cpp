@@ -201,7 +201,7 @@ void add_schedule_options(CLI::App* train, const std::shared_ptr<train_state>& s
   s->o_optimizer = train->add_option("--optimizer", s->optimizer,
                                      "how the gradient moves the parameters: sgd (with --momentum) or adam (Kingma & Ba; "
                                      "--lr then defaults to " + std::to_string(rbm::adam_defaults::lr).substr(0, 5) +
-                                     ", --momentum is unused, --weight-decay is decoupled; a label group: CPU backend)")
+                                     ", --momentum is unused, --weight-decay is decoupled)")
                        ->capture_default_str()
                        ->check(CLI::IsMember(std::vector<std::string>(std::begin(rbm::optimizer_names),
                                                                       std::end(rbm::optimizer_names))));

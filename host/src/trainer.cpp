@@ -319,14 +319,9 @@ void prepare_data_and_start(run& r) {
 std::string open_backend(run& r) {
   const train_options& o = r.o;
   std::string why, device = o.device, fallback;
-  // The device's label step is Bernoulli's (Gaussian visible units: its discriminative term only),
-  // with SGD.
-  const bool gauss_joint = r.gauss && r.objective.generative > 0;
-  const bool adam = o.cd.update_rule == optimizer::adam;
-  if (r.labeled && (o.cd.hidden != unit_kind::bernoulli || gauss_joint || adam) && device != "cpu") {
-    const std::string what = gauss_joint ? "the " + o.objective + " objective with Gaussian visible units"
-                             : adam      ? std::string("a label group under Adam")
-                                         : std::string("a label group with ") + to_string(o.cd.hidden) + " hidden units";
+  // The device's label step has Bernoulli hidden units only.
+  if (r.labeled && o.cd.hidden != unit_kind::bernoulli && device != "cpu") {
+    const std::string what = std::string("a label group with ") + to_string(o.cd.hidden) + " hidden units";
     if (device == "cuda") throw precondition_error(what + " trains on the CPU backend only so far");
     device = "cpu";
     fallback = what + " trains on the CPU backend only so far: ";

@@ -106,6 +106,8 @@ struct label_case {
   bool pcd;
   const char* resident;  // the CUDA backend's --resident: "on" (gathered on the device) or "off" (streamed)
   rbm::unit_kind visible;
+  rbm::optimizer rule = rbm::optimizer::sgd;
+  bool visible_sample = false;  // Gaussian units' joint chain: mean + sigma z (normals in the draws)
 };
 
 class GpuLabelStep : public ::testing::TestWithParam<label_case> {};
@@ -127,6 +129,9 @@ TEST_P(GpuLabelStep, AgreesWithTheCpuBackend) {
   cfg.momentum = 0.5f;
   cfg.weight_decay = 1e-3f;
   cfg.seed = 41;
+  cfg.update_rule = c.rule;
+  cfg.visible_sample = c.visible_sample;
+  if (c.rule == rbm::optimizer::adam) cfg.lr = 0.01f;
   std::mt19937 rng(12);
   const rbm::model_params p0 = labelled_params(nv, nh, kc, c.visible, rng);
   std::vector<std::uint8_t> bytes(std::size_t(n) * nv), labels(n);
@@ -167,6 +172,11 @@ TEST_P(GpuLabelStep, AgreesWithTheCpuBackend) {
   EXPECT_LT(max_diff(sg.chain_h, sc.chain_h), 1e-6) << "PCD chains (states)";
   EXPECT_LT(max_diff(sg.vel_label_w, sc.vel_label_w), 2e-5);
   EXPECT_LT(max_diff(sg.vel_hb, sc.vel_hb), 2e-5);
+  if (c.rule == rbm::optimizer::adam) {  // the second moments and the update count
+    EXPECT_EQ(sg.updates, sc.updates);
+    EXPECT_LT(max_diff(sg.sq_label_w, sc.sq_label_w), 1e-6);
+    EXPECT_LT(max_diff(sg.sq_w, sc.sq_w), 1e-6);
+  }
   const rbm::train_sums tg = gpu.take_sums(), tc = cpu.take_sums();
   EXPECT_EQ(tg.labeled_rows, tc.labeled_rows);
   EXPECT_NEAR(tg.mean_class_loss(), tc.mean_class_loss(), 1e-5);
@@ -187,7 +197,15 @@ INSTANTIATE_TEST_SUITE_P(
                       label_case{"generative_cd1_streamed", 0.0f, 1.0f, 1, false, "off", rbm::unit_kind::bernoulli},
                       label_case{"generative_pcd2", 0.0f, 1.0f, 2, true, "on", rbm::unit_kind::bernoulli},
                       label_case{"hybrid_streamed", 1.0f, 0.1f, 1, false, "off", rbm::unit_kind::bernoulli},
-                      label_case{"discriminative_gaussian", 1.0f, 0.0f, 1, false, "on", rbm::unit_kind::gaussian}),
+                      label_case{"discriminative_gaussian", 1.0f, 0.0f, 1, false, "on", rbm::unit_kind::gaussian},
+                      label_case{"hybrid_adam", 1.0f, 0.1f, 1, false, "on", rbm::unit_kind::bernoulli,
+                                 rbm::optimizer::adam},
+                      label_case{"generative_pcd2_adam_streamed", 0.0f, 1.0f, 2, true, "off", rbm::unit_kind::bernoulli,
+                                 rbm::optimizer::adam},
+                      label_case{"hybrid_gaussian_sampled", 1.0f, 0.1f, 2, false, "on", rbm::unit_kind::gaussian,
+                                 rbm::optimizer::sgd, true},
+                      label_case{"generative_gaussian_mean_adam", 0.0f, 1.0f, 1, false, "on", rbm::unit_kind::gaussian,
+                                 rbm::optimizer::adam}),
     [](const ::testing::TestParamInfo<label_case>& i) { return std::string(i.param.name); });
 
 // rbm::train with labels on the GPU: the same accuracy as on the CPU. The runs share every draw and

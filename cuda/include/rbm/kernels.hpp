@@ -65,14 +65,15 @@ void apply_weight_step(float* w, float* vel, std::size_t n, float decay, stream_
 // a captured step stays valid: adam_advance (one thread) counts an update, *t += 1, and writes that
 // update's bias-corrected rate, *rate = adam_rule::at(lr, *t).rate; the steps below read *rate.
 void adam_advance(double lr, std::uint64_t* t, float* rate, stream_view s);
-// w += adam step of the gradient g (first moment m, second sq) - decay * w, element-wise (the CPU's
-// decoupled decay: decay = lr * weight_decay).
-void adam_weight_step(float* w, const float* g, float* m, float* sq, std::size_t n, const float* rate, float decay,
-                      stream_view s);
-// bias_update's gradient (sigma and the sparsity term as there) moved by Adam: bias += step(g, m, sq).
+// w += adam step of the gradient scale * g (first moment m, second sq) - decay * w, element-wise (the
+// CPU's decoupled decay: decay = lr * weight_decay); the label step's sums take scale = 1 / rows.
+void adam_weight_step(float* w, const float* g, float* m, float* sq, std::size_t n, float scale, const float* rate,
+                      float decay, stream_view s);
+// bias_update's gradient (sigma and the sparsity term as there) times `weight` (the label step's
+// generative weight; 1 for CD) moved by Adam: bias += step(weight * g, m, sq).
 void adam_bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float sparsity_target,
-                      float sparsity_cost, const float* sigma, const float* rate, float* m, float* sq, float* bias,
-                      stream_view s);
+                      float sparsity_cost, const float* sigma, float weight, const float* rate, float* m, float* sq,
+                      float* bias, stream_view s);
 // log_sigma_step under Adam, as the CPU: z = step(g / rows, m, sq) (no bound: Adam's step is at most
 // about the rate), sigma = max(floor, sigma * exp(z)).
 void adam_log_sigma_step(const float* g, int cols, int rows, const float* rate, float floor, float* m, float* sq,
