@@ -189,9 +189,9 @@ inline double ref_cd_step(ref_model& m, const std::vector<double>& v0, int B, co
     m.vb[i] += m.vel_vb[i];
     if (learn_sigma) {
       if (m.vel_log_sigma.empty()) m.vel_log_sigma.assign(nv, 0.0);
-      const double bound = rbm::gaussian_units::max_log_sigma_gradient;  // the step's bound on the mean
-      m.vel_log_sigma[i] = c.momentum * m.vel_log_sigma[i] + c.lr * std::clamp(gz[i] / B, -bound, bound);
-      m.sigma[i] = std::max(double(c.sigma_floor), m.sigma[i] * std::exp(m.vel_log_sigma[i]));
+      // sigma^2 moves by 2 v sigma^2 (the natural-gradient step on the variance), floored
+      m.vel_log_sigma[i] = c.momentum * m.vel_log_sigma[i] + c.lr * gz[i] / B;
+      m.sigma[i] = std::max(double(c.sigma_floor), m.sigma[i] * std::sqrt(std::max(0.0, 1.0 + 2.0 * m.vel_log_sigma[i])));
     }
   }
   for (int j = 0; j < nh; ++j) {

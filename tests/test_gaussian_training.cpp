@@ -202,8 +202,9 @@ TEST(GaussianTraining, LearnedSigmaUnderParallelTemperingBeatsFixedSigma) { expe
 
 // A feature that is 0 in all rows but one in a thousand, standardised: that row sits 31.6 standard
 // deviations out (Fashion-MNIST's corner pixels reach 185). Learning sigma, the batch holding it would
-// move log sigma by lr x (31.6 / sigma)^2 / batch at once (sigma floored at 0.05: 20,000 per row) and
-// carry sigma to infinity; the step's bound on the mean gradient keeps the run finite and sigma in range.
+// move log sigma by lr x (31.6 / sigma)^2 / batch at once (sigma floored at 0.05: 20,000 per row) and,
+// stepped as exp(v), carry sigma to infinity; the variance step moves sigma^2 by about lr x 31.6^2 /
+// batch instead, so the run stays finite and sigma in range.
 TEST(GaussianTraining, ARowFarInAFeaturesTailDoesNotCarryLearnedSigmaAway) {
   auto d = clustered_set();
   for (auto* set : {&d.train, &d.test})
@@ -474,6 +475,37 @@ TEST(GaussianTraining, TheHybridObjectiveClassifiesRealValuesFromNpyLabels) {
   if (!rbm_test::gpu_usable())  // the CUDA label step has the Gaussian joint chain too (tests/gpu)
     rbm_test::expect_refused("train --visible gaussian --labels --objective generative --device cuda --epochs 1" + data,
                              "the device cuda was asked for, but no GPU is usable", dir);
+}
+
+}  // namespace
+
+namespace {
+
+// `--learn-sigma` alone takes learned sigma's defaults (rbm::learned_sigma_defaults: tempered chains at
+// rate 0.001) and records them; --tempering, --pcd and --lr given win.
+TEST(GaussianCli, LearnSigmaTakesItsOwnEstimatorAndRateUnlessTold) {
+  const auto dir = rbm_test::fresh_dir("learn-sigma-defaults");
+  std::mt19937 rng(2);
+  std::normal_distribution<float> n01(0.0f, 1.0f);
+  std::vector<float> x(std::size_t(200) * 6);
+  for (float& v : x) v = n01(rng);
+  rbm_test::write_npy(dir / "x.npy", x, 200, 6, "<f4");
+  auto config_of = [&](const std::string& args, const std::string& name) {
+    const auto r = rbm_test::run_rbm("train --visible gaussian --standardize --learn-sigma --hidden 4 --epochs 1 "
+                                     "--quiet --train-data " + (dir / "x.npy").string() + " " + args + " --out " +
+                                     (dir / name).string());
+    EXPECT_EQ(r.code, 0) << r.output;
+    return nlohmann::json::parse(rbm::read_tensors((dir / name / "model.safetensors").string()).metadata.at("config"));
+  };
+  auto c = config_of("", "defaults");
+  EXPECT_EQ(c.at("tempering").get<int>(), rbm::learned_sigma_defaults::tempering);
+  EXPECT_FLOAT_EQ(c.at("lr").get<float>(), rbm::learned_sigma_defaults::lr);
+  c = config_of("--tempering 0 --lr 0.01", "cd");
+  EXPECT_EQ(c.at("tempering").get<int>(), 0);
+  EXPECT_FLOAT_EQ(c.at("lr").get<float>(), 0.01f);
+  c = config_of("--pcd", "pcd");
+  EXPECT_EQ(c.at("tempering").get<int>(), 0);
+  EXPECT_TRUE(c.at("pcd").get<bool>());
 }
 
 }  // namespace

@@ -80,9 +80,9 @@ __global__ void log_sigma_step_kernel(const float* __restrict__ g, int cols, flo
                                       float floor, float* __restrict__ vel, float* __restrict__ sigma) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= cols) return;
-  const float v = momentum * vel[c] + lr * gaussian_units::bounded_log_sigma_gradient(g[c] * inv_rows);
+  const float v = momentum * vel[c] + lr * (g[c] * inv_rows);
   vel[c] = v;
-  sigma[c] = gaussian_units::log_sigma_step(sigma[c], v, floor);
+  sigma[c] = gaussian_units::variance_step(sigma[c], v, floor);
 }
 
 __global__ void adam_log_sigma_step_kernel(const float* __restrict__ g, int cols, float inv_rows,

@@ -86,7 +86,8 @@ struct train_state {
   rbm::fine_tune_options fine_tune;
   int threads = 0;  // not given: OpenBLAS's own count
   bool quiet = false;
-  CLI::Option *o_epochs, *o_threads, *o_hidden, *o_lr, *o_k, *o_pcd, *o_batch, *o_objective, *o_alpha, *o_lr_decay, *o_optimizer;
+  CLI::Option *o_epochs, *o_threads, *o_hidden, *o_lr, *o_k, *o_pcd, *o_batch, *o_objective, *o_alpha, *o_lr_decay, *o_optimizer,
+      *o_tempering;
 };
 
 // `rbm train` of a stack: greedy layers (and fine-tuning), the summary lines.
@@ -139,7 +140,7 @@ void add_model_options(CLI::App* train, const std::shared_ptr<train_state>& s) {
                                "persistent contrastive divergence (chains kept across batches); a list of 0 and 1: "
                                "one per layer of a stack (--pcd alone: every layer)")
                 ->expected(0, 1);
-  train->add_option("--tempering", s->opt.cd.tempering,
+  s->o_tempering = train->add_option("--tempering", s->opt.cd.tempering,
                     "parallel tempering: N persistent chains per batch row at inverse temperatures 0, 1/(N-1), .., 1, "
                     "k sweeps each and neighbour swaps per update; the beta = 1 chain is the negative phase (0: "
                     "none; instead of --pcd; CPU backend)")
@@ -161,8 +162,10 @@ void add_model_options(CLI::App* train, const std::shared_ptr<train_state>& s) {
   train->add_flag("--visible-sample", s->opt.cd.visible_sample,
                   "Gaussian visible units: sample the reconstructions instead of using their mean");
   train->add_flag("--learn-sigma", s->opt.cd.learn_sigma,
-                  "Gaussian visible units: learn each unit's standard deviation (through log sigma; implies "
-                  "--visible-sample)");
+                  "Gaussian visible units: learn each unit's standard deviation (its variance by natural-gradient "
+                  "steps; implies --visible-sample, and unless given --tempering " +
+                      std::to_string(rbm::learned_sigma_defaults::tempering) + " (not with --pcd) and --lr " +
+                      std::to_string(rbm::learned_sigma_defaults::lr).substr(0, 5) + ")");
   train->add_option("--sigma-floor", s->opt.cd.sigma_floor, "the smallest standard deviation --learn-sigma reaches")
       ->capture_default_str()
       ->check(finite_in(0, HUGE_VAL));
@@ -320,11 +323,16 @@ void apply_run_settings(train_state& s) {
                                     ", or one per layer of a stack (got '" + s.hidden_units + "')");
   if (s.hidden_kinds.empty()) throw rbm::precondition_error("--hidden-units: no kind given");
   s.opt.cd.hidden = s.hidden_kinds.front();  // a list: per_layer_lists
+  // Learning sigma: tempered chains at its own rate unless told otherwise (rbm::learned_sigma_defaults).
+  const bool sigma_defaults = s.opt.cd.learn_sigma && s.opt.resume.empty() && s.preset.empty();
+  if (sigma_defaults && s.o_tempering->count() == 0 && s.o_pcd->count() == 0)
+    s.opt.cd.tempering = rbm::learned_sigma_defaults::tempering;
   // Learning sigma and tempered chains need sampled Gaussian states (a chain of means samples nothing).
   if (s.opt.cd.learn_sigma || (rbm::replicas_of(s.opt.cd) > 1 && s.opt.cd.visible == rbm::unit_kind::gaussian))
     s.opt.cd.visible_sample = true;
   rbm::parse_optimizer(s.optimizer, s.opt.cd.update_rule);  // a name CLI::IsMember has checked
   if (s.opt.cd.update_rule == rbm::optimizer::adam && s.o_lr->count() == 0) s.opt.cd.lr = rbm::adam_defaults::lr;
+  else if (sigma_defaults && s.o_lr->count() == 0) s.opt.cd.lr = rbm::learned_sigma_defaults::lr;
   else if (s.opt.cd.hidden != rbm::unit_kind::bernoulli && s.o_lr->count() == 0)
     s.opt.cd.lr = rbm::default_sgd_lr(s.opt.cd.hidden);
   if (s.o_threads->count() > 0) {

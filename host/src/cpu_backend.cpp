@@ -441,10 +441,10 @@ void cd_apply_part(const cd_step_context& c, int t) {
   for (std::size_t i = i0; i < i1; ++i) {
     move(p.vb[i], ws.grad_vb[i], st.vel_vb[i], adam_rule_on ? &st.sq_vb[i] : nullptr);
     if (!c.learn_sigma) continue;
-    float z = 0;  // log sigma's step: Adam's, or SGD's on the bounded gradient
-    const float gz = adam_rule_on ? ws.grad_log_sigma[i] : gaussian_units::bounded_log_sigma_gradient(ws.grad_log_sigma[i]);
-    move(z, gz, st.vel_log_sigma[i], adam_rule_on ? &st.sq_log_sigma[i] : nullptr);
-    p.sigma[i] = gaussian_units::log_sigma_step(p.sigma[i], adam_rule_on ? z : st.vel_log_sigma[i], cfg.sigma_floor);
+    float z = 0;  // Adam's step on log sigma, or SGD's velocity for the variance step
+    move(z, ws.grad_log_sigma[i], st.vel_log_sigma[i], adam_rule_on ? &st.sq_log_sigma[i] : nullptr);
+    p.sigma[i] = adam_rule_on ? gaussian_units::log_sigma_step(p.sigma[i], z, cfg.sigma_floor)
+                              : gaussian_units::variance_step(p.sigma[i], st.vel_log_sigma[i], cfg.sigma_floor);
   }
   const auto [j0, j1] = cpu::split(nh, c.parts, t);
   for (std::size_t j = j0; j < j1; ++j) move(p.hb[j], ws.grad_hb[j], st.vel_hb[j], adam_rule_on ? &st.sq_hb[j] : nullptr);
@@ -474,9 +474,8 @@ void cd_update_part(const cd_step_context& c, int t) {
       p.vb[i] += st.vel_vb[i];
       if (learn_sigma) {  // log sigma moves by the mean of the two phases' terms, sigma floored
         const float gzs = summed(ws.grad_z, parts, nv, i);
-        st.vel_log_sigma[i] =
-            cfg.momentum * st.vel_log_sigma[i] + cfg.lr * gaussian_units::bounded_log_sigma_gradient(gzs * inv_rows);
-        p.sigma[i] = gaussian_units::log_sigma_step(p.sigma[i], st.vel_log_sigma[i], cfg.sigma_floor);
+        st.vel_log_sigma[i] = cfg.momentum * st.vel_log_sigma[i] + cfg.lr * (gzs * inv_rows);
+        p.sigma[i] = gaussian_units::variance_step(p.sigma[i], st.vel_log_sigma[i], cfg.sigma_floor);
       }
     }
   }

@@ -119,7 +119,7 @@ class _RBMBase(_AtomicFit, BaseEstimator):
         optimizer = getattr(self, "optimizer", "sgd")  # its name checked where the names live (C++: ValueError)
         if self.device not in _DEVICES:
             raise ValueError(f"device must be one of {_DEVICES}, got {self.device!r}")
-        tempering = getattr(self, "tempering", 0)
+        tempering = self._setting("tempering", 0)
         if isinstance(tempering, bool) or not isinstance(tempering, (int, np.integer)):  # its range: C++'s check
             raise ValueError(f"tempering must be an integer, got {tempering!r}")
         if self.n_threads is not None:

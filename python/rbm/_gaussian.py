@@ -25,17 +25,19 @@ class GaussianRBM(_TransformerRBM):
     ``learn_sigma`` (learn each visible unit's standard deviation, never below ``sigma_floor``; implies
     sampled reconstructions) and ``sample_visible`` (sample the reconstructions instead of using their
     mean) and ``optimizer`` ("sgd" or "adam", as BernoulliRBM's) and ``tempering`` (0: CD/PCD; N >= 2:
-    parallel tempering over N temperatures, the better estimator with ``learn_sigma``; implies sampled
-    reconstructions; the CPU backend). Fitted: ``sigma_`` [n_features] in the model's units, ``mean_`` / ``scale_`` (the
+    parallel tempering over N temperatures; implies sampled reconstructions; the CPU backend). None
+    (the default) for ``learning_rate`` and ``tempering``: 0.01 and CD/PCD, but with ``learn_sigma``
+    parallel tempering over 10 temperatures at 0.001 under SGD (`rbm train --learn-sigma`'s defaults,
+    the estimator and rate that beat sigma fixed at 1 on the data measured; bench/RESULTS.md). Fitted: ``sigma_`` [n_features] in the model's units, ``mean_`` / ``scale_`` (the
     standardisation; None without it).
     """
 
     _visible = "gaussian"
 
-    def __init__(self, n_components=256, *, learning_rate=0.01, batch_size=10, n_iter=10, verbose=0,
+    def __init__(self, n_components=256, *, learning_rate=None, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, standardize=True, learn_sigma=False, sample_visible=False, sigma_floor=0.05,
                  k=1, persistent=True, momentum=0.0, weight_decay=0.0, device="auto", n_threads=None, optimizer="sgd",
-                 tempering=0):
+                 tempering=None):
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -56,11 +58,22 @@ class GaussianRBM(_TransformerRBM):
         self.optimizer = optimizer
 
     # --- training
+    def _setting(self, name, default=None):
+        value = super()._setting(name, default)
+        if value is not None or name not in ("learning_rate", "tempering"):
+            return value
+        d = _core.unit_defaults("bernoulli", str(self.optimizer))
+        if name == "tempering":
+            return d["learned_sigma_tempering"] if self.learn_sigma else 0
+        if self.learn_sigma and self.optimizer == "sgd":
+            return d["learned_sigma_learning_rate"]
+        return d["learning_rate"] if self.optimizer != "sgd" else 0.01
+
     def _unit_config(self):
         if not (isinstance(self.sigma_floor, (int, float, np.number)) and self.sigma_floor > 0):
             raise ValueError(f"sigma_floor must be a positive number, got {self.sigma_floor!r}")
         return {"standardize": bool(self.standardize), "learn_sigma": bool(self.learn_sigma),
-                "visible_sample": bool(self.sample_visible or self.learn_sigma or self.tempering > 1),
+                "visible_sample": bool(self.sample_visible or self.learn_sigma or self._setting("tempering") > 1),
                 "sigma_floor": float(self.sigma_floor)}
 
     def _prepare_fit(self, X):

@@ -577,6 +577,8 @@ py::dict unit_defaults(const std::string& hidden, const std::string& optimizer) 
   const rbm::unit_kind k = hidden_kind_named(hidden);
   py::dict d;
   d["learning_rate"] = optimizer_named(optimizer) == rbm::optimizer::adam ? rbm::adam_defaults::lr : rbm::default_sgd_lr(k);
+  d["learned_sigma_learning_rate"] = rbm::learned_sigma_defaults::lr;  // SGD's, learning sigma
+  d["learned_sigma_tempering"] = rbm::learned_sigma_defaults::tempering;
   return d;
 }
 

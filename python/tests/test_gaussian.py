@@ -200,3 +200,18 @@ def test_verbose_prints_each_iterations_reconstruction_error(capsys):
     assert [l.split(",")[0] for l in lines] == [f"[GaussianRBM] Iteration {i}" for i in (1, 2, 3)]
     errors = [float(l.split("reconstruction error = ")[1].split(",")[0]) for l in lines]
     assert errors[0] > errors[-1] and len(set(errors)) == 3
+
+
+def test_learn_sigma_takes_its_own_estimator_and_rate_unless_told():
+    """learn_sigma=True alone: parallel tempering over 10 temperatures at rate 0.001 (the CLI's
+    --learn-sigma defaults, rbm::learned_sigma_defaults); without it 0.01 and CD/PCD; given values win."""
+    assert rbm.GaussianRBM(learn_sigma=True)._setting("tempering") == 10
+    assert rbm.GaussianRBM(learn_sigma=True)._setting("learning_rate") == pytest.approx(0.001)
+    assert rbm.GaussianRBM()._setting("tempering") == 0
+    assert rbm.GaussianRBM()._setting("learning_rate") == pytest.approx(0.01)
+    assert rbm.GaussianRBM(learn_sigma=True, tempering=0, learning_rate=0.02)._setting("tempering") == 0
+    assert rbm.GaussianRBM(optimizer="adam")._setting("learning_rate") == pytest.approx(0.001)
+    x = np.random.default_rng(0).normal(size=(300, 6))
+    m = rbm.GaussianRBM(4, learn_sigma=True, n_iter=2, random_state=0, device="cpu").fit(x)
+    assert m._state["tempered_v"].shape[0] > 0  # it trained tempered chains
+    assert m.get_params()["tempering"] is None and m.get_params()["learning_rate"] is None

@@ -550,8 +550,8 @@ TEST(GpuKernelsGaussian, VisibleMeansSamplesAndScalingMatchTheCpu) {
       mag += std::fabs(a) + std::fabs(b);
     }
     ASSERT_NEAR(g[c], sum, 1e-6 * mag + 1e-6) << "column " << c;
-    want_vel[c] = 0.5f * vel[c] + 0.01f * rbm::gaussian_units::bounded_log_sigma_gradient(g[c] * (1.0f / rows));
-    want_sigma[c] = rbm::gaussian_units::log_sigma_step(sigma[c], want_vel[c], 0.4f);
+    want_vel[c] = 0.5f * vel[c] + 0.01f * (g[c] * (1.0f / rows));
+    want_sigma[c] = rbm::gaussian_units::variance_step(sigma[c], want_vel[c], 0.4f);
   }
   auto d_vel = upload(vel, s);
   rbm::log_sigma_step(d_g.data(), cols, rows, 0.01f, 0.5f, 0.4f, d_vel.data(), d_sigma.data(), s);

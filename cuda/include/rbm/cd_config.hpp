@@ -67,6 +67,16 @@ inline float default_sgd_lr(unit_kind hidden) {
   return hidden == unit_kind::gaussian ? 0.001f : hidden == unit_kind::relu ? 0.01f : 0.1f;
 }
 
+// Learned sigma's estimator and rate where the caller sets neither (the CLI's --learn-sigma, Python's
+// GaussianRBM(learn_sigma=True)): parallel tempering over 10 temperatures at rate 0.001 (SGD). CD's
+// learned sigma loses to sigma fixed at 1 on photo patches (its negative phase at small sigma); under
+// tempering at 0.001 it beats it on the patches, scikit-learn's digits (given a thousand updates) and
+// standardised Fashion-MNIST (bench/RESULTS.md, twelfth session).
+struct learned_sigma_defaults {
+  static constexpr int tempering = 10;
+  static constexpr float lr = 0.001f;
+};
+
 // Everything besides the parameters that a training run carries from one update to the next, so that a
 // run resumed from a checkpoint continues exactly as if it had never stopped.
 struct training_state {

@@ -51,7 +51,7 @@ void scale_by_sigma(const float* v, const float* sigma, int rows, int cols, floa
 
 // Learned sigma (Gaussian units): g[c] (+)= sign * sum_r log_sigma_gradient(v[r, c], vb[c], sigma[c],
 // x[r, c]) for x = h W^T (written when `accumulate` is false, added to when true); then the step
-// vel = momentum * vel + lr * g / rows, sigma = max(floor, sigma * exp(vel)).
+// vel = momentum * vel + lr * g / rows, sigma = gaussian_units::variance_step(sigma, vel, floor).
 void sigma_gradient(const float* v, const float* x, const float* vb, const float* sigma, int rows, int cols, float sign,
                     bool accumulate, float* g, stream_view s);
 void log_sigma_step(const float* g, int cols, int rows, float lr, float momentum, float floor, float* vel, float* sigma,
