@@ -22,16 +22,27 @@ __device__ __forceinline__ float hidden_input(const float* pre, const float* hb,
   return __fadd_rn(pre[i], hb[j]);
 }
 
+// A hidden unit of kind k at total input x: its mean (sigmoid for Bernoulli units) and its term of a
+// class logit (softplus; the continuous kinds' log integral), as cpu_label_step computes them.
+__device__ __forceinline__ float unit_mean(unit_kind k, float x) {
+  return k == unit_kind::bernoulli ? sigmoid(x) : float(hidden_mean(k, x));
+}
+__device__ __forceinline__ double unit_log_integral(unit_kind k, float x) {
+  return k == unit_kind::bernoulli ? double(softplus(x)) : hidden_log_integral(k, x);
+}
+
 __global__ void label_hidden_kernel(const float* pre, const float* __restrict__ hb,
                                     const float* __restrict__ label_w, const int* __restrict__ y,
                                     const float* __restrict__ u, float* prob, float* __restrict__ state, int rows,
-                                    int nh) {
+                                    int nh, unit_kind kind) {
   const std::size_t n = std::size_t(rows) * nh;
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
     const int r = int(i / nh), j = int(i % nh);
-    const float p = sigmoid(__fadd_rn(hidden_input(pre, hb, i, j), label_w[std::size_t(y[r]) * nh + j]));
+    const float x = __fadd_rn(hidden_input(pre, hb, i, j), label_w[std::size_t(y[r]) * nh + j]);
+    const float p = unit_mean(kind, x);
     prob[i] = p;
-    if (state != nullptr) state[i] = bernoulli(p, u[i]);
+    if (state != nullptr)
+      state[i] = kind == unit_kind::bernoulli ? bernoulli(p, u[i]) : float(hidden_sample(kind, x, u[i]));
   }
 }
 
@@ -39,7 +50,7 @@ __global__ void __launch_bounds__(row_threads)
     label_discriminative_kernel(const float* __restrict__ pre, const float* __restrict__ hb,
                                 const float* __restrict__ label_w, const float* __restrict__ label_b,
                                 const int* __restrict__ y, int nh, int classes, float* __restrict__ g,
-                                float* __restrict__ d, double* __restrict__ loss) {
+                                float* __restrict__ d, double* __restrict__ loss, unit_kind kind) {
   using reduce = cub::BlockReduce<double, row_threads>;
   __shared__ typename reduce::TempStorage tmp;
   extern __shared__ double shared[];  // logits [classes], then p [classes]
@@ -50,7 +61,7 @@ __global__ void __launch_bounds__(row_threads)
   for (int k = 0; k < classes; ++k) {
     double part = 0;
     for (int j = threadIdx.x; j < nh; j += row_threads)
-      part += softplus(__fadd_rn(hidden_input(pre, hb, row + j, j), label_w[std::size_t(k) * nh + j]));
+      part += unit_log_integral(kind, __fadd_rn(hidden_input(pre, hb, row + j, j), label_w[std::size_t(k) * nh + j]));
     const double total = reduce(tmp).Sum(part);
     if (threadIdx.x == 0) logits[k] = double(label_b[k]) + total;
     __syncthreads();  // tmp is reused by the next class
@@ -64,9 +75,9 @@ __global__ void __launch_bounds__(row_threads)
     d[std::size_t(r) * classes + k] = __fsub_rn(k == yr ? 1.0f : 0.0f, float(prob[k]));
   for (int j = threadIdx.x; j < nh; j += row_threads) {
     const float a = hidden_input(pre, hb, row + j, j);
-    float gj = sigmoid(__fadd_rn(a, label_w[std::size_t(yr) * nh + j]));
+    float gj = unit_mean(kind, __fadd_rn(a, label_w[std::size_t(yr) * nh + j]));
     for (int k = 0; k < classes; ++k)
-      gj = __fsub_rn(gj, __fmul_rn(float(prob[k]), sigmoid(__fadd_rn(a, label_w[std::size_t(k) * nh + j]))));
+      gj = __fsub_rn(gj, __fmul_rn(float(prob[k]), unit_mean(kind, __fadd_rn(a, label_w[std::size_t(k) * nh + j]))));
     g[row + j] = gj;
   }
 }
@@ -89,7 +100,7 @@ __global__ void label_gradient_kernel(const float* __restrict__ pre, const float
                                       const int* __restrict__ y, const int* __restrict__ ys,
                                       const float* __restrict__ h0p, const float* __restrict__ hp, int rows, int nh,
                                       int classes, float disc_weight, float gen_weight, float* __restrict__ grad_w,
-                                      float* __restrict__ grad_b) {
+                                      float* __restrict__ grad_b, unit_kind kind) {
   const int k = blockIdx.y, j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j < nh) {
     const float ukj = label_w[std::size_t(k) * nh + j];
@@ -98,7 +109,7 @@ __global__ void label_gradient_kernel(const float* __restrict__ pre, const float
       for (int r = 0; r < rows; ++r) {
         const std::size_t i = std::size_t(r) * nh + j;
         const float dk = __fmul_rn(d[std::size_t(r) * classes + k], disc_weight);
-        sum = __fadd_rn(sum, __fmul_rn(dk, sigmoid(__fadd_rn(hidden_input(pre, hb, i, j), ukj))));
+        sum = __fadd_rn(sum, __fmul_rn(dk, unit_mean(kind, __fadd_rn(hidden_input(pre, hb, i, j), ukj))));
       }
     if (ys != nullptr)
       for (int r = 0; r < rows; ++r) {
@@ -171,20 +182,21 @@ std::size_t softmax_shared_bytes(Kernel* kernel, int classes) {
 }  // namespace
 
 void label_hidden(const float* pre, const float* hb, const float* label_w, const int* y, const float* u, float* prob,
-                  float* state, int rows, int nh, stream_view s) {
+                  float* state, int rows, int nh, stream_view s, unit_kind hidden) {
   RBM_EXPECTS(pre && hb && label_w && y && prob && rows > 0 && nh > 0 && (state == nullptr || u != nullptr));
   const std::size_t n = std::size_t(rows) * nh;
   label_hidden_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(pre, hb, label_w, y, u, prob, state,
-                                                                               rows, nh);
+                                                                               rows, nh, hidden);
   RBM_CHECK_LAUNCH(label_hidden_kernel);
 }
 
 void label_discriminative(const float* pre, const float* hb, const float* label_w, const float* label_b, const int* y,
-                          int rows, int nh, int classes, float* g, float* d, double* loss, stream_view s) {
+                          int rows, int nh, int classes, float* g, float* d, double* loss, stream_view s,
+                          unit_kind hidden) {
   RBM_EXPECTS(pre && hb && label_w && label_b && y && g && d && loss && rows > 0 && nh > 0 && classes >= 2);
   const std::size_t shared = softmax_shared_bytes(label_discriminative_kernel, classes);
   label_discriminative_kernel<<<rows, row_threads, shared, s.get()>>>(pre, hb, label_w, label_b, y, nh, classes, g, d,
-                                                                     loss);
+                                                                     loss, hidden);
   RBM_CHECK_LAUNCH(label_discriminative_kernel);
 }
 
@@ -198,13 +210,13 @@ void sample_labels(const float* ly, const float* label_b, const float* u, int ro
 
 void label_gradient(const float* pre, const float* hb, const float* label_w, const float* d, const int* y,
                     const int* ys, const float* h0p, const float* hp, int rows, int nh, int classes, float disc_weight,
-                    float gen_weight, float* grad_w, float* grad_b, stream_view s) {
+                    float gen_weight, float* grad_w, float* grad_b, stream_view s, unit_kind hidden) {
   RBM_EXPECTS(pre && hb && label_w && y && grad_w && grad_b && rows > 0 && nh > 0 && classes >= 2 &&
               (ys == nullptr || (h0p && hp)));
   constexpr int threads = 128;
   const dim3 grid(unsigned((nh + threads - 1) / threads), unsigned(classes));
   label_gradient_kernel<<<grid, threads, 0, s.get()>>>(pre, hb, label_w, d, y, ys, h0p, hp, rows, nh, classes,
-                                                       disc_weight, gen_weight, grad_w, grad_b);
+                                                       disc_weight, gen_weight, grad_w, grad_b, hidden);
   RBM_CHECK_LAUNCH(label_gradient_kernel);
 }
 

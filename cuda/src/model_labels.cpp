@@ -83,14 +83,14 @@ void model::train_labeled_step(const float* v0, const int* y, int rows, float di
 
   if (disc) {  // p(y | x), its loss and the per-row terms of the exact gradient
     label_discriminative(m.lpre.data(), m.hb.data(), m.label_w.data(), m.label_b.data(), y, rows, nh, kc, m.lg.data(),
-                         m.ld.data(), m.loss_acc.data(), m.s);
+                         m.ld.data(), m.loss_acc.data(), m.s, c.hidden);
     m.class_rows += std::uint64_t(rows);
   }
   if (gen) {  // CD-k on the joint: h0 ~ p(h | x, y); k times v ~ p(v | h), y ~ softmax, h ~ p(h | v, y)
     const label_draw_layout lay = make_label_draw_layout(rows, c);
     m.draw_label_step(lay);
     const float* u = m.lu.data();
-    label_hidden(m.lpre.data(), m.hb.data(), m.label_w.data(), y, u, m.lh0p.data(), m.hs.data(), rows, nh, m.s);
+    label_hidden(m.lpre.data(), m.hb.data(), m.label_w.data(), y, u, m.lh0p.data(), m.hs.data(), rows, nh, m.s, c.hidden);
     if (c.pcd && m.chains >= rows)
       RBM_CUDA_CHECK(cudaMemcpyAsync(m.hs.data(), m.chain.data(), bh * sizeof(float), cudaMemcpyDeviceToDevice,
                                      m.s.get()));
@@ -107,7 +107,7 @@ void model::train_labeled_step(const float* v0, const int* y, int rows, float di
       if (step == 0) accumulate_squared_error(m.v0.data(), m.vs.data(), bv, m.err_acc.data(), m.s);
       m.forward(m.hidden_view(m.vs.data(), rows, m.ss.data()), rows, m.hp.data());  // vs / sigma for Gaussian units
       label_hidden(m.hp.data(), m.hb.data(), m.label_w.data(), m.lys.data(), u + lay.h(step), m.hp.data(),
-                   m.hs.data(), rows, nh, m.s);
+                   m.hs.data(), rows, nh, m.s, c.hidden);
     }
     if (c.pcd) {  // the chains go on (a smaller last batch updates the first of them)
       RBM_CUDA_CHECK(cudaMemcpyAsync(m.chain.data(), m.hs.data(), bh * sizeof(float), cudaMemcpyDeviceToDevice,
@@ -120,7 +120,7 @@ void model::train_labeled_step(const float* v0, const int* y, int rows, float di
   // The gradient sums, all from the parameters before this update.
   label_gradient(m.lpre.data(), m.hb.data(), m.label_w.data(), disc ? m.ld.data() : nullptr, y,
                  gen ? m.lys.data() : nullptr, m.lh0p.data(), m.hp.data(), rows, nh, kc, disc_weight, gen_weight,
-                 m.lgrad_w.data(), m.lgrad_b.data(), m.s);
+                 m.lgrad_w.data(), m.lgrad_b.data(), m.s, c.hidden);
   label_hidden_gradient(disc ? m.lg.data() : nullptr, gen ? m.lh0p.data() : nullptr, m.hp.data(), rows, nh,
                         disc_weight, gen_weight, m.lgrad_c.data(), m.s);
   if (m.adam) return m.apply_label_adam(x, rows, disc_weight, gen_weight);

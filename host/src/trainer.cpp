@@ -319,13 +319,6 @@ void prepare_data_and_start(run& r) {
 std::string open_backend(run& r) {
   const train_options& o = r.o;
   std::string why, device = o.device, fallback;
-  // The device's label step has Bernoulli hidden units only.
-  if (r.labeled && o.cd.hidden != unit_kind::bernoulli && device != "cpu") {
-    const std::string what = std::string("a label group with ") + to_string(o.cd.hidden) + " hidden units";
-    if (device == "cuda") throw precondition_error(what + " trains on the CPU backend only so far");
-    device = "cpu";
-    fallback = what + " trains on the CPU backend only so far: ";
-  }
   if (o.on_gradient && device != "cpu") {  // the device step applies its gradient where it computes it
     if (device == "cuda") throw precondition_error("a gradient hook runs on the CPU backend only so far");
     device = "cpu";

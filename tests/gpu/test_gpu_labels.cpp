@@ -108,6 +108,7 @@ struct label_case {
   rbm::unit_kind visible;
   rbm::optimizer rule = rbm::optimizer::sgd;
   bool visible_sample = false;  // Gaussian units' joint chain: mean + sigma z (normals in the draws)
+  rbm::unit_kind hidden = rbm::unit_kind::bernoulli;
 };
 
 class GpuLabelStep : public ::testing::TestWithParam<label_case> {};
@@ -131,9 +132,11 @@ TEST_P(GpuLabelStep, AgreesWithTheCpuBackend) {
   cfg.seed = 41;
   cfg.update_rule = c.rule;
   cfg.visible_sample = c.visible_sample;
+  cfg.hidden = c.hidden;
   if (c.rule == rbm::optimizer::adam) cfg.lr = 0.01f;
   std::mt19937 rng(12);
-  const rbm::model_params p0 = labelled_params(nv, nh, kc, c.visible, rng);
+  rbm::model_params p0 = labelled_params(nv, nh, kc, c.visible, rng);
+  p0.hidden = c.hidden;
   std::vector<std::uint8_t> bytes(std::size_t(n) * nv), labels(n);
   for (auto& x : bytes) x = static_cast<std::uint8_t>(rng() % 3 == 0 ? rng() % 256 : 0);
   for (auto& y : labels) y = static_cast<std::uint8_t>(rng() % kc);
@@ -205,7 +208,11 @@ INSTANTIATE_TEST_SUITE_P(
                       label_case{"hybrid_gaussian_sampled", 1.0f, 0.1f, 2, false, "on", rbm::unit_kind::gaussian,
                                  rbm::optimizer::sgd, true},
                       label_case{"generative_gaussian_mean_adam", 0.0f, 1.0f, 1, false, "on", rbm::unit_kind::gaussian,
-                                 rbm::optimizer::adam}),
+                                 rbm::optimizer::adam},
+                      label_case{"hybrid_relu_pcd2", 1.0f, 0.1f, 2, true, "on", rbm::unit_kind::bernoulli,
+                                 rbm::optimizer::sgd, false, rbm::unit_kind::relu},
+                      label_case{"discriminative_gaussian_hidden", 1.0f, 0.0f, 1, false, "off", rbm::unit_kind::bernoulli,
+                                 rbm::optimizer::sgd, false, rbm::unit_kind::gaussian}),
     [](const ::testing::TestParamInfo<label_case>& i) { return std::string(i.param.name); });
 
 // rbm::train with labels on the GPU: the same accuracy as on the CPU. The runs share every draw and

@@ -95,18 +95,21 @@ void free_energy(const float* v, const float* vb, const float* pre, const float*
 // Label groups (a classification RBM, Larochelle & Bengio 2008): `classes` softmax units beside the
 // visible ones, with weights label_w [classes, nh] and biases label_b [classes]. `pre` [rows, nh] is the
 // hidden layer's input from the visible units (x W), to which every kernel adds hb [nh] first, then
-// the class's row of label_w, rounding as the CPU does (rbm/host/classification.hpp).
+// the class's row of label_w, rounding as the CPU does (rbm/host/classification.hpp). `hidden` is the
+// hidden units' kind: for Gaussian and ReLU units each sigmoid below is the kind's mean, each softplus
+// its log integral and each draw its own (rbm/units.hpp), as cpu_label_step.
 
 // prob[r, j] = sigmoid(pre[r, j] + hb[j] + label_w[y[r], j]) (the hidden layer given the pixels and
 // class y[r]); when `state` is not null, state[r, j] = (u[r, j] < prob[r, j]). prob may alias pre.
 void label_hidden(const float* pre, const float* hb, const float* label_w, const int* y, const float* u, float* prob,
-                  float* state, int rows, int nh, stream_view s);
+                  float* state, int rows, int nh, stream_view s, unit_kind hidden = unit_kind::bernoulli);
 
 // The exact p(k | x) of each row (a block per row, the logits b_k + sum_j softplus(o_kj) summed in
 // double) and what the discriminative gradient needs of it: g [rows, nh] = s_y - sum_k p_k s_k with
 // s_kj = sigmoid(o_kj), d [rows, classes] = [k = y] - p_k; *loss += sum_r -log p(y_r | x_r).
 void label_discriminative(const float* pre, const float* hb, const float* label_w, const float* label_b, const int* y,
-                          int rows, int nh, int classes, float* g, float* d, double* loss, stream_view s);
+                          int rows, int nh, int classes, float* g, float* d, double* loss, stream_view s,
+                          unit_kind hidden = unit_kind::bernoulli);
 
 // y[r] ~ softmax(ly[r, :] + label_b) with the one uniform u[r] (softmax_units::sample); ly = h label_w^T.
 void sample_labels(const float* ly, const float* label_b, const float* u, int rows, int classes, int* y,
@@ -118,7 +121,8 @@ void sample_labels(const float* ly, const float* label_b, const float* u, int ro
 // the biases the same without s and h. Each sum runs over the rows in order, as the CPU's.
 void label_gradient(const float* pre, const float* hb, const float* label_w, const float* d, const int* y,
                     const int* ys, const float* h0p, const float* hp, int rows, int nh, int classes, float disc_weight,
-                    float gen_weight, float* grad_w, float* grad_b, stream_view s);
+                    float gen_weight, float* grad_w, float* grad_b, stream_view s,
+                    unit_kind hidden = unit_kind::bernoulli);
 
 // The hidden biases' gradient of a label step: grad[j] = disc_weight sum_r g[r, j] (g null: skipped)
 // + gen_weight sum_r (h0p[r, j] - hp[r, j]) (h0p null: skipped).
