@@ -154,7 +154,7 @@ struct model::impl {
     // units); SGD accumulates it onto the momentum (vel = momentum * vel + scale * V0^T H0p - ...), Adam
     // writes it alone.
     const float* pos_v = gauss && !sigma_is_one ? s0.data() : v0.data();
-    const float* neg_v = gauss && !sigma_is_one ? ss.data() : vs.data();
+    const float* neg_v = chain_view();
     float* into = adam ? grad_w.data() : vel_w.data();
     gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, pos_v, nv, h0p.data(), nh,
                    adam ? 0.0f : c.momentum, into, nh);

@@ -1,6 +1,6 @@
 // rbm::model's label group: its parameters and its update, the device counterpart of cpu_label_step
 // (host/src/classification.cpp) in the same order of operations: the GEMMs on cuBLAS, the per-class
-// work in label_kernels.cu, the draws from the model's generator in label_draw_count's layout.
+// work in label_kernels.cu, the draws from the model's generator in make_label_draw_layout's layout.
 #include "model_impl.hpp"
 
 namespace rbm {

@@ -393,6 +393,30 @@ void weight_gradient_rows(const cd_step_context& c, std::size_t i0, int m, float
               1.0f, out, c.nh);
 }
 
+// A bias moved along its batch-mean gradient g: Adam's step (adam given; m and *sq its moments), or
+// SGD's velocity m = momentum m + lr g; value += the step.
+void move_bias(const cd_config& cfg, const adam_rule* adam, float& value, float g, float& m, float* sq) {
+  if (adam != nullptr) {
+    value += adam->step(g, m, *sq);
+    return;
+  }
+  m = cfg.momentum * m + cfg.lr * g;
+  value += m;
+}
+
+// Unit i's sigma moved along its batch-mean gradient of log sigma g: Adam's step on log sigma, or SGD's
+// velocity and the variance's natural-gradient step (gaussian_units::variance_step); floored.
+void move_sigma(const cd_step_context& c, const adam_rule* adam, std::size_t i, float g) {
+  cd_state& st = c.st;
+  float& sigma = c.p.sigma[i];
+  if (adam != nullptr) {
+    sigma = gaussian_units::log_sigma_step(sigma, adam->step(g, st.vel_log_sigma[i], st.sq_log_sigma[i]), c.cfg.sigma_floor);
+    return;
+  }
+  st.vel_log_sigma[i] = c.cfg.momentum * st.vel_log_sigma[i] + c.cfg.lr * g;
+  sigma = gaussian_units::variance_step(sigma, st.vel_log_sigma[i], c.cfg.sigma_floor);
+}
+
 // Part t's rows of the gradient apart from its application (Adam, or a gradient hook): W's rows in
 // ws.grad_w (two GEMMs, beta 0), the biases' batch means in ws.grad_vb / grad_hb, log sigma's mean in
 // ws.grad_log_sigma (before any bound).
@@ -420,34 +444,27 @@ void cd_apply_part(const cd_step_context& c, int t) {
   const cd_config& cfg = c.cfg;
   const int nh = c.nh;
   const bool adam_rule_on = cfg.update_rule == optimizer::adam;
-  const adam_rule adam = adam_rule::at(cfg.lr, st.updates + 1);
+  const adam_rule rule = adam_rule::at(cfg.lr, st.updates + 1);
+  const adam_rule* adam = adam_rule_on ? &rule : nullptr;
   const float decay = cfg.lr * cfg.weight_decay;
-  auto move = [&](float& value, float g, float& m, float* sq) {  // a bias or log sigma (its own step)
-    if (adam_rule_on) return void(value += adam.step(g, m, *sq));
-    m = cfg.momentum * m + cfg.lr * g;
-    value += m;
-  };
   const auto [i0, i1] = cpu::split(c.nv, c.parts, t);
   const std::size_t o = i0 * nh, n = (i1 - i0) * nh;
   const float* g = ws.grad_w.data() + o;
   float *w = p.w.data() + o, *mw = st.vel_w.data() + o;
   if (adam_rule_on) {
     float* sw = st.sq_w.data() + o;
-    for (std::size_t k = 0; k < n; ++k) w[k] += adam.step(g[k], mw[k], sw[k]) - decay * w[k];
+    for (std::size_t k = 0; k < n; ++k) w[k] += rule.step(g[k], mw[k], sw[k]) - decay * w[k];
   } else if (n > 0) {
     for (std::size_t k = 0; k < n; ++k) mw[k] = cfg.momentum * mw[k] + cfg.lr * g[k];
     cpu::apply_weight_step(w, mw, n, decay);
   }
   for (std::size_t i = i0; i < i1; ++i) {
-    move(p.vb[i], ws.grad_vb[i], st.vel_vb[i], adam_rule_on ? &st.sq_vb[i] : nullptr);
-    if (!c.learn_sigma) continue;
-    float z = 0;  // Adam's step on log sigma, or SGD's velocity for the variance step
-    move(z, ws.grad_log_sigma[i], st.vel_log_sigma[i], adam_rule_on ? &st.sq_log_sigma[i] : nullptr);
-    p.sigma[i] = adam_rule_on ? gaussian_units::log_sigma_step(p.sigma[i], z, cfg.sigma_floor)
-                              : gaussian_units::variance_step(p.sigma[i], st.vel_log_sigma[i], cfg.sigma_floor);
+    move_bias(cfg, adam, p.vb[i], ws.grad_vb[i], st.vel_vb[i], adam_rule_on ? &st.sq_vb[i] : nullptr);
+    if (c.learn_sigma) move_sigma(c, adam, i, ws.grad_log_sigma[i]);
   }
   const auto [j0, j1] = cpu::split(nh, c.parts, t);
-  for (std::size_t j = j0; j < j1; ++j) move(p.hb[j], ws.grad_hb[j], st.vel_hb[j], adam_rule_on ? &st.sq_hb[j] : nullptr);
+  for (std::size_t j = j0; j < j1; ++j)
+    move_bias(cfg, adam, p.hb[j], ws.grad_hb[j], st.vel_hb[j], adam_rule_on ? &st.sq_hb[j] : nullptr);
 }
 
 // Part t's rows of W and share of the biases: vel = momentum * vel + lr * (gradient - decay * W);
@@ -469,21 +486,12 @@ void cd_update_part(const cd_step_context& c, int t) {
     weight_gradient_rows(c, i0, m, scale, cfg.momentum, vel);
     cpu::apply_weight_step(p.w.data() + i0 * nh, vel, std::size_t(m) * nh, cfg.lr * cfg.weight_decay);
     for (std::size_t i = i0; i < i1; ++i) {
-      const float gv = visible_bias_gradient(c, i);
-      st.vel_vb[i] = cfg.momentum * st.vel_vb[i] + cfg.lr * gv;
-      p.vb[i] += st.vel_vb[i];
-      if (learn_sigma) {  // log sigma moves by the mean of the two phases' terms, sigma floored
-        const float gzs = summed(ws.grad_z, parts, nv, i);
-        st.vel_log_sigma[i] = cfg.momentum * st.vel_log_sigma[i] + cfg.lr * (gzs * inv_rows);
-        p.sigma[i] = gaussian_units::variance_step(p.sigma[i], st.vel_log_sigma[i], cfg.sigma_floor);
-      }
+      move_bias(cfg, nullptr, p.vb[i], visible_bias_gradient(c, i), st.vel_vb[i], nullptr);
+      if (learn_sigma) move_sigma(c, nullptr, i, summed(ws.grad_z, parts, nv, i) * inv_rows);  // both phases' mean
     }
   }
   const auto [j0, j1] = cpu::split(nh, parts, t);
-  for (std::size_t j = j0; j < j1; ++j) {
-    st.vel_hb[j] = cfg.momentum * st.vel_hb[j] + cfg.lr * hidden_bias_gradient(c, j);
-    p.hb[j] += st.vel_hb[j];
-  }
+  for (std::size_t j = j0; j < j1; ++j) move_bias(cfg, nullptr, p.hb[j], hidden_bias_gradient(c, j), st.vel_hb[j], nullptr);
 }
 
 }  // namespace

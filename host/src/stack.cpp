@@ -365,10 +365,12 @@ dataset propagated(const stack_options& o, int i, const dataset& input, const tr
     image_set& to = s == 0 ? next.train : next.test;
     if (from.count == 0) continue;
     const bool from_device = from.device_values != nullptr;
-    const std::vector<float> v = i == 0             ? model_inputs(from, t.binarize, r.data_mean, r.data_sd)
-                                 : from_device && !gpu ? input_on_gpu.to_host()
-                                                       : std::vector<float>();
-    const float* x = i == 0 || (from_device && !gpu) ? v.data() : from_device ? from.device_values : from.value_data();
+    std::vector<float> host;  // the rows as the layer reads them, where they must be made on the host
+    if (i == 0)
+      host = model_inputs(from, t.binarize, r.data_mean, r.data_sd);
+    else if (from_device && !gpu)
+      host = input_on_gpu.to_host();
+    const float* x = !host.empty() ? host.data() : from_device ? from.device_values : from.value_data();
     const std::uint64_t seed = t.cd.seed + std::uint64_t(s);
     if (!gpu) {
       to = value_set(propagate_up(r.params, x, from.count, o.propagate_samples, seed), from.count, r.params.nh, from);

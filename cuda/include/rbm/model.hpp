@@ -82,9 +82,8 @@ class model {
   // One CD-k (PCD-k when cd.pcd) update on v0 [rows, nv] (device; in [0, 1] for Bernoulli visible
   // units, real values for Gaussian ones), rows <= max_batch. Gaussian visible units draw the step's
   // normals with the device generator where make_draw_layout puts them; with cd.learn_sigma, sigma
-  // moves too (log sigma with momentum, floored at cd.sigma_floor; get_sigma reads it). Under
-  // cd.update_rule adam the parameters move by Adam (rbm/optimizer.hpp; a label group refuses it so
-  // far). The rest of this interface below train_step (the uint8 steps,
+  // moves too (the variance step with momentum, floored at cd.sigma_floor; get_sigma reads it). Under
+  // cd.update_rule adam the parameters move by Adam (rbm/optimizer.hpp), the label group's too. The rest of this interface below train_step (the uint8 steps,
   // probabilities, sampling, Gibbs, AIS, evaluate) is Bernoulli-only so far and throws
   // precondition_error for a Gaussian model; free_energy serves both.
   void train_step(const float* v0, int rows);
@@ -96,7 +95,7 @@ class model {
   // A label group (a classification RBM, Larochelle & Bengio 2008): `classes` softmax units beside
   // the visible ones, with weights label_w [classes, nh] and biases label_b [classes] (host memory).
   // The first call allocates the group (its momentum zero) and its step's workspace (about
-  // max_batch * (3 nh + 2 classes) + label_draw_count floats); later calls with the same count set
+  // max_batch * (3 nh + 2 classes) + make_label_draw_layout's total floats); later calls with the same count set
   // the parameters only. Synchronises. precondition_error for fewer than 2 classes or more than 3,072.
   void set_label_group(int classes, const float* label_w, const float* label_b);
   int classes() const noexcept;  // 0: no label group
@@ -104,10 +103,10 @@ class model {
   void get_label_group(float* label_w, float* label_b) const;
   // One update of the model with its label group on v0 [rows, nv] (device) with labels y [rows]
   // (device, in [0, classes)): disc_weight x the exact gradient of log p(y | x) + gen_weight x CD-k
-  // (PCD-k with cd.pcd) on the joint of pixels and class, the draws in label_draw_count's layout from
-  // the model's generator (only when gen_weight > 0), with the CD step's momentum and decay: the
-  // same update as the CPU's cpu_label_step (rbm/host/classification.hpp). The generative term needs
-  // Bernoulli visible units. Enqueued eagerly (no graph); y must stay valid until the stream gets there.
+  // (PCD-k with cd.pcd) on the joint of pixels and class, the draws in make_label_draw_layout's layout
+  // from the model's generator (only when gen_weight > 0; normals for sampled Gaussian visible units),
+  // with the CD step's update rule and decay: the same update as the CPU's cpu_label_step
+  // (rbm/host/classification.hpp), for every visible and hidden kind but categorical. Enqueued eagerly (no graph); y must stay valid until the stream gets there.
   void train_labeled_step(const float* v0, const int* y, int rows, float disc_weight, float gen_weight);
   // Sum of -log p(y | x) (before each update) over the rows of the discriminative updates since the
   // last call, and their count. Synchronises.

@@ -75,7 +75,7 @@ struct gradient_view {
   float* w = nullptr;          // [nv, nh]
   float* vb = nullptr;         // [nv] (Gaussian units: divided by sigma^2, as the update uses it)
   float* hb = nullptr;         // [nh] (with the sparsity term where there is one)
-  float* log_sigma = nullptr;  // [nv] with learned sigma (before SGD's bound), else null
+  float* log_sigma = nullptr;  // [nv] the gradient of log sigma with learned sigma, else null
   int nv = 0, nh = 0;
   int rows = 0;                // the batch rows it averages
 };
