@@ -7,9 +7,11 @@
 #   gpu-tests   the `gpu` label, -j4, OPENBLAS_NUM_THREADS=2, RBM_GPU_TESTS_REQUIRED=1 (no silent skips)
 #   memcheck, racecheck, initcheck
 #               compute-sanitizer over the kernel tests (Bernoulli, Gaussian and learned sigma, labels,
-#               statistics, device arrays, propagation), not over cuBLAS-bound training runs
+#               statistics, device arrays, propagation, fine-tuning's small networks), not over
+#               cuBLAS-bound training runs
 #   train       rbm train --device cuda: 10 epochs of the built-in digits
-#   stack       a labelled 784-500-500-2000 stack, an epoch a layer, propagated on the device
+#   stack       a labelled 784-500-500-2000 stack, an epoch a layer, propagated on the device, then two
+#               epochs of fine-tuning there
 #   python      the Python package's CUDA-array tests (its own producers with streams, PyTorch and CuPy
 #               where the machine has them)
 #   throughput  only then: rbm_bench FP32 / TF32 / BF16 / Gaussian rows and PyTorch on the same card,
@@ -37,7 +39,7 @@ steps=(
   "racecheck 40 compute-sanitizer racecheck over the kernel tests"
   "initcheck 40 compute-sanitizer initcheck over the kernel tests"
   "train 20 rbm train --device cuda, 10 epochs of the built-in digits"
-  "stack 30 a labelled 784-500-500-2000 stack, an epoch a layer"
+  "stack 40 a labelled 784-500-500-2000 stack, an epoch a layer, two of fine-tuning"
   "python 50 python/tests/test_device.py against the extension built beside the tests"
   "throughput 0 rbm_bench FP32/TF32/BF16/Gaussian rows and PyTorch on the card, in the time left"
 )
@@ -227,7 +229,7 @@ if begin gpu-tests && have tests/rbm_gpu_tests; then
 fi
 
 # The kernel tests (every custom kernel family at small sizes), not whole runs (mostly cuBLAS).
-kernels='GpuKernels.*:GpuKernelsGaussian.*:GpuLabelKernels.*:*GpuCdStep.*:*GpuGaussianCdStep.*:*GpuLabelStep.*:*GpuAdamCdStep.*'
+kernels='GpuKernels.*:GpuKernelsGaussian.*:GpuLabelKernels.*:*GpuCdStep.*:*GpuGaussianCdStep.*:*GpuLabelStep.*:*GpuAdamCdStep.*:GpuFineTune.A*OnTheCpu'
 kernels+=':-GpuKernels.OutOfMemoryNamesTheRequest'
 for tool in memcheck racecheck initcheck; do
   begin "$tool" || continue
@@ -267,12 +269,12 @@ if begin stack && have host/rbm; then
   shape=(--hidden 500,500,2000)
   [ -z "$gpu" ] && shape=(--hidden 50,40 --train-limit 2000 --test-limit 500)
   if ( time timeout "$(limit stack)" "$build/host/rbm" train --device "$dev" "${shape[@]}" --labels \
-         --objective hybrid --alpha 0.1 --epochs 1 --batch 100 --quiet --out "$work/stack" ) \
+         --objective hybrid --alpha 0.1 --epochs 1 --batch 100 --fine-tune 2 --quiet --out "$work/stack" ) \
        >"$logs/stack.log" 2>&1; then
     record ran stack "ok on $dev: $(grep -E '^real' "$logs/stack.log" | awk '{print $2}')"
     awk -F, 'NR > 1 && $2 == 1 { printf "stack layer %s: %s training samples/s\n", $1, $5 }' \
       "$work/stack/metrics.csv" | tee -a "$work/summary.txt"
-    grep -E "^trained" "$logs/stack.log" | tail -1 | cut -c1-200 | tee -a "$work/summary.txt"
+    grep -E "^(trained|fine-tuned|test set)" "$logs/stack.log" | cut -c1-200 | tee -a "$work/summary.txt"
   else
     record FAILED stack "on $dev (logs/stack.log)"
     first_errors "$logs/stack.log" 5 | tee -a "$work/summary.txt"

@@ -1,9 +1,11 @@
 // Shared by the stack suites (CPU and GPU): a small two-layer plan, its labelled variant, layer 2's input
-// computed by hand, and a stop in the middle of layer 2.
+// computed by hand, a stop in the middle of layer 2, and random stacks of any kinds (fine-tuning's).
 #pragma once
 
 #include <atomic>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "rbm/host/stack.hpp"
 #include "rbm/host/trainer.hpp"
@@ -63,5 +65,29 @@ inline void stop_in_second_layer(rbm::stack_options& o, std::atomic<bool>& stop,
     if (layer == 1 && b.epoch == 2 && b.batch == 5) stop = true;
   };
 }
+
+// Layer i has hidden units kinds[i] (Bernoulli where not given) and, above continuous ones, Gaussian
+// visible units with sigma 1, as a stack trains them.
+inline std::vector<rbm::model_params> random_stack(const std::vector<int>& sizes, int classes, float scale, unsigned seed,
+                    const std::vector<rbm::unit_kind>& kinds = {}) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> n(0.0f, scale);
+  std::vector<rbm::model_params> layers;
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    const bool over_continuous = i > 0 && i - 1 < kinds.size() && kinds[i - 1] != rbm::unit_kind::bernoulli;
+    rbm::model_params p(sizes[i], sizes[i + 1], over_continuous ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli);
+    if (i < kinds.size()) p.hidden = kinds[i];
+    for (float& w : p.w) w = n(gen);
+    for (float& b : p.hb) b = n(gen);
+    layers.push_back(p);
+  }
+  if (classes > 0) {
+    layers.back().add_labels(classes);
+    for (float& w : layers.back().label_w) w = n(gen);
+    for (float& b : layers.back().label_b) b = n(gen);
+  }
+  return layers;
+}
+
 
 }  // namespace rbm_test

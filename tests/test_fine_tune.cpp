@@ -20,29 +20,6 @@ namespace {
 
 using params = std::vector<rbm::model_params>;
 
-// Layer i has hidden units kinds[i] (Bernoulli where not given) and, above continuous ones, Gaussian
-// visible units with sigma 1, as a stack trains them.
-params random_stack(const std::vector<int>& sizes, int classes, float scale, unsigned seed,
-                    const std::vector<rbm::unit_kind>& kinds = {}) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> n(0.0f, scale);
-  params layers;
-  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
-    const bool over_continuous = i > 0 && i - 1 < kinds.size() && kinds[i - 1] != rbm::unit_kind::bernoulli;
-    rbm::model_params p(sizes[i], sizes[i + 1], over_continuous ? rbm::unit_kind::gaussian : rbm::unit_kind::bernoulli);
-    if (i < kinds.size()) p.hidden = kinds[i];
-    for (float& w : p.w) w = n(gen);
-    for (float& b : p.hb) b = n(gen);
-    layers.push_back(p);
-  }
-  if (classes > 0) {
-    layers.back().add_labels(classes);
-    for (float& w : layers.back().label_w) w = n(gen);
-    for (float& b : layers.back().label_b) b = n(gen);
-  }
-  return layers;
-}
-
 // A hidden unit's log integral in long double from its definition (rbm/units.hpp's table): softplus,
 // x^2/2 + log sqrt(2 pi), and for ReLU units + log Phi(x) with Phi by erfc.
 double log_integral_ref(rbm::unit_kind k, double x) {
@@ -119,6 +96,7 @@ std::vector<float> uniform_values(std::size_t n, std::mt19937& gen) {
 // One full-batch step with lr 1 and no momentum moves each parameter by minus the mean gradient.
 rbm::fine_tune_options one_step(int rows) {
   rbm::fine_tune_options o;
+  o.device = "cpu";  // the CPU's maths (tests/gpu/test_gpu_fine_tune.cpp holds the GPU's to it)
   o.epochs = 1;
   o.batch = rows;
   o.method = rbm::optimizer::sgd;
@@ -164,7 +142,7 @@ void expect_classifier_step_is_gradient(params& layers, const std::vector<float>
 }  // namespace
 
 TEST(FineTune, AClassifierStepIsTheGradientOfCrossEntropy) {
-  params layers = random_stack({6, 5, 4}, 3, 0.8f, 3);
+  params layers = rbm_test::random_stack({6, 5, 4}, 3, 0.8f, 3);
   std::mt19937 gen(5);
   const int rows = 7;
   const std::vector<float> x = uniform_values(std::size_t(rows) * 6, gen);
@@ -173,7 +151,7 @@ TEST(FineTune, AClassifierStepIsTheGradientOfCrossEntropy) {
 }
 
 TEST(FineTune, ARegressorStepIsTheGradientOfSquaredError) {
-  params layers = random_stack({5, 4, 3}, 0, 0.8f, 8);
+  params layers = rbm_test::random_stack({5, 4, 3}, 0, 0.8f, 8);
   rbm::linear_head h{3, 2, {0.3f, -0.2f, 0.5f, 0.1f, -0.4f, 0.6f}, {0.1f, -0.3f}};
   std::mt19937 gen(9);
   const int rows = 6;
@@ -202,11 +180,11 @@ TEST(FineTune, StepsAreTheGradientsThroughEveryHiddenKind) {
                             std::vector<unit_kind>{unit_kind::gaussian, unit_kind::bernoulli},
                             std::vector<unit_kind>{unit_kind::bernoulli, unit_kind::relu}}) {
     SCOPED_TRACE(std::string(rbm::to_string(kinds[0])) + "," + rbm::to_string(kinds[1]));
-    params layers = random_stack({6, 5, 4}, 3, 0.8f, 3, kinds);
+    params layers = rbm_test::random_stack({6, 5, 4}, 3, 0.8f, 3, kinds);
     ASSERT_EQ(layers[1].gaussian(), kinds[0] != unit_kind::bernoulli);
     expect_classifier_step_is_gradient(layers, x, y);
 
-    params reg = random_stack({6, 5, 4}, 0, 0.8f, 4, kinds);  // a regressor over both layers' kinds
+    params reg = rbm_test::random_stack({6, 5, 4}, 0, 0.8f, 4, kinds);  // a regressor over both layers' kinds
     rbm::linear_head h{4, 2, {0.3f, -0.2f, 0.5f, 0.1f, -0.4f, 0.6f, 0.2f, 0.1f}, {0.1f, -0.3f}};
     params reg_tuned = reg;
     rbm::linear_head th = h;
@@ -215,7 +193,7 @@ TEST(FineTune, StepsAreTheGradientsThroughEveryHiddenKind) {
     for (int l = 0; l < 2; ++l) expect_steps_are_gradients(reg[l].w, reg_tuned[l].w, reg_loss, "regressor W");
   }
   // A Gaussian layer above the bottom is read as it is: with sigma 1 only.
-  params off = random_stack({6, 5, 4}, 3, 0.8f, 3, {unit_kind::relu, unit_kind::bernoulli});
+  params off = rbm_test::random_stack({6, 5, 4}, 3, 0.8f, 3, {unit_kind::relu, unit_kind::bernoulli});
   off[1].sigma[2] = 0.5f;
   EXPECT_THROW(rbm::fine_tune_classifier(off, {x.data(), y.data(), nullptr, rows}, {}, one_step(rows)),
                rbm::precondition_error);
@@ -223,7 +201,7 @@ TEST(FineTune, StepsAreTheGradientsThroughEveryHiddenKind) {
 
 TEST(FineTune, AdamsFirstStepIsTheRateAgainstTheGradientsSign) {
   // m = (1 - b1) g, v = (1 - b2) g^2, bias-corrected: the step is lr g / (|g| + eps) = lr sign(g).
-  params layers = random_stack({6, 5, 4}, 3, 0.8f, 3);
+  params layers = rbm_test::random_stack({6, 5, 4}, 3, 0.8f, 3);
   std::vector<float> x(std::size_t(5) * 6, 0.3f);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 7) / 7.0f;
   const std::vector<int> y{0, 2, 1, 1, 0};
@@ -244,7 +222,7 @@ TEST(FineTune, AdamsFirstStepIsTheRateAgainstTheGradientsSign) {
 TEST(FineTune, ARegressorFitsAKnownFunction) {
   // y = sin(2 pi x0) x1 + x2^2 on [0, 1]^3: a 3-32-16 network from small random weights, its head at
   // the targets' mean; the best held-out squared error (the epoch kept) far below the variance.
-  params layers = random_stack({3, 32, 16}, 0, 0.3f, 12);
+  params layers = rbm_test::random_stack({3, 32, 16}, 0, 0.3f, 12);
   auto f = [](const float* x) { return std::sin(6.2831853f * x[0]) * x[1] + x[2] * x[2]; };
   std::mt19937 gen(13);
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
@@ -262,6 +240,7 @@ TEST(FineTune, ARegressorFitsAKnownFunction) {
   for (float v : ht) var += (v - mean) * (v - mean) / ht.size();
   rbm::linear_head h{16, 1, std::vector<float>(16, 0.0f), {float(mean)}};
   rbm::fine_tune_options o;
+  o.device = "cpu";
   o.method = rbm::optimizer::sgd;
   o.epochs = 40;
   o.batch = 20;
@@ -296,6 +275,7 @@ TEST(FineTune, LowersTheHeldOutErrorOfADigitStackAndKeepsTheBestEpoch) {
   };
   params tuned = greedy.model.layers;
   rbm::fine_tune_options o;
+  o.device = "cpu";
   o.epochs = 8;
   o.patience = 3;
   o.threads = 2;
@@ -309,10 +289,11 @@ TEST(FineTune, LowersTheHeldOutErrorOfADigitStackAndKeepsTheBestEpoch) {
 }
 
 TEST(FineTune, ADivergingRunStopsNamingTheEpoch) {
-  params layers = random_stack({6, 5, 4}, 0, 0.5f, 4);
+  params layers = rbm_test::random_stack({6, 5, 4}, 0, 0.5f, 4);
   rbm::linear_head h{4, 1, {0, 0, 0, 0}, {0}};
   std::vector<float> x(60, 0.5f), t(10, 1.0f);
   rbm::fine_tune_options o;
+  o.device = "cpu";
   o.method = rbm::optimizer::sgd;
   o.lr = 1e30f;
   o.epochs = 3;
@@ -326,7 +307,7 @@ TEST(FineTune, ADivergingRunStopsNamingTheEpoch) {
 }
 
 TEST(FineTune, RefusesWhatCannotBeTuned) {
-  params layers = random_stack({6, 5}, 0, 0.5f, 4);
+  params layers = rbm_test::random_stack({6, 5}, 0, 0.5f, 4);
   std::vector<float> x(12, 0.5f);
   std::vector<int> y{0, 1};
   rbm::fine_tune_options o;

@@ -31,6 +31,33 @@ __device__ __forceinline__ double unit_log_integral(unit_kind k, float x) {
   return k == unit_kind::bernoulli ? double(softplus(x)) : hidden_log_integral(k, x);
 }
 
+// Row r's class logits b_k + sum_j F(pre + hb + U_kj) into logits [classes] (thread 0's; every thread
+// of the block calls it and may read them after), the sums over the hidden units in double.
+__device__ void row_logits(const float* __restrict__ pre, const float* __restrict__ hb,
+                           const float* __restrict__ label_w, const float* __restrict__ label_b, std::size_t row,
+                           int nh, int classes, unit_kind kind, double* logits) {
+  using reduce = cub::BlockReduce<double, row_threads>;
+  __shared__ typename reduce::TempStorage tmp;
+  for (int k = 0; k < classes; ++k) {
+    double part = 0;
+    for (int j = threadIdx.x; j < nh; j += row_threads)
+      part += unit_log_integral(kind, __fadd_rn(hidden_input(pre, hb, row + j, j), label_w[std::size_t(k) * nh + j]));
+    const double total = reduce(tmp).Sum(part);
+    if (threadIdx.x == 0) logits[k] = double(label_b[k]) + total;
+    __syncthreads();  // tmp is reused by the next class; the logits are read after
+  }
+}
+
+__global__ void __launch_bounds__(row_threads)
+    label_logits_kernel(const float* __restrict__ pre, const float* __restrict__ hb,
+                        const float* __restrict__ label_w, const float* __restrict__ label_b, int nh, int classes,
+                        double* __restrict__ logits, unit_kind kind) {
+  extern __shared__ double shared[];  // logits [classes]
+  const int r = blockIdx.x;
+  row_logits(pre, hb, label_w, label_b, std::size_t(r) * nh, nh, classes, kind, shared);
+  for (int k = threadIdx.x; k < classes; k += row_threads) logits[std::size_t(r) * classes + k] = shared[k];
+}
+
 __global__ void label_hidden_kernel(const float* pre, const float* __restrict__ hb,
                                     const float* __restrict__ label_w, const int* __restrict__ y,
                                     const float* __restrict__ u, float* prob, float* __restrict__ state, int rows,
@@ -51,21 +78,12 @@ __global__ void __launch_bounds__(row_threads)
                                 const float* __restrict__ label_w, const float* __restrict__ label_b,
                                 const int* __restrict__ y, int nh, int classes, float* __restrict__ g,
                                 float* __restrict__ d, double* __restrict__ loss, unit_kind kind) {
-  using reduce = cub::BlockReduce<double, row_threads>;
-  __shared__ typename reduce::TempStorage tmp;
   extern __shared__ double shared[];  // logits [classes], then p [classes]
   double* logits = shared;
   double* prob = shared + classes;
   const int r = blockIdx.x, yr = y[r];
   const std::size_t row = std::size_t(r) * nh;
-  for (int k = 0; k < classes; ++k) {
-    double part = 0;
-    for (int j = threadIdx.x; j < nh; j += row_threads)
-      part += unit_log_integral(kind, __fadd_rn(hidden_input(pre, hb, row + j, j), label_w[std::size_t(k) * nh + j]));
-    const double total = reduce(tmp).Sum(part);
-    if (threadIdx.x == 0) logits[k] = double(label_b[k]) + total;
-    __syncthreads();  // tmp is reused by the next class
-  }
+  row_logits(pre, hb, label_w, label_b, row, nh, classes, kind, logits);
   if (threadIdx.x == 0) {
     const double lse = softmax_units::mean(logits, classes, prob);
     atomicAdd(loss, lse - logits[yr]);
@@ -198,6 +216,14 @@ void label_discriminative(const float* pre, const float* hb, const float* label_
   label_discriminative_kernel<<<rows, row_threads, shared, s.get()>>>(pre, hb, label_w, label_b, y, nh, classes, g, d,
                                                                      loss, hidden);
   RBM_CHECK_LAUNCH(label_discriminative_kernel);
+}
+
+void label_logits(const float* pre, const float* hb, const float* label_w, const float* label_b, int rows, int nh,
+                  int classes, double* logits, stream_view s, unit_kind hidden) {
+  RBM_EXPECTS(pre && hb && label_w && label_b && logits && rows > 0 && nh > 0 && classes >= 2);
+  const std::size_t shared = softmax_shared_bytes(label_logits_kernel, classes);
+  label_logits_kernel<<<rows, row_threads, shared, s.get()>>>(pre, hb, label_w, label_b, nh, classes, logits, hidden);
+  RBM_CHECK_LAUNCH(label_logits_kernel);
 }
 
 void sample_labels(const float* ly, const float* label_b, const float* u, int rows, int classes, int* y,

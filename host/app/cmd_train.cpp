@@ -120,7 +120,8 @@ int train_stack_run(const train_state& s, rbm::stack_options& stack, const rbm::
   std::printf("; wrote %s/{model.safetensors,metrics.csv,stack.json,filters-layer*.png,layer*/%s}\n",
               s.opt.out_dir.c_str(), r.fine_tune_history.empty() ? "" : ",fine_tune.csv");
   if (!r.fine_tune_history.empty())
-    std::printf("fine-tuned %zu epochs%s\n", r.fine_tune_history.size(),
+    std::printf("fine-tuned %zu epochs on the %s%s\n", r.fine_tune_history.size(),
+                r.fine_tune_history.front().on_gpu ? "GPU" : "CPU",
                 s.opt.validation > 0 ? " (the best validation epoch kept)" : "");
   if (top.test_count > 0)
     std::printf("test set (%d images, not used in training): accuracy %.4f, mean log p(y | x) %.5f\n",

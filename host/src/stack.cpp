@@ -130,6 +130,8 @@ void fine_tune_stack(stack_result& res, const dataset& bottom, bool validation, 
   fine_tune_options f = o.fine_tune;
   f.seed = first.cd.seed;
   f.stop = o.base.stop;
+  f.device = o.base.device;
+  f.gpu = o.base.gpu;
   res.model.tuned = res.model.layers;
   try {
     res.fine_tune_history = fine_tune_classifier(res.model.tuned, train_rows, held, f);

@@ -208,8 +208,9 @@ def _fine_tune_config(est):
     if est.n_threads is not None:
         _positive_int("n_threads", est.n_threads, 4096)
     # batches, patience and the optimiser: rbm::fine_tune_options's defaults (100, 10, Adam)
+    # the device as the greedy layers': "auto" fine-tunes on a usable GPU
     return {"epochs": int(est.fine_tune_iter), "lr": float(est.fine_tune_learning_rate),
-            "threads": int(est.n_threads or 0)}
+            "threads": int(est.n_threads or 0), "device": str(est.device)}
 
 
 def _split(n, fraction, rng):

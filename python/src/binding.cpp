@@ -507,6 +507,7 @@ py::tuple fine_tune(const py::list& layer_dicts, const py::object& x, const py::
   o.patience = get(cfg, "patience", o.patience);
   o.seed = get(cfg, "seed", o.seed);
   o.threads = get(cfg, "threads", o.threads);
+  o.device = get<std::string>(cfg, "device", o.device);
   std::atomic<bool> stop{false};
   bool keyboard = false;
   o.stop = &stop;
@@ -544,6 +545,7 @@ py::tuple fine_tune(const py::list& layer_dicts, const py::object& x, const py::
     d["held_out_loss"] = e.held_out_loss;
     d["held_out_accuracy"] = e.held_out_accuracy;
     d["seconds"] = e.seconds;
+    d["on_gpu"] = e.on_gpu;
     epochs.append(d);
   }
   py::object head_out = py::none();

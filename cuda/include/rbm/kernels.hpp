@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "rbm/optimizer.hpp"
 #include "rbm/resources.hpp"
 #include "rbm/units.hpp"
 
@@ -111,6 +112,11 @@ void label_discriminative(const float* pre, const float* hb, const float* label_
                           int rows, int nh, int classes, float* g, float* d, double* loss, stream_view s,
                           unit_kind hidden = unit_kind::bernoulli);
 
+// logits [rows, classes] (double) = label_b[k] + sum_j softplus(pre[r, j] + hb[j] + label_w[k, j]) (the
+// kind's log integral for other hidden kinds): label_discriminative's logits, for rows without labels.
+void label_logits(const float* pre, const float* hb, const float* label_w, const float* label_b, int rows, int nh,
+                  int classes, double* logits, stream_view s, unit_kind hidden = unit_kind::bernoulli);
+
 // y[r] ~ softmax(ly[r, :] + label_b) with the one uniform u[r] (softmax_units::sample); ly = h label_w^T.
 void sample_labels(const float* ly, const float* label_b, const float* u, int rows, int classes, int* y,
                    stream_view s);
@@ -132,6 +138,20 @@ void label_hidden_gradient(const float* g, const float* h0p, const float* hp, in
 // vel = decayed_velocity(momentum vel + scale grad, param, decay); param += vel (element-wise, n).
 void momentum_step(const float* grad, std::size_t n, float scale, float momentum, float decay, float* vel,
                    float* param, stream_view s);
+
+// Backpropagation (rbm/feed_forward.hpp), element-wise over [rows, cols] unless said otherwise.
+// d *= the slope of a hidden layer's mean at its total input: a (1 - a) for Bernoulli units (a their
+// mean), else hidden_variance at float(pre + bias) (pre the layer's x W, bias [cols]).
+void mean_slope(unit_kind hidden, float* d, const float* a, const float* pre, const float* bias, int rows, int cols,
+                stream_view s);
+// e = e + (b[c] - t) (e holding x w) and *loss += sum e^2 / 2 (in double): a linear head's residuals.
+void linear_residuals(float* e, const float* b, const float* t, int rows, int cols, double* loss, stream_view s);
+// out[r, c] += b[c].
+void add_bias_rows(float* out, const float* b, int rows, int cols, stream_view s);
+// One descent step of n parameters along g = scale grad + decay param (the loss's gradient): SGD with
+// momentum (vel = momentum vel - lr g; param += vel), or Adam (param -= adam_rule{rate}.step(g, vel, sq)).
+void descent_step(optimizer method, float* param, const float* grad, float* vel, float* sq, std::size_t n, float scale,
+                  float decay, float lr, float momentum, float adam_rate, stream_view s);
 
 }  // namespace rbm
 

@@ -1,6 +1,7 @@
 // Supervised fine-tuning of a stack (Hinton & Salakhutdinov 2006): the greedily trained layers become a
-// feed-forward network, trained as a whole by backpropagation with minibatch SGD and momentum, with
-// early stopping on held-out rows. On the CPU (OpenBLAS for the products, a thread team for the rows).
+// feed-forward network, trained as a whole by backpropagation with minibatch SGD and momentum (or
+// Adam), with early stopping on held-out rows. On the CPU (OpenBLAS for the products, a thread team for
+// the rows) or on a GPU (cuBLAS and small kernels; fine_tune_options::device).
 //
 // The network is the stack's up-pass, x_{l+1} = sigmoid(hb_l + x_l' W_l) (x' = x / sigma at a Gaussian
 // bottom; sigma and the visible biases stay as they are), and a head:
@@ -14,8 +15,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
+#include "rbm/host/gpu_options.hpp"
 #include "rbm/host/model_params.hpp"
 #include "rbm/optimizer.hpp"
 
@@ -27,6 +30,7 @@ struct fine_tune_epoch {
   double held_out_loss = 0;        // mean -log p(y | x) or mean squared error per output; NaN without held-out rows
   double held_out_accuracy = 0;    // classification only; NaN otherwise
   double seconds = 0;              // since fine-tuning started
+  bool on_gpu = false;             // whether the epoch ran on the GPU
 };
 
 // Fine-tuning moves the parameters by rbm::optimizer (rbm/optimizer.hpp) on the batch mean of the
@@ -44,7 +48,14 @@ struct fine_tune_options {
   // have not improved on it (0: run every epoch).
   int patience = 10;
   std::uint64_t seed = 1;          // the order of the rows in each epoch
-  int threads = 0;                 // the row loops' threads (0: the machine's)
+  int threads = 0;                 // the CPU's row loops' threads (0: the machine's)
+  // Where the maths runs, as rbm::train's device: "auto" (a usable GPU, else the CPU; also the CPU where
+  // the rows or the network do not fit in the GPU's memory), "cpu" or "cuda". On the GPU (cuBLAS and
+  // small kernels, rbm/feed_forward.hpp) the rows are copied to the device once and the parameters
+  // back at the end; gpu.device and gpu.mode (the GEMMs' precision) apply. Equal to the CPU's up to
+  // the GEMMs' summation order and the device's expf and logf.
+  std::string device = "auto";
+  gpu_options gpu;
   const std::atomic<bool>* stop = nullptr;  // set: stop after the current batch and throw rbm::interrupted
   std::function<void(const fine_tune_epoch&)> on_epoch;
 };
