@@ -861,7 +861,8 @@ TEST(StackCli, FineTuneTrainsAndClassifiesWithTheTunedStack) {
   EXPECT_NE(unlabelled.output.find("it needs labels"), std::string::npos) << unlabelled.output;
 }
 
-// A stack of ReLU units under Bernoulli ones from the CLI: each kind's own default rate, fine-tuning,
+// A stack of ReLU units under Bernoulli ones from the CLI: each kind's own default rate (a generative
+// Gaussian layer's own), fine-tuning,
 // classify agreeing with the trainer, the bound refused by name, sampling every class.
 TEST(StackCli, ReluUnitsUnderBernoulliOnesTrainFineTuneAndClassify) {
   const auto dir = rbm_test::fresh_dir("stack-cli-relu");
@@ -889,6 +890,12 @@ TEST(StackCli, ReluUnitsUnderBernoulliOnesTrainFineTuneAndClassify) {
   const auto all = rbm_test::run_rbm("sample --model " + model + " --class all --chains 2 --steps 5 --out " +
                                      (dir / "all.png").string());
   ASSERT_EQ(all.code, 0) << all.output;
+  // Without labels the Gaussian layer above the ReLU units is generative: its own rate (0.1 diverged).
+  const auto gen = rbm_test::run_rbm("train --device cpu --hidden 100,60 --hidden-units relu,bernoulli --epochs 1,2 "
+                                     "--train-limit 1000 --test-limit 100 --quiet --out " + (dir / "gen").string());
+  ASSERT_EQ(gen.code, 0) << gen.output;
+  std::ifstream gen_plan(dir / "gen" / "stack.json");
+  EXPECT_NEAR(nlohmann::json::parse(gen_plan).at("lr")[1].get<double>(), rbm::gaussian_layer_sgd_lr, 1e-9);
   rbm_test::expect_refused("train --device cpu --hidden 30,20 --hidden-units relu --epochs 1",
                            "visible units are Gaussian, which take Bernoulli hidden units", dir);
   rbm_test::expect_refused("train --device cpu --hidden 30 --hidden-units relu,bernoulli", "give --hidden a list too", dir);

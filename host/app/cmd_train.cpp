@@ -363,7 +363,11 @@ rbm::stack_options per_layer_lists(train_state& s) {
   if (s.hidden_kinds.size() > 1) {
     stack.hidden_units = s.hidden_kinds;
     if (s.o_lr->count() == 0 && s.opt.cd.update_rule == rbm::optimizer::sgd)
-      for (rbm::unit_kind k : s.hidden_kinds) stack.lr.push_back(rbm::default_sgd_lr(k));  // each kind's own
+      for (std::size_t i = 0; i < s.hidden_kinds.size(); ++i) {  // each kind's own; a generative Gaussian layer's
+        const bool gaussian_layer = i > 0 && s.hidden_kinds[i - 1] != rbm::unit_kind::bernoulli &&
+                                    !(s.opt.labels && i + 1 == s.hidden_kinds.size());
+        stack.lr.push_back(gaussian_layer ? rbm::gaussian_layer_sgd_lr : rbm::default_sgd_lr(s.hidden_kinds[i]));
+      }
   }
   if (s.o_pcd->count() > 0) {
     const auto v = s.pcd.empty() ? std::vector<int>{1} : parse_ints(s.pcd, "--pcd");

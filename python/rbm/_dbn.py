@@ -180,18 +180,25 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
     def sample(self, n_samples=10, n_steps=1000, random_state=None):
-        """Generation as Hinton et al. (2006): `n_steps` Gibbs sweeps in the top RBM from coin flips, then
-        one down pass (each layer below sampled); returns the data layer's probabilities [n, n_features]."""
+        """Generation as Hinton et al. (2006): `n_steps` Gibbs sweeps in the top RBM from random states,
+        then one down pass, each layer below drawn from the states above it (Bernoulli units by coin
+        flips, the Gaussian units over continuous hidden ones as mean + sigma N(0, 1)). Returns the data
+        layer's probabilities [n, n_features] (Bernoulli units), or for a categorical bottom each site's
+        state drawn from its softmax (integers [n, sites]); a one-layer DBN returns its RBM's sample."""
         check_is_fitted(self)
         if self.labels:
             raise AttributeError("sample is for DBNs without labels so far (rbm sample --class does it for the CLI)")
-        if any(not isinstance(est, BernoulliRBM) for est in self.layers_):
-            raise AttributeError("sample is for DBNs of Bernoulli layers so far (rbm sample takes any stack)")
         rng = check_random_state(random_state if random_state is not None else self.random_state)
-        v = self.layers_[-1].sample(n_samples, n_steps, rng).astype(np.float64)
+        v = self.layers_[-1].sample(n_samples, n_steps, rng)
         for est in reversed(self.layers_[:-1]):
-            p = expit(v @ est.components_ + est.intercept_visible_)
-            v = p if est is self.layers_[0] else (rng.uniform(size=p.shape) < p).astype(np.float64)
+            h, bottom = np.asarray(v, dtype=np.float64), est is self.layers_[0]
+            if isinstance(est, GaussianRBM):  # over continuous hidden units below: never the bottom
+                v = est._visible_mean(h) + est.sigma_ * rng.standard_normal((h.shape[0], est.n_features_in_))
+            elif getattr(est, "_categorical", False):
+                v = est._as_data(est._visible_draw(h, rng))
+            else:
+                p = expit(h @ est.components_ + est.intercept_visible_)
+                v = p if bottom else (rng.uniform(size=p.shape) < p).astype(np.float64)
         return v
 
 
@@ -258,8 +265,9 @@ def _greedy(est, X, y, sizes, rng):
                                       **common).fit(h, y)
         else:
             rate = DBN._per_layer("learning_rate", est.learning_rate, i, len(sizes))
-            if rate is None:
-                rate = _core.unit_defaults(hidden, str(est.optimizer))["learning_rate"]
+            if rate is None:  # a Gaussian layer over continuous units below: its own (rbm::gaussian_layer_sgd_lr)
+                defaults = _core.unit_defaults(hidden, str(est.optimizer))
+                rate = defaults["gaussian_layer_learning_rate" if visible == "gaussian" else "learning_rate"]
             chain = dict(k=DBN._per_layer("k", est.k, i, len(sizes)), persistent=est.persistent)
             if visible == "gaussian":  # sigma 1 on the continuous units below, as they are
                 layer = GaussianRBM(learning_rate=rate, standardize=False, **chain, **common)

@@ -578,7 +578,10 @@ py::dict training_defaults(const std::string& objective, const std::string& opti
 py::dict unit_defaults(const std::string& hidden, const std::string& optimizer) {
   const rbm::unit_kind k = hidden_kind_named(hidden);
   py::dict d;
-  d["learning_rate"] = optimizer_named(optimizer) == rbm::optimizer::adam ? rbm::adam_defaults::lr : rbm::default_sgd_lr(k);
+  const bool adam = optimizer_named(optimizer) == rbm::optimizer::adam;
+  d["learning_rate"] = adam ? rbm::adam_defaults::lr : rbm::default_sgd_lr(k);
+  // a DBN's generative layer of Gaussian visible units over continuous hidden units below
+  d["gaussian_layer_learning_rate"] = adam ? rbm::adam_defaults::lr : rbm::gaussian_layer_sgd_lr;
   d["learned_sigma_learning_rate"] = rbm::learned_sigma_defaults::lr;  // SGD's, learning sigma
   d["learned_sigma_tempering"] = rbm::learned_sigma_defaults::tempering;
   return d;
