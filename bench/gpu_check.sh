@@ -7,7 +7,7 @@
 #   gpu-tests   the `gpu` label, -j4, OPENBLAS_NUM_THREADS=2, RBM_GPU_TESTS_REQUIRED=1 (no silent skips)
 #   memcheck, racecheck, initcheck
 #               compute-sanitizer over the kernel tests (Bernoulli, Gaussian and learned sigma, labels,
-#               statistics, device arrays, propagation, fine-tuning's small networks), not over
+#               statistics, device arrays, propagation, categorical units, fine-tuning's small networks), not over
 #               cuBLAS-bound training runs
 #   train       rbm train --device cuda: 10 epochs of the built-in digits
 #   stack       a labelled 784-500-500-2000 stack, an epoch a layer, propagated on the device, then two
@@ -229,7 +229,7 @@ if begin gpu-tests && have tests/rbm_gpu_tests; then
 fi
 
 # The kernel tests (every custom kernel family at small sizes), not whole runs (mostly cuBLAS).
-kernels='GpuKernels.*:GpuKernelsGaussian.*:GpuLabelKernels.*:*GpuCdStep.*:*GpuGaussianCdStep.*:*GpuLabelStep.*:*GpuAdamCdStep.*:GpuFineTune.A*OnTheCpu'
+kernels='GpuKernels.*:GpuKernelsGaussian.*:GpuLabelKernels.*:*GpuCdStep.*:*GpuGaussianCdStep.*:*GpuLabelStep.*:*GpuAdamCdStep.*:GpuFineTune.A*OnTheCpu:GpuCategorical.*:*GpuCategoricalStep.*'
 kernels+=':-GpuKernels.OutOfMemoryNamesTheRequest'
 for tool in memcheck racecheck initcheck; do
   begin "$tool" || continue

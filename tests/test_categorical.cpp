@@ -265,7 +265,8 @@ TEST(CategoricalCli, TrainsFromIntegerNpyEvaluatesExactlyAndRefusesWhatItCannotR
   write_states(dir / "bad.npy", bad, 50, sites);
   refused("train --visible categorical --states 3 --train-data " + (dir / "bad.npy").string(), "row 7, column 4 holds 5");
   refused("train --visible categorical --epochs 1", "integer states from .npy files");
-  refused("train --visible categorical --device cuda" + data, "categorical visible units run on the CPU backend only");
+  if (!rbm_test::gpu_usable())  // categorical units train on the GPU too (tests/gpu/test_gpu_categorical.cpp)
+    refused("train --visible categorical --device cuda" + data, "no GPU is usable");
   // 9 sites of 2 states: as many one-hot units (18) as the model's 6 sites of 3, and still not its data.
   std::vector<int> binary(50 * 9);
   for (std::size_t i = 0; i < binary.size(); ++i) binary[i] = int(i * 7 % 3 == 0);

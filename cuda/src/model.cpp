@@ -28,6 +28,8 @@ model::model(const model_options& opt, stream_view stream) {
   if (opt.cd.learn_sigma && opt.cd.visible != unit_kind::gaussian)
     throw precondition_error("learn_sigma applies to Gaussian visible units only");
   if (opt.cd.learn_sigma && !(opt.cd.sigma_floor > 0)) throw precondition_error("sigma_floor must be positive");
+  if (opt.cd.visible == unit_kind::categorical && (opt.cd.states < 2 || opt.cd.nv % opt.cd.states != 0))
+    throw precondition_error("categorical visible units need at least 2 states per site and nv a multiple of them");
   if (replicas_of(opt.cd) > 1)  // the CPU backend's alone so far: refused rather than run as CD
     throw precondition_error("parallel tempering (cd.tempering) runs on the CPU backend only so far");
   p_ = std::make_unique<impl>(opt, stream);

@@ -31,6 +31,7 @@ struct model::impl {
   device_buffer<float> grad_w, sq_w, sq_vb, sq_hb, sq_log_sigma, adam_rate;
   device_buffer<std::uint64_t> adam_t;
   bool gauss, learn_sigma;
+  int sites = 0;  // categorical visible units: nv / cd.states sites of cd.states one-hot units (else 0)
   bool sigma_is_one;  // every sigma 1 and fixed (as until set_sigma): v / sigma is v, no scaling pass
   device_buffer<double> err_acc;  // [1]
   cublas_handle blas;
@@ -68,7 +69,8 @@ struct model::impl {
         grad_w(adam ? std::size_t(nv) * nh : 0, st), sq_w(adam ? std::size_t(nv) * nh : 0, st), sq_vb(adam ? nv : 0, st),
         sq_hb(adam ? nh : 0, st), sq_log_sigma(adam && o.cd.learn_sigma ? nv : 0, st), adam_rate(adam ? 1 : 0, st),
         adam_t(adam ? 1 : 0, st), gauss(o.cd.visible == unit_kind::gaussian),
-        learn_sigma(o.cd.learn_sigma), sigma_is_one(!o.cd.learn_sigma), err_acc(1, st), blas(st),
+        learn_sigma(o.cd.learn_sigma), sites(o.cd.visible == unit_kind::categorical ? nv / o.cd.states : 0),
+        sigma_is_one(!o.cd.learn_sigma), err_acc(1, st), blas(st),
         gen(philox_generator::where::device, o.cd.seed, 0, st.get()) {
     for (auto* b : {&w, &vb, &hb, &vel_w, &vel_vb, &vel_hb, &vel_log_sigma, &sq_w, &sq_vb, &sq_hb, &sq_log_sigma})
       if (b->size() > 0) RBM_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->size() * sizeof(float), s.get()));
@@ -100,9 +102,22 @@ struct model::impl {
   // The fixed sequence of one update; `seed_chains` marks the PCD steps that must first copy freshly
   // sampled h0 rows into chains that do not exist yet (never part of a captured graph).
   void bernoulli_only(const char* what) const {
-    if (gauss)
+    if (gauss || sites > 0)
       throw precondition_error(std::string("rbm::model::") + what +
-                               " is implemented for Bernoulli visible units only so far (this model's are Gaussian)");
+                               " is implemented for Bernoulli visible units only so far (this model's are " +
+                               to_string(opt.cd.visible) + ")");
+  }
+
+  // The visible layer of a Gibbs step: vs [rows, nv] holding h W^T becomes a draw from p(v | h) with
+  // the uniforms (or normals) at `draws`: Gaussian means (+ sigma times the normals when sampled),
+  // each categorical site's state, or Bernoulli states.
+  void draw_visible(int rows, const float* draws, bool sampled) {
+    if (gauss)
+      gaussian_visible(vs.data(), vb.data(), sigma.data(), sampled ? draws : nullptr, rows, nv, s);
+    else if (sites > 0)
+      categorical_sample(vs.data(), vb.data(), draws, rows, sites, opt.cd.states, s);
+    else
+      sigmoid_sample(vs.data(), vb.data(), draws, vs.data(), vs.data(), rows, nv, s);
   }
 
   // What the hidden layer sees of visible rows v: v, or (Gaussian units) v / sigma written to `scaled`.
@@ -131,11 +146,7 @@ struct model::impl {
     const std::size_t bv = std::size_t(rows) * nv;
     for (int step = 0; step < c.k; ++step) {
       backward(h, rows, vs.data());
-      if (gauss)
-        gaussian_visible(vs.data(), vb.data(), sigma.data(), c.visible_sample ? u.data() + lay.v(step) : nullptr, rows,
-                         nv, s);
-      else
-        sigmoid_sample(vs.data(), vb.data(), u.data() + lay.v(step), vs.data(), vs.data(), rows, nv, s);
+      draw_visible(rows, u.data() + lay.v(step), c.visible_sample);
       if (step == 0) accumulate_squared_error(v0.data(), vs.data(), bv, err_acc.data(), s);
       forward(hidden_view(vs.data(), rows, ss.data()), rows, hp.data());
       hidden_sample(c.hidden, hp.data(), hb.data(), u.data() + lay.h(step), hp.data(), hout, rows, nh, s);

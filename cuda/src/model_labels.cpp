@@ -96,11 +96,7 @@ void model::train_labeled_step(const float* v0, const int* y, int rows, float di
                                      m.s.get()));
     for (int step = 0; step < c.k; ++step) {
       m.backward(m.hs.data(), rows, m.vs.data());
-      if (m.gauss)  // the mean, or mean + sigma z with the layout's normals
-        gaussian_visible(m.vs.data(), m.vb.data(), m.sigma.data(), lay.visible_normals ? u + lay.v(step) : nullptr,
-                         rows, nv, m.s);
-      else
-        sigmoid_sample(m.vs.data(), m.vb.data(), u + lay.v(step), m.vs.data(), m.vs.data(), rows, nv, m.s);
+      m.draw_visible(rows, u + lay.v(step), lay.visible_normals);  // Gaussian: mean (+ sigma z); a state per site
       gemm_row_major(m.blas, m.opt.mode, false, true, rows, kc, nh, 1.0f, m.hs.data(), nh, m.label_w.data(), nh, 0.0f,
                      m.lly.data(), kc);  // h U^T
       sample_labels(m.lly.data(), m.label_b.data(), u + lay.y(step), rows, kc, m.lys.data(), m.s);

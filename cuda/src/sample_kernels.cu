@@ -33,6 +33,35 @@ __global__ void hidden_kind_kernel(unit_kind kind, const float* pre, const float
   }
 }
 
+// A site's q inputs a_k = x_k + vb_k (double) become float(softmax(a)_k), then the one-hot draw from
+// those float means: softmax_units::mean and ::sample without per-thread arrays (the same expressions
+// recomputed pass by pass).
+__global__ void categorical_sample_kernel(float* __restrict__ x, const float* __restrict__ vb,
+                                          const float* __restrict__ u, std::size_t groups, int sites, int q) {
+  for (std::size_t g = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; g < groups;
+       g += std::size_t(gridDim.x) * blockDim.x) {
+    float* site = x + g * q;
+    const float* b = vb + (g % sites) * q;
+    double top = double(site[0]) + b[0];
+    for (int k = 1; k < q; ++k) {
+      const double a = double(site[k]) + b[k];
+      top = a > top ? a : top;
+    }
+    double sum = 0;
+    for (int k = 0; k < q; ++k) sum += exp(double(site[k]) + b[k] - top);
+    for (int k = 0; k < q; ++k) site[k] = float(exp(double(site[k]) + b[k] - top) / sum);
+    const float ug = u[g];
+    int pick = q - 1;
+    double c = 0;
+    for (int k = 0; k < q - 1; ++k)
+      if (ug < (c += double(site[k]))) {
+        pick = k;
+        break;
+      }
+    for (int k = 0; k < q; ++k) site[k] = k == pick ? 1.0f : 0.0f;
+  }
+}
+
 __global__ void bytes_to_unit_kernel(const std::uint8_t* __restrict__ in, float* __restrict__ out, std::size_t n) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x)
@@ -139,6 +168,13 @@ void hidden_sample(unit_kind hidden, const float* pre, const float* bias, const 
     hidden_kind_kernel<std::size_t><<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(
         hidden, pre, bias, u, prob, state, n, std::size_t(cols));
   RBM_CHECK_LAUNCH(hidden_kind_kernel);
+}
+
+void categorical_sample(float* x, const float* vb, const float* u, int rows, int sites, int q, stream_view s) {
+  RBM_EXPECTS(x && vb && u && rows > 0 && sites > 0 && q >= 2);
+  const std::size_t groups = std::size_t(rows) * sites;
+  categorical_sample_kernel<<<detail::grid_for(groups), detail::block_size, 0, s.get()>>>(x, vb, u, groups, sites, q);
+  RBM_CHECK_LAUNCH(categorical_sample_kernel);
 }
 
 void bytes_to_unit(const std::uint8_t* in, float* out, std::size_t n, stream_view s) {

@@ -65,10 +65,8 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
   if (gpu.resident != "auto" && gpu.resident != "on" && gpu.resident != "off")
     throw precondition_error("data residency must be auto, on or off (got '" + gpu.resident + "')");
   std::string fallback;
-  // What the device step has not got yet: categorical visible units, parallel tempering.
-  const std::string cpu_only = cfg.visible == unit_kind::categorical ? "categorical visible units"
-                               : replicas_of(cfg) > 1                  ? "parallel tempering"
-                                                                        : "";
+  // What the device step has not got yet: parallel tempering.
+  const std::string cpu_only = replicas_of(cfg) > 1 ? "parallel tempering" : "";
   if (device != "cpu" && !cpu_only.empty()) {
     if (device == "cuda")
       throw precondition_error(cpu_only + " run on the CPU backend only so far (the CUDA backend lacks them)");

@@ -93,6 +93,7 @@ void cuda_backend::set_params(const model_params& p) {
 model_params cuda_backend::params() const {
   model_params p(cfg_.nv, cfg_.nh, cfg_.visible);
   p.hidden = cfg_.hidden;
+  if (p.categorical()) p.states = cfg_.states;
   model_.get_params(p.w.data(), p.vb.data(), p.hb.data());
   if (p.gaussian()) model_.get_sigma(p.sigma.data());
   if (model_.classes() > 0) {
@@ -338,6 +339,13 @@ eval_result cuda_backend::evaluate(const rows_view& rows) {
   res.free_energy = sums.free_energy / rows.rows;
   res.samples = rows.rows;
   return res;
+}
+
+ais_result cuda_backend::ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) {
+  if (cfg_.visible == unit_kind::bernoulli) return model_.ais_log_z(base_vb, opt);
+  // Other visible kinds' AIS runs on the CPU for now, as real-valued evaluation does (the same draws).
+  if (!eval_team_) eval_team_ = std::make_unique<cpu::thread_team>(openblas_get_num_threads());
+  return rbm::ais_log_z(params(), base_vb, opt, eval_team_.get());
 }
 
 namespace detail {

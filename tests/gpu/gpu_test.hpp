@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -16,6 +17,8 @@
 
 #include "rbm/device_info.hpp"
 #include "rbm/host/backend.hpp"
+#include "rbm/host/cpu_backend.hpp"
+#include "rbm/host/cuda_backend.hpp"
 #include "rbm/host/philox.hpp"
 #include "rbm/error.hpp"
 #include "rbm/resources.hpp"
@@ -84,6 +87,46 @@ inline std::vector<float> random_vector(std::size_t n, std::mt19937& rng, float 
   std::vector<float> v(n);
   for (auto& x : v) x = d(rng);
   return v;
+}
+
+inline rbm::gpu_options resident_as(const std::string& resident) {
+  rbm::gpu_options go;
+  go.resident = resident;
+  return go;
+}
+
+// The same model on both backends on the same attached rows (the CUDA backend's rows resident "on",
+// or streamed "off"), batches up to `rows`.
+struct backend_pair {
+  rbm::cpu_backend cpu;
+  rbm::cuda_backend gpu;
+  backend_pair(const rbm::cd_config& cfg, int rows, const std::string& resident, const rbm::model_params& p0,
+               const rbm::rows_view& data)
+      : cpu(cfg), gpu(cfg, rows, resident_as(resident)) {
+    for (rbm::backend* b : {static_cast<rbm::backend*>(&cpu), static_cast<rbm::backend*>(&gpu)}) {
+      b->set_params(p0);
+      b->attach(data);
+    }
+  }
+  // `batches` updates of `rows` rows each on both, the rows 0 .. n - 1 shuffled by `rng` (returned).
+  std::vector<int> step_both(int n, int rows, int batches, const rbm::step_objective& obj, std::mt19937& rng) {
+    std::vector<int> idx(n);
+    for (int i = 0; i < n; ++i) idx[i] = i;
+    std::shuffle(idx.begin(), idx.end(), rng);
+    for (int b = 0; b < batches; ++b) {
+      cpu.step(idx.data() + b * rows, rows, obj);
+      gpu.step(idx.data() + b * rows, rows, obj);
+    }
+    return idx;
+  }
+};
+
+// The largest element-wise difference of two equally long vectors.
+inline double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double m = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
+  return m;
 }
 
 }  // namespace rbm_gpu_test

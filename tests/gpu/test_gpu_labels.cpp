@@ -19,13 +19,6 @@ using namespace rbm_gpu_test;
 
 namespace {
 
-double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double m = 0;
-  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
-  return m;
-}
-
 rbm::model_params labelled_params(int nv, int nh, int classes, rbm::unit_kind kind, std::mt19937& rng) {
   rbm::model_params p(nv, nh, kind);
   p.w = random_vector(p.w.size(), rng, -0.3f, 0.3f);
@@ -144,22 +137,12 @@ TEST_P(GpuLabelStep, AgreesWithTheCpuBackend) {
   for (std::size_t i = 0; i < values.size(); ++i)
     values[i] = c.visible == rbm::unit_kind::gaussian ? float(rng() % 1000) / 250.0f - 2.0f : rbm::pixel_to_unit(bytes[i]);
 
-  rbm::cpu_backend cpu(cfg);
-  rbm::gpu_options go;
-  go.resident = c.resident;
-  rbm::cuda_backend gpu(cfg, rows, go);
-  for (rbm::backend* b : {static_cast<rbm::backend*>(&cpu), static_cast<rbm::backend*>(&gpu)}) {
-    b->set_params(p0);
-    b->attach(c.visible == rbm::unit_kind::gaussian ? rbm::rows_view::of(values.data(), n, nv, labels.data())
-                                                    : rbm::rows_view::of(bytes.data(), n, nv, labels.data()));
-  }
-  std::vector<int> idx(n);
-  std::iota(idx.begin(), idx.end(), 0);
-  std::shuffle(idx.begin(), idx.end(), rng);
-  for (int b = 0; b < 3; ++b) {
-    cpu.step(idx.data() + b * rows, rows, {c.gen, c.disc});
-    gpu.step(idx.data() + b * rows, rows, {c.gen, c.disc});
-  }
+  backend_pair both(cfg, rows, c.resident, p0,
+                    c.visible == rbm::unit_kind::gaussian ? rbm::rows_view::of(values.data(), n, nv, labels.data())
+                                                          : rbm::rows_view::of(bytes.data(), n, nv, labels.data()));
+  rbm::cpu_backend& cpu = both.cpu;
+  rbm::cuda_backend& gpu = both.gpu;
+  const std::vector<int> idx = both.step_both(n, rows, 3, {c.gen, c.disc}, rng);
   const rbm::model_params pc = cpu.params(), pg = gpu.params();
   ASSERT_EQ(pg.classes, kc);
   EXPECT_LT(max_diff(pg.w, pc.w), 2e-5) << "W";

@@ -23,6 +23,12 @@ void sigmoid_sample(const float* pre, const float* bias, const float* u, float* 
 void hidden_sample(unit_kind hidden, const float* pre, const float* bias, const float* u, float* prob, float* state,
                    int rows, int cols, stream_view s);
 
+// Categorical visible units (rbm/units.hpp): x [rows, sites * q] holding h W^T, each site's q units
+// (state index fastest) become the softmax of x + vb in double, rounded to float (the means), then
+// one-hot at the state drawn from those float means with the site's uniform u[r * sites + s]
+// (softmax_units::sample), as the CPU's categorical_mean_rows and categorical_draw_rows. A thread a site.
+void categorical_sample(float* x, const float* vb, const float* u, int rows, int sites, int q, stream_view s);
+
 // out[i] = in[i] / 255 for n bytes.
 void bytes_to_unit(const std::uint8_t* in, float* out, std::size_t n, stream_view s);
 

@@ -80,12 +80,13 @@ class model {
   void set_rates(float lr, float momentum);
 
   // One CD-k (PCD-k when cd.pcd) update on v0 [rows, nv] (device; in [0, 1] for Bernoulli visible
-  // units, real values for Gaussian ones), rows <= max_batch. Gaussian visible units draw the step's
+  // units, real values for Gaussian ones, one-hot rows of cd.states units per site for categorical
+  // ones: each site's state drawn from its softmax with one uniform), rows <= max_batch. Gaussian visible units draw the step's
   // normals with the device generator where make_draw_layout puts them; with cd.learn_sigma, sigma
   // moves too (the variance step with momentum, floored at cd.sigma_floor; get_sigma reads it). Under
   // cd.update_rule adam the parameters move by Adam (rbm/optimizer.hpp), the label group's too. The rest of this interface below train_step (the uint8 steps,
   // probabilities, sampling, Gibbs, AIS, evaluate) is Bernoulli-only so far and throws
-  // precondition_error for a Gaussian model; free_energy serves both.
+  // precondition_error for a Gaussian or categorical model; free_energy serves every kind.
   void train_step(const float* v0, int rows);
   // The same on raw uint8 pixels [rows, nv] (device), scaled by 1/255 on the device.
   void train_step_bytes(const std::uint8_t* v0, int rows);
@@ -106,7 +107,7 @@ class model {
   // (PCD-k with cd.pcd) on the joint of pixels and class, the draws in make_label_draw_layout's layout
   // from the model's generator (only when gen_weight > 0; normals for sampled Gaussian visible units),
   // with the CD step's update rule and decay: the same update as the CPU's cpu_label_step
-  // (rbm/host/classification.hpp), for every visible and hidden kind but categorical. Enqueued eagerly (no graph); y must stay valid until the stream gets there.
+  // (rbm/host/classification.hpp), for every visible and hidden kind. Enqueued eagerly (no graph); y must stay valid until the stream gets there.
   void train_labeled_step(const float* v0, const int* y, int rows, float disc_weight, float gen_weight);
   // Sum of -log p(y | x) (before each update) over the rows of the discriminative updates since the
   // last call, and their count. Synchronises.

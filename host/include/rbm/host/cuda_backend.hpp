@@ -44,9 +44,8 @@ class cuda_backend final : public backend {
   train_sums take_sums() override;
   // Pixels on the device; real values on the CPU for now (the current parameters, the same draws).
   eval_result evaluate(const rows_view& rows) override;
-  ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) override {
-    return model_.ais_log_z(base_vb, opt);
-  }
+  // On the device for Bernoulli visible units; on the CPU (rbm::ais_log_z) for the other kinds so far.
+  ais_result ais_log_z(const std::vector<float>& base_vb, const ais_options& opt) override;
   // On the device (Thrust, rbm/statistics.hpp) where the data fit in half the free memory; else the CPU.
   void column_statistics(const float* data, int n, int d, std::vector<float>& mean, std::vector<float>& sd) override;
 
