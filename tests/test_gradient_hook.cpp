@@ -227,7 +227,7 @@ TEST(GradientHook, TwoWorkersAveragingTheirGradientsStayIdentical) {
     ASSERT_NEAR(one.params().w[i], p0.w[i] + c[0].lr * 0.5f * (solo.first(0)[i] + solo.first(1)[i]), 1e-7) << i;
 }
 
-TEST(GradientHook, TheTrainerCallsItEachUpdateAndRefusesWhatCannotTakeIt) {
+TEST(GradientHook, TheTrainerCallsItEachUpdateOnEitherBackendAndRefusesWhatCannotTakeIt) {
   const auto d = rbm_test::digits_subset(300, 0);
   rbm::train_options o;
   o.cd.nh = 16;
@@ -241,9 +241,20 @@ TEST(GradientHook, TheTrainerCallsItEachUpdateAndRefusesWhatCannotTakeIt) {
   };
   rbm::train(d, o);
   EXPECT_EQ(calls, 2 * 6);
-  o.device = "cuda";
-  EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("a gradient hook runs on the CPU backend only so far"),
-            std::string::npos);
+  o.device = "cuda";  // the CUDA backend calls it too (tests/gpu/test_gpu_gradient_hook.cpp)
+  if (rbm_test::gpu_usable()) {
+    EXPECT_EQ(rbm::train(d, o).backend_name.rfind("cuda", 0), 0u);
+    EXPECT_EQ(calls, 4 * 6);
+  } else {
+    EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("no GPU is usable"), std::string::npos);
+  }
+  o.cd.visible = rbm::unit_kind::gaussian;  // learned sigma's update is not split on the device yet
+  o.cd.learn_sigma = true;
+  o.cd.visible_sample = true;
+  const std::string sigma_error = rbm_test::error_of([&] { rbm::train(d, o); });
+  EXPECT_NE(sigma_error.find("a gradient hook with learned sigma runs on the CPU"), std::string::npos) << sigma_error;
+  o.cd.visible = rbm::unit_kind::bernoulli;
+  o.cd.learn_sigma = o.cd.visible_sample = false;
   o.device = "cpu";
   o.labels = true;
   o.objective = "hybrid";

@@ -177,6 +177,18 @@ void model::set_state(const training_state& st) {
   m.s.synchronize();
 }
 
+void model::set_gradient_hook(gradient_hook hook) {
+  auto& m = *p_;
+  if (hook && m.learn_sigma) throw precondition_error("a gradient hook does not split the learned-sigma update yet");
+  m.s.synchronize();  // nothing queued reads the buffers replaced below
+  if (hook && m.grad_vb.size() == 0) {
+    if (m.grad_w.size() == 0) m.grad_w = device_buffer<float>(std::size_t(m.nv) * m.nh, m.s);
+    m.grad_vb = device_buffer<float>(std::size_t(m.nv), m.s);
+    m.grad_hb = device_buffer<float>(std::size_t(m.nh), m.s);
+  }
+  m.hook = std::move(hook);
+}
+
 void model::set_rates(float lr, float momentum) {
   RBM_EXPECTS(lr > 0 && momentum >= 0 && momentum < 1);
   if (lr == p_->opt.cd.lr && momentum == p_->opt.cd.momentum) return;

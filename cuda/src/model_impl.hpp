@@ -34,6 +34,8 @@ struct model::impl {
   int sites = 0;  // categorical visible units: nv / cd.states sites of cd.states one-hot units (else 0)
   bool sigma_is_one;  // every sigma 1 and fixed (as until set_sigma): v / sigma is v, no scaling pass
   device_buffer<double> err_acc;  // [1]
+  model::gradient_hook hook;                // set_gradient_hook: the update split around it
+  device_buffer<float> grad_vb, grad_hb;    // with a hook: the biases' gradients (W's in grad_w)
   cublas_handle blas;
   philox_generator gen;
   int chains = 0;                 // PCD chains seeded so far
@@ -158,6 +160,7 @@ struct model::impl {
   // The update after the chain of enqueue_step: W, the biases (and sigma) moved by SGD with momentum
   // or by Adam; h the chain's last hidden states.
   void enqueue_update(int rows, const float* h) {
+    if (hook) return enqueue_split_update(rows, h);
     const cd_config& c = opt.cd;
     const float scale = (c.sum_weight_gradient ? 1.0f : 1.0f / rows) * (adam ? 1.0f : c.lr);
     const std::size_t nw = std::size_t(nv) * nh;
@@ -198,6 +201,35 @@ struct model::impl {
       log_sigma_step(gsig.data(), nv, rows, c.lr, c.momentum, c.sigma_floor, vel_log_sigma.data(), sigma.data(), s);
     bias_update(hpos, hneg, h0p.data(), rows, nh, c.lr, c.momentum, c.sparsity_target, c.sparsity_cost,
                 vel_hb.data(), hb.data(), s);
+  }
+
+  // The update with a gradient hook: the mean gradient into grad_w, grad_vb and grad_hb, the hook,
+  // then SGD with momentum and decay (vel = momentum vel + lr g; W also - lr decay W) or Adam on what
+  // it left there, as the CPU's cd_gradient_part / cd_apply_part.
+  void enqueue_split_update(int rows, const float* h) {
+    const cd_config& c = opt.cd;
+    const float scale = c.sum_weight_gradient ? 1.0f : 1.0f / rows, decay = c.lr * c.weight_decay;
+    const std::size_t nw = std::size_t(nv) * nh;
+    const float* pos_v = gauss && !sigma_is_one ? s0.data() : v0.data();
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, pos_v, nv, h0p.data(), nh, 0.0f, grad_w.data(), nh);
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, chain_view(), nv, hp.data(), nh, 1.0f,
+                   grad_w.data(), nh);
+    bias_gradient(v0.data(), vs.data(), nullptr, rows, nv, 0.0f, 0.0f, gauss ? sigma.data() : nullptr, grad_vb.data(), s);
+    bias_gradient(c.hidden_bias_from_states ? h0s.data() : h0p.data(), c.hidden_bias_from_states ? h : hp.data(),
+                  h0p.data(), rows, nh, c.sparsity_target, c.sparsity_cost, nullptr, grad_hb.data(), s);
+    hook(model::gradient{grad_w.data(), grad_vb.data(), grad_hb.data(), nv, nh, rows, s});
+    if (adam) {
+      adam_advance(c.lr, adam_t.data(), adam_rate.data(), s);
+      adam_weight_step(w.data(), grad_w.data(), vel_w.data(), sq_w.data(), nw, 1.0f, adam_rate.data(), decay, s);
+      adam_weight_step(vb.data(), grad_vb.data(), vel_vb.data(), sq_vb.data(), std::size_t(nv), 1.0f, adam_rate.data(),
+                       0.0f, s);
+      adam_weight_step(hb.data(), grad_hb.data(), vel_hb.data(), sq_hb.data(), std::size_t(nh), 1.0f, adam_rate.data(),
+                       0.0f, s);
+      return;
+    }
+    momentum_step(grad_w.data(), nw, c.lr, c.momentum, decay, vel_w.data(), w.data(), s);
+    momentum_step(grad_vb.data(), std::size_t(nv), c.lr, c.momentum, 0.0f, vel_vb.data(), vb.data(), s);
+    momentum_step(grad_hb.data(), std::size_t(nh), c.lr, c.momentum, 0.0f, vel_hb.data(), hb.data(), s);
   }
 
   // The joint chain's visible rows as the hidden layer read them: vs, or vs / sigma (written by the
@@ -281,7 +313,7 @@ struct model::impl {
     // The first step of each batch size runs eagerly, so that each kernel's first launch (module
     // loading) and cuBLAS's first call on this handle happen outside a capture; later ones replay the
     // graph. A default stream cannot be captured: there every step is eager.
-    if (!opt.use_graph || seed_chains || s.is_default() || ran_eagerly.insert(rows).second) {
+    if (!opt.use_graph || seed_chains || s.is_default() || hook || ran_eagerly.insert(rows).second) {
       enqueue_step(rows, seed_chains);
     } else {
       auto it = graphs.find(rows);

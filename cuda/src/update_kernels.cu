@@ -17,12 +17,12 @@ constexpr int bias_lanes = 32;  // row stripes per block, one per warp
 constexpr int bias_threads = bias_tile * bias_lanes;
 
 // Adam's moments where `adam_rate` is given (vel the first, sq the second; `lr` then weights the
-// gradient), else SGD with momentum.
+// gradient), else SGD with momentum; with `grad_out`, the gradient written there and nothing moved.
 __global__ void __launch_bounds__(bias_threads)
     bias_update_kernel(const float* __restrict__ pos, const float* __restrict__ neg, const float* __restrict__ act,
                        int rows, int cols, float lr, float momentum, float target, float cost,
                        const float* __restrict__ sigma, const float* __restrict__ adam_rate, float* __restrict__ vel,
-                       float* __restrict__ sq, float* __restrict__ bias) {
+                       float* __restrict__ sq, float* __restrict__ bias, float* __restrict__ grad_out = nullptr) {
   __shared__ float gs[bias_lanes][bias_tile], qs[bias_lanes][bias_tile];
   const int x = threadIdx.x, y = threadIdx.y, c = blockIdx.x * bias_tile + x;
   float g = 0.0f, q = 0.0f;
@@ -44,6 +44,10 @@ __global__ void __launch_bounds__(bias_threads)
   const float inv = 1.0f / rows;
   g = sigma != nullptr ? g * inv / (sigma[c] * sigma[c]) : g * inv;  // Gaussian units: over sigma^2, as the CPU
   if (cost > 0.0f) g += cost * (target - q * inv);
+  if (grad_out != nullptr) {
+    grad_out[c] = g;
+    return;
+  }
   if (adam_rate != nullptr) {
     bias[c] += adam_rule{*adam_rate}.step(lr * g, vel[c], sq[c]);
     return;
@@ -131,6 +135,16 @@ void bias_update(const float* pos, const float* neg, const float* act, int rows,
   bias_update_kernel<<<(cols + bias_tile - 1) / bias_tile, block, 0, s.get()>>>(
       pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, lr, momentum, sparsity_target, sparsity_cost, sigma,
       nullptr, vel, nullptr, bias);
+  RBM_CHECK_LAUNCH(bias_update_kernel);
+}
+
+void bias_gradient(const float* pos, const float* neg, const float* act, int rows, int cols, float sparsity_target,
+                   float sparsity_cost, const float* sigma, float* g, stream_view s) {
+  RBM_EXPECTS(rows > 0 && cols > 0 && pos && neg && g && (sparsity_cost <= 0.0f || act != nullptr));
+  const dim3 block(bias_tile, bias_lanes);
+  bias_update_kernel<<<(cols + bias_tile - 1) / bias_tile, block, 0, s.get()>>>(
+      pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, 1.0f, 0.0f, sparsity_target, sparsity_cost, sigma,
+      nullptr, nullptr, nullptr, nullptr, g);
   RBM_CHECK_LAUNCH(bias_update_kernel);
 }
 

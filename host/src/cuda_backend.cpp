@@ -262,8 +262,9 @@ void cuda_backend::gather_values(const int* idx, int rows, int slot) {
 void cuda_backend::step(const int* idx, int rows, const step_objective& objective) {
   check_indices(idx, rows);
   RBM_EXPECTS(rows <= max_batch_);
-  if (objective.on_gradient)  // the device step applies its gradient where it computes it
-    throw precondition_error("a gradient hook runs on the CPU backend only so far");
+  if (objective.on_gradient && model_.classes() > 0)
+    throw precondition_error("a gradient hook sees the CD step's gradient; a label group's update has none yet");
+  use_hook(objective.on_gradient);
   if (model_.classes() > 0)
     label_step(idx, rows, objective);
   else if (objective.discriminative > 0)
@@ -272,6 +273,35 @@ void cuda_backend::step(const int* idx, int rows, const step_objective& objectiv
     pixel_step(idx, rows);
   else
     value_step(idx, rows);
+}
+
+void cuda_backend::use_hook(const gradient_hook& on_gradient) {
+  const bool want = bool(on_gradient);
+  host_hook_ = want ? &on_gradient : nullptr;
+  if (want == hook_installed_) return;
+  if (want)
+    model_.set_gradient_hook([this](const model::gradient& g) { call_host_hook(g); });
+  else
+    model_.set_gradient_hook({});
+  hook_installed_ = want;
+}
+
+void cuda_backend::call_host_hook(const model::gradient& g) {
+  const std::pair<float*, std::vector<float>*> parts[] = {
+      {g.w, &hook_w_}, {g.vb, &hook_vb_}, {g.hb, &hook_hb_}};
+  const std::size_t sizes[] = {std::size_t(g.nv) * g.nh, std::size_t(g.nv), std::size_t(g.nh)};
+  for (int i = 0; i < 3; ++i) {
+    parts[i].second->resize(sizes[i]);
+    RBM_CUDA_CHECK(cudaMemcpyAsync(parts[i].second->data(), parts[i].first, sizes[i] * sizeof(float),
+                                   cudaMemcpyDeviceToHost, g.stream.get()));
+  }
+  g.stream.synchronize();
+  gradient_view v{hook_w_.data(), hook_vb_.data(), hook_hb_.data(), nullptr, g.nv, g.nh, g.rows};
+  (*host_hook_)(v);
+  // Stream-ordered: the next update's copies into these vectors come after these have read them.
+  for (int i = 0; i < 3; ++i)
+    RBM_CUDA_CHECK(cudaMemcpyAsync(parts[i].first, parts[i].second->data(), sizes[i] * sizeof(float),
+                                   cudaMemcpyHostToDevice, g.stream.get()));
 }
 
 void cuda_backend::label_step(const int* idx, int rows, const step_objective& objective) {

@@ -319,10 +319,10 @@ void prepare_data_and_start(run& r) {
 std::string open_backend(run& r) {
   const train_options& o = r.o;
   std::string why, device = o.device, fallback;
-  if (o.on_gradient && device != "cpu") {  // the device step applies its gradient where it computes it
-    if (device == "cuda") throw precondition_error("a gradient hook runs on the CPU backend only so far");
+  if (o.on_gradient && o.cd.learn_sigma && device != "cpu") {  // the device's learned-sigma update is not split
+    if (device == "cuda") throw precondition_error("a gradient hook with learned sigma runs on the CPU backend only so far");
     device = "cpu";
-    fallback = "a gradient hook runs on the CPU backend only so far: ";
+    fallback = "a gradient hook with learned sigma runs on the CPU backend only so far: ";
   }
   r.be = make_backend(device, o.cd, o.batch, o.gpu, why, std::min(o.batch, r.data->train.count));
   why = fallback + why;

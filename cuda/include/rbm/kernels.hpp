@@ -44,6 +44,11 @@ void gather_rows(const float* data, const int* idx, int rows, int cols, float* o
 void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,
                  float sparsity_target, float sparsity_cost, float* vel, float* bias, stream_view s);
 
+// bias_update's gradient alone, written to g [cols]: mean_r(pos - neg) (over sigma^2 where sigma is
+// given) plus the sparsity term (a gradient hook's view; rbm::model::set_gradient_hook).
+void bias_gradient(const float* pos, const float* neg, const float* act, int rows, int cols, float sparsity_target,
+                   float sparsity_cost, const float* sigma, float* g, stream_view s);
+
 // The same for Gaussian visible units with standard deviations sigma [cols] (null: as above): the
 // mean difference is divided by sigma[c]^2 (-dE/db of a Gaussian unit is (v - b) / sigma^2).
 void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,

@@ -84,8 +84,9 @@ using gradient_hook = std::function<void(gradient_view&)>;
 struct step_objective {
   float generative = 1;
   float discriminative = 0;
-  // Called once per update with its gradient before the update applies it (the CPU backend's CD and
-  // PCD steps, tempering included; a label group's step and the CUDA backend refuse one so far).
+  // Called once per update with its gradient before the update applies it (the CD and PCD steps of
+  // both backends, the CPU's tempering included; the CUDA backend copies the gradient to host memory
+  // and back around it, and refuses one with learned sigma; a label group's step refuses one so far).
   gradient_hook on_gradient;
 };
 

@@ -39,7 +39,9 @@ class cuda_backend final : public backend {
   // standardised device copy.
   attach_summary attach(const rows_view& rows, const attach_options& opt = {}) override;
   // A label group: the labels of each batch gathered on the host beside its indices, the update
-  // rbm::model::train_labeled_step.
+  // rbm::model::train_labeled_step. A gradient hook (CD steps, not with learned sigma): the device's
+  // gradient (rbm::model::set_gradient_hook) copied to host memory, the hook, copied back — one
+  // synchronisation per update.
   void step(const int* idx, int rows, const step_objective& objective = {}) override;
   train_sums take_sums() override;
   // Pixels on the device; real values on the CPU for now (the current parameters, the same draws).
@@ -71,6 +73,9 @@ class cuda_backend final : public backend {
   void pixel_step(const int* idx, int rows);
   void value_step(const int* idx, int rows);
   void label_step(const int* idx, int rows, const step_objective& objective);
+  // Installs (or removes) the model's hook that calls the step's host hook through host_hook_.
+  void use_hook(const gradient_hook& on_gradient);
+  void call_host_hook(const model::gradient& g);
 
   cd_config cfg_;
   gpu_options gpu_;
@@ -78,6 +83,9 @@ class cuda_backend final : public backend {
   int max_batch_;
   cuda_stream compute_, copy_;
   model model_;
+  const gradient_hook* host_hook_ = nullptr;  // this step's hook (use_hook)
+  bool hook_installed_ = false;
+  std::vector<float> hook_w_, hook_vb_, hook_hb_;  // the gradient in host memory around the hook
   pinned_buffer<std::uint8_t> staging_[2];
   device_buffer<std::uint8_t> dev_batch_[2];
   pinned_buffer<int> idx_host_[2];
