@@ -251,7 +251,8 @@ TEST(TemperingCli, TrainsRecordsItselfAndRefusesWhatItCannotDo) {
   refused("--tempering 1001", "--tempering");
   refused("--tempering -1", "--tempering");
   refused("--tempering 4 --labels --objective hybrid", "parallel tempering trains models without labels so far");
-  refused("--tempering 4 --device cuda", "parallel tempering run on the CPU backend only so far");
+  if (!rbm_test::gpu_usable())  // tempering trains on the GPU too (tests/gpu/test_gpu_tempering.cpp)
+    refused("--tempering 4 --device cuda", "no GPU is usable");
   // A stack whose generative top has labels: refused before its first layer trains.
   refused("--tempering 4 --hidden 20,10 --labels", "parallel tempering trains models without labels so far");
 }

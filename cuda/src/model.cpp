@@ -19,7 +19,11 @@ std::size_t model::required_bytes(const model_options& o) {
                              + (o.cd.update_rule == optimizer::adam ? 2 * nv * nh + nv + nh + 1 +  // Adam's gradient, moments
                                                                           (o.cd.learn_sigma ? nv : 0)
                                                                     : 0)
-                             + make_draw_layout(o.max_batch, o.cd).total();
+                             + make_draw_layout(o.max_batch, o.cd).total()
+                             + (replicas_of(o.cd) > 1  // tempered states, inputs, means (v / sigma), energies
+                                    ? b * std::size_t(replicas_of(o.cd)) *
+                                          ((o.cd.visible == unit_kind::gaussian ? 2 : 1) * nv + 3 * nh + 2) + nh
+                                    : 0);
   return floats * sizeof(float) + sizeof(double) + (std::size_t(32) << 20);  // + error accumulator, cuBLAS
 }
 
@@ -30,8 +34,8 @@ model::model(const model_options& opt, stream_view stream) {
   if (opt.cd.learn_sigma && !(opt.cd.sigma_floor > 0)) throw precondition_error("sigma_floor must be positive");
   if (opt.cd.visible == unit_kind::categorical && (opt.cd.states < 2 || opt.cd.nv % opt.cd.states != 0))
     throw precondition_error("categorical visible units need at least 2 states per site and nv a multiple of them");
-  if (replicas_of(opt.cd) > 1)  // the CPU backend's alone so far: refused rather than run as CD
-    throw precondition_error("parallel tempering (cd.tempering) runs on the CPU backend only so far");
+  if (replicas_of(opt.cd) > 1 && opt.cd.pcd)
+    throw precondition_error("parallel tempering keeps its own persistent chains: give tempering or pcd, not both");
   p_ = std::make_unique<impl>(opt, stream);
 }
 model::~model() = default;
@@ -97,7 +101,9 @@ training_state model::get_state() const {
   st.vel_vb.resize(m.vel_vb.size());
   st.vel_hb.resize(m.vel_hb.size());
   st.chains = m.chains;
-  st.chain_h.resize(std::size_t(m.chains) * m.nh);
+  st.chain_h.resize(m.replicas > 1 ? 0 : std::size_t(m.chains) * m.nh);
+  st.tempered_v.resize(m.replicas > 1 ? std::size_t(m.chains) * m.replicas * m.nv : 0);
+  st.tempered_h.resize(m.replicas > 1 ? std::size_t(m.chains) * m.replicas * m.nh : 0);
   st.rng_position = m.rng_position;
   auto down = [&](float* dst, const float* src, std::size_t n) {
     if (n > 0) RBM_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, m.s.get()));
@@ -106,6 +112,8 @@ training_state model::get_state() const {
   down(st.vel_vb.data(), m.vel_vb.data(), st.vel_vb.size());
   down(st.vel_hb.data(), m.vel_hb.data(), st.vel_hb.size());
   down(st.chain_h.data(), m.chain.data(), st.chain_h.size());
+  down(st.tempered_v.data(), m.tv.data(), st.tempered_v.size());
+  down(st.tempered_h.data(), m.th.data(), st.tempered_h.size());
   st.vel_log_sigma.resize(m.vel_log_sigma.size());
   down(st.vel_log_sigma.data(), m.vel_log_sigma.data(), st.vel_log_sigma.size());
   st.vel_label_w.resize(m.vel_label_w.size());
@@ -129,7 +137,10 @@ void model::set_state(const training_state& st) {
   auto& m = *p_;
   RBM_EXPECTS(st.vel_w.size() == m.vel_w.size() && st.vel_vb.size() == m.vel_vb.size() &&
               st.vel_hb.size() == m.vel_hb.size() && st.chains >= 0 && st.chains <= m.opt.max_batch &&
-              st.chain_h.size() == std::size_t(st.chains) * m.nh && (st.chains == 0 || m.opt.cd.pcd) &&
+              st.chain_h.size() == (m.replicas > 1 ? 0 : std::size_t(st.chains) * m.nh) &&
+              st.tempered_v.size() == (m.replicas > 1 ? std::size_t(st.chains) * m.replicas * m.nv : 0) &&
+              st.tempered_h.size() == (m.replicas > 1 ? std::size_t(st.chains) * m.replicas * m.nh : 0) &&
+              (st.chains == 0 || m.opt.cd.pcd || m.replicas > 1) &&
               (st.vel_log_sigma.empty() || st.vel_log_sigma.size() == m.vel_log_sigma.size()) &&
               (st.vel_label_w.empty() || (st.vel_label_w.size() == m.vel_label_w.size() &&
                                           st.vel_label_b.size() == m.vel_label_b.size())));
@@ -140,6 +151,8 @@ void model::set_state(const training_state& st) {
   up(m.vel_vb.data(), st.vel_vb.data(), st.vel_vb.size());
   up(m.vel_hb.data(), st.vel_hb.data(), st.vel_hb.size());
   up(m.chain.data(), st.chain_h.data(), st.chain_h.size());
+  up(m.tv.data(), st.tempered_v.data(), st.tempered_v.size());
+  up(m.th.data(), st.tempered_h.data(), st.tempered_h.size());
   if (m.learn_sigma) {  // a state without it (a model trained with fixed sigma) starts learning from rest
     if (st.vel_log_sigma.empty())
       RBM_CUDA_CHECK(cudaMemsetAsync(m.vel_log_sigma.data(), 0, m.nv * sizeof(float), m.s.get()));

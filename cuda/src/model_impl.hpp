@@ -32,6 +32,12 @@ struct model::impl {
   device_buffer<std::uint64_t> adam_t;
   bool gauss, learn_sigma;
   int sites = 0;  // categorical visible units: nv / cd.states sites of cd.states one-hot units (else 0)
+  // Parallel tempering (cd.tempering = replicas > 1): every chain's replicas [chains x replicas, .],
+  // chain-major: visible and hidden states (persistent), the hidden layer's unscaled input a = hb + v' W
+  // and its tempered means, v / sigma where scaled, the swaps' energies, and a zero bias.
+  int replicas = 1;
+  device_buffer<float> tv, th, ta, tx, tview, zero_h;
+  device_buffer<double> tg;
   bool sigma_is_one;  // every sigma 1 and fixed (as until set_sigma): v / sigma is v, no scaling pass
   device_buffer<double> err_acc;  // [1]
   model::gradient_hook hook;                // set_gradient_hook: the update split around it
@@ -83,6 +89,18 @@ struct model::impl {
       s.synchronize();  // the host vector goes out of scope
     }
     RBM_CUDA_CHECK(cudaMemsetAsync(err_acc.data(), 0, sizeof(double), s.get()));
+    replicas = replicas_of(o.cd);
+    if (replicas > 1) {
+      const std::size_t m = std::size_t(o.max_batch) * replicas;
+      tv = device_buffer<float>(m * nv, st);
+      th = device_buffer<float>(m * nh, st);
+      ta = device_buffer<float>(m * nh, st);
+      tx = device_buffer<float>(m * nh, st);
+      if (gauss) tview = device_buffer<float>(m * nv, st);
+      tg = device_buffer<double>(m, st);
+      zero_h = device_buffer<float>(nh, st);
+      RBM_CUDA_CHECK(cudaMemsetAsync(zero_h.data(), 0, std::size_t(nh) * sizeof(float), s.get()));
+    }
   }
 
   // Work still queued on the caller's stream reads the parameters and workspaces and uses the graphs,
@@ -110,16 +128,16 @@ struct model::impl {
                                to_string(opt.cd.visible) + ")");
   }
 
-  // The visible layer of a Gibbs step: vs [rows, nv] holding h W^T becomes a draw from p(v | h) with
+  // The visible layer of a Gibbs step: x [rows, nv] holding h W^T becomes a draw from p(v | h) with
   // the uniforms (or normals) at `draws`: Gaussian means (+ sigma times the normals when sampled),
-  // each categorical site's state, or Bernoulli states.
-  void draw_visible(int rows, const float* draws, bool sampled) {
+  // each categorical site's state, or Bernoulli states; with `draws` null, the means.
+  void draw_visible(float* x, int rows, const float* draws, bool sampled) {
     if (gauss)
-      gaussian_visible(vs.data(), vb.data(), sigma.data(), sampled ? draws : nullptr, rows, nv, s);
+      gaussian_visible(x, vb.data(), sigma.data(), sampled ? draws : nullptr, rows, nv, s);
     else if (sites > 0)
-      categorical_sample(vs.data(), vb.data(), draws, rows, sites, opt.cd.states, s);
+      categorical_sample(x, vb.data(), draws, rows, sites, opt.cd.states, s);
     else
-      sigmoid_sample(vs.data(), vb.data(), draws, vs.data(), vs.data(), rows, nv, s);
+      sigmoid_sample(x, vb.data(), draws, x, draws != nullptr ? x : nullptr, rows, nv, s);
   }
 
   // What the hidden layer sees of visible rows v: v, or (Gaussian units) v / sigma written to `scaled`.
@@ -135,6 +153,10 @@ struct model::impl {
     const cd_draw_layout lay = make_draw_layout(rows, c);
     forward(hidden_view(v0.data(), rows, s0.data()), rows, h0p.data());
     hidden_sample(c.hidden, h0p.data(), hb.data(), u.data() + lay.h0(), h0p.data(), h0s.data(), rows, nh, s);
+    if (replicas > 1) {
+      enqueue_tempered_chains(rows, seed_chains, lay);
+      return enqueue_update(rows, hs.data());
+    }
     float* h = h0s.data();
     float* hout = hs.data();
     if (c.pcd) {
@@ -148,13 +170,47 @@ struct model::impl {
     const std::size_t bv = std::size_t(rows) * nv;
     for (int step = 0; step < c.k; ++step) {
       backward(h, rows, vs.data());
-      draw_visible(rows, u.data() + lay.v(step), c.visible_sample);
+      draw_visible(vs.data(), rows, u.data() + lay.v(step), c.visible_sample);
       if (step == 0) accumulate_squared_error(v0.data(), vs.data(), bv, err_acc.data(), s);
       forward(hidden_view(vs.data(), rows, ss.data()), rows, hp.data());
       hidden_sample(c.hidden, hp.data(), hb.data(), u.data() + lay.h(step), hp.data(), hout, rows, nh, s);
       h = hout;
     }
     enqueue_update(rows, h);
+  }
+
+  // Parallel tempering's negative phase (the CPU's tempered_chains): new chains seeded with their data
+  // row and h0 at every temperature, the data's mean-field reconstruction error, k sweeps of every
+  // replica at its own beta, the beta = 1 replicas' states and means as vs, hs and hp (ss = vs / sigma
+  // where scaled), then the swaps.
+  void enqueue_tempered_chains(int rows, bool seed_chains, const cd_draw_layout& lay) {
+    const cd_config& c = opt.cd;
+    const int m = rows * replicas;
+    const bool scaled = gauss && !sigma_is_one;
+    if (seed_chains) seed_replicas(v0.data(), h0s.data(), chains, rows, replicas, nv, nh, tv.data(), th.data(), s);
+    backward(h0p.data(), rows, vs.data());
+    draw_visible(vs.data(), rows, nullptr, false);  // E[v | E[h | v0]]
+    accumulate_squared_error(v0.data(), vs.data(), std::size_t(rows) * nv, err_acc.data(), s);
+    for (int step = 0; step < c.k; ++step) {
+      backward(th.data(), m, tv.data());
+      tempered_scale(tv.data(), m, nv, replicas, s);
+      draw_visible(tv.data(), m, u.data() + lay.v(step), c.visible_sample);
+      if (scaled) scale_by_sigma(tv.data(), sigma.data(), m, nv, tview.data(), s);
+      forward(scaled ? tview.data() : tv.data(), m, ta.data());
+      tempered_hidden_input(ta.data(), hb.data(), tx.data(), m, nh, replicas, s);
+      hidden_sample(c.hidden, tx.data(), zero_h.data(), u.data() + lay.h(step), tx.data(), th.data(), m, nh, s);
+    }
+    const auto top_rows = [&](float* dst, const float* src, int cols) {  // every chain's beta = 1 replica
+      RBM_CUDA_CHECK(cudaMemcpy2DAsync(dst, std::size_t(cols) * sizeof(float),
+                                       src + std::size_t(replicas - 1) * cols, std::size_t(replicas) * cols * sizeof(float),
+                                       std::size_t(cols) * sizeof(float), std::size_t(rows), cudaMemcpyDeviceToDevice,
+                                       s.get()));
+    };
+    top_rows(vs.data(), tv.data(), nv);
+    top_rows(hp.data(), tx.data(), nh);
+    top_rows(hs.data(), th.data(), nh);
+    if (scaled) scale_by_sigma(vs.data(), sigma.data(), rows, nv, ss.data(), s);
+    tempered_swaps(ta.data(), tv.data(), th.data(), tg.data(), u.data() + lay.swap(), rows, replicas, nv, nh, s);
   }
 
   // The update after the chain of enqueue_step: W, the biases (and sigma) moved by SGD with momentum
@@ -309,7 +365,7 @@ struct model::impl {
   void step(int rows) {
     draw_step(rows);  // outside the graph: new draws each time
     pixels += std::uint64_t(rows) * nv;
-    const bool seed_chains = opt.cd.pcd && chains < rows;
+    const bool seed_chains = (opt.cd.pcd || replicas > 1) && chains < rows;
     // The first step of each batch size runs eagerly, so that each kernel's first launch (module
     // loading) and cuBLAS's first call on this handle happen outside a capture; later ones replay the
     // graph. A default stream cannot be captured: there every step is eager.

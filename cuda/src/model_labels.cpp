@@ -74,6 +74,8 @@ void model::train_labeled_step(const float* v0, const int* y, int rows, float di
   RBM_EXPECTS(v0 != nullptr && y != nullptr && rows > 0 && rows <= m.opt.max_batch);
   RBM_EXPECTS(disc_weight >= 0 && gen_weight >= 0 && (disc_weight > 0 || gen_weight > 0));
   if (c.sum_weight_gradient) throw precondition_error("a label group takes the mean gradient (not the summed one)");
+  if (gen_weight > 0 && m.replicas > 1)
+    throw precondition_error("the joint chain with labels is CD or PCD (parallel tempering trains models without labels so far)");
   const int nv = m.nv, nh = m.nh, kc = m.classes;
   const std::size_t bh = std::size_t(rows) * nh, bv = std::size_t(rows) * nv;
   const bool disc = disc_weight > 0, gen = gen_weight > 0;
@@ -96,7 +98,7 @@ void model::train_labeled_step(const float* v0, const int* y, int rows, float di
                                      m.s.get()));
     for (int step = 0; step < c.k; ++step) {
       m.backward(m.hs.data(), rows, m.vs.data());
-      m.draw_visible(rows, u + lay.v(step), lay.visible_normals);  // Gaussian: mean (+ sigma z); a state per site
+      m.draw_visible(m.vs.data(), rows, u + lay.v(step), lay.visible_normals);  // Gaussian: mean (+ sigma z); a state per site
       gemm_row_major(m.blas, m.opt.mode, false, true, rows, kc, nh, 1.0f, m.hs.data(), nh, m.label_w.data(), nh, 0.0f,
                      m.lly.data(), kc);  // h U^T
       sample_labels(m.lly.data(), m.label_b.data(), u + lay.y(step), rows, kc, m.lys.data(), m.s);

@@ -50,6 +50,7 @@ __global__ void categorical_sample_kernel(float* __restrict__ x, const float* __
     double sum = 0;
     for (int k = 0; k < q; ++k) sum += exp(double(site[k]) + b[k] - top);
     for (int k = 0; k < q; ++k) site[k] = float(exp(double(site[k]) + b[k] - top) / sum);
+    if (u == nullptr) continue;  // the means alone
     const float ug = u[g];
     int pick = q - 1;
     double c = 0;
@@ -171,7 +172,7 @@ void hidden_sample(unit_kind hidden, const float* pre, const float* bias, const 
 }
 
 void categorical_sample(float* x, const float* vb, const float* u, int rows, int sites, int q, stream_view s) {
-  RBM_EXPECTS(x && vb && u && rows > 0 && sites > 0 && q >= 2);
+  RBM_EXPECTS(x && vb && rows > 0 && sites > 0 && q >= 2);
   const std::size_t groups = std::size_t(rows) * sites;
   categorical_sample_kernel<<<detail::grid_for(groups), detail::block_size, 0, s.get()>>>(x, vb, u, groups, sites, q);
   RBM_CHECK_LAUNCH(categorical_sample_kernel);

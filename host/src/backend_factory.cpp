@@ -65,13 +65,7 @@ std::unique_ptr<backend> make_backend(const std::string& device, const cd_config
   if (gpu.resident != "auto" && gpu.resident != "on" && gpu.resident != "off")
     throw precondition_error("data residency must be auto, on or off (got '" + gpu.resident + "')");
   std::string fallback;
-  // What the device step has not got yet: parallel tempering.
-  const std::string cpu_only = replicas_of(cfg) > 1 ? "parallel tempering" : "";
-  if (device != "cpu" && !cpu_only.empty()) {
-    if (device == "cuda")
-      throw precondition_error(cpu_only + " run on the CPU backend only so far (the CUDA backend lacks them)");
-    fallback = cpu_only + " run on the CPU backend only so far";
-  } else if (device != "cpu") {
+  if (device != "cpu") {
     const device_report rep = query_devices();
     if (rep.devices.empty() || !gpu_backend().built) {
       if (device == "cuda") throw error("the device cuda was asked for, but no GPU is usable (" + rep.reason + ")");

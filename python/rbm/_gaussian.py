@@ -25,7 +25,7 @@ class GaussianRBM(_TransformerRBM):
     ``learn_sigma`` (learn each visible unit's standard deviation, never below ``sigma_floor``; implies
     sampled reconstructions) and ``sample_visible`` (sample the reconstructions instead of using their
     mean) and ``optimizer`` ("sgd" or "adam", as BernoulliRBM's) and ``tempering`` (0: CD/PCD; N >= 2:
-    parallel tempering over N temperatures; implies sampled reconstructions; the CPU backend). None
+    parallel tempering over N temperatures; implies sampled reconstructions; either backend). None
     (the default) for ``learning_rate`` and ``tempering``: 0.01 and CD/PCD, but with ``learn_sigma``
     parallel tempering over 10 temperatures at 0.001 under SGD (`rbm train --learn-sigma`'s defaults,
     the estimator and rate that beat sigma fixed at 1 on the data measured; bench/RESULTS.md). Fitted: ``sigma_`` [n_features] in the model's units, ``mean_`` / ``scale_`` (the

@@ -26,7 +26,7 @@ class RBM(_UnitKinds, _TransformerRBM):
     ``hidden``: "bernoulli", "gaussian" (Normal(input, 1)) or "relu" (the same kept >= 0).
     ``learning_rate`` None: the kind's default (SGD: 0.1 Bernoulli, 0.01 ReLU, 0.001 Gaussian hidden
     units; Adam: 0.001). ``tempering``: 0 for CD/PCD, N >= 2 for parallel tempering over N
-    temperatures (the CPU backend). The other parameters are BernoulliRBM's. Gaussian visible units: rbm.GaussianRBM.
+    temperatures (either backend). The other parameters are BernoulliRBM's. Gaussian visible units: rbm.GaussianRBM.
 
     ``transform`` gives the hidden units' conditional means; ``score_samples`` the log-likelihood per
     sample (exact where the visible configurations or the hidden states are few enough, else AIS);

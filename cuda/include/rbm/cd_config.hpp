@@ -44,7 +44,7 @@ struct cd_config {
   // (then `momentum` is unused, `lr` is Adam's rate, and weight_decay shrinks W by lr x weight_decay
   // x W per update, apart from the moments: decoupled, as AdamW).
   optimizer update_rule = optimizer::sgd;
-  // Parallel tempering (the CPU backend only for now): 0 (or 1) for none, else the negative phase of
+  // Parallel tempering (both backends): 0 (or 1) for none, else the negative phase of
   // each batch row runs this many persistent chains at inverse temperatures beta_t = t / (tempering - 1),
   // t = 0 .. tempering - 1, k Gibbs sweeps each, then swaps of neighbouring temperatures' states
   // (Metropolis, one uniform per neighbouring pair and row); the beta = 1 chain gives the negative
@@ -56,7 +56,7 @@ struct cd_config {
 
 // Tempered chains per negative row (1 without tempering) and chain r's replica t's inverse temperature.
 inline int replicas_of(const cd_config& c) { return c.tempering > 1 ? c.tempering : 1; }
-inline float tempering_beta(int t, int replicas) { return replicas > 1 ? float(t) / float(replicas - 1) : 1.0f; }
+RBM_HD float tempering_beta(int t, int replicas) { return replicas > 1 ? float(t) / float(replicas - 1) : 1.0f; }
 
 // SGD's default learning rate for each hidden unit kind (cd_config::lr's 0.1 is Bernoulli units'). The
 // free energy of a continuous unit grows as x^2 / 2 in its input (Bernoulli's as x), so its rate must be

@@ -26,8 +26,24 @@ void hidden_sample(unit_kind hidden, const float* pre, const float* bias, const 
 // Categorical visible units (rbm/units.hpp): x [rows, sites * q] holding h W^T, each site's q units
 // (state index fastest) become the softmax of x + vb in double, rounded to float (the means), then
 // one-hot at the state drawn from those float means with the site's uniform u[r * sites + s]
-// (softmax_units::sample), as the CPU's categorical_mean_rows and categorical_draw_rows. A thread a site.
+// (softmax_units::sample), as the CPU's categorical_mean_rows and categorical_draw_rows; u null: the
+// means alone. A thread a site.
 void categorical_sample(float* x, const float* vb, const float* u, int rows, int sites, int q, stream_view s);
+
+// Parallel tempering (cd_config::tempering; the CPU's tempered_sweep and tempered_swaps), over replica
+// rows q = chain x R + t [rows = chains x R, cols], t's inverse temperature tempering_beta(t, R):
+// x[q, :] *= beta_t (the visible layer's input h W^T, before its bias);
+void tempered_scale(float* x, int rows, int cols, int replicas, stream_view s);
+// a += hb[c], then x = beta_t a (the hidden layer's tempered input; a kept for the swaps' energies);
+void tempered_hidden_input(float* a, const float* hb, float* x, int rows, int cols, int replicas, stream_view s);
+// every replica of chains first .. chains - 1 seeded with its data row v0 [chains, nv] and h0 [chains, nh];
+void seed_replicas(const float* v0, const float* h0, int first, int chains, int replicas, int nv, int nh, float* tv,
+                   float* th, stream_view s);
+// then per chain, t = 0 .. R - 2 in turn, neighbouring replicas' states swapped with probability
+// min(1, exp((beta_{t+1} - beta_t) (G_t - G_{t+1}))), G = sum_j a[q, j] h[q, j] in double (a thread
+// per replica row, then a thread per chain with the swap segment's uniforms u [chains, R - 1]).
+void tempered_swaps(const float* a, float* tv, float* th, double* g, const float* u, int chains, int replicas, int nv,
+                    int nh, stream_view s);
 
 // out[i] = in[i] / 255 for n bytes.
 void bytes_to_unit(const std::uint8_t* in, float* out, std::size_t n, stream_view s);
