@@ -229,7 +229,7 @@ if begin gpu-tests && have tests/rbm_gpu_tests; then
 fi
 
 # The kernel tests (every custom kernel family at small sizes), not whole runs (mostly cuBLAS).
-kernels='GpuKernels.*:GpuKernelsGaussian.*:GpuLabelKernels.*:*GpuCdStep.*:*GpuGaussianCdStep.*:*GpuLabelStep.*:*GpuAdamCdStep.*:GpuFineTune.A*OnTheCpu:GpuCategorical.*:*GpuCategoricalStep.*:*GpuGradientHook*:*GpuTempering*'
+kernels='GpuKernels.*:GpuKernelsGaussian.*:GpuLabelKernels.*:*GpuCdStep.*:*GpuGaussianCdStep.*:*GpuLabelStep.*:*GpuAdamCdStep.*:GpuFineTune.AClassifier*:GpuCategorical.*:*GpuCategoricalStep*/labels_hybrid:GpuGradientHookModel.*:*GpuTempering*/bernoulli_r4_k1:*GpuTempering*/categorical_r3'
 kernels+=':-GpuKernels.OutOfMemoryNamesTheRequest'
 for tool in memcheck racecheck initcheck; do
   begin "$tool" || continue
