@@ -248,13 +248,6 @@ TEST(GradientHook, TheTrainerCallsItEachUpdateOnEitherBackendAndRefusesWhatCanno
   } else {
     EXPECT_NE(rbm_test::error_of([&] { rbm::train(d, o); }).find("no GPU is usable"), std::string::npos);
   }
-  o.cd.visible = rbm::unit_kind::gaussian;  // learned sigma's update is not split on the device yet
-  o.cd.learn_sigma = true;
-  o.cd.visible_sample = true;
-  const std::string sigma_error = rbm_test::error_of([&] { rbm::train(d, o); });
-  EXPECT_NE(sigma_error.find("a gradient hook with learned sigma runs on the CPU"), std::string::npos) << sigma_error;
-  o.cd.visible = rbm::unit_kind::bernoulli;
-  o.cd.learn_sigma = o.cd.visible_sample = false;
   o.device = "cpu";
   o.labels = true;
   o.objective = "hybrid";

@@ -192,7 +192,6 @@ void model::set_state(const training_state& st) {
 
 void model::set_gradient_hook(gradient_hook hook) {
   auto& m = *p_;
-  if (hook && m.learn_sigma) throw precondition_error("a gradient hook does not split the learned-sigma update yet");
   m.s.synchronize();  // nothing queued reads the buffers replaced below
   if (hook && m.grad_vb.size() == 0) {
     if (m.grad_w.size() == 0) m.grad_w = device_buffer<float>(std::size_t(m.nv) * m.nh, m.s);

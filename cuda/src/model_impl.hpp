@@ -229,12 +229,7 @@ struct model::impl {
     gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, pos_v, nv, h0p.data(), nh,
                    adam ? 0.0f : c.momentum, into, nh);
     gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, neg_v, nv, hp.data(), nh, 1.0f, into, nh);
-    if (learn_sigma) {  // both phases' terms with the parameters before this update, as the CPU
-      backward(h0p.data(), rows, xsig.data());
-      sigma_gradient(v0.data(), xsig.data(), vb.data(), sigma.data(), rows, nv, 1.0f, false, gsig.data(), s);
-      backward(hp.data(), rows, xsig.data());
-      sigma_gradient(vs.data(), xsig.data(), vb.data(), sigma.data(), rows, nv, -1.0f, true, gsig.data(), s);
-    }
+    if (learn_sigma) enqueue_sigma_gradient(rows);
     const float* hpos = c.hidden_bias_from_states ? h0s.data() : h0p.data();
     const float* hneg = c.hidden_bias_from_states ? h : hp.data();
     if (adam) {
@@ -259,7 +254,17 @@ struct model::impl {
                 vel_hb.data(), hb.data(), s);
   }
 
-  // The update with a gradient hook: the mean gradient into grad_w, grad_vb and grad_hb, the hook,
+  // Learned sigma's gradient summed over the rows into gsig: both phases' terms with the parameters
+  // before the update, as the CPU's.
+  void enqueue_sigma_gradient(int rows) {
+    backward(h0p.data(), rows, xsig.data());
+    sigma_gradient(v0.data(), xsig.data(), vb.data(), sigma.data(), rows, nv, 1.0f, false, gsig.data(), s);
+    backward(hp.data(), rows, xsig.data());
+    sigma_gradient(vs.data(), xsig.data(), vb.data(), sigma.data(), rows, nv, -1.0f, true, gsig.data(), s);
+  }
+
+  // The update with a gradient hook: the mean gradient into grad_w, grad_vb and grad_hb (and learned
+  // sigma's into gsig), the hook,
   // then SGD with momentum and decay (vel = momentum vel + lr g; W also - lr decay W) or Adam on what
   // it left there, as the CPU's cd_gradient_part / cd_apply_part.
   void enqueue_split_update(int rows, const float* h) {
@@ -273,18 +278,28 @@ struct model::impl {
     bias_gradient(v0.data(), vs.data(), nullptr, rows, nv, 0.0f, 0.0f, gauss ? sigma.data() : nullptr, grad_vb.data(), s);
     bias_gradient(c.hidden_bias_from_states ? h0s.data() : h0p.data(), c.hidden_bias_from_states ? h : hp.data(),
                   h0p.data(), rows, nh, c.sparsity_target, c.sparsity_cost, nullptr, grad_hb.data(), s);
-    hook(model::gradient{grad_w.data(), grad_vb.data(), grad_hb.data(), nv, nh, rows, s});
+    if (learn_sigma) {  // the batch mean of log sigma's gradient, as the CPU's grad_log_sigma
+      enqueue_sigma_gradient(rows);
+      scale_values(gsig.data(), std::size_t(nv), 1.0f / rows, s);
+    }
+    hook(model::gradient{grad_w.data(), grad_vb.data(), grad_hb.data(), learn_sigma ? gsig.data() : nullptr, nv, nh,
+                         rows, s});
     if (adam) {
       adam_advance(c.lr, adam_t.data(), adam_rate.data(), s);
       adam_weight_step(w.data(), grad_w.data(), vel_w.data(), sq_w.data(), nw, 1.0f, adam_rate.data(), decay, s);
       adam_weight_step(vb.data(), grad_vb.data(), vel_vb.data(), sq_vb.data(), std::size_t(nv), 1.0f, adam_rate.data(),
                        0.0f, s);
+      if (learn_sigma)  // the mean already: a "batch" of one row
+        adam_log_sigma_step(gsig.data(), nv, 1, adam_rate.data(), c.sigma_floor, vel_log_sigma.data(),
+                            sq_log_sigma.data(), sigma.data(), s);
       adam_weight_step(hb.data(), grad_hb.data(), vel_hb.data(), sq_hb.data(), std::size_t(nh), 1.0f, adam_rate.data(),
                        0.0f, s);
       return;
     }
     momentum_step(grad_w.data(), nw, c.lr, c.momentum, decay, vel_w.data(), w.data(), s);
     momentum_step(grad_vb.data(), std::size_t(nv), c.lr, c.momentum, 0.0f, vel_vb.data(), vb.data(), s);
+    if (learn_sigma)
+      log_sigma_step(gsig.data(), nv, 1, c.lr, c.momentum, c.sigma_floor, vel_log_sigma.data(), sigma.data(), s);
     momentum_step(grad_hb.data(), std::size_t(nh), c.lr, c.momentum, 0.0f, vel_hb.data(), hb.data(), s);
   }
 

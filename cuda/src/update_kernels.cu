@@ -112,6 +112,12 @@ __global__ void adam_weight_step_kernel(float* __restrict__ w, const float* __re
     w[i] += adam.step(scale * g[i], m[i], sq[i]) - decay * w[i];
 }
 
+__global__ void scale_values_kernel(float* __restrict__ x, std::size_t n, float factor) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x)
+    x[i] = __fmul_rn(x[i], factor);
+}
+
 __global__ void apply_weight_step_kernel(float* __restrict__ w, float* __restrict__ vel, std::size_t n, float decay) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x) {
@@ -136,6 +142,13 @@ void bias_update(const float* pos, const float* neg, const float* act, int rows,
       pos, neg, sparsity_cost > 0.0f ? act : nullptr, rows, cols, lr, momentum, sparsity_target, sparsity_cost, sigma,
       nullptr, vel, nullptr, bias);
   RBM_CHECK_LAUNCH(bias_update_kernel);
+}
+
+void scale_values(float* x, std::size_t n, float factor, stream_view s) {
+  if (n == 0) return;
+  RBM_EXPECTS(x != nullptr);
+  scale_values_kernel<<<detail::grid_for(n), detail::block_size, 0, s.get()>>>(x, n, factor);
+  RBM_CHECK_LAUNCH(scale_values_kernel);
 }
 
 void bias_gradient(const float* pos, const float* neg, const float* act, int rows, int cols, float sparsity_target,

@@ -288,19 +288,23 @@ void cuda_backend::use_hook(const gradient_hook& on_gradient) {
 
 void cuda_backend::call_host_hook(const model::gradient& g) {
   const std::pair<float*, std::vector<float>*> parts[] = {
-      {g.w, &hook_w_}, {g.vb, &hook_vb_}, {g.hb, &hook_hb_}};
-  const std::size_t sizes[] = {std::size_t(g.nv) * g.nh, std::size_t(g.nv), std::size_t(g.nh)};
-  for (int i = 0; i < 3; ++i) {
+      {g.w, &hook_w_}, {g.vb, &hook_vb_}, {g.hb, &hook_hb_}, {g.log_sigma, &hook_log_sigma_}};
+  const std::size_t sizes[] = {std::size_t(g.nv) * g.nh, std::size_t(g.nv), std::size_t(g.nh),
+                               g.log_sigma != nullptr ? std::size_t(g.nv) : 0};
+  for (int i = 0; i < 4; ++i) {
+    if (sizes[i] == 0) continue;
     parts[i].second->resize(sizes[i]);
     RBM_CUDA_CHECK(cudaMemcpyAsync(parts[i].second->data(), parts[i].first, sizes[i] * sizeof(float),
                                    cudaMemcpyDeviceToHost, g.stream.get()));
   }
   g.stream.synchronize();
-  gradient_view v{hook_w_.data(), hook_vb_.data(), hook_hb_.data(), nullptr, g.nv, g.nh, g.rows};
+  gradient_view v{hook_w_.data(), hook_vb_.data(), hook_hb_.data(),
+                  g.log_sigma != nullptr ? hook_log_sigma_.data() : nullptr, g.nv, g.nh, g.rows};
   (*host_hook_)(v);
   // Stream-ordered: the next update's copies into these vectors come after these have read them.
-  for (int i = 0; i < 3; ++i)
-    RBM_CUDA_CHECK(cudaMemcpyAsync(parts[i].first, parts[i].second->data(), sizes[i] * sizeof(float),
+  for (int i = 0; i < 4; ++i)
+    if (sizes[i] > 0)
+      RBM_CUDA_CHECK(cudaMemcpyAsync(parts[i].first, parts[i].second->data(), sizes[i] * sizeof(float),
                                    cudaMemcpyHostToDevice, g.stream.get()));
 }
 

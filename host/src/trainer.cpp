@@ -318,14 +318,8 @@ void prepare_data_and_start(run& r) {
 // which are attached there and checked as they are summarised).
 std::string open_backend(run& r) {
   const train_options& o = r.o;
-  std::string why, device = o.device, fallback;
-  if (o.on_gradient && o.cd.learn_sigma && device != "cpu") {  // the device's learned-sigma update is not split
-    if (device == "cuda") throw precondition_error("a gradient hook with learned sigma runs on the CPU backend only so far");
-    device = "cpu";
-    fallback = "a gradient hook with learned sigma runs on the CPU backend only so far: ";
-  }
-  r.be = make_backend(device, o.cd, o.batch, o.gpu, why, std::min(o.batch, r.data->train.count));
-  why = fallback + why;
+  std::string why;
+  r.be = make_backend(o.device, o.cd, o.batch, o.gpu, why, std::min(o.batch, r.data->train.count));
   if (r.gauss && o.standardize && !r.on_device) standardize_sets(r.prepared, *r.be, r.stats.mean, r.stats.sd);
   r.n = r.data->train.count;
   r.nv = o.cd.nv;

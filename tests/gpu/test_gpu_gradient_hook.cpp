@@ -1,6 +1,6 @@
 // The gradient hook on the GPU (rbm::model::set_gradient_hook; the CUDA backend's host hook around it)
 // against the CPU backend's: the same gradient handed over, what the hook leaves there applied (SGD
-// with momentum and decay, Adam; Bernoulli and Gaussian units; CD and PCD), a zeroed gradient moving
+// with momentum and decay, Adam; Bernoulli and Gaussian units, learned sigma; CD and PCD), a zeroed gradient moving
 // nothing, and a device-side hook changing the gradient by work queued on the model's stream.
 #include <cuda_runtime_api.h>
 
@@ -20,6 +20,7 @@ struct hook_case {
   rbm::unit_kind visible;
   rbm::optimizer rule;
   bool pcd;
+  bool learn_sigma = false;
 };
 
 class GpuGradientHook : public ::testing::TestWithParam<hook_case> {};
@@ -47,6 +48,8 @@ TEST_P(GpuGradientHook, SeesTheCpuGradientAndAppliesWhatItLeaves) {
   p0.vb = random_vector(nv, rng, -0.5f, 0.5f);
   p0.hb = random_vector(nh, rng, -0.5f, 0.5f);
   if (p0.gaussian()) p0.sigma = random_vector(nv, rng, 0.7f, 1.4f);
+  cfg.learn_sigma = c.learn_sigma;
+  cfg.visible_sample = c.learn_sigma;  // learned sigma samples the reconstructions
   std::vector<float> values(std::size_t(n) * nv);
   for (float& x : values) x = c.visible == rbm::unit_kind::gaussian ? float(rng() % 1000) / 250.0f - 2.0f : float(rng() % 2);
   backend_pair both(cfg, rows, "on", p0, rbm::rows_view::of(values.data(), n, nv));
@@ -56,10 +59,12 @@ TEST_P(GpuGradientHook, SeesTheCpuGradientAndAppliesWhatItLeaves) {
     return [&, who](rbm::gradient_view& g) {
       EXPECT_EQ(g.nv, nv);
       EXPECT_EQ(g.rows, rows);
+      EXPECT_EQ(g.log_sigma != nullptr, c.learn_sigma);
       if (calls[who]++ == 0) {
         first[who].assign(g.w, g.w + std::size_t(nv) * nh);
         first[who].insert(first[who].end(), g.vb, g.vb + nv);
         first[who].insert(first[who].end(), g.hb, g.hb + nh);
+        if (g.log_sigma != nullptr) first[who].insert(first[who].end(), g.log_sigma, g.log_sigma + nv);
       } else {
         for (int j = 0; j < nh; ++j) g.hb[j] *= 2.0f;
       }
@@ -79,6 +84,7 @@ TEST_P(GpuGradientHook, SeesTheCpuGradientAndAppliesWhatItLeaves) {
   EXPECT_LT(max_diff(pg.w, pc.w), 2e-5) << "W";
   EXPECT_LT(max_diff(pg.vb, pc.vb), 2e-5) << "visible biases";
   EXPECT_LT(max_diff(pg.hb, pc.hb), 2e-5) << "hidden biases";
+  if (c.learn_sigma) EXPECT_LT(max_diff(pg.sigma, pc.sigma), 2e-5) << "sigma";
   const rbm::training_state sc = both.cpu.state(), sg = both.gpu.state();
   EXPECT_LT(max_diff(sg.vel_hb, sc.vel_hb), 2e-5);
   EXPECT_EQ(sg.rng_position, sc.rng_position);
@@ -94,7 +100,10 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, GpuGradientHook,
     ::testing::Values(hook_case{"bernoulli_sgd", rbm::unit_kind::bernoulli, rbm::optimizer::sgd, false},
                       hook_case{"gaussian_sgd_pcd", rbm::unit_kind::gaussian, rbm::optimizer::sgd, true},
-                      hook_case{"bernoulli_adam", rbm::unit_kind::bernoulli, rbm::optimizer::adam, false}),
+                      hook_case{"bernoulli_adam", rbm::unit_kind::bernoulli, rbm::optimizer::adam, false},
+                      hook_case{"gaussian_learned_sigma", rbm::unit_kind::gaussian, rbm::optimizer::sgd, false, true},
+                      hook_case{"gaussian_learned_sigma_adam", rbm::unit_kind::gaussian, rbm::optimizer::adam, false,
+                                true}),
     [](const ::testing::TestParamInfo<hook_case>& i) { return std::string(i.param.name); });
 
 // The device library's own hook: zeroing W's gradient by a memset queued on the model's stream (no

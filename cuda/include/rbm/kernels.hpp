@@ -60,6 +60,9 @@ void gather_rows(const float* data, const int* idx, int rows, int cols, float* o
 void bias_update(const float* pos, const float* neg, const float* act, int rows, int cols, float lr, float momentum,
                  float sparsity_target, float sparsity_cost, float* vel, float* bias, stream_view s);
 
+// x[i] *= factor for n values.
+void scale_values(float* x, std::size_t n, float factor, stream_view s);
+
 // bias_update's gradient alone, written to g [cols]: mean_r(pos - neg) (over sigma^2 where sigma is
 // given) plus the sparsity term (a gradient hook's view; rbm::model::set_gradient_hook).
 void bias_gradient(const float* pos, const float* neg, const float* act, int rows, int cols, float sparsity_target,

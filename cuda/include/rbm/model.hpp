@@ -115,12 +115,13 @@ class model {
   double take_class_loss_sum(std::uint64_t& rows);
 
   // One CD update's mean gradient in the model's device memory, before the update applies it: W [nv, nh],
-  // vb [nv] (Gaussian units: over sigma^2), hb [nh] (with the sparsity term), the batch's rows, and the
-  // stream the update is queued on.
+  // vb [nv] (Gaussian units: over sigma^2), hb [nh] (with the sparsity term), log sigma [nv] (learned
+  // sigma; else null), the batch's rows, and the stream the update is queued on.
   struct gradient {
     float* w = nullptr;
     float* vb = nullptr;
     float* hb = nullptr;
+    float* log_sigma = nullptr;
     int nv = 0, nh = 0, rows = 0;
     stream_view stream;
   };
@@ -129,8 +130,8 @@ class model {
   // chain the gradient is written to device buffers and `hook` is called on the host with them; it may
   // change them in place, by work it queues on `gradient::stream` (an all-reduce across GPUs, say) or
   // after synchronising it; then the update applies them as it would have (SGD with momentum and
-  // decay, or Adam). With a hook every step runs eagerly (no graph). An empty hook removes it.
-  // precondition_error with learned sigma (not split yet); the label step does not call it.
+  // decay, or Adam). With a hook every step runs eagerly (no graph). An empty hook removes it. The label
+  // step does not call it.
   void set_gradient_hook(gradient_hook hook);
 
   // Sum over every pixel trained on since the last call of (v0 - v1)^2, v1 the first sampled

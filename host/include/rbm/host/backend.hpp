@@ -85,8 +85,8 @@ struct step_objective {
   float generative = 1;
   float discriminative = 0;
   // Called once per update with its gradient before the update applies it (the CD and PCD steps of
-  // both backends, the CPU's tempering included; the CUDA backend copies the gradient to host memory
-  // and back around it, and refuses one with learned sigma; a label group's step refuses one so far).
+  // both backends, tempering included; the CUDA backend copies the gradient to host memory and back
+  // around it; a label group's step refuses one so far).
   gradient_hook on_gradient;
 };
 

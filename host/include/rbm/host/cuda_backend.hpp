@@ -39,7 +39,7 @@ class cuda_backend final : public backend {
   // standardised device copy.
   attach_summary attach(const rows_view& rows, const attach_options& opt = {}) override;
   // A label group: the labels of each batch gathered on the host beside its indices, the update
-  // rbm::model::train_labeled_step. A gradient hook (CD steps, not with learned sigma): the device's
+  // rbm::model::train_labeled_step. A gradient hook (CD steps): the device's
   // gradient (rbm::model::set_gradient_hook) copied to host memory, the hook, copied back — one
   // synchronisation per update.
   void step(const int* idx, int rows, const step_objective& objective = {}) override;
@@ -85,7 +85,7 @@ class cuda_backend final : public backend {
   model model_;
   const gradient_hook* host_hook_ = nullptr;  // this step's hook (use_hook)
   bool hook_installed_ = false;
-  std::vector<float> hook_w_, hook_vb_, hook_hb_;  // the gradient in host memory around the hook
+  std::vector<float> hook_w_, hook_vb_, hook_hb_, hook_log_sigma_;  // the gradient in host memory around the hook
   pinned_buffer<std::uint8_t> staging_[2];
   device_buffer<std::uint8_t> dev_batch_[2];
   pinned_buffer<int> idx_host_[2];
