@@ -362,7 +362,8 @@ struct model::impl {
   }
 
   // One step's draws where its layout puts them: one call when they are all uniforms, else segment by
-  // segment (uniforms, then normals for the visible units, in sequence order; every segment even).
+  // segment (uniforms, then normals for the visible units, in sequence order, then the swaps' uniforms;
+  // every segment even).
   void draw_step(int rows) {
     const cd_draw_layout lay = make_draw_layout(rows, opt.cd);
     if (!lay.visible_normals) {
@@ -374,6 +375,7 @@ struct model::impl {
       gen.normal(u.data() + lay.v(k), lay.visible, 0.0f, 1.0f);
       gen.uniform(u.data() + lay.h(k), lay.hidden);
     }
+    if (lay.swaps > 0) gen.uniform(u.data() + lay.swap(), lay.swaps);  // parallel tempering's swaps
     rng_position += lay.total();
   }
 
