@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from . import _core
-from ._base import _AtomicFit, _dense_float32, _finite_number, _positive_int, _validate_data
+from ._base import _AtomicFit, _dense_float32, _finite_number, _positive_int, _sample_counts, _validate_data
 from ._bernoulli import BernoulliRBM
 from ._classification import ClassificationRBM
 from ._gaussian import GaussianRBM
@@ -179,27 +179,34 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         """Mean accuracy (labels=True)."""
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
-    def sample(self, n_samples=10, n_steps=1000, random_state=None):
-        """Generation as Hinton et al. (2006): `n_steps` Gibbs sweeps in the top RBM from random states,
-        then one down pass, each layer below drawn from the states above it (Bernoulli units by coin
-        flips, the Gaussian units over continuous hidden ones as mean + sigma N(0, 1)). Returns the data
-        layer's probabilities [n, n_features] (Bernoulli units), or for a categorical bottom each site's
-        state drawn from its softmax (integers [n, sites]); a one-layer DBN returns its RBM's sample."""
+    def sample(self, n_samples=10, n_steps=1000, random_state=None, y=None):
+        """Generation as Hinton et al. (2006), as `rbm sample` on a stack: `n_steps` Gibbs sweeps in the
+        top RBM from noise (with labels: its label clamped to class ``y``, which is then required), then
+        one down pass, each layer below drawn from the states above it (Bernoulli units by coin flips,
+        the Gaussian units over continuous hidden ones as mean + sigma N(0, 1)). Returns the data
+        layer's probabilities [n, n_features] (Bernoulli units), or for a categorical bottom each
+        site's state drawn from its softmax (integers [n, sites])."""
         check_is_fitted(self)
+        _sample_counts(n_samples, n_steps)
+        label = -1
         if self.labels:
-            raise AttributeError("sample is for DBNs without labels so far (rbm sample --class does it for the CLI)")
+            if y is None:
+                raise ValueError("a DBN with labels samples one class: give y, one of classes_")
+            hits = np.flatnonzero(np.asarray(self.classes_) == y)
+            if len(hits) != 1:
+                raise ValueError(f"y={y!r} is not one of the classes {list(self.classes_)}")
+            label = int(hits[0])
+        elif y is not None:
+            raise ValueError("y is for a DBN with labels (the top layer's classes)")
         rng = check_random_state(random_state if random_state is not None else self.random_state)
-        v = self.layers_[-1].sample(n_samples, n_steps, rng)
-        for est in reversed(self.layers_[:-1]):
-            h, bottom = np.asarray(v, dtype=np.float64), est is self.layers_[0]
-            if isinstance(est, GaussianRBM):  # over continuous hidden units below: never the bottom
-                v = est._visible_mean(h) + est.sigma_ * rng.standard_normal((h.shape[0], est.n_features_in_))
-            elif getattr(est, "_categorical", False):
-                v = est._as_data(est._visible_draw(h, rng))
-            else:
-                p = expit(h @ est.components_ + est.intercept_visible_)
-                v = p if bottom else (rng.uniform(size=p.shape) < p).astype(np.float64)
-        return v
+        out = _core.sample_stack([est._params for est in self.layers_], int(n_samples), int(n_steps), label,
+                                 int(rng.randint(1, 2**31 - 1)))
+        bottom = self.layers_[0]
+        if not getattr(bottom, "_categorical", False):
+            return out.astype(np.float64)
+        if len(self.layers_) == 1:  # the chains' drawn states already
+            return out.astype(np.int64)
+        return bottom._as_data(bottom._visible_draw_from_means(out, rng))
 
 
 def _fine_tune_config(est):

@@ -133,9 +133,15 @@ class RBM(_UnitKinds, _TransformerRBM):
         q = self.n_states_
         a = a.reshape(a.shape[0], -1, q)
         p = np.exp(a - a.max(axis=2, keepdims=True))
-        c = np.cumsum(p / p.sum(axis=2, keepdims=True), axis=2)
+        return self._visible_draw_from_means((p / p.sum(axis=2, keepdims=True)).reshape(h.shape[0], -1), rng)
+
+    def _visible_draw_from_means(self, p, rng):
+        """One-hot rows of each categorical site's state drawn from its probabilities p [n, sites * q]
+        (one uniform a site: the first state whose cumulative probability exceeds it)."""
+        q = self.n_states_
+        c = np.cumsum(p.reshape(p.shape[0], -1, q), axis=2)
         states = np.minimum((c <= _uniforms(rng, c.shape[:2])[..., None]).sum(axis=2), q - 1)
-        return _one_hot(states, q, h.dtype)
+        return _one_hot(states, q, p.dtype)
 
     def _step(self, v, rng):
         h = self._hidden(v, _uniforms(rng, (v.shape[0], self.n_components)))[2].astype(v.dtype)

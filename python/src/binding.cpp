@@ -24,7 +24,9 @@
 #include "rbm/host/evaluation.hpp"
 #include "rbm/host/fine_tune.hpp"
 #include "rbm/host/safetensors.hpp"
+#include "rbm/host/stack.hpp"
 #include "rbm/host/state_tensors.hpp"
+#include "rbm/host/tools.hpp"
 #include "rbm/host/trainer.hpp"
 #include "rbm/version.hpp"
 
@@ -612,6 +614,28 @@ py::tuple hidden_units_of(const std::string& hidden, const py::array_t<double, p
   return py::make_tuple(mean, log_integral, draws);
 }
 
+// Generation through a stack (`rbm sample` on a stack's file): `steps` Gibbs sweeps of the top RBM from
+// noise, its label `label` clamped (-1: none; rbm::clamp_label), then the down pass (rbm::down_pass):
+// the bottom layer's visible means [chains, nv]; a one-layer stack gives its chains' last visible
+// means (categorical units: the drawn states, [chains, sites]).
+farray sample_stack_of(const py::list& layer_dicts, int chains, int steps, int label, std::uint64_t seed) {
+  rbm::stack_model m;
+  for (const auto& d : layer_dicts) m.layers.push_back(params_from(py::cast<py::dict>(d)));
+  if (m.layers.empty() || chains < 1 || steps < 0) throw py::value_error("a stack, chains >= 1 and steps >= 0");
+  rbm::model_params top = m.layers.back();
+  if (label >= 0) {
+    if (label >= top.classes) throw py::value_error("the label is not one of the top layer's classes");
+    top = rbm::clamp_label(top, label);
+  }
+  std::vector<float> out;
+  {
+    py::gil_scoped_release release;
+    out = rbm::gibbs_snapshots(top, chains, steps, std::max(steps, 1), nullptr, seed).back();
+    if (m.layers.size() > 1) out = rbm::down_pass(m, out.data(), chains, seed);
+  }
+  return to_array(out, {chains, py::ssize_t(out.size() / std::size_t(chains))});
+}
+
 // log p(y | x) [rows, classes] of a model with a label group (exact, rbm/host/classification.hpp).
 py::array_t<double> class_log_probs_of(const py::dict& params, const farray& v) {
   const rbm::model_params p = params_from(params);
@@ -806,6 +830,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("fine_tune", &fine_tune, py::arg("layers"), py::arg("X"), py::arg("y"), py::arg("targets"), py::arg("head"),
         py::arg("X_val"), py::arg("y_val"), py::arg("targets_val"), py::arg("config"));
   m.def("class_log_probs", &class_log_probs_of);
+  m.def("sample_stack", &sample_stack_of, py::arg("layers"), py::arg("chains"), py::arg("steps"), py::arg("label"),
+        py::arg("seed"));
   m.def("device_to_host", &device_to_host);
   m.def("cuda_built", &rbm::cuda_backend_built, "whether this build has the CUDA backend");
   m.def("save", &save_of, py::arg("path"), py::arg("params"), py::arg("metadata"), py::arg("extra") = py::dict());
