@@ -62,10 +62,16 @@ std::vector<std::vector<float>*> host_tensors(const fine_tune_task& t) {
   return v;
 }
 
+// Makes `device` the calling thread's current GPU (before the engine's stream is created on it).
+int select_device(int device) {
+  RBM_CUDA_CHECK(cudaSetDevice(device));
+  return device;
+}
+
 class cuda_engine final : public fine_tune_engine {
  public:
-  cuda_engine(const fine_tune_task& t, const fine_tune_options& o) : t_(t), tensors_(host_tensors(t)) {
-    RBM_CUDA_CHECK(cudaSetDevice(o.gpu.device));
+  cuda_engine(const fine_tune_task& t, const fine_tune_options& o)
+      : t_(t), tensors_(host_tensors(t)), device_(select_device(o.gpu.device)) {
     const stream_view s = stream_.view();
     net_.emplace(network_options(t, o), s);
     for (int i = 0; i < net_->tensor_count(); ++i) {
@@ -177,6 +183,7 @@ class cuda_engine final : public fine_tune_engine {
 
   fine_tune_task t_;
   std::vector<std::vector<float>*> tensors_;
+  int device_;          // current before the stream below is created
   cuda_stream stream_;  // before the buffers: they free in its order
   std::optional<feed_forward> net_;
   device_buffer<float> x_, target_, held_x_, held_t_, xb_, tb_, out_;
