@@ -158,20 +158,25 @@ TEST(GpuFineTune, ARegressorTrainsAsOnTheCpuAndKeepsTheBestEpoch) {
   }
 }
 
-// train_stack fine-tunes on the GPU where the run's device is one, and classifies as the CPU's run.
+// train_stack fine-tunes on the GPU where the run's device is one, and classifies about as the CPU's
+// run. The two share every draw but round differently (cuBLAS, the device's expf), so after thousands of
+// Bernoulli draws they are two runs of the same recipe: on the CPU (rbm train with these settings) seeds
+// 22 / 21 / 23 gave test accuracy 0.683 / 0.700 / 0.720 and validation accuracy 0.68 to 0.70 after
+// fine-tuning; the bound takes twice that spread.
 TEST(GpuFineTune, AStackFineTunesOnTheGpu) {
   RBM_REQUIRE_GPU();
   const rbm::dataset d = rbm_test::digits_subset(1200, 300);
   rbm::stack_options gpu_run = rbm_test::labelled_stack("cuda"), cpu_run = rbm_test::labelled_stack("cpu");
   for (rbm::stack_options* o : {&gpu_run, &cpu_run}) {
-    o->base.validation = 0.2;
+    o->base.validation = 300;  // rows
     o->fine_tune.epochs = 3;
   }
   const rbm::stack_result g = rbm::train_stack(d, gpu_run), c = rbm::train_stack(d, cpu_run);
   ASSERT_EQ(g.fine_tune_history.size(), 3u);
   for (const auto& e : g.fine_tune_history) EXPECT_TRUE(e.on_gpu);
+  for (const auto& e : c.fine_tune_history) EXPECT_FALSE(e.on_gpu);
   ASSERT_FALSE(g.model.tuned.empty());
-  EXPECT_NEAR(g.layers.back().test_accuracy, c.layers.back().test_accuracy, 0.03);
+  EXPECT_NEAR(g.layers.back().test_accuracy, c.layers.back().test_accuracy, 0.08);
   EXPECT_GT(g.fine_tune_history.back().held_out_accuracy, 0.6);
 }
 

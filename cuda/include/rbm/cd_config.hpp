@@ -32,7 +32,7 @@ struct cd_config {
   // visible_sample, which draws v ~ Normal(mean, sigma^2) from the step's normals.
   unit_kind visible = unit_kind::bernoulli;
   int states = 0;  // categorical visible units: Q states per site (nv = sites x Q); else 0
-  // The hidden units' kind: Bernoulli, or Gaussian / ReLU (rbm/units.hpp; the CPU only for now), whose
+  // The hidden units' kind: Bernoulli, or Gaussian / ReLU (rbm/units.hpp; both backends), whose
   // hidden segments of the draw layout are also one uniform per unit (inverse CDF).
   unit_kind hidden = unit_kind::bernoulli;
   bool visible_sample = false;
