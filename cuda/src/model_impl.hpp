@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "rbm/curand_generator.hpp"
 #include "rbm/error.hpp"
@@ -220,18 +221,11 @@ struct model::impl {
     const cd_config& c = opt.cd;
     const float scale = (c.sum_weight_gradient ? 1.0f : 1.0f / rows) * (adam ? 1.0f : c.lr);
     const std::size_t nw = std::size_t(nv) * nh;
-    // The weight gradient pairs the hidden layer's view of each visible row (v / sigma for Gaussian
-    // units); SGD accumulates it onto the momentum (vel = momentum * vel + scale * V0^T H0p - ...), Adam
+    // SGD accumulates the weight gradient onto the momentum (vel = momentum * vel + scale * ...), Adam
     // writes it alone.
-    const float* pos_v = gauss && !sigma_is_one ? s0.data() : v0.data();
-    const float* neg_v = chain_view();
-    float* into = adam ? grad_w.data() : vel_w.data();
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, pos_v, nv, h0p.data(), nh,
-                   adam ? 0.0f : c.momentum, into, nh);
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, neg_v, nv, hp.data(), nh, 1.0f, into, nh);
+    weight_gradient(rows, scale, adam ? 0.0f : c.momentum, adam ? grad_w.data() : vel_w.data());
     if (learn_sigma) enqueue_sigma_gradient(rows);
-    const float* hpos = c.hidden_bias_from_states ? h0s.data() : h0p.data();
-    const float* hneg = c.hidden_bias_from_states ? h : hp.data();
+    const auto [hpos, hneg] = hidden_phases(h);
     if (adam) {
       adam_advance(c.lr, adam_t.data(), adam_rate.data(), s);
       adam_weight_step(w.data(), grad_w.data(), vel_w.data(), sq_w.data(), nw, 1.0f, adam_rate.data(),
@@ -269,15 +263,12 @@ struct model::impl {
   // it left there, as the CPU's cd_gradient_part / cd_apply_part.
   void enqueue_split_update(int rows, const float* h) {
     const cd_config& c = opt.cd;
-    const float scale = c.sum_weight_gradient ? 1.0f : 1.0f / rows, decay = c.lr * c.weight_decay;
+    const float decay = c.lr * c.weight_decay;
     const std::size_t nw = std::size_t(nv) * nh;
-    const float* pos_v = gauss && !sigma_is_one ? s0.data() : v0.data();
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, pos_v, nv, h0p.data(), nh, 0.0f, grad_w.data(), nh);
-    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, chain_view(), nv, hp.data(), nh, 1.0f,
-                   grad_w.data(), nh);
+    weight_gradient(rows, c.sum_weight_gradient ? 1.0f : 1.0f / rows, 0.0f, grad_w.data());
     bias_gradient(v0.data(), vs.data(), nullptr, rows, nv, 0.0f, 0.0f, gauss ? sigma.data() : nullptr, grad_vb.data(), s);
-    bias_gradient(c.hidden_bias_from_states ? h0s.data() : h0p.data(), c.hidden_bias_from_states ? h : hp.data(),
-                  h0p.data(), rows, nh, c.sparsity_target, c.sparsity_cost, nullptr, grad_hb.data(), s);
+    const auto [hpos, hneg] = hidden_phases(h);
+    bias_gradient(hpos, hneg, h0p.data(), rows, nh, c.sparsity_target, c.sparsity_cost, nullptr, grad_hb.data(), s);
     if (learn_sigma) {  // the batch mean of log sigma's gradient, as the CPU's grad_log_sigma
       enqueue_sigma_gradient(rows);
       scale_values(gsig.data(), std::size_t(nv), 1.0f / rows, s);
@@ -304,8 +295,23 @@ struct model::impl {
   }
 
   // The joint chain's visible rows as the hidden layer read them: vs, or vs / sigma (written by the
-  // chain's hidden_view into ss) for Gaussian units.
+  // chain's hidden_view into ss) for Gaussian units; the data rows likewise (v0, or s0 = v0 / sigma).
   const float* chain_view() const { return gauss && !sigma_is_one ? ss.data() : vs.data(); }
+  const float* data_view() const { return gauss && !sigma_is_one ? s0.data() : v0.data(); }
+
+  // into [nv, nh] = scale (data_view^T h0p - chain_view^T hp) + beta into: the CD weight gradient's two
+  // GEMMs (the hidden layer's view of each visible row paired with its hidden means).
+  void weight_gradient(int rows, float scale, float beta, float* into) {
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, scale, data_view(), nv, h0p.data(), nh, beta, into, nh);
+    gemm_row_major(blas, opt.mode, true, false, nv, nh, rows, -scale, chain_view(), nv, hp.data(), nh, 1.0f, into, nh);
+  }
+
+  // The hidden biases' positive and negative statistics: the means h0p and hp, or (the tutorial's rule,
+  // cd.hidden_bias_from_states) the states h0s and h, the chain's last hidden states.
+  std::pair<const float*, const float*> hidden_phases(const float* h) const {
+    if (opt.cd.hidden_bias_from_states) return {h0s.data(), h};
+    return {h0p.data(), hp.data()};
+  }
 
   // A label step's draws where `lay` puts them: one call of uniforms, or segment by segment with
   // normals in the visible segments (sampled Gaussian units), in sequence order, as the CPU reads them.

@@ -144,12 +144,12 @@ void add_model_options(CLI::App* train, const std::shared_ptr<train_state>& s) {
   s->o_tempering = train->add_option("--tempering", s->opt.cd.tempering,
                     "parallel tempering: N persistent chains per batch row at inverse temperatures 0, 1/(N-1), .., 1, "
                     "k sweeps each and neighbour swaps per update; the beta = 1 chain is the negative phase (0: "
-                    "none; instead of --pcd; CPU backend)")
+                    "none; instead of --pcd)")
       ->capture_default_str()
       ->check(integer_in(0, rbm::max_tempering));
   train->add_option("--visible", s->visible,
                     "visible units: bernoulli | gaussian (real-valued data) | categorical (integer states per "
-                    "column of a .npy matrix, one-hot; CPU backend)")
+                    "column of a .npy matrix, one-hot)")
       ->capture_default_str();
   train->add_option("--hidden-units", s->hidden_units,
                     "hidden units: bernoulli | gaussian (Normal(input, 1)) | relu (the same, kept >= 0); the last "
@@ -363,11 +363,9 @@ rbm::stack_options per_layer_lists(train_state& s) {
   if (s.hidden_kinds.size() > 1) {
     stack.hidden_units = s.hidden_kinds;
     if (s.o_lr->count() == 0 && s.opt.cd.update_rule == rbm::optimizer::sgd)
-      for (std::size_t i = 0; i < s.hidden_kinds.size(); ++i) {  // each kind's own; a generative Gaussian layer's
-        const bool gaussian_layer = i > 0 && s.hidden_kinds[i - 1] != rbm::unit_kind::bernoulli &&
-                                    !(s.opt.labels && i + 1 == s.hidden_kinds.size());
-        stack.lr.push_back(gaussian_layer ? rbm::gaussian_layer_sgd_lr : rbm::default_sgd_lr(s.hidden_kinds[i]));
-      }
+      for (std::size_t i = 0; i < s.hidden_kinds.size(); ++i)
+        stack.lr.push_back(rbm::default_layer_sgd_lr(i > 0 ? s.hidden_kinds[i - 1] : rbm::unit_kind::bernoulli,
+                                                     s.hidden_kinds[i], s.opt.labels && i + 1 == s.hidden_kinds.size()));
   }
   if (s.o_pcd->count() > 0) {
     const auto v = s.pcd.empty() ? std::vector<int>{1} : parse_ints(s.pcd, "--pcd");

@@ -115,11 +115,7 @@ class class_rbm_head final : public head {
     lp_.resize(std::size_t(n) * kc);
     class_log_probs_from_hidden(p_, ws_.a.data(), n, lp_.data());
     double sum = 0;
-    for (int r = 0; r < n; ++r) {
-      const double* z = lp_.data() + std::size_t(r) * kc;
-      sum -= z[target.y[r]];
-      if (std::max_element(z, z + kc) - z == target.y[r]) correct += 1;
-    }
+    detail::add_class_scores(lp_.data(), target.y, n, kc, sum, correct);
     return sum;
   }
 

@@ -156,14 +156,12 @@ class cuda_engine final : public fine_tune_engine {
                                    cudaMemcpyDeviceToHost, stream_.get()));
     stream_.view().synchronize();
     std::vector<double> prob(static_cast<std::size_t>(kc));
-    for (int r = 0; r < n; ++r) {
+    for (int r = 0; r < n; ++r) {  // the logits made log-probabilities, as class_log_probs_from_hidden
       double* z = host_logits_.data() + std::size_t(r) * kc;
       const double lse = softmax_units::mean(z, kc, prob.data());
       for (int k = 0; k < kc; ++k) z[k] -= lse;
-      const int y = t_.held.y[first + r];
-      sum -= z[y];
-      if (std::max_element(z, z + kc) - z == y) correct += 1;
     }
+    add_class_scores(host_logits_.data(), t_.held.y + first, n, kc, sum, correct);
   }
 
   // |out - t|^2 / 2 of held-out rows [first, first + n).

@@ -3,6 +3,7 @@
 // (fine_tune_cuda.cpp: rbm::feed_forward, the rows uploaded once). Private to host/src.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -39,6 +40,17 @@ class fine_tune_engine {
   virtual void finish() = 0;
   virtual bool on_gpu() const = 0;
 };
+
+// Adds the summed -log p(y | x) of `rows` rows of log-probabilities lp [rows, classes] with labels y to
+// `sum`, and the rows whose most probable class is their label to `correct` (both engines' held-out
+// figures).
+inline void add_class_scores(const double* lp, const int* y, int rows, int classes, double& sum, double& correct) {
+  for (int r = 0; r < rows; ++r) {
+    const double* z = lp + std::size_t(r) * classes;
+    sum -= z[y[r]];
+    if (std::max_element(z, z + classes) - z == y[r]) correct += 1;
+  }
+}
 
 // Throws precondition_error unless each layer's visible units are the hidden units below (sigma 1 above
 // the bottom).

@@ -35,7 +35,7 @@ class ClassificationRBM(_UnitKinds, ClassifierMixin, _RBMBase):
     used as they are). ``visible``: "bernoulli", "gaussian" (real values, sigma fixed at 1: standardise
     them first) or "categorical" (integer states per column, ``n_states`` as rbm.RBM's); ``hidden``:
     "bernoulli", "gaussian" or "relu" (p(y | x) then sums each unit's log integral in place of softplus).
-    Categorical units train on the CPU backend. Fitted: ``components_`` [n_components,
+    Categorical units train on either backend. Fitted: ``components_`` [n_components,
     n_features] ([n_components, n_features * n_states_] for categorical units), ``label_components_``
     [n_classes, n_components], ``intercept_hidden_``, ``intercept_label_``, ``classes_``.
     """

@@ -192,10 +192,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AtomicFit, BaseEst
         if self.labels:
             if y is None:
                 raise ValueError("a DBN with labels samples one class: give y, one of classes_")
-            hits = np.flatnonzero(np.asarray(self.classes_) == y)
-            if len(hits) != 1:
-                raise ValueError(f"y={y!r} is not one of the classes {list(self.classes_)}")
-            label = int(hits[0])
+            label = int(self.layers_[-1]._labels(np.asarray([y]))[0])  # ValueError for another label
         elif y is not None:
             raise ValueError("y is for a DBN with labels (the top layer's classes)")
         rng = check_random_state(random_state if random_state is not None else self.random_state)
@@ -272,9 +269,9 @@ def _greedy(est, X, y, sizes, rng):
                                       **common).fit(h, y)
         else:
             rate = DBN._per_layer("learning_rate", est.learning_rate, i, len(sizes))
-            if rate is None:  # a Gaussian layer over continuous units below: its own (rbm::gaussian_layer_sgd_lr)
-                defaults = _core.unit_defaults(hidden, str(est.optimizer))
-                rate = defaults["gaussian_layer_learning_rate" if visible == "gaussian" else "learning_rate"]
+            if rate is None:  # the layer's own default, given the units below (rbm::default_layer_sgd_lr)
+                below = kinds[i - 1][1] if i > 0 else "bernoulli"
+                rate = _core.unit_defaults(hidden, str(est.optimizer), below=below)["learning_rate"]
             chain = dict(k=DBN._per_layer("k", est.k, i, len(sizes)), persistent=est.persistent)
             if visible == "gaussian":  # sigma 1 on the continuous units below, as they are
                 layer = GaussianRBM(learning_rate=rate, standardize=False, **chain, **common)

@@ -19,7 +19,7 @@ def _uniforms(rng, shape):
 
 
 class RBM(_UnitKinds, _TransformerRBM):
-    """Restricted Boltzmann Machine of any unit kinds rbm has on the CPU.
+    """Restricted Boltzmann Machine of any unit kinds rbm has.
 
     ``visible``: "bernoulli" (values in [0, 1], as BernoulliRBM) or "categorical" (X holds integer
     states in [0, n_states) per column; ``n_states`` None: the training data's largest value + 1).

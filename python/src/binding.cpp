@@ -576,14 +576,14 @@ py::dict training_defaults(const std::string& objective, const std::string& opti
   return d;
 }
 
-// SGD's or Adam's default learning rate for a model of `hidden` units (rbm::default_sgd_lr).
-py::dict unit_defaults(const std::string& hidden, const std::string& optimizer) {
+// SGD's or Adam's default learning rate for a generative model of `hidden` units, a layer of a stack
+// over `below` hidden units (Bernoulli: the bottom layer or a single RBM; rbm::default_layer_sgd_lr).
+py::dict unit_defaults(const std::string& hidden, const std::string& optimizer, const std::string& below) {
   const rbm::unit_kind k = hidden_kind_named(hidden);
   py::dict d;
-  const bool adam = optimizer_named(optimizer) == rbm::optimizer::adam;
-  d["learning_rate"] = adam ? rbm::adam_defaults::lr : rbm::default_sgd_lr(k);
-  // a DBN's generative layer of Gaussian visible units over continuous hidden units below
-  d["gaussian_layer_learning_rate"] = adam ? rbm::adam_defaults::lr : rbm::gaussian_layer_sgd_lr;
+  d["learning_rate"] = optimizer_named(optimizer) == rbm::optimizer::adam
+                           ? rbm::adam_defaults::lr
+                           : rbm::default_layer_sgd_lr(hidden_kind_named(below), k, false);
   d["learned_sigma_learning_rate"] = rbm::learned_sigma_defaults::lr;  // SGD's, learning sigma
   d["learned_sigma_tempering"] = rbm::learned_sigma_defaults::tempering;
   return d;
@@ -838,7 +838,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("load", &load_of);
   m.def("log_z", &log_z_of);
   m.def("exact_log_z_bits", [](const py::dict& params) { return rbm::exact_log_z_bits(params_from(params)); });
-  m.def("unit_defaults", &unit_defaults, py::arg("hidden"), py::arg("optimizer") = "sgd");
+  m.def("unit_defaults", &unit_defaults, py::arg("hidden"), py::arg("optimizer") = "sgd",
+        py::arg("below") = "bernoulli");
   m.def("hidden_units", &hidden_units_of, py::arg("hidden"), py::arg("x"), py::arg("u") = py::none());
   m.def("pseudo_log_likelihood", &pseudo_log_likelihood_of);
   m.def("mean_log_likelihood", &mean_log_likelihood_of);

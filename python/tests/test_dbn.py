@@ -189,7 +189,7 @@ def test_a_labelled_dbn_generates_the_class_asked_for():
     assert np.mean(right) > 0.25, right
     with pytest.raises(ValueError, match="give y"):
         m.sample(2)
-    with pytest.raises(ValueError, match="not one of the classes"):
+    with pytest.raises(ValueError, match="not in classes_"):
         m.sample(2, y=11)
 
 

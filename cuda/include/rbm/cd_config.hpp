@@ -75,6 +75,13 @@ inline float default_sgd_lr(unit_kind hidden) {
 // labelled top keeps its hidden kind's rate: 0.1 was the best for its accuracy (docs/dbn.md).
 inline constexpr float gaussian_layer_sgd_lr = 0.003f;
 
+// SGD's default rate for a layer of a stack whose layer below has `below` hidden units (Bernoulli for
+// the bottom layer): gaussian_layer_sgd_lr for a generative layer over continuous units, else its
+// hidden kind's rate (a labelled top's included). The CLI and the Python DBNs both ask here.
+inline float default_layer_sgd_lr(unit_kind below, unit_kind hidden, bool labelled) {
+  return below != unit_kind::bernoulli && !labelled ? gaussian_layer_sgd_lr : default_sgd_lr(hidden);
+}
+
 // Learned sigma's estimator and rate where the caller sets neither (the CLI's --learn-sigma, Python's
 // GaussianRBM(learn_sigma=True)): parallel tempering over 10 temperatures at rate 0.001 (SGD). CD's
 // learned sigma loses to sigma fixed at 1 on photo patches (its negative phase at small sigma); under
